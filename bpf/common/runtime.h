@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * BPF-side runtime shared by every probe group: the ring buffer, per-probe
+ * counters, the task filter and the record header. Each group's object
+ * includes this once and so gets its own copies of these maps.
+ */
+#ifndef MT_RUNTIME_H
+#define MT_RUNTIME_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "event.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile struct mt_config cfg = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by user space before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MT_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, struct mt_stat);
+} stats SEC(".maps");
+
+/* Dummy instances so the skeleton generates the shared types. */
+struct mt_hdr _mt_hdr = {};
+struct mt_stat _mt_stat = {};
+struct mt_snapshot _mt_snapshot = {};
+
+static __always_inline struct mt_stat *mt_stat_slot(__u32 probe)
+{
+	return bpf_map_lookup_elem(&stats, &probe);
+}
+
+/* Reserve a record; counts a loss for this probe when the ring is full. */
+static __always_inline void *mt_reserve(__u32 probe, __u64 size)
+{
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+	struct mt_stat *st = mt_stat_slot(probe);
+
+	if (st) {
+		if (rec)
+			st->events++;
+		else
+			st->lost++;
+	}
+	return rec;
+}
+
+/*
+ * Submit without waking the reader until enough data is queued: a wake-up per
+ * record would cost more than the record itself under a storm.
+ */
+static __always_inline void mt_submit(void *rec)
+{
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(rec, queued >= cfg.wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+							   : BPF_RB_NO_WAKEUP);
+}
+
+/* The memory controller's cgroup of a task; works for cgroup v1 and v2. */
+static __always_inline struct cgroup *mt_task_memcg_cgroup(struct task_struct *t)
+{
+	struct cgroup_subsys_state *css = NULL;
+
+	__u32 sid = cfg.memory_subsys_id & 15;
+
+	bpf_core_read(&css, sizeof(css), &t->cgroups->subsys[sid]);
+	if (!css)
+		return NULL;
+	return BPF_CORE_READ(css, cgroup);
+}
+
+static __always_inline __u64 mt_cgroup_id(struct cgroup *cg)
+{
+	if (!cg)
+		return 0;
+	return BPF_CORE_READ(cg, kn, id);
+}
+
+/* True when the cgroup is the filter cgroup or one of its descendants. */
+static __always_inline bool mt_cgroup_matches(struct cgroup *cg)
+{
+	for (int i = 0; i < 32 && cg; i++) {
+		if (mt_cgroup_id(cg) == cfg.filter_cgroup_id)
+			return true;
+		struct cgroup_subsys_state *parent = BPF_CORE_READ(cg, self.parent);
+		if (!parent)
+			return false;
+		cg = BPF_CORE_READ(parent, cgroup);
+	}
+	return false;
+}
+
+/* The --pid / --comm / --cgroup filter, applied to a task. */
+static __always_inline bool mt_task_selected(struct task_struct *t)
+{
+	if (cfg.filter_tgid && BPF_CORE_READ(t, tgid) != cfg.filter_tgid)
+		return false;
+	if (cfg.filter_comm_set) {
+		char comm[MT_COMM_LEN];
+
+		bpf_probe_read_kernel_str(comm, sizeof(comm), t->comm);
+		for (int i = 0; i < MT_COMM_LEN; i++) {
+			if (comm[i] != cfg.filter_comm[i])
+				return false;
+			if (!comm[i])
+				break;
+		}
+	}
+	if (cfg.filter_cgroup_id && !mt_cgroup_matches(mt_task_memcg_cgroup(t)))
+		return false;
+	return true;
+}
+
+static __always_inline bool mt_current_selected(void)
+{
+	if (!cfg.filter_tgid && !cfg.filter_comm_set && !cfg.filter_cgroup_id)
+		return true;
+	return mt_task_selected(bpf_get_current_task_btf());
+}
+
+/* Fill the header from a task (usually the current one). */
+static __always_inline void mt_fill_hdr_task(struct mt_hdr *h, __u16 kind, __u16 probe,
+					     struct task_struct *t)
+{
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->pid = BPF_CORE_READ(t, pid);
+	h->tgid = BPF_CORE_READ(t, tgid);
+	h->cpu = bpf_get_smp_processor_id();
+	h->kind = kind;
+	h->probe = probe;
+	h->cgroup_id = mt_cgroup_id(mt_task_memcg_cgroup(t));
+	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), t->comm);
+}
+
+static __always_inline void mt_fill_hdr(struct mt_hdr *h, __u16 kind, __u16 probe)
+{
+	mt_fill_hdr_task(h, kind, probe, bpf_get_current_task_btf());
+}
+
+#endif

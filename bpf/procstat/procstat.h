@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef MT_PROCSTAT_H
+#define MT_PROCSTAT_H
+
+#include "../common/event.h"
+
+enum procstat_kind {
+	PROCSTAT_SAMPLE = 1,
+};
+
+enum procstat_probe {
+	PROCSTAT_PROBE_SWITCH = 0,
+	PROCSTAT_PROBE_EXIT = 1,
+};
+
+enum procstat_reason {
+	PROCSTAT_REASON_SWITCH = 0, /* the task left the CPU */
+	PROCSTAT_REASON_EXIT = 1,   /* the process is exiting */
+};
+
+/* Counters of one process's mm, in pages except pgtables_bytes. */
+struct procstat_event {
+	struct mt_hdr hdr;
+	__u32 reason;
+	__u32 _pad;
+	__u64 total_vm;
+	__u64 rss_peak; /* max(hiwater_rss, current RSS), as VmHWM */
+	__u64 rss_anon;
+	__u64 rss_file;
+	__u64 rss_shmem;
+	__u64 swap_ents;
+	__u64 data_vm;
+	__u64 stack_vm;
+	__u64 pgtables_bytes;
+};
+
+#endif

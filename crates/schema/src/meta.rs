@@ -1,0 +1,221 @@
+//! The file's key-value metadata: everything needed to read a recording on
+//! another host. Stored as JSON under [`crate::META_KEY`].
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Errors reading the metadata of a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("not a memtrace recording: no `{0}` key in the Parquet metadata")]
+    Missing(&'static str),
+    #[error("recording metadata is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("schema version `{0}` is not a number")]
+    BadVersion(String),
+    #[error(
+        "recording has schema version {found}, newer than this build understands ({known}); \
+         use a newer memana"
+    )]
+    TooNew { found: u32, known: u32 },
+}
+
+/// Pair of clock readings taken back to back, to map `ts_ns` to wall time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClockAnchor {
+    /// CLOCK_BOOTTIME, ns (the `ts_ns` clock).
+    pub boottime_ns: i64,
+    /// CLOCK_REALTIME, ns since the Unix epoch.
+    pub realtime_ns: i64,
+    /// CLOCK_MONOTONIC, ns.
+    pub monotonic_ns: i64,
+}
+
+/// How one program (one tracepoint) fared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeMeta {
+    /// Probe group, e.g. `pr`.
+    pub group: String,
+    /// BPF program name.
+    pub program: String,
+    /// What it is attached to, e.g. `vmscan:mm_vmscan_lru_shrink_inactive`.
+    pub target: String,
+    /// `tp_btf`, `tp`, `raw_tp` or `test_run` (run by the recorder itself).
+    pub method: String,
+    /// Whether it is attached.
+    pub attached: bool,
+    /// Why not, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Records the kernel wrote to the ring buffer.
+    pub events: u64,
+    /// Records the kernel dropped because the ring buffer was full.
+    pub lost: u64,
+}
+
+/// How one probe group fared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupMeta {
+    pub name: String,
+    /// `attached`, `partial`, `skipped` or `failed`.
+    pub status: String,
+    /// Why it is not fully attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Records received and decoded in user space.
+    pub decoded: u64,
+    /// Records user space could not decode (wrong size or unknown kind).
+    pub malformed: u64,
+    /// Sum of the group's probes' kernel-side losses.
+    pub lost: u64,
+}
+
+/// A zone as /proc/zoneinfo printed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ZoneInfo {
+    pub node: u32,
+    pub zone: String,
+    pub zone_idx: u32,
+    pub free: u64,
+    pub boost: u64,
+    pub min: u64,
+    pub low: u64,
+    pub high: u64,
+    pub promo: u64,
+    pub spanned: u64,
+    pub present: u64,
+    pub managed: u64,
+    pub cma: u64,
+    pub free_cma: u64,
+    /// `protection: (...)`: lowmem reserve against each higher zone index.
+    pub protection: Vec<u64>,
+}
+
+/// The task filter the recording used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FilterMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_id: Option<u64>,
+}
+
+/// Everything the file says about itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub schema_version: u32,
+    pub memrec_version: String,
+    pub hostname: String,
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// `uname -v`.
+    pub kernel_version: String,
+    /// `uname -m`.
+    pub machine: String,
+    pub page_size: u64,
+    /// Base pages per PMD-sized huge page.
+    pub hpage_pmd_nr: u64,
+    pub nr_cpus: u32,
+    /// Online NUMA nodes.
+    pub nodes: Vec<u32>,
+    /// Clock of every `ts_ns`: always `CLOCK_BOOTTIME`.
+    pub clock: String,
+    /// Clock readings at start and at end.
+    pub clock_anchors: Vec<ClockAnchor>,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// Start and end as RFC 3339 wall-clock time.
+    pub start_time: String,
+    pub end_time: String,
+    /// memrec's command line.
+    pub command_line: Vec<String>,
+    /// Probe groups asked for.
+    pub groups_requested: Vec<String>,
+    pub groups: Vec<GroupMeta>,
+    pub probes: Vec<ProbeMeta>,
+    pub filter: FilterMeta,
+    /// Recorder settings (sampling intervals, ring size...).
+    pub settings: BTreeMap<String, String>,
+    /// Rows per table.
+    pub rows: BTreeMap<String, u64>,
+    /// /proc/zoneinfo at start and at end.
+    pub zones_start: Vec<ZoneInfo>,
+    pub zones_end: Vec<ZoneInfo>,
+    /// /proc/vmstat at start and at end: ground truth for the recorded figures.
+    pub vmstat_start: BTreeMap<String, u64>,
+    pub vmstat_end: BTreeMap<String, u64>,
+    /// The gfp flag names the recording decoded masks with, in the kernel's
+    /// print order: `[value, name]`.
+    pub gfp_names: Vec<(u64, String)>,
+    /// Memory cgroup ids seen, with their paths relative to the controller's root.
+    pub cgroups: BTreeMap<u64, String>,
+    /// How the recording ended: `duration`, `signal`, `error: ...`.
+    pub end_reason: String,
+    /// Warnings raised while recording (fallbacks, skipped probes).
+    pub warnings: Vec<String>,
+}
+
+impl FileMeta {
+    /// Parses the JSON and checks the schema version.
+    pub fn from_json(json: &str) -> Result<Self, MetaError> {
+        let meta: FileMeta = serde_json::from_str(json)?;
+        check_version(meta.schema_version)?;
+        Ok(meta)
+    }
+
+    pub fn to_json(&self) -> Result<String, MetaError> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    /// Total records lost in the kernel, over every probe.
+    pub fn total_lost(&self) -> u64 {
+        self.probes.iter().map(|p| p.lost).sum()
+    }
+
+    /// Converts a `ts_ns` to Unix-epoch nanoseconds with the start anchor.
+    pub fn to_realtime_ns(&self, ts_ns: i64) -> Option<i64> {
+        self.clock_anchors
+            .first()
+            .map(|a| ts_ns - a.boottime_ns + a.realtime_ns)
+    }
+}
+
+/// Checks a schema version read from a file.
+pub fn check_version(found: u32) -> Result<(), MetaError> {
+    if found > crate::SCHEMA_VERSION {
+        return Err(MetaError::TooNew { found, known: crate::SCHEMA_VERSION });
+    }
+    Ok(())
+}
+
+/// Parses the [`crate::SCHEMA_VERSION_KEY`] value.
+pub fn parse_version(text: &str) -> Result<u32, MetaError> {
+    let v = text.trim().parse::<u32>().map_err(|_| MetaError::BadVersion(text.to_string()))?;
+    check_version(v)?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip() {
+        let mut m = FileMeta { schema_version: crate::SCHEMA_VERSION, ..Default::default() };
+        m.gfp_names.push((0xcc0, "GFP_KERNEL".into()));
+        m.vmstat_start.insert("pgsteal_direct".into(), 42);
+        let back = FileMeta::from_json(&m.to_json().unwrap_or_default()).ok();
+        assert_eq!(back, Some(m));
+    }
+
+    #[test]
+    fn newer_version_is_refused() {
+        assert!(matches!(parse_version("999"), Err(MetaError::TooNew { .. })));
+        assert!(matches!(parse_version("x"), Err(MetaError::BadVersion(_))));
+        assert_eq!(parse_version("1").ok(), Some(1));
+    }
+}

@@ -1,0 +1,34 @@
+//! oom: OOM-killer victims.
+
+crate::table! {
+    /// The OOM killer chose a victim (`oom:mark_victim`). The header columns
+    /// describe the task that ran the OOM killer; the victim is in these.
+    /// Sizes are the tracepoint's (the kernel log's "Killed process" line) in bytes.
+    oom_victim, group = "oom", sources = "oom:mark_victim" {
+        /// Victim's pid.
+        victim_pid: u32 => Id,
+        /// Victim's command name.
+        victim_comm: Text => None,
+        /// Victim's uid.
+        uid: u32 => Id,
+        /// Victim's virtual size.
+        total_vm: u64 => Bytes,
+        /// Victim's resident anonymous memory.
+        anon_rss: u64 => Bytes,
+        /// Victim's resident file memory.
+        file_rss: u64 => Bytes,
+        /// Victim's resident shared memory.
+        shmem_rss: u64 => Bytes,
+        /// Victim's page tables.
+        pgtables: u64 => Bytes,
+        /// Victim's oom_score_adj.
+        oom_score_adj: i32 => None,
+        /// 1-minute load average when the recorder received the event
+        /// (/proc/loadavg, within one drain interval of the kill).
+        load1: f64 => Ratio,
+        /// 5-minute load average, as `load1`.
+        load5: f64 => Ratio,
+        /// 15-minute load average, as `load1`.
+        load15: f64 => Ratio,
+    }
+}

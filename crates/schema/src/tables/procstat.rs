@@ -1,0 +1,32 @@
+//! procstat: per-process memory counters.
+
+crate::table! {
+    /// A process's memory counters, read from its `mm_struct` when one of its
+    /// threads leaves a CPU (`sched:sched_switch`) and when it exits. Recorded
+    /// only when a counter changed, at most once per `--procstat-interval` per
+    /// process. The RSS parts are exact sums of the kernel's per-CPU counters;
+    /// each column names its `/proc/PID/status` counterpart.
+    procstat, group = "procstat", sources = "sched:sched_switch, sched:sched_process_exit" {
+        /// Why the sample was taken: `switch` (a thread left a CPU) or `exit`
+        /// (the process's main thread is exiting; its last sample).
+        reason: Text => None,
+        /// Virtual size, `VmSize` (mm->total_vm).
+        vsize: u64 => Bytes,
+        /// Peak resident set, `VmHWM`: max(mm->hiwater_rss, current RSS).
+        rss_peak: u64 => Bytes,
+        /// Resident anonymous memory, `RssAnon`.
+        rss_anon: u64 => Bytes,
+        /// Resident file mappings, `RssFile`.
+        rss_file: u64 => Bytes,
+        /// Resident shared memory (shmem, tmpfs, SysV shm), `RssShmem`.
+        rss_shmem: u64 => Bytes,
+        /// Anonymous memory swapped out, `VmSwap`.
+        swap: u64 => Bytes,
+        /// Private writable, non-stack mappings, `VmData`.
+        data: u64 => Bytes,
+        /// Stack mappings, `VmStk`.
+        stack: u64 => Bytes,
+        /// Page tables, `VmPTE`.
+        pgtables: u64 => Bytes,
+    }
+}
