@@ -11,18 +11,33 @@
  * returns that pointer plus the CPU's offset, so their difference is the
  * offset. It is the same for every per-CPU allocation, rss_stat included.
  */
+/*
+ * A pointer as a plain number. The verifier forbids arithmetic on some
+ * pointer types; reading the spilled pointer back through a helper gives a
+ * number (privileged programs may see addresses).
+ */
+static __always_inline __u64 mt_addr(const void *p)
+{
+	const void *slot = p;
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &slot);
+	return v;
+}
+
 static __always_inline __s64 mt_cpu_offset(__u32 cpu)
 {
 	struct bpf_array *arr = (struct bpf_array *)(void *)&stats;
+	__u64 pptrs = mt_addr(arr) + bpf_core_field_offset(arr->pptrs);
 	__u32 zero = 0;
 	__u64 base = 0;
 	void *elem;
 
-	bpf_core_read(&base, sizeof(base), &arr->pptrs[0]);
+	bpf_probe_read_kernel(&base, sizeof(base), (void *)pptrs);
 	elem = bpf_map_lookup_percpu_elem(&stats, &zero, cpu);
 	if (!elem || !base)
 		return 0;
-	return (__s64)((__u64)elem - base);
+	return (__s64)(mt_addr(elem) - base);
 }
 
 struct mt_pcp_sum_ctx {

@@ -3,6 +3,10 @@
 #include "../common/runtime.h"
 #include "oom.h"
 
+/* Dummy instances so the skeleton also generates these enums. */
+enum oom_kind _oom_kind = 0;
+enum oom_probe _oom_probe = 0;
+
 struct oom_victim _oom_victim = {};
 
 SEC("tp/oom/mark_victim")

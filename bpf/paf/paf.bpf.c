@@ -7,6 +7,10 @@
 #include "../common/snapshot.h"
 #include "paf.h"
 
+/* Dummy instances so the skeleton also generates these enums. */
+enum paf_kind _paf_kind = 0;
+enum paf_probe _paf_probe = 0;
+
 struct paf_failure _paf_failure = {};
 struct paf_retry_zone _paf_retry_zone = {};
 struct paf_compact_suitable _paf_compact_suitable = {};

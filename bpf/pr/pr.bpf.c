@@ -7,6 +7,12 @@
 #include "../common/runtime.h"
 #include "pr.h"
 
+/* Dummy instances so the skeleton also generates these enums. */
+enum pr_kind _pr_kind = 0;
+enum pr_probe _pr_probe = 0;
+enum pr_reclaimer _pr_reclaimer = 0;
+enum pr_kswapd_event _pr_kswapd_event = 0;
+
 struct pr_lru_inactive _pr_lru_inactive = {};
 struct pr_lru_active _pr_lru_active = {};
 struct pr_reclaim_begin _pr_reclaim_begin = {};

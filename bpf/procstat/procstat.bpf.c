@@ -8,6 +8,11 @@
 #include "../common/mm.h"
 #include "procstat.h"
 
+/* Dummy instances so the skeleton also generates these enums. */
+enum procstat_kind _procstat_kind = 0;
+enum procstat_probe _procstat_probe = 0;
+enum procstat_reason _procstat_reason = 0;
+
 struct procstat_event _procstat_event = {};
 
 struct proc_state {

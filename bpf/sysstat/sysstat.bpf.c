@@ -8,6 +8,11 @@
 #include "../common/snapshot.h"
 #include "sysstat.h"
 
+/* Dummy instances so the skeleton also generates these enums. */
+enum sysstat_kind _sysstat_kind = 0;
+enum sysstat_probe _sysstat_probe = 0;
+enum mt_trigger _mt_trigger = 0;
+
 /* Run by user space through BPF_PROG_TEST_RUN; args[0] is the trigger. */
 SEC("raw_tp")
 int snapshot_now(struct bpf_raw_tracepoint_args *ctx)

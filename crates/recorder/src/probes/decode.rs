@@ -1,0 +1,171 @@
+//! What every decoder shares: length-checked reads of generated types, the
+//! record header, and the lookup tables that turn raw values into names.
+
+use std::collections::{BTreeSet, HashMap};
+
+use memtrace_schema::{Comm, Header, Text};
+
+use crate::bpf::sysstat::types::mt_hdr;
+use crate::kernel::Ksyms;
+use crate::printfmt::{FlagTable, SymbolTable};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record of {got} bytes is shorter than its {want}-byte layout")]
+    Short { got: usize, want: usize },
+    #[error("unknown record kind {0}")]
+    UnknownKind(u16),
+    #[error(transparent)]
+    Write(#[from] crate::writer::WriteError),
+}
+
+/// Copies a record into its generated type after checking its length.
+pub fn read<T: plain::Plain + Default>(data: &[u8]) -> Result<T, DecodeError> {
+    let want = std::mem::size_of::<T>();
+    let mut out = T::default();
+    plain::copy_from_bytes(&mut out, data)
+        .map_err(|_| DecodeError::Short { got: data.len(), want })?;
+    Ok(out)
+}
+
+// SAFETY: generated from C structs of fixed-width integers and byte arrays:
+// every bit pattern is a valid value.
+unsafe impl plain::Plain for mt_hdr {}
+
+/// The common header of a record, and its kind.
+pub fn header(data: &[u8], ctx: &mut DecodeCtx) -> Result<(Header, u16), DecodeError> {
+    let h: mt_hdr = read(data)?;
+    let comm: [u8; 16] = h.comm.map(|c| c as u8);
+    ctx.cgroup_ids.insert(h.cgroup_id);
+    Ok((
+        Header {
+            ts_ns: h.ts_ns as i64,
+            cpu: h.cpu,
+            pid: h.pid,
+            tgid: h.tgid,
+            comm: Comm(comm),
+            cgroup_id: h.cgroup_id,
+        },
+        h.kind,
+    ))
+}
+
+/// Lookup tables and per-recording state the decoders share.
+#[derive(Debug, Default)]
+pub struct DecodeCtx {
+    pub page_size: u64,
+    pub hpage_pmd_nr: u64,
+    /// Zone names by zone index.
+    pub zone_names: Vec<Text>,
+    /// Migrate type names by value.
+    pub migratetypes: Vec<Text>,
+    pub gfp: FlagTable,
+    pub compact_result: SymbolTable,
+    pub ksyms: Option<Ksyms>,
+    pub symbols: HashMap<u64, Text>,
+    /// Highest zone index of the last allocation failure seen per CPU: the
+    /// zone snapshots that follow it use it to pick their lowmem reserve.
+    pub fail_highest_zone: HashMap<u32, usize>,
+    /// Memory cgroup ids seen, for the metadata's id → path map.
+    pub cgroup_ids: BTreeSet<u64>,
+}
+
+impl DecodeCtx {
+    pub fn zone_name(&self, idx: i64) -> Text {
+        usize::try_from(idx)
+            .ok()
+            .and_then(|i| self.zone_names.get(i))
+            .cloned()
+            .unwrap_or_else(|| Text::from(idx.to_string()))
+    }
+
+    pub fn migratetype_name(&self, mt: i32) -> Text {
+        usize::try_from(mt)
+            .ok()
+            .and_then(|i| self.migratetypes.get(i))
+            .cloned()
+            .unwrap_or_else(|| Text::from(mt.to_string()))
+    }
+
+    pub fn symbol(&mut self, addr: u64) -> Text {
+        if let Some(t) = self.symbols.get(&addr) {
+            return t.clone();
+        }
+        let name = match &self.ksyms {
+            Some(k) => k.name(addr),
+            None => format!("{addr:#x}"),
+        };
+        let t = Text::from(name);
+        self.symbols.insert(addr, t.clone());
+        t
+    }
+
+    /// The highest zone a gfp mask allows, as gfp_zone() computes it, as an
+    /// index into `zone_names`.
+    pub fn gfp_highest_zone(&self, gfp: u64) -> usize {
+        // Bits from include/linux/gfp_types.h (stable since 4.x).
+        const DMA: u64 = 0x01;
+        const HIGHMEM: u64 = 0x02;
+        const DMA32: u64 = 0x04;
+        const MOVABLE: u64 = 0x08;
+        let find = |name: &str| self.zone_names.iter().position(|z| &**z == name);
+        let normal = find("Normal").unwrap_or(self.zone_names.len().saturating_sub(1));
+        let zone = match gfp & (DMA | HIGHMEM | DMA32 | MOVABLE) {
+            b if b & DMA != 0 => find("DMA"),
+            b if b & DMA32 != 0 => find("DMA32"),
+            b if b & (HIGHMEM | MOVABLE) == (HIGHMEM | MOVABLE) => find("Movable"),
+            b if b & HIGHMEM != 0 => find("HighMem"),
+            _ => None,
+        };
+        zone.unwrap_or(normal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> DecodeCtx {
+        DecodeCtx {
+            zone_names: ["DMA", "DMA32", "Normal", "Movable", "Device"].map(Text::from).to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn gfp_zone_follows_the_kernel_table() {
+        let c = ctx();
+        assert_eq!(c.gfp_highest_zone(0xcc0), 2); // GFP_KERNEL: Normal
+        assert_eq!(c.gfp_highest_zone(0x1), 0); // __GFP_DMA
+        assert_eq!(c.gfp_highest_zone(0x4), 1); // __GFP_DMA32
+        assert_eq!(c.gfp_highest_zone(0x8), 2); // __GFP_MOVABLE alone: Normal
+        assert_eq!(c.gfp_highest_zone(0xa), 3); // GFP_HIGHUSER_MOVABLE: Movable
+        assert_eq!(c.gfp_highest_zone(0x2), 2); // __GFP_HIGHMEM on 64-bit: Normal
+    }
+
+    #[test]
+    fn short_records_are_refused() {
+        let mut c = ctx();
+        let e = header(&[0u8; 10], &mut c).err();
+        assert!(matches!(e, Some(DecodeError::Short { got: 10, .. })), "{e:?}");
+    }
+
+    #[test]
+    fn header_decodes_from_bytes() {
+        let mut raw = mt_hdr::default();
+        raw.ts_ns = 123;
+        raw.pid = 7;
+        raw.tgid = 6;
+        raw.cpu = 1;
+        raw.kind = 2;
+        raw.cgroup_id = 99;
+        raw.comm[..4].copy_from_slice(&[b'b' as _, b'a' as _, b's' as _, b'h' as _]);
+        // SAFETY: mt_hdr is Plain; viewing it as bytes is sound.
+        let bytes = unsafe { plain::as_bytes(&raw) };
+        let mut c = ctx();
+        let (h, kind) = header(bytes, &mut c).unwrap();
+        assert_eq!((h.ts_ns, h.pid, h.tgid, h.cpu, kind), (123, 7, 6, 1, 2));
+        assert_eq!(h.comm.as_str(), "bash");
+        assert!(c.cgroup_ids.contains(&99));
+    }
+}

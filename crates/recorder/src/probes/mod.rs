@@ -1,0 +1,158 @@
+//! Probe groups. Each group has the same shape: a BPF program in
+//! `bpf/<group>/`, a module here with its program list, loader and decoder,
+//! its tables in `crates/schema/src/tables/<group>.rs`, and an analyzer
+//! section. Adding a group: copy a sibling, then register it in [`GROUPS`]
+//! (and in build.rs's list of BPF sources).
+
+pub mod decode;
+pub mod oom;
+pub mod paf;
+pub mod pr;
+pub mod procstat;
+pub mod snapshot;
+pub mod sysstat;
+
+use std::mem::MaybeUninit;
+
+use libbpf_rs::skel::Skel;
+use libbpf_rs::OpenObject;
+
+pub use decode::{DecodeCtx, DecodeError};
+
+use crate::writer::Tables;
+
+/// Decodes one ring-buffer record into rows.
+pub type DecodeFn = fn(&[u8], &mut DecodeCtx, &mut Tables) -> Result<(), DecodeError>;
+
+/// How a program is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// BTF-typed raw tracepoint: cheapest, used on hot paths.
+    TpBtf,
+    /// Classic tracepoint: the record layout of the tracefs format (stable ABI).
+    Tp,
+    /// Not attached: run by the recorder itself through BPF_PROG_TEST_RUN.
+    TestRun,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::TpBtf => "tp_btf",
+            Method::Tp => "tp",
+            Method::TestRun => "test_run",
+        }
+    }
+}
+
+/// One BPF program of a group.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    /// Function name in the BPF source.
+    pub name: &'static str,
+    /// Tracepoint as `category:name`; empty for test-run programs.
+    pub tracepoint: &'static str,
+    pub method: Method,
+    /// Its slot in the group's `stats` map (the C `enum <group>_probe`).
+    pub slot: u32,
+}
+
+/// Settings that reach the BPF side through `.rodata`.
+#[derive(Debug, Clone, Default)]
+pub struct BpfSettings {
+    pub filter_tgid: u32,
+    pub filter_comm: Option<[u8; 16]>,
+    pub filter_cgroup_id: u64,
+    pub memory_subsys_id: u32,
+    pub nr_cpus: u32,
+    pub nodes: Vec<u32>,
+    pub ring_bytes: u32,
+    pub wakeup_bytes: u64,
+    pub procstat_min_interval_ns: u64,
+    pub snapshot_min_interval_ns: u64,
+}
+
+/// A loaded group: its BPF object and how to decode its records.
+pub struct Loaded {
+    pub spec: &'static Group,
+    pub skel: Box<dyn Skel<'static>>,
+}
+
+/// A probe group.
+pub struct Group {
+    pub name: &'static str,
+    /// One line for `memrec probes`.
+    pub about: &'static str,
+    pub programs: &'static [Program],
+    /// Tables its records fill.
+    pub tables: &'static [&'static memtrace_schema::Table],
+    /// Opens, configures and loads the group's BPF object. Programs in
+    /// `skip` are not loaded (their tracepoint is missing).
+    pub load: fn(&BpfSettings, &[&str]) -> Result<Box<dyn Skel<'static>>, libbpf_rs::Error>,
+    /// Decodes one ring-buffer record into rows.
+    pub decode: DecodeFn,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group").field("name", &self.name).finish()
+    }
+}
+
+/// Every probe group, in the order they are listed and loaded.
+pub static GROUPS: &[&Group] =
+    &[&procstat::GROUP, &sysstat::GROUP, &paf::GROUP, &pr::GROUP, &oom::GROUP];
+
+/// Groups recorded when `--probes` is not given.
+pub const DEFAULT_GROUPS: &[&str] = &["procstat", "sysstat", "paf", "pr", "oom"];
+
+pub fn group(name: &str) -> Option<&'static Group> {
+    GROUPS.iter().copied().find(|g| g.name == name)
+}
+
+/// Storage for an open BPF object that lives as long as the recorder: the
+/// skeleton borrows it, and groups are loaded once per process.
+pub fn object_storage() -> &'static mut MaybeUninit<OpenObject> {
+    Box::leak(Box::new(MaybeUninit::uninit()))
+}
+
+/// Opens a skeleton, fills its `.rodata` config, sizes its ring buffer,
+/// turns off the programs in `$skip`, and loads it. One macro for all
+/// groups, since each skeleton has its own generated types.
+macro_rules! load_skeleton {
+    ($builder:ty, $settings:expr, $skip:expr) => {{
+        use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+        let s: &$crate::probes::BpfSettings = $settings;
+        let skip: &[&str] = $skip;
+        let mut open = <$builder>::default().open($crate::probes::object_storage())?;
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            let c = &mut ro.cfg;
+            c.filter_tgid = s.filter_tgid;
+            if let Some(comm) = s.filter_comm {
+                c.filter_comm_set = 1;
+                for (d, b) in c.filter_comm.iter_mut().zip(comm.iter()) {
+                    *d = *b as _;
+                }
+            }
+            c.filter_cgroup_id = s.filter_cgroup_id;
+            c.memory_subsys_id = s.memory_subsys_id;
+            c.nr_cpus = s.nr_cpus;
+            c.wakeup_bytes = s.wakeup_bytes;
+            c.procstat_min_interval_ns = s.procstat_min_interval_ns;
+            c.snapshot_min_interval_ns = s.snapshot_min_interval_ns;
+            let n = s.nodes.len().min(c.node_ids.len());
+            c.nr_nodes = n as u32;
+            c.node_ids[..n].copy_from_slice(&s.nodes[..n]);
+        }
+        open.maps.events.set_max_entries(s.ring_bytes)?;
+        for mut prog in open.open_object_mut().progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            if skip.contains(&name.as_str()) {
+                prog.set_autoload(false);
+            }
+        }
+        let skel = open.load()?;
+        Ok(Box::new(skel) as Box<dyn libbpf_rs::skel::Skel<'static>>)
+    }};
+}
+pub(crate) use load_skeleton;

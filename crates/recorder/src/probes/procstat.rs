@@ -1,0 +1,54 @@
+//! procstat: per-process memory counters on context switch and exit.
+
+use memtrace_schema::tables::procstat::procstat;
+use memtrace_schema::Text;
+
+use super::decode::{header, read, DecodeCtx, DecodeError};
+use super::{load_skeleton, Group, Method, Program};
+use crate::bpf::procstat::{types, ProcstatSkelBuilder};
+use crate::writer::Tables;
+
+// SAFETY: generated from a C struct of fixed-width integers.
+unsafe impl plain::Plain for types::procstat_event {}
+
+pub static GROUP: Group = Group {
+    name: "procstat",
+    about: "per-process vsize, peak RSS, RSS anon/file/shmem, swap, data, stack, page tables",
+    programs: &[
+        Program { name: "procstat_switch", tracepoint: "sched:sched_switch", method: Method::TpBtf, slot: 0 },
+        Program { name: "procstat_exit", tracepoint: "sched:sched_process_exit", method: Method::TpBtf, slot: 1 },
+    ],
+    tables: &[&procstat::TABLE],
+    load: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),
+    decode,
+};
+
+fn decode(data: &[u8], ctx: &mut DecodeCtx, out: &mut Tables) -> Result<(), DecodeError> {
+    let (hdr, kind) = header(data, ctx)?;
+    if kind != types::procstat_kind::PROCSTAT_SAMPLE.0 as u16 {
+        return Err(DecodeError::UnknownKind(kind));
+    }
+    let e: types::procstat_event = read(data)?;
+    let page = ctx.page_size;
+    let reason = if e.reason == types::procstat_reason::PROCSTAT_REASON_EXIT.0 as u32 {
+        Text::Static("exit")
+    } else {
+        Text::Static("switch")
+    };
+    out.push(
+        &hdr,
+        &procstat::Row {
+            reason,
+            vsize: e.total_vm * page,
+            rss_peak: e.rss_peak * page,
+            rss_anon: e.rss_anon * page,
+            rss_file: e.rss_file * page,
+            rss_shmem: e.rss_shmem * page,
+            swap: e.swap_ents * page,
+            data: e.data_vm * page,
+            stack: e.stack_vm * page,
+            pgtables: e.pgtables_bytes,
+        },
+    )?;
+    Ok(())
+}

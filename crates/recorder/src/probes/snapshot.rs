@@ -1,0 +1,104 @@
+//! Node and zone snapshots (`struct mt_snapshot`), written by sysstat on its
+//! timer and at pressure events, and by paf at allocation failures.
+
+use memtrace_schema::tables::sysstat::{sysstat, zone};
+use memtrace_schema::{Header, Text};
+
+use super::decode::{read, DecodeCtx, DecodeError};
+use crate::bpf::sysstat::types::mt_snapshot;
+use crate::writer::Tables;
+
+// SAFETY: generated from a C struct of fixed-width integers.
+unsafe impl plain::Plain for mt_snapshot {}
+
+/// Trigger names by `enum mt_trigger` value.
+pub fn trigger_name(t: u32) -> Text {
+    Text::Static(match t {
+        0 => "interval",
+        1 => "start",
+        2 => "end",
+        3 => "kswapd_wake",
+        4 => "direct_reclaim",
+        5 => "oom",
+        6 => "alloc_fail",
+        _ => "unknown",
+    })
+}
+
+/// Trigger values the recorder passes to the timer program.
+pub const TRIGGER_INTERVAL: u64 = 0;
+pub const TRIGGER_START: u64 = 1;
+pub const TRIGGER_END: u64 = 2;
+const TRIGGER_ALLOC_FAIL: u32 = 6;
+
+/// Writes one `sysstat` row and one `zone` row per populated zone.
+pub fn decode(
+    hdr: &Header,
+    data: &[u8],
+    ctx: &mut DecodeCtx,
+    out: &mut Tables,
+) -> Result<(), DecodeError> {
+    let s: mt_snapshot = read(data)?;
+    let n = &s.stats;
+    let trigger = trigger_name(s.trigger);
+    let thp = ctx.hpage_pmd_nr.max(1);
+    out.push(
+        hdr,
+        &sysstat::Row {
+            node: s.node,
+            trigger: trigger.clone(),
+            nr_free_pages: n.nr_free_pages,
+            nr_active_anon: n.nr_active_anon,
+            nr_inactive_anon: n.nr_inactive_anon,
+            nr_active_file: n.nr_active_file,
+            nr_inactive_file: n.nr_inactive_file,
+            nr_unevictable: n.nr_unevictable,
+            nr_dirty: n.nr_dirty,
+            nr_writeback: n.nr_writeback,
+            nr_writeback_temp: (n.nr_writeback_temp != u64::MAX).then_some(n.nr_writeback_temp),
+            nr_anon_pages: n.nr_anon_pages,
+            nr_mapped: n.nr_mapped,
+            nr_file_pages: n.nr_file_pages,
+            nr_shmem: n.nr_shmem,
+            nr_kernel_misc_reclaimable: n.nr_kernel_misc_reclaimable,
+            nr_slab_reclaimable: n.nr_slab_reclaimable,
+            nr_slab_unreclaimable: n.nr_slab_unreclaimable,
+            // /proc/vmstat prints THP counters in huge pages.
+            nr_anon_transparent_hugepages: n.nr_anon_thp_pages / thp,
+            nr_shmem_hugepages: n.nr_shmem_thp_pages / thp,
+        },
+    )?;
+    let highest = (s.trigger == TRIGGER_ALLOC_FAIL)
+        .then(|| ctx.fail_highest_zone.get(&hdr.cpu).copied())
+        .flatten();
+    let used = (s.nr_zones as usize).min(s.zones.len());
+    for (idx, z) in s.zones[..used].iter().enumerate() {
+        if z.present == 0 && z.managed == 0 {
+            continue; // unpopulated
+        }
+        let boost = z.boost;
+        out.push(
+            hdr,
+            &zone::Row {
+                node: s.node,
+                zone: ctx.zone_name(idx as i64),
+                zone_idx: idx as u32,
+                trigger: trigger.clone(),
+                free: z.free,
+                min: z.wmark_min + boost,
+                low: z.wmark_low + boost,
+                high: z.wmark_high + boost,
+                promo: z.wmark_promo + boost,
+                boost,
+                spanned: z.spanned,
+                present: z.present,
+                managed: z.managed,
+                cma: z.cma,
+                free_cma: z.free_cma,
+                reserved_highatomic: z.reserved_highatomic,
+                reserve: highest.and_then(|h| z.lowmem_reserve.get(h).copied()),
+            },
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,672 @@
+//! A recording: preflight, loading and attaching the groups, draining the
+//! ring buffers into the writer, and closing the file with its metadata.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::{Link, MapCore, MapFlags, RingBufferBuilder};
+use memtrace_schema::{FileMeta, FilterMeta, GroupMeta, ProbeMeta, Text, SCHEMA_VERSION};
+use tracing::{debug, info, warn};
+
+use crate::kernel::{self, MemoryController};
+use crate::printfmt::{self, FlagTable, SymbolTable};
+use crate::probes::{self, snapshot, BpfSettings, DecodeCtx, Group, Loaded, Method};
+use crate::writer::{self, Tables, WriterOptions};
+
+/// Everything `memrec record` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    pub output: PathBuf,
+    pub force: bool,
+    pub duration: Option<Duration>,
+    /// Groups named with --probes; None means the defaults.
+    pub groups: Option<Vec<String>>,
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    pub cgroup: Option<PathBuf>,
+    pub interval: Duration,
+    pub procstat_interval: Duration,
+    pub snapshot_gap: Duration,
+    pub ring_bytes: u32,
+    pub writer: WriterOptions,
+    pub progress: bool,
+    pub command_line: Vec<String>,
+}
+
+/// A problem with the invocation or the host, reported with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe.
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    }
+}
+
+/// Per group: what user space received.
+#[derive(Debug, Default, Clone)]
+struct GroupCounts {
+    decoded: u64,
+    malformed: u64,
+}
+
+/// State the ring-buffer callbacks share (they run on this thread).
+struct Sink {
+    ctx: DecodeCtx,
+    tables: Option<Tables>,
+    counts: Vec<GroupCounts>,
+    write_error: Option<String>,
+}
+
+impl Sink {
+    fn record(&mut self, group: usize, decode: probes::DecodeFn, data: &[u8]) -> i32 {
+        let Some(tables) = self.tables.as_mut() else { return 0 };
+        match decode(data, &mut self.ctx, tables) {
+            Ok(()) => self.counts[group].decoded += 1,
+            Err(probes::DecodeError::Write(e)) => {
+                // The writer is gone (disk full, I/O error): stop draining.
+                self.write_error.get_or_insert_with(|| e.to_string());
+                return -1;
+            }
+            Err(e) => {
+                self.counts[group].malformed += 1;
+                debug!("malformed record: {e}");
+            }
+        }
+        0
+    }
+}
+
+/// The groups to record, checked against the registry.
+pub fn resolve_groups(requested: Option<&[String]>) -> Result<Vec<&'static Group>, UsageError> {
+    let names: Vec<String> = match requested {
+        Some(list) => list.to_vec(),
+        None => probes::DEFAULT_GROUPS.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut out = Vec::new();
+    for n in names {
+        let g = probes::group(&n).ok_or_else(|| {
+            let known: Vec<&str> = probes::GROUPS.iter().map(|g| g.name).collect();
+            UsageError(format!("unknown probe group `{n}`; known groups: {}", known.join(", ")))
+        })?;
+        if !out.iter().any(|x: &&Group| x.name == g.name) {
+            out.push(g);
+        }
+    }
+    if out.is_empty() {
+        return Err(UsageError("no probe groups to record".into()));
+    }
+    Ok(out)
+}
+
+/// `comm` as the kernel stores it, NUL-padded.
+fn comm_bytes(comm: &str) -> Result<[u8; 16], UsageError> {
+    let b = comm.as_bytes();
+    if b.is_empty() || b.len() > 15 {
+        return Err(UsageError(format!(
+            "--comm `{comm}`: the kernel keeps 1 to 15 bytes of a command name"
+        )));
+    }
+    let mut out = [0u8; 16];
+    out[..b.len()].copy_from_slice(b);
+    Ok(out)
+}
+
+/// Resolves --cgroup to a memory-cgroup id (the directory's inode number).
+fn cgroup_id(path: &Path, memcg: Option<&MemoryController>) -> Result<u64, UsageError> {
+    use std::os::unix::fs::MetadataExt;
+    let mount = memcg.and_then(|m| m.mount.clone()).ok_or_else(|| {
+        UsageError("--cgroup needs the memory cgroup controller, which is not mounted".into())
+    })?;
+    let full = if path.is_absolute() { path.to_path_buf() } else { mount.join(path) };
+    if !full.starts_with(&mount) {
+        return Err(UsageError(format!(
+            "--cgroup {}: not in the memory controller's hierarchy at {}",
+            path.display(),
+            mount.display()
+        )));
+    }
+    let meta = std::fs::metadata(&full)
+        .map_err(|e| UsageError(format!("--cgroup {}: {e}", full.display())))?;
+    if !meta.is_dir() {
+        return Err(UsageError(format!("--cgroup {}: not a cgroup directory", full.display())));
+    }
+    Ok(meta.ino())
+}
+
+/// Checks the output path: refuses to overwrite without --force, and makes
+/// sure the directory is writable before any BPF is loaded.
+fn check_output(path: &Path, force: bool) -> Result<PathBuf, UsageError> {
+    if path.exists() && !force {
+        return Err(UsageError(format!(
+            "{} exists; pass --force to overwrite it",
+            path.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(UsageError(format!("{} is a directory", path.display())));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = dir.join(format!(".{name}.partial-{}", std::process::id()));
+    std::fs::File::create(&partial)
+        .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
+    let _ = std::fs::remove_file(&partial);
+    Ok(partial)
+}
+
+fn decode_ctx(groups: &[&Group], zones: &[memtrace_schema::ZoneInfo]) -> (DecodeCtx, Vec<String>) {
+    let mut warnings = Vec::new();
+    let page_size = kernel::page_size();
+    let gfp = match kernel::tracepoint_format("kmem/mm_page_alloc")
+        .map_err(|e| e.to_string())
+        .and_then(|f| printfmt::parse_flags(&f, "gfp_flags").map_err(|e| e.to_string()))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            warnings.push(format!("gfp flags will be shown in hex: {e}"));
+            FlagTable::default()
+        }
+    };
+    let compact_result = kernel::tracepoint_format("compaction/mm_compaction_suitable")
+        .ok()
+        .and_then(|f| printfmt::parse_symbolic(&f, "ret").ok())
+        .unwrap_or_else(SymbolTable::default);
+    let ksyms = groups.iter().any(|g| g.name == "pr").then(kernel::Ksyms::load);
+    let ctx = DecodeCtx {
+        page_size,
+        hpage_pmd_nr: kernel::hpage_pmd_nr(page_size),
+        zone_names: kernel::zone_names(zones).into_iter().map(Text::from).collect(),
+        migratetypes: kernel::migratetype_names().into_iter().map(Text::from).collect(),
+        gfp,
+        compact_result,
+        ksyms,
+        ..Default::default()
+    };
+    (ctx, warnings)
+}
+
+/// One attached program and its links.
+struct Attached {
+    group: usize,
+    spec: probes::Program,
+    attached: bool,
+    error: Option<String>,
+}
+
+/// Runs a recording to the end. Errors that are the user's or the host's
+/// come back as [`UsageError`].
+pub fn record(opts: RecordOptions) -> Result<()> {
+    // Everything that can be refused is checked before anything is loaded.
+    let groups = resolve_groups(opts.groups.as_deref())?;
+    let explicit = opts.groups.is_some();
+    let filter_comm = opts.comm.as_deref().map(comm_bytes).transpose()?;
+    let partial = check_output(&opts.output, opts.force)?;
+    crate::preflight::check_privilege().map_err(|e| UsageError(e.to_string()))?;
+    crate::preflight::check_btf().map_err(|e| UsageError(e.to_string()))?;
+    let mut warnings: Vec<String> = Vec::new();
+    if crate::preflight::ensure_tracefs().map_err(|e| UsageError(e.to_string()))? {
+        info!("mounted tracefs at {}", kernel::TRACEFS);
+    }
+    let memcg = kernel::memory_controller();
+    if memcg.is_none() {
+        warnings.push(
+            "no memory cgroup controller: node snapshots and cgroup ids are unavailable".into(),
+        );
+    }
+    let filter_cgroup = opts.cgroup.as_deref().map(|p| cgroup_id(p, memcg.as_ref())).transpose()?;
+
+    let uname = kernel::uname();
+    let nodes = kernel::online_nodes();
+    let zones_start = kernel::zoneinfo().unwrap_or_default();
+    let settings = BpfSettings {
+        filter_tgid: opts.pid.unwrap_or(0),
+        filter_comm,
+        filter_cgroup_id: filter_cgroup.unwrap_or(0),
+        memory_subsys_id: memcg.as_ref().map(|m| m.subsys_id).unwrap_or(0),
+        nr_cpus: kernel::possible_cpus(),
+        nodes: nodes.clone(),
+        ring_bytes: opts.ring_bytes,
+        wakeup_bytes: u64::from(opts.ring_bytes / 4),
+        procstat_min_interval_ns: opts.procstat_interval.as_nanos() as u64,
+        snapshot_min_interval_ns: opts.snapshot_gap.as_nanos() as u64,
+    };
+
+    // Load every group; a group the kernel cannot take is skipped with a
+    // warning, unless it was asked for by name.
+    let mut loaded: Vec<Loaded> = Vec::new();
+    let mut group_meta: Vec<GroupMeta> = Vec::new();
+    for g in &groups {
+        let missing: Vec<&str> = g
+            .programs
+            .iter()
+            .filter(|p| p.method != Method::TestRun && !kernel::has_tracepoint(&p.tracepoint.replace(':', "/")))
+            .map(|p| p.name)
+            .collect();
+        let mut meta = GroupMeta { name: g.name.to_string(), ..Default::default() };
+        if missing.len() == g.programs.len() {
+            let msg = format!("{}: this kernel has none of its tracepoints", g.name);
+            if explicit {
+                return Err(UsageError(format!("cannot record probe group {msg}")).into());
+            }
+            warn!("skipping probe group {msg}");
+            warnings.push(format!("skipped {msg}"));
+            meta.status = "skipped".into();
+            meta.reason = Some(msg);
+            group_meta.push(meta);
+            continue;
+        }
+        for m in &missing {
+            let msg = format!("{}: program {m} skipped, its tracepoint is missing", g.name);
+            warn!("{msg}");
+            warnings.push(msg);
+        }
+        match (g.load)(&settings, &missing) {
+            Ok(skel) => {
+                meta.status = if missing.is_empty() { "attached" } else { "partial" }.into();
+                group_meta.push(meta);
+                loaded.push(Loaded { spec: g, skel });
+            }
+            Err(e) => {
+                let msg = format!("{}: loading its BPF programs failed: {e:#}", g.name);
+                if explicit {
+                    return Err(UsageError(format!("cannot record probe group {msg}")).into());
+                }
+                warn!("skipping probe group {msg}");
+                warnings.push(format!("skipped {msg}"));
+                meta.status = "failed".into();
+                meta.reason = Some(msg);
+                group_meta.push(meta);
+            }
+        }
+    }
+    if loaded.is_empty() {
+        return Err(UsageError("no probe group could be loaded on this kernel".into()).into());
+    }
+
+    // Attach program by program so one failure is reported, not fatal.
+    let mut links: Vec<Link> = Vec::new();
+    let mut attached: Vec<Attached> = Vec::new();
+    for (gi, l) in loaded.iter().enumerate() {
+        let obj = l.skel.object();
+        for spec in l.spec.programs {
+            let mut a = Attached { group: gi, spec: *spec, attached: false, error: None };
+            let prog = obj.progs_mut().find(|p| p.name() == spec.name);
+            match (prog, spec.method) {
+                (None, _) => a.error = Some("not loaded: tracepoint missing".into()),
+                (Some(_), Method::TestRun) => a.attached = true,
+                (Some(p), _) => match p.attach() {
+                    Ok(link) => {
+                        links.push(link);
+                        a.attached = true;
+                    }
+                    Err(e) => {
+                        let msg = format!("{}: attaching {} failed: {e}", l.spec.name, spec.name);
+                        warn!("{msg}");
+                        warnings.push(msg);
+                        a.error = Some(e.to_string());
+                    }
+                },
+            }
+            attached.push(a);
+        }
+    }
+    if !attached.iter().any(|a| a.attached && a.spec.method != Method::TestRun) {
+        return Err(UsageError("no probe could be attached".into()).into());
+    }
+
+    let (ctx, ctx_warnings) = decode_ctx(&groups, &zones_start);
+    warnings.extend(ctx_warnings);
+    for w in &warnings {
+        tracing::debug!("warning: {w}");
+    }
+
+    let (tables, file_writer) = writer::create(&partial, &opts.writer)
+        .with_context(|| format!("creating {}", opts.output.display()))?;
+    let bytes_written = file_writer.bytes_written();
+    let sink = Rc::new(RefCell::new(Sink {
+        ctx,
+        tables: Some(tables),
+        counts: vec![GroupCounts::default(); loaded.len()],
+        write_error: None,
+    }));
+
+    let mut builder = RingBufferBuilder::new();
+    let event_maps: Vec<_> = loaded
+        .iter()
+        .map(|l| l.skel.object().maps().find(|m| m.name() == "events"))
+        .collect();
+    for (gi, map) in event_maps.iter().enumerate() {
+        let Some(map) = map else { bail!("group {} has no events map", loaded[gi].spec.name) };
+        let sink = sink.clone();
+        let decode = loaded[gi].spec.decode;
+        builder.add(map, move |data: &[u8]| sink.borrow_mut().record(gi, decode, data))?;
+    }
+    let ring = builder.build().context("setting up the ring buffers")?;
+
+    let timer = loaded.iter().find(|l| l.spec.name == "sysstat").and_then(|l| {
+        l.skel.object().progs_mut().find(|p| p.name() == probes::sysstat::TIMER_PROGRAM)
+    });
+    let snapshot_now = |trigger: u64| {
+        if let Some(p) = &timer {
+            let mut args = trigger.to_ne_bytes();
+            let input = libbpf_rs::ProgramInput { context_in: Some(&mut args), ..Default::default() };
+            if let Err(e) = p.test_run(input) {
+                debug!("snapshot trigger failed: {e}");
+            }
+        }
+    };
+
+    install_signal_handlers();
+    let anchor_start = kernel::clock_anchor();
+    let start_time = chrono::Utc::now();
+    let vmstat_start = kernel::vmstat().unwrap_or_default();
+    snapshot_now(snapshot::TRIGGER_START);
+    let started = Instant::now();
+    let mut next_snapshot = started + opts.interval;
+    let mut next_progress = started + Duration::from_secs(1);
+    let progress = opts.progress && std::io::stderr().is_terminal();
+    let mut last_decoded = 0u64;
+    let end_reason: String;
+    info!("recording to {} (Ctrl-C to stop)", opts.output.display());
+
+    loop {
+        if STOP.load(Ordering::SeqCst) {
+            end_reason = "signal".into();
+            break;
+        }
+        if let Some(d) = opts.duration {
+            if started.elapsed() >= d {
+                end_reason = "duration".into();
+                break;
+            }
+        }
+        // Wakes early when a ring is a quarter full; records are submitted
+        // without wake-ups otherwise, so drain everything each round.
+        let _ = ring.poll(Duration::from_millis(100));
+        let _ = ring.consume();
+        if let Some(e) = sink.borrow().write_error.clone() {
+            end_reason = format!("error: {e}");
+            break;
+        }
+        let now = Instant::now();
+        if now >= next_snapshot {
+            snapshot_now(snapshot::TRIGGER_INTERVAL);
+            next_snapshot += opts.interval;
+            if next_snapshot < now {
+                next_snapshot = now + opts.interval;
+            }
+        }
+        if progress && now >= next_progress {
+            let s = sink.borrow();
+            let decoded: u64 = s.counts.iter().map(|c| c.decoded).sum();
+            let lost: u64 = loaded.iter().map(|l| group_stats(l).1).sum();
+            eprint!(
+                "\r\x1b[K{:>6.1}s  {:>9} events  {:>8}/s  lost {:>6}  {:>10}",
+                started.elapsed().as_secs_f64(),
+                decoded,
+                decoded - last_decoded,
+                lost,
+                human_bytes(bytes_written.load(Ordering::Relaxed))
+            );
+            let _ = std::io::stderr().flush();
+            last_decoded = decoded;
+            next_progress = now + Duration::from_secs(1);
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+
+    snapshot_now(snapshot::TRIGGER_END);
+    // Detach first so the final drain sees everything that was submitted.
+    drop(links);
+    let _ = ring.consume();
+    let vmstat_end = kernel::vmstat().unwrap_or_default();
+    let zones_end = kernel::zoneinfo().unwrap_or_default();
+    let anchor_end = kernel::clock_anchor();
+    let end_time = chrono::Utc::now();
+    drop(ring);
+
+    let mut probes_meta = Vec::new();
+    for a in &attached {
+        let l = &loaded[a.group];
+        let (events, lost) = slot_stats(l, a.spec.slot);
+        probes_meta.push(ProbeMeta {
+            group: l.spec.name.to_string(),
+            program: a.spec.name.to_string(),
+            target: a.spec.tracepoint.to_string(),
+            method: a.spec.method.name().to_string(),
+            attached: a.attached,
+            error: a.error.clone(),
+            events,
+            lost,
+        });
+    }
+    let mut sink = match Rc::try_unwrap(sink) {
+        Ok(cell) => cell.into_inner(),
+        Err(_) => bail!("ring buffer callbacks still hold the writer"),
+    };
+    for (gi, l) in loaded.iter().enumerate() {
+        if let Some(m) = group_meta.iter_mut().find(|m| m.name == l.spec.name) {
+            m.decoded = sink.counts[gi].decoded;
+            m.malformed = sink.counts[gi].malformed;
+            m.lost = probes_meta.iter().filter(|p| p.group == l.spec.name).map(|p| p.lost).sum();
+        }
+    }
+    let tables = sink.tables.take().context("writer already closed")?;
+    let rows: BTreeMap<String, u64> =
+        tables.row_counts().into_iter().map(|(t, n)| (t.to_string(), n)).collect();
+    let cgroups = memcg
+        .as_ref()
+        .and_then(|m| m.mount.as_ref())
+        .map(|root| {
+            let ids: Vec<u64> = sink.ctx.cgroup_ids.iter().copied().collect();
+            kernel::cgroup_paths(root, &ids, 100_000)
+        })
+        .unwrap_or_default();
+    let settings_meta: BTreeMap<String, String> = [
+        ("interval_ns", opts.interval.as_nanos().to_string()),
+        ("procstat_interval_ns", opts.procstat_interval.as_nanos().to_string()),
+        ("snapshot_gap_ns", opts.snapshot_gap.as_nanos().to_string()),
+        ("ring_bytes", opts.ring_bytes.to_string()),
+        ("batch_rows", opts.writer.batch_rows.to_string()),
+        ("zstd_level", opts.writer.zstd_level.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let meta = FileMeta {
+        schema_version: SCHEMA_VERSION,
+        memrec_version: env!("CARGO_PKG_VERSION").to_string(),
+        hostname: uname.nodename,
+        kernel_release: uname.release,
+        kernel_version: uname.version,
+        machine: uname.machine,
+        page_size: sink.ctx.page_size,
+        hpage_pmd_nr: sink.ctx.hpage_pmd_nr,
+        nr_cpus: settings.nr_cpus,
+        nodes,
+        clock: memtrace_schema::CLOCK.to_string(),
+        clock_anchors: vec![anchor_start.clone(), anchor_end.clone()],
+        start_ns: anchor_start.boottime_ns,
+        end_ns: anchor_end.boottime_ns,
+        start_time: start_time.to_rfc3339(),
+        end_time: end_time.to_rfc3339(),
+        command_line: opts.command_line.clone(),
+        groups_requested: groups.iter().map(|g| g.name.to_string()).collect(),
+        groups: group_meta.clone(),
+        probes: probes_meta.clone(),
+        filter: FilterMeta {
+            pid: opts.pid,
+            comm: opts.comm.clone(),
+            cgroup: opts.cgroup.as_ref().map(|p| p.display().to_string()),
+            cgroup_id: filter_cgroup,
+        },
+        settings: settings_meta,
+        rows,
+        zones_start,
+        zones_end,
+        vmstat_start,
+        vmstat_end,
+        gfp_names: sink.ctx.gfp.flags.clone(),
+        cgroups,
+        end_reason: end_reason.clone(),
+        warnings: warnings.clone(),
+    };
+    tables.finish(meta).context("closing the recording")?;
+    let size = file_writer.join().context("writing the recording")?;
+    std::fs::rename(&partial, &opts.output)
+        .with_context(|| format!("moving the recording into place at {}", opts.output.display()))?;
+
+    print_summary(&opts.output, size, started.elapsed(), &group_meta, &probes_meta, &warnings);
+    if let Some(e) = end_reason.strip_prefix("error: ") {
+        bail!("recording stopped early: {e} (what was recorded until then is in {})", opts.output.display());
+    }
+    Ok(())
+}
+
+/// Kernel-side (events, lost) summed over CPUs for one program slot.
+fn slot_stats(l: &Loaded, slot: u32) -> (u64, u64) {
+    let Some(map) = l.skel.object().maps().find(|m| m.name() == "stats") else { return (0, 0) };
+    let Ok(Some(per_cpu)) = map.lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY) else {
+        return (0, 0);
+    };
+    per_cpu.iter().fold((0, 0), |(e, l), v| {
+        let get = |i: usize| {
+            v.get(i * 8..i * 8 + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_ne_bytes)
+                .unwrap_or(0)
+        };
+        (e + get(0), l + get(1))
+    })
+}
+
+/// (events, lost) over all of a group's programs.
+fn group_stats(l: &Loaded) -> (u64, u64) {
+    l.spec.programs.iter().fold((0, 0), |(e, x), p| {
+        let (a, b) = slot_stats(l, p.slot);
+        (e + a, x + b)
+    })
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn print_summary(
+    path: &Path,
+    size: u64,
+    elapsed: Duration,
+    groups: &[GroupMeta],
+    probes: &[ProbeMeta],
+    warnings: &[String],
+) {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{:<10} {:<9} {:>12} {:>10} {:>10}  {}\n",
+        "group", "status", "events", "lost", "malformed", "attach"
+    ));
+    for g in groups {
+        let methods: Vec<String> = {
+            let mut m: Vec<String> = probes
+                .iter()
+                .filter(|p| p.group == g.name && p.attached)
+                .map(|p| p.method.clone())
+                .collect();
+            m.sort();
+            m.dedup();
+            m
+        };
+        out.push_str(&format!(
+            "{:<10} {:<9} {:>12} {:>10} {:>10}  {}\n",
+            g.name,
+            g.status,
+            g.decoded,
+            g.lost,
+            g.malformed,
+            if methods.is_empty() { "-".to_string() } else { methods.join(",") }
+        ));
+    }
+    for p in probes.iter().filter(|p| p.lost > 0) {
+        out.push_str(&format!("  lost {} records at {} ({})\n", p.lost, p.target, p.program));
+    }
+    for w in warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out.push_str(&format!(
+        "wrote {} ({}) in {:.1}s\n",
+        path.display(),
+        human_bytes(size),
+        elapsed.as_secs_f64()
+    ));
+    print!("{out}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_resolve_and_unknown_ones_are_refused() {
+        let all = resolve_groups(None).unwrap();
+        assert_eq!(all.len(), probes::DEFAULT_GROUPS.len());
+        let some = resolve_groups(Some(&["pr".into(), "oom".into(), "pr".into()])).unwrap();
+        assert_eq!(some.iter().map(|g| g.name).collect::<Vec<_>>(), vec!["pr", "oom"]);
+        let err = resolve_groups(Some(&["nope".into()])).err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("unknown probe group `nope`"));
+    }
+
+    #[test]
+    fn comm_is_checked() {
+        assert!(comm_bytes("bash").is_ok());
+        assert!(comm_bytes("").is_err());
+        assert!(comm_bytes("0123456789abcdef").is_err());
+    }
+
+    #[test]
+    fn existing_output_needs_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.parquet");
+        std::fs::write(&p, b"x").unwrap();
+        assert!(check_output(&p, false).is_err());
+        assert!(check_output(&p, true).is_ok());
+        assert!(check_output(&dir.path().join("no/such/dir/r.parquet"), true).is_err());
+    }
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+}

@@ -1,0 +1,434 @@
+//! Column building and the Parquet writer.
+//!
+//! Decoded rows go straight into per-table Arrow builders (no per-row
+//! allocation). A full table buffer becomes one record batch, which the
+//! writer thread encodes, compresses and writes as one row group: row groups
+//! hold one table each, so readers skip other tables by the `kind` stats.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder, UInt32Builder,
+    UInt64Builder,
+};
+use arrow_array::{new_null_array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use memtrace_schema::{
+    file_column_name, tables, ColumnType, FileMeta, Header, Row, Table, Visitor, COMMON, META_KEY,
+    SCHEMA_VERSION_KEY,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("creating {path}: {source}")]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error("writing the recording: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("building a record batch: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("encoding metadata: {0}")]
+    Meta(#[from] memtrace_schema::MetaError),
+    #[error("the writer thread stopped: {0}")]
+    Stopped(String),
+}
+
+fn arrow_type(t: ColumnType) -> DataType {
+    match t {
+        ColumnType::U32 => DataType::UInt32,
+        ColumnType::U64 => DataType::UInt64,
+        ColumnType::I32 => DataType::Int32,
+        ColumnType::I64 => DataType::Int64,
+        ColumnType::F64 => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Text => DataType::Utf8,
+    }
+}
+
+/// The file's Arrow schema: common columns, then each table's columns.
+pub fn file_schema() -> SchemaRef {
+    let mut fields: Vec<Field> =
+        COMMON.iter().map(|c| Field::new(c.name, arrow_type(c.ty), c.nullable)).collect();
+    for t in tables() {
+        for c in t.columns {
+            // Nullable in the file: other tables' rows leave it empty.
+            fields.push(Field::new(file_column_name(t.name, c.name), arrow_type(c.ty), true));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+enum ColBuilder {
+    U32(UInt32Builder),
+    U64(UInt64Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Bool(BooleanBuilder),
+    Text(StringBuilder),
+}
+
+impl ColBuilder {
+    fn new(t: ColumnType, cap: usize) -> Self {
+        match t {
+            ColumnType::U32 => ColBuilder::U32(UInt32Builder::with_capacity(cap)),
+            ColumnType::U64 => ColBuilder::U64(UInt64Builder::with_capacity(cap)),
+            ColumnType::I32 => ColBuilder::I32(Int32Builder::with_capacity(cap)),
+            ColumnType::I64 => ColBuilder::I64(Int64Builder::with_capacity(cap)),
+            ColumnType::F64 => ColBuilder::F64(Float64Builder::with_capacity(cap)),
+            ColumnType::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(cap)),
+            ColumnType::Text => ColBuilder::Text(StringBuilder::with_capacity(cap, cap * 8)),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColBuilder::U32(b) => Arc::new(b.finish()),
+            ColBuilder::U64(b) => Arc::new(b.finish()),
+            ColBuilder::I32(b) => Arc::new(b.finish()),
+            ColBuilder::I64(b) => Arc::new(b.finish()),
+            ColBuilder::F64(b) => Arc::new(b.finish()),
+            ColBuilder::Bool(b) => Arc::new(b.finish()),
+            ColBuilder::Text(b) => Arc::new(b.finish()),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            ColBuilder::U32(b) => b.append_null(),
+            ColBuilder::U64(b) => b.append_null(),
+            ColBuilder::I32(b) => b.append_null(),
+            ColBuilder::I64(b) => b.append_null(),
+            ColBuilder::F64(b) => b.append_null(),
+            ColBuilder::Bool(b) => b.append_null(),
+            ColBuilder::Text(b) => b.append_null(),
+        }
+    }
+}
+
+/// Appends a row's values to consecutive column builders.
+struct Cursor<'a> {
+    cols: &'a mut [ColBuilder],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn next(&mut self) -> Option<&mut ColBuilder> {
+        let c = self.cols.get_mut(self.i);
+        self.i += 1;
+        c
+    }
+}
+
+macro_rules! visit_as {
+    ($name:ident, $t:ty, $variant:ident) => {
+        fn $name(&mut self, v: $t) {
+            match self.next() {
+                Some(ColBuilder::$variant(b)) => b.append_value(v),
+                // Rows and tables come from one macro, so this cannot happen;
+                // a null keeps the columns aligned if it ever did.
+                Some(other) => other.append_null(),
+                None => {}
+            }
+        }
+    };
+}
+
+impl Visitor for Cursor<'_> {
+    visit_as!(u32, u32, U32);
+    visit_as!(u64, u64, U64);
+    visit_as!(i32, i32, I32);
+    visit_as!(i64, i64, I64);
+    visit_as!(f64, f64, F64);
+    visit_as!(bool, bool, Bool);
+    visit_as!(text, &str, Text);
+
+    fn null(&mut self) {
+        if let Some(c) = self.next() {
+            c.append_null();
+        }
+    }
+}
+
+/// Rows of one table waiting to become a record batch.
+struct TableBuf {
+    table: &'static Table,
+    ts: Int64Builder,
+    common: Vec<ColBuilder>, // cpu, pid, tgid, comm, cgroup_id
+    cols: Vec<ColBuilder>,
+    rows: usize,
+}
+
+impl TableBuf {
+    fn new(table: &'static Table, cap: usize) -> Self {
+        TableBuf {
+            table,
+            ts: Int64Builder::with_capacity(cap),
+            common: COMMON[2..].iter().map(|c| ColBuilder::new(c.ty, cap)).collect(),
+            cols: table.columns.iter().map(|c| ColBuilder::new(c.ty, cap)).collect(),
+            rows: 0,
+        }
+    }
+}
+
+/// Where each table's columns start in the file schema, and cached null
+/// arrays for the columns a batch leaves empty.
+struct Layout {
+    schema: SchemaRef,
+    first_col: Vec<usize>,
+    nulls: Vec<ArrayRef>, // one per file column, `cap` long, sliced per batch
+}
+
+impl Layout {
+    fn new(cap: usize) -> Self {
+        let schema = file_schema();
+        let mut first_col = Vec::new();
+        let mut at = COMMON.len();
+        for t in tables() {
+            first_col.push(at);
+            at += t.columns.len();
+        }
+        let nulls = schema.fields().iter().map(|f| new_null_array(f.data_type(), cap)).collect();
+        Layout { schema, first_col, nulls }
+    }
+}
+
+/// Settings of the Parquet file.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Rows per row group.
+    pub batch_rows: usize,
+    pub zstd_level: i32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions { batch_rows: 65536, zstd_level: 3 }
+    }
+}
+
+enum Msg {
+    Batch(RecordBatch),
+    Finish(Box<FileMeta>),
+}
+
+/// The per-table buffers, owned by the thread that decodes records.
+pub struct Tables {
+    layout: Layout,
+    bufs: Vec<TableBuf>,
+    batch_rows: usize,
+    tx: SyncSender<Msg>,
+    rows_total: Vec<u64>,
+}
+
+/// Writes record batches to the file on its own thread.
+pub struct FileWriter {
+    handle: JoinHandle<Result<u64, WriteError>>,
+    bytes: Arc<AtomicU64>,
+}
+
+/// Opens the output and starts the writer thread.
+pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter), WriteError> {
+    let file = File::create(path)
+        .map_err(|source| WriteError::Create { path: path.to_path_buf(), source })?;
+    let layout = Layout::new(opts.batch_rows);
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
+        .set_max_row_group_row_count(Some(opts.batch_rows))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_created_by(format!("memrec {}", env!("CARGO_PKG_VERSION")))
+        // Timestamps rise within a batch: deltas pack to a few bits.
+        .set_column_dictionary_enabled(ColumnPath::from("ts_ns"), false)
+        .set_column_encoding(ColumnPath::from("ts_ns"), Encoding::DELTA_BINARY_PACKED)
+        .build();
+    let writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), layout.schema.clone(), Some(props))?;
+    // A few batches in flight: enough to overlap decoding and compression,
+    // bounded so a slow disk pushes back instead of growing memory.
+    let (tx, rx) = sync_channel::<Msg>(4);
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counter = bytes.clone();
+    let handle = std::thread::Builder::new()
+        .name("memrec-writer".into())
+        .spawn(move || write_loop(writer, rx, &counter))
+        .map_err(|e| WriteError::Stopped(e.to_string()))?;
+    let bufs = tables().iter().map(|t| TableBuf::new(t, 0)).collect();
+    let n = tables().len();
+    Ok((
+        Tables { layout, bufs, batch_rows: opts.batch_rows, tx, rows_total: vec![0; n] },
+        FileWriter { handle, bytes },
+    ))
+}
+
+fn write_loop(
+    mut writer: ArrowWriter<BufWriter<File>>,
+    rx: Receiver<Msg>,
+    bytes: &AtomicU64,
+) -> Result<u64, WriteError> {
+    let mut meta: Option<Box<FileMeta>> = None;
+    for msg in rx {
+        match msg {
+            Msg::Batch(b) => {
+                writer.write(&b)?;
+                writer.flush()?;
+                bytes.store(writer.bytes_written() as u64, Ordering::Relaxed);
+            }
+            Msg::Finish(m) => {
+                meta = Some(m);
+                break;
+            }
+        }
+    }
+    // Even when the sender vanished without Finish, close the file so what
+    // was written stays readable.
+    let meta = meta.map(|m| *m).unwrap_or_default();
+    writer.append_key_value_metadata(KeyValue::new(
+        SCHEMA_VERSION_KEY.to_string(),
+        memtrace_schema::SCHEMA_VERSION.to_string(),
+    ));
+    writer.append_key_value_metadata(KeyValue::new(META_KEY.to_string(), meta.to_json()?));
+    writer.flush()?;
+    let inner = writer.into_inner()?;
+    let file = inner.into_inner().map_err(|e| WriteError::Stopped(e.to_string()))?;
+    file.sync_all().map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;
+    Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
+}
+
+impl Tables {
+    fn index_of(&self, table: &'static Table) -> Option<usize> {
+        // By name: a `const` table has no single address to compare.
+        self.bufs.iter().position(|b| b.table.name == table.name)
+    }
+
+    /// Adds one row. May send a full batch to the writer, which blocks when
+    /// the writer is behind.
+    pub fn push<R: Row>(&mut self, hdr: &Header, row: &R) -> Result<(), WriteError> {
+        let Some(i) = self.index_of(R::TABLE) else {
+            return Err(WriteError::Stopped(format!("unknown table {}", R::TABLE.name)));
+        };
+        let buf = &mut self.bufs[i];
+        buf.ts.append_value(hdr.ts_ns);
+        hdr.visit_rest(&mut Cursor { cols: &mut buf.common, i: 0 });
+        row.visit(&mut Cursor { cols: &mut buf.cols, i: 0 });
+        buf.rows += 1;
+        if buf.rows >= self.batch_rows {
+            self.flush_table(i)?;
+        }
+        Ok(())
+    }
+
+    fn flush_table(&mut self, i: usize) -> Result<(), WriteError> {
+        let rows = self.bufs[i].rows;
+        if rows == 0 {
+            return Ok(());
+        }
+        let layout = &self.layout;
+        let buf = &mut self.bufs[i];
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(layout.nulls.len());
+        cols.push(Arc::new(buf.ts.finish()));
+        cols.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(buf.table.name, rows))));
+        cols.extend(buf.common.iter_mut().map(ColBuilder::finish));
+        let first = layout.first_col[i];
+        let own = buf.cols.len();
+        for (c, null) in layout.nulls.iter().enumerate().skip(COMMON.len()) {
+            if c == first {
+                cols.extend(buf.cols.iter_mut().map(ColBuilder::finish));
+            } else if c < first || c >= first + own {
+                cols.push(null.slice(0, rows));
+            }
+        }
+        buf.rows = 0;
+        self.rows_total[i] += rows as u64;
+        let batch = RecordBatch::try_new(layout.schema.clone(), cols)?;
+        self.tx
+            .send(Msg::Batch(batch))
+            .map_err(|_| WriteError::Stopped("writer thread ended".into()))
+    }
+
+    /// Rows pushed so far, per table name.
+    pub fn row_counts(&self) -> Vec<(&'static str, u64)> {
+        self.bufs
+            .iter()
+            .zip(&self.rows_total)
+            .map(|(b, n)| (b.table.name, n + b.rows as u64))
+            .collect()
+    }
+
+    /// Flushes every table and hands the metadata to the writer.
+    pub fn finish(mut self, meta: FileMeta) -> Result<(), WriteError> {
+        for i in 0..self.bufs.len() {
+            self.flush_table(i)?;
+        }
+        self.tx
+            .send(Msg::Finish(Box::new(meta)))
+            .map_err(|_| WriteError::Stopped("writer thread ended".into()))
+    }
+}
+
+impl FileWriter {
+    /// Bytes written so far, for progress display.
+    pub fn bytes_written(&self) -> Arc<AtomicU64> {
+        self.bytes.clone()
+    }
+
+    /// Waits for the file to be closed; returns its size in bytes.
+    pub fn join(self) -> Result<u64, WriteError> {
+        self.handle.join().map_err(|_| WriteError::Stopped("writer thread panicked".into()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memtrace_schema::tables::{oom::oom_victim, procstat::procstat, pr::reclaim_end};
+    use memtrace_schema::Comm;
+
+    fn hdr(ts: i64) -> Header {
+        Header { ts_ns: ts, cpu: 1, pid: 42, tgid: 40, comm: Comm::from_raw(b"app"), cgroup_id: 7 }
+    }
+
+    #[test]
+    fn schema_has_every_table_column() {
+        let s = file_schema();
+        let n: usize = tables().iter().map(|t| t.columns.len()).sum();
+        assert_eq!(s.fields().len(), COMMON.len() + n);
+        assert!(s.field_with_name("procstat.rss_anon").is_ok());
+    }
+
+    #[test]
+    fn writes_a_readable_file_with_one_table_per_row_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let opts = WriterOptions { batch_rows: 3, zstd_level: 1 };
+        let (mut t, w) = create(&path, &opts).unwrap();
+        for i in 0..5 {
+            let row = procstat::Row { reason: "switch".into(), rss_anon: 4096 * i, ..Default::default() };
+            t.push(&hdr(i as i64), &row).unwrap();
+        }
+        t.push(&hdr(9), &reclaim_end::Row { nr_reclaimed: 3, begin_ts_ns: None, ..Default::default() })
+            .unwrap();
+        t.push(&hdr(10), &oom_victim::Row { victim_pid: 5, load1: 0.5, ..Default::default() }).unwrap();
+        t.finish(FileMeta { schema_version: 1, hostname: "h".into(), ..Default::default() }).unwrap();
+        let size = w.join().unwrap();
+        assert!(size > 0);
+
+        let file = File::open(&path).unwrap();
+        let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+        use parquet::file::reader::FileReader;
+        let md = reader.metadata();
+        // 5 procstat rows in batches of 3 -> 2 groups, then 1 + 1.
+        assert_eq!(md.num_row_groups(), 4);
+        let kv = md.file_metadata().key_value_metadata().unwrap();
+        assert!(kv.iter().any(|k| k.key == META_KEY));
+    }
+}
