@@ -146,11 +146,12 @@ static __always_inline void mt_fill_node(struct mt_snapshot *s, struct pglist_da
 }
 
 /*
- * Emit one snapshot per online node. `min_gap_ns` rate-limits snapshots taken
- * at pressure events; pass 0 to always emit.
+ * Emit one snapshot per online node, stamped `ts` (the event that caused
+ * them, so they join it exactly) or now when `ts` is 0. `min_gap_ns`
+ * rate-limits snapshots taken at pressure events; 0 always emits.
  */
 static __always_inline void mt_emit_snapshots(__u16 kind, __u16 probe, __u32 trigger,
-					      __u64 min_gap_ns)
+					      __u64 min_gap_ns, __u64 ts)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 
@@ -178,6 +179,8 @@ static __always_inline void mt_emit_snapshots(__u16 kind, __u16 probe, __u32 tri
 		if (!s)
 			continue;
 		mt_fill_hdr(&s->hdr, kind, probe);
+		if (ts)
+			s->hdr.ts_ns = ts;
 		s->node = nid;
 		s->trigger = trigger;
 		mt_fill_node(s, pgdat);

@@ -36,8 +36,10 @@ int BPF_PROG(paf_page_alloc, struct page *page, unsigned int order, gfp_t gfp_fl
 	e->order = order;
 	e->migratetype = migratetype;
 	e->node = bpf_get_numa_node_id();
+	__u64 ts = e->hdr.ts_ns;
+
 	mt_submit(e);
-	mt_emit_snapshots(PAF_SNAPSHOT, PAF_PROBE_PAGE_ALLOC, MT_TRIGGER_ALLOC_FAIL, 0);
+	mt_emit_snapshots(PAF_SNAPSHOT, PAF_PROBE_PAGE_ALLOC, MT_TRIGGER_ALLOC_FAIL, 0, ts);
 	return 0;
 }
 

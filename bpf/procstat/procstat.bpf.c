@@ -46,24 +46,26 @@ static __always_inline __u64 fingerprint(struct mm_struct *mm)
 	return h;
 }
 
-static __always_inline int sample(struct task_struct *t, __u32 reason, __u16 probe)
+static __always_inline int sample(struct task_struct *t, struct mm_struct *mm, __u32 reason,
+				  __u16 probe)
 {
-	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	__u32 tgid = BPF_CORE_READ(t, tgid);
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct proc_state *st = bpf_map_lookup_elem(&proc_states, &tgid);
+	bool exiting = reason == PROCSTAT_REASON_EXIT;
 
-	if (!mm) /* kernel thread */
+	/* The common case first, and cheap: sampled too recently. */
+	if (!exiting && st && now - st->last_ts < cfg.procstat_min_interval_ns)
 		return 0;
 	if (!mt_task_selected(t))
 		return 0;
 
-	__u32 tgid = BPF_CORE_READ(t, tgid);
-	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 fp = fingerprint(mm);
-	struct proc_state *st = bpf_map_lookup_elem(&proc_states, &tgid);
 
-	if (reason == PROCSTAT_REASON_EXIT) {
+	if (exiting) {
 		bpf_map_delete_elem(&proc_states, &tgid);
 	} else if (st) {
-		if (st->fingerprint == fp || now - st->last_ts < cfg.procstat_min_interval_ns)
+		if (st->fingerprint == fp)
 			return 0;
 		st->last_ts = now;
 		st->fingerprint = fp;
@@ -97,14 +99,35 @@ static __always_inline int sample(struct task_struct *t, __u32 reason, __u16 pro
 SEC("tp_btf/sched_switch")
 int BPF_PROG(procstat_switch, bool preempt, struct task_struct *prev)
 {
-	return sample(prev, PROCSTAT_REASON_SWITCH, PROCSTAT_PROBE_SWITCH);
+	struct mm_struct *mm = BPF_CORE_READ(prev, mm);
+
+	if (!mm) /* kernel thread */
+		return 0;
+	return sample(prev, mm, PROCSTAT_REASON_SWITCH, PROCSTAT_PROBE_SWITCH);
+}
+
+/*
+ * A process that grows without leaving the CPU is sampled here, when its
+ * own RSS counters change (page faults). Reclaim changing another process's
+ * counters is not a sample of that process.
+ */
+SEC("tp_btf/rss_stat")
+int BPF_PROG(procstat_rss, struct mm_struct *mm, int member)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	if (!mm || t->mm != mm)
+		return 0;
+	return sample(t, mm, PROCSTAT_REASON_RSS, PROCSTAT_PROBE_RSS);
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(procstat_exit, struct task_struct *p)
 {
-	/* One final sample per process, when its leader exits. */
-	if (BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
+	struct mm_struct *mm = BPF_CORE_READ(p, mm);
+
+	/* One final sample per process, when its leader exits (before exit_mm). */
+	if (!mm || BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
 		return 0;
-	return sample(p, PROCSTAT_REASON_EXIT, PROCSTAT_PROBE_EXIT);
+	return sample(p, mm, PROCSTAT_REASON_EXIT, PROCSTAT_PROBE_EXIT);
 }

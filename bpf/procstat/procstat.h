@@ -11,11 +11,13 @@ enum procstat_kind {
 enum procstat_probe {
 	PROCSTAT_PROBE_SWITCH = 0,
 	PROCSTAT_PROBE_EXIT = 1,
+	PROCSTAT_PROBE_RSS = 2,
 };
 
 enum procstat_reason {
 	PROCSTAT_REASON_SWITCH = 0, /* the task left the CPU */
 	PROCSTAT_REASON_EXIT = 1,   /* the process is exiting */
+	PROCSTAT_REASON_RSS = 2,    /* its RSS changed while it ran (kmem:rss_stat) */
 };
 
 /* Counters of one process's mm, in pages except pgtables_bytes. */

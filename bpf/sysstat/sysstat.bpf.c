@@ -17,7 +17,7 @@ enum mt_trigger _mt_trigger = 0;
 SEC("raw_tp")
 int snapshot_now(struct bpf_raw_tracepoint_args *ctx)
 {
-	mt_emit_snapshots(SYSSTAT_SNAPSHOT, SYSSTAT_PROBE_TIMER, (__u32)ctx->args[0], 0);
+	mt_emit_snapshots(SYSSTAT_SNAPSHOT, SYSSTAT_PROBE_TIMER, (__u32)ctx->args[0], 0, 0);
 	return 0;
 }
 
@@ -25,7 +25,7 @@ SEC("tp/vmscan/mm_vmscan_kswapd_wake")
 int sysstat_kswapd_wake(void *ctx)
 {
 	mt_emit_snapshots(SYSSTAT_SNAPSHOT, SYSSTAT_PROBE_KSWAPD_WAKE, MT_TRIGGER_KSWAPD_WAKE,
-			  cfg.snapshot_min_interval_ns);
+			  cfg.snapshot_min_interval_ns, 0);
 	return 0;
 }
 
@@ -33,7 +33,7 @@ SEC("tp/vmscan/mm_vmscan_direct_reclaim_begin")
 int sysstat_direct_reclaim(void *ctx)
 {
 	mt_emit_snapshots(SYSSTAT_SNAPSHOT, SYSSTAT_PROBE_DIRECT_RECLAIM,
-			  MT_TRIGGER_DIRECT_RECLAIM, cfg.snapshot_min_interval_ns);
+			  MT_TRIGGER_DIRECT_RECLAIM, cfg.snapshot_min_interval_ns, 0);
 	return 0;
 }
 
@@ -41,6 +41,6 @@ SEC("tp/oom/mark_victim")
 int sysstat_oom(void *ctx)
 {
 	/* Always: an OOM kill is rare and the state at that moment matters. */
-	mt_emit_snapshots(SYSSTAT_SNAPSHOT, SYSSTAT_PROBE_OOM, MT_TRIGGER_OOM, 0);
+	mt_emit_snapshots(SYSSTAT_SNAPSHOT, SYSSTAT_PROBE_OOM, MT_TRIGGER_OOM, 0, 0);
 	return 0;
 }

@@ -386,7 +386,8 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     let progress = opts.progress && std::io::stderr().is_terminal();
     let mut last_decoded = 0u64;
     let end_reason: String;
-    info!("recording to {} (Ctrl-C to stop)", opts.output.display());
+    // Always said: scripts wait for this line to know the probes are live.
+    eprintln!("memrec: recording to {} (Ctrl-C to stop)", opts.output.display());
 
     loop {
         if STOP.load(Ordering::SeqCst) {

@@ -17,6 +17,7 @@ pub static GROUP: Group = Group {
     programs: &[
         Program { name: "procstat_switch", tracepoint: "sched:sched_switch", method: Method::TpBtf, slot: 0 },
         Program { name: "procstat_exit", tracepoint: "sched:sched_process_exit", method: Method::TpBtf, slot: 1 },
+        Program { name: "procstat_rss", tracepoint: "kmem:rss_stat", method: Method::TpBtf, slot: 2 },
     ],
     tables: &[&procstat::TABLE],
     load: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),
@@ -30,11 +31,12 @@ fn decode(data: &[u8], ctx: &mut DecodeCtx, out: &mut Tables) -> Result<(), Deco
     }
     let e: types::procstat_event = read(data)?;
     let page = ctx.page_size;
-    let reason = if e.reason == types::procstat_reason::PROCSTAT_REASON_EXIT.0 as u32 {
-        Text::Static("exit")
-    } else {
-        Text::Static("switch")
-    };
+    use types::procstat_reason as R;
+    let reason = Text::Static(match R(e.reason) {
+        R::PROCSTAT_REASON_EXIT => "exit",
+        R::PROCSTAT_REASON_RSS => "rss",
+        _ => "switch",
+    });
     out.push(
         &hdr,
         &procstat::Row {
