@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test. Tests that record
+# a real kernel need root; without it they are skipped and say so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+scripts/install-deps.sh
+cargo fmt --all -- --check
+# One profile (release) for everything, so polars is compiled once.
+cargo build --release --workspace --bins
+cargo clippy --release --workspace --all-targets -- -D warnings
+if [[ $(id -u) -ne 0 ]]; then
+    echo "NOTE: not root: tests named root_* will report SKIPPED and check nothing." >&2
+fi
+# Root tests put the whole machine under memory pressure; cargo runs one
+# test binary at a time, so they never overlap each other.
+cargo test --release --workspace -- --test-threads=2
