@@ -31,14 +31,27 @@ fn root_records_every_group_under_memory_pressure() {
     // Nothing may be lost, or the exact comparisons below mean nothing.
     for p in f.meta["probes"].as_array().unwrap() {
         assert_eq!(p["lost"], 0, "lost events at {}", p["target"]);
-        assert_eq!(p["attached"], true, "{} not attached: {}", p["program"], p["error"]);
+        assert_eq!(
+            p["attached"], true,
+            "{} not attached: {}",
+            p["program"], p["error"]
+        );
     }
     for g in f.meta["groups"].as_array().unwrap() {
         assert_eq!(g["malformed"], 0, "malformed records in {}", g["name"]);
     }
 
     // Every probe group wrote rows.
-    for table in ["procstat", "sysstat", "zone", "paf", "lru_inactive", "reclaim_begin", "reclaim_end", "oom_victim"] {
+    for table in [
+        "procstat",
+        "sysstat",
+        "zone",
+        "paf",
+        "lru_inactive",
+        "reclaim_begin",
+        "reclaim_end",
+        "oom_victim",
+    ] {
         assert!(!f.table(table).is_empty(), "no {table} rows");
     }
 
@@ -46,12 +59,22 @@ fn root_records_every_group_under_memory_pressure() {
     let victims = f.table("oom_victim");
     let victim_pid = oom["oom"]["victim_pid"].as_i64().unwrap() as i128;
     assert!(oom["oom"]["killed"].as_bool().unwrap());
-    assert_eq!(victims.len() as i128, f.vmstat_delta("oom_kill"), "one row per oom_kill");
-    let v = victims.iter().find(|v| v["victim_pid"].int() == victim_pid).expect("victim row");
+    assert_eq!(
+        victims.len() as i128,
+        f.vmstat_delta("oom_kill"),
+        "one row per oom_kill"
+    );
+    let v = victims
+        .iter()
+        .find(|v| v["victim_pid"].int() == victim_pid)
+        .expect("victim row");
     assert_eq!(v["victim_comm"].text(), "memscen-oom");
     // The victim was killed at its limit: its anon RSS is most of 64 MiB.
     let limit = oom["oom"]["limit_bytes"].as_u64().unwrap() as i128;
-    assert!(v["anon_rss"].int() > limit / 2 && v["anon_rss"].int() <= limit, "{v:?}");
+    assert!(
+        v["anon_rss"].int() > limit / 2 && v["anon_rss"].int() <= limit,
+        "{v:?}"
+    );
 
     // procstat follows the growing processes. memcg-reclaim grows its heap
     // within a few ms and frees it before exiting: the peak keeps it.
@@ -64,7 +87,10 @@ fn root_records_every_group_under_memory_pressure() {
     assert!(s.len() >= 2, "memcg-reclaim: {} procstat samples", s.len());
     let heap = reclaim["memcg_reclaim"]["heap_bytes"].as_u64().unwrap() as i128;
     let peak_rise = s.iter().map(|r| r["rss_peak"].int()).max().unwrap() - s[0]["rss_peak"].int();
-    assert!(peak_rise >= heap * 9 / 10, "memcg-reclaim: rss_peak rose {peak_rise}, heap {heap}");
+    assert!(
+        peak_rise >= heap * 9 / 10,
+        "memcg-reclaim: rss_peak rose {peak_rise}, heap {heap}"
+    );
     assert_eq!(s.last().unwrap()["reason"].text(), "exit");
 
     // The leak grows steadily: procstat's RSS follows /proc/PID/status.
@@ -81,12 +107,22 @@ fn root_records_every_group_under_memory_pressure() {
         .max()
         .unwrap() as i128
         * 1024;
-    assert!(max - first >= (rate * 2.0) as i128, "leak: rss_anon rose only {}", max - first);
+    assert!(
+        max - first >= (rate * 2.0) as i128,
+        "leak: rss_anon rose only {}",
+        max - first
+    );
     // /proc samples once a second, procstat at most every 100 ms: their
     // maxima differ by at most 100 ms of growth either way.
     let slack = (rate * 0.1) as i128 + (64 << 10);
-    assert!(max + slack >= status_max, "leak: procstat max {max}, /proc max {status_max}");
-    assert!(max <= status_max + (rate * 1.2) as i128 + (1 << 20), "leak: {max} vs {status_max}");
+    assert!(
+        max + slack >= status_max,
+        "leak: procstat max {max}, /proc max {status_max}"
+    );
+    assert!(
+        max <= status_max + (rate * 1.2) as i128 + (1 << 20),
+        "leak: {max} vs {status_max}"
+    );
     // The peak follows VmHWM within the same sampling slack. (The kernel
     // updates hiwater_rss lazily, so memory freed before exit can take the
     // last 100 ms of growth out of VmHWM too.)
@@ -99,7 +135,10 @@ fn root_records_every_group_under_memory_pressure() {
         .unwrap() as i128
         * 1024;
     let peak = s.iter().map(|r| r["rss_peak"].int()).max().unwrap();
-    assert!(peak + slack >= hwm_max, "leak: rss_peak {peak}, VmHWM {hwm_max}");
+    assert!(
+        peak + slack >= hwm_max,
+        "leak: rss_peak {peak}, VmHWM {hwm_max}"
+    );
     assert_eq!(s.last().unwrap()["reason"].text(), "exit");
 
     // Reclaim: each global pgsteal/pgscan counter is exactly the sum over the
@@ -112,8 +151,14 @@ fn root_records_every_group_under_memory_pressure() {
         .filter(|r| matches!(r["reclaimer"].text(), "kswapd" | "direct"))
         .collect();
     let steal = |keys: &[&str]| keys.iter().map(|k| f.vmstat_delta(k)).sum::<i128>();
-    assert_eq!(sum(&all, "nr_reclaimed"), steal(&["pgsteal_anon", "pgsteal_file"]));
-    assert_eq!(sum(&all, "nr_scanned"), steal(&["pgscan_anon", "pgscan_file"]));
+    assert_eq!(
+        sum(&all, "nr_reclaimed"),
+        steal(&["pgsteal_anon", "pgsteal_file"])
+    );
+    assert_eq!(
+        sum(&all, "nr_scanned"),
+        steal(&["pgscan_anon", "pgscan_file"])
+    );
     assert_eq!(
         sum(&global, "nr_reclaimed"),
         steal(&["pgsteal_kswapd", "pgsteal_direct", "pgsteal_khugepaged"])
@@ -123,11 +168,16 @@ fn root_records_every_group_under_memory_pressure() {
         steal(&["pgscan_kswapd", "pgscan_direct", "pgscan_khugepaged"])
     );
     assert!(sum(&all, "nr_reclaimed") > 0);
-    assert!(lru.iter().any(|r| r["reclaimer"].text() == "memcg"), "memcg reclaim seen");
+    assert!(
+        lru.iter().any(|r| r["reclaimer"].text() == "memcg"),
+        "memcg reclaim seen"
+    );
 
     // Reclaim begin/end pair up with their latency.
     let ends = f.table("reclaim_end");
-    assert!(ends.iter().any(|r| r["reclaimer"].text() == "memcg" && r["duration_ns"].int() > 0));
+    assert!(ends
+        .iter()
+        .any(|r| r["reclaimer"].text() == "memcg" && r["duration_ns"].int() > 0));
 
     // Order-9 failures: exactly one paf row per failed hugetlb buddy
     // allocation, each with the zones at that moment.
@@ -136,10 +186,14 @@ fn root_records_every_group_under_memory_pressure() {
         .iter()
         .filter(|r| {
             let gfp = r["gfp"].text();
-            r["order"].int() == 9 && gfp.contains("__GFP_THISNODE") && gfp.contains("__GFP_RETRY_MAYFAIL")
+            r["order"].int() == 9
+                && gfp.contains("__GFP_THISNODE")
+                && gfp.contains("__GFP_RETRY_MAYFAIL")
         })
         .collect();
-    let htlb_fail = alloc["alloc_fail"]["htlb_buddy_alloc_fail"]["delta"].as_i64().unwrap() as i128;
+    let htlb_fail = alloc["alloc_fail"]["htlb_buddy_alloc_fail"]["delta"]
+        .as_i64()
+        .unwrap() as i128;
     assert!(htlb_fail >= 1);
     assert_eq!(htlb.len() as i128, htlb_fail, "order-9 hugetlb failures");
     assert_eq!(htlb.len() as i128, f.vmstat_delta("htlb_buddy_alloc_fail"));
@@ -149,13 +203,22 @@ fn root_records_every_group_under_memory_pressure() {
             .iter()
             .filter(|z| z["ts_ns"] == r["ts_ns"] && z["trigger"].text() == "alloc_fail")
             .collect();
-        assert!(!at.is_empty(), "no zone snapshot for failure at {:?}", r["ts_ns"]);
-        assert!(at.iter().all(|z| z["reserve"] != Cell::Null && z["min"].int() > 0));
+        assert!(
+            !at.is_empty(),
+            "no zone snapshot for failure at {:?}",
+            r["ts_ns"]
+        );
+        assert!(at
+            .iter()
+            .all(|z| z["reserve"] != Cell::Null && z["min"].int() > 0));
     }
 
     // System snapshots ran on the timer and at start and end.
     let sys = f.table("sysstat");
     for t in ["start", "end", "interval"] {
-        assert!(sys.iter().any(|r| r["trigger"].text() == t), "no {t} snapshot");
+        assert!(
+            sys.iter().any(|r| r["trigger"].text() == t),
+            "no {t} snapshot"
+        );
     }
 }

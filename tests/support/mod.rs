@@ -58,7 +58,10 @@ pub fn start_recording(path: &Path, extra: &[&str]) -> Recording {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let line = lines.next().expect("memrec ended before recording").unwrap();
+        let line = lines
+            .next()
+            .expect("memrec ended before recording")
+            .unwrap();
         eprintln!("memrec: {line}");
         if line.contains("recording to") {
             break;
@@ -76,7 +79,11 @@ pub fn start_recording(path: &Path, extra: &[&str]) -> Recording {
         let _ = std::io::Read::read_to_string(&mut out, &mut s);
         s
     });
-    Recording { child, path: path.to_path_buf(), stdout }
+    Recording {
+        child,
+        path: path.to_path_buf(),
+        stdout,
+    }
 }
 
 impl Recording {
@@ -95,7 +102,14 @@ impl Recording {
 pub fn scenario(name: &str, scale: &str, dir: &Path) -> serde_json::Value {
     let truth = dir.join(format!("{name}.truth.json"));
     let out = Command::new(bin("memscen"))
-        .args(["run", name, "--scale", scale, "--truth", truth.to_str().unwrap()])
+        .args([
+            "run",
+            name,
+            "--scale",
+            scale,
+            "--truth",
+            truth.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(
@@ -115,10 +129,22 @@ pub struct File {
 pub fn read(path: &Path) -> File {
     let f = std::fs::File::open(path).unwrap();
     let builder = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
-    let kv = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
-    let json = kv.iter().find(|k| k.key == "memtrace.meta").and_then(|k| k.value.clone()).unwrap();
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let json = kv
+        .iter()
+        .find(|k| k.key == "memtrace.meta")
+        .and_then(|k| k.value.clone())
+        .unwrap();
     let batches = builder.build().unwrap().map(|b| b.unwrap()).collect();
-    File { meta: serde_json::from_str(&json).unwrap(), batches }
+    File {
+        meta: serde_json::from_str(&json).unwrap(),
+        batches,
+    }
 }
 
 /// A cell, loosely typed for assertions.

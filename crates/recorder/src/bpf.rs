@@ -1,5 +1,11 @@
 //! Generated BPF skeletons, one per probe group.
-#![allow(clippy::all, unsafe_op_in_unsafe_fn, dead_code)]
+#![allow(
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unsafe_op_in_unsafe_fn,
+    dead_code
+)]
 
 pub mod procstat {
     include!(concat!(env!("OUT_DIR"), "/procstat.skel.rs"));

@@ -14,15 +14,18 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     #[error("reading {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("parsing {path}: {what}")]
-    Parse { path: String, what: String },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub fn read(path: impl AsRef<Path>) -> Result<String, KernelError> {
     let path = path.as_ref();
-    fs::read_to_string(path)
-        .map_err(|source| KernelError::Read { path: path.display().to_string(), source })
+    fs::read_to_string(path).map_err(|source| KernelError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// `uname` fields.
@@ -36,7 +39,9 @@ pub struct Uname {
 
 fn cstr(field: &[libc::c_char]) -> String {
     // SAFETY: utsname fields are NUL-terminated arrays filled by the kernel.
-    unsafe { CStr::from_ptr(field.as_ptr()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(field.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub fn uname() -> Uname {
@@ -95,7 +100,9 @@ pub fn parse_list(text: &str) -> Vec<u32> {
 
 /// Online NUMA nodes (node 0 alone when the kernel has no NUMA).
 pub fn online_nodes() -> Vec<u32> {
-    let nodes = read("/sys/devices/system/node/online").map(|s| parse_list(&s)).unwrap_or_default();
+    let nodes = read("/sys/devices/system/node/online")
+        .map(|s| parse_list(&s))
+        .unwrap_or_default();
     if nodes.is_empty() {
         vec![0]
     } else {
@@ -133,27 +140,47 @@ pub fn parse_zoneinfo(text: &str) -> Vec<ZoneInfo> {
         let t = line.trim();
         if let Some(rest) = t.strip_prefix("Node ") {
             // "Node 0, zone      DMA"
-            let Some((node, zone)) = rest.split_once(',') else { continue };
+            let Some((node, zone)) = rest.split_once(',') else {
+                continue;
+            };
             let node = node.trim().parse().unwrap_or(0);
             if node != last_node {
                 last_node = node;
                 idx_in_node = 0;
             }
             let zone = zone.trim().trim_start_matches("zone").trim().to_string();
-            zones.push(ZoneInfo { node, zone, zone_idx: idx_in_node, ..Default::default() });
+            zones.push(ZoneInfo {
+                node,
+                zone,
+                zone_idx: idx_in_node,
+                ..Default::default()
+            });
             idx_in_node += 1;
             continue;
         }
         let Some(z) = zones.last_mut() else { continue };
         if let Some(p) = t.strip_prefix("protection: (") {
-            z.protection =
-                p.trim_end_matches(')').split(',').filter_map(|v| v.trim().parse().ok()).collect();
+            z.protection = p
+                .trim_end_matches(')')
+                .split(',')
+                .filter_map(|v| v.trim().parse().ok())
+                .collect();
             continue;
         }
         let mut it = t.split_whitespace();
-        let (Some(key), Some(val)) = (it.next(), it.next()) else { continue };
-        let key = if key == "pages" && val == "free" { "free" } else { key };
-        let val = if key == "free" { it.next().unwrap_or("") } else { val };
+        let (Some(key), Some(val)) = (it.next(), it.next()) else {
+            continue;
+        };
+        let key = if key == "pages" && val == "free" {
+            "free"
+        } else {
+            key
+        };
+        let val = if key == "free" {
+            it.next().unwrap_or("")
+        } else {
+            val
+        };
         let Ok(v) = val.parse::<u64>() else { continue };
         match key {
             "free" => z.free = v,
@@ -180,12 +207,18 @@ pub fn zoneinfo() -> Result<Vec<ZoneInfo>, KernelError> {
 /// Zone names by index, from zoneinfo (every node has the same zones).
 pub fn zone_names(zones: &[ZoneInfo]) -> Vec<String> {
     let first = zones.first().map(|z| z.node).unwrap_or(0);
-    zones.iter().filter(|z| z.node == first).map(|z| z.zone.clone()).collect()
+    zones
+        .iter()
+        .filter(|z| z.node == first)
+        .map(|z| z.zone.clone())
+        .collect()
 }
 
 /// Migrate type names in enum order, from /proc/pagetypeinfo's header.
 pub fn migratetype_names() -> Vec<String> {
-    let Ok(text) = read("/proc/pagetypeinfo") else { return Vec::new() };
+    let Ok(text) = read("/proc/pagetypeinfo") else {
+        return Vec::new();
+    };
     let mut names: Vec<String> = Vec::new();
     for line in text.lines() {
         if let Some((_, rest)) = line.split_once(", type ") {
@@ -202,8 +235,14 @@ pub fn migratetype_names() -> Vec<String> {
 /// `/proc/loadavg`'s three averages.
 pub fn loadavg() -> (f64, f64, f64) {
     let text = read("/proc/loadavg").unwrap_or_default();
-    let mut it = text.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0));
-    (it.next().unwrap_or(0.0), it.next().unwrap_or(0.0), it.next().unwrap_or(0.0))
+    let mut it = text
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap_or(0.0));
+    (
+        it.next().unwrap_or(0.0),
+        it.next().unwrap_or(0.0),
+        it.next().unwrap_or(0.0),
+    )
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {
@@ -226,7 +265,11 @@ pub fn clock_anchor() -> ClockAnchor {
     let boottime_ns = boottime_ns();
     let monotonic_ns = clock_ns(libc::CLOCK_MONOTONIC);
     let realtime_b = clock_ns(libc::CLOCK_REALTIME);
-    ClockAnchor { boottime_ns, realtime_ns: realtime_a + (realtime_b - realtime_a) / 2, monotonic_ns }
+    ClockAnchor {
+        boottime_ns,
+        realtime_ns: realtime_a + (realtime_b - realtime_a) / 2,
+        monotonic_ns,
+    }
 }
 
 /// Whether tracefs is mounted where we look.
@@ -242,7 +285,9 @@ pub fn tracepoint_format(name: &str) -> Result<String, KernelError> {
 /// Whether this kernel has the tracepoint.
 pub fn has_tracepoint(name: &str) -> bool {
     Path::new(TRACEFS).join("events").join(name).is_dir()
-        || Path::new("/sys/kernel/debug/tracing/events").join(name).is_dir()
+        || Path::new("/sys/kernel/debug/tracing/events")
+            .join(name)
+            .is_dir()
 }
 
 /// The memory controller: its index in css_set->subsys and where its
@@ -295,8 +340,14 @@ pub fn parse_memory_mount(mountinfo: &str, v1: bool) -> Option<PathBuf> {
 
 pub fn memory_controller() -> Option<MemoryController> {
     let (subsys_id, v1) = parse_memory_subsys(&read("/proc/cgroups").ok()?)?;
-    let mount = read("/proc/self/mountinfo").ok().and_then(|m| parse_memory_mount(&m, v1));
-    Some(MemoryController { subsys_id, mount, v1 })
+    let mount = read("/proc/self/mountinfo")
+        .ok()
+        .and_then(|m| parse_memory_mount(&m, v1));
+    Some(MemoryController {
+        subsys_id,
+        mount,
+        v1,
+    })
 }
 
 /// Maps cgroup ids (directory inode numbers) to paths under `root`, for the
@@ -313,7 +364,10 @@ pub fn cgroup_paths(root: &Path, wanted: &[u64], limit: usize) -> BTreeMap<u64, 
         }
         if let Ok(meta) = fs::metadata(&dir) {
             if wanted.contains(&meta.ino()) {
-                let rel = dir.strip_prefix(root).map(|p| p.display().to_string()).unwrap_or_default();
+                let rel = dir
+                    .strip_prefix(root)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
                 out.insert(meta.ino(), format!("/{rel}"));
             }
         }
@@ -381,9 +435,15 @@ mod tests {
         let text = "Node 0, zone      DMA\n  per-node stats\n      nr_inactive_anon 0\n  pages free     3840\n        boost    0\n        min      60\n        low      75\n        high     90\n        promo    105\n        spanned  4095\n        present  3998\n        managed  3840\n        cma      0\n        protection: (0, 3019, 4171, 4171, 4171)\n      nr_free_pages 3840\n      nr_free_cma  0\nNode 0, zone    DMA32\n  pages free     772917\n        min      12185\n        protection: (0, 0, 1152, 1152, 1152)\n";
         let z = parse_zoneinfo(text);
         assert_eq!(z.len(), 2);
-        assert_eq!((z[0].zone.as_str(), z[0].zone_idx, z[0].free, z[0].min), ("DMA", 0, 3840, 60));
+        assert_eq!(
+            (z[0].zone.as_str(), z[0].zone_idx, z[0].free, z[0].min),
+            ("DMA", 0, 3840, 60)
+        );
         assert_eq!(z[0].protection, vec![0, 3019, 4171, 4171, 4171]);
-        assert_eq!((z[1].zone.as_str(), z[1].zone_idx, z[1].free), ("DMA32", 1, 772917));
+        assert_eq!(
+            (z[1].zone.as_str(), z[1].zone_idx, z[1].free),
+            ("DMA32", 1, 772917)
+        );
         assert_eq!(zone_names(&z), vec!["DMA", "DMA32"]);
     }
 
@@ -392,8 +452,14 @@ mod tests {
         let cgroups = "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t3\t1\t1\ncpu\t2\t1\t1\ncpuacct\t4\t1\t1\nblkio\t5\t1\t1\nmemory\t6\t3\t1\n";
         assert_eq!(parse_memory_subsys(cgroups), Some((4, true)));
         let mi = "35 25 0:30 / /sys/fs/cgroup/memory rw,relatime shared:14 - cgroup cgroup rw,memory\n36 25 0:31 / /sys/fs/cgroup/unified rw shared:15 - cgroup2 cgroup2 rw\n";
-        assert_eq!(parse_memory_mount(mi, true), Some(PathBuf::from("/sys/fs/cgroup/memory")));
-        assert_eq!(parse_memory_mount(mi, false), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(
+            parse_memory_mount(mi, true),
+            Some(PathBuf::from("/sys/fs/cgroup/memory"))
+        );
+        assert_eq!(
+            parse_memory_mount(mi, false),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
     }
 
     #[test]

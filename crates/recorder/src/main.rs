@@ -92,9 +92,13 @@ struct RecordArgs {
 /// Parses `500ms`, `30s`, `5m`, `2h` or a plain number of seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let v: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30s or 5m"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30s or 5m"))?;
     let secs = match unit {
         "" | "s" => v,
         "ms" => v / 1000.0,
@@ -147,7 +151,7 @@ fn probes_command(json: bool) -> Result<()> {
             kernel::TRACEFS
         );
     }
-    println!("{:<10} {:<9} {}", "group", "supported", "records");
+    println!("{:<10} {:<9} records", "group", "supported");
     for r in &rows {
         println!(
             "{:<10} {:<9} {}",
@@ -161,14 +165,28 @@ fn probes_command(json: bool) -> Result<()> {
                 "{:<20} {:<8} {}{}",
                 "",
                 p["method"].as_str().unwrap_or(""),
-                if target.is_empty() { "(timer, run by memrec)" } else { target },
-                if p["available"] == true { "" } else { "  [missing on this kernel]" }
+                if target.is_empty() {
+                    "(timer, run by memrec)"
+                } else {
+                    target
+                },
+                if p["available"] == true {
+                    ""
+                } else {
+                    "  [missing on this kernel]"
+                }
             );
         }
         println!(
             "{:<20} tables: {}",
             "",
-            r["tables"].as_array().into_iter().flatten().filter_map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+            r["tables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok(())
@@ -210,7 +228,10 @@ fn main() -> ExitCode {
                 procstat_interval: a.procstat_interval,
                 snapshot_gap: a.snapshot_gap,
                 ring_bytes: ring_mb * 1024 * 1024,
-                writer: writer::WriterOptions { batch_rows: a.batch_rows.max(1), zstd_level: a.zstd_level },
+                writer: writer::WriterOptions {
+                    batch_rows: a.batch_rows.max(1),
+                    zstd_level: a.zstd_level,
+                },
                 progress: !a.no_progress,
                 command_line: std::env::args().collect(),
             })

@@ -11,17 +11,17 @@ pub enum PreflightError {
         "memrec needs root, or CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on older kernels); \
          run it with sudo"
     )]
-    NoPrivilege,
+    Privilege,
     #[error(
         "this kernel has no BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF=y is needed \
          for CO-RE BPF programs)"
     )]
-    NoBtf,
+    Btf,
     #[error(
         "tracefs is not mounted and could not be mounted ({0}); mount it with \
          `mount -t tracefs tracefs /sys/kernel/tracing`"
     )]
-    NoTracefs(String),
+    Tracefs(String),
 }
 
 const CAP_SYS_ADMIN: u32 = 21;
@@ -46,7 +46,7 @@ pub fn check_privilege() -> Result<(), PreflightError> {
     if (has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN) {
         Ok(())
     } else {
-        Err(PreflightError::NoPrivilege)
+        Err(PreflightError::Privilege)
     }
 }
 
@@ -54,7 +54,7 @@ pub fn check_btf() -> Result<(), PreflightError> {
     if Path::new("/sys/kernel/btf/vmlinux").exists() {
         Ok(())
     } else {
-        Err(PreflightError::NoBtf)
+        Err(PreflightError::Btf)
     }
 }
 
@@ -67,13 +67,23 @@ pub fn ensure_tracefs() -> Result<bool, PreflightError> {
     let (src, target, fstype) = (cstr("tracefs"), cstr(kernel::TRACEFS), cstr("tracefs"));
     // SAFETY: valid NUL-terminated strings; no data argument.
     let rc = unsafe {
-        libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     if rc != 0 {
-        return Err(PreflightError::NoTracefs(std::io::Error::last_os_error().to_string()));
+        return Err(PreflightError::Tracefs(
+            std::io::Error::last_os_error().to_string(),
+        ));
     }
     if !kernel::tracefs_mounted() {
-        return Err(PreflightError::NoTracefs("no events directory after mounting".into()));
+        return Err(PreflightError::Tracefs(
+            "no events directory after mounting".into(),
+        ));
     }
     Ok(true)
 }

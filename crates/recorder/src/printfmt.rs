@@ -25,7 +25,10 @@ pub struct FlagTable {
 
 impl FlagTable {
     pub fn new(flags: Vec<(u64, String)>) -> Self {
-        FlagTable { flags, cache: HashMap::new() }
+        FlagTable {
+            flags,
+            cache: HashMap::new(),
+        }
     }
 
     /// Decodes like the kernel's trace_print_flags_seq(): each name whose
@@ -81,7 +84,10 @@ pub struct SymbolTable {
 
 impl SymbolTable {
     pub fn new(values: Vec<(i64, String)>) -> Self {
-        SymbolTable { values, cache: HashMap::new() }
+        SymbolTable {
+            values,
+            cache: HashMap::new(),
+        }
     }
 
     /// The name, or the value in hex as the kernel prints unknown values.
@@ -109,7 +115,9 @@ fn entries<'a>(
     field: &str,
 ) -> Result<Vec<(&'a str, String)>, FmtError> {
     let needle = format!("{func}(REC->{field},");
-    let start = fmt.find(&needle).ok_or_else(|| FmtError::NotFound(func, field.into()))?;
+    let start = fmt
+        .find(&needle)
+        .ok_or_else(|| FmtError::NotFound(func, field.into()))?;
     let body = &fmt[start + needle.len()..];
     let mut out = Vec::new();
     let bytes = body.as_bytes();
@@ -120,7 +128,10 @@ fn entries<'a>(
         match bytes[i] {
             b'"' => {
                 // Skip a string literal (the delimiter, or a name).
-                let end = body[i + 1..].find('"').map(|e| i + 1 + e).unwrap_or(bytes.len());
+                let end = body[i + 1..]
+                    .find('"')
+                    .map(|e| i + 1 + e)
+                    .unwrap_or(bytes.len());
                 i = end;
             }
             b'{' if depth == 0 => {
@@ -134,8 +145,9 @@ fn entries<'a>(
                     // The name is the last string literal in the entry; an
                     // entry without one is the table's `{ 0, NULL }` end.
                     if let Some(q2) = entry.rfind('"') {
-                        let q1 =
-                            entry[..q2].rfind('"').ok_or_else(|| FmtError::Expr(entry.into()))?;
+                        let q1 = entry[..q2]
+                            .rfind('"')
+                            .ok_or_else(|| FmtError::Expr(entry.into()))?;
                         let name = entry[q1 + 1..q2].to_string();
                         let expr = entry[..q1].trim().trim_end_matches(',').trim();
                         out.push((expr, name));
@@ -233,7 +245,11 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, FmtError> {
 /// casts, parentheses and | & ^ ~ << >> + - *.
 pub fn eval(expr: &str) -> Result<i64, FmtError> {
     let toks = tokenize(expr)?;
-    let mut p = Parser { toks: &toks, pos: 0, src: expr };
+    let mut p = Parser {
+        toks: &toks,
+        pos: 0,
+        src: expr,
+    };
     let v = p.expr(0)?;
     if p.pos != toks.len() {
         return Err(FmtError::Expr(expr.into()));
@@ -352,7 +368,10 @@ mod tests {
         assert_eq!(t.flags[0], (0xcc0, "GFP_KERNEL".to_string()));
         assert_eq!(t.decode(0xcc0), "GFP_KERNEL");
         assert_eq!(t.decode(0xcc0 | (1 << 13)), "GFP_KERNEL|__GFP_NOWARN");
-        assert_eq!(t.decode((1 << 11) | (1 << 30)), "__GFP_KSWAPD_RECLAIM|0x40000000");
+        assert_eq!(
+            t.decode((1 << 11) | (1 << 30)),
+            "__GFP_KSWAPD_RECLAIM|0x40000000"
+        );
         assert_eq!(t.decode(0), "none");
     }
 
@@ -370,8 +389,14 @@ mod tests {
     #[test]
     fn parses_this_kernels_gfp_table_when_available() {
         let path = "/sys/kernel/tracing/events/kmem/mm_page_alloc/format";
-        let Ok(text) = std::fs::read_to_string(path) else { return };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
         let t = parse_flags(&text, "gfp_flags").unwrap_or_default();
-        assert!(t.flags.iter().any(|(_, n)| n == "GFP_KERNEL"), "{:?}", t.flags);
+        assert!(
+            t.flags.iter().any(|(_, n)| n == "GFP_KERNEL"),
+            "{:?}",
+            t.flags
+        );
     }
 }

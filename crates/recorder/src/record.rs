@@ -15,7 +15,7 @@ use memtrace_schema::{FileMeta, FilterMeta, GroupMeta, ProbeMeta, Text, SCHEMA_V
 use tracing::{debug, info, warn};
 
 use crate::kernel::{self, MemoryController};
-use crate::printfmt::{self, FlagTable, SymbolTable};
+use crate::printfmt::{self, FlagTable};
 use crate::probes::{self, snapshot, BpfSettings, DecodeCtx, Group, Loaded, Method};
 use crate::writer::{self, Tables, WriterOptions};
 
@@ -75,7 +75,9 @@ struct Sink {
 
 impl Sink {
     fn record(&mut self, group: usize, decode: probes::DecodeFn, data: &[u8]) -> i32 {
-        let Some(tables) = self.tables.as_mut() else { return 0 };
+        let Some(tables) = self.tables.as_mut() else {
+            return 0;
+        };
         match decode(data, &mut self.ctx, tables) {
             Ok(()) => self.counts[group].decoded += 1,
             Err(probes::DecodeError::Write(e)) => {
@@ -96,13 +98,19 @@ impl Sink {
 pub fn resolve_groups(requested: Option<&[String]>) -> Result<Vec<&'static Group>, UsageError> {
     let names: Vec<String> = match requested {
         Some(list) => list.to_vec(),
-        None => probes::DEFAULT_GROUPS.iter().map(|s| s.to_string()).collect(),
+        None => probes::DEFAULT_GROUPS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     let mut out = Vec::new();
     for n in names {
         let g = probes::group(&n).ok_or_else(|| {
             let known: Vec<&str> = probes::GROUPS.iter().map(|g| g.name).collect();
-            UsageError(format!("unknown probe group `{n}`; known groups: {}", known.join(", ")))
+            UsageError(format!(
+                "unknown probe group `{n}`; known groups: {}",
+                known.join(", ")
+            ))
         })?;
         if !out.iter().any(|x: &&Group| x.name == g.name) {
             out.push(g);
@@ -133,7 +141,11 @@ fn cgroup_id(path: &Path, memcg: Option<&MemoryController>) -> Result<u64, Usage
     let mount = memcg.and_then(|m| m.mount.clone()).ok_or_else(|| {
         UsageError("--cgroup needs the memory cgroup controller, which is not mounted".into())
     })?;
-    let full = if path.is_absolute() { path.to_path_buf() } else { mount.join(path) };
+    let full = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        mount.join(path)
+    };
     if !full.starts_with(&mount) {
         return Err(UsageError(format!(
             "--cgroup {}: not in the memory controller's hierarchy at {}",
@@ -144,7 +156,10 @@ fn cgroup_id(path: &Path, memcg: Option<&MemoryController>) -> Result<u64, Usage
     let meta = std::fs::metadata(&full)
         .map_err(|e| UsageError(format!("--cgroup {}: {e}", full.display())))?;
     if !meta.is_dir() {
-        return Err(UsageError(format!("--cgroup {}: not a cgroup directory", full.display())));
+        return Err(UsageError(format!(
+            "--cgroup {}: not a cgroup directory",
+            full.display()
+        )));
     }
     Ok(meta.ino())
 }
@@ -165,7 +180,10 @@ fn check_output(path: &Path, force: bool) -> Result<PathBuf, UsageError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let partial = dir.join(format!(".{name}.partial-{}", std::process::id()));
     std::fs::File::create(&partial)
         .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
@@ -189,13 +207,22 @@ fn decode_ctx(groups: &[&Group], zones: &[memtrace_schema::ZoneInfo]) -> (Decode
     let compact_result = kernel::tracepoint_format("compaction/mm_compaction_suitable")
         .ok()
         .and_then(|f| printfmt::parse_symbolic(&f, "ret").ok())
-        .unwrap_or_else(SymbolTable::default);
-    let ksyms = groups.iter().any(|g| g.name == "pr").then(kernel::Ksyms::load);
+        .unwrap_or_default();
+    let ksyms = groups
+        .iter()
+        .any(|g| g.name == "pr")
+        .then(kernel::Ksyms::load);
     let ctx = DecodeCtx {
         page_size,
         hpage_pmd_nr: kernel::hpage_pmd_nr(page_size),
-        zone_names: kernel::zone_names(zones).into_iter().map(Text::from).collect(),
-        migratetypes: kernel::migratetype_names().into_iter().map(Text::from).collect(),
+        zone_names: kernel::zone_names(zones)
+            .into_iter()
+            .map(Text::from)
+            .collect(),
+        migratetypes: kernel::migratetype_names()
+            .into_iter()
+            .map(Text::from)
+            .collect(),
         gfp,
         compact_result,
         ksyms,
@@ -232,7 +259,11 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             "no memory cgroup controller: node snapshots and cgroup ids are unavailable".into(),
         );
     }
-    let filter_cgroup = opts.cgroup.as_deref().map(|p| cgroup_id(p, memcg.as_ref())).transpose()?;
+    let filter_cgroup = opts
+        .cgroup
+        .as_deref()
+        .map(|p| cgroup_id(p, memcg.as_ref()))
+        .transpose()?;
 
     let uname = kernel::uname();
     let nodes = kernel::online_nodes();
@@ -258,10 +289,16 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         let missing: Vec<&str> = g
             .programs
             .iter()
-            .filter(|p| p.method != Method::TestRun && !kernel::has_tracepoint(&p.tracepoint.replace(':', "/")))
+            .filter(|p| {
+                p.method != Method::TestRun
+                    && !kernel::has_tracepoint(&p.tracepoint.replace(':', "/"))
+            })
             .map(|p| p.name)
             .collect();
-        let mut meta = GroupMeta { name: g.name.to_string(), ..Default::default() };
+        let mut meta = GroupMeta {
+            name: g.name.to_string(),
+            ..Default::default()
+        };
         if missing.len() == g.programs.len() {
             let msg = format!("{}: this kernel has none of its tracepoints", g.name);
             if explicit {
@@ -281,7 +318,12 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         }
         match (g.load)(&settings, &missing) {
             Ok(skel) => {
-                meta.status = if missing.is_empty() { "attached" } else { "partial" }.into();
+                meta.status = if missing.is_empty() {
+                    "attached"
+                } else {
+                    "partial"
+                }
+                .into();
                 group_meta.push(meta);
                 loaded.push(Loaded { spec: g, skel });
             }
@@ -308,7 +350,12 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     for (gi, l) in loaded.iter().enumerate() {
         let obj = l.skel.object();
         for spec in l.spec.programs {
-            let mut a = Attached { group: gi, spec: *spec, attached: false, error: None };
+            let mut a = Attached {
+                group: gi,
+                spec: *spec,
+                attached: false,
+                error: None,
+            };
             let prog = obj.progs_mut().find(|p| p.name() == spec.name);
             match (prog, spec.method) {
                 (None, _) => a.error = Some("not loaded: tracepoint missing".into()),
@@ -329,7 +376,10 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             attached.push(a);
         }
     }
-    if !attached.iter().any(|a| a.attached && a.spec.method != Method::TestRun) {
+    if !attached
+        .iter()
+        .any(|a| a.attached && a.spec.method != Method::TestRun)
+    {
         return Err(UsageError("no probe could be attached".into()).into());
     }
 
@@ -355,20 +405,33 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         .map(|l| l.skel.object().maps().find(|m| m.name() == "events"))
         .collect();
     for (gi, map) in event_maps.iter().enumerate() {
-        let Some(map) = map else { bail!("group {} has no events map", loaded[gi].spec.name) };
+        let Some(map) = map else {
+            bail!("group {} has no events map", loaded[gi].spec.name)
+        };
         let sink = sink.clone();
         let decode = loaded[gi].spec.decode;
-        builder.add(map, move |data: &[u8]| sink.borrow_mut().record(gi, decode, data))?;
+        builder.add(map, move |data: &[u8]| {
+            sink.borrow_mut().record(gi, decode, data)
+        })?;
     }
     let ring = builder.build().context("setting up the ring buffers")?;
 
-    let timer = loaded.iter().find(|l| l.spec.name == "sysstat").and_then(|l| {
-        l.skel.object().progs_mut().find(|p| p.name() == probes::sysstat::TIMER_PROGRAM)
-    });
+    let timer = loaded
+        .iter()
+        .find(|l| l.spec.name == "sysstat")
+        .and_then(|l| {
+            l.skel
+                .object()
+                .progs_mut()
+                .find(|p| p.name() == probes::sysstat::TIMER_PROGRAM)
+        });
     let snapshot_now = |trigger: u64| {
         if let Some(p) = &timer {
             let mut args = trigger.to_ne_bytes();
-            let input = libbpf_rs::ProgramInput { context_in: Some(&mut args), ..Default::default() };
+            let input = libbpf_rs::ProgramInput {
+                context_in: Some(&mut args),
+                ..Default::default()
+            };
             if let Err(e) = p.test_run(input) {
                 debug!("snapshot trigger failed: {e}");
             }
@@ -387,7 +450,10 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     let mut last_decoded = 0u64;
     let end_reason: String;
     // Always said: scripts wait for this line to know the probes are live.
-    eprintln!("memrec: recording to {} (Ctrl-C to stop)", opts.output.display());
+    eprintln!(
+        "memrec: recording to {} (Ctrl-C to stop)",
+        opts.output.display()
+    );
 
     loop {
         if STOP.load(Ordering::SeqCst) {
@@ -470,12 +536,19 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         if let Some(m) = group_meta.iter_mut().find(|m| m.name == l.spec.name) {
             m.decoded = sink.counts[gi].decoded;
             m.malformed = sink.counts[gi].malformed;
-            m.lost = probes_meta.iter().filter(|p| p.group == l.spec.name).map(|p| p.lost).sum();
+            m.lost = probes_meta
+                .iter()
+                .filter(|p| p.group == l.spec.name)
+                .map(|p| p.lost)
+                .sum();
         }
     }
     let tables = sink.tables.take().context("writer already closed")?;
-    let rows: BTreeMap<String, u64> =
-        tables.row_counts().into_iter().map(|(t, n)| (t.to_string(), n)).collect();
+    let rows: BTreeMap<String, u64> = tables
+        .row_counts()
+        .into_iter()
+        .map(|(t, n)| (t.to_string(), n))
+        .collect();
     let cgroups = memcg
         .as_ref()
         .and_then(|m| m.mount.as_ref())
@@ -486,11 +559,22 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         .unwrap_or_default();
     let settings_meta: BTreeMap<String, String> = [
         ("interval_ns", opts.interval.as_nanos().to_string()),
-        ("procstat_interval_ns", opts.procstat_interval.as_nanos().to_string()),
+        (
+            "procstat_interval_ns",
+            opts.procstat_interval.as_nanos().to_string(),
+        ),
         ("snapshot_gap_ns", opts.snapshot_gap.as_nanos().to_string()),
         ("ring_bytes", opts.ring_bytes.to_string()),
         ("batch_rows", opts.writer.batch_rows.to_string()),
         ("zstd_level", opts.writer.zstd_level.to_string()),
+        (
+            "memory_cgroup",
+            match &memcg {
+                Some(m) if m.v1 => "v1".to_string(),
+                Some(_) => "v2".to_string(),
+                None => "none".to_string(),
+            },
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -535,19 +619,35 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     };
     tables.finish(meta).context("closing the recording")?;
     let size = file_writer.join().context("writing the recording")?;
-    std::fs::rename(&partial, &opts.output)
-        .with_context(|| format!("moving the recording into place at {}", opts.output.display()))?;
+    std::fs::rename(&partial, &opts.output).with_context(|| {
+        format!(
+            "moving the recording into place at {}",
+            opts.output.display()
+        )
+    })?;
 
-    print_summary(&opts.output, size, started.elapsed(), &group_meta, &probes_meta, &warnings);
+    print_summary(
+        &opts.output,
+        size,
+        started.elapsed(),
+        &group_meta,
+        &probes_meta,
+        &warnings,
+    );
     if let Some(e) = end_reason.strip_prefix("error: ") {
-        bail!("recording stopped early: {e} (what was recorded until then is in {})", opts.output.display());
+        bail!(
+            "recording stopped early: {e} (what was recorded until then is in {})",
+            opts.output.display()
+        );
     }
     Ok(())
 }
 
 /// Kernel-side (events, lost) summed over CPUs for one program slot.
 fn slot_stats(l: &Loaded, slot: u32) -> (u64, u64) {
-    let Some(map) = l.skel.object().maps().find(|m| m.name() == "stats") else { return (0, 0) };
+    let Some(map) = l.skel.object().maps().find(|m| m.name() == "stats") else {
+        return (0, 0);
+    };
     let Ok(Some(per_cpu)) = map.lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY) else {
         return (0, 0);
     };
@@ -616,11 +716,18 @@ fn print_summary(
             g.decoded,
             g.lost,
             g.malformed,
-            if methods.is_empty() { "-".to_string() } else { methods.join(",") }
+            if methods.is_empty() {
+                "-".to_string()
+            } else {
+                methods.join(",")
+            }
         ));
     }
     for p in probes.iter().filter(|p| p.lost > 0) {
-        out.push_str(&format!("  lost {} records at {} ({})\n", p.lost, p.target, p.program));
+        out.push_str(&format!(
+            "  lost {} records at {} ({})\n",
+            p.lost, p.target, p.program
+        ));
     }
     for w in warnings {
         out.push_str(&format!("warning: {w}\n"));
@@ -643,9 +750,16 @@ mod tests {
         let all = resolve_groups(None).unwrap();
         assert_eq!(all.len(), probes::DEFAULT_GROUPS.len());
         let some = resolve_groups(Some(&["pr".into(), "oom".into(), "pr".into()])).unwrap();
-        assert_eq!(some.iter().map(|g| g.name).collect::<Vec<_>>(), vec!["pr", "oom"]);
-        let err = resolve_groups(Some(&["nope".into()])).err().map(|e| e.to_string());
-        assert!(err.unwrap_or_default().contains("unknown probe group `nope`"));
+        assert_eq!(
+            some.iter().map(|g| g.name).collect::<Vec<_>>(),
+            vec!["pr", "oom"]
+        );
+        let err = resolve_groups(Some(&["nope".into()]))
+            .err()
+            .map(|e| e.to_string());
+        assert!(err
+            .unwrap_or_default()
+            .contains("unknown probe group `nope`"));
     }
 
     #[test]

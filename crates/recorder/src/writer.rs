@@ -8,8 +8,8 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -33,7 +33,10 @@ use memtrace_schema::{
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("creating {path}: {source}")]
-    Create { path: PathBuf, source: std::io::Error },
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("writing the recording: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("building a record batch: {0}")]
@@ -58,12 +61,18 @@ fn arrow_type(t: ColumnType) -> DataType {
 
 /// The file's Arrow schema: common columns, then each table's columns.
 pub fn file_schema() -> SchemaRef {
-    let mut fields: Vec<Field> =
-        COMMON.iter().map(|c| Field::new(c.name, arrow_type(c.ty), c.nullable)).collect();
+    let mut fields: Vec<Field> = COMMON
+        .iter()
+        .map(|c| Field::new(c.name, arrow_type(c.ty), c.nullable))
+        .collect();
     for t in tables() {
         for c in t.columns {
             // Nullable in the file: other tables' rows leave it empty.
-            fields.push(Field::new(file_column_name(t.name, c.name), arrow_type(c.ty), true));
+            fields.push(Field::new(
+                file_column_name(t.name, c.name),
+                arrow_type(c.ty),
+                true,
+            ));
         }
     }
     Arc::new(Schema::new(fields))
@@ -175,8 +184,15 @@ impl TableBuf {
         TableBuf {
             table,
             ts: Int64Builder::with_capacity(cap),
-            common: COMMON[2..].iter().map(|c| ColBuilder::new(c.ty, cap)).collect(),
-            cols: table.columns.iter().map(|c| ColBuilder::new(c.ty, cap)).collect(),
+            common: COMMON[2..]
+                .iter()
+                .map(|c| ColBuilder::new(c.ty, cap))
+                .collect(),
+            cols: table
+                .columns
+                .iter()
+                .map(|c| ColBuilder::new(c.ty, cap))
+                .collect(),
             rows: 0,
         }
     }
@@ -199,8 +215,16 @@ impl Layout {
             first_col.push(at);
             at += t.columns.len();
         }
-        let nulls = schema.fields().iter().map(|f| new_null_array(f.data_type(), cap)).collect();
-        Layout { schema, first_col, nulls }
+        let nulls = schema
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), cap))
+            .collect();
+        Layout {
+            schema,
+            first_col,
+            nulls,
+        }
     }
 }
 
@@ -214,7 +238,10 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { batch_rows: 65536, zstd_level: 3 }
+        WriterOptions {
+            batch_rows: 65536,
+            zstd_level: 3,
+        }
     }
 }
 
@@ -240,8 +267,10 @@ pub struct FileWriter {
 
 /// Opens the output and starts the writer thread.
 pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter), WriteError> {
-    let file = File::create(path)
-        .map_err(|source| WriteError::Create { path: path.to_path_buf(), source })?;
+    let file = File::create(path).map_err(|source| WriteError::Create {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let layout = Layout::new(opts.batch_rows);
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
@@ -252,7 +281,11 @@ pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter),
         .set_column_dictionary_enabled(ColumnPath::from("ts_ns"), false)
         .set_column_encoding(ColumnPath::from("ts_ns"), Encoding::DELTA_BINARY_PACKED)
         .build();
-    let writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), layout.schema.clone(), Some(props))?;
+    let writer = ArrowWriter::try_new(
+        BufWriter::with_capacity(1 << 20, file),
+        layout.schema.clone(),
+        Some(props),
+    )?;
     // A few batches in flight: enough to overlap decoding and compression,
     // bounded so a slow disk pushes back instead of growing memory.
     let (tx, rx) = sync_channel::<Msg>(4);
@@ -265,7 +298,13 @@ pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter),
     let bufs = tables().iter().map(|t| TableBuf::new(t, 0)).collect();
     let n = tables().len();
     Ok((
-        Tables { layout, bufs, batch_rows: opts.batch_rows, tx, rows_total: vec![0; n] },
+        Tables {
+            layout,
+            bufs,
+            batch_rows: opts.batch_rows,
+            tx,
+            rows_total: vec![0; n],
+        },
         FileWriter { handle, bytes },
     ))
 }
@@ -299,8 +338,11 @@ fn write_loop(
     writer.append_key_value_metadata(KeyValue::new(META_KEY.to_string(), meta.to_json()?));
     writer.flush()?;
     let inner = writer.into_inner()?;
-    let file = inner.into_inner().map_err(|e| WriteError::Stopped(e.to_string()))?;
-    file.sync_all().map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;
+    let file = inner
+        .into_inner()
+        .map_err(|e| WriteError::Stopped(e.to_string()))?;
+    file.sync_all()
+        .map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;
     Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
 }
 
@@ -314,12 +356,21 @@ impl Tables {
     /// the writer is behind.
     pub fn push<R: Row>(&mut self, hdr: &Header, row: &R) -> Result<(), WriteError> {
         let Some(i) = self.index_of(R::TABLE) else {
-            return Err(WriteError::Stopped(format!("unknown table {}", R::TABLE.name)));
+            return Err(WriteError::Stopped(format!(
+                "unknown table {}",
+                R::TABLE.name
+            )));
         };
         let buf = &mut self.bufs[i];
         buf.ts.append_value(hdr.ts_ns);
-        hdr.visit_rest(&mut Cursor { cols: &mut buf.common, i: 0 });
-        row.visit(&mut Cursor { cols: &mut buf.cols, i: 0 });
+        hdr.visit_rest(&mut Cursor {
+            cols: &mut buf.common,
+            i: 0,
+        });
+        row.visit(&mut Cursor {
+            cols: &mut buf.cols,
+            i: 0,
+        });
         buf.rows += 1;
         if buf.rows >= self.batch_rows {
             self.flush_table(i)?;
@@ -336,7 +387,9 @@ impl Tables {
         let buf = &mut self.bufs[i];
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(layout.nulls.len());
         cols.push(Arc::new(buf.ts.finish()));
-        cols.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(buf.table.name, rows))));
+        cols.push(Arc::new(StringArray::from_iter_values(
+            std::iter::repeat_n(buf.table.name, rows),
+        )));
         cols.extend(buf.common.iter_mut().map(ColBuilder::finish));
         let first = layout.first_col[i];
         let own = buf.cols.len();
@@ -383,18 +436,27 @@ impl FileWriter {
 
     /// Waits for the file to be closed; returns its size in bytes.
     pub fn join(self) -> Result<u64, WriteError> {
-        self.handle.join().map_err(|_| WriteError::Stopped("writer thread panicked".into()))?
+        self.handle
+            .join()
+            .map_err(|_| WriteError::Stopped("writer thread panicked".into()))?
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use memtrace_schema::tables::{oom::oom_victim, procstat::procstat, pr::reclaim_end};
+    use memtrace_schema::tables::{oom::oom_victim, pr::reclaim_end, procstat::procstat};
     use memtrace_schema::Comm;
 
     fn hdr(ts: i64) -> Header {
-        Header { ts_ns: ts, cpu: 1, pid: 42, tgid: 40, comm: Comm::from_raw(b"app"), cgroup_id: 7 }
+        Header {
+            ts_ns: ts,
+            cpu: 1,
+            pid: 42,
+            tgid: 40,
+            comm: Comm::from_raw(b"app"),
+            cgroup_id: 7,
+        }
     }
 
     #[test]
@@ -409,16 +471,43 @@ mod tests {
     fn writes_a_readable_file_with_one_table_per_row_group() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
-        let opts = WriterOptions { batch_rows: 3, zstd_level: 1 };
+        let opts = WriterOptions {
+            batch_rows: 3,
+            zstd_level: 1,
+        };
         let (mut t, w) = create(&path, &opts).unwrap();
         for i in 0..5 {
-            let row = procstat::Row { reason: "switch".into(), rss_anon: 4096 * i, ..Default::default() };
+            let row = procstat::Row {
+                reason: "switch".into(),
+                rss_anon: 4096 * i,
+                ..Default::default()
+            };
             t.push(&hdr(i as i64), &row).unwrap();
         }
-        t.push(&hdr(9), &reclaim_end::Row { nr_reclaimed: 3, begin_ts_ns: None, ..Default::default() })
-            .unwrap();
-        t.push(&hdr(10), &oom_victim::Row { victim_pid: 5, load1: 0.5, ..Default::default() }).unwrap();
-        t.finish(FileMeta { schema_version: 1, hostname: "h".into(), ..Default::default() }).unwrap();
+        t.push(
+            &hdr(9),
+            &reclaim_end::Row {
+                nr_reclaimed: 3,
+                begin_ts_ns: None,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        t.push(
+            &hdr(10),
+            &oom_victim::Row {
+                victim_pid: 5,
+                load1: 0.5,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        t.finish(FileMeta {
+            schema_version: 1,
+            hostname: "h".into(),
+            ..Default::default()
+        })
+        .unwrap();
         let size = w.join().unwrap();
         assert!(size > 0);
 

@@ -35,8 +35,17 @@ fn run(args: &[&str]) -> (i32, String, String) {
 
 fn meta_json(path: &Path) -> serde_json::Value {
     let r = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    let kv = r.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
-    let json = kv.iter().find(|k| k.key == "memtrace.meta").and_then(|k| k.value.clone()).unwrap();
+    let kv = r
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let json = kv
+        .iter()
+        .find(|k| k.key == "memtrace.meta")
+        .and_then(|k| k.value.clone())
+        .unwrap();
     serde_json::from_str(&json).unwrap()
 }
 
@@ -44,7 +53,13 @@ fn meta_json(path: &Path) -> serde_json::Value {
 fn unknown_probe_group_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.parquet");
-    let (code, _, err) = run(&["record", "-o", out.to_str().unwrap(), "--probes", "pr,bogus"]);
+    let (code, _, err) = run(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--probes",
+        "pr,bogus",
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown probe group `bogus`"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -64,9 +79,18 @@ fn existing_output_is_kept_without_force() {
 
 #[test]
 fn unwritable_output_is_refused() {
-    let (code, _, err) = run(&["record", "-o", "/nonexistent-dir/x.parquet", "--duration", "1s"]);
+    let (code, _, err) = run(&[
+        "record",
+        "-o",
+        "/nonexistent-dir/x.parquet",
+        "--duration",
+        "1s",
+    ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("cannot write /nonexistent-dir/x.parquet"), "{err}");
+    assert!(
+        err.contains("cannot write /nonexistent-dir/x.parquet"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -74,7 +98,13 @@ fn unwritable_output_is_refused() {
 fn bad_arguments_are_refused() {
     let (code, _, err) = run(&["record", "-o", "x.parquet", "--duration", "ten"]);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = run(&["record", "-o", "x.parquet", "--comm", "a-name-longer-than-15"]);
+    let (code, _, err) = run(&[
+        "record",
+        "-o",
+        "x.parquet",
+        "--comm",
+        "a-name-longer-than-15",
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("1 to 15 bytes"), "{err}");
 }
@@ -84,7 +114,12 @@ fn probes_lists_every_group() {
     let (code, out, err) = run(&["probes", "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let names: Vec<&str> = v.as_array().unwrap().iter().map(|g| g["group"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["procstat", "sysstat", "paf", "pr", "oom"]);
 }
 
@@ -94,16 +129,29 @@ fn root_not_root_is_told_to_use_root() {
         // Drop to nobody for this one run; needs root to do so.
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("x.parquet");
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
         let mut cmd = Command::new(MEMREC);
         std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
-        let o = cmd.args(["record", "-o", out.to_str().unwrap(), "--duration", "1s"]).output().unwrap();
+        let o = cmd
+            .args(["record", "-o", out.to_str().unwrap(), "--duration", "1s"])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains("needs root"), "{err}");
         assert!(!out.exists());
     } else {
-        let (code, _, err) = run(&["record", "-o", "/tmp/memrec-nonroot.parquet", "--duration", "1s"]);
+        let (code, _, err) = run(&[
+            "record",
+            "-o",
+            "/tmp/memrec-nonroot.parquet",
+            "--duration",
+            "1s",
+        ]);
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("needs root"), "{err}");
     }
@@ -122,7 +170,10 @@ fn start(out: &Path, extra: &[&str]) -> std::process::Child {
     let mut lines = BufReader::new(stderr).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let line = lines.next().expect("memrec ended before recording").unwrap();
+        let line = lines
+            .next()
+            .expect("memrec ended before recording")
+            .unwrap();
         if line.contains("recording to") {
             break;
         }
@@ -152,7 +203,10 @@ fn root_sigterm_and_sigint_leave_a_complete_file() {
         assert_eq!(stop_with(&mut child, sig), 0, "exit code after {name}");
         let meta = meta_json(&out);
         assert_eq!(meta["end_reason"], "signal");
-        assert!(meta["rows"]["sysstat"].as_u64().unwrap() >= 2, "start and end snapshots");
+        assert!(
+            meta["rows"]["sysstat"].as_u64().unwrap() >= 2,
+            "start and end snapshots"
+        );
         let r = SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
         assert!(r.metadata().file_metadata().num_rows() > 0);
         // No partial file left beside it.
@@ -173,24 +227,45 @@ fn root_metadata_describes_the_recording() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.parquet");
     let (code, stdout, err) = run(&[
-        "record", "-o", out.to_str().unwrap(), "--duration", "2s", "--probes", "sysstat,pr", "--no-progress",
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--duration",
+        "2s",
+        "--probes",
+        "sysstat,pr",
+        "--no-progress",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("wrote"), "{stdout}");
     let meta = meta_json(&out);
     let uname = Command::new("uname").arg("-r").output().unwrap();
-    assert_eq!(meta["kernel_release"], String::from_utf8_lossy(&uname.stdout).trim());
+    assert_eq!(
+        meta["kernel_release"],
+        String::from_utf8_lossy(&uname.stdout).trim()
+    );
     assert_eq!(meta["schema_version"], 1);
     assert_eq!(meta["clock"], "CLOCK_BOOTTIME");
-    assert_eq!(meta["groups_requested"], serde_json::json!(["sysstat", "pr"]));
+    assert_eq!(
+        meta["groups_requested"],
+        serde_json::json!(["sysstat", "pr"])
+    );
     assert_eq!(meta["clock_anchors"].as_array().unwrap().len(), 2);
     let probes = meta["probes"].as_array().unwrap();
-    assert!(probes.iter().all(|p| p["group"] == "sysstat" || p["group"] == "pr"));
-    assert!(probes.iter().any(|p| p["target"] == "vmscan:mm_vmscan_lru_shrink_inactive" && p["attached"] == true));
+    assert!(probes
+        .iter()
+        .all(|p| p["group"] == "sysstat" || p["group"] == "pr"));
+    assert!(probes
+        .iter()
+        .any(|p| p["target"] == "vmscan:mm_vmscan_lru_shrink_inactive" && p["attached"] == true));
     assert!(!meta["zones_start"].as_array().unwrap().is_empty());
     assert!(meta["vmstat_end"]["pgsteal_kswapd"].is_u64());
     assert!(meta["gfp_names"].as_array().unwrap().len() > 10);
     let start = meta["start_ns"].as_i64().unwrap();
     let end = meta["end_ns"].as_i64().unwrap();
-    assert!((1_900_000_000..10_000_000_000).contains(&(end - start)), "{}", end - start);
+    assert!(
+        (1_900_000_000..10_000_000_000).contains(&(end - start)),
+        "{}",
+        end - start
+    );
 }

@@ -319,7 +319,10 @@ mod tests {
     #[test]
     fn comm_stops_at_nul_and_bad_utf8() {
         assert_eq!(Comm::from_raw(b"bash\0\0garbage").as_str(), "bash");
-        assert_eq!(Comm::from_raw(b"0123456789abcdefXYZ").as_str(), "0123456789abcdef");
+        assert_eq!(
+            Comm::from_raw(b"0123456789abcdefXYZ").as_str(),
+            "0123456789abcdef"
+        );
         assert_eq!(Comm::from_raw(&[b'a', 0xff, b'b']).as_str(), "a");
     }
 }

@@ -139,7 +139,12 @@ mod tests {
         for t in tables() {
             assert!(!t.doc.trim().is_empty(), "table {} undocumented", t.name);
             for c in t.columns {
-                assert!(!c.doc.trim().is_empty(), "{}.{} undocumented", t.name, c.name);
+                assert!(
+                    !c.doc.trim().is_empty(),
+                    "{}.{} undocumented",
+                    t.name,
+                    c.name
+                );
             }
         }
     }
@@ -147,7 +152,11 @@ mod tests {
     #[test]
     fn table_names_are_plain() {
         for t in tables() {
-            assert!(t.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{}", t.name);
+            assert!(
+                t.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{}",
+                t.name
+            );
             assert!(table(t.name).is_some());
         }
     }

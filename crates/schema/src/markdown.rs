@@ -5,7 +5,10 @@ use crate::{tables, Column, COMMON, META_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY
 use std::fmt::Write;
 
 fn one_line(doc: &str) -> String {
-    doc.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+    doc.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
 }
 
 fn column_rows(out: &mut String, prefix: &str, cols: &[Column]) {

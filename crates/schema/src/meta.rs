@@ -187,14 +187,20 @@ impl FileMeta {
 /// Checks a schema version read from a file.
 pub fn check_version(found: u32) -> Result<(), MetaError> {
     if found > crate::SCHEMA_VERSION {
-        return Err(MetaError::TooNew { found, known: crate::SCHEMA_VERSION });
+        return Err(MetaError::TooNew {
+            found,
+            known: crate::SCHEMA_VERSION,
+        });
     }
     Ok(())
 }
 
 /// Parses the [`crate::SCHEMA_VERSION_KEY`] value.
 pub fn parse_version(text: &str) -> Result<u32, MetaError> {
-    let v = text.trim().parse::<u32>().map_err(|_| MetaError::BadVersion(text.to_string()))?;
+    let v = text
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| MetaError::BadVersion(text.to_string()))?;
     check_version(v)?;
     Ok(v)
 }
@@ -205,7 +211,10 @@ mod tests {
 
     #[test]
     fn json_round_trip() {
-        let mut m = FileMeta { schema_version: crate::SCHEMA_VERSION, ..Default::default() };
+        let mut m = FileMeta {
+            schema_version: crate::SCHEMA_VERSION,
+            ..Default::default()
+        };
         m.gfp_names.push((0xcc0, "GFP_KERNEL".into()));
         m.vmstat_start.insert("pgsteal_direct".into(), 42);
         let back = FileMeta::from_json(&m.to_json().unwrap_or_default()).ok();
@@ -214,7 +223,10 @@ mod tests {
 
     #[test]
     fn newer_version_is_refused() {
-        assert!(matches!(parse_version("999"), Err(MetaError::TooNew { .. })));
+        assert!(matches!(
+            parse_version("999"),
+            Err(MetaError::TooNew { .. })
+        ));
         assert!(matches!(parse_version("x"), Err(MetaError::BadVersion(_))));
         assert_eq!(parse_version("1").ok(), Some(1));
     }

@@ -23,8 +23,10 @@ pub enum DecodeError {
 pub fn read<T: plain::Plain + Default>(data: &[u8]) -> Result<T, DecodeError> {
     let want = std::mem::size_of::<T>();
     let mut out = T::default();
-    plain::copy_from_bytes(&mut out, data)
-        .map_err(|_| DecodeError::Short { got: data.len(), want })?;
+    plain::copy_from_bytes(&mut out, data).map_err(|_| DecodeError::Short {
+        got: data.len(),
+        want,
+    })?;
     Ok(out)
 }
 
@@ -127,7 +129,9 @@ mod tests {
 
     fn ctx() -> DecodeCtx {
         DecodeCtx {
-            zone_names: ["DMA", "DMA32", "Normal", "Movable", "Device"].map(Text::from).to_vec(),
+            zone_names: ["DMA", "DMA32", "Normal", "Movable", "Device"]
+                .map(Text::from)
+                .to_vec(),
             ..Default::default()
         }
     }
@@ -147,18 +151,23 @@ mod tests {
     fn short_records_are_refused() {
         let mut c = ctx();
         let e = header(&[0u8; 10], &mut c).err();
-        assert!(matches!(e, Some(DecodeError::Short { got: 10, .. })), "{e:?}");
+        assert!(
+            matches!(e, Some(DecodeError::Short { got: 10, .. })),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn header_decodes_from_bytes() {
-        let mut raw = mt_hdr::default();
-        raw.ts_ns = 123;
-        raw.pid = 7;
-        raw.tgid = 6;
-        raw.cpu = 1;
-        raw.kind = 2;
-        raw.cgroup_id = 99;
+        let mut raw = mt_hdr {
+            ts_ns: 123,
+            pid: 7,
+            tgid: 6,
+            cpu: 1,
+            kind: 2,
+            cgroup_id: 99,
+            ..Default::default()
+        };
         raw.comm[..4].copy_from_slice(&[b'b' as _, b'a' as _, b's' as _, b'h' as _]);
         // SAFETY: mt_hdr is Plain; viewing it as bytes is sound.
         let bytes = unsafe { plain::as_bytes(&raw) };

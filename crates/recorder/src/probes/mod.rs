@@ -21,6 +21,9 @@ pub use decode::{DecodeCtx, DecodeError};
 
 use crate::writer::Tables;
 
+/// Opens, configures and loads a group's BPF object.
+pub type LoadFn = fn(&BpfSettings, &[&str]) -> Result<Box<dyn Skel<'static>>, libbpf_rs::Error>;
+
 /// Decodes one ring-buffer record into rows.
 pub type DecodeFn = fn(&[u8], &mut DecodeCtx, &mut Tables) -> Result<(), DecodeError>;
 
@@ -88,7 +91,7 @@ pub struct Group {
     pub tables: &'static [&'static memtrace_schema::Table],
     /// Opens, configures and loads the group's BPF object. Programs in
     /// `skip` are not loaded (their tracepoint is missing).
-    pub load: fn(&BpfSettings, &[&str]) -> Result<Box<dyn Skel<'static>>, libbpf_rs::Error>,
+    pub load: LoadFn,
     /// Decodes one ring-buffer record into rows.
     pub decode: DecodeFn,
 }
@@ -100,8 +103,13 @@ impl std::fmt::Debug for Group {
 }
 
 /// Every probe group, in the order they are listed and loaded.
-pub static GROUPS: &[&Group] =
-    &[&procstat::GROUP, &sysstat::GROUP, &paf::GROUP, &pr::GROUP, &oom::GROUP];
+pub static GROUPS: &[&Group] = &[
+    &procstat::GROUP,
+    &sysstat::GROUP,
+    &paf::GROUP,
+    &pr::GROUP,
+    &oom::GROUP,
+];
 
 /// Groups recorded when `--probes` is not given.
 pub const DEFAULT_GROUPS: &[&str] = &["procstat", "sysstat", "paf", "pr", "oom"];

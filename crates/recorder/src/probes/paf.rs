@@ -1,7 +1,9 @@
 //! paf: page-allocation failures, the zones at that moment, and the slow
 //! path around them (reclaim retries, compaction, watermark changes).
 
-use memtrace_schema::tables::paf::{compact_suitable, compact_try, paf, reclaim_retry, wmark_setup};
+use memtrace_schema::tables::paf::{
+    compact_suitable, compact_try, paf, reclaim_retry, wmark_setup,
+};
 use memtrace_schema::{Comm, Text};
 
 use super::decode::{header, read, DecodeCtx, DecodeError};
@@ -20,8 +22,18 @@ pub static GROUP: Group = Group {
     name: "paf",
     about: "failed page allocations with gfp flags and every zone's watermarks at that moment",
     programs: &[
-        Program { name: "paf_page_alloc", tracepoint: "kmem:mm_page_alloc", method: Method::TpBtf, slot: 0 },
-        Program { name: "paf_retry_zone", tracepoint: "oom:reclaim_retry_zone", method: Method::Tp, slot: 1 },
+        Program {
+            name: "paf_page_alloc",
+            tracepoint: "kmem:mm_page_alloc",
+            method: Method::TpBtf,
+            slot: 0,
+        },
+        Program {
+            name: "paf_retry_zone",
+            tracepoint: "oom:reclaim_retry_zone",
+            method: Method::Tp,
+            slot: 1,
+        },
         Program {
             name: "paf_compact_suitable",
             tracepoint: "compaction:mm_compaction_suitable",

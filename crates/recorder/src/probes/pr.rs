@@ -20,7 +20,12 @@ unsafe impl plain::Plain for types::pr_slab_start {}
 unsafe impl plain::Plain for types::pr_slab_end {}
 
 const fn tp(name: &'static str, tracepoint: &'static str, slot: u32) -> Program {
-    Program { name, tracepoint, method: Method::Tp, slot }
+    Program {
+        name,
+        tracepoint,
+        method: Method::Tp,
+        slot,
+    }
 }
 
 pub static GROUP: Group = Group {
@@ -29,12 +34,24 @@ pub static GROUP: Group = Group {
     programs: &[
         tp("pr_lru_inactive", "vmscan:mm_vmscan_lru_shrink_inactive", 0),
         tp("pr_lru_active", "vmscan:mm_vmscan_lru_shrink_active", 1),
-        tp("pr_direct_begin", "vmscan:mm_vmscan_direct_reclaim_begin", 2),
+        tp(
+            "pr_direct_begin",
+            "vmscan:mm_vmscan_direct_reclaim_begin",
+            2,
+        ),
         tp("pr_direct_end", "vmscan:mm_vmscan_direct_reclaim_end", 3),
         tp("pr_memcg_begin", "vmscan:mm_vmscan_memcg_reclaim_begin", 4),
         tp("pr_memcg_end", "vmscan:mm_vmscan_memcg_reclaim_end", 5),
-        tp("pr_softlimit_begin", "vmscan:mm_vmscan_memcg_softlimit_reclaim_begin", 6),
-        tp("pr_softlimit_end", "vmscan:mm_vmscan_memcg_softlimit_reclaim_end", 7),
+        tp(
+            "pr_softlimit_begin",
+            "vmscan:mm_vmscan_memcg_softlimit_reclaim_begin",
+            6,
+        ),
+        tp(
+            "pr_softlimit_end",
+            "vmscan:mm_vmscan_memcg_softlimit_reclaim_end",
+            7,
+        ),
         tp("pr_node_begin", "vmscan:mm_vmscan_node_reclaim_begin", 8),
         tp("pr_node_end", "vmscan:mm_vmscan_node_reclaim_end", 9),
         tp("pr_kswapd_wake", "vmscan:mm_vmscan_kswapd_wake", 10),
@@ -59,11 +76,11 @@ pub static GROUP: Group = Group {
 fn reclaimer(v: u32) -> Text {
     use types::pr_reclaimer as R;
     Text::Static(match v {
-        x if x == R::PR_RECLAIMER_KSWAPD.0 as u32 => "kswapd",
-        x if x == R::PR_RECLAIMER_DIRECT.0 as u32 => "direct",
-        x if x == R::PR_RECLAIMER_MEMCG.0 as u32 => "memcg",
-        x if x == R::PR_RECLAIMER_MEMCG_SOFTLIMIT.0 as u32 => "memcg_softlimit",
-        x if x == R::PR_RECLAIMER_NODE.0 as u32 => "node",
+        x if x == R::PR_RECLAIMER_KSWAPD.0 => "kswapd",
+        x if x == R::PR_RECLAIMER_DIRECT.0 => "direct",
+        x if x == R::PR_RECLAIMER_MEMCG.0 => "memcg",
+        x if x == R::PR_RECLAIMER_MEMCG_SOFTLIMIT.0 => "memcg_softlimit",
+        x if x == R::PR_RECLAIMER_NODE.0 => "node",
         _ => "other",
     })
 }
@@ -145,8 +162,8 @@ fn decode(data: &[u8], ctx: &mut DecodeCtx, out: &mut Tables) -> Result<(), Deco
             use types::pr_kswapd_event as E;
             let e: types::pr_kswapd = read(data)?;
             let event = match e.event {
-                x if x == E::PR_KSWAPD_WAKE.0 as u32 => "wake",
-                x if x == E::PR_KSWAPD_SLEEP.0 as u32 => "sleep",
+                x if x == E::PR_KSWAPD_WAKE.0 => "wake",
+                x if x == E::PR_KSWAPD_SLEEP.0 => "sleep",
                 _ => "wakeup",
             };
             let wakeup = event == "wakeup";

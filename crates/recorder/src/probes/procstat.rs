@@ -15,9 +15,24 @@ pub static GROUP: Group = Group {
     name: "procstat",
     about: "per-process vsize, peak RSS, RSS anon/file/shmem, swap, data, stack, page tables",
     programs: &[
-        Program { name: "procstat_switch", tracepoint: "sched:sched_switch", method: Method::TpBtf, slot: 0 },
-        Program { name: "procstat_exit", tracepoint: "sched:sched_process_exit", method: Method::TpBtf, slot: 1 },
-        Program { name: "procstat_rss", tracepoint: "kmem:rss_stat", method: Method::TpBtf, slot: 2 },
+        Program {
+            name: "procstat_switch",
+            tracepoint: "sched:sched_switch",
+            method: Method::TpBtf,
+            slot: 0,
+        },
+        Program {
+            name: "procstat_exit",
+            tracepoint: "sched:sched_process_exit",
+            method: Method::TpBtf,
+            slot: 1,
+        },
+        Program {
+            name: "procstat_rss",
+            tracepoint: "kmem:rss_stat",
+            method: Method::TpBtf,
+            slot: 2,
+        },
     ],
     tables: &[&procstat::TABLE],
     load: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),

@@ -15,7 +15,12 @@ pub static GROUP: Group = Group {
     name: "sysstat",
     about: "node LRU lists, dirty, writeback, slab, shmem, THP, free pages, and zone watermarks",
     programs: &[
-        Program { name: TIMER_PROGRAM, tracepoint: "", method: Method::TestRun, slot: 0 },
+        Program {
+            name: TIMER_PROGRAM,
+            tracepoint: "",
+            method: Method::TestRun,
+            slot: 0,
+        },
         Program {
             name: "sysstat_kswapd_wake",
             tracepoint: "vmscan:mm_vmscan_kswapd_wake",
@@ -28,7 +33,12 @@ pub static GROUP: Group = Group {
             method: Method::Tp,
             slot: 2,
         },
-        Program { name: "sysstat_oom", tracepoint: "oom:mark_victim", method: Method::Tp, slot: 3 },
+        Program {
+            name: "sysstat_oom",
+            tracepoint: "oom:mark_victim",
+            method: Method::Tp,
+            slot: 3,
+        },
     ],
     tables: &[&sysstat::TABLE, &zone::TABLE],
     load: |s, skip| load_skeleton!(SysstatSkelBuilder, s, skip),
