@@ -470,7 +470,12 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         // without wake-ups otherwise, so drain everything each round.
         let _ = ring.poll(Duration::from_millis(100));
         let _ = ring.consume();
-        if let Some(e) = sink.borrow().write_error.clone() {
+        if let Some(e) = sink
+            .borrow()
+            .write_error
+            .clone()
+            .or_else(|| file_writer.failure())
+        {
             end_reason = format!("error: {e}");
             break;
         }
@@ -617,8 +622,12 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         end_reason: end_reason.clone(),
         warnings: warnings.clone(),
     };
-    tables.finish(meta).context("closing the recording")?;
+    // A writer that failed still closes the file with what it had written.
+    let finish = tables.finish(meta);
     let size = file_writer.join().context("writing the recording")?;
+    if let Err(e) = finish {
+        debug!("closing: {e}");
+    }
     std::fs::rename(&partial, &opts.output).with_context(|| {
         format!(
             "moving the recording into place at {}",

@@ -6,11 +6,11 @@
 //! hold one table each, so readers skip other tables by the `kind` stats.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use arrow_array::builder::{
@@ -19,9 +19,11 @@ use arrow_array::builder::{
 };
 use arrow_array::{new_null_array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ARROW_SCHEMA_META_KEY};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{
+    FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataWriter, RowGroupMetaData,
+};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -263,6 +265,19 @@ pub struct Tables {
 pub struct FileWriter {
     handle: JoinHandle<Result<u64, WriteError>>,
     bytes: Arc<AtomicU64>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+/// Space held back beside the output so that, when the disk fills, the
+/// footer of what was written still fits.
+const RESERVE_BYTES: i64 = 8 << 20;
+
+/// What the writer thread needs to close a file whose writes failed.
+struct Salvage {
+    path: PathBuf,
+    reserve: Option<PathBuf>,
+    schema: SchemaRef,
+    created_by: String,
 }
 
 /// Opens the output and starts the writer thread.
@@ -271,29 +286,34 @@ pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter),
         path: path.to_path_buf(),
         source,
     })?;
+    let reserve = make_reserve(path);
     let layout = Layout::new(opts.batch_rows);
+    let created_by = format!("memrec {}", env!("CARGO_PKG_VERSION"));
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
         .set_max_row_group_row_count(Some(opts.batch_rows))
         .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_created_by(format!("memrec {}", env!("CARGO_PKG_VERSION")))
+        .set_created_by(created_by.clone())
         // Timestamps rise within a batch: deltas pack to a few bits.
         .set_column_dictionary_enabled(ColumnPath::from("ts_ns"), false)
         .set_column_encoding(ColumnPath::from("ts_ns"), Encoding::DELTA_BINARY_PACKED)
         .build();
-    let writer = ArrowWriter::try_new(
-        BufWriter::with_capacity(1 << 20, file),
-        layout.schema.clone(),
-        Some(props),
-    )?;
+    let writer = ArrowWriter::try_new(file, layout.schema.clone(), Some(props))?;
+    let salvage = Salvage {
+        path: path.to_path_buf(),
+        reserve,
+        schema: layout.schema.clone(),
+        created_by,
+    };
     // A few batches in flight: enough to overlap decoding and compression,
     // bounded so a slow disk pushes back instead of growing memory.
     let (tx, rx) = sync_channel::<Msg>(4);
     let bytes = Arc::new(AtomicU64::new(0));
-    let counter = bytes.clone();
+    let failure = Arc::new(Mutex::new(None));
+    let (counter, failed) = (bytes.clone(), failure.clone());
     let handle = std::thread::Builder::new()
         .name("memrec-writer".into())
-        .spawn(move || write_loop(writer, rx, &counter))
+        .spawn(move || write_loop(writer, rx, &counter, &failed, salvage))
         .map_err(|e| WriteError::Stopped(e.to_string()))?;
     let bufs = tables().iter().map(|t| TableBuf::new(t, 0)).collect();
     let n = tables().len();
@@ -305,23 +325,62 @@ pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter),
             tx,
             rows_total: vec![0; n],
         },
-        FileWriter { handle, bytes },
+        FileWriter {
+            handle,
+            bytes,
+            failure,
+        },
     ))
 }
 
+/// Allocates the reserve file; without it (already full?) we go on.
+fn make_reserve(path: &Path) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let reserve = path.with_file_name(format!("{name}.reserve"));
+    let f = File::create(&reserve).ok()?;
+    // SAFETY: a valid open file descriptor.
+    if unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, RESERVE_BYTES) } != 0 {
+        let _ = std::fs::remove_file(&reserve);
+        return None;
+    }
+    Some(reserve)
+}
+
+fn write_batch(writer: &mut ArrowWriter<File>, b: &RecordBatch) -> Result<(), WriteError> {
+    writer.write(b)?;
+    writer.flush()?;
+    // Push it to the file now, so that "written" means on disk, not buffered.
+    writer.sync().map_err(|e| WriteError::Parquet(e.into()))?;
+    Ok(())
+}
+
 fn write_loop(
-    mut writer: ArrowWriter<BufWriter<File>>,
+    mut writer: ArrowWriter<File>,
     rx: Receiver<Msg>,
     bytes: &AtomicU64,
+    failure: &Mutex<Option<String>>,
+    salvage: Salvage,
 ) -> Result<u64, WriteError> {
     let mut meta: Option<Box<FileMeta>> = None;
+    let mut good_len = writer.bytes_written() as u64;
+    let mut failed = false;
     for msg in rx {
         match msg {
-            Msg::Batch(b) => {
-                writer.write(&b)?;
-                writer.flush()?;
-                bytes.store(writer.bytes_written() as u64, Ordering::Relaxed);
-            }
+            Msg::Batch(b) if !failed => match write_batch(&mut writer, &b) {
+                Ok(()) => {
+                    good_len = writer.bytes_written() as u64;
+                    bytes.store(good_len, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    failed = true;
+                    if let Ok(mut f) = failure.lock() {
+                        *f = Some(e.to_string());
+                    }
+                }
+            },
+            // After a failure, later batches have nowhere to go.
+            Msg::Batch(_) => {}
             Msg::Finish(m) => {
                 meta = Some(m);
                 break;
@@ -331,19 +390,88 @@ fn write_loop(
     // Even when the sender vanished without Finish, close the file so what
     // was written stays readable.
     let meta = meta.map(|m| *m).unwrap_or_default();
-    writer.append_key_value_metadata(KeyValue::new(
-        SCHEMA_VERSION_KEY.to_string(),
-        memtrace_schema::SCHEMA_VERSION.to_string(),
-    ));
-    writer.append_key_value_metadata(KeyValue::new(META_KEY.to_string(), meta.to_json()?));
-    writer.flush()?;
-    let inner = writer.into_inner()?;
-    let file = inner
-        .into_inner()
-        .map_err(|e| WriteError::Stopped(e.to_string()))?;
-    file.sync_all()
-        .map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;
-    Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
+    let json = meta.to_json()?;
+    let kv = vec![
+        KeyValue::new(
+            SCHEMA_VERSION_KEY.to_string(),
+            memtrace_schema::SCHEMA_VERSION.to_string(),
+        ),
+        KeyValue::new(META_KEY.to_string(), json),
+    ];
+    if !failed {
+        for k in kv.iter().cloned() {
+            writer.append_key_value_metadata(k);
+        }
+        match writer
+            .finish()
+            .and_then(|_| writer.sync().map_err(Into::into))
+        {
+            Ok(()) => {
+                drop(writer);
+                salvage.drop_reserve();
+                let file = File::open(&salvage.path)
+                    .map_err(|e| WriteError::Stopped(format!("reopening: {e}")))?;
+                file.sync_all()
+                    .map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;
+                return Ok(file.metadata().map(|m| m.len()).unwrap_or(0));
+            }
+            Err(e) => {
+                if let Ok(mut f) = failure.lock() {
+                    f.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+    }
+    let groups = writer.flushed_row_groups().to_vec();
+    drop(writer);
+    salvage.close(good_len, groups, kv)
+}
+
+impl Salvage {
+    fn drop_reserve(&self) {
+        if let Some(r) = &self.reserve {
+            let _ = std::fs::remove_file(r);
+        }
+    }
+
+    /// Cuts the file after the last complete row group and writes a footer
+    /// for the row groups before it, in the space the reserve gave back.
+    fn close(
+        self,
+        good_len: u64,
+        groups: Vec<RowGroupMetaData>,
+        mut kv: Vec<KeyValue>,
+    ) -> Result<u64, WriteError> {
+        self.drop_reserve();
+        kv.push(KeyValue::new(
+            ARROW_SCHEMA_META_KEY.to_string(),
+            parquet::arrow::encode_arrow_schema(&self.schema),
+        ));
+        let descr = Arc::new(ArrowSchemaConverter::new().convert(&self.schema)?);
+        let rows = groups.iter().map(|g| g.num_rows()).sum();
+        let md = ParquetMetaData::new(
+            FileMetaData::new(
+                1,
+                rows,
+                Some(self.created_by.clone()),
+                Some(kv),
+                descr,
+                None,
+            ),
+            groups,
+        );
+        let io = |e: std::io::Error| WriteError::Stopped(format!("salvaging the file: {e}"));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(io)?;
+        file.set_len(good_len).map_err(io)?;
+        file.seek(SeekFrom::Start(good_len)).map_err(io)?;
+        ParquetMetaDataWriter::new(&mut file, &md).finish()?;
+        file.flush().map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
+    }
 }
 
 impl Tables {
@@ -429,6 +557,11 @@ impl Tables {
 }
 
 impl FileWriter {
+    /// Why writing failed, once it has: the recording should stop.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
     /// Bytes written so far, for progress display.
     pub fn bytes_written(&self) -> Arc<AtomicU64> {
         self.bytes.clone()

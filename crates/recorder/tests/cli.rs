@@ -269,3 +269,77 @@ fn root_metadata_describes_the_recording() {
         end - start
     );
 }
+
+/// Mounts a small tmpfs, unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn root_full_disk_keeps_what_was_written() {
+    if skip_unless_root("root_full_disk_keeps_what_was_written") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // 8 MiB of it is memrec's reserve for the footer; 1 MiB for data.
+    let ok = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=9m",
+            "tmpfs",
+            dir.path().to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let _disk = SmallDisk(dir.path().to_path_buf());
+    let out = dir.path().join("full.parquet");
+    // Tiny row groups fill the disk fast; short-lived processes make events.
+    let mut child = start(
+        &out,
+        &[
+            "--probes",
+            "procstat",
+            "--batch-rows",
+            "10",
+            "--duration",
+            "60s",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        let _ = Command::new("true").status();
+    }
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(1), "a full disk is a failure: {stdout}");
+    // The file is complete and holds every row group written before the disk filled.
+    let meta = meta_json(&out);
+    assert!(
+        meta["end_reason"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{meta}"
+    );
+    let r = SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let md = r.metadata();
+    assert!(
+        md.num_row_groups() > 5,
+        "{} row groups",
+        md.num_row_groups()
+    );
+    let rows: i64 = md.row_groups().iter().map(|g| g.num_rows()).sum();
+    assert_eq!(rows, md.file_metadata().num_rows());
+    assert_eq!(rows % 10, 0, "only whole row groups of 10 rows are kept");
+    for row in r.get_row_iter(None).unwrap() {
+        row.unwrap();
+    }
+}
