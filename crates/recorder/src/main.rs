@@ -78,9 +78,12 @@ struct RecordArgs {
     /// Ring buffer size per probe group in MiB (rounded up to a power of two).
     #[arg(long, default_value_t = 8)]
     ring_mb: u32,
-    /// Rows per Parquet row group.
+    /// Rows the decoder hands to the writer at a time.
     #[arg(long, default_value_t = 65536)]
     batch_rows: usize,
+    /// Most rows per Parquet row group (each holds one table).
+    #[arg(long, default_value_t = 1 << 20)]
+    row_group_rows: usize,
     /// zstd compression level (1-22).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
     zstd_level: i32,
@@ -230,7 +233,9 @@ fn main() -> ExitCode {
                 ring_bytes: ring_mb * 1024 * 1024,
                 writer: writer::WriterOptions {
                     batch_rows: a.batch_rows.max(1),
+                    row_group_rows: a.row_group_rows.max(1),
                     zstd_level: a.zstd_level,
+                    ..Default::default()
                 },
                 progress: !a.no_progress,
                 command_line: std::env::args().collect(),

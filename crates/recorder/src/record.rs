@@ -571,6 +571,8 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         ("snapshot_gap_ns", opts.snapshot_gap.as_nanos().to_string()),
         ("ring_bytes", opts.ring_bytes.to_string()),
         ("batch_rows", opts.writer.batch_rows.to_string()),
+        ("row_group_rows", opts.writer.row_group_rows.to_string()),
+        ("row_group_bytes", opts.writer.row_group_bytes.to_string()),
         ("zstd_level", opts.writer.zstd_level.to_string()),
         (
             "memory_cgroup",

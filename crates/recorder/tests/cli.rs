@@ -308,6 +308,8 @@ fn root_full_disk_keeps_what_was_written() {
             "procstat",
             "--batch-rows",
             "10",
+            "--row-group-rows",
+            "10",
             "--duration",
             "60s",
         ],

@@ -1,15 +1,16 @@
 //! Column building and the Parquet writer.
 //!
 //! Decoded rows go straight into per-table Arrow builders (no per-row
-//! allocation). A full table buffer becomes one record batch, which the
-//! writer thread encodes, compresses and writes as one row group: row groups
-//! hold one table each, so readers skip other tables by the `kind` stats.
+//! allocation). A full table buffer becomes a narrow record batch (the
+//! table's own columns) for the writer thread ([`encode`]), which encodes it
+//! into that table's open row group. Row groups hold one table each, so
+//! readers skip other tables by the `kind` statistics.
 
-use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+mod encode;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -17,19 +18,11 @@ use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder, UInt32Builder,
     UInt64Builder,
 };
-use arrow_array::{new_null_array, ArrayRef, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ARROW_SCHEMA_META_KEY};
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::{
-    FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataWriter, RowGroupMetaData,
-};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
 
 use memtrace_schema::{
-    file_column_name, tables, ColumnType, FileMeta, Header, Row, Table, Visitor, COMMON, META_KEY,
-    SCHEMA_VERSION_KEY,
+    file_column_name, tables, ColumnType, FileMeta, Header, Row, Table, Visitor, COMMON,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -200,32 +193,34 @@ impl TableBuf {
     }
 }
 
-/// Where each table's columns start in the file schema, and cached null
-/// arrays for the columns a batch leaves empty.
+/// Where each table's columns start in the file schema, and each table's
+/// narrow schema (common columns, then its own).
 struct Layout {
     schema: SchemaRef,
     first_col: Vec<usize>,
-    nulls: Vec<ArrayRef>, // one per file column, `cap` long, sliced per batch
+    narrow: Vec<SchemaRef>,
 }
 
 impl Layout {
-    fn new(cap: usize) -> Self {
+    fn new(_cap: usize) -> Self {
         let schema = file_schema();
         let mut first_col = Vec::new();
+        let mut narrow = Vec::new();
         let mut at = COMMON.len();
         for t in tables() {
             first_col.push(at);
+            let fields: Vec<Field> = schema.fields()[..COMMON.len()]
+                .iter()
+                .chain(&schema.fields()[at..at + t.columns.len()])
+                .map(|f| f.as_ref().clone())
+                .collect();
+            narrow.push(Arc::new(Schema::new(fields)));
             at += t.columns.len();
         }
-        let nulls = schema
-            .fields()
-            .iter()
-            .map(|f| new_null_array(f.data_type(), cap))
-            .collect();
         Layout {
             schema,
             first_col,
-            nulls,
+            narrow,
         }
     }
 }
@@ -233,8 +228,13 @@ impl Layout {
 /// Settings of the Parquet file.
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
-    /// Rows per row group.
+    /// Rows the decoder hands to the writer at a time.
     pub batch_rows: usize,
+    /// Most rows per row group (one table's rows).
+    pub row_group_rows: usize,
+    /// Encoded bytes a table's open row group may hold in memory before it
+    /// is written out.
+    pub row_group_bytes: usize,
     pub zstd_level: i32,
 }
 
@@ -242,78 +242,42 @@ impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
             batch_rows: 65536,
+            row_group_rows: 1 << 20,
+            row_group_bytes: 16 << 20,
             zstd_level: 3,
         }
     }
 }
 
-enum Msg {
-    Batch(RecordBatch),
-    Finish(Box<FileMeta>),
-}
-
-/// The per-table buffers, owned by the thread that decodes records.
+/// The decode side: per-table buffers that become batches for the writer.
 pub struct Tables {
     layout: Layout,
     bufs: Vec<TableBuf>,
     batch_rows: usize,
-    tx: SyncSender<Msg>,
+    tx: SyncSender<encode::Msg>,
     rows_total: Vec<u64>,
 }
 
-/// Writes record batches to the file on its own thread.
+/// The writer thread.
 pub struct FileWriter {
     handle: JoinHandle<Result<u64, WriteError>>,
     bytes: Arc<AtomicU64>,
     failure: Arc<Mutex<Option<String>>>,
 }
 
-/// Space held back beside the output so that, when the disk fills, the
-/// footer of what was written still fits.
-const RESERVE_BYTES: i64 = 8 << 20;
-
-/// What the writer thread needs to close a file whose writes failed.
-struct Salvage {
-    path: PathBuf,
-    reserve: Option<PathBuf>,
-    schema: SchemaRef,
-    created_by: String,
-}
-
 /// Opens the output and starts the writer thread.
 pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter), WriteError> {
-    let file = File::create(path).map_err(|source| WriteError::Create {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let reserve = make_reserve(path);
     let layout = Layout::new(opts.batch_rows);
-    let created_by = format!("memrec {}", env!("CARGO_PKG_VERSION"));
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
-        .set_max_row_group_row_count(Some(opts.batch_rows))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_created_by(created_by.clone())
-        // Timestamps rise within a batch: deltas pack to a few bits.
-        .set_column_dictionary_enabled(ColumnPath::from("ts_ns"), false)
-        .set_column_encoding(ColumnPath::from("ts_ns"), Encoding::DELTA_BINARY_PACKED)
-        .build();
-    let writer = ArrowWriter::try_new(file, layout.schema.clone(), Some(props))?;
-    let salvage = Salvage {
-        path: path.to_path_buf(),
-        reserve,
-        schema: layout.schema.clone(),
-        created_by,
-    };
-    // A few batches in flight: enough to overlap decoding and compression,
+    let encoder = encode::Encoder::create(path, opts, layout.schema.clone(), &layout.first_col)?;
+    // A few batches in flight: enough to overlap decoding and encoding,
     // bounded so a slow disk pushes back instead of growing memory.
-    let (tx, rx) = sync_channel::<Msg>(4);
+    let (tx, rx) = sync_channel::<encode::Msg>(4);
     let bytes = Arc::new(AtomicU64::new(0));
     let failure = Arc::new(Mutex::new(None));
     let (counter, failed) = (bytes.clone(), failure.clone());
     let handle = std::thread::Builder::new()
         .name("memrec-writer".into())
-        .spawn(move || write_loop(writer, rx, &counter, &failed, salvage))
+        .spawn(move || encoder.run(rx, &counter, &failed))
         .map_err(|e| WriteError::Stopped(e.to_string()))?;
     let bufs = tables().iter().map(|t| TableBuf::new(t, 0)).collect();
     let n = tables().len();
@@ -331,147 +295,6 @@ pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter),
             failure,
         },
     ))
-}
-
-/// Allocates the reserve file; without it (already full?) we go on.
-fn make_reserve(path: &Path) -> Option<PathBuf> {
-    use std::os::fd::AsRawFd;
-    let name = path.file_name()?.to_string_lossy().into_owned();
-    let reserve = path.with_file_name(format!("{name}.reserve"));
-    let f = File::create(&reserve).ok()?;
-    // SAFETY: a valid open file descriptor.
-    if unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, RESERVE_BYTES) } != 0 {
-        let _ = std::fs::remove_file(&reserve);
-        return None;
-    }
-    Some(reserve)
-}
-
-fn write_batch(writer: &mut ArrowWriter<File>, b: &RecordBatch) -> Result<(), WriteError> {
-    writer.write(b)?;
-    writer.flush()?;
-    // Push it to the file now, so that "written" means on disk, not buffered.
-    writer.sync().map_err(|e| WriteError::Parquet(e.into()))?;
-    Ok(())
-}
-
-fn write_loop(
-    mut writer: ArrowWriter<File>,
-    rx: Receiver<Msg>,
-    bytes: &AtomicU64,
-    failure: &Mutex<Option<String>>,
-    salvage: Salvage,
-) -> Result<u64, WriteError> {
-    let mut meta: Option<Box<FileMeta>> = None;
-    let mut good_len = writer.bytes_written() as u64;
-    let mut failed = false;
-    for msg in rx {
-        match msg {
-            Msg::Batch(b) if !failed => match write_batch(&mut writer, &b) {
-                Ok(()) => {
-                    good_len = writer.bytes_written() as u64;
-                    bytes.store(good_len, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    failed = true;
-                    if let Ok(mut f) = failure.lock() {
-                        *f = Some(e.to_string());
-                    }
-                }
-            },
-            // After a failure, later batches have nowhere to go.
-            Msg::Batch(_) => {}
-            Msg::Finish(m) => {
-                meta = Some(m);
-                break;
-            }
-        }
-    }
-    // Even when the sender vanished without Finish, close the file so what
-    // was written stays readable.
-    let meta = meta.map(|m| *m).unwrap_or_default();
-    let json = meta.to_json()?;
-    let kv = vec![
-        KeyValue::new(
-            SCHEMA_VERSION_KEY.to_string(),
-            memtrace_schema::SCHEMA_VERSION.to_string(),
-        ),
-        KeyValue::new(META_KEY.to_string(), json),
-    ];
-    if !failed {
-        for k in kv.iter().cloned() {
-            writer.append_key_value_metadata(k);
-        }
-        match writer
-            .finish()
-            .and_then(|_| writer.sync().map_err(Into::into))
-        {
-            Ok(()) => {
-                drop(writer);
-                salvage.drop_reserve();
-                let file = File::open(&salvage.path)
-                    .map_err(|e| WriteError::Stopped(format!("reopening: {e}")))?;
-                file.sync_all()
-                    .map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;
-                return Ok(file.metadata().map(|m| m.len()).unwrap_or(0));
-            }
-            Err(e) => {
-                if let Ok(mut f) = failure.lock() {
-                    f.get_or_insert_with(|| e.to_string());
-                }
-            }
-        }
-    }
-    let groups = writer.flushed_row_groups().to_vec();
-    drop(writer);
-    salvage.close(good_len, groups, kv)
-}
-
-impl Salvage {
-    fn drop_reserve(&self) {
-        if let Some(r) = &self.reserve {
-            let _ = std::fs::remove_file(r);
-        }
-    }
-
-    /// Cuts the file after the last complete row group and writes a footer
-    /// for the row groups before it, in the space the reserve gave back.
-    fn close(
-        self,
-        good_len: u64,
-        groups: Vec<RowGroupMetaData>,
-        mut kv: Vec<KeyValue>,
-    ) -> Result<u64, WriteError> {
-        self.drop_reserve();
-        kv.push(KeyValue::new(
-            ARROW_SCHEMA_META_KEY.to_string(),
-            parquet::arrow::encode_arrow_schema(&self.schema),
-        ));
-        let descr = Arc::new(ArrowSchemaConverter::new().convert(&self.schema)?);
-        let rows = groups.iter().map(|g| g.num_rows()).sum();
-        let md = ParquetMetaData::new(
-            FileMetaData::new(
-                1,
-                rows,
-                Some(self.created_by.clone()),
-                Some(kv),
-                descr,
-                None,
-            ),
-            groups,
-        );
-        let io = |e: std::io::Error| WriteError::Stopped(format!("salvaging the file: {e}"));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .map_err(io)?;
-        file.set_len(good_len).map_err(io)?;
-        file.seek(SeekFrom::Start(good_len)).map_err(io)?;
-        ParquetMetaDataWriter::new(&mut file, &md).finish()?;
-        file.flush().map_err(io)?;
-        file.sync_all().map_err(io)?;
-        Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
-    }
 }
 
 impl Tables {
@@ -511,28 +334,19 @@ impl Tables {
         if rows == 0 {
             return Ok(());
         }
-        let layout = &self.layout;
         let buf = &mut self.bufs[i];
-        let mut cols: Vec<ArrayRef> = Vec::with_capacity(layout.nulls.len());
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(COMMON.len() + buf.cols.len());
         cols.push(Arc::new(buf.ts.finish()));
         cols.push(Arc::new(StringArray::from_iter_values(
             std::iter::repeat_n(buf.table.name, rows),
         )));
         cols.extend(buf.common.iter_mut().map(ColBuilder::finish));
-        let first = layout.first_col[i];
-        let own = buf.cols.len();
-        for (c, null) in layout.nulls.iter().enumerate().skip(COMMON.len()) {
-            if c == first {
-                cols.extend(buf.cols.iter_mut().map(ColBuilder::finish));
-            } else if c < first || c >= first + own {
-                cols.push(null.slice(0, rows));
-            }
-        }
+        cols.extend(buf.cols.iter_mut().map(ColBuilder::finish));
         buf.rows = 0;
         self.rows_total[i] += rows as u64;
-        let batch = RecordBatch::try_new(layout.schema.clone(), cols)?;
+        let batch = RecordBatch::try_new(self.layout.narrow[i].clone(), cols)?;
         self.tx
-            .send(Msg::Batch(batch))
+            .send(encode::Msg::Batch(i, batch))
             .map_err(|_| WriteError::Stopped("writer thread ended".into()))
     }
 
@@ -551,7 +365,7 @@ impl Tables {
             self.flush_table(i)?;
         }
         self.tx
-            .send(Msg::Finish(Box::new(meta)))
+            .send(encode::Msg::Finish(Box::new(meta)))
             .map_err(|_| WriteError::Stopped("writer thread ended".into()))
     }
 }
@@ -579,7 +393,8 @@ impl FileWriter {
 mod tests {
     use super::*;
     use memtrace_schema::tables::{oom::oom_victim, pr::reclaim_end, procstat::procstat};
-    use memtrace_schema::Comm;
+    use memtrace_schema::{Comm, META_KEY};
+    use std::fs::File;
 
     fn hdr(ts: i64) -> Header {
         Header {
@@ -605,8 +420,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
         let opts = WriterOptions {
-            batch_rows: 3,
+            batch_rows: 2,
+            row_group_rows: 3,
             zstd_level: 1,
+            ..Default::default()
         };
         let (mut t, w) = create(&path, &opts).unwrap();
         for i in 0..5 {

@@ -1,0 +1,340 @@
+//! The writer thread: each table has its own open row group, encoded and
+//! compressed as batches arrive, so big row groups cost little memory. A
+//! group is written out (with all-null chunks for the other tables'
+//! columns) when it reaches its row or byte limit, and at the end.
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
+use parquet::arrow::{ArrowSchemaConverter, ARROW_SCHEMA_META_KEY};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{
+    FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataWriter, RowGroupMetaData,
+};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
+
+use memtrace_schema::{FileMeta, COMMON, META_KEY, SCHEMA_VERSION_KEY};
+
+use super::{WriteError, WriterOptions};
+
+pub(super) enum Msg {
+    /// A batch of table `.0`, in its narrow schema.
+    Batch(usize, RecordBatch),
+    Finish(Box<FileMeta>),
+}
+
+/// Space held back beside the output so that, when the disk fills, the
+/// footer of what was written still fits.
+const RESERVE_BYTES: i64 = 8 << 20;
+
+/// Rows of nulls written at a time into other tables' columns.
+const NULL_CHUNK: usize = 65536;
+
+struct OpenGroup {
+    /// One writer per file column.
+    writers: Vec<ArrowColumnWriter>,
+    rows: usize,
+}
+
+pub(super) struct Encoder {
+    file: SerializedFileWriter<File>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// File column index of each table's first own column.
+    first_col: Vec<usize>,
+    /// How many own columns each table has.
+    own_cols: Vec<usize>,
+    open: Vec<Option<OpenGroup>>,
+    nulls: Vec<ArrayRef>,
+    groups_started: usize,
+    row_group_rows: usize,
+    row_group_bytes: usize,
+    path: PathBuf,
+    reserve: Option<PathBuf>,
+    created_by: String,
+}
+
+impl Encoder {
+    pub(super) fn create(
+        path: &Path,
+        opts: &WriterOptions,
+        schema: SchemaRef,
+        first_col: &[usize],
+    ) -> Result<Self, WriteError> {
+        let file = File::create(path).map_err(|source| WriteError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let reserve = make_reserve(path);
+        let created_by = format!("memrec {}", env!("CARGO_PKG_VERSION"));
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_created_by(created_by.clone())
+            // Timestamps rise within a table: deltas pack to a few bits.
+            .set_column_dictionary_enabled(ColumnPath::from("ts_ns"), false)
+            .set_column_encoding(ColumnPath::from("ts_ns"), Encoding::DELTA_BINARY_PACKED)
+            .build();
+        let descr = ArrowSchemaConverter::new().convert(&schema)?;
+        let file = SerializedFileWriter::new(file, descr.root_schema_ptr(), Arc::new(props))?;
+        let factory = ArrowRowGroupWriterFactory::new(&file, schema.clone());
+        let n = schema.fields().len();
+        let mut own_cols = Vec::with_capacity(first_col.len());
+        for (i, &f) in first_col.iter().enumerate() {
+            own_cols.push(first_col.get(i + 1).copied().unwrap_or(n) - f);
+        }
+        let nulls = schema
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), NULL_CHUNK))
+            .collect();
+        Ok(Encoder {
+            file,
+            factory,
+            open: first_col.iter().map(|_| None).collect(),
+            first_col: first_col.to_vec(),
+            own_cols,
+            schema,
+            nulls,
+            groups_started: 0,
+            row_group_rows: opts.row_group_rows.max(1),
+            row_group_bytes: opts.row_group_bytes.max(1 << 20),
+            path: path.to_path_buf(),
+            reserve,
+            created_by,
+        })
+    }
+
+    /// File column of column `c` of table `t`'s narrow batch.
+    fn file_col(&self, t: usize, c: usize) -> usize {
+        if c < COMMON.len() {
+            c
+        } else {
+            self.first_col[t] + c - COMMON.len()
+        }
+    }
+
+    fn is_own(&self, t: usize, file_col: usize) -> bool {
+        file_col < COMMON.len()
+            || (self.first_col[t]..self.first_col[t] + self.own_cols[t]).contains(&file_col)
+    }
+
+    fn write(&mut self, t: usize, batch: &RecordBatch) -> Result<(), WriteError> {
+        if self.open[t].is_none() {
+            let writers = self.factory.create_column_writers(self.groups_started)?;
+            self.groups_started += 1;
+            self.open[t] = Some(OpenGroup { writers, rows: 0 });
+        }
+        let cols: Vec<usize> = (0..batch.num_columns())
+            .map(|c| self.file_col(t, c))
+            .collect();
+        let Some(group) = self.open[t].as_mut() else {
+            return Ok(());
+        };
+        for (array, &fc) in batch.columns().iter().zip(&cols) {
+            for leaf in compute_leaves(self.schema.field(fc), array)? {
+                group.writers[fc].write(&leaf)?;
+            }
+        }
+        group.rows += batch.num_rows();
+        let bytes: usize = cols.iter().map(|&fc| group.writers[fc].memory_size()).sum();
+        if group.rows >= self.row_group_rows || bytes >= self.row_group_bytes {
+            self.close_group(t)?;
+        }
+        Ok(())
+    }
+
+    /// Writes table `t`'s open row group to the file.
+    fn close_group(&mut self, t: usize) -> Result<(), WriteError> {
+        let Some(mut group) = self.open[t].take() else {
+            return Ok(());
+        };
+        for fc in 0..group.writers.len() {
+            if self.is_own(t, fc) {
+                continue;
+            }
+            let field = self.schema.field(fc);
+            let mut left = group.rows;
+            while left > 0 {
+                let n = left.min(NULL_CHUNK);
+                for leaf in compute_leaves(field, &self.nulls[fc].slice(0, n))? {
+                    group.writers[fc].write(&leaf)?;
+                }
+                left -= n;
+            }
+        }
+        let chunks = group
+            .writers
+            .into_iter()
+            .map(|w| w.close())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rg = self.file.next_row_group()?;
+        for c in chunks {
+            c.append_to_row_group(&mut rg)?;
+        }
+        rg.close()?;
+        // Push it to the file now, so "written" means on disk, not buffered.
+        self.file
+            .flush()
+            .map_err(|e| WriteError::Parquet(e.into()))?;
+        Ok(())
+    }
+
+    pub(super) fn run(
+        mut self,
+        rx: Receiver<Msg>,
+        bytes: &AtomicU64,
+        failure: &Mutex<Option<String>>,
+    ) -> Result<u64, WriteError> {
+        let mut good_len = self.file.bytes_written() as u64;
+        let mut failed = false;
+        let mut meta: Option<Box<FileMeta>> = None;
+        let fail = |e: WriteError| {
+            if let Ok(mut f) = failure.lock() {
+                f.get_or_insert_with(|| e.to_string());
+            }
+        };
+        for msg in rx {
+            match msg {
+                Msg::Batch(t, b) if !failed => {
+                    let groups = self.file.flushed_row_groups().len();
+                    match self.write(t, &b) {
+                        Ok(()) => {
+                            if self.file.flushed_row_groups().len() != groups {
+                                good_len = self.file.bytes_written() as u64;
+                                bytes.store(good_len, Ordering::Relaxed);
+                            }
+                        }
+                        Err(e) => {
+                            failed = true;
+                            fail(e);
+                        }
+                    }
+                }
+                // After a failure, later batches have nowhere to go.
+                Msg::Batch(..) => {}
+                Msg::Finish(m) => {
+                    meta = Some(m);
+                    break;
+                }
+            }
+        }
+        // Even when the sender vanished without Finish, close the file so
+        // what was written stays readable.
+        let meta = meta.map(|m| *m).unwrap_or_default();
+        let kv = vec![
+            KeyValue::new(
+                SCHEMA_VERSION_KEY.to_string(),
+                memtrace_schema::SCHEMA_VERSION.to_string(),
+            ),
+            KeyValue::new(META_KEY.to_string(), meta.to_json()?),
+            KeyValue::new(
+                ARROW_SCHEMA_META_KEY.to_string(),
+                parquet::arrow::encode_arrow_schema(&self.schema),
+            ),
+        ];
+        if !failed {
+            match self.close_all(&kv) {
+                Ok(len) => return Ok(len),
+                Err(e) => fail(e),
+            }
+        }
+        let groups = self.file.flushed_row_groups().to_vec();
+        tracing::debug!("salvaging {} row groups, {good_len} bytes", groups.len());
+        let Encoder {
+            file,
+            schema,
+            path,
+            reserve,
+            created_by,
+            ..
+        } = self;
+        drop(file);
+        salvage(
+            &path,
+            reserve.as_deref(),
+            &schema,
+            &created_by,
+            good_len,
+            groups,
+            kv,
+        )
+    }
+
+    /// Writes every open group and the footer.
+    fn close_all(&mut self, kv: &[KeyValue]) -> Result<u64, WriteError> {
+        for t in 0..self.open.len() {
+            self.close_group(t)?;
+        }
+        for k in kv {
+            self.file.append_key_value_metadata(k.clone());
+        }
+        self.file.finish()?;
+        self.file
+            .flush()
+            .map_err(|e| WriteError::Parquet(e.into()))?;
+        if let Some(r) = &self.reserve {
+            let _ = std::fs::remove_file(r);
+        }
+        let f = self.file.inner();
+        f.sync_all()
+            .map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;
+        Ok(f.metadata().map(|m| m.len()).unwrap_or(0))
+    }
+}
+
+/// Allocates the reserve file; without it (disk already full?) we go on.
+fn make_reserve(path: &Path) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let reserve = path.with_file_name(format!("{name}.reserve"));
+    let f = File::create(&reserve).ok()?;
+    // SAFETY: a valid open file descriptor.
+    if unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, RESERVE_BYTES) } != 0 {
+        let _ = std::fs::remove_file(&reserve);
+        return None;
+    }
+    Some(reserve)
+}
+
+/// Cuts the file after the last complete row group and writes a footer for
+/// the row groups before it, in the space the reserve gave back.
+fn salvage(
+    path: &Path,
+    reserve: Option<&Path>,
+    schema: &SchemaRef,
+    created_by: &str,
+    good_len: u64,
+    groups: Vec<RowGroupMetaData>,
+    kv: Vec<KeyValue>,
+) -> Result<u64, WriteError> {
+    if let Some(r) = reserve {
+        let _ = std::fs::remove_file(r);
+    }
+    let descr = Arc::new(ArrowSchemaConverter::new().convert(schema)?);
+    let rows = groups.iter().map(|g| g.num_rows()).sum();
+    let md = ParquetMetaData::new(
+        FileMetaData::new(1, rows, Some(created_by.to_string()), Some(kv), descr, None),
+        groups,
+    );
+    let io = |e: std::io::Error| WriteError::Stopped(format!("salvaging the file: {e}"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    file.set_len(good_len).map_err(io)?;
+    file.seek(SeekFrom::Start(good_len)).map_err(io)?;
+    ParquetMetaDataWriter::new(&mut file, &md).finish()?;
+    file.flush().map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
+}
