@@ -29,6 +29,19 @@ struct {
 	__type(value, struct mt_stat);
 } stats SEC(".maps");
 
+/*
+ * control[0] is 1 while the recording is live. User space sets it right
+ * before reading /proc/vmstat at start and clears it right after reading it
+ * at end, so what is recorded and the counter deltas cover the same window
+ * (probes attach and detach one by one, over a second or two).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} control SEC(".maps");
+
 /* Dummy instances so the skeleton generates the shared types. */
 struct mt_hdr _mt_hdr = {};
 struct mt_stat _mt_stat = {};
@@ -39,9 +52,23 @@ static __always_inline struct mt_stat *mt_stat_slot(__u32 probe)
 	return bpf_map_lookup_elem(&stats, &probe);
 }
 
-/* Reserve a record; counts a loss for this probe when the ring is full. */
+static __always_inline bool mt_live(void)
+{
+	__u32 zero = 0;
+	__u32 *on = bpf_map_lookup_elem(&control, &zero);
+
+	return on && *on;
+}
+
+/*
+ * Reserve a record; counts a loss for this probe when the ring is full.
+ * Outside the live window nothing is reserved or counted.
+ */
 static __always_inline void *mt_reserve(__u32 probe, __u64 size)
 {
+	if (!mt_live())
+		return NULL;
+
 	void *rec = bpf_ringbuf_reserve(&events, size, 0);
 	struct mt_stat *st = mt_stat_slot(probe);
 

@@ -3,6 +3,9 @@
 //! arrow-rs Parquet reader (independent of the analyzer's polars code).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fidelity;
+pub mod tracefs;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

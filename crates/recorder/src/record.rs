@@ -439,6 +439,9 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     };
 
     install_signal_handlers();
+    // Go live, then read the counters the recording will be compared with,
+    // then snapshot: all three within a fraction of a millisecond.
+    set_live(&loaded, true);
     let anchor_start = kernel::clock_anchor();
     let start_time = chrono::Utc::now();
     let vmstat_start = kernel::vmstat().unwrap_or_default();
@@ -508,14 +511,17 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         eprintln!();
     }
 
+    // The end mirrors the start: snapshot, counters, then stop recording,
+    // before the slow detaching of the probes.
     snapshot_now(snapshot::TRIGGER_END);
-    // Detach first so the final drain sees everything that was submitted.
-    drop(links);
-    let _ = ring.consume();
     let vmstat_end = kernel::vmstat().unwrap_or_default();
-    let zones_end = kernel::zoneinfo().unwrap_or_default();
+    set_live(&loaded, false);
     let anchor_end = kernel::clock_anchor();
     let end_time = chrono::Utc::now();
+    let zones_end = kernel::zoneinfo().unwrap_or_default();
+    drop(links);
+    // Everything submitted while live is in the rings: drain it.
+    let _ = ring.consume();
     drop(ring);
 
     let mut probes_meta = Vec::new();
@@ -652,6 +658,17 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Starts or stops recording in every group's programs (`control[0]`).
+fn set_live(loaded: &[Loaded], live: bool) {
+    let value = u32::from(live).to_ne_bytes();
+    for l in loaded {
+        let Some(map) = l.skel.object().maps().find(|m| m.name() == "control") else { continue };
+        if let Err(e) = map.update(&0u32.to_ne_bytes(), &value, MapFlags::ANY) {
+            warn!("{}: cannot switch recording {}: {e}", l.spec.name, if live { "on" } else { "off" });
+        }
+    }
 }
 
 /// Kernel-side (events, lost) summed over CPUs for one program slot.
