@@ -1,0 +1,22 @@
+//! memana: offline reports and regression gates over memtrace recordings.
+//!
+//! The binary (`src/main.rs`) is a thin command line over this library:
+//! [`recording::Recording`] opens a file, [`sections`] compute the report
+//! sections into the common table model ([`model`]), [`render`] prints them,
+//! [`rules`] and [`diff`] work on the flat metrics the sections derive.
+
+pub mod diff;
+pub mod filter;
+pub mod frame;
+pub mod model;
+pub mod recording;
+pub mod render;
+pub mod report;
+pub mod rules;
+pub mod sections;
+pub mod stats;
+
+/// The integration tests' recording writer and raw reader, for unit tests.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+pub(crate) mod testutil;

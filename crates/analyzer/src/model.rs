@@ -1,0 +1,320 @@
+//! The common table model every section fills and every renderer prints,
+//! and the flat metrics `check` and `diff` work on.
+
+use serde::Serialize;
+use std::fmt;
+
+/// What a number means; renderers format by it (text, markdown) or state it
+/// (JSON, CSV). The JSON/CSV value is always the raw number in the base unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Text or an identifier.
+    None,
+    Count,
+    Bytes,
+    BytesPerSec,
+    /// Base pages (the recording's `page_size`), as /proc/vmstat and /proc/zoneinfo count.
+    Pages,
+    PagesPerSec,
+    /// A duration in nanoseconds.
+    Ns,
+    /// A duration in milliseconds (metrics named `*_ms`).
+    Ms,
+    /// A duration in seconds.
+    Seconds,
+    /// A `ts_ns` value: CLOCK_BOOTTIME nanoseconds. Text shows it as seconds
+    /// since the recording start.
+    Timestamp,
+    /// A fraction, 0..1 (text shows a percentage).
+    Ratio,
+}
+
+impl Unit {
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::None => "",
+            Unit::Count => "count",
+            Unit::Bytes => "bytes",
+            Unit::BytesPerSec => "bytes/s",
+            Unit::Pages => "pages",
+            Unit::PagesPerSec => "pages/s",
+            Unit::Ns => "ns",
+            Unit::Ms => "ms",
+            Unit::Seconds => "s",
+            Unit::Timestamp => "ts_ns",
+            Unit::Ratio => "ratio",
+        }
+    }
+}
+
+/// One cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+}
+
+impl Value {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(v) => Some(*v as f64),
+            Value::UInt(v) => Some(*v as f64),
+            Value::Float(v) => Some(*v),
+            Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+            Value::Null | Value::Text(_) => None,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Int(v) => (*v).into(),
+            Value::UInt(v) => (*v).into(),
+            Value::Float(v) => {
+                serde_json::Number::from_f64(*v).map_or(serde_json::Value::Null, Into::into)
+            }
+            Value::Text(s) => s.clone().into(),
+            Value::Bool(b) => (*b).into(),
+        }
+    }
+
+    /// Plain machine text (CSV): numbers in full, floats with Rust's
+    /// shortest round-trip representation.
+    pub fn plain(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Int(v) => v.to_string(),
+            Value::UInt(v) => v.to_string(),
+            Value::Float(v) => format!("{v}"),
+            Value::Text(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::UInt(v)
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::UInt(u64::from(v))
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(i64::from(v))
+    }
+}
+impl From<usize> for Value {
+    fn from(v: usize) -> Self {
+        Value::UInt(v as u64)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        if v.is_finite() {
+            Value::Float(v)
+        } else {
+            Value::Null
+        }
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// A column of a [`Table`].
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub unit: Unit,
+}
+
+/// How the text and markdown renderers shorten a long table (machine
+/// formats always get every row the section kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextLimit {
+    All,
+    /// The first n rows.
+    Head(usize),
+    /// n rows evenly spaced over the table, first and last included.
+    Sample(usize),
+}
+
+/// One table of a section.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Stable identifier (JSON key, CSV `table` field).
+    pub id: String,
+    pub title: String,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Value>>,
+    /// Rows before `--top` cut the table (equal to `rows.len()` when not cut).
+    pub total_rows: usize,
+    pub text_limit: TextLimit,
+}
+
+impl Table {
+    pub fn new(id: &str, title: &str, columns: &[(&str, Unit)]) -> Self {
+        Table {
+            id: id.to_string(),
+            title: title.to_string(),
+            columns: columns
+                .iter()
+                .map(|(n, u)| Column {
+                    name: (*n).to_string(),
+                    unit: *u,
+                })
+                .collect(),
+            rows: Vec::new(),
+            total_rows: 0,
+            text_limit: TextLimit::All,
+        }
+    }
+
+    pub fn push(&mut self, row: Vec<Value>) {
+        debug_assert_eq!(row.len(), self.columns.len(), "table {}", self.id);
+        self.rows.push(row);
+        self.total_rows = self.rows.len();
+    }
+
+    /// Keeps the first `top` rows (0 keeps all), remembering how many there were.
+    pub fn truncate(&mut self, top: usize) {
+        self.total_rows = self.rows.len();
+        if top > 0 && self.rows.len() > top {
+            self.rows.truncate(top);
+        }
+    }
+
+    pub fn with_text_limit(mut self, limit: TextLimit) -> Self {
+        self.text_limit = limit;
+        self
+    }
+}
+
+/// One named figure, for `check` and `diff`.
+#[derive(Debug, Clone)]
+pub struct Metric {
+    pub name: String,
+    /// Sorted label pairs.
+    pub labels: Vec<(String, String)>,
+    pub value: Value,
+    pub unit: Unit,
+}
+
+impl Metric {
+    pub fn new(name: impl Into<String>, value: impl Into<Value>, unit: Unit) -> Self {
+        Metric {
+            name: name.into(),
+            labels: Vec::new(),
+            value: value.into(),
+            unit,
+        }
+    }
+
+    pub fn label(mut self, k: &str, v: impl fmt::Display) -> Self {
+        self.labels.push((k.to_string(), v.to_string()));
+        self.labels.sort();
+        self
+    }
+
+    /// `name{k="v",...}`: the metric's key in rules, diff and JSON.
+    pub fn key(&self) -> String {
+        metric_key(&self.name, &self.labels)
+    }
+}
+
+/// Formats a metric key; label values escape `\` and `"`.
+pub fn metric_key(name: &str, labels: &[(String, String)]) -> String {
+    if labels.is_empty() {
+        return name.to_string();
+    }
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("{name}{{{}}}", inner.join(","))
+}
+
+/// Whether a section had something to report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Ok,
+    /// Its probes ran but no row fell in the filter.
+    NoData(String),
+    /// Its probe group was not recorded (not asked for, skipped or failed).
+    NotRecorded(String),
+}
+
+impl Status {
+    pub fn id(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NoData(_) => "no_data",
+            Status::NotRecorded(_) => "not_recorded",
+        }
+    }
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Status::Ok => None,
+            Status::NoData(m) | Status::NotRecorded(m) => Some(m),
+        }
+    }
+}
+
+/// What one section computed.
+#[derive(Debug, Clone)]
+pub struct SectionReport {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub status: Status,
+    /// Sentences printed under the title: loss warnings first, then remarks.
+    pub notes: Vec<String>,
+    /// Whether any figure rests on data with kernel-side losses or malformed records.
+    pub lossy: bool,
+    pub tables: Vec<Table>,
+    pub metrics: Vec<Metric>,
+}
+
+impl SectionReport {
+    pub fn new(id: &'static str, title: &'static str) -> Self {
+        SectionReport {
+            id,
+            title,
+            status: Status::Ok,
+            notes: Vec::new(),
+            lossy: false,
+            tables: Vec::new(),
+            metrics: Vec::new(),
+        }
+    }
+}

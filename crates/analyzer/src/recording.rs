@@ -1,0 +1,689 @@
+//! Opening a recording: checks, metadata, and one lazy query per table.
+
+use crate::filter::Filter;
+use memtrace_schema::{
+    file_column_name, parse_version, table, FileMeta, MetaError, COMMON, KIND_COLUMN, META_KEY,
+    SCHEMA_VERSION_KEY,
+};
+use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::statistics::Statistics;
+use polars::prelude::*;
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Why a file cannot be used. Each message is one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{path}: cannot open: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a regular file")]
+    NotFile { path: String },
+    #[error("{path}: empty file (0 bytes)")]
+    ZeroBytes { path: String },
+    #[error("{path}: not a Parquet file (no PAR1 magic at the start)")]
+    NotParquet { path: String },
+    #[error(
+        "{path}: truncated Parquet file (no footer at the end; was the recording interrupted?)"
+    )]
+    Truncated { path: String },
+    #[error("{path}: corrupt Parquet footer: {msg}")]
+    Corrupt { path: String, msg: String },
+    #[error("{path}: not a memtrace recording: {msg}")]
+    NotMemtrace { path: String, msg: String },
+    #[error("{path}: {source}")]
+    Meta { path: String, source: MetaError },
+    #[error("{path}: empty recording: the file has no rows (see `memana info {path}` for why)")]
+    Empty { path: String },
+}
+
+/// Errors reading rows once the file is open.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: has no column `{column}` (recorded by an older or different memrec?)")]
+    MissingColumn { path: String, column: String },
+    #[error("{path}: unknown table or column `{0}` requested (bug)", path = .1)]
+    Unknown(String, String),
+    #[error("{path}: cannot read table `{table}`: {msg}")]
+    Polars {
+        path: String,
+        table: String,
+        msg: String,
+    },
+}
+
+/// Rows and time span of one table, from the row-group statistics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableStats {
+    pub rows: u64,
+    pub row_groups: usize,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
+
+/// Whether a probe group's data is in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupState {
+    Recorded,
+    NotRecorded(String),
+}
+
+/// An open recording.
+pub struct Recording {
+    pub path: PathBuf,
+    /// The path as the user gave it, for messages.
+    pub name: String,
+    pub meta: FileMeta,
+    pub schema_version: u32,
+    pub num_rows: u64,
+    /// Top-level column names of the file.
+    pub columns: HashSet<String>,
+    /// Per table, when every row group's `kind` statistics name one table.
+    pub tables: Option<BTreeMap<String, TableStats>>,
+    /// Recording start: `meta.start_ns`, or the first `ts_ns` when unset.
+    pub start_ns: i64,
+    /// Recording end: `meta.end_ns`, or the last `ts_ns` when unset.
+    pub end_ns: i64,
+    /// The one scan every query starts from: its clones share the resolved
+    /// file metadata, so the (large) footer is parsed once.
+    base: LazyFrame,
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("name", &self.name)
+            .field("num_rows", &self.num_rows)
+            .field("start_ns", &self.start_ns)
+            .field("end_ns", &self.end_ns)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which rows `--pid`/`--comm` select in a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskColumns {
+    /// The header `tgid`/`comm` (the task that acted).
+    Header,
+    /// `oom_victim.victim_pid` / `victim_comm`.
+    Victim,
+    /// Not filtered: system-wide state (sysstat, zone, wmark_setup, kswapd).
+    None,
+}
+
+pub fn task_columns(table: &str) -> TaskColumns {
+    match table {
+        "sysstat" | "zone" | "wmark_setup" | "kswapd" => TaskColumns::None,
+        "oom_victim" => TaskColumns::Victim,
+        _ => TaskColumns::Header,
+    }
+}
+
+fn magic_ok(path: &Path, name: &str) -> Result<(), OpenError> {
+    let io = |source| OpenError::Io {
+        path: name.to_string(),
+        source,
+    };
+    let md = std::fs::metadata(path).map_err(io)?;
+    if !md.is_file() {
+        return Err(OpenError::NotFile {
+            path: name.to_string(),
+        });
+    }
+    let len = md.len();
+    if len == 0 {
+        return Err(OpenError::ZeroBytes {
+            path: name.to_string(),
+        });
+    }
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut head = [0u8; 4];
+    if len < 4 || f.read_exact(&mut head).is_err() || &head != b"PAR1" {
+        return Err(OpenError::NotParquet {
+            path: name.to_string(),
+        });
+    }
+    let mut tail = [0u8; 4];
+    if len < 12
+        || f.seek(SeekFrom::End(-4)).is_err()
+        || f.read_exact(&mut tail).is_err()
+        || &tail != b"PAR1"
+    {
+        return Err(OpenError::Truncated {
+            path: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+impl Recording {
+    /// Opens and checks a recording; an empty one opens (see [`Self::require_rows`]).
+    pub fn open(path: &Path) -> Result<Recording, OpenError> {
+        let name = path.display().to_string();
+        magic_ok(path, &name)?;
+        let file = std::fs::File::open(path).map_err(|source| OpenError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        let md = ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .map_err(|e| OpenError::Corrupt {
+                path: name.clone(),
+                msg: one_line(&e.to_string()),
+            })?;
+        let fmd = md.file_metadata();
+        let kv = |key: &str| -> Option<String> {
+            fmd.key_value_metadata().and_then(|v| {
+                v.iter()
+                    .find(|k| k.key == key)
+                    .and_then(|k| k.value.clone())
+            })
+        };
+        let version_text = kv(SCHEMA_VERSION_KEY).ok_or_else(|| OpenError::NotMemtrace {
+            path: name.clone(),
+            msg: format!("no `{SCHEMA_VERSION_KEY}` key in the Parquet metadata"),
+        })?;
+        let schema_version = parse_version(&version_text).map_err(|source| OpenError::Meta {
+            path: name.clone(),
+            source,
+        })?;
+        let meta_json = kv(META_KEY).ok_or_else(|| OpenError::NotMemtrace {
+            path: name.clone(),
+            msg: format!("no `{META_KEY}` key in the Parquet metadata"),
+        })?;
+        let meta = FileMeta::from_json(&meta_json).map_err(|source| OpenError::Meta {
+            path: name.clone(),
+            source,
+        })?;
+
+        let schema = fmd.schema_descr();
+        let columns: HashSet<String> = schema
+            .root_schema()
+            .get_fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        for c in ["ts_ns", KIND_COLUMN] {
+            if !columns.contains(c) {
+                return Err(OpenError::NotMemtrace {
+                    path: name.clone(),
+                    msg: format!("no `{c}` column"),
+                });
+            }
+        }
+        let leaf = |n: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == n);
+        let kind_idx = leaf(KIND_COLUMN);
+        let ts_idx = leaf("ts_ns");
+        let mut tables: Option<BTreeMap<String, TableStats>> = Some(BTreeMap::new());
+        let mut min_ts: Option<i64> = None;
+        let mut max_ts: Option<i64> = None;
+        for rg in md.row_groups() {
+            let (lo, hi) = match ts_idx.and_then(|i| rg.column(i).statistics()) {
+                Some(Statistics::Int64(s)) => (s.min_opt().copied(), s.max_opt().copied()),
+                _ => (None, None),
+            };
+            if rg.num_rows() > 0 {
+                min_ts = min_opt(min_ts, lo);
+                max_ts = max_opt(max_ts, hi);
+            }
+            let kind = match kind_idx.and_then(|i| rg.column(i).statistics()) {
+                Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
+                    (Some(a), Some(b)) if a == b => a.as_utf8().ok().map(str::to_string),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match (kind, tables.as_mut()) {
+                (Some(k), Some(t)) => {
+                    let e = t.entry(k).or_default();
+                    e.rows += rg.num_rows().max(0) as u64;
+                    e.row_groups += 1;
+                    e.first_ts = min_opt(e.first_ts, lo);
+                    e.last_ts = max_opt(e.last_ts, hi);
+                }
+                (None, _) if rg.num_rows() == 0 => {}
+                _ => tables = None,
+            }
+        }
+        let num_rows = md.file_metadata().num_rows().max(0) as u64;
+        let (start_ns, end_ns) = if meta.end_ns > meta.start_ns && meta.start_ns > 0 {
+            (meta.start_ns, meta.end_ns)
+        } else {
+            (min_ts.unwrap_or(0), max_ts.unwrap_or(0))
+        };
+        let base = PlRefPath::try_from_path(path)
+            .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+            .map_err(|e| OpenError::Corrupt {
+                path: name.clone(),
+                msg: one_line(&e.to_string()),
+            })?;
+        Ok(Recording {
+            base,
+            path: path.to_path_buf(),
+            name,
+            meta,
+            schema_version,
+            num_rows,
+            columns,
+            tables,
+            start_ns,
+            end_ns,
+        })
+    }
+
+    /// Fails with [`OpenError::Empty`] when the file has no rows.
+    pub fn require_rows(&self) -> Result<(), OpenError> {
+        if self.num_rows == 0 {
+            return Err(OpenError::Empty {
+                path: self.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Rows of a table in the whole file: from statistics, else the metadata.
+    pub fn table_rows(&self, table: &str) -> Option<u64> {
+        match &self.tables {
+            Some(t) => Some(t.get(table).map_or(0, |s| s.rows)),
+            None => self.meta.rows.get(table).copied(),
+        }
+    }
+
+    /// Whether a probe group was recorded.
+    pub fn group_state(&self, group: &str) -> GroupState {
+        let has_rows = memtrace_schema::tables()
+            .iter()
+            .filter(|t| t.group == group)
+            .any(|t| self.table_rows(t.name).is_none_or(|n| n > 0));
+        if has_rows {
+            return GroupState::Recorded;
+        }
+        if let Some(g) = self.meta.groups.iter().find(|g| g.name == group) {
+            return match g.status.as_str() {
+                "attached" | "partial" => GroupState::Recorded,
+                s => GroupState::NotRecorded(match &g.reason {
+                    Some(r) => format!("probe group `{group}` was {s}: {r}"),
+                    None => format!("probe group `{group}` was {s}"),
+                }),
+            };
+        }
+        if self.meta.groups_requested.iter().any(|g| g == group) {
+            return GroupState::NotRecorded(format!(
+                "probe group `{group}` was asked for but the recording says nothing of it"
+            ));
+        }
+        GroupState::NotRecorded(format!(
+            "probe group `{group}` was not recorded (add it to memrec's --groups)"
+        ))
+    }
+
+    /// Loss warnings for figures resting on these groups: (lossy, notes).
+    pub fn loss_notes(&self, groups: &[&str]) -> (bool, Vec<String>) {
+        let mut lossy = false;
+        let mut notes = Vec::new();
+        for &g in groups {
+            let events: u64 = self
+                .meta
+                .probes
+                .iter()
+                .filter(|p| p.group == g)
+                .map(|p| p.events)
+                .sum();
+            let probe_lost: u64 = self
+                .meta
+                .probes
+                .iter()
+                .filter(|p| p.group == g)
+                .map(|p| p.lost)
+                .sum();
+            let gm = self.meta.groups.iter().find(|x| x.name == g);
+            let lost = gm.map_or(probe_lost, |x| x.lost.max(probe_lost));
+            let malformed = gm.map_or(0, |x| x.malformed);
+            if lost > 0 {
+                lossy = true;
+                let share = crate::stats::ratio(lost, events + lost).unwrap_or(1.0);
+                notes.push(format!(
+                    "INCOMPLETE DATA: probe group `{g}` lost {lost} events in the kernel \
+                     ({:.3}% of {}); figures from it are lower bounds",
+                    share * 100.0,
+                    events + lost
+                ));
+            }
+            if malformed > 0 {
+                lossy = true;
+                notes.push(format!(
+                    "INCOMPLETE DATA: {malformed} records of probe group `{g}` could not be decoded"
+                ));
+            }
+        }
+        (lossy, notes)
+    }
+
+    /// A lazy query over one table: rows of `kind == table` in the filter's
+    /// window (and task, where it applies), with `cols` renamed from
+    /// `<table>.<col>` to `<col>` (common columns keep their names).
+    pub fn scan(
+        &self,
+        table: &str,
+        filter: &Filter,
+        cols: &[&str],
+    ) -> Result<LazyFrame, ReadError> {
+        self.scan_with(table, filter, cols, true)
+    }
+
+    /// As [`Self::scan`]; `task` = false ignores `--pid`/`--comm`.
+    pub fn scan_with(
+        &self,
+        table_name: &str,
+        filter: &Filter,
+        cols: &[&str],
+        task: bool,
+    ) -> Result<LazyFrame, ReadError> {
+        let t = table(table_name)
+            .ok_or_else(|| ReadError::Unknown(table_name.to_string(), self.name.clone()))?;
+        let mut select = Vec::with_capacity(cols.len());
+        for &c in cols {
+            if COMMON.iter().any(|k| k.name == c) {
+                select.push(col(c));
+            } else if t.column(c).is_some() {
+                let file_name = file_column_name(table_name, c);
+                if !self.columns.contains(&file_name) {
+                    return Err(ReadError::MissingColumn {
+                        path: self.name.clone(),
+                        column: file_name,
+                    });
+                }
+                select.push(col(file_name.as_str()).alias(c));
+            } else {
+                return Err(ReadError::Unknown(
+                    format!("{table_name}.{c}"),
+                    self.name.clone(),
+                ));
+            }
+        }
+        let mut pred = col(KIND_COLUMN).eq(lit(table_name));
+        if let Some(f) = filter.from_ns {
+            pred = pred.and(col("ts_ns").gt_eq(lit(f)));
+        }
+        if let Some(to) = filter.to_ns {
+            pred = pred.and(col("ts_ns").lt(lit(to)));
+        }
+        if task {
+            let (pid_col, comm_col) = match task_columns(table_name) {
+                TaskColumns::Header => ("tgid".to_string(), "comm".to_string()),
+                TaskColumns::Victim => (
+                    file_column_name(table_name, "victim_pid"),
+                    file_column_name(table_name, "victim_comm"),
+                ),
+                TaskColumns::None => (String::new(), String::new()),
+            };
+            if !pid_col.is_empty() {
+                if let Some(pid) = filter.pid {
+                    pred = pred.and(col(pid_col.as_str()).eq(lit(pid)));
+                }
+                if let Some(comm) = &filter.comm {
+                    pred = pred.and(col(comm_col.as_str()).eq(lit(comm.as_str())));
+                }
+            }
+        }
+        Ok(self.base.clone().filter(pred).select(select))
+    }
+
+    pub fn polars_err(&self, table: &str, e: PolarsError) -> ReadError {
+        ReadError::Polars {
+            path: self.name.clone(),
+            table: table.to_string(),
+            msg: one_line(&e.to_string()),
+        }
+    }
+
+    /// Runs a query on the streaming engine.
+    pub fn collect(&self, table: &str, lf: LazyFrame) -> Result<DataFrame, ReadError> {
+        let t = std::time::Instant::now();
+        let df = lf
+            .collect_with_engine(Engine::Streaming)
+            .map(|r| r.unwrap_single())
+            .map_err(|e| self.polars_err(table, e))?;
+        tracing::debug!(
+            table,
+            rows = df.height(),
+            ms = t.elapsed().as_millis() as u64,
+            "query"
+        );
+        Ok(df)
+    }
+
+    /// Duration of the analyzed window: the filter clipped to the recording.
+    pub fn window(&self, filter: &Filter) -> (i64, i64) {
+        let lo = filter
+            .from_ns
+            .map_or(self.start_ns, |f| f.max(self.start_ns));
+        let hi = filter.to_ns.map_or(self.end_ns, |t| t.min(self.end_ns));
+        (lo, hi.max(lo))
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// The first line of an error message, trimmed.
+pub fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{hdr, scenario, Builder};
+    use memtrace_schema::tables::procstat::procstat;
+
+    fn small(dir: &Path) -> PathBuf {
+        let mut b = Builder::new(1_000, 2_000);
+        b.add(
+            hdr(1_500, 1, 1, "a"),
+            &procstat::Row {
+                reason: "switch".into(),
+                rss_anon: 4096,
+                ..Default::default()
+            },
+        );
+        b.count();
+        let p = dir.join("ok.parquet");
+        b.write(&p);
+        p
+    }
+
+    fn err(p: &Path) -> String {
+        match Recording::open(p) {
+            Ok(_) => "opened".into(),
+            Err(e) => format!("{e:?} | {e}"),
+        }
+    }
+
+    #[test]
+    fn opens_a_recording() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = small(d.path());
+        let r = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.num_rows, 1);
+        assert_eq!((r.start_ns, r.end_ns), (1_000, 2_000));
+        assert_eq!(r.table_rows("procstat"), Some(1));
+        assert_eq!(r.table_rows("paf"), Some(0));
+        let st = r.tables.as_ref().and_then(|t| t.get("procstat")).cloned();
+        assert_eq!(
+            st.map(|s| (s.first_ts, s.last_ts)),
+            Some((Some(1_500), Some(1_500)))
+        );
+        assert!(r.require_rows().is_ok());
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = d.path();
+        assert!(err(&dir.join("missing.parquet")).starts_with("Io"));
+        assert!(err(dir).starts_with("NotFile"));
+        let zero = dir.join("zero.parquet");
+        std::fs::write(&zero, b"").ok();
+        assert!(err(&zero).starts_with("ZeroBytes"));
+        let garbage = dir.join("garbage.parquet");
+        std::fs::write(&garbage, b"this is not parquet at all, just text\n").ok();
+        assert!(err(&garbage).starts_with("NotParquet"));
+        let ok = small(dir);
+        let bytes = std::fs::read(&ok).unwrap_or_default();
+        let trunc = dir.join("trunc.parquet");
+        std::fs::write(&trunc, &bytes[..bytes.len() / 2]).ok();
+        assert!(err(&trunc).starts_with("Truncated"), "{}", err(&trunc));
+        let corrupt = dir.join("corrupt.parquet");
+        let mut c = b"PAR1".to_vec();
+        c.extend_from_slice(&[0xAB; 64]);
+        c.extend_from_slice(&16u32.to_le_bytes());
+        c.extend_from_slice(b"PAR1");
+        std::fs::write(&corrupt, &c).ok();
+        assert!(err(&corrupt).starts_with("Corrupt"), "{}", err(&corrupt));
+    }
+
+    #[test]
+    fn foreign_new_and_empty_files() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = d.path();
+        // Too new.
+        let mut b = Builder::new(1, 2);
+        b.version_text = Some("999".into());
+        let p = dir.join("new.parquet");
+        b.write(&p);
+        let e = err(&p);
+        assert!(e.contains("TooNew") && e.contains("newer"), "{e}");
+        // Not a number.
+        b.version_text = Some("one".into());
+        b.write(&p);
+        assert!(err(&p).contains("BadVersion"));
+        // Empty recording: opens, but has no rows.
+        let b = Builder::new(1, 2);
+        let p = dir.join("empty.parquet");
+        b.write(&p);
+        let r = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.num_rows, 0);
+        assert!(matches!(r.require_rows(), Err(OpenError::Empty { .. })));
+        // A Parquet file that is not a recording.
+        let p = dir.join("foreign.parquet");
+        {
+            use arrow_array::{Int64Array, RecordBatch};
+            use std::sync::Arc;
+            let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+                "x",
+                arrow_schema::DataType::Int64,
+                false,
+            )]));
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2]))])
+                    .unwrap_or_else(|e| panic!("{e}"));
+            let f = std::fs::File::create(&p).unwrap_or_else(|e| panic!("{e}"));
+            let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None)
+                .unwrap_or_else(|e| panic!("{e}"));
+            w.write(&batch).ok();
+            w.close().ok();
+        }
+        assert!(err(&p).starts_with("NotMemtrace"));
+    }
+
+    #[test]
+    fn scan_filters_and_renames() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = d.path().join("s.parquet");
+        scenario::build(1).write(&p);
+        let r = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let f = Filter {
+            pid: Some(100),
+            ..Default::default()
+        };
+        let fr = r
+            .fetch(
+                "procstat",
+                r.scan("procstat", &f, &["ts_ns", "tgid", "rss_anon"])
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fr.height(), 30);
+        assert!(fr
+            .u64_or0("tgid")
+            .unwrap_or_default()
+            .iter()
+            .all(|&t| t == 100));
+        let f = Filter {
+            from_ns: Some(scenario::START + 10 * scenario::SEC),
+            to_ns: Some(scenario::START + 20 * scenario::SEC),
+            comm: Some("leaky".into()),
+            ..Default::default()
+        };
+        let fr = r
+            .fetch(
+                "procstat",
+                r.scan("procstat", &f, &["ts_ns"])
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        // tgid 100 and 101 sample every 2 s: ts 10..18 s -> 5 each.
+        assert_eq!(fr.height(), 10);
+        assert!(matches!(
+            r.scan("procstat", &f, &["nope"]),
+            Err(ReadError::Unknown(..))
+        ));
+        // kswapd ignores the task filter.
+        let f = Filter {
+            comm: Some("leaky".into()),
+            ..Default::default()
+        };
+        let fr = r
+            .fetch(
+                "kswapd",
+                r.scan("kswapd", &f, &["ts_ns"])
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fr.height(), 7);
+    }
+
+    #[test]
+    fn group_states() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut b = Builder::new(1, 2);
+        b.add(hdr(1, 1, 1, "a"), &procstat::Row::default());
+        b.meta.groups.retain(|g| g.name == "procstat");
+        b.meta.groups.push(memtrace_schema::GroupMeta {
+            name: "paf".into(),
+            status: "skipped".into(),
+            reason: Some("no BTF".into()),
+            ..Default::default()
+        });
+        b.count();
+        let p = d.path().join("g.parquet");
+        b.write(&p);
+        let r = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.group_state("procstat"), GroupState::Recorded);
+        assert!(
+            matches!(r.group_state("paf"), GroupState::NotRecorded(m) if m.contains("skipped: no BTF"))
+        );
+        assert!(matches!(r.group_state("pr"), GroupState::NotRecorded(_)));
+    }
+}

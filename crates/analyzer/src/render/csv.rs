@@ -1,0 +1,82 @@
+//! CSV: one long ("tidy") table, `section,table,row,column,value,unit`.
+
+use crate::model::Table;
+use crate::report::Report;
+use std::fmt::Write;
+
+pub const HEADER: &str = "section,table,row,column,value,unit";
+
+/// Quotes a field when it holds a comma, quote, CR or LF.
+pub fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn table_rows(out: &mut String, section: &str, t: &Table) {
+    for (i, r) in t.rows.iter().enumerate() {
+        for (c, v) in t.columns.iter().zip(r) {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{}",
+                field(section),
+                field(&t.id),
+                i,
+                field(&c.name),
+                field(&v.plain()),
+                c.unit.name()
+            );
+        }
+    }
+}
+
+pub fn report(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{HEADER}");
+    for s in &r.sections {
+        let _ = writeln!(out, "{},status,0,status,{},", s.id, s.status.id());
+        if let Some(m) = s.status.message() {
+            let _ = writeln!(out, "{},status,0,message,{},", s.id, field(m));
+        }
+        let _ = writeln!(out, "{},status,0,lossy,{},", s.id, s.lossy);
+        for t in &s.tables {
+            table_rows(&mut out, s.id, t);
+        }
+    }
+    for (i, (s, m)) in r.metrics().into_iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{},metrics,{},{},{},{}",
+            s,
+            i,
+            field(&m.key()),
+            field(&m.value.plain()),
+            m.unit.name()
+        );
+    }
+    out
+}
+
+/// A single table as a plain wide CSV (header = column names).
+pub fn wide(t: &Table) -> String {
+    let mut out = String::new();
+    let names: Vec<String> = t.columns.iter().map(|c| field(&c.name)).collect();
+    let _ = writeln!(out, "{}", names.join(","));
+    for r in &t.rows {
+        let vals: Vec<String> = r.iter().map(|v| field(&v.plain())).collect();
+        let _ = writeln!(out, "{}", vals.join(","));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quoting() {
+        assert_eq!(super::field("a,b"), "\"a,b\"");
+        assert_eq!(super::field("say \"x\""), "\"say \"\"x\"\"\"");
+        assert_eq!(super::field("plain"), "plain");
+    }
+}

@@ -1,0 +1,108 @@
+//! The JSON report (documented in docs/REPORTS.md).
+
+use crate::model::{Metric, SectionReport, Table};
+use crate::report::Report;
+use serde_json::{json, Map, Value as J};
+
+/// Version of the JSON/CSV layout; bumped on incompatible changes.
+pub const REPORT_FORMAT_VERSION: u32 = 1;
+
+pub fn table(t: &Table) -> J {
+    let columns: Vec<J> = t
+        .columns
+        .iter()
+        .map(|c| json!({"name": c.name, "unit": c.unit.name()}))
+        .collect();
+    let rows: Vec<J> = t
+        .rows
+        .iter()
+        .map(|r| {
+            let mut m = Map::new();
+            for (c, v) in t.columns.iter().zip(r) {
+                m.insert(c.name.clone(), v.to_json());
+            }
+            J::Object(m)
+        })
+        .collect();
+    json!({
+        "title": t.title,
+        "columns": columns,
+        "total_rows": t.total_rows,
+        "rows": rows,
+    })
+}
+
+pub fn metric(section: &str, m: &Metric) -> J {
+    let labels: Map<String, J> = m
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), J::String(v.clone())))
+        .collect();
+    json!({
+        "key": m.key(),
+        "name": m.name,
+        "labels": labels,
+        "value": m.value.to_json(),
+        "unit": m.unit.name(),
+        "section": section,
+    })
+}
+
+pub fn section(s: &SectionReport) -> J {
+    let mut tables = Map::new();
+    for t in &s.tables {
+        tables.insert(t.id.clone(), table(t));
+    }
+    json!({
+        "title": s.title,
+        "status": s.status.id(),
+        "message": s.status.message(),
+        "lossy": s.lossy,
+        "notes": s.notes,
+        "tables": tables,
+    })
+}
+
+pub fn report(r: &Report) -> J {
+    let mut sections = Map::new();
+    for s in &r.sections {
+        sections.insert(s.id.to_string(), section(s));
+    }
+    let metrics: Vec<J> = r.metrics().into_iter().map(|(s, m)| metric(s, m)).collect();
+    let f = &r.filter;
+    json!({
+        "format_version": REPORT_FORMAT_VERSION,
+        "file": r.file,
+        "recording": {
+            "host": r.host,
+            "kernel_release": r.kernel,
+            "schema_version": r.schema_version,
+            "start_ns": r.start_ns,
+            "end_ns": r.end_ns,
+            "duration_s": (r.end_ns - r.start_ns) as f64 / 1e9,
+        },
+        "window": {"from_ns": r.window.0, "to_ns": r.window.1},
+        "filter": {
+            "from_ns": f.from_ns,
+            "to_ns": f.to_ns,
+            "pid": f.pid,
+            "comm": f.comm,
+            "top": f.top,
+            "window_ns": f.window_ns,
+            "oom_window_ns": f.oom_window_ns,
+            "leak_min_samples": f.leak.min_samples,
+            "leak_min_span_ns": f.leak.min_span_ns,
+            "leak_min_r2": f.leak.min_r2,
+        },
+        "lossy": r.lossy(),
+        "sections": sections,
+        "metrics": metrics,
+    })
+}
+
+/// Pretty-printed, newline-terminated.
+pub fn to_string(v: &J) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
+    s.push('\n');
+    s
+}

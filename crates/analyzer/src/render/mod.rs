@@ -1,0 +1,146 @@
+//! Renderers: aligned text, JSON, CSV and Markdown, over the table model.
+
+pub mod csv;
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+use crate::model::{Table, TextLimit, Unit, Value};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+    Markdown,
+}
+
+/// Human-readable bytes: B under 1 KiB, else KiB/MiB/GiB/TiB with 2 decimals.
+pub fn human_bytes(v: f64) -> String {
+    let a = v.abs();
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if a < 1024.0 {
+        return if v.fract() == 0.0 {
+            format!("{v:.0} B")
+        } else {
+            format!("{v:.1} B")
+        };
+    }
+    let mut x = v;
+    let mut i = 0;
+    while x.abs() >= 1024.0 && i < UNITS.len() - 1 {
+        x /= 1024.0;
+        i += 1;
+    }
+    format!("{x:.2} {}", UNITS[i])
+}
+
+/// A cell as people read it.
+pub fn human(v: &Value, unit: Unit, start_ns: i64) -> String {
+    let f = match v {
+        Value::Null => return "-".into(),
+        Value::Text(s) => return s.clone(),
+        Value::Bool(b) => return if *b { "yes".into() } else { "no".into() },
+        other => other.as_f64().unwrap_or(0.0),
+    };
+    let int = matches!(v, Value::Int(_) | Value::UInt(_));
+    match unit {
+        Unit::Bytes => human_bytes(f),
+        Unit::BytesPerSec => format!("{}/s", human_bytes(f)),
+        Unit::Ns if f.abs() >= 1e10 => format!("{:.3} s", f / 1e9),
+        Unit::Ns => format!("{:.3} ms", f / 1e6),
+        Unit::Ms => format!("{f:.3} ms"),
+        Unit::Seconds => format!("{f:.3} s"),
+        Unit::Timestamp => format!("{:+.3}s", (f - start_ns as f64) / 1e9),
+        Unit::Ratio => format!("{:.2}%", f * 100.0),
+        Unit::PagesPerSec => format!("{f:.3}"),
+        Unit::None | Unit::Count | Unit::Pages => {
+            if int {
+                v.plain()
+            } else {
+                format!("{f:.3}")
+            }
+        }
+    }
+}
+
+/// Header text of a column: the name, with the unit when values do not show it.
+pub fn header(name: &str, unit: Unit) -> String {
+    match unit {
+        Unit::Pages => format!("{name} [pages]"),
+        Unit::PagesPerSec => format!("{name} [pages/s]"),
+        _ => name.to_string(),
+    }
+}
+
+/// The row indexes the text and markdown renderers show.
+pub fn shown_rows(t: &Table) -> Vec<usize> {
+    let n = t.rows.len();
+    match t.text_limit {
+        TextLimit::Head(k) if n > k => (0..k).collect(),
+        TextLimit::Sample(k) if n > k && k >= 2 => {
+            let mut v: Vec<usize> = (0..k).map(|i| i * (n - 1) / (k - 1)).collect();
+            v.dedup();
+            v
+        }
+        _ => (0..n).collect(),
+    }
+}
+
+/// The line that says rows were left out, if any.
+pub fn omitted_note(t: &Table, shown: usize) -> Option<String> {
+    if shown < t.total_rows {
+        Some(format!(
+            "({} of {} rows shown; --top 0 keeps all, --format json has every row kept)",
+            shown, t.total_rows
+        ))
+    } else {
+        None
+    }
+}
+
+pub fn is_numeric(v: &Value) -> bool {
+    matches!(v, Value::Int(_) | Value::UInt(_) | Value::Float(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes() {
+        assert_eq!(human_bytes(512.0), "512 B");
+        assert_eq!(human_bytes(1536.0), "1.50 KiB");
+        assert_eq!(human_bytes(-3.0 * 1024.0 * 1024.0), "-3.00 MiB");
+        assert_eq!(human_bytes(5.0 * 1024.0 * 1024.0 * 1024.0), "5.00 GiB");
+    }
+
+    #[test]
+    fn cells() {
+        assert_eq!(human(&Value::Int(1_500_000), Unit::Ns, 0), "1.500 ms");
+        assert_eq!(
+            human(&Value::Int(2_500_000_000), Unit::Timestamp, 1_000_000_000),
+            "+1.500s"
+        );
+        assert_eq!(
+            human(&Value::Int(500_000_000), Unit::Timestamp, 1_000_000_000),
+            "-0.500s"
+        );
+        assert_eq!(human(&Value::Float(0.25), Unit::Ratio, 0), "25.00%");
+        assert_eq!(human(&Value::Null, Unit::Bytes, 0), "-");
+        assert_eq!(human(&Value::UInt(42), Unit::Pages, 0), "42");
+    }
+
+    #[test]
+    fn sampling() {
+        let mut t = Table::new("t", "t", &[("a", Unit::Count)]);
+        for i in 0..100u64 {
+            t.push(vec![i.into()]);
+        }
+        t.text_limit = TextLimit::Sample(5);
+        assert_eq!(shown_rows(&t), vec![0, 24, 49, 74, 99]);
+        t.text_limit = TextLimit::Head(3);
+        assert_eq!(shown_rows(&t), vec![0, 1, 2]);
+    }
+}

@@ -1,0 +1,221 @@
+//! The recording: host, kernel, time span, probes, events and losses.
+
+use super::SectionError;
+use crate::filter::Filter;
+use crate::model::{Metric, SectionReport, Table, Unit, Value};
+use crate::recording::Recording;
+use crate::stats::ratio;
+
+pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
+    let m = &rec.meta;
+    let mut r = SectionReport::new("header", "Recording");
+    let span = rec.end_ns - rec.start_ns;
+    let (lo, hi) = rec.window(f);
+    let mut t = Table::new(
+        "recording",
+        "Recording",
+        &[("key", Unit::None), ("value", Unit::None)],
+    );
+    let mut kv = |k: &str, v: Value| t.push(vec![k.into(), v]);
+    kv("file", rec.name.as_str().into());
+    kv("host", m.hostname.as_str().into());
+    kv("kernel_release", m.kernel_release.as_str().into());
+    kv("kernel_version", m.kernel_version.as_str().into());
+    kv("machine", m.machine.as_str().into());
+    kv("memrec_version", m.memrec_version.as_str().into());
+    kv("schema_version", rec.schema_version.into());
+    kv("page_size", m.page_size.into());
+    kv("nr_cpus", m.nr_cpus.into());
+    kv(
+        "nodes",
+        m.nodes
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+            .into(),
+    );
+    kv("start_time", m.start_time.as_str().into());
+    kv("end_time", m.end_time.as_str().into());
+    kv("start_ns", rec.start_ns.into());
+    kv("end_ns", rec.end_ns.into());
+    kv("duration_s", (span as f64 / 1e9).into());
+    kv("end_reason", m.end_reason.as_str().into());
+    kv("rows", rec.num_rows.into());
+    kv("window_from_ns", lo.into());
+    kv("window_to_ns", hi.into());
+    kv("window_s", ((hi - lo) as f64 / 1e9).into());
+    kv(
+        "window_share",
+        Value::from(if span > 0 {
+            Some((hi - lo) as f64 / span as f64)
+        } else {
+            None
+        }),
+    );
+    kv("filter_pid", f.pid.into());
+    kv("filter_comm", f.comm.clone().into());
+    let rf = &m.filter;
+    let mut recf = Vec::new();
+    if let Some(p) = rf.pid {
+        recf.push(format!("pid={p}"));
+    }
+    if let Some(c) = &rf.comm {
+        recf.push(format!("comm={c}"));
+    }
+    if let Some(c) = &rf.cgroup {
+        recf.push(format!("cgroup={c}"));
+    }
+    kv("recorded_filter", recf.join(" ").into());
+    kv("command_line", m.command_line.join(" ").into());
+    for (k, v) in &m.settings {
+        kv(&format!("setting.{k}"), v.as_str().into());
+    }
+    r.tables.push(t);
+
+    let mut g = Table::new(
+        "groups",
+        "Probe groups",
+        &[
+            ("group", Unit::None),
+            ("status", Unit::None),
+            ("reason", Unit::None),
+            ("decoded", Unit::Count),
+            ("malformed", Unit::Count),
+            ("lost", Unit::Count),
+        ],
+    );
+    for x in &m.groups {
+        g.push(vec![
+            x.name.as_str().into(),
+            x.status.as_str().into(),
+            x.reason.clone().into(),
+            x.decoded.into(),
+            x.malformed.into(),
+            x.lost.into(),
+        ]);
+    }
+    r.tables.push(g);
+
+    let mut p = Table::new(
+        "probes",
+        "Probes: events written and lost in the kernel",
+        &[
+            ("group", Unit::None),
+            ("target", Unit::None),
+            ("method", Unit::None),
+            ("attached", Unit::None),
+            ("events", Unit::Count),
+            ("lost", Unit::Count),
+            ("lost_share", Unit::Ratio),
+            ("error", Unit::None),
+        ],
+    );
+    for x in &m.probes {
+        p.push(vec![
+            x.group.as_str().into(),
+            x.target.as_str().into(),
+            x.method.as_str().into(),
+            x.attached.into(),
+            x.events.into(),
+            x.lost.into(),
+            ratio(x.lost, x.events + x.lost).into(),
+            x.error.clone().into(),
+        ]);
+    }
+    r.tables.push(p);
+
+    let mut tt = Table::new(
+        "tables",
+        "Tables: rows in the file and the time they cover",
+        &[
+            ("table", Unit::None),
+            ("group", Unit::None),
+            ("rows", Unit::Count),
+            ("first_ts", Unit::Timestamp),
+            ("last_ts", Unit::Timestamp),
+            ("time_covered", Unit::Ratio),
+        ],
+    );
+    for t in memtrace_schema::tables() {
+        let st = rec.tables.as_ref().and_then(|x| x.get(t.name)).cloned();
+        let rows = rec.table_rows(t.name);
+        let (first, last) = st
+            .as_ref()
+            .map_or((None, None), |s| (s.first_ts, s.last_ts));
+        let covered = match (first, last) {
+            (Some(a), Some(b)) if span > 0 => Some((b - a) as f64 / span as f64),
+            _ => None,
+        };
+        tt.push(vec![
+            t.name.into(),
+            t.group.into(),
+            rows.into(),
+            first.into(),
+            last.into(),
+            covered.into(),
+        ]);
+        if let Some(n) = rows {
+            r.metrics
+                .push(Metric::new("header.rows", n, Unit::Count).label("table", t.name));
+        }
+    }
+    r.tables.push(tt);
+
+    let events: u64 = m.probes.iter().map(|p| p.events).sum();
+    let lost = m.total_lost();
+    let malformed: u64 = m.groups.iter().map(|g| g.malformed).sum();
+    if lost > 0 {
+        r.lossy = true;
+        r.notes.push(format!(
+            "INCOMPLETE DATA: {lost} events were lost in the kernel ({:.3}% of {}); sections \
+             resting on the affected groups say so",
+            ratio(lost, events + lost).unwrap_or(1.0) * 100.0,
+            events + lost
+        ));
+    }
+    if malformed > 0 {
+        r.lossy = true;
+        r.notes.push(format!(
+            "INCOMPLETE DATA: {malformed} records could not be decoded"
+        ));
+    }
+    if rec.num_rows == 0 {
+        r.notes.push("The recording has no rows.".into());
+    }
+    for w in &m.warnings {
+        r.notes.push(format!("Recorder warning: {w}"));
+    }
+    r.metrics.splice(
+        0..0,
+        [
+            Metric::new("header.duration_s", span as f64 / 1e9, Unit::Seconds),
+            Metric::new("header.window_s", (hi - lo) as f64 / 1e9, Unit::Seconds),
+            Metric::new("header.events", events, Unit::Count),
+            Metric::new("header.lost", lost, Unit::Count),
+            Metric::new(
+                "header.lost_share",
+                ratio(lost, events + lost).unwrap_or(0.0),
+                Unit::Ratio,
+            ),
+            Metric::new("header.malformed", malformed, Unit::Count),
+        ],
+    );
+    for gname in memtrace_schema::groups() {
+        let gl = m
+            .groups
+            .iter()
+            .find(|g| g.name == gname)
+            .map(|g| g.lost)
+            .unwrap_or_else(|| {
+                m.probes
+                    .iter()
+                    .filter(|p| p.group == gname)
+                    .map(|p| p.lost)
+                    .sum()
+            });
+        r.metrics
+            .push(Metric::new("header.lost", gl, Unit::Count).label("group", gname));
+    }
+    Ok(r)
+}

@@ -1,0 +1,218 @@
+//! OOM kills: each victim's memory at the kill and its growth before.
+
+use super::{may_have, start, SectionError};
+use crate::filter::Filter;
+use crate::model::{Metric, SectionReport, Status, Table, Unit};
+use crate::recording::Recording;
+use crate::sections::growth::Names;
+use crate::stats::ExactFit;
+use polars::prelude::*;
+use std::collections::BTreeMap;
+
+/// A victim's procstat samples before the kill, summarized.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Before {
+    pub samples: u64,
+    pub rss_first: Option<u64>,
+    pub rss_last: Option<u64>,
+    pub rss_peak: Option<u64>,
+    pub slope: Option<f64>,
+}
+
+/// Summary of (ts_ns, total RSS) samples sorted by time.
+pub fn before(points: &[(i64, u64)], t0: i64) -> Before {
+    let _ = t0;
+    let xy: Vec<(i64, i64)> = points.iter().map(|&(t, v)| (t, v as i64)).collect();
+    Before {
+        samples: points.len() as u64,
+        rss_first: points.first().map(|p| p.1),
+        rss_last: points.last().map(|p| p.1),
+        rss_peak: points.iter().map(|p| p.1).max(),
+        slope: ExactFit::of(&xy).slope,
+    }
+}
+
+pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
+    let mut r = start(rec, "oom", "OOM kills (oom_victim)");
+    if r.status != Status::Ok {
+        return Ok(r);
+    }
+    let mut t = Table::new(
+        "victims",
+        "OOM victims: memory at the kill (tracepoint) and growth before it (procstat)",
+        &[
+            ("ts_ns", Unit::Timestamp),
+            ("victim_pid", Unit::None),
+            ("victim_comm", Unit::None),
+            ("uid", Unit::None),
+            ("oom_score_adj", Unit::None),
+            ("total_vm", Unit::Bytes),
+            ("anon_rss", Unit::Bytes),
+            ("file_rss", Unit::Bytes),
+            ("shmem_rss", Unit::Bytes),
+            ("rss", Unit::Bytes),
+            ("pgtables", Unit::Bytes),
+            ("killer_tgid", Unit::None),
+            ("killer_comm", Unit::None),
+            ("samples_before", Unit::Count),
+            ("rss_first_before", Unit::Bytes),
+            ("rss_last_before", Unit::Bytes),
+            ("rss_peak_before", Unit::Bytes),
+            ("growth_before", Unit::Bytes),
+            ("growth_rate_before", Unit::BytesPerSec),
+        ],
+    );
+    let mut kills = 0u64;
+    let mut by_comm: BTreeMap<String, u64> = BTreeMap::new();
+    if may_have(rec, "oom_victim") {
+        let cols = [
+            "ts_ns",
+            "tgid",
+            "comm",
+            "victim_pid",
+            "victim_comm",
+            "uid",
+            "total_vm",
+            "anon_rss",
+            "file_rss",
+            "shmem_rss",
+            "pgtables",
+            "oom_score_adj",
+        ];
+        let fr = rec.fetch("oom_victim", rec.scan("oom_victim", f, &cols)?)?;
+        let ts = fr.i64_or0("ts_ns")?;
+        let (ktg, kcm) = (fr.u64_or0("tgid")?, fr.str_or_empty("comm")?);
+        let (vp, vc, uid) = (
+            fr.u64_or0("victim_pid")?,
+            fr.str_or_empty("victim_comm")?,
+            fr.u64_or0("uid")?,
+        );
+        let (vm, an, fi) = (
+            fr.u64_or0("total_vm")?,
+            fr.u64_or0("anon_rss")?,
+            fr.u64_or0("file_rss")?,
+        );
+        let (sh, pt, adj) = (
+            fr.u64_or0("shmem_rss")?,
+            fr.u64_or0("pgtables")?,
+            fr.i64_or0("oom_score_adj")?,
+        );
+        // The victims' procstat samples in the windows before the kills.
+        // The victims' procstat samples (tgid, name epoch, ts, total RSS).
+        let mut samples: BTreeMap<(u64, usize), Vec<(i64, u64)>> = BTreeMap::new();
+        let mut names = Names::default();
+        if fr.height() > 0 && may_have(rec, "procstat") {
+            let lo = ts.iter().min().copied().unwrap_or(0) - f.oom_window_ns;
+            let hi = ts.iter().max().copied().unwrap_or(0);
+            let pids: Vec<u32> = vp.iter().map(|&p| p as u32).collect();
+            names = Names::load_for(rec, Some(&pids))?;
+            let lf = rec
+                .scan_with(
+                    "procstat",
+                    &Filter::default(),
+                    &["ts_ns", "tgid", "rss_anon", "rss_file", "rss_shmem"],
+                    false,
+                )?
+                .filter(
+                    col("ts_ns")
+                        .gt_eq(lit(lo))
+                        .and(col("ts_ns").lt_eq(lit(hi)))
+                        .and(
+                            col("tgid")
+                                .is_in(lit(Series::new("p".into(), pids)).implode(false), false),
+                        ),
+                );
+            let ps = rec.fetch("procstat", lf)?;
+            let (pts, ptg) = (ps.i64_or0("ts_ns")?, ps.u64_or0("tgid")?);
+            let (a, b, c) = (
+                ps.u64_or0("rss_anon")?,
+                ps.u64_or0("rss_file")?,
+                ps.u64_or0("rss_shmem")?,
+            );
+            for i in 0..ps.height() {
+                let epoch = names.epoch(ptg[i] as u32, pts[i]);
+                samples
+                    .entry((ptg[i], epoch))
+                    .or_default()
+                    .push((pts[i], a[i] + b[i] + c[i]));
+            }
+            for v in samples.values_mut() {
+                v.sort_by_key(|p| p.0);
+            }
+        }
+        let mut order: Vec<usize> = (0..fr.height()).collect();
+        order.sort_by_key(|&i| (ts[i], vp[i]));
+        for i in order {
+            kills += 1;
+            *by_comm.entry(vc[i].clone()).or_default() += 1;
+            let epoch = names.epoch(vp[i] as u32, ts[i]);
+            let pts: Vec<(i64, u64)> = samples
+                .get(&(vp[i], epoch))
+                .map(|v| {
+                    v.iter()
+                        .copied()
+                        .filter(|&(t, _)| t >= ts[i] - f.oom_window_ns && t <= ts[i])
+                        .collect()
+                })
+                .unwrap_or_default();
+            let b = before(&pts, rec.start_ns);
+            let growth = match (b.rss_first, b.rss_last) {
+                (Some(x), Some(y)) => Some(y as i64 - x as i64),
+                _ => None,
+            };
+            t.push(vec![
+                ts[i].into(),
+                vp[i].into(),
+                vc[i].as_str().into(),
+                uid[i].into(),
+                adj[i].into(),
+                vm[i].into(),
+                an[i].into(),
+                fi[i].into(),
+                sh[i].into(),
+                (an[i] + fi[i] + sh[i]).into(),
+                pt[i].into(),
+                ktg[i].into(),
+                kcm[i].as_str().into(),
+                b.samples.into(),
+                b.rss_first.into(),
+                b.rss_last.into(),
+                b.rss_peak.into(),
+                growth.into(),
+                b.slope.into(),
+            ]);
+        }
+    }
+    r.metrics.push(Metric::new("oom.kills", kills, Unit::Count));
+    for (c, n) in by_comm {
+        r.metrics
+            .push(Metric::new("oom.kills", n, Unit::Count).label("comm", c));
+    }
+    if kills == 0 {
+        r.notes.push("No OOM kill in the selected window.".into());
+    } else {
+        r.notes.push(format!(
+            "Growth before: the victim process's procstat samples (tgid == victim_pid, same \
+             process name as at the kill) in [kill - {} s, kill].",
+            f.oom_window_ns as f64 / 1e9
+        ));
+    }
+    r.tables.push(t);
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growth_before() {
+        let b = before(&[(0, 100), (1_000_000_000, 300), (2_000_000_000, 200)], 0);
+        assert_eq!(b.samples, 3);
+        assert_eq!(
+            (b.rss_first, b.rss_last, b.rss_peak),
+            (Some(100), Some(200), Some(300))
+        );
+        assert!((b.slope.unwrap_or(0.0) - 50.0).abs() < 1e-9);
+    }
+}

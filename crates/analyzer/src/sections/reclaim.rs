@@ -1,0 +1,773 @@
+//! Reclaim efficiency: LRU scanning, reclaim latency, kswapd, slab shrinkers.
+
+use super::{may_have, start, SectionError};
+use crate::filter::Filter;
+use crate::frame::{values_cow, values_i64_opt, values_u64, IntMap, StrIds};
+use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
+use crate::recording::Recording;
+use crate::stats::{ratio, Latency};
+use polars::prelude::*;
+use std::collections::BTreeMap;
+
+const RECLAIMERS: &[&str] = &[
+    "kswapd",
+    "direct",
+    "memcg",
+    "memcg_softlimit",
+    "node",
+    "other",
+];
+
+/// Sort key: known reclaimers in a fixed order, then by name; `all` last.
+fn reclaimer_key(r: &str) -> (usize, String) {
+    match RECLAIMERS.iter().position(|x| *x == r) {
+        Some(p) => (p, String::new()),
+        None if r == "all" => (usize::MAX, String::new()),
+        None => (RECLAIMERS.len(), r.to_string()),
+    }
+}
+
+fn lru_key(l: &str) -> (usize, String) {
+    match l {
+        "file" => (0, String::new()),
+        "anon" => (1, String::new()),
+        "all" => (3, String::new()),
+        o => (2, o.to_string()),
+    }
+}
+
+/// Sums over `lru_inactive` rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LruSums {
+    pub passes: u64,
+    pub scanned: u64,
+    pub reclaimed: u64,
+    pub dirty: u64,
+    pub writeback: u64,
+    pub congested: u64,
+    pub immediate: u64,
+}
+
+impl LruSums {
+    fn add(&mut self, o: &LruSums) {
+        self.passes += o.passes;
+        self.scanned += o.scanned;
+        self.reclaimed += o.reclaimed;
+        self.dirty += o.dirty;
+        self.writeback += o.writeback;
+        self.congested += o.congested;
+        self.immediate += o.immediate;
+    }
+}
+
+/// kswapd activity on one node.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Kswapd {
+    pub wakes: u64,
+    pub sleeps: u64,
+    pub requests: u64,
+    pub awake_ns: i64,
+}
+
+/// Time awake from `wake`/`sleep` events of one node sorted by time, within
+/// [lo, hi): from the first `wake` after a `sleep` (or the window start when
+/// the first event is a `sleep`) to the next `sleep` (or the window end).
+pub fn awake_time(events: &[(i64, bool)], lo: i64, hi: i64) -> i64 {
+    let mut since: Option<i64> = None;
+    let mut total = 0;
+    for (i, &(ts, wake)) in events.iter().enumerate() {
+        if wake {
+            if since.is_none() {
+                since = Some(ts);
+            }
+        } else if let Some(s) = since.take() {
+            total += ts - s;
+        } else if i == 0 {
+            total += ts - lo;
+        }
+    }
+    if let Some(s) = since {
+        total += (hi - s).max(0);
+    }
+    total
+}
+
+pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
+    let mut r = start(rec, "reclaim", "Reclaim efficiency (pr)");
+    if r.status != Status::Ok {
+        return Ok(r);
+    }
+    let mut any = false;
+    any |= lru_inactive(rec, f, &mut r)?;
+    any |= lru_active(rec, f, &mut r)?;
+    any |= latency(rec, f, &mut r)?;
+    any |= kswapd(rec, f, &mut r)?;
+    any |= slab(rec, f, &mut r)?;
+    if !any {
+        r.status = Status::NoData("no reclaim rows in the selected window".into());
+    }
+    Ok(r)
+}
+
+fn lru_inactive(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
+    let mut groups: BTreeMap<(String, String), LruSums> = BTreeMap::new();
+    let mut prio: Vec<(String, i64, u64, u64, u64)> = Vec::new();
+    if may_have(rec, "lru_inactive") {
+        let base = rec.scan(
+            "lru_inactive",
+            f,
+            &[
+                "reclaimer",
+                "lru",
+                "priority",
+                "nr_scanned",
+                "nr_reclaimed",
+                "nr_dirty",
+                "nr_writeback",
+                "nr_congested",
+                "nr_immediate",
+            ],
+        )?;
+        // One pass: per (reclaimer, lru, priority); both tables derive from it.
+        let mut ids = StrIds::default();
+        let mut slots: IntMap<u64, usize> = IntMap::default();
+        let mut acc: Vec<((u32, u32, i64), [u64; 7])> = Vec::new();
+        rec.stream("lru_inactive", base, |fr| {
+            let rc = ids.ids(&fr.chunked_str("reclaimer")?);
+            let lr = ids.ids(&fr.chunked_str("lru")?);
+            let pr = values_i64_opt(&fr.chunked_i64("priority")?);
+            let cas: Vec<UInt64Chunked> = [
+                "nr_scanned",
+                "nr_reclaimed",
+                "nr_dirty",
+                "nr_writeback",
+                "nr_congested",
+                "nr_immediate",
+            ]
+            .iter()
+            .map(|c| fr.chunked_u64(c).map(|x| x.rechunk().into_owned()))
+            .collect::<Result<_, _>>()?;
+            let cols: Vec<std::borrow::Cow<'_, [u64]>> = cas.iter().map(values_cow).collect();
+            for i in 0..rc.len() {
+                let p = pr[i].unwrap_or(0);
+                let packed =
+                    (u64::from(rc[i]) << 44) | (u64::from(lr[i]) << 24) | (p as u64 & 0xff_ffff);
+                let slot = *slots.entry(packed).or_insert_with(|| {
+                    acc.push(((rc[i], lr[i], p), [0; 7]));
+                    acc.len() - 1
+                });
+                let e = &mut acc[slot].1;
+                e[0] += 1;
+                for k in 0..6 {
+                    e[k + 1] += cols[k][i];
+                }
+            }
+            Ok(())
+        })?;
+        let mut by_prio: BTreeMap<(String, i64), (u64, u64, u64)> = BTreeMap::new();
+        for ((r, l, p), c) in acc {
+            let s = LruSums {
+                passes: c[0],
+                scanned: c[1],
+                reclaimed: c[2],
+                dirty: c[3],
+                writeback: c[4],
+                congested: c[5],
+                immediate: c[6],
+            };
+            let (r, l) = (ids.name(r).to_string(), ids.name(l).to_string());
+            groups.entry((r.clone(), l)).or_default().add(&s);
+            let e = by_prio.entry((r, p)).or_default();
+            e.0 += s.passes;
+            e.1 += s.scanned;
+            e.2 += s.reclaimed;
+        }
+        prio = by_prio
+            .into_iter()
+            .map(|((r, p), (n, sc, rc))| (r, p, n, sc, rc))
+            .collect();
+    }
+    // Totals per reclaimer and overall.
+    let mut per_r: BTreeMap<String, LruSums> = BTreeMap::new();
+    let mut all = LruSums::default();
+    for ((rc, _), s) in &groups {
+        per_r.entry(rc.clone()).or_default().add(s);
+        all.add(s);
+    }
+    let mut rows: Vec<(String, String, LruSums)> = groups
+        .iter()
+        .map(|((a, b), s)| (a.clone(), b.clone(), *s))
+        .collect();
+    rows.extend(
+        per_r
+            .iter()
+            .map(|(a, s)| (a.clone(), "all".to_string(), *s)),
+    );
+    if !groups.is_empty() {
+        rows.push(("all".into(), "all".into(), all));
+    }
+    rows.sort_by_key(|a| (reclaimer_key(&a.0), lru_key(&a.1)));
+
+    let mut t = Table::new(
+        "lru",
+        "Inactive-list reclaim per reclaimer and LRU (shares are of scanned pages)",
+        &[
+            ("reclaimer", Unit::None),
+            ("lru", Unit::None),
+            ("passes", Unit::Count),
+            ("scanned", Unit::Pages),
+            ("reclaimed", Unit::Pages),
+            ("efficiency", Unit::Ratio),
+            ("dirty", Unit::Pages),
+            ("writeback", Unit::Pages),
+            ("congested", Unit::Pages),
+            ("immediate", Unit::Pages),
+            ("dirty_share", Unit::Ratio),
+            ("writeback_share", Unit::Ratio),
+            ("congested_share", Unit::Ratio),
+            ("immediate_share", Unit::Ratio),
+        ],
+    );
+    for (rc, lru, s) in &rows {
+        t.push(vec![
+            rc.as_str().into(),
+            lru.as_str().into(),
+            s.passes.into(),
+            s.scanned.into(),
+            s.reclaimed.into(),
+            ratio(s.reclaimed, s.scanned).into(),
+            s.dirty.into(),
+            s.writeback.into(),
+            s.congested.into(),
+            s.immediate.into(),
+            ratio(s.dirty, s.scanned).into(),
+            ratio(s.writeback, s.scanned).into(),
+            ratio(s.congested, s.scanned).into(),
+            ratio(s.immediate, s.scanned).into(),
+        ]);
+        let prefix = match (rc.as_str(), lru.as_str()) {
+            ("all", _) => "reclaim".to_string(),
+            (rc, "all") => format!("reclaim.{rc}"),
+            (rc, lru) => format!("reclaim.{rc}.{lru}"),
+        };
+        r.metrics.push(Metric::new(
+            format!("{prefix}.scanned"),
+            s.scanned,
+            Unit::Pages,
+        ));
+        r.metrics.push(Metric::new(
+            format!("{prefix}.reclaimed"),
+            s.reclaimed,
+            Unit::Pages,
+        ));
+        if let Some(e) = ratio(s.reclaimed, s.scanned) {
+            r.metrics
+                .push(Metric::new(format!("{prefix}.efficiency"), e, Unit::Ratio));
+        }
+        if lru != "all" {
+            for (name, v) in [
+                ("dirty_share", s.dirty),
+                ("writeback_share", s.writeback),
+                ("congested_share", s.congested),
+                ("immediate_share", s.immediate),
+            ] {
+                if let Some(x) = ratio(v, s.scanned) {
+                    r.metrics
+                        .push(Metric::new(format!("{prefix}.{name}"), x, Unit::Ratio));
+                }
+            }
+        }
+    }
+    if groups.is_empty() {
+        r.metrics
+            .push(Metric::new("reclaim.scanned", 0u64, Unit::Pages));
+        r.metrics
+            .push(Metric::new("reclaim.reclaimed", 0u64, Unit::Pages));
+    }
+    r.tables.push(t);
+
+    prio.sort_by_key(|a| (reclaimer_key(&a.0), std::cmp::Reverse(a.1)));
+    let mut p = Table::new(
+        "priority",
+        "Scan priority distribution (12 = light, 0 = desperate)",
+        &[
+            ("reclaimer", Unit::None),
+            ("priority", Unit::None),
+            ("passes", Unit::Count),
+            ("passes_share", Unit::Ratio),
+            ("scanned", Unit::Pages),
+            ("reclaimed", Unit::Pages),
+        ],
+    );
+    for (rc, pr, n, s, rcl) in prio {
+        let total = per_r.get(&rc).map_or(0, |x| x.passes);
+        p.push(vec![
+            rc.into(),
+            pr.into(),
+            n.into(),
+            ratio(n, total).into(),
+            s.into(),
+            rcl.into(),
+        ]);
+    }
+    r.tables.push(p);
+    Ok(!groups.is_empty())
+}
+
+fn lru_active(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
+    let mut t = Table::new(
+        "lru_active",
+        "Active-list aging per reclaimer and LRU",
+        &[
+            ("reclaimer", Unit::None),
+            ("lru", Unit::None),
+            ("passes", Unit::Count),
+            ("taken", Unit::Pages),
+            ("deactivated", Unit::Pages),
+            ("kept_active", Unit::Pages),
+            ("referenced", Unit::Pages),
+        ],
+    );
+    if may_have(rec, "lru_active") {
+        let lf = rec.scan(
+            "lru_active",
+            f,
+            &[
+                "reclaimer",
+                "lru",
+                "nr_taken",
+                "nr_active",
+                "nr_deactivated",
+                "nr_referenced",
+            ],
+        )?;
+        let mut ids = StrIds::default();
+        let mut acc: IntMap<u64, [u64; 5]> = IntMap::default();
+        rec.stream("lru_active", lf, |fr| {
+            let rc = ids.ids(&fr.chunked_str("reclaimer")?);
+            let lr = ids.ids(&fr.chunked_str("lru")?);
+            let cas: Vec<UInt64Chunked> =
+                ["nr_taken", "nr_deactivated", "nr_active", "nr_referenced"]
+                    .iter()
+                    .map(|c| fr.chunked_u64(c).map(|x| x.rechunk().into_owned()))
+                    .collect::<Result<_, _>>()?;
+            let cols: Vec<std::borrow::Cow<'_, [u64]>> = cas.iter().map(values_cow).collect();
+            for i in 0..rc.len() {
+                let e = acc
+                    .entry((u64::from(rc[i]) << 32) | u64::from(lr[i]))
+                    .or_default();
+                e[0] += 1;
+                for k in 0..4 {
+                    e[k + 1] += cols[k][i];
+                }
+            }
+            Ok(())
+        })?;
+        let mut rows: Vec<(String, String, [u64; 5])> = acc
+            .into_iter()
+            .map(|(k, v)| {
+                let (r, l) = ((k >> 32) as u32, k as u32);
+                (ids.name(r).to_string(), ids.name(l).to_string(), v)
+            })
+            .collect();
+        rows.sort_by_key(|x| (reclaimer_key(&x.0), lru_key(&x.1)));
+        for (rc, lru, v) in rows {
+            t.push(vec![
+                rc.as_str().into(),
+                lru.as_str().into(),
+                v[0].into(),
+                v[1].into(),
+                v[2].into(),
+                v[3].into(),
+                v[4].into(),
+            ]);
+            r.metrics.push(Metric::new(
+                format!("reclaim.{rc}.{lru}.deactivated"),
+                v[2],
+                Unit::Pages,
+            ));
+        }
+    }
+    let any = !t.rows.is_empty();
+    r.tables.push(t);
+    Ok(any)
+}
+
+fn lat_cells(l: &Latency) -> Vec<Value> {
+    vec![
+        l.count.into(),
+        l.p50.into(),
+        l.p90.into(),
+        l.p99.into(),
+        l.max.into(),
+        l.sum.into(),
+    ]
+}
+
+fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
+    // reclaim_begin rows per reclaimer.
+    let mut begins: BTreeMap<String, u64> = BTreeMap::new();
+    if may_have(rec, "reclaim_begin") {
+        let q = rec
+            .scan("reclaim_begin", f, &["reclaimer"])?
+            .group_by([col("reclaimer")])
+            .agg([len().cast(DataType::UInt64).alias("n")]);
+        let fr = rec.fetch("reclaim_begin", q)?;
+        let (rc, n) = (fr.str_or_empty("reclaimer")?, fr.u64_or0("n")?);
+        for i in 0..fr.height() {
+            begins.insert(rc[i].clone(), n[i]);
+        }
+    }
+    // Per process: counts and sums (percentiles below, for the rows shown).
+    let mut procs: Vec<ProcLat> = Vec::new();
+    let mut per_r: BTreeMap<String, (u64, Vec<i64>, u64)> = BTreeMap::new();
+    if may_have(rec, "reclaim_end") {
+        let lf = rec.scan(
+            "reclaim_end",
+            f,
+            &["reclaimer", "tgid", "comm", "nr_reclaimed", "duration_ns"],
+        )?;
+        let mut ids = StrIds::default();
+        let mut index: IntMap<u128, usize> = IntMap::default();
+        let mut accs: Vec<(u32, u64, u32, u64, u64, Vec<i64>)> = Vec::new();
+        rec.stream("reclaim_end", lf, |fr| {
+            let rc = ids.ids(&fr.chunked_str("reclaimer")?);
+            let tg = values_u64(&fr.chunked_u64("tgid")?);
+            let cm = ids.ids(&fr.chunked_str("comm")?);
+            let nr = values_u64(&fr.chunked_u64("nr_reclaimed")?);
+            let du = values_i64_opt(&fr.chunked_i64("duration_ns")?);
+            for i in 0..rc.len() {
+                let key = (u128::from(rc[i]) << 96) | (u128::from(tg[i]) << 32) | u128::from(cm[i]);
+                let slot = *index.entry(key).or_insert_with(|| {
+                    accs.push((rc[i], tg[i], cm[i], 0, 0, Vec::new()));
+                    accs.len() - 1
+                });
+                let a = &mut accs[slot];
+                a.3 += 1;
+                a.4 += nr[i];
+                if let Some(d) = du[i] {
+                    a.5.push(d);
+                }
+            }
+            Ok(())
+        })?;
+        for (r, tgid, comm, n, rcl, mut d) in accs {
+            let name = ids.name(r).to_string();
+            let comm = ids.name(comm).to_string();
+            let e = per_r.entry(name.clone()).or_default();
+            e.0 += n;
+            e.2 += rcl;
+            e.1.extend_from_slice(&d);
+            procs.push(ProcLat {
+                reclaimer: name,
+                tgid,
+                comm,
+                ends: n,
+                total: d.iter().sum(),
+                reclaimed: rcl,
+                lat: Latency::of(&mut d),
+            });
+        }
+    }
+    for rc in begins.keys() {
+        per_r.entry(rc.clone()).or_default();
+    }
+    let mut t = Table::new(
+        "latency",
+        "Time in direct / memcg / node reclaim (reclaim_end.duration_ns; nearest-rank percentiles)",
+        &[
+            ("reclaimer", Unit::None),
+            ("begins", Unit::Count),
+            ("ends", Unit::Count),
+            ("reclaimed", Unit::Pages),
+            ("timed", Unit::Count),
+            ("p50", Unit::Ns),
+            ("p90", Unit::Ns),
+            ("p99", Unit::Ns),
+            ("max", Unit::Ns),
+            ("total", Unit::Ns),
+        ],
+    );
+    let mut keys: Vec<String> = per_r.keys().cloned().collect();
+    keys.sort_by_key(|k| reclaimer_key(k));
+    for rc in keys {
+        let Some((n, d, rcl)) = per_r.get_mut(&rc) else {
+            continue;
+        };
+        let l = Latency::of(d);
+        let b = begins.get(&rc).copied().unwrap_or(0);
+        let mut row: Vec<Value> = vec![rc.as_str().into(), b.into(), (*n).into(), (*rcl).into()];
+        row.extend(lat_cells(&l));
+        t.push(row);
+        let m = |name: &str, v: Value, u: Unit| Metric::new(format!("reclaim.{rc}.{name}"), v, u);
+        let ms = |v: Option<i64>| Value::from(v.map(|x| x as f64 / 1e6));
+        r.metrics.push(m("calls", (*n).into(), Unit::Count));
+        r.metrics.push(m("begins", b.into(), Unit::Count));
+        if l.count > 0 {
+            r.metrics.push(m("p50_ms", ms(l.p50), Unit::Ms));
+            r.metrics.push(m("p90_ms", ms(l.p90), Unit::Ms));
+            r.metrics.push(m("p99_ms", ms(l.p99), Unit::Ms));
+            r.metrics.push(m("max_ms", ms(l.max), Unit::Ms));
+        }
+        r.metrics.push(m("total_ms", ms(Some(l.sum)), Unit::Ms));
+    }
+    let any = !t.rows.is_empty();
+    r.tables.push(t);
+
+    // Per process, by total time; percentiles for the rows kept.
+    procs.sort_by(|a, b| {
+        b.total
+            .cmp(&a.total)
+            .then(reclaimer_key(&a.reclaimer).cmp(&reclaimer_key(&b.reclaimer)))
+            .then(a.tgid.cmp(&b.tgid))
+            .then(a.comm.cmp(&b.comm))
+    });
+    let total_procs = procs.len();
+    if f.top > 0 {
+        procs.truncate(f.top);
+    }
+    let mut pt = Table::new(
+        "latency_by_process",
+        "Reclaim latency per process, by total time",
+        &[
+            ("reclaimer", Unit::None),
+            ("tgid", Unit::None),
+            ("comm", Unit::None),
+            ("ends", Unit::Count),
+            ("reclaimed", Unit::Pages),
+            ("timed", Unit::Count),
+            ("p50", Unit::Ns),
+            ("p90", Unit::Ns),
+            ("p99", Unit::Ns),
+            ("max", Unit::Ns),
+            ("total", Unit::Ns),
+        ],
+    );
+    for p in procs {
+        let mut row: Vec<Value> = vec![
+            p.reclaimer.into(),
+            p.tgid.into(),
+            p.comm.into(),
+            p.ends.into(),
+            p.reclaimed.into(),
+        ];
+        row.extend(lat_cells(&p.lat));
+        pt.push(row);
+    }
+    pt.total_rows = total_procs;
+    r.tables.push(pt);
+    Ok(any)
+}
+
+/// Per shrinker: calls, timed calls, freed, scanned, total ns, max ns.
+type SlabSums = (u64, u64, i64, i64, i64, Option<i64>);
+
+/// One process's reclaim latency.
+#[derive(Debug, Clone)]
+struct ProcLat {
+    reclaimer: String,
+    tgid: u64,
+    comm: String,
+    ends: u64,
+    total: i64,
+    reclaimed: u64,
+    lat: Latency,
+}
+
+fn kswapd(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
+    let mut per_node: BTreeMap<i64, (Kswapd, Vec<(i64, bool)>)> = BTreeMap::new();
+    if may_have(rec, "kswapd") {
+        let fr = rec.fetch(
+            "kswapd",
+            rec.scan("kswapd", f, &["ts_ns", "event", "node"])?,
+        )?;
+        let (ts, ev, node) = (
+            fr.i64_or0("ts_ns")?,
+            fr.str_or_empty("event")?,
+            fr.i64_or0("node")?,
+        );
+        for i in 0..fr.height() {
+            let e = per_node.entry(node[i]).or_default();
+            match ev[i].as_str() {
+                "wake" => {
+                    e.0.wakes += 1;
+                    e.1.push((ts[i], true));
+                }
+                "sleep" => {
+                    e.0.sleeps += 1;
+                    e.1.push((ts[i], false));
+                }
+                "wakeup" => e.0.requests += 1,
+                _ => {}
+            }
+        }
+    }
+    let (lo, hi) = rec.window(f);
+    let mut t = Table::new(
+        "kswapd",
+        "kswapd per node: balancing runs (wake), sleeps, wake-up requests, time awake",
+        &[
+            ("node", Unit::None),
+            ("wakes", Unit::Count),
+            ("sleeps", Unit::Count),
+            ("wakeup_requests", Unit::Count),
+            ("awake", Unit::Ns),
+            ("awake_share", Unit::Ratio),
+        ],
+    );
+    let (mut wakes, mut awake) = (0u64, 0i64);
+    for (node, (mut k, mut ev)) in per_node {
+        ev.sort_by_key(|e| e.0);
+        k.awake_ns = awake_time(&ev, lo, hi);
+        wakes += k.wakes;
+        awake += k.awake_ns;
+        let share = if hi > lo {
+            Some(k.awake_ns as f64 / (hi - lo) as f64)
+        } else {
+            None
+        };
+        t.push(vec![
+            node.into(),
+            k.wakes.into(),
+            k.sleeps.into(),
+            k.requests.into(),
+            k.awake_ns.into(),
+            share.into(),
+        ]);
+        r.metrics
+            .push(Metric::new("reclaim.kswapd.wakeups", k.wakes, Unit::Count).label("node", node));
+        r.metrics.push(
+            Metric::new(
+                "reclaim.kswapd.awake_s",
+                k.awake_ns as f64 / 1e9,
+                Unit::Seconds,
+            )
+            .label("node", node),
+        );
+    }
+    r.metrics
+        .push(Metric::new("reclaim.kswapd.wakeups", wakes, Unit::Count));
+    r.metrics.push(Metric::new(
+        "reclaim.kswapd.awake_s",
+        awake as f64 / 1e9,
+        Unit::Seconds,
+    ));
+    let any = !t.rows.is_empty();
+    r.tables.push(t);
+    Ok(any)
+}
+
+fn slab(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
+    let mut t = Table::new(
+        "slab",
+        "Slab shrinkers by total time (slab_end)",
+        &[
+            ("shrinker_fn", Unit::None),
+            ("calls", Unit::Count),
+            ("timed", Unit::Count),
+            ("freed", Unit::Count),
+            ("scanned", Unit::Count),
+            ("total", Unit::Ns),
+            ("mean", Unit::Ns),
+            ("max", Unit::Ns),
+        ],
+    );
+    let (mut calls, mut total) = (0u64, 0i64);
+    if may_have(rec, "slab_end") {
+        let lf = rec.scan(
+            "slab_end",
+            f,
+            &["shrinker_fn", "freed", "total_scan", "duration_ns"],
+        )?;
+        let mut names = StrIds::default();
+        let mut acc: BTreeMap<u32, SlabSums> = BTreeMap::new();
+        rec.stream("slab_end", lf, |fr| {
+            let sf = names.ids(&fr.chunked_str("shrinker_fn")?);
+            let fd = values_i64_opt(&fr.chunked_i64("freed")?);
+            let ts = values_i64_opt(&fr.chunked_i64("total_scan")?);
+            let du = values_i64_opt(&fr.chunked_i64("duration_ns")?);
+            for (i, s) in sf.iter().enumerate() {
+                let e = acc.entry(*s).or_default();
+                e.0 += 1;
+                e.2 += fd[i].unwrap_or(0);
+                e.3 += ts[i].unwrap_or(0);
+                if let Some(d) = du[i] {
+                    e.1 += 1;
+                    e.4 += d;
+                    e.5 = Some(e.5.map_or(d, |m| m.max(d)));
+                }
+            }
+            Ok(())
+        })?;
+        let mut rows: Vec<(String, SlabSums)> = acc
+            .into_iter()
+            .map(|(k, v)| (names.name(k).to_string(), v))
+            .collect();
+        rows.sort_by(|a, b| b.1 .4.cmp(&a.1 .4).then(a.0.cmp(&b.0)));
+        for (name, (n, timed, freed, scanned, tot, max)) in rows {
+            calls += n;
+            total += tot;
+            let mean = if timed > 0 {
+                Some(tot as f64 / timed as f64)
+            } else {
+                None
+            };
+            t.push(vec![
+                name.as_str().into(),
+                n.into(),
+                timed.into(),
+                freed.into(),
+                scanned.into(),
+                tot.into(),
+                mean.into(),
+                max.into(),
+            ]);
+            let lab = |m: Metric| m.label("shrinker", &name);
+            r.metrics
+                .push(lab(Metric::new("reclaim.slab.calls", n, Unit::Count)));
+            r.metrics.push(lab(Metric::new(
+                "reclaim.slab.total_ms",
+                tot as f64 / 1e6,
+                Unit::Ms,
+            )));
+            if let Some(m) = max {
+                r.metrics.push(lab(Metric::new(
+                    "reclaim.slab.max_ms",
+                    m as f64 / 1e6,
+                    Unit::Ms,
+                )));
+            }
+        }
+    }
+    r.metrics
+        .push(Metric::new("reclaim.slab.calls", calls, Unit::Count));
+    r.metrics.push(Metric::new(
+        "reclaim.slab.total_ms",
+        total as f64 / 1e6,
+        Unit::Ms,
+    ));
+    let any = !t.rows.is_empty();
+    t.truncate(f.top);
+    r.tables.push(t);
+    Ok(any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awake_pairs() {
+        // wake 10, wake 15 (still awake), sleep 30, wake 50, end at 100.
+        let ev = [(10, true), (15, true), (30, false), (50, true)];
+        assert_eq!(awake_time(&ev, 0, 100), 20 + 50);
+        // Awake at the start: first event is a sleep.
+        assert_eq!(awake_time(&[(40, false)], 0, 100), 40);
+        // A second sleep without a wake adds nothing.
+        assert_eq!(
+            awake_time(&[(10, true), (20, false), (25, false)], 0, 100),
+            10
+        );
+        assert_eq!(awake_time(&[], 0, 100), 0);
+    }
+}

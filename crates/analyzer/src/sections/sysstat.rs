@@ -1,0 +1,208 @@
+//! System state per node from `sysstat` snapshots.
+
+use super::{may_have, start, SectionError};
+use crate::filter::Filter;
+use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
+use crate::recording::Recording;
+use crate::stats::{ExactFit, Fit};
+use std::collections::BTreeMap;
+
+/// The counter columns of `sysstat`: every column in pages or huge pages.
+pub fn fields() -> Vec<&'static memtrace_schema::Column> {
+    memtrace_schema::table("sysstat")
+        .map(|t| {
+            t.columns
+                .iter()
+                .filter(|c| {
+                    matches!(
+                        c.unit,
+                        memtrace_schema::Unit::Pages | memtrace_schema::Unit::HugePages
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Figures of one counter on one node.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FieldStats {
+    pub samples: u64,
+    pub first: u64,
+    pub last: u64,
+    pub min: u64,
+    pub max: u64,
+    pub mean: f64,
+    pub fit: Option<Fit>,
+    /// Largest increase between consecutive samples, and the ts_ns of the later one.
+    pub max_rise: Option<(i64, i64)>,
+    /// Largest decrease (a negative number) and when.
+    pub max_fall: Option<(i64, i64)>,
+}
+
+/// Figures of a series of (ts_ns, value) sorted by time.
+pub fn field_stats(points: &[(i64, u64)], t0: i64) -> FieldStats {
+    let n = points.len();
+    if n == 0 {
+        return FieldStats::default();
+    }
+    let mut s = FieldStats {
+        samples: n as u64,
+        first: points[0].1,
+        last: points[n - 1].1,
+        min: u64::MAX,
+        max: 0,
+        ..Default::default()
+    };
+    let mut sum: u128 = 0;
+    for &(_, v) in points {
+        s.min = s.min.min(v);
+        s.max = s.max.max(v);
+        sum += u128::from(v);
+    }
+    s.mean = sum as f64 / n as f64;
+    let _ = t0;
+    let xy: Vec<(i64, i64)> = points.iter().map(|&(t, v)| (t, v as i64)).collect();
+    s.fit = Some(ExactFit::of(&xy));
+    for w in points.windows(2) {
+        let d = w[1].1 as i64 - w[0].1 as i64;
+        if d > 0 && s.max_rise.is_none_or(|(m, _)| d > m) {
+            s.max_rise = Some((d, w[1].0));
+        }
+        if d < 0 && s.max_fall.is_none_or(|(m, _)| d < m) {
+            s.max_fall = Some((d, w[1].0));
+        }
+    }
+    s
+}
+
+pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
+    let mut r = start(rec, "sysstat", "System state per node (sysstat)");
+    if r.status != Status::Ok {
+        return Ok(r);
+    }
+    let fields = fields();
+    let mut t = Table::new(
+        "fields",
+        "Node counters (pages, as /proc/vmstat): range, trend, largest changes between snapshots",
+        &[
+            ("node", Unit::None),
+            ("field", Unit::None),
+            ("samples", Unit::Count),
+            ("first", Unit::Pages),
+            ("last", Unit::Pages),
+            ("min", Unit::Pages),
+            ("mean", Unit::Pages),
+            ("max", Unit::Pages),
+            ("slope", Unit::PagesPerSec),
+            ("max_rise", Unit::Pages),
+            ("max_rise_ts", Unit::Timestamp),
+            ("max_fall", Unit::Pages),
+            ("max_fall_ts", Unit::Timestamp),
+        ],
+    );
+    let mut snapshots = 0usize;
+    if may_have(rec, "sysstat") {
+        let mut cols = vec!["ts_ns", "node"];
+        cols.extend(fields.iter().map(|c| c.name));
+        let fr = rec.fetch("sysstat", rec.scan("sysstat", f, &cols)?)?;
+        snapshots = fr.height();
+        let ts = fr.i64_or0("ts_ns")?;
+        let node = fr.u64_or0("node")?;
+        let mut order: Vec<usize> = (0..fr.height()).collect();
+        order.sort_by_key(|&i| (node[i], ts[i]));
+        for c in &fields {
+            let vals = fr.u64(c.name)?;
+            let mut per_node: BTreeMap<u64, Vec<(i64, u64)>> = BTreeMap::new();
+            for &i in &order {
+                if let Some(v) = vals[i] {
+                    per_node.entry(node[i]).or_default().push((ts[i], v));
+                }
+            }
+            for (nd, pts) in per_node {
+                let s = field_stats(&pts, rec.start_ns);
+                let slope = s.fit.and_then(|x| x.slope);
+                t.push(vec![
+                    nd.into(),
+                    c.name.into(),
+                    s.samples.into(),
+                    s.first.into(),
+                    s.last.into(),
+                    s.min.into(),
+                    s.mean.into(),
+                    s.max.into(),
+                    slope.into(),
+                    s.max_rise.map(|x| x.0).into(),
+                    s.max_rise.map(|x| x.1).into(),
+                    s.max_fall.map(|x| x.0).into(),
+                    s.max_fall.map(|x| x.1).into(),
+                ]);
+                let m = |k: &str, v: Value, u: Unit| {
+                    Metric::new(format!("sysstat.{}.{k}", c.name), v, u).label("node", nd)
+                };
+                r.metrics.push(m("min", s.min.into(), Unit::Pages));
+                r.metrics.push(m("mean", s.mean.into(), Unit::Pages));
+                r.metrics.push(m("max", s.max.into(), Unit::Pages));
+                if let Some(sl) = slope {
+                    r.metrics
+                        .push(m("slope_per_s", sl.into(), Unit::PagesPerSec));
+                }
+            }
+        }
+    }
+    // Rows sorted by node, then field in schema order (already by field, then node).
+    let order: Vec<&str> = fields.iter().map(|c| c.name).collect();
+    t.rows.sort_by_key(|row| {
+        let nd = match row[0] {
+            Value::UInt(v) => v,
+            _ => 0,
+        };
+        let fi = match &row[1] {
+            Value::Text(s) => order.iter().position(|x| x == s).unwrap_or(usize::MAX),
+            _ => usize::MAX,
+        };
+        (nd, fi)
+    });
+    if snapshots == 0 {
+        r.status = Status::NoData("no sysstat snapshots in the selected window".into());
+    } else {
+        r.notes.push(format!(
+            "{snapshots} snapshots (every trigger: interval, start, end and pressure events); \
+             huge-page counters are in huge pages."
+        ));
+    }
+    r.tables.push(t);
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_of_series() {
+        let s = field_stats(
+            &[
+                (0, 10),
+                (1_000_000_000, 30),
+                (2_000_000_000, 5),
+                (3_000_000_000, 15),
+            ],
+            0,
+        );
+        assert_eq!(
+            (s.first, s.last, s.min, s.max, s.samples),
+            (10, 15, 5, 30, 4)
+        );
+        assert_eq!(s.mean, 15.0);
+        assert_eq!(s.max_rise, Some((20, 1_000_000_000)));
+        assert_eq!(s.max_fall, Some((-25, 2_000_000_000)));
+    }
+
+    #[test]
+    fn fields_come_from_the_schema() {
+        let f = fields();
+        assert!(f.iter().any(|c| c.name == "nr_free_pages"));
+        assert!(!f.iter().any(|c| c.name == "node" || c.name == "trigger"));
+    }
+}

@@ -1,0 +1,777 @@
+//! Golden tests: figures computed independently from the raw rows (arrow-rs
+//! reader, plain loops) against `memana report --format json`.
+//!
+//! Runs on the synthetic recording of `common::scenario` and on every
+//! `fixtures/*.parquet` of the repository.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{read_meta, read_rows, RawRow};
+use serde_json::Value as J;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SEC: i64 = 1_000_000_000;
+
+fn memana(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_memana"))
+        .args(args)
+        .output()
+        .expect("run memana");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn report(path: &Path, extra: &[&str]) -> J {
+    let p = path.to_str().unwrap();
+    let mut args = vec!["report", p, "--format", "json", "--top", "0"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = memana(&args);
+    assert_eq!(code, 0, "memana {args:?} failed: {err}");
+    serde_json::from_str(&out).expect("json")
+}
+
+fn approx(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-9
+}
+
+fn rows<'a>(rep: &'a J, section: &str, table: &str) -> &'a Vec<J> {
+    static EMPTY: Vec<J> = Vec::new();
+    rep["sections"][section]["tables"][table]["rows"]
+        .as_array()
+        .unwrap_or(&EMPTY)
+}
+
+fn metric(rep: &J, key: &str) -> Option<f64> {
+    rep["metrics"]
+        .as_array()?
+        .iter()
+        .find(|m| m["key"] == key)
+        .and_then(|m| m["value"].as_f64())
+}
+
+fn num(v: &J) -> Option<f64> {
+    v.as_f64()
+}
+
+/// Nearest rank, from its definition: the smallest rank k with k >= p/100 * n.
+fn nearest_rank(sorted: &[i64], p: u64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len() as u64;
+    let mut k = 1u64;
+    while 100 * k < p * n {
+        k += 1;
+    }
+    Some(sorted[(k - 1) as usize])
+}
+
+/// Least squares, centred: (slope, r2).
+fn fit(pts: &[(f64, f64)]) -> (Option<f64>, Option<f64>) {
+    let n = pts.len() as f64;
+    if pts.len() < 2 {
+        return (None, None);
+    }
+    let mut sx = 0.0;
+    let mut sy = 0.0;
+    for p in pts {
+        sx += p.0;
+        sy += p.1;
+    }
+    let (mx, my) = (sx / n, sy / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for p in pts {
+        sxy += (p.0 - mx) * (p.1 - my);
+        sxx += (p.0 - mx) * (p.0 - mx);
+        syy += (p.1 - my) * (p.1 - my);
+    }
+    if sxx <= 0.0 {
+        return (None, None);
+    }
+    (
+        Some(sxy / sxx),
+        if syy > 0.0 {
+            Some(sxy * sxy / (sxx * syy))
+        } else {
+            None
+        },
+    )
+}
+
+fn opt_eq(got: &J, want: Option<f64>, what: &str) {
+    match want {
+        None => assert!(got.is_null(), "{what}: want null, got {got}"),
+        Some(w) => {
+            let g = got
+                .as_f64()
+                .unwrap_or_else(|| panic!("{what}: want {w}, got {got}"));
+            assert!(approx(g, w), "{what}: want {w}, got {g}");
+        }
+    }
+}
+
+struct Rec {
+    rows: Vec<RawRow>,
+    start: i64,
+    end: i64,
+}
+
+impl Rec {
+    fn load(path: &Path) -> Rec {
+        let rows = read_rows(path);
+        let meta = read_meta(path);
+        let (start, end) = if meta.end_ns > meta.start_ns && meta.start_ns > 0 {
+            (meta.start_ns, meta.end_ns)
+        } else {
+            (
+                rows.iter().map(RawRow::ts).min().unwrap_or(0),
+                rows.iter().map(RawRow::ts).max().unwrap_or(0),
+            )
+        };
+        Rec { rows, start, end }
+    }
+    fn of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a RawRow> + 'a {
+        self.rows.iter().filter(move |r| r.kind == kind)
+    }
+}
+
+/// The process's name for a procstat row: the comm of the group leader's
+/// (pid == tgid) rows, each name from the first time it was seen until the
+/// next name; for a tgid without leader rows, the comm of its lowest pid
+/// (the smallest such comm).
+fn process_comm(rec: &Rec, row: &RawRow) -> String {
+    process_name(rec, row.u("tgid"), row.ts())
+}
+
+fn process_name(rec: &Rec, tgid: u64, ts: i64) -> String {
+    let mut first_seen: BTreeMap<String, i64> = BTreeMap::new();
+    let mut lowest: Option<(u64, String)> = None;
+    for r in rec.of("procstat").filter(|r| r.u("tgid") == tgid) {
+        if r.u("pid") == tgid {
+            let e = first_seen.entry(r.s("comm").to_string()).or_insert(r.ts());
+            *e = (*e).min(r.ts());
+        } else {
+            let cand = (r.u("pid"), r.s("comm").to_string());
+            if lowest.as_ref().is_none_or(|l| cand < *l) {
+                lowest = Some(cand);
+            }
+        }
+    }
+    let mut epochs: Vec<(i64, String)> = first_seen.into_iter().map(|(c, t)| (t, c)).collect();
+    epochs.sort();
+    if epochs.is_empty() {
+        return lowest.map(|l| l.1).unwrap_or_default();
+    }
+    let mut name = epochs[0].1.clone();
+    for (t, c) in &epochs[1..] {
+        if ts >= *t {
+            name = c.clone();
+        }
+    }
+    name
+}
+
+const FIELDS: [&str; 8] = [
+    "rss_anon",
+    "rss_file",
+    "rss_shmem",
+    "swap",
+    "vsize",
+    "pgtables",
+    "stack",
+    "data",
+];
+
+fn check_growth(
+    rec: &Rec,
+    rep: &J,
+    keep: &dyn Fn(&RawRow) -> bool,
+    kill_keep: &dyn Fn(&RawRow) -> bool,
+) {
+    // (tgid, comm) -> rows in file order
+    let mut groups: BTreeMap<(u64, String), Vec<&RawRow>> = BTreeMap::new();
+    for r in rec.of("procstat").filter(|r| keep(r)) {
+        groups
+            .entry((r.u("tgid"), process_comm(rec, r)))
+            .or_default()
+            .push(r);
+    }
+    let victims: BTreeSet<u64> = rec
+        .of("oom_victim")
+        .filter(|r| kill_keep(r))
+        .map(|r| r.u("victim_pid"))
+        .collect();
+    let got = rows(rep, "growth", "processes");
+    assert_eq!(
+        got.len(),
+        groups.len(),
+        "process count: want {:?}",
+        groups.keys().collect::<Vec<_>>()
+    );
+    let total = |r: &RawRow| r.u("rss_anon") + r.u("rss_file") + r.u("rss_shmem");
+    for ((tgid, comm), rs) in &groups {
+        let g = got
+            .iter()
+            .find(|x| x["tgid"].as_u64() == Some(*tgid) && x["comm"] == comm.as_str())
+            .unwrap_or_else(|| panic!("process {tgid} {comm} missing"));
+        let mut first = rs[0];
+        let mut last = rs[0];
+        for r in rs {
+            if r.ts() < first.ts() {
+                first = r;
+            }
+            if r.ts() > last.ts() {
+                last = r;
+            }
+        }
+        let what = format!("{tgid}/{comm}");
+        assert_eq!(
+            g["samples"].as_u64(),
+            Some(rs.len() as u64),
+            "{what} samples"
+        );
+        assert_eq!(g["first_ts"].as_i64(), Some(first.ts()), "{what} first_ts");
+        assert_eq!(g["last_ts"].as_i64(), Some(last.ts()), "{what} last_ts");
+        assert_eq!(
+            g["rss_first"].as_u64(),
+            Some(total(first)),
+            "{what} rss_first"
+        );
+        assert_eq!(g["rss_last"].as_u64(), Some(total(last)), "{what} rss_last");
+        let peak = rs.iter().map(|r| total(r)).max();
+        assert_eq!(g["rss_peak"].as_u64(), peak, "{what} rss_peak");
+        assert_eq!(
+            g["rss_growth"].as_i64(),
+            Some(total(last) as i64 - total(first) as i64)
+        );
+        let live: Vec<&&RawRow> = rs.iter().filter(|r| r.s("reason") != "exit").collect();
+        let pts: Vec<(f64, f64)> = live
+            .iter()
+            .map(|r| ((r.ts() - rec.start) as f64 / 1e9, total(r) as f64))
+            .collect();
+        let (slope, r2) = fit(&pts);
+        opt_eq(&g["growth_rate"], slope, &format!("{what} growth_rate"));
+        opt_eq(&g["r2"], r2, &format!("{what} r2"));
+        let exited = rs.iter().any(|r| r.s("reason") == "exit");
+        assert_eq!(g["exited"].as_bool(), Some(exited), "{what} exited");
+        assert_eq!(
+            g["oom_killed"].as_bool(),
+            Some(victims.contains(tgid)),
+            "{what} oom_killed"
+        );
+        let span = live.iter().map(|r| r.ts()).max().unwrap_or(0)
+            - live.iter().map(|r| r.ts()).min().unwrap_or(0);
+        assert_eq!(
+            g["fit_samples"].as_u64(),
+            Some(live.len() as u64),
+            "{what} fit samples"
+        );
+        assert_eq!(g["fit_span"].as_i64(), Some(span), "{what} fit span");
+        let leak = slope.is_some_and(|s| s > 0.0)
+            && r2.is_some_and(|x| x >= 0.9)
+            && live.len() >= 10
+            && span >= 2 * SEC;
+        assert_eq!(g["leak_suspect"].as_bool(), Some(leak), "{what} leak");
+        for f in FIELDS {
+            let row = rows(rep, "growth", "process_fields")
+                .iter()
+                .find(|x| {
+                    x["tgid"].as_u64() == Some(*tgid)
+                        && x["comm"] == comm.as_str()
+                        && x["field"] == f
+                })
+                .unwrap_or_else(|| panic!("{what} {f} missing"));
+            assert_eq!(row["first"].as_u64(), Some(first.u(f)), "{what} {f} first");
+            assert_eq!(row["last"].as_u64(), Some(last.u(f)), "{what} {f} last");
+            assert_eq!(
+                row["peak"].as_u64(),
+                rs.iter().map(|r| r.u(f)).max(),
+                "{what} {f} peak"
+            );
+        }
+    }
+    let m = metric(rep, "growth.processes");
+    assert_eq!(m, Some(groups.len() as f64));
+}
+
+fn check_reclaim(rec: &Rec, rep: &J) {
+    let mut lru: BTreeMap<(String, String), [u64; 7]> = BTreeMap::new();
+    for r in rec.of("lru_inactive") {
+        let e = lru
+            .entry((r.s("reclaimer").into(), r.s("lru").into()))
+            .or_default();
+        e[0] += 1;
+        for (i, c) in [
+            "nr_scanned",
+            "nr_reclaimed",
+            "nr_dirty",
+            "nr_writeback",
+            "nr_congested",
+            "nr_immediate",
+        ]
+        .iter()
+        .enumerate()
+        {
+            e[i + 1] += r.u(c);
+        }
+    }
+    let got = rows(rep, "reclaim", "lru");
+    for ((rc, l), e) in &lru {
+        let g = got
+            .iter()
+            .find(|x| x["reclaimer"] == rc.as_str() && x["lru"] == l.as_str())
+            .unwrap_or_else(|| panic!("lru {rc}/{l} missing"));
+        assert_eq!(g["passes"].as_u64(), Some(e[0]));
+        assert_eq!(g["scanned"].as_u64(), Some(e[1]));
+        assert_eq!(g["reclaimed"].as_u64(), Some(e[2]));
+        assert_eq!(g["dirty"].as_u64(), Some(e[3]));
+        assert_eq!(g["writeback"].as_u64(), Some(e[4]));
+        assert_eq!(g["congested"].as_u64(), Some(e[5]));
+        assert_eq!(g["immediate"].as_u64(), Some(e[6]));
+        let eff = if e[1] > 0 {
+            Some(e[2] as f64 / e[1] as f64)
+        } else {
+            None
+        };
+        opt_eq(&g["efficiency"], eff, "efficiency");
+        opt_eq(
+            &g["dirty_share"],
+            if e[1] > 0 {
+                Some(e[3] as f64 / e[1] as f64)
+            } else {
+                None
+            },
+            "dirty share",
+        );
+        if let Some(eff) = eff {
+            let m = metric(rep, &format!("reclaim.{rc}.{l}.efficiency")).unwrap();
+            assert!(approx(m, eff));
+        }
+    }
+    let total_scanned: u64 = lru.values().map(|e| e[1]).sum();
+    assert_eq!(metric(rep, "reclaim.scanned"), Some(total_scanned as f64));
+
+    // Latency per reclaimer.
+    let mut durs: BTreeMap<String, (u64, Vec<i64>)> = BTreeMap::new();
+    for r in rec.of("reclaim_end") {
+        let e = durs.entry(r.s("reclaimer").into()).or_default();
+        e.0 += 1;
+        if let Some(d) = r.get("duration_ns").i64() {
+            e.1.push(d);
+        }
+    }
+    let got = rows(rep, "reclaim", "latency");
+    for (rc, (n, d)) in &mut durs {
+        d.sort();
+        let g = got
+            .iter()
+            .find(|x| x["reclaimer"] == rc.as_str())
+            .unwrap_or_else(|| panic!("latency {rc}"));
+        assert_eq!(g["ends"].as_u64(), Some(*n), "{rc} ends");
+        assert_eq!(g["timed"].as_u64(), Some(d.len() as u64));
+        assert_eq!(g["p50"].as_i64(), nearest_rank(d, 50), "{rc} p50");
+        assert_eq!(g["p90"].as_i64(), nearest_rank(d, 90), "{rc} p90");
+        assert_eq!(g["p99"].as_i64(), nearest_rank(d, 99), "{rc} p99");
+        assert_eq!(g["max"].as_i64(), d.last().copied(), "{rc} max");
+        assert_eq!(
+            g["total"].as_i64(),
+            Some(d.iter().sum::<i64>()),
+            "{rc} total"
+        );
+        if let Some(p) = nearest_rank(d, 99) {
+            let m = metric(rep, &format!("reclaim.{rc}.p99_ms")).unwrap();
+            assert!(approx(m, p as f64 / 1e6), "{rc} p99_ms");
+        }
+    }
+    // Per process.
+    let mut per: BTreeMap<(String, u64, String), Vec<i64>> = BTreeMap::new();
+    for r in rec.of("reclaim_end") {
+        let e = per
+            .entry((r.s("reclaimer").into(), r.u("tgid"), r.s("comm").into()))
+            .or_default();
+        if let Some(d) = r.get("duration_ns").i64() {
+            e.push(d);
+        }
+    }
+    let got = rows(rep, "reclaim", "latency_by_process");
+    assert_eq!(got.len(), per.len());
+    for ((rc, tg, cm), d) in &mut per {
+        d.sort();
+        let g = got
+            .iter()
+            .find(|x| {
+                x["reclaimer"] == rc.as_str()
+                    && x["tgid"].as_u64() == Some(*tg)
+                    && x["comm"] == cm.as_str()
+            })
+            .unwrap();
+        assert_eq!(g["p90"].as_i64(), nearest_rank(d, 90));
+        assert_eq!(g["total"].as_i64(), Some(d.iter().sum::<i64>()));
+    }
+
+    // kswapd: pair wake -> sleep per node in time order.
+    let mut per_node: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
+    for r in rec.of("kswapd") {
+        per_node
+            .entry(r.i("node"))
+            .or_default()
+            .push((r.ts(), r.s("event").to_string()));
+    }
+    let got = rows(rep, "reclaim", "kswapd");
+    for (node, mut ev) in per_node {
+        ev.sort_by_key(|e| e.0);
+        let wakes = ev.iter().filter(|e| e.1 == "wake").count() as u64;
+        let reqs = ev.iter().filter(|e| e.1 == "wakeup").count() as u64;
+        let pairs: Vec<(i64, bool)> = ev
+            .iter()
+            .filter(|e| e.1 != "wakeup")
+            .map(|e| (e.0, e.1 == "wake"))
+            .collect();
+        let mut awake = 0i64;
+        let mut since: Option<i64> = None;
+        for (i, (t, wake)) in pairs.iter().enumerate() {
+            if *wake {
+                if since.is_none() {
+                    since = Some(*t);
+                }
+            } else if let Some(s) = since {
+                awake += t - s;
+                since = None;
+            } else if i == 0 {
+                awake += t - rec.start;
+            }
+        }
+        if let Some(s) = since {
+            awake += rec.end - s;
+        }
+        let g = got
+            .iter()
+            .find(|x| x["node"].as_i64() == Some(node))
+            .unwrap();
+        assert_eq!(g["wakes"].as_u64(), Some(wakes), "node {node} wakes");
+        assert_eq!(g["wakeup_requests"].as_u64(), Some(reqs));
+        assert_eq!(g["awake"].as_i64(), Some(awake), "node {node} awake");
+    }
+
+    // Slab.
+    let mut slab: BTreeMap<String, (u64, u64, i64, Option<i64>)> = BTreeMap::new();
+    for r in rec.of("slab_end") {
+        let e = slab.entry(r.s("shrinker_fn").into()).or_default();
+        e.0 += 1;
+        if let Some(d) = r.get("duration_ns").i64() {
+            e.1 += 1;
+            e.2 += d;
+            e.3 = Some(e.3.map_or(d, |m: i64| m.max(d)));
+        }
+    }
+    let got = rows(rep, "reclaim", "slab");
+    for (name, (n, timed, tot, max)) in slab {
+        let g = got
+            .iter()
+            .find(|x| x["shrinker_fn"] == name.as_str())
+            .unwrap();
+        assert_eq!(g["calls"].as_u64(), Some(n));
+        assert_eq!(g["timed"].as_u64(), Some(timed));
+        assert_eq!(g["total"].as_i64(), Some(tot));
+        assert_eq!(g["max"].as_i64(), max);
+    }
+}
+
+fn check_paf(rec: &Rec, rep: &J) {
+    let fails: Vec<&RawRow> = rec.of("paf").collect();
+    assert_eq!(metric(rep, "paf.failures"), Some(fails.len() as f64));
+    let zones: Vec<&RawRow> = rec.of("zone").collect();
+    let mut idx: BTreeMap<String, u64> = BTreeMap::new();
+    for z in &zones {
+        idx.insert(z.s("zone").into(), z.u("zone_idx"));
+    }
+    let got = rows(rep, "paf", "failures");
+    assert_eq!(got.len(), fails.len());
+    for f in &fails {
+        let t = f.ts();
+        let hz = idx.get(f.s("highest_zone")).copied();
+        let movable = f.s("migratetype_name") == "MIGRATE_MOVABLE";
+        let mut seen = BTreeSet::new();
+        let mut eligible = 0;
+        let mut below = 0;
+        for z in zones
+            .iter()
+            .filter(|z| z.ts() == t && z.s("trigger") == "alloc_fail")
+        {
+            if !seen.insert((z.u("node"), z.u("zone_idx"))) {
+                continue;
+            }
+            if hz.is_some_and(|h| z.u("zone_idx") > h) {
+                continue;
+            }
+            eligible += 1;
+            let usable = z.u("free") as i64 - if movable { 0 } else { z.u("free_cma") as i64 };
+            let bar = (z.u("min") + z.get("reserve").u64().unwrap_or(0)) as i64;
+            if usable <= bar {
+                below += 1;
+            }
+        }
+        let verdict = if eligible == 0 {
+            "unknown"
+        } else if below == eligible {
+            "exhaustion"
+        } else if f.u("order") > 0 {
+            "fragmentation"
+        } else {
+            "other"
+        };
+        let g = got
+            .iter()
+            .find(|x| x["ts_ns"].as_i64() == Some(t) && x["tgid"].as_u64() == Some(f.u("tgid")))
+            .unwrap();
+        assert_eq!(g["verdict"], verdict, "failure at {t}");
+        assert_eq!(g["eligible_zones"].as_u64(), Some(eligible));
+        assert_eq!(g["zones_below_min"].as_u64(), Some(below));
+        let win = |kind: &'static str| {
+            rec.of(kind)
+                .filter(move |r| r.ts() >= t - 5 * SEC && r.ts() <= t)
+        };
+        assert_eq!(
+            g["reclaim_begin"].as_u64(),
+            Some(win("reclaim_begin").count() as u64)
+        );
+        assert_eq!(
+            g["lru_scanned"].as_u64(),
+            Some(win("lru_inactive").map(|r| r.u("nr_scanned")).sum())
+        );
+        assert_eq!(
+            g["lru_reclaimed"].as_u64(),
+            Some(win("lru_inactive").map(|r| r.u("nr_reclaimed")).sum())
+        );
+        assert_eq!(
+            g["compact_try"].as_u64(),
+            Some(win("compact_try").count() as u64)
+        );
+        assert_eq!(
+            g["compact_suitable"].as_u64(),
+            Some(win("compact_suitable").count() as u64)
+        );
+        assert_eq!(
+            g["reclaim_retry"].as_u64(),
+            Some(win("reclaim_retry").count() as u64)
+        );
+        assert_eq!(
+            g["kswapd_wakes"].as_u64(),
+            Some(win("kswapd").filter(|r| r.s("event") == "wake").count() as u64)
+        );
+    }
+    // Zone summary over interval rows.
+    let mut per: BTreeMap<(u64, String), Vec<&RawRow>> = BTreeMap::new();
+    for z in zones.iter().filter(|z| z.s("trigger") == "interval") {
+        per.entry((z.u("node"), z.s("zone").into()))
+            .or_default()
+            .push(z);
+    }
+    let got = rows(rep, "paf", "zone_summary");
+    assert_eq!(got.len(), per.len());
+    for ((node, zone), zs) in per {
+        let g = got
+            .iter()
+            .find(|x| x["node"].as_u64() == Some(node) && x["zone"] == zone.as_str())
+            .unwrap();
+        assert_eq!(g["samples"].as_u64(), Some(zs.len() as u64));
+        assert_eq!(g["free_min"].as_u64(), zs.iter().map(|z| z.u("free")).min());
+        let le_min = zs.iter().filter(|z| z.u("free") <= z.u("min")).count() as u64;
+        let le_low = zs.iter().filter(|z| z.u("free") <= z.u("low")).count() as u64;
+        let le_high = zs.iter().filter(|z| z.u("free") <= z.u("high")).count() as u64;
+        assert_eq!(g["samples_le_min"].as_u64(), Some(le_min));
+        assert_eq!(g["samples_le_low"].as_u64(), Some(le_low));
+        assert_eq!(g["samples_le_high"].as_u64(), Some(le_high));
+        let mean = zs.iter().map(|z| z.u("free") as f64).sum::<f64>() / zs.len() as f64;
+        opt_eq(&g["free_mean"], Some(mean), "free_mean");
+    }
+}
+
+fn check_sysstat(rec: &Rec, rep: &J) {
+    let fields: Vec<&str> = memtrace_schema::table("sysstat")
+        .unwrap()
+        .columns
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.unit,
+                memtrace_schema::Unit::Pages | memtrace_schema::Unit::HugePages
+            )
+        })
+        .map(|c| c.name)
+        .collect();
+    let got = rows(rep, "sysstat", "fields");
+    let mut nodes: BTreeMap<u64, Vec<&RawRow>> = BTreeMap::new();
+    for r in rec.of("sysstat") {
+        nodes.entry(r.u("node")).or_default().push(r);
+    }
+    for (node, mut rs) in nodes {
+        rs.sort_by_key(|r| r.ts());
+        for f in &fields {
+            let pts: Vec<(i64, u64)> = rs
+                .iter()
+                .filter_map(|r| r.get(f).u64().map(|v| (r.ts(), v)))
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let g = got
+                .iter()
+                .find(|x| x["node"].as_u64() == Some(node) && x["field"] == *f)
+                .unwrap();
+            assert_eq!(g["samples"].as_u64(), Some(pts.len() as u64), "{f}");
+            assert_eq!(g["first"].as_u64(), Some(pts[0].1), "{f} first");
+            assert_eq!(g["last"].as_u64(), pts.last().map(|p| p.1), "{f} last");
+            assert_eq!(g["min"].as_u64(), pts.iter().map(|p| p.1).min());
+            assert_eq!(g["max"].as_u64(), pts.iter().map(|p| p.1).max());
+            let mean = pts.iter().map(|p| p.1 as f64).sum::<f64>() / pts.len() as f64;
+            opt_eq(&g["mean"], Some(mean), &format!("{f} mean"));
+            let xy: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|&(t, v)| ((t - rec.start) as f64 / 1e9, v as f64))
+                .collect();
+            opt_eq(&g["slope"], fit(&xy).0, &format!("{f} slope"));
+            let mut rise: Option<(i64, i64)> = None;
+            let mut fall: Option<(i64, i64)> = None;
+            for w in pts.windows(2) {
+                let d = w[1].1 as i64 - w[0].1 as i64;
+                if d > 0 && rise.is_none_or(|r| d > r.0) {
+                    rise = Some((d, w[1].0));
+                }
+                if d < 0 && fall.is_none_or(|r| d < r.0) {
+                    fall = Some((d, w[1].0));
+                }
+            }
+            assert_eq!(g["max_rise"].as_i64(), rise.map(|r| r.0), "{f} rise");
+            assert_eq!(g["max_rise_ts"].as_i64(), rise.map(|r| r.1));
+            assert_eq!(g["max_fall"].as_i64(), fall.map(|r| r.0), "{f} fall");
+            let mm = metric(rep, &format!("sysstat.{f}.max{{node=\"{node}\"}}"));
+            assert_eq!(mm, pts.iter().map(|p| p.1 as f64).reduce(f64::max));
+        }
+    }
+}
+
+fn check_oom(rec: &Rec, rep: &J) {
+    let kills: Vec<&RawRow> = rec.of("oom_victim").collect();
+    assert_eq!(metric(rep, "oom.kills"), Some(kills.len() as f64));
+    let got = rows(rep, "oom", "victims");
+    for k in kills {
+        let g = got
+            .iter()
+            .find(|x| {
+                x["ts_ns"].as_i64() == Some(k.ts())
+                    && x["victim_pid"].as_u64() == Some(k.u("victim_pid"))
+            })
+            .unwrap();
+        assert_eq!(g["anon_rss"].as_u64(), Some(k.u("anon_rss")));
+        assert_eq!(
+            g["rss"].as_u64(),
+            Some(k.u("anon_rss") + k.u("file_rss") + k.u("shmem_rss"))
+        );
+        let mut before: Vec<(i64, u64)> = rec
+            .of("procstat")
+            .filter(|r| {
+                r.u("tgid") == k.u("victim_pid")
+                    && r.ts() <= k.ts()
+                    && r.ts() >= k.ts() - 300 * SEC
+                    && process_comm(rec, r) == process_name(rec, k.u("victim_pid"), k.ts())
+            })
+            .map(|r| (r.ts(), r.u("rss_anon") + r.u("rss_file") + r.u("rss_shmem")))
+            .collect();
+        before.sort_by_key(|p| p.0);
+        assert_eq!(g["samples_before"].as_u64(), Some(before.len() as u64));
+        assert_eq!(g["rss_first_before"].as_u64(), before.first().map(|p| p.1));
+        assert_eq!(g["rss_last_before"].as_u64(), before.last().map(|p| p.1));
+    }
+}
+
+fn check_header(rec: &Rec, rep: &J) {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &rec.rows {
+        *counts.entry(r.kind.as_str()).or_default() += 1;
+    }
+    for t in memtrace_schema::tables() {
+        let got = metric(rep, &format!("header.rows{{table=\"{}\"}}", t.name));
+        assert_eq!(
+            got,
+            Some(counts.get(t.name).copied().unwrap_or(0) as f64),
+            "rows of {}",
+            t.name
+        );
+    }
+}
+
+fn check_all(path: &Path) {
+    let rec = Rec::load(path);
+    let rep = report(path, &[]);
+    check_header(&rec, &rep);
+    check_growth(&rec, &rep, &|_| true, &|_| true);
+    check_reclaim(&rec, &rep);
+    check_paf(&rec, &rep);
+    check_sysstat(&rec, &rep);
+    check_oom(&rec, &rep);
+    // Filters: a process, and a time window.
+    if let Some(tgid) = rec.of("procstat").map(|r| r.u("tgid")).max() {
+        let t = tgid.to_string();
+        let rep = report(path, &["--section", "growth", "--pid", &t]);
+        check_growth(&rec, &rep, &|r| r.u("tgid") == tgid, &|_| true);
+    }
+    let span = rec.end - rec.start;
+    if span > 4 * SEC {
+        let (lo, hi) = (
+            rec.start + span / 4 / SEC * SEC,
+            rec.start + span / 2 / SEC * SEC,
+        );
+        let from = format!("{}s", (lo - rec.start) / SEC);
+        let to = format!("{}s", (hi - rec.start) / SEC);
+        let rep = report(path, &["--section", "growth", "--from", &from, "--to", &to]);
+        let inside = move |r: &RawRow| r.ts() >= lo && r.ts() < hi;
+        check_growth(&rec, &rep, &inside, &inside);
+    }
+    let comm = rec.of("procstat").next().map(|r| process_comm(&rec, r));
+    if let Some(c) = comm {
+        let rep = report(path, &["--section", "growth", "--comm", &c]);
+        check_growth(&rec, &rep, &|r| process_comm(&rec, r) == c, &|_| true);
+    }
+    let _ = num;
+}
+
+#[test]
+fn synthetic_recording_matches_raw_rows() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("synthetic.parquet");
+    let mut b = common::scenario::build(1);
+    b.rows_per_group = 700; // several row groups per table
+    b.write(&p);
+    check_all(&p);
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|e| e == "parquet"));
+    v.sort();
+    v
+}
+
+#[test]
+fn fixtures_match_raw_rows() {
+    for p in fixtures() {
+        eprintln!("fixture {}", p.display());
+        let rows = read_rows(&p);
+        if rows.is_empty() {
+            let (code, _, err) = memana(&["report", p.to_str().unwrap()]);
+            assert_eq!(code, 2, "{err}");
+            continue;
+        }
+        check_all(&p);
+    }
+}
