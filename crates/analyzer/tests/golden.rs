@@ -202,11 +202,25 @@ fn check_growth(
             .or_default()
             .push(r);
     }
-    let victims: BTreeSet<u64> = rec
+    // A victim is the (pid, name) it had at the kill; when no sample has that
+    // name, the tgid's process seen last.
+    let kills: BTreeSet<(u64, String)> = rec
         .of("oom_victim")
         .filter(|r| kill_keep(r))
-        .map(|r| r.u("victim_pid"))
+        .map(|r| (r.u("victim_pid"), r.s("victim_comm").to_string()))
         .collect();
+    let mut victims: BTreeSet<(u64, String)> = BTreeSet::new();
+    for (pid, comm) in &kills {
+        if groups.contains_key(&(*pid, comm.clone())) {
+            victims.insert((*pid, comm.clone()));
+        } else if let Some(((_, c), _)) = groups
+            .iter()
+            .filter(|((t, _), _)| t == pid)
+            .max_by_key(|(_, rs)| rs.iter().map(|r| r.ts()).max().unwrap_or(0))
+        {
+            victims.insert((*pid, c.clone()));
+        }
+    }
     let got = rows(rep, "growth", "processes");
     assert_eq!(
         got.len(),
@@ -244,8 +258,10 @@ fn check_growth(
             "{what} rss_first"
         );
         assert_eq!(g["rss_last"].as_u64(), Some(total(last)), "{what} rss_last");
-        let peak = rs.iter().map(|r| total(r)).max();
-        assert_eq!(g["rss_peak"].as_u64(), peak, "{what} rss_peak");
+        let max = rs.iter().map(|r| total(r)).max();
+        assert_eq!(g["rss_max"].as_u64(), max, "{what} rss_max");
+        let hwm = rs.iter().map(|r| r.u("rss_peak")).max();
+        assert_eq!(g["rss_peak"].as_u64(), hwm, "{what} rss_peak (VmHWM)");
         assert_eq!(
             g["rss_growth"].as_i64(),
             Some(total(last) as i64 - total(first) as i64)
@@ -262,7 +278,7 @@ fn check_growth(
         assert_eq!(g["exited"].as_bool(), Some(exited), "{what} exited");
         assert_eq!(
             g["oom_killed"].as_bool(),
-            Some(victims.contains(tgid)),
+            Some(victims.contains(&(*tgid, comm.clone()))),
             "{what} oom_killed"
         );
         let span = live.iter().map(|r| r.ts()).max().unwrap_or(0)

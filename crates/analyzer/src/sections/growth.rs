@@ -19,7 +19,11 @@ pub const FIELDS: &[&str] = &[
     "pgtables",
     "stack",
     "data",
+    "rss_peak",
 ];
+
+/// Index of `rss_peak` (VmHWM) in FIELDS.
+const HWM: usize = 8;
 
 /// First / last / peak of one counter.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -65,18 +69,40 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     } else {
         Vec::new()
     };
-    let victims = if may_have(rec, "oom_victim") {
-        let lf = rec.scan_with("oom_victim", f, &["victim_pid"], false)?;
+    // A victim is the process instance its pid and name were at the kill:
+    // after an exec (or a rename) the same tgid is another process here.
+    let victims: HashSet<(u64, String)> = if may_have(rec, "oom_victim") {
+        let lf = rec.scan_with("oom_victim", f, &["victim_pid", "victim_comm"], false)?;
         let fr = rec.fetch("oom_victim", lf)?;
-        fr.u64("victim_pid")?
-            .into_iter()
-            .flatten()
-            .collect::<HashSet<u64>>()
+        let pids = fr.u64("victim_pid")?;
+        let comms = fr.str("victim_comm")?;
+        pids.into_iter()
+            .zip(comms)
+            .filter_map(|(p, c)| Some((p?, c.unwrap_or_default())))
+            .collect()
     } else {
         HashSet::new()
     };
+    for (pid, comm) in &victims {
+        let exact = procs
+            .iter()
+            .any(|p| u64::from(p.tgid) == *pid && p.comm == *comm);
+        // Without a sample under the victim's name, the tgid's last process.
+        let last = procs
+            .iter()
+            .filter(|p| u64::from(p.tgid) == *pid)
+            .max_by_key(|p| p.last_ts)
+            .map(|p| (p.comm.clone(), p.last_ts));
+        for p in procs.iter_mut().filter(|p| u64::from(p.tgid) == *pid) {
+            p.oom_killed |= if exact {
+                p.comm == *comm
+            } else {
+                last.as_ref()
+                    .is_some_and(|(c, t)| *c == p.comm && *t == p.last_ts)
+            };
+        }
+    }
     for p in &mut procs {
-        p.oom_killed = victims.contains(&u64::from(p.tgid));
         p.leak = is_leak(p, f);
     }
     rank(&mut procs);
@@ -226,9 +252,9 @@ struct Acc {
     first_ts: i64,
     last_ts: i64,
     /// Index 0: total RSS; then FIELDS.
-    first: [u64; 9],
-    last: [u64; 9],
-    peak: [u64; 9],
+    first: [u64; 10],
+    last: [u64; 10],
+    peak: [u64; 10],
     exits: u64,
     fit: ExactFit,
     fit_first_ts: i64,
@@ -241,9 +267,9 @@ impl Acc {
             n: 0,
             first_ts: i64::MAX,
             last_ts: i64::MIN,
-            first: [0; 9],
-            last: [0; 9],
-            peak: [0; 9],
+            first: [0; 10],
+            last: [0; 10],
+            peak: [0; 10],
             exits: 0,
             fit: ExactFit::default(),
             fit_first_ts: i64::MAX,
@@ -251,7 +277,7 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, ts: i64, exit: bool, v: &[u64; 9]) {
+    fn add(&mut self, ts: i64, exit: bool, v: &[u64; 10]) {
         self.n += 1;
         if ts < self.first_ts {
             self.first_ts = ts;
@@ -308,7 +334,7 @@ fn load(rec: &Recording, f: &Filter) -> Result<Vec<Process>, SectionError> {
         let tsv: Vec<i64> = ts.iter().map(|v| v.unwrap_or(0)).collect();
         for (i, r) in reason.iter().enumerate() {
             let (t, g) = (tsv[i], tg[i] as u32);
-            let mut v = [0u64; 9];
+            let mut v = [0u64; 10];
             for (k, c) in vals.iter().enumerate() {
                 v[k + 1] = c[i];
             }
@@ -340,7 +366,7 @@ fn load(rec: &Recording, f: &Filter) -> Result<Vec<Process>, SectionError> {
             first_ts: a.first_ts,
             last_ts: a.last_ts,
             rss: tri(0),
-            fields: (1..9).map(tri).collect(),
+            fields: (1..10).map(tri).collect(),
             fit: a.fit.fit(1e9),
             fit_span_ns: if a.fit.n > 0 {
                 a.fit_last_ts - a.fit_first_ts
@@ -367,6 +393,7 @@ fn tables(procs: &[Process], top: usize) -> (Table, Table) {
             ("last_ts", Unit::Timestamp),
             ("rss_first", Unit::Bytes),
             ("rss_last", Unit::Bytes),
+            ("rss_max", Unit::Bytes),
             ("rss_peak", Unit::Bytes),
             ("rss_growth", Unit::Bytes),
             ("growth_rate", Unit::BytesPerSec),
@@ -406,6 +433,7 @@ fn tables(procs: &[Process], top: usize) -> (Table, Table) {
             p.rss.first.into(),
             p.rss.last.into(),
             p.rss.peak.into(),
+            p.fields[HWM].peak.into(),
             p.growth().into(),
             Value::from(p.fit.slope),
             Value::from(p.fit.r2),
@@ -453,7 +481,7 @@ fn metrics(procs: &[Process]) -> Vec<Metric> {
             Unit::BytesPerSec,
         ));
     }
-    if let Some(max) = procs.iter().map(|p| p.rss.peak).max() {
+    if let Some(max) = procs.iter().map(|p| p.fields[HWM].peak).max() {
         m.push(Metric::new("growth.peak_rss_bytes", max, Unit::Bytes));
     }
     let mut by_comm: BTreeMap<&str, Vec<&Process>> = BTreeMap::new();
@@ -466,7 +494,7 @@ fn metrics(procs: &[Process]) -> Vec<Metric> {
                 Metric::new("growth.max_bytes_per_s", max, Unit::BytesPerSec).label("comm", comm),
             );
         }
-        let peak = ps.iter().map(|p| p.rss.peak).max().unwrap_or(0);
+        let peak = ps.iter().map(|p| p.fields[HWM].peak).max().unwrap_or(0);
         m.push(Metric::new("growth.peak_rss_bytes", peak, Unit::Bytes).label("comm", comm));
         let growth = ps.iter().map(|p| p.growth()).max().unwrap_or(0);
         m.push(Metric::new("growth.rss_growth_bytes", growth, Unit::Bytes).label("comm", comm));
