@@ -79,7 +79,7 @@ struct RecordArgs {
     #[arg(long, default_value_t = 8)]
     ring_mb: u32,
     /// Rows the decoder hands to the writer at a time.
-    #[arg(long, default_value_t = 65536)]
+    #[arg(long, default_value_t = 16384)]
     batch_rows: usize,
     /// Most rows per Parquet row group (each holds one table).
     #[arg(long, default_value_t = 1 << 20)]

@@ -241,9 +241,9 @@ pub struct WriterOptions {
 impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
-            batch_rows: 65536,
+            batch_rows: 16384,
             row_group_rows: 1 << 20,
-            row_group_bytes: 16 << 20,
+            row_group_bytes: 8 << 20,
             zstd_level: 3,
         }
     }
@@ -271,7 +271,7 @@ pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter),
     let encoder = encode::Encoder::create(path, opts, layout.schema.clone(), &layout.first_col)?;
     // A few batches in flight: enough to overlap decoding and encoding,
     // bounded so a slow disk pushes back instead of growing memory.
-    let (tx, rx) = sync_channel::<encode::Msg>(4);
+    let (tx, rx) = sync_channel::<encode::Msg>(2);
     let bytes = Arc::new(AtomicU64::new(0));
     let failure = Arc::new(Mutex::new(None));
     let (counter, failed) = (bytes.clone(), failure.clone());
