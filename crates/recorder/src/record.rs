@@ -316,7 +316,10 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             warn!("{msg}");
             warnings.push(msg);
         }
-        match (g.load)(&settings, &missing) {
+        let mut group_settings = settings.clone();
+        group_settings.ring_bytes = settings.ring_bytes.min(g.max_ring_bytes);
+        group_settings.wakeup_bytes = u64::from(group_settings.ring_bytes / 4);
+        match (g.load)(&group_settings, &missing) {
             Ok(skel) => {
                 meta.status = if missing.is_empty() {
                     "attached"
@@ -382,6 +385,10 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     {
         return Err(UsageError("no probe could be attached".into()).into());
     }
+
+    // Loading parsed the kernel's BTF once per group; give that memory back.
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
 
     let (ctx, ctx_warnings) = decode_ctx(&groups, &zones_start);
     warnings.extend(ctx_warnings);
@@ -664,9 +671,15 @@ pub fn record(opts: RecordOptions) -> Result<()> {
 fn set_live(loaded: &[Loaded], live: bool) {
     let value = u32::from(live).to_ne_bytes();
     for l in loaded {
-        let Some(map) = l.skel.object().maps().find(|m| m.name() == "control") else { continue };
+        let Some(map) = l.skel.object().maps().find(|m| m.name() == "control") else {
+            continue;
+        };
         if let Err(e) = map.update(&0u32.to_ne_bytes(), &value, MapFlags::ANY) {
-            warn!("{}: cannot switch recording {}: {e}", l.spec.name, if live { "on" } else { "off" });
+            warn!(
+                "{}: cannot switch recording {}: {e}",
+                l.spec.name,
+                if live { "on" } else { "off" }
+            );
         }
     }
 }

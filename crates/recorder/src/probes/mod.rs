@@ -89,6 +89,9 @@ pub struct Group {
     pub programs: &'static [Program],
     /// Tables its records fill.
     pub tables: &'static [&'static memtrace_schema::Table],
+    /// Its ring buffer is at most this big (`--ring-mb` caps it too): rare
+    /// records need little, and every ring's pages count in memrec's RSS.
+    pub max_ring_bytes: u32,
     /// Opens, configures and loads the group's BPF object. Programs in
     /// `skip` are not loaded (their tracepoint is missing).
     pub load: LoadFn,

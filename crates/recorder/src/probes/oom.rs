@@ -22,6 +22,7 @@ pub static GROUP: Group = Group {
         slot: 0,
     }],
     tables: &[&oom_victim::TABLE],
+    max_ring_bytes: 1 << 20,
     load: |s, skip| load_skeleton!(OomSkelBuilder, s, skip),
     decode,
 };

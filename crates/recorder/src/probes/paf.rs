@@ -61,6 +61,7 @@ pub static GROUP: Group = Group {
         &compact_try::TABLE,
         &wmark_setup::TABLE,
     ],
+    max_ring_bytes: 4 << 20,
     load: |s, skip| load_skeleton!(PafSkelBuilder, s, skip),
     decode,
 };

@@ -69,6 +69,7 @@ pub static GROUP: Group = Group {
         &slab_start::TABLE,
         &slab_end::TABLE,
     ],
+    max_ring_bytes: u32::MAX,
     load: |s, skip| load_skeleton!(PrSkelBuilder, s, skip),
     decode,
 };

@@ -35,6 +35,7 @@ pub static GROUP: Group = Group {
         },
     ],
     tables: &[&procstat::TABLE],
+    max_ring_bytes: u32::MAX,
     load: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),
     decode,
 };

@@ -41,6 +41,7 @@ pub static GROUP: Group = Group {
         },
     ],
     tables: &[&sysstat::TABLE, &zone::TABLE],
+    max_ring_bytes: 1 << 20,
     load: |s, skip| load_skeleton!(SysstatSkelBuilder, s, skip),
     decode,
 };

@@ -36,12 +36,15 @@ pub(super) enum Msg {
 /// footer of what was written still fits.
 const RESERVE_BYTES: i64 = 8 << 20;
 
-/// Rows of nulls written at a time into other tables' columns.
-const NULL_CHUNK: usize = 65536;
+/// Rows of nulls written at a time into other tables' columns (kept small:
+/// arrow zero-fills these arrays, so their pages are resident).
+const NULL_CHUNK: usize = 8192;
 
 struct OpenGroup {
-    /// One writer per file column.
-    writers: Vec<ArrowColumnWriter>,
+    /// One writer per file column; only the table's own columns have one
+    /// while the group is open (an idle column writer still holds buffers).
+    writers: Vec<Option<ArrowColumnWriter>>,
+    index: usize,
     rows: usize,
 }
 
@@ -130,9 +133,19 @@ impl Encoder {
 
     fn write(&mut self, t: usize, batch: &RecordBatch) -> Result<(), WriteError> {
         if self.open[t].is_none() {
-            let writers = self.factory.create_column_writers(self.groups_started)?;
+            let index = self.groups_started;
+            let writers = self.factory.create_column_writers(index)?;
+            let writers = writers
+                .into_iter()
+                .enumerate()
+                .map(|(fc, w)| self.is_own(t, fc).then_some(w))
+                .collect();
             self.groups_started += 1;
-            self.open[t] = Some(OpenGroup { writers, rows: 0 });
+            self.open[t] = Some(OpenGroup {
+                writers,
+                index,
+                rows: 0,
+            });
         }
         let cols: Vec<usize> = (0..batch.num_columns())
             .map(|c| self.file_col(t, c))
@@ -141,12 +154,19 @@ impl Encoder {
             return Ok(());
         };
         for (array, &fc) in batch.columns().iter().zip(&cols) {
-            for leaf in compute_leaves(self.schema.field(fc), array)? {
-                group.writers[fc].write(&leaf)?;
+            if let Some(w) = group.writers[fc].as_mut() {
+                for leaf in compute_leaves(self.schema.field(fc), array)? {
+                    w.write(&leaf)?;
+                }
             }
         }
         group.rows += batch.num_rows();
-        let bytes: usize = cols.iter().map(|&fc| group.writers[fc].memory_size()).sum();
+        let bytes: usize = group
+            .writers
+            .iter()
+            .flatten()
+            .map(ArrowColumnWriter::memory_size)
+            .sum();
         if group.rows >= self.row_group_rows || bytes >= self.row_group_bytes {
             self.close_group(t)?;
         }
@@ -155,11 +175,14 @@ impl Encoder {
 
     /// Writes table `t`'s open row group to the file.
     fn close_group(&mut self, t: usize) -> Result<(), WriteError> {
-        let Some(mut group) = self.open[t].take() else {
+        let Some(group) = self.open[t].take() else {
             return Ok(());
         };
-        for fc in 0..group.writers.len() {
-            if self.is_own(t, fc) {
+        let fresh = self.factory.create_column_writers(group.index)?;
+        let mut chunks = Vec::with_capacity(fresh.len());
+        for (fc, (own, mut w)) in group.writers.into_iter().zip(fresh).enumerate() {
+            if let Some(own) = own {
+                chunks.push(own.close()?);
                 continue;
             }
             let field = self.schema.field(fc);
@@ -167,16 +190,12 @@ impl Encoder {
             while left > 0 {
                 let n = left.min(NULL_CHUNK);
                 for leaf in compute_leaves(field, &self.nulls[fc].slice(0, n))? {
-                    group.writers[fc].write(&leaf)?;
+                    w.write(&leaf)?;
                 }
                 left -= n;
             }
+            chunks.push(w.close()?);
         }
-        let chunks = group
-            .writers
-            .into_iter()
-            .map(|w| w.close())
-            .collect::<Result<Vec<_>, _>>()?;
         let mut rg = self.file.next_row_group()?;
         for c in chunks {
             c.append_to_row_group(&mut rg)?;
