@@ -1,0 +1,133 @@
+//! membench: the memtrace benchmark suite. Generates memory events at a
+//! controlled rate, runs fixed memory workloads, records them with memrec,
+//! bpftrace, ftrace (trace_pipe_raw) and perf, and reports loss, overhead,
+//! size and the recorder's own CPU and memory. See docs/BENCHMARKS.md.
+
+mod ftrace;
+mod gen;
+mod report;
+mod suite;
+mod sys;
+mod tracers;
+mod work;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Benchmarks memrec against bpftrace, ftrace and perf (needs root).
+#[derive(Debug, Parser)]
+#[command(name = "membench", version)]
+struct Cli {
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate memory events at a target rate (prints a JSON report).
+    Gen(gen::GenArgs),
+    /// Run one fixed workload and print its wall time as JSON.
+    Work {
+        #[command(subcommand)]
+        workload: work::Workload,
+    },
+    /// Record memrec's tracepoints with ftrace into DIR/cpuN.raw until
+    /// SIGINT (prints a JSON summary).
+    Ftrace {
+        /// Output directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Per-CPU ring buffer size, KiB.
+        #[arg(long, default_value_t = 8192)]
+        buffer_kb: u64,
+        /// Stop after this many seconds at the latest.
+        #[arg(long, default_value_t = 3600)]
+        max_seconds: u64,
+    },
+    /// Count the events in ftrace raw files (cpuN.raw).
+    CountRaw {
+        /// Raw files.
+        files: Vec<PathBuf>,
+        /// Sub-buffer size in bytes.
+        #[arg(long, default_value_t = 4096)]
+        page: usize,
+    },
+    /// The whole suite: throughput, overhead, size, recorder CPU and memory.
+    Suite(suite::SuiteArgs),
+    /// Remove memcgs, tracefs instances and scratch files of dead membench runs.
+    Cleanup,
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MEMBENCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Gen(a) => {
+            sys::install_signal_handlers();
+            let r = gen::run(&a)?;
+            println!("{}", serde_json::to_string(&r)?);
+        }
+        Command::Work { workload } => {
+            let r = work::run(&workload)?;
+            println!("{}", serde_json::to_string(&r)?);
+        }
+        Command::Ftrace {
+            dir,
+            buffer_kb,
+            max_seconds,
+        } => {
+            let s = ftrace::record(&dir, buffer_kb, Duration::from_secs(max_seconds))?;
+            println!("{}", serde_json::to_string(&s)?);
+        }
+        Command::CountRaw { files, page } => {
+            let c = ftrace::count_raw(&files, page)?;
+            println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+        Command::Suite(a) => suite::run(a)?,
+        Command::Cleanup => sys::remove_stale(),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("membench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,742 @@
+//! `membench suite`: every measurement of issue #5 in one run, written to
+//! `OUT/results.json` and `OUT/report.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::gen::GenReport;
+use crate::report;
+use crate::sys::{self, load_string};
+use crate::tracers::{self, Tool, ToolConfig, TraceResult};
+use crate::work::{WorkResult, Workload};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Section {
+    /// Storm with memrec's defaults: recorded events/s and losses per rate.
+    Throughput,
+    /// Recorder capacity: procstat interval 1 µs, mmap churn.
+    Capacity,
+    /// The same storm recorded by each tool: size and tool CPU.
+    Storm,
+    /// Fixed workloads under each tool: slowdown and size.
+    Overhead,
+    /// Per-program BPF run time (kernel.bpf_stats_enabled).
+    Bpfcost,
+    /// memana on the storm recording.
+    Analyzer,
+    /// The page-fault workload under memrec with one probe group at a time.
+    Groups,
+    /// The storm recorded by memrec at other zstd levels.
+    Zstd,
+}
+
+/// Settings of a suite run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuiteArgs {
+    /// Short runs (minutes, not an hour): check the suite, not the numbers.
+    #[arg(long)]
+    pub quick: bool,
+    /// Output directory (default: /var/tmp/membench-results/<time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The memrec binary (default: next to membench).
+    #[arg(long)]
+    pub memrec: Option<PathBuf>,
+    /// The bpftrace program.
+    #[arg(long, default_value = "bench/memrec.bt")]
+    pub script: PathBuf,
+    /// Runs per (tool, workload) for the overhead medians (default 5; quick 2).
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Seconds per throughput step (default 60; quick 8).
+    #[arg(long)]
+    pub step_seconds: Option<f64>,
+    /// Storm target rates, events/s (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Option<Vec<f64>>,
+    /// Capacity (churn) target rates, events/s (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub capacity_rates: Option<Vec<f64>>,
+    /// Tools to compare.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "none,memrec,bpftrace,ftrace,perf"
+    )]
+    pub tools: Vec<Tool>,
+    /// Sections to run.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "throughput,capacity,storm,overhead,groups,zstd,bpfcost,analyzer"
+    )]
+    pub sections: Vec<Section>,
+    /// Per-CPU buffer for ftrace and perf, KiB.
+    #[arg(long, default_value_t = 8192)]
+    pub buffer_kb: u64,
+    /// Before starting, wait up to this many seconds for the 1-minute load
+    /// average to drop below --quiet-load.
+    #[arg(long, default_value_t = 0)]
+    pub wait_quiet: u64,
+    /// The load average counted as a quiet machine.
+    #[arg(long, default_value_t = 0.5)]
+    pub quiet_load: f64,
+}
+
+/// One throughput step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub kind: String,
+    pub target_rate: f64,
+    pub memrec_args: Vec<String>,
+    pub trace: TraceResult,
+    pub gen: Option<GenReport>,
+    pub load_before: String,
+    pub load_after: String,
+}
+
+/// One fixed-workload run under one tool.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub tool: String,
+    pub workload: String,
+    pub round: usize,
+    pub work: Option<WorkResult>,
+    pub trace: Option<TraceResult>,
+    pub error: Option<String>,
+    pub load_before: String,
+}
+
+/// Run time of one BPF program.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgCost {
+    pub during: String,
+    pub program: String,
+    pub run_cnt: u64,
+    pub run_time_ns: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalyzerRun {
+    pub command: Vec<String>,
+    pub input_bytes: u64,
+    pub input_rows: u64,
+    pub seconds: f64,
+    pub usage: sys::Usage,
+    pub ok: bool,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Results {
+    pub machine: serde_json::Value,
+    pub quick: bool,
+    pub command: Vec<String>,
+    pub started: String,
+    pub throughput: Vec<Step>,
+    pub capacity: Vec<Step>,
+    pub storm: Vec<Step>,
+    pub overhead: Vec<Run>,
+    pub bpf_cost: Vec<ProgCost>,
+    /// Page-fault runs under memrec with `--probes <group>` (tool = group).
+    pub groups: Vec<Run>,
+    /// The storm under memrec at zstd levels (kind = `zstd-N`).
+    pub zstd: Vec<Step>,
+    /// Compressed bytes per column of memrec's storm recording.
+    pub columns: Vec<(String, u64)>,
+    pub analyzer: Option<AnalyzerRun>,
+    pub notes: Vec<String>,
+}
+
+fn cmd_output(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| {
+            let mut s = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if s.is_empty() {
+                s = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            }
+            s.lines().next().unwrap_or_default().to_string()
+        })
+        .unwrap_or_else(|e| format!("unavailable: {e}"))
+}
+
+fn machine(memrec: &Path) -> serde_json::Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split(':').nth(1))
+        })
+        .unwrap_or("?")
+        .trim()
+        .to_string();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    serde_json::json!({
+        "uname": cmd_output("uname", &["-srvm"]),
+        "cpus": cmd_output("nproc", &[]),
+        "cpu_model": model,
+        "memory": mem,
+        "memrec": cmd_output(&memrec.display().to_string(), &["--version"]),
+        "bpftrace": cmd_output("bpftrace", &["--version"]),
+        "perf": cmd_output("perf", &["--version"]),
+        "stress_ng": cmd_output("stress-ng", &["--version"]),
+        "git_head": cmd_output("git", &["log", "-1", "--format=%h %s"]),
+        "recorder_uncommitted": cmd_output("sh", &["-c", "git status --porcelain crates/recorder bpf crates/schema | wc -l"]),
+        "load_at_start": load_string(),
+        "uptime_at_start": cmd_output("uptime", &[]),
+    })
+}
+
+/// Waits (bounded) for a quiet machine; returns the load it started at.
+fn wait_quiet(max: u64, quiet: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(max);
+    while sys::loadavg()[0] >= quiet && Instant::now() < deadline && !sys::stopping() {
+        info!(load = %load_string(), "waiting for a quiet machine");
+        std::thread::sleep(
+            Duration::from_secs(30).min(deadline.saturating_duration_since(Instant::now())),
+        );
+    }
+    load_string()
+}
+
+fn membench_cmd(exe: &Path, args: &[String]) -> Result<String> {
+    let out = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running membench {}", args.join(" ")))?;
+    if !out.status.success() {
+        bail!("membench {} failed ({})", args.join(" "), out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Records one generator run with one tool.
+fn gen_step(
+    kind: &str,
+    tool: Tool,
+    cfg: &ToolConfig,
+    dir: &Path,
+    gen_args: &[String],
+    rate: f64,
+    keep: bool,
+) -> Result<Step> {
+    let load_before = load_string();
+    let tag = format!("{kind}-{}", rate as u64);
+    let running = tracers::start(tool, cfg, dir, &tag)?;
+    let mut args: Vec<String> = vec!["gen".into(), format!("--rate={rate}")];
+    args.extend(gen_args.iter().cloned());
+    let gen = membench_cmd(&cfg.membench, &args);
+    // Let the recorder drain what the last moments produced.
+    std::thread::sleep(Duration::from_millis(500));
+    let out = running.out.clone();
+    let trace = tracers::stop(running)?;
+    let gen: Option<GenReport> = match gen {
+        Ok(text) => serde_json::from_str(&text).ok(),
+        Err(e) => {
+            warn!("{e:#}");
+            None
+        }
+    };
+    if !keep {
+        remove_output(&out);
+    }
+    Ok(Step {
+        kind: kind.into(),
+        target_rate: rate,
+        memrec_args: cfg.memrec_args.clone(),
+        trace,
+        gen,
+        load_before,
+        load_after: load_string(),
+    })
+}
+
+fn remove_output(p: &Path) {
+    if p.as_os_str().is_empty() {
+        return;
+    }
+    if p.is_dir() {
+        let _ = std::fs::remove_dir_all(p);
+    } else {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// kernel.bpf_stats_enabled on for as long as this lives.
+struct BpfStats {
+    before: String,
+}
+
+impl BpfStats {
+    fn enable() -> Result<Self> {
+        let before = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+            .context("reading kernel.bpf_stats_enabled")?
+            .trim()
+            .to_string();
+        std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1").context("enabling BPF stats")?;
+        Ok(BpfStats { before })
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", &self.before);
+    }
+}
+
+/// Loaded BPF programs: id → (name, run_cnt, run_time_ns).
+fn bpf_progs() -> BTreeMap<u64, (String, u64, u64)> {
+    let out = Command::new("bpftool")
+        .args(["prog", "show", "--json"])
+        .stdin(Stdio::null())
+        .output();
+    let Ok(out) = out else { return BTreeMap::new() };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p["id"].as_u64()?,
+                (
+                    p["name"].as_str().unwrap_or_default().to_string(),
+                    p["run_cnt"].as_u64().unwrap_or(0),
+                    p["run_time_ns"].as_u64().unwrap_or(0),
+                ),
+            ))
+        })
+        .collect()
+}
+
+fn workloads(quick: bool) -> Vec<Workload> {
+    if quick {
+        vec![
+            Workload::Pagefault {
+                mib: 256,
+                rounds: 2,
+            },
+            Workload::Reclaim {
+                limit_mib: 32,
+                file_mib: 64,
+                passes: 2,
+            },
+            Workload::Mixed {
+                workers: 2,
+                mib: 64,
+                ops: 1000,
+            },
+        ]
+    } else {
+        vec![
+            Workload::Pagefault {
+                mib: 256,
+                rounds: 8,
+            },
+            Workload::Reclaim {
+                limit_mib: 32,
+                file_mib: 128,
+                passes: 6,
+            },
+            Workload::Mixed {
+                workers: 2,
+                mib: 64,
+                ops: 10000,
+            },
+        ]
+    }
+}
+
+pub fn run(a: SuiteArgs) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the suite loads BPF programs and creates memcgs: run it as root");
+    }
+    sys::install_signal_handlers();
+    sys::remove_stale();
+    let membench = std::env::current_exe().context("finding membench itself")?;
+    let memrec = match &a.memrec {
+        Some(p) => p.clone(),
+        None => membench.with_file_name("memrec"),
+    };
+    if !memrec.exists() {
+        bail!(
+            "no memrec at {} (build it, or pass --memrec)",
+            memrec.display()
+        );
+    }
+    let script = std::fs::canonicalize(&a.script)
+        .with_context(|| format!("bpftrace program {}", a.script.display()))?;
+    let out = match &a.out {
+        Some(p) => p.clone(),
+        None => PathBuf::from(format!(
+            "/var/tmp/membench-results/{}{}",
+            cmd_output("date", &["+%Y%m%d-%H%M%S"]),
+            if a.quick { "-quick" } else { "" }
+        )),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let runs = a.runs.unwrap_or(if a.quick { 2 } else { 5 });
+    let step_s = a.step_seconds.unwrap_or(if a.quick { 8.0 } else { 60.0 });
+    let rates = a.rates.clone().unwrap_or_else(|| {
+        if a.quick {
+            vec![20_000.0, 200_000.0]
+        } else {
+            vec![
+                10_000.0,
+                25_000.0,
+                50_000.0,
+                100_000.0,
+                200_000.0,
+                2_000_000.0,
+            ]
+        }
+    });
+    let cap_rates = a.capacity_rates.clone().unwrap_or_else(|| {
+        if a.quick {
+            vec![50_000.0, 2_000_000.0]
+        } else {
+            vec![25_000.0, 50_000.0, 100_000.0, 200_000.0, 2_000_000.0]
+        }
+    });
+    let load = wait_quiet(a.wait_quiet, a.quiet_load);
+    let mut res = Results {
+        machine: machine(&memrec),
+        quick: a.quick,
+        command: std::env::args().collect(),
+        started: cmd_output("date", &["-Is"]),
+        ..Default::default()
+    };
+    info!(out = %out.display(), load, "suite starting");
+    let cfg = ToolConfig {
+        memrec: memrec.clone(),
+        membench: membench.clone(),
+        bpftrace_script: script,
+        memrec_args: Vec::new(),
+        buffer_kb: a.buffer_kb,
+    };
+    let save = |res: &Results| -> Result<()> {
+        std::fs::write(out.join("results.json"), serde_json::to_string_pretty(res)?)?;
+        std::fs::write(out.join("report.md"), report::markdown(res))?;
+        Ok(())
+    };
+    let has = |s: Section| a.sections.contains(&s) && !sys::stopping();
+    let secs = format!("--seconds={step_s}");
+
+    // Fixed workloads first, while the machine is as quiet as it will be:
+    // the storms after them load it heavily themselves.
+    if has(Section::Overhead) {
+        let tools = a.tools.clone();
+        for round in 0..runs {
+            // Rotate the order so drift in machine load spreads over tools.
+            let mut order = tools.clone();
+            order.rotate_left(round % tools.len().max(1));
+            for &tool in &order {
+                for w in workloads(a.quick) {
+                    if sys::stopping() {
+                        break;
+                    }
+                    let r = overhead_run(tool, &cfg, &out, &w, round);
+                    info!(tool = tool.name(), workload = w.name(), round, seconds = ?r.work.as_ref().map(|w| w.seconds), load = %r.load_before, "overhead run");
+                    res.overhead.push(r);
+                }
+            }
+            save(&res)?;
+        }
+    }
+    if has(Section::Groups) {
+        let groups = ["procstat", "paf", "pr", "sysstat", "oom"];
+        let w = &workloads(a.quick)[0];
+        for round in 0..runs {
+            for g in std::iter::once("none")
+                .chain(std::iter::once("all"))
+                .chain(groups)
+            {
+                if sys::stopping() {
+                    break;
+                }
+                let mut c = cfg.clone();
+                let tool = match g {
+                    "none" => Tool::None,
+                    "all" => Tool::Memrec,
+                    _ => {
+                        c.memrec_args = vec![format!("--probes={g}")];
+                        Tool::Memrec
+                    }
+                };
+                let mut r = overhead_run(tool, &c, &out, w, round + 1);
+                r.tool = g.into();
+                r.round = round;
+                info!(group = g, round, seconds = ?r.work.as_ref().map(|w| w.seconds), "probe group attribution");
+                res.groups.push(r);
+            }
+            save(&res)?;
+        }
+    }
+    if has(Section::Throughput) {
+        for &rate in rates.iter().take_while(|_| !sys::stopping()) {
+            info!(rate, load = %load_string(), "throughput step (memrec defaults, storm)");
+            match gen_step(
+                "storm",
+                Tool::Memrec,
+                &cfg,
+                &out,
+                &["--mode=storm".into(), secs.clone()],
+                rate,
+                false,
+            ) {
+                Ok(s) => res.throughput.push(s),
+                Err(e) => warn!("throughput step {rate}: {e:#}"),
+            }
+            save(&res)?;
+        }
+    }
+    if has(Section::Capacity) {
+        let mut c = cfg.clone();
+        c.memrec_args = vec!["--procstat-interval=0.001ms".into()];
+        for &rate in cap_rates.iter().take_while(|_| !sys::stopping()) {
+            info!(rate, load = %load_string(), "capacity step (procstat interval 1 us, churn)");
+            let g = ["--mode=churn".into(), "--workers=2".into(), secs.clone()];
+            match gen_step("churn", Tool::Memrec, &c, &out, &g, rate, false) {
+                Ok(s) => res.capacity.push(s),
+                Err(e) => warn!("capacity step {rate}: {e:#}"),
+            }
+            save(&res)?;
+        }
+    }
+    let storm_rate = if a.quick { 20_000.0 } else { 50_000.0 };
+    let storm_s = format!("--seconds={}", if a.quick { 8.0 } else { 30.0 });
+    if has(Section::Storm) {
+        for &tool in a
+            .tools
+            .iter()
+            .filter(|t| **t != Tool::None)
+            .take_while(|_| !sys::stopping())
+        {
+            info!(tool = tool.name(), load = %load_string(), "storm recorded by each tool");
+            match gen_step(
+                "same-storm",
+                tool,
+                &cfg,
+                &out,
+                &["--mode=storm".into(), storm_s.clone()],
+                storm_rate,
+                tool == Tool::Memrec,
+            ) {
+                Ok(s) => {
+                    if tool == Tool::Memrec {
+                        let f =
+                            out.join(format!("memrec-same-storm-{}.parquet", storm_rate as u64));
+                        res.columns = column_sizes(&f).unwrap_or_default();
+                    }
+                    res.storm.push(s)
+                }
+                Err(e) => warn!("storm under {}: {e:#}", tool.name()),
+            }
+            save(&res)?;
+        }
+    }
+    if has(Section::Zstd) {
+        for level in [1, 9, 19].into_iter().take_while(|_| !sys::stopping()) {
+            let mut c = cfg.clone();
+            c.memrec_args = vec![format!("--zstd-level={level}")];
+            match gen_step(
+                &format!("zstd-{level}"),
+                Tool::Memrec,
+                &c,
+                &out,
+                &["--mode=storm".into(), storm_s.clone()],
+                storm_rate,
+                false,
+            ) {
+                Ok(s) => res.zstd.push(s),
+                Err(e) => warn!("zstd {level}: {e:#}"),
+            }
+            save(&res)?;
+        }
+    }
+    if has(Section::Bpfcost) {
+        match bpf_cost(&cfg, &out, a.quick) {
+            Ok(c) => res.bpf_cost = c,
+            Err(e) => warn!("bpf cost: {e:#}"),
+        }
+        save(&res)?;
+    }
+    if has(Section::Analyzer) {
+        let memana = memrec.with_file_name("memana");
+        let input = out.join(format!("memrec-same-storm-{}.parquet", storm_rate as u64));
+        if memana.exists() && input.exists() {
+            res.analyzer = analyzer_run(&memana, &input)
+                .map_err(|e| warn!("memana: {e:#}"))
+                .ok();
+        } else {
+            res.notes.push(format!(
+                "memana not timed: {} or {} missing",
+                memana.display(),
+                input.display()
+            ));
+        }
+        save(&res)?;
+    }
+    save(&res)?;
+    sys::remove_stale();
+    println!("{}", report::markdown(&res));
+    eprintln!("membench: results in {}", out.display());
+    Ok(())
+}
+
+fn overhead_run(tool: Tool, cfg: &ToolConfig, dir: &Path, w: &Workload, round: usize) -> Run {
+    let load_before = load_string();
+    let mut run = Run {
+        tool: tool.name().into(),
+        workload: w.name().into(),
+        round,
+        work: None,
+        trace: None,
+        error: None,
+        load_before,
+    };
+    let tag = format!("{}-r{round}", w.name());
+    let running = match tracers::start(tool, cfg, dir, &tag) {
+        Ok(r) => r,
+        Err(e) => {
+            run.error = Some(format!("{e:#}"));
+            return run;
+        }
+    };
+    let mut args = vec!["work".to_string()];
+    args.extend(w.args());
+    match membench_cmd(&cfg.membench, &args) {
+        Ok(text) => run.work = serde_json::from_str(&text).ok(),
+        Err(e) => run.error = Some(format!("{e:#}")),
+    }
+    let out = running.out.clone();
+    match tracers::stop(running) {
+        Ok(t) => run.trace = Some(t),
+        Err(e) => run.error = Some(format!("{e:#}")),
+    }
+    // Keep the first round's files for inspection; sizes are in the results.
+    if round > 0 {
+        remove_output(&out);
+    }
+    run
+}
+
+fn bpf_cost(cfg: &ToolConfig, dir: &Path, quick: bool) -> Result<Vec<ProgCost>> {
+    let mut all = Vec::new();
+    let mut pf = vec!["work".to_string()];
+    pf.extend(workloads(quick)[0].args());
+    let storm = vec![
+        "gen".into(),
+        "--mode=storm".into(),
+        "--rate=50000".into(),
+        format!("--seconds={}", if quick { 5 } else { 15 }),
+    ];
+    let churn = vec![
+        "gen".into(),
+        "--mode=churn".into(),
+        "--workers=2".into(),
+        "--rate=2000000".into(),
+        format!("--seconds={}", if quick { 5 } else { 15 }),
+    ];
+    let every = vec!["--procstat-interval=0.001ms".to_string()];
+    for (name, memrec_args, args) in [
+        ("pagefault", Vec::new(), pf),
+        ("storm", Vec::new(), storm),
+        ("churn, procstat interval 1 us", every, churn),
+    ] {
+        let _stats = BpfStats::enable()?;
+        // Programs loaded before our memrec are someone else's.
+        let others = bpf_progs();
+        let mut c = cfg.clone();
+        c.memrec_args = memrec_args;
+        let running = tracers::start(
+            Tool::Memrec,
+            &c,
+            dir,
+            &format!("bpfcost-{}", name.split(',').next().unwrap_or(name)),
+        )?;
+        let before: BTreeMap<u64, (String, u64, u64)> = bpf_progs()
+            .into_iter()
+            .filter(|(id, _)| !others.contains_key(id))
+            .collect();
+        let r = membench_cmd(&cfg.membench, &args);
+        let after = bpf_progs();
+        let out = running.out.clone();
+        tracers::stop(running)?;
+        remove_output(&out);
+        r?;
+        for (id, (prog, cnt0, ns0)) in before {
+            if let Some((_, cnt1, ns1)) = after.get(&id) {
+                all.push(ProgCost {
+                    during: name.into(),
+                    program: prog,
+                    run_cnt: cnt1.saturating_sub(cnt0),
+                    run_time_ns: ns1.saturating_sub(ns0),
+                });
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// Compressed bytes of each column over all row groups, largest first.
+fn column_sizes(path: &Path) -> Result<Vec<(String, u64)>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(path)?)?;
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    for rg in reader.metadata().row_groups() {
+        for c in rg.columns() {
+            *sizes.entry(c.column_path().string()).or_default() +=
+                c.compressed_size().max(0) as u64;
+        }
+    }
+    let mut v: Vec<(String, u64)> = sizes.into_iter().collect();
+    v.sort_by_key(|b| std::cmp::Reverse(b.1));
+    Ok(v)
+}
+
+fn analyzer_run(memana: &Path, input: &Path) -> Result<AnalyzerRun> {
+    let meta = tracers::read_meta(input)?;
+    let command = vec![
+        memana.display().to_string(),
+        "report".into(),
+        input.display().to_string(),
+    ];
+    let t = Instant::now();
+    let mut child = Command::new(memana)
+        .arg("report")
+        .arg(input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("running memana")?;
+    let usage = sys::wait_child(&mut child, Duration::from_secs(600))?;
+    Ok(AnalyzerRun {
+        command,
+        input_bytes: tracers::file_size(input),
+        input_rows: meta.rows.values().sum(),
+        seconds: t.elapsed().as_secs_f64(),
+        ok: usage.exit_code == Some(0),
+        usage,
+    })
+}

@@ -1,0 +1,191 @@
+//! `membench work`: fixed amounts of work whose wall time is the overhead
+//! measure (the same work with and without a tracer attached).
+
+use std::io::Read;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::sys::{self, Mapping, Memcg, ScratchFile};
+
+#[derive(Debug, Clone, clap::Subcommand, Serialize)]
+pub enum Workload {
+    /// Page-fault microbenchmark: map, touch every 4 KiB page, unmap.
+    Pagefault {
+        /// Mapping size per round, MiB.
+        #[arg(long, default_value_t = 256)]
+        mib: usize,
+        /// Rounds.
+        #[arg(long, default_value_t = 8)]
+        rounds: usize,
+    },
+    /// memcg reclaim: read a file several times its memcg's limit.
+    Reclaim {
+        /// memcg limit, MiB.
+        #[arg(long, default_value_t = 32)]
+        limit_mib: u64,
+        /// File size, MiB.
+        #[arg(long, default_value_t = 128)]
+        file_mib: u64,
+        /// Times the file is read.
+        #[arg(long, default_value_t = 4)]
+        passes: u32,
+    },
+    /// Mixed: `stress-ng --vm` with a fixed number of operations.
+    Mixed {
+        /// stress-ng --vm workers.
+        #[arg(long, default_value_t = 2)]
+        workers: u32,
+        /// --vm-bytes per worker, MiB.
+        #[arg(long, default_value_t = 64)]
+        mib: u32,
+        /// --vm-ops (bogo operations, all workers together).
+        #[arg(long, default_value_t = 200)]
+        ops: u32,
+    },
+}
+
+impl Workload {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Workload::Pagefault { .. } => "pagefault",
+            Workload::Reclaim { .. } => "memcg-reclaim",
+            Workload::Mixed { .. } => "stress-ng-vm",
+        }
+    }
+
+    /// Arguments to run it as `membench work ...`.
+    pub fn args(&self) -> Vec<String> {
+        match self {
+            Workload::Pagefault { mib, rounds } => {
+                vec![
+                    "pagefault".into(),
+                    format!("--mib={mib}"),
+                    format!("--rounds={rounds}"),
+                ]
+            }
+            Workload::Reclaim {
+                limit_mib,
+                file_mib,
+                passes,
+            } => vec![
+                "reclaim".into(),
+                format!("--limit-mib={limit_mib}"),
+                format!("--file-mib={file_mib}"),
+                format!("--passes={passes}"),
+            ],
+            Workload::Mixed { workers, mib, ops } => vec![
+                "mixed".into(),
+                format!("--workers={workers}"),
+                format!("--mib={mib}"),
+                format!("--ops={ops}"),
+            ],
+        }
+    }
+}
+
+/// One timed run.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct WorkResult {
+    pub workload: String,
+    /// Wall time of the timed part.
+    pub seconds: f64,
+    /// What was done: page faults, bytes read, bogo ops.
+    pub ops: u64,
+}
+
+pub fn run(w: &Workload) -> Result<WorkResult> {
+    match *w {
+        Workload::Pagefault { mib, rounds } => pagefault(mib, rounds),
+        Workload::Reclaim {
+            limit_mib,
+            file_mib,
+            passes,
+        } => reclaim(limit_mib, file_mib, passes),
+        Workload::Mixed { workers, mib, ops } => mixed(workers, mib, ops),
+    }
+}
+
+fn pagefault(mib: usize, rounds: usize) -> Result<WorkResult> {
+    let page = sys::page_size();
+    let len = mib << 20;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let m = Mapping::anon(len, false)?;
+        m.touch(page);
+    }
+    Ok(WorkResult {
+        workload: "pagefault".into(),
+        seconds: t.elapsed().as_secs_f64(),
+        ops: (rounds * len / page) as u64,
+    })
+}
+
+fn reclaim(limit_mib: u64, file_mib: u64, passes: u32) -> Result<WorkResult> {
+    let file = ScratchFile::create("work", file_mib << 20)?;
+    let memcg = Memcg::create("work", limit_mib << 20)?;
+    let t = Instant::now();
+    // SAFETY: single-threaded here; the child only reads a file and exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        bail!("fork: {}", std::io::Error::last_os_error());
+    }
+    if pid == 0 {
+        sys::die_with_parent();
+        let r = (|| -> Result<()> {
+            memcg.enter()?;
+            let mut buf = vec![0u8; 1 << 20];
+            for _ in 0..passes {
+                let mut f = std::fs::File::open(&file.path)?;
+                sys::no_readahead(&f);
+                while f.read(&mut buf)? > 0 {}
+            }
+            Ok(())
+        })();
+        // SAFETY: leave without the parent's destructors (memcg, file).
+        unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
+    }
+    let mut st = 0;
+    // SAFETY: waiting for the child we just forked.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    let seconds = t.elapsed().as_secs_f64();
+    if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+        bail!("the reclaim reader failed (status {st})");
+    }
+    drop(memcg);
+    Ok(WorkResult {
+        workload: "memcg-reclaim".into(),
+        seconds,
+        ops: (file_mib << 20) * passes as u64,
+    })
+}
+
+fn mixed(workers: u32, mib: u32, ops: u32) -> Result<WorkResult> {
+    let t = Instant::now();
+    let mut child = Command::new("stress-ng")
+        .args([
+            "--vm".to_string(),
+            workers.to_string(),
+            "--vm-bytes".into(),
+            format!("{mib}M"),
+            "--vm-ops".into(),
+            ops.to_string(),
+            "--timeout".into(),
+            "300s".into(),
+            "--quiet".into(),
+        ])
+        .spawn()
+        .context("running stress-ng (apt-get install stress-ng)")?;
+    let usage = sys::wait_child(&mut child, Duration::from_secs(330))?;
+    let seconds = t.elapsed().as_secs_f64();
+    if usage.exit_code != Some(0) {
+        bail!("stress-ng failed: {usage:?}");
+    }
+    Ok(WorkResult {
+        workload: "stress-ng-vm".into(),
+        seconds,
+        ops: ops as u64,
+    })
+}
