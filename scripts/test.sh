@@ -12,6 +12,9 @@ cargo build --release --workspace --bins
 cargo clippy --release --workspace --all-targets -- -D warnings
 if [[ $(id -u) -ne 0 ]]; then
     echo "NOTE: not root: tests named root_* will report SKIPPED and check nothing." >&2
+elif ! mountpoint -q /sys/kernel/tracing; then
+    # The fidelity tests read the kernel's own trace output there.
+    mount -t tracefs tracefs /sys/kernel/tracing
 fi
 # Root tests put the whole machine under memory pressure; cargo runs one
 # test binary at a time, so they never overlap each other.
