@@ -21,15 +21,7 @@ const DURATION: i64 = 600_000_000_000;
 const BATCH: usize = 65536;
 
 fn dt(t: ColumnType) -> DataType {
-    match t {
-        ColumnType::U32 => DataType::UInt32,
-        ColumnType::U64 => DataType::UInt64,
-        ColumnType::I32 => DataType::Int32,
-        ColumnType::I64 => DataType::Int64,
-        ColumnType::F64 => DataType::Float64,
-        ColumnType::Bool => DataType::Boolean,
-        ColumnType::Text => DataType::Utf8,
-    }
+    memtrace_schema::arrow::data_type(t)
 }
 
 fn mix(mut x: u64) -> u64 {

@@ -343,7 +343,7 @@ fn workloads(quick: bool) -> Vec<Workload> {
             Workload::Mixed {
                 workers: 2,
                 mib: 64,
-                ops: 1000,
+                seconds: 2,
             },
         ]
     } else {
@@ -360,7 +360,7 @@ fn workloads(quick: bool) -> Vec<Workload> {
             Workload::Mixed {
                 workers: 2,
                 mib: 64,
-                ops: 10000,
+                seconds: 5,
             },
         ]
     }

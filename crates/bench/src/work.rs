@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -33,7 +33,8 @@ pub enum Workload {
         #[arg(long, default_value_t = 4)]
         passes: u32,
     },
-    /// Mixed: `stress-ng --vm` with a fixed number of operations.
+    /// Mixed: `stress-ng --vm` for a fixed time; reports seconds per 1000
+    /// bogo operations.
     Mixed {
         /// stress-ng --vm workers.
         #[arg(long, default_value_t = 2)]
@@ -41,9 +42,9 @@ pub enum Workload {
         /// --vm-bytes per worker, MiB.
         #[arg(long, default_value_t = 64)]
         mib: u32,
-        /// --vm-ops (bogo operations, all workers together).
-        #[arg(long, default_value_t = 200)]
-        ops: u32,
+        /// --timeout, seconds.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
     },
 }
 
@@ -76,11 +77,15 @@ impl Workload {
                 format!("--file-mib={file_mib}"),
                 format!("--passes={passes}"),
             ],
-            Workload::Mixed { workers, mib, ops } => vec![
+            Workload::Mixed {
+                workers,
+                mib,
+                seconds,
+            } => vec![
                 "mixed".into(),
                 format!("--workers={workers}"),
                 format!("--mib={mib}"),
-                format!("--ops={ops}"),
+                format!("--seconds={seconds}"),
             ],
         }
     }
@@ -104,7 +109,11 @@ pub fn run(w: &Workload) -> Result<WorkResult> {
             file_mib,
             passes,
         } => reclaim(limit_mib, file_mib, passes),
-        Workload::Mixed { workers, mib, ops } => mixed(workers, mib, ops),
+        Workload::Mixed {
+            workers,
+            mib,
+            seconds,
+        } => mixed(workers, mib, seconds),
     }
 }
 
@@ -162,30 +171,64 @@ fn reclaim(limit_mib: u64, file_mib: u64, passes: u32) -> Result<WorkResult> {
     })
 }
 
-fn mixed(workers: u32, mib: u32, ops: u32) -> Result<WorkResult> {
-    let t = Instant::now();
-    let mut child = Command::new("stress-ng")
+/// `stress-ng --vm` for a fixed time; the result is the time it takes per
+/// 1000 bogo operations (from stress-ng's own real-time rate), so that a
+/// slower run is a longer time like the other workloads.
+fn mixed(workers: u32, mib: u32, seconds: u32) -> Result<WorkResult> {
+    let out = Command::new("stress-ng")
         .args([
             "--vm".to_string(),
             workers.to_string(),
             "--vm-bytes".into(),
             format!("{mib}M"),
-            "--vm-ops".into(),
-            ops.to_string(),
             "--timeout".into(),
-            "300s".into(),
-            "--quiet".into(),
+            format!("{seconds}s"),
+            "--metrics-brief".into(),
         ])
-        .spawn()
+        .stdin(std::process::Stdio::null())
+        .output()
         .context("running stress-ng (apt-get install stress-ng)")?;
-    let usage = sys::wait_child(&mut child, Duration::from_secs(330))?;
-    let seconds = t.elapsed().as_secs_f64();
-    if usage.exit_code != Some(0) {
-        bail!("stress-ng failed: {usage:?}");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("stress-ng failed ({}): {text}", out.status);
     }
+    let (ops, real) = parse_metrics(&text).with_context(|| format!("no vm metrics in: {text}"))?;
     Ok(WorkResult {
         workload: "stress-ng-vm".into(),
-        seconds,
-        ops: ops as u64,
+        seconds: 1000.0 * real / ops as f64,
+        ops,
     })
+}
+
+/// (bogo ops, real seconds) of the `vm` line of `--metrics-brief`.
+fn parse_metrics(text: &str) -> Option<(u64, f64)> {
+    for line in text.lines() {
+        let t: Vec<&str> = line.split_whitespace().collect();
+        let Some(i) = t.iter().position(|w| *w == "vm") else {
+            continue;
+        };
+        let (Some(ops), Some(real)) = (t.get(i + 1), t.get(i + 2)) else {
+            continue;
+        };
+        if let (Ok(ops), Ok(real)) = (ops.parse::<u64>(), real.parse::<f64>()) {
+            if ops > 0 && real > 0.0 {
+                return Some((ops, real));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stress_ng_metrics_parse() {
+        let text = "stress-ng: metrc: [11706] stressor       bogo ops real time  usr time  sys time   bogo ops/s     bogo ops/s\n\
+                    stress-ng: metrc: [11706] vm                  600      1.18      0.05      0.38       508.21        1410.65\n";
+        assert_eq!(parse_metrics(text), Some((600, 1.18)));
+        assert_eq!(parse_metrics("nothing"), None);
+    }
 }

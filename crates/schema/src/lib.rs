@@ -6,6 +6,8 @@
 //! tables' rows. Each row group holds rows of one table only, so readers skip
 //! the rest by the `kind` statistics.
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod column;
 pub mod markdown;
 pub mod meta;

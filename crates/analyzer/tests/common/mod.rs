@@ -7,10 +7,10 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     UInt32Array, UInt64Array,
 };
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{DataType, Schema};
 use memtrace_schema::{
-    file_column_name, tables, ColumnType, Comm, FileMeta, GroupMeta, Header, ProbeMeta, Row,
-    Visitor, COMMON, META_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
+    tables, ColumnType, Comm, FileMeta, GroupMeta, Header, ProbeMeta, Row, Visitor, COMMON,
+    META_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -240,29 +240,12 @@ impl Builder {
 }
 
 fn dt(t: ColumnType) -> DataType {
-    match t {
-        ColumnType::U32 => DataType::UInt32,
-        ColumnType::U64 => DataType::UInt64,
-        ColumnType::I32 => DataType::Int32,
-        ColumnType::I64 => DataType::Int64,
-        ColumnType::F64 => DataType::Float64,
-        ColumnType::Bool => DataType::Boolean,
-        ColumnType::Text => DataType::Utf8,
-    }
+    memtrace_schema::arrow::data_type(t)
 }
 
-/// The file's Arrow schema: the common columns, then every table's columns.
+/// The file's Arrow schema, as memrec writes it.
 pub fn arrow_schema() -> Schema {
-    let mut fields: Vec<Field> = COMMON
-        .iter()
-        .map(|c| Field::new(c.name, dt(c.ty), c.nullable))
-        .collect();
-    for t in tables() {
-        for c in t.columns {
-            fields.push(Field::new(file_column_name(t.name, c.name), dt(c.ty), true));
-        }
-    }
-    Schema::new(fields)
+    memtrace_schema::arrow::file_schema()
 }
 
 fn array(ty: ColumnType, vals: Vec<V>) -> ArrayRef {

@@ -19,11 +19,9 @@ use arrow_array::builder::{
     UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{Field, Schema, SchemaRef};
 
-use memtrace_schema::{
-    file_column_name, tables, ColumnType, FileMeta, Header, Row, Table, Visitor, COMMON,
-};
+use memtrace_schema::{tables, ColumnType, FileMeta, Header, Row, Table, Visitor, COMMON};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -42,35 +40,9 @@ pub enum WriteError {
     Stopped(String),
 }
 
-fn arrow_type(t: ColumnType) -> DataType {
-    match t {
-        ColumnType::U32 => DataType::UInt32,
-        ColumnType::U64 => DataType::UInt64,
-        ColumnType::I32 => DataType::Int32,
-        ColumnType::I64 => DataType::Int64,
-        ColumnType::F64 => DataType::Float64,
-        ColumnType::Bool => DataType::Boolean,
-        ColumnType::Text => DataType::Utf8,
-    }
-}
-
 /// The file's Arrow schema: common columns, then each table's columns.
 pub fn file_schema() -> SchemaRef {
-    let mut fields: Vec<Field> = COMMON
-        .iter()
-        .map(|c| Field::new(c.name, arrow_type(c.ty), c.nullable))
-        .collect();
-    for t in tables() {
-        for c in t.columns {
-            // Nullable in the file: other tables' rows leave it empty.
-            fields.push(Field::new(
-                file_column_name(t.name, c.name),
-                arrow_type(c.ty),
-                true,
-            ));
-        }
-    }
-    Arc::new(Schema::new(fields))
+    Arc::new(memtrace_schema::arrow::file_schema())
 }
 
 enum ColBuilder {
