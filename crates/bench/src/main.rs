@@ -35,6 +35,9 @@ enum Command {
     Gen(gen::GenArgs),
     /// Run one fixed workload and print its wall time as JSON.
     Work {
+        /// Pin the workload to this CPU first.
+        #[arg(long)]
+        cpu: Option<usize>,
         #[command(subcommand)]
         workload: work::Workload,
     },
@@ -87,7 +90,10 @@ fn run(cli: Cli) -> Result<()> {
             let r = gen::run(&a)?;
             println!("{}", serde_json::to_string(&r)?);
         }
-        Command::Work { workload } => {
+        Command::Work { cpu, workload } => {
+            if let Some(cpu) = cpu {
+                sys::pin_to_cpu(cpu)?;
+            }
             let r = work::run(&workload)?;
             println!("{}", serde_json::to_string(&r)?);
         }

@@ -35,6 +35,8 @@ pub enum Section {
     Groups,
     /// The storm recorded by memrec at other zstd levels.
     Zstd,
+    /// Page faults pinned to CPU 0, nothing and memrec alternately: pairs.
+    Paired,
 }
 
 /// Settings of a suite run.
@@ -77,7 +79,7 @@ pub struct SuiteArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "throughput,capacity,storm,overhead,groups,zstd,bpfcost,analyzer"
+        default_value = "paired,overhead,groups,throughput,capacity,storm,zstd,bpfcost,analyzer"
     )]
     pub sections: Vec<Section>,
     /// Per-CPU buffer for ftrace and perf, KiB.
@@ -116,6 +118,14 @@ pub struct Run {
     pub load_before: String,
 }
 
+/// One page-fault run with nothing attached and the next one under memrec.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair {
+    pub none_s: f64,
+    pub memrec_s: f64,
+    pub load_before: String,
+}
+
 /// Run time of one BPF program.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProgCost {
@@ -151,6 +161,8 @@ pub struct Results {
     pub groups: Vec<Run>,
     /// The storm under memrec at zstd levels (kind = `zstd-N`).
     pub zstd: Vec<Step>,
+    /// Page-fault seconds (nothing, memrec) in alternating pairs, pinned to CPU 0.
+    pub paired: Vec<Pair>,
     /// Compressed bytes per column of memrec's storm recording.
     pub columns: Vec<(String, u64)>,
     pub analyzer: Option<AnalyzerRun>,
@@ -442,6 +454,46 @@ pub fn run(a: SuiteArgs) -> Result<()> {
     let has = |s: Section| a.sections.contains(&s) && !sys::stopping();
     let secs = format!("--seconds={step_s}");
 
+    if has(Section::Paired) {
+        let w = &workloads(a.quick)[0];
+        let mut args = vec!["work".to_string(), "--cpu=0".into()];
+        args.extend(w.args());
+        // A first run after other work is slower (cold allocator state): discard it.
+        let _ = membench_cmd(&cfg.membench, &args);
+        for round in 0..runs * 2 {
+            if sys::stopping() {
+                break;
+            }
+            let load_before = load_string();
+            let pair = (|| -> Result<Pair> {
+                let none = membench_cmd(&cfg.membench, &args)?;
+                let running = tracers::start(Tool::Memrec, &cfg, &out, "paired")?;
+                let rec = membench_cmd(&cfg.membench, &args);
+                let path = running.out.clone();
+                tracers::stop(running)?;
+                remove_output(&path);
+                let secs = |t: &str| serde_json::from_str::<WorkResult>(t).map(|w| w.seconds);
+                Ok(Pair {
+                    none_s: secs(&none)?,
+                    memrec_s: secs(&rec?)?,
+                    load_before,
+                })
+            })();
+            match pair {
+                Ok(p) => {
+                    info!(
+                        round,
+                        none = p.none_s,
+                        memrec = p.memrec_s,
+                        "paired page faults"
+                    );
+                    res.paired.push(p);
+                }
+                Err(e) => warn!("paired run {round}: {e:#}"),
+            }
+        }
+        save(&res)?;
+    }
     // Fixed workloads first, while the machine is as quiet as it will be:
     // the storms after them load it heavily themselves.
     if has(Section::Overhead) {
