@@ -40,50 +40,92 @@ static __always_inline __s64 mt_cpu_offset(__u32 cpu)
 	return (__s64)(mt_addr(elem) - base);
 }
 
-struct mt_pcp_sum_ctx {
-	__u64 base;
-	__s64 sum;
+/*
+ * Offsets found so far, one per CPU: they never change while the system
+ * runs, and deriving one costs a map lookup and two kernel reads.
+ */
+#define MT_MAX_CPUS 1024
+static __s64 mt_cpu_offs[MT_MAX_CPUS];
+
+static __always_inline __s64 mt_cpu_offset_cached(__u32 cpu)
+{
+	if (cpu >= MT_MAX_CPUS)
+		return mt_cpu_offset(cpu);
+	__s64 off = mt_cpu_offs[cpu & (MT_MAX_CPUS - 1)];
+
+	if (!off) {
+		off = mt_cpu_offset(cpu);
+		mt_cpu_offs[cpu & (MT_MAX_CPUS - 1)] = off;
+	}
+	return off;
+}
+
+#define MT_NR_MM_COUNTERS 4
+
+struct mt_rss_sum_ctx {
+	__u64 base[MT_NR_MM_COUNTERS];
+	__s64 sum[MT_NR_MM_COUNTERS];
+	bool contiguous;
 	bool ok;
 };
 
-static long mt_pcp_sum_cb(__u64 cpu, struct mt_pcp_sum_ctx *c)
+static long mt_rss_sum_cb(__u64 cpu, struct mt_rss_sum_ctx *c)
 {
-	__s64 off = mt_cpu_offset(cpu);
-	__s32 v = 0;
+	__s64 off = mt_cpu_offset_cached(cpu);
 
 	if (!off) {
 		c->ok = false;
 		return 1;
 	}
-	bpf_probe_read_kernel(&v, sizeof(v), (void *)(c->base + off));
-	c->sum += v;
+	if (c->contiguous) {
+		/* One read for all four: they share one per-CPU allocation. */
+		__s32 v[MT_NR_MM_COUNTERS] = {};
+
+		bpf_probe_read_kernel(v, sizeof(v), (void *)(c->base[0] + off));
+		for (int i = 0; i < MT_NR_MM_COUNTERS; i++)
+			c->sum[i] += v[i];
+		return 0;
+	}
+	for (int i = 0; i < MT_NR_MM_COUNTERS; i++) {
+		__s32 v = 0;
+
+		if (!c->base[i])
+			continue;
+		bpf_probe_read_kernel(&v, sizeof(v), (void *)(c->base[i] + off));
+		c->sum[i] += v;
+	}
 	return 0;
 }
 
 /*
- * percpu_counter_sum(): the global count plus every CPU's pending delta.
- * Without the per-CPU part a counter can lag by up to 32 pages per CPU.
+ * percpu_counter_sum() of all four rss_stat counters in one pass over the
+ * CPUs: the global count plus every CPU's pending delta. Without the
+ * per-CPU part a counter can lag by up to 32 pages per CPU. Since 6.7 the
+ * four counters are one per-CPU allocation (percpu_counter_init_many);
+ * older kernels allocate each on its own, which is read counter by counter.
  */
-static __always_inline __u64 mt_mm_counter(struct mm_struct *mm, int item)
+static __always_inline void mt_mm_counters(struct mm_struct *mm, __u64 out[MT_NR_MM_COUNTERS])
 {
-	struct percpu_counter *pc = &mm->rss_stat[item & 3];
-	struct mt_pcp_sum_ctx c = { .ok = true };
-	__s64 approx;
+	struct mt_rss_sum_ctx c = { .ok = true, .contiguous = true };
+	__s64 approx[MT_NR_MM_COUNTERS];
+	bool any = false;
 
-	approx = BPF_CORE_READ(pc, count);
-	c.sum = approx;
-	c.base = (__u64)BPF_CORE_READ(pc, counters);
-	if (c.base)
-		bpf_loop(cfg.nr_cpus, mt_pcp_sum_cb, &c, 0);
-	if (!c.ok)
-		c.sum = approx;
-	return c.sum < 0 ? 0 : c.sum;
-}
+	/* Plain loads: mm is a BTF pointer (see runtime.h). */
+	for (int i = 0; i < MT_NR_MM_COUNTERS; i++) {
+		approx[i] = mm->rss_stat[i].count;
+		c.sum[i] = approx[i];
+		c.base[i] = (__u64)mm->rss_stat[i].counters;
+		any |= c.base[i] != 0;
+		if (!c.base[i] || c.base[i] != c.base[0] + i * sizeof(__s32))
+			c.contiguous = false;
+	}
+	if (any)
+		bpf_loop(cfg.nr_cpus, mt_rss_sum_cb, &c, 0);
+	for (int i = 0; i < MT_NR_MM_COUNTERS; i++) {
+		__s64 v = c.ok ? c.sum[i] : approx[i];
 
-/* Fast approximate value, used only to notice that something changed. */
-static __always_inline __s64 mt_mm_counter_approx(struct mm_struct *mm, int item)
-{
-	return BPF_CORE_READ(mm, rss_stat[item & 3].count);
+		out[i] = v < 0 ? 0 : v;
+	}
 }
 
 /*

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * procstat: a process's memory counters, sampled when one of its threads
- * leaves a CPU. Rate-limited per process in the kernel: a sample only when a
- * counter changed and at most once per procstat_min_interval_ns.
+ * leaves a CPU, while it runs (a per-CPU timer, or kmem:rss_stat where
+ * there is no timer) and when it exits. Rate-limited per process in the
+ * kernel: a sample only when a counter changed and at most once per
+ * procstat_min_interval_ns (the timer's up to 1/8 sooner).
  */
 #include "../common/runtime.h"
 #include "../common/mm.h"
@@ -15,15 +17,21 @@ enum procstat_reason _procstat_reason = 0;
 
 struct procstat_event _procstat_event = {};
 
+/*
+ * Per-process rate-limit state, in task-local storage of the thread-group
+ * leader: reaching it is a pointer walk, where a hash map would hash and
+ * lock on every context switch and page fault; and it goes away with the
+ * process.
+ */
 struct proc_state {
-	__u64 last_ts;
+	__u64 last_ts; /* CLOCK_MONOTONIC of the last sample */
 	__u64 fingerprint;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct proc_state);
 } proc_states SEC(".maps");
 
@@ -32,84 +40,116 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
 	return (h ^ v) * 0x100000001b3ULL;
 }
 
+/* Cheap: the fields as they are, without the per-CPU sums. */
 static __always_inline __u64 fingerprint(struct mm_struct *mm)
 {
 	__u64 h = 0xcbf29ce484222325ULL;
 
-	h = mix(h, BPF_CORE_READ(mm, total_vm));
-	h = mix(h, BPF_CORE_READ(mm, hiwater_rss));
-	h = mix(h, BPF_CORE_READ(mm, data_vm));
-	h = mix(h, BPF_CORE_READ(mm, stack_vm));
-	h = mix(h, BPF_CORE_READ(mm, pgtables_bytes.counter));
-	for (int i = 0; i < 4; i++)
-		h = mix(h, mt_mm_counter_approx(mm, i));
+	h = mix(h, mm->total_vm);
+	h = mix(h, mm->hiwater_rss);
+	h = mix(h, mm->data_vm);
+	h = mix(h, mm->stack_vm);
+	h = mix(h, mm->pgtables_bytes.counter);
+	for (int i = 0; i < MT_NR_MM_COUNTERS; i++)
+		h = mix(h, mm->rss_stat[i].count);
 	return h;
 }
 
-static __always_inline int sample(struct task_struct *t, struct mm_struct *mm, __u32 reason,
-				  __u16 probe)
+/* Writes one sample of a process's counters. */
+static __always_inline int emit(struct task_struct *t, struct mm_struct *mm, __u32 reason,
+				__u16 probe)
 {
-	__u32 tgid = BPF_CORE_READ(t, tgid);
-	__u64 now = bpf_ktime_get_boot_ns();
-	struct proc_state *st = bpf_map_lookup_elem(&proc_states, &tgid);
-	bool exiting = reason == PROCSTAT_REASON_EXIT;
-
-	/* The common case first, and cheap: sampled too recently. */
-	if (!exiting && st && now - st->last_ts < cfg.procstat_min_interval_ns)
-		return 0;
-	if (!mt_task_selected(t))
-		return 0;
-
-	__u64 fp = fingerprint(mm);
-
-	if (exiting) {
-		bpf_map_delete_elem(&proc_states, &tgid);
-	} else if (st) {
-		if (st->fingerprint == fp)
-			return 0;
-		st->last_ts = now;
-		st->fingerprint = fp;
-	} else {
-		struct proc_state init = { .last_ts = now, .fingerprint = fp };
-
-		bpf_map_update_elem(&proc_states, &tgid, &init, BPF_ANY);
-	}
-
 	struct procstat_event *e = mt_reserve(probe, sizeof(*e));
 
 	if (!e)
 		return 0;
 	mt_fill_hdr_task(&e->hdr, PROCSTAT_SAMPLE, probe, t);
 	e->reason = reason;
-	e->total_vm = BPF_CORE_READ(mm, total_vm);
-	e->rss_anon = mt_mm_counter(mm, MT_MM_ANONPAGES);
-	e->rss_file = mt_mm_counter(mm, MT_MM_FILEPAGES);
-	e->rss_shmem = mt_mm_counter(mm, MT_MM_SHMEMPAGES);
-	e->swap_ents = mt_mm_counter(mm, MT_MM_SWAPENTS);
+	e->total_vm = mm->total_vm;
+
+	__u64 c[MT_NR_MM_COUNTERS];
+
+	mt_mm_counters(mm, c);
+	e->rss_anon = c[MT_MM_ANONPAGES];
+	e->rss_file = c[MT_MM_FILEPAGES];
+	e->rss_shmem = c[MT_MM_SHMEMPAGES];
+	e->swap_ents = c[MT_MM_SWAPENTS];
 	__u64 rss = e->rss_anon + e->rss_file + e->rss_shmem;
-	__u64 hiwater = BPF_CORE_READ(mm, hiwater_rss);
+	__u64 hiwater = mm->hiwater_rss;
 	e->rss_peak = hiwater > rss ? hiwater : rss;
-	e->data_vm = BPF_CORE_READ(mm, data_vm);
-	e->stack_vm = BPF_CORE_READ(mm, stack_vm);
-	e->pgtables_bytes = BPF_CORE_READ(mm, pgtables_bytes.counter);
+	e->data_vm = mm->data_vm;
+	e->stack_vm = mm->stack_vm;
+	e->pgtables_bytes = mm->pgtables_bytes.counter;
 	mt_submit(e);
 	return 0;
+}
+
+static __always_inline int sample(struct task_struct *t, struct mm_struct *mm, __u32 reason,
+				  __u16 probe)
+{
+	bool exiting = reason == PROCSTAT_REASON_EXIT;
+	/* The coarse clock would do, but tracing programs may not read it. */
+	__u64 now = bpf_ktime_get_ns();
+	struct proc_state *st = bpf_task_storage_get(&proc_states, t->group_leader, 0, 0);
+	__u64 limit = cfg.procstat_min_interval_ns;
+
+	/*
+	 * The timer fires every interval: with the exact limit, jitter would
+	 * make a busy process wait two periods.
+	 */
+	if (reason == PROCSTAT_REASON_TICK)
+		limit -= limit >> 3;
+	/* The common case first, and cheap: sampled too recently. */
+	if (!exiting && st && now - st->last_ts < limit)
+		return 0;
+	if (!mt_task_selected(t))
+		return 0;
+
+	__u64 fp = fingerprint(mm);
+
+	if (!st && !exiting)
+		st = bpf_task_storage_get(&proc_states, t->group_leader, 0,
+					  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (st && !exiting) {
+		if (st->last_ts && st->fingerprint == fp)
+			return 0;
+		st->last_ts = now;
+		st->fingerprint = fp;
+	}
+
+	return emit(t, mm, reason, probe);
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(procstat_switch, bool preempt, struct task_struct *prev)
 {
-	struct mm_struct *mm = BPF_CORE_READ(prev, mm);
+	struct mm_struct *mm = prev->mm;
 
-	if (!mm) /* kernel thread */
+	if (!mm || (prev->flags & MT_PF_KTHREAD))
 		return 0;
 	return sample(prev, mm, PROCSTAT_REASON_SWITCH, PROCSTAT_PROBE_SWITCH);
 }
 
 /*
- * A process that grows without leaving the CPU is sampled here, when its
- * own RSS counters change (page faults). Reclaim changing another process's
- * counters is not a sample of that process.
+ * A process that grows without leaving the CPU is sampled by a per-CPU
+ * timer (a cpu-clock perf event firing every --procstat-interval): it
+ * samples whatever user task is running. Only when that cannot be attached
+ * is procstat_rss used instead, which runs on every RSS counter change.
+ */
+SEC("perf_event")
+int procstat_tick(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct mm_struct *mm = t->mm;
+
+	if (!mm || (t->flags & MT_PF_KTHREAD))
+		return 0;
+	return sample(t, mm, PROCSTAT_REASON_TICK, PROCSTAT_PROBE_TICK);
+}
+
+/*
+ * Sampled when its own RSS counters change (page faults). Reclaim changing
+ * another process's counters is not a sample of that process.
  */
 SEC("tp_btf/rss_stat")
 int BPF_PROG(procstat_rss, struct mm_struct *mm, int member)
@@ -124,10 +164,34 @@ int BPF_PROG(procstat_rss, struct mm_struct *mm, int member)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(procstat_exit, struct task_struct *p)
 {
-	struct mm_struct *mm = BPF_CORE_READ(p, mm);
+	struct mm_struct *mm = p->mm;
 
 	/* One final sample per process, when its leader exits (before exit_mm). */
-	if (!mm || BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
+	if (!mm || p->pid != p->tgid)
 		return 0;
 	return sample(p, mm, PROCSTAT_REASON_EXIT, PROCSTAT_PROBE_EXIT);
+}
+
+/*
+ * Load test (memrec record --load-test): args[0] samples of the calling
+ * task, each the full cost of a real one (header, exact per-CPU sums, ring
+ * buffer), marked so. Run by memrec through BPF_PROG_TEST_RUN to measure
+ * what the recorder sustains without a generator limiting the rate.
+ */
+static long synth_one(__u64 i, void *unused)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct mm_struct *mm = t->mm;
+
+	if (!mm)
+		return 1;
+	emit(t, mm, PROCSTAT_REASON_SYNTHETIC, PROCSTAT_PROBE_SYNTHETIC);
+	return 0;
+}
+
+SEC("raw_tp")
+int procstat_synthetic(struct bpf_raw_tracepoint_args *ctx)
+{
+	bpf_loop(ctx->args[0] & 0xffff, synth_one, NULL, 0);
+	return 0;
 }

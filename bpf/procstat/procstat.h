@@ -12,12 +12,19 @@ enum procstat_probe {
 	PROCSTAT_PROBE_SWITCH = 0,
 	PROCSTAT_PROBE_EXIT = 1,
 	PROCSTAT_PROBE_RSS = 2,
+	PROCSTAT_PROBE_TICK = 3,
+	PROCSTAT_PROBE_SYNTHETIC = 4,
 };
+
+/* task_struct->flags bit of kernel threads (stable since 2.6). */
+#define MT_PF_KTHREAD 0x00200000
 
 enum procstat_reason {
 	PROCSTAT_REASON_SWITCH = 0, /* the task left the CPU */
 	PROCSTAT_REASON_EXIT = 1,   /* the process is exiting */
 	PROCSTAT_REASON_RSS = 2,    /* its RSS changed while it ran (kmem:rss_stat) */
+	PROCSTAT_REASON_TICK = 3,   /* it was running when the per-CPU timer fired */
+	PROCSTAT_REASON_SYNTHETIC = 4, /* written by memrec's load test, not by the kernel */
 };
 
 /* Counters of one process's mm, in pages except pgtables_bytes. */

@@ -117,6 +117,13 @@ pub fn possible_cpus() -> u32 {
         .unwrap_or(1)
 }
 
+/// Online CPUs, from `/sys/devices/system/cpu/online`.
+pub fn online_cpus() -> Vec<u32> {
+    read("/sys/devices/system/cpu/online")
+        .map(|s| parse_list(&s))
+        .unwrap_or_else(|_| vec![0])
+}
+
 /// `/proc/vmstat` as name → value.
 pub fn parse_vmstat(text: &str) -> BTreeMap<String, u64> {
     text.lines()

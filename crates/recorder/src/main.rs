@@ -7,6 +7,7 @@ mod preflight;
 mod printfmt;
 mod probes;
 mod record;
+mod timer;
 mod writer;
 
 use std::path::PathBuf;
@@ -72,6 +73,12 @@ struct RecordArgs {
     /// Minimum time between two procstat samples of one process.
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     procstat_interval: Duration,
+    /// How a process that keeps running is sampled between context switches:
+    /// `timer` (a per-CPU timer every --procstat-interval; cheapest) or `rss`
+    /// (on every change of its RSS counters, rate-limited; costs on every
+    /// page fault). `timer` falls back to `rss` where perf events are missing.
+    #[arg(long, value_enum, default_value_t = Sampler::Timer)]
+    procstat_sampler: Sampler,
     /// Minimum time between two snapshots of a node taken at pressure events.
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     snapshot_gap: Duration,
@@ -79,7 +86,7 @@ struct RecordArgs {
     #[arg(long, default_value_t = 8)]
     ring_mb: u32,
     /// Rows the decoder hands to the writer at a time.
-    #[arg(long, default_value_t = 16384)]
+    #[arg(long, default_value_t = 4096)]
     batch_rows: usize,
     /// Most rows per Parquet row group (each holds one table).
     #[arg(long, default_value_t = 1 << 20)]
@@ -87,9 +94,33 @@ struct RecordArgs {
     /// zstd compression level (1-22).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
     zstd_level: i32,
+    /// Load test: also write this many synthetic procstat rows per second
+    /// (reason `synthetic`, the full cost of a real sample each), to measure
+    /// what the recorder sustains on this host. For benchmarks, not for
+    /// recordings of interest.
+    #[arg(long, value_name = "ROWS_PER_S")]
+    load_test: Option<u64>,
     /// No live progress line on stderr.
     #[arg(long)]
     no_progress: bool,
+}
+
+/// Programs the options leave out.
+fn disabled_programs(a: &RecordArgs) -> Vec<String> {
+    let mut off = Vec::new();
+    if a.procstat_sampler == Sampler::Rss {
+        off.push("procstat_tick".to_string());
+    }
+    if a.load_test.is_none() {
+        off.push(probes::procstat::SYNTHETIC_PROGRAM.to_string());
+    }
+    off
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Sampler {
+    Timer,
+    Rss,
 }
 
 /// Parses `500ms`, `30s`, `5m`, `2h` or a plain number of seconds.
@@ -122,8 +153,11 @@ fn probes_command(json: bool) -> Result<()> {
             .programs
             .iter()
             .map(|p| {
-                let available = p.method == probes::Method::TestRun
-                    || kernel::has_tracepoint(&p.tracepoint.replace(':', "/"));
+                let available = match p.method {
+                    probes::Method::TestRun => true,
+                    probes::Method::CpuTimer => timer::available().is_ok(),
+                    _ => kernel::has_tracepoint(&p.tracepoint.replace(':', "/")),
+                };
                 serde_json::json!({
                     "program": p.name,
                     "tracepoint": p.tracepoint,
@@ -168,7 +202,9 @@ fn probes_command(json: bool) -> Result<()> {
                 "{:<20} {:<8} {}{}",
                 "",
                 p["method"].as_str().unwrap_or(""),
-                if target.is_empty() {
+                if target.is_empty() && p["method"] == "cpu_timer" {
+                    "(cpu-clock perf event on every CPU)"
+                } else if target.is_empty() {
                     "(timer, run by memrec)"
                 } else {
                     target
@@ -219,6 +255,7 @@ fn main() -> ExitCode {
         Command::Probes { json } => probes_command(json),
         Command::Record(a) => {
             let ring_mb = a.ring_mb.clamp(1, 1024).next_power_of_two();
+            let disabled = disabled_programs(&a);
             record::record(record::RecordOptions {
                 output: a.output,
                 force: a.force,
@@ -229,6 +266,8 @@ fn main() -> ExitCode {
                 cgroup: a.cgroup,
                 interval: a.interval,
                 procstat_interval: a.procstat_interval,
+                disabled_programs: disabled,
+                load_test: a.load_test,
                 snapshot_gap: a.snapshot_gap,
                 ring_bytes: ring_mb * 1024 * 1024,
                 writer: writer::WriterOptions {

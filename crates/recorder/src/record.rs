@@ -32,6 +32,10 @@ pub struct RecordOptions {
     pub cgroup: Option<PathBuf>,
     pub interval: Duration,
     pub procstat_interval: Duration,
+    /// Programs not to use (their fallback, if any, runs instead).
+    pub disabled_programs: Vec<String>,
+    /// Synthetic procstat rows per second written by the load test.
+    pub load_test: Option<u64>,
     pub snapshot_gap: Duration,
     pub ring_bytes: u32,
     pub writer: WriterOptions,
@@ -285,21 +289,14 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     // warning, unless it was asked for by name.
     let mut loaded: Vec<Loaded> = Vec::new();
     let mut group_meta: Vec<GroupMeta> = Vec::new();
+    let mut plans: Vec<Plan> = Vec::new();
     for g in &groups {
-        let missing: Vec<&str> = g
-            .programs
-            .iter()
-            .filter(|p| {
-                p.method != Method::TestRun
-                    && !kernel::has_tracepoint(&p.tracepoint.replace(':', "/"))
-            })
-            .map(|p| p.name)
-            .collect();
+        let plan = plan_programs(g, &opts.disabled_programs);
         let mut meta = GroupMeta {
             name: g.name.to_string(),
             ..Default::default()
         };
-        if missing.len() == g.programs.len() {
+        if plan.unavailable.len() == g.programs.len() {
             let msg = format!("{}: this kernel has none of its tracepoints", g.name);
             if explicit {
                 return Err(UsageError(format!("cannot record probe group {msg}")).into());
@@ -311,17 +308,27 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             group_meta.push(meta);
             continue;
         }
-        for m in &missing {
-            let msg = format!("{}: program {m} skipped, its tracepoint is missing", g.name);
+        for (m, why) in plan.unavailable.iter().filter(|(_, w)| w != TURNED_OFF) {
+            let spec = g.programs.iter().find(|p| p.name == *m);
+            let msg = match spec.and_then(|p| p.fallback) {
+                Some(f) => format!("{}: program {m} not used ({why}); {f} does its job", g.name),
+                None => format!("{}: program {m} skipped ({why})", g.name),
+            };
             warn!("{msg}");
             warnings.push(msg);
         }
+        let skip: Vec<&str> = plan
+            .unavailable
+            .iter()
+            .map(|(m, _)| *m)
+            .chain(plan.standby.iter().copied())
+            .collect();
         let mut group_settings = settings.clone();
         group_settings.ring_bytes = settings.ring_bytes.min(g.max_ring_bytes);
         group_settings.wakeup_bytes = u64::from(group_settings.ring_bytes / 4);
-        match (g.load)(&group_settings, &missing) {
+        match (g.load)(&group_settings, &skip) {
             Ok(skel) => {
-                meta.status = if missing.is_empty() {
+                meta.status = if !plan.degraded() {
                     "attached"
                 } else {
                     "partial"
@@ -329,6 +336,7 @@ pub fn record(opts: RecordOptions) -> Result<()> {
                 .into();
                 group_meta.push(meta);
                 loaded.push(Loaded { spec: g, skel });
+                plans.push(plan);
             }
             Err(e) => {
                 let msg = format!("{}: loading its BPF programs failed: {e:#}", g.name);
@@ -359,10 +367,36 @@ pub fn record(opts: RecordOptions) -> Result<()> {
                 attached: false,
                 error: None,
             };
-            let prog = obj.progs_mut().find(|p| p.name() == spec.name);
+            let plan = &plans[gi];
+            // Programs left out at load are still in the object, unloaded.
+            let prog = obj
+                .progs_mut()
+                .find(|p| p.name() == spec.name)
+                .filter(|_| !plan.skips(spec.name));
             match (prog, spec.method) {
-                (None, _) => a.error = Some("not loaded: tracepoint missing".into()),
+                (None, _) => {
+                    a.error = Some(plan.why_not_loaded(spec.name));
+                }
                 (Some(_), Method::TestRun) => a.attached = true,
+                (Some(p), Method::CpuTimer) => {
+                    match attach_cpu_timer(&p, settings.procstat_min_interval_ns) {
+                        Ok(mut l) => {
+                            links.append(&mut l);
+                            a.attached = true;
+                        }
+                        Err(e) => {
+                            // Loaded only because the timer looked usable; the
+                            // fallback was not loaded, so say what is missing.
+                            let msg = format!(
+                                "{}: attaching {} failed: {e:#}; running processes are sampled only when they leave a CPU",
+                                l.spec.name, spec.name
+                            );
+                            warn!("{msg}");
+                            warnings.push(msg);
+                            a.error = Some(format!("{e:#}"));
+                        }
+                    }
+                }
                 (Some(p), _) => match p.attach() {
                     Ok(link) => {
                         links.push(link);
@@ -453,6 +487,10 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     let start_time = chrono::Utc::now();
     let vmstat_start = kernel::vmstat().unwrap_or_default();
     snapshot_now(snapshot::TRIGGER_START);
+    let load_test = match opts.load_test {
+        Some(rate) => Some(start_load_test(&loaded, rate)?),
+        None => None,
+    };
     let started = Instant::now();
     let mut next_snapshot = started + opts.interval;
     let mut next_progress = started + Duration::from_secs(1);
@@ -518,6 +556,9 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         eprintln!();
     }
 
+    if let Some(lt) = load_test {
+        lt.stop();
+    }
     // The end mirrors the start: snapshot, counters, then stop recording,
     // before the slow detaching of the probes.
     snapshot_now(snapshot::TRIGGER_END);
@@ -538,7 +579,10 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         probes_meta.push(ProbeMeta {
             group: l.spec.name.to_string(),
             program: a.spec.name.to_string(),
-            target: a.spec.tracepoint.to_string(),
+            target: match a.spec.method {
+                Method::CpuTimer => "cpu-clock".to_string(),
+                _ => a.spec.tracepoint.to_string(),
+            },
             method: a.spec.method.name().to_string(),
             attached: a.attached,
             error: a.error.clone(),
@@ -586,6 +630,7 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         ("batch_rows", opts.writer.batch_rows.to_string()),
         ("row_group_rows", opts.writer.row_group_rows.to_string()),
         ("row_group_bytes", opts.writer.row_group_bytes.to_string()),
+        ("open_bytes", opts.writer.open_bytes.to_string()),
         ("zstd_level", opts.writer.zstd_level.to_string()),
         (
             "memory_cgroup",
@@ -668,6 +713,180 @@ pub fn record(opts: RecordOptions) -> Result<()> {
 }
 
 /// Starts or stops recording in every group's programs (`control[0]`).
+const TURNED_OFF: &str = "not asked for";
+
+/// Which programs of a group are loaded, and why the others are not.
+struct Plan {
+    /// Programs that cannot (or may not) run here, with the reason.
+    unavailable: Vec<(&'static str, String)>,
+    /// Fallbacks not needed because the program they stand in for runs.
+    standby: Vec<&'static str>,
+    /// Whether the group records less than on a kernel that has everything:
+    /// a program is missing and no fallback stands in for it.
+    degraded: bool,
+}
+
+impl Plan {
+    fn degraded(&self) -> bool {
+        self.degraded
+    }
+
+    fn skips(&self, program: &str) -> bool {
+        self.standby.contains(&program) || self.unavailable.iter().any(|(m, _)| *m == program)
+    }
+
+    fn why_not_loaded(&self, program: &str) -> String {
+        match self.unavailable.iter().find(|(m, _)| *m == program) {
+            Some((_, why)) => why.clone(),
+            None => "standby: the program it stands in for is attached".into(),
+        }
+    }
+}
+
+/// Decides per program whether it is loaded: its tracepoint (or timer)
+/// must exist, and a fallback is loaded only when the program it stands in
+/// for is not.
+fn plan_programs(g: &Group, disabled: &[String]) -> Plan {
+    let turned_off = |name: &str| disabled.iter().any(|d| d == name);
+    let mut unavailable = Vec::new();
+    for p in g.programs {
+        let why = if turned_off(p.name) {
+            Some(TURNED_OFF.to_string())
+        } else {
+            match p.method {
+                Method::TestRun => None,
+                Method::CpuTimer => crate::timer::available().err(),
+                Method::Tp | Method::TpBtf => {
+                    (!kernel::has_tracepoint(&p.tracepoint.replace(':', "/")))
+                        .then(|| format!("tracepoint {} missing", p.tracepoint))
+                }
+            }
+        };
+        if let Some(why) = why {
+            unavailable.push((p.name, why));
+        }
+    }
+    let down = |name: &str| unavailable.iter().any(|(m, _)| *m == name);
+    let standby: Vec<&'static str> = g
+        .programs
+        .iter()
+        .filter(|p| !down(p.name))
+        .filter_map(|p| p.fallback)
+        .filter_map(|f| g.programs.iter().find(|p| p.name == f).map(|p| p.name))
+        .collect();
+    let degraded = g.programs.iter().any(|p| {
+        unavailable
+            .iter()
+            .any(|(m, why)| *m == p.name && why != TURNED_OFF)
+            && p.fallback.is_none_or(&down)
+    });
+    Plan {
+        unavailable,
+        standby,
+        degraded,
+    }
+}
+
+/// The load test's drivers: threads that run the synthetic program at a
+/// paced rate each.
+struct LoadTest {
+    stop: std::sync::Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl LoadTest {
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Rows per second one driver thread is asked for at most (one writes about
+/// 2 M/s here: a sample costs about 0.5 µs in the kernel); higher rates are
+/// shared by more threads, which then compete with memrec for the CPUs.
+const LOAD_TEST_PER_THREAD: u64 = 2_500_000;
+
+fn start_load_test(loaded: &[Loaded], rate: u64) -> Result<LoadTest> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let name = probes::procstat::SYNTHETIC_PROGRAM;
+    let prog = loaded
+        .iter()
+        .filter(|l| l.spec.name == "procstat")
+        .find_map(|l| {
+            l.skel
+                .object()
+                .progs()
+                .find(|p| p.name() == name)
+                .map(|p| p.as_fd().try_clone_to_owned())
+        })
+        .context("the load test needs the procstat group")?
+        .context("duplicating the load test's program")?;
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let n_threads = rate.div_ceil(LOAD_TEST_PER_THREAD).max(1);
+    let mut threads = Vec::new();
+    for i in 0..n_threads {
+        let fd = prog
+            .try_clone()
+            .context("duplicating the load test's program")?;
+        let flag = stop.clone();
+        let share = rate / n_threads + u64::from(i < rate % n_threads);
+        let thread = std::thread::Builder::new()
+            .name("load-test".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let mut sent = 0u64;
+                while !flag.load(Ordering::Relaxed) && !STOP.load(Ordering::Relaxed) {
+                    let due = (started.elapsed().as_secs_f64() * share as f64) as u64;
+                    if due <= sent {
+                        std::thread::sleep(Duration::from_micros(200));
+                        continue;
+                    }
+                    // Up to 1024 rows per run: a run holds the CPU until done.
+                    let n = (due - sent).min(1024);
+                    let mut args = n.to_ne_bytes();
+                    let mut o = libbpf_sys::bpf_test_run_opts {
+                        sz: std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _,
+                        ctx_in: args.as_mut_ptr().cast(),
+                        ctx_size_in: args.len() as u32,
+                        ..Default::default()
+                    };
+                    // SAFETY: o and args outlive the call; the kernel copies ctx_in.
+                    let r =
+                        unsafe { libbpf_sys::bpf_prog_test_run_opts(fd.as_raw_fd(), &mut o) };
+                    if r != 0 {
+                        warn!("load test stopped: BPF_PROG_TEST_RUN returned {r}");
+                        return;
+                    }
+                    sent += n;
+                }
+            })
+            .context("starting the load test")?;
+        threads.push(thread);
+    }
+    info!(rate, threads = n_threads, "load test running");
+    Ok(LoadTest { stop, threads })
+}
+
+/// Attaches a program to a cpu-clock timer on every online CPU.
+fn attach_cpu_timer(p: &libbpf_rs::ProgramMut<'_>, period_ns: u64) -> Result<Vec<Link>> {
+    // The timer fires at the sampling interval, within sane bounds.
+    let period = period_ns.clamp(1_000_000, 10_000_000_000);
+    let mut links = Vec::new();
+    for cpu in kernel::online_cpus() {
+        let fd = crate::timer::open_cpu_clock(cpu, period)
+            .with_context(|| format!("perf_event_open(cpu-clock) on CPU {cpu}"))?;
+        let link = p
+            .attach_perf_event(std::os::fd::AsRawFd::as_raw_fd(&fd))
+            .with_context(|| format!("attaching to the timer of CPU {cpu}"))?;
+        // The link now holds the event open; libbpf closes it on detach.
+        std::mem::forget(fd);
+        links.push(link);
+    }
+    Ok(links)
+}
+
 fn set_live(loaded: &[Loaded], live: bool) {
     let value = u32::from(live).to_ne_bytes();
     for l in loaded {
@@ -767,7 +986,13 @@ fn print_summary(
     for p in probes.iter().filter(|p| p.lost > 0) {
         out.push_str(&format!(
             "  lost {} records at {} ({})\n",
-            p.lost, p.target, p.program
+            p.lost,
+            if p.target.is_empty() {
+                "the load test"
+            } else {
+                &p.target
+            },
+            p.program
         ));
     }
     for w in warnings {

@@ -36,6 +36,10 @@ pub enum Method {
     Tp,
     /// Not attached: run by the recorder itself through BPF_PROG_TEST_RUN.
     TestRun,
+    /// A per-CPU timer: a cpu-clock perf event on every online CPU, firing
+    /// at the group's sampling interval, runs the program on whatever task
+    /// is on that CPU.
+    CpuTimer,
 }
 
 impl Method {
@@ -44,6 +48,7 @@ impl Method {
             Method::TpBtf => "tp_btf",
             Method::Tp => "tp",
             Method::TestRun => "test_run",
+            Method::CpuTimer => "cpu_timer",
         }
     }
 }
@@ -58,6 +63,9 @@ pub struct Program {
     pub method: Method,
     /// Its slot in the group's `stats` map (the C `enum <group>_probe`).
     pub slot: u32,
+    /// A program of the same group that does this one's job when this one
+    /// cannot be attached (or is turned off); it is loaded only then.
+    pub fallback: Option<&'static str>,
 }
 
 /// Settings that reach the BPF side through `.rodata`.

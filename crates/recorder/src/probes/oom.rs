@@ -20,6 +20,7 @@ pub static GROUP: Group = Group {
         tracepoint: "oom:mark_victim",
         method: Method::Tp,
         slot: 0,
+        fallback: None,
     }],
     tables: &[&oom_victim::TABLE],
     max_ring_bytes: 1 << 20,

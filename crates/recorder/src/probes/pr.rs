@@ -25,6 +25,7 @@ const fn tp(name: &'static str, tracepoint: &'static str, slot: u32) -> Program 
         tracepoint,
         method: Method::Tp,
         slot,
+        fallback: None,
     }
 }
 
@@ -69,7 +70,9 @@ pub static GROUP: Group = Group {
         &slab_start::TABLE,
         &slab_end::TABLE,
     ],
-    max_ring_bytes: u32::MAX,
+    // Reclaim peaks near 30 k rows/s (4 MB/s): 2 MiB holds half a second,
+    // five drain periods.
+    max_ring_bytes: 2 << 20,
     load: |s, skip| load_skeleton!(PrSkelBuilder, s, skip),
     decode,
 };

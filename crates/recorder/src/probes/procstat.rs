@@ -1,4 +1,5 @@
-//! procstat: per-process memory counters on context switch and exit.
+//! procstat: per-process memory counters on context switch, on a per-CPU
+//! timer while a process runs, and at exit.
 
 use memtrace_schema::tables::procstat::procstat;
 use memtrace_schema::Text;
@@ -11,6 +12,9 @@ use crate::writer::Tables;
 // SAFETY: generated from a C struct of fixed-width integers.
 unsafe impl plain::Plain for types::procstat_event {}
 
+/// The load test's program (`memrec record --load-test`), run by memrec.
+pub const SYNTHETIC_PROGRAM: &str = "procstat_synthetic";
+
 pub static GROUP: Group = Group {
     name: "procstat",
     about: "per-process vsize, peak RSS, RSS anon/file/shmem, swap, data, stack, page tables",
@@ -20,18 +24,35 @@ pub static GROUP: Group = Group {
             tracepoint: "sched:sched_switch",
             method: Method::TpBtf,
             slot: 0,
+            fallback: None,
         },
         Program {
             name: "procstat_exit",
             tracepoint: "sched:sched_process_exit",
             method: Method::TpBtf,
             slot: 1,
+            fallback: None,
+        },
+        Program {
+            name: "procstat_tick",
+            tracepoint: "",
+            method: Method::CpuTimer,
+            slot: 3,
+            fallback: Some("procstat_rss"),
         },
         Program {
             name: "procstat_rss",
             tracepoint: "kmem:rss_stat",
             method: Method::TpBtf,
             slot: 2,
+            fallback: None,
+        },
+        Program {
+            name: SYNTHETIC_PROGRAM,
+            tracepoint: "",
+            method: Method::TestRun,
+            slot: 4,
+            fallback: None,
         },
     ],
     tables: &[&procstat::TABLE],
@@ -51,6 +72,8 @@ fn decode(data: &[u8], ctx: &mut DecodeCtx, out: &mut Tables) -> Result<(), Deco
     let reason = Text::Static(match R(e.reason) {
         R::PROCSTAT_REASON_EXIT => "exit",
         R::PROCSTAT_REASON_RSS => "rss",
+        R::PROCSTAT_REASON_TICK => "tick",
+        R::PROCSTAT_REASON_SYNTHETIC => "synthetic",
         _ => "switch",
     });
     out.push(

@@ -207,15 +207,20 @@ pub struct WriterOptions {
     /// Encoded bytes a table's open row group may hold in memory before it
     /// is written out.
     pub row_group_bytes: usize,
+    /// Encoded bytes all open row groups together may hold: past it the
+    /// largest is written out, so memory stays bounded however many tables
+    /// are busy.
+    pub open_bytes: usize,
     pub zstd_level: i32,
 }
 
 impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
-            batch_rows: 16384,
+            batch_rows: 4096,
             row_group_rows: 1 << 20,
             row_group_bytes: 8 << 20,
+            open_bytes: 16 << 20,
             zstd_level: 3,
         }
     }

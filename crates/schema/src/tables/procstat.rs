@@ -2,16 +2,20 @@
 
 crate::table! {
     /// A process's memory counters, read from its `mm_struct` when one of its
-    /// threads leaves a CPU (`sched:sched_switch`), when its own RSS changes
-    /// while it runs (`kmem:rss_stat`), and when it exits. Recorded only when
-    /// a counter changed, at most once per `--procstat-interval` per process
-    /// (the exit sample always). A spike shorter than that shows in
-    /// `rss_peak`. The RSS parts are exact sums of the kernel's per-CPU
-    /// counters; each column names its `/proc/PID/status` counterpart.
-    procstat, group = "procstat", sources = "sched:sched_switch, kmem:rss_stat, sched:sched_process_exit" {
-        /// Why the sample was taken: `switch` (a thread left a CPU), `rss` (its
-        /// RSS changed while it ran) or `exit` (the main thread is exiting,
-        /// before its memory is released; the last sample).
+    /// threads leaves a CPU (`sched:sched_switch`), while it keeps running (a
+    /// per-CPU cpu-clock timer every `--procstat-interval`; or, with
+    /// `--procstat-sampler rss` or where perf events are missing, when its own
+    /// RSS changes, `kmem:rss_stat`), and when it exits. Recorded only when a
+    /// counter changed, at most once per `--procstat-interval` per process
+    /// (timer samples up to 1/8 sooner; the exit sample always). A spike
+    /// shorter than that shows in `rss_peak`. The RSS parts are exact sums of
+    /// the kernel's per-CPU counters; each column names its `/proc/PID/status`
+    /// counterpart.
+    procstat, group = "procstat", sources = "sched:sched_switch, cpu-clock timer or kmem:rss_stat, sched:sched_process_exit" {
+        /// Why the sample was taken: `switch` (a thread left a CPU), `tick` (it
+        /// was running when the timer fired), `rss` (its RSS changed while it
+        /// ran) or `exit` (the main thread is exiting, before its memory is
+        /// released; the last sample).
         reason: Text => None,
         /// Virtual size, `VmSize` (mm->total_vm).
         vsize: u64 => Bytes,
