@@ -853,8 +853,7 @@ fn start_load_test(loaded: &[Loaded], rate: u64) -> Result<LoadTest> {
                         ..Default::default()
                     };
                     // SAFETY: o and args outlive the call; the kernel copies ctx_in.
-                    let r =
-                        unsafe { libbpf_sys::bpf_prog_test_run_opts(fd.as_raw_fd(), &mut o) };
+                    let r = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd.as_raw_fd(), &mut o) };
                     if r != 0 {
                         warn!("load test stopped: BPF_PROG_TEST_RUN returned {r}");
                         return;
