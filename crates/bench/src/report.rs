@@ -51,6 +51,11 @@ fn bytes(x: f64) -> String {
 }
 
 /// Events per second recorded in a step (memrec rows over its recording time).
+/// Rows the load test asked the kernel for per second: written plus lost.
+fn offered_rate(s: &Step) -> f64 {
+    (s.trace.events + s.trace.lost) as f64 / s.trace.seconds.max(1e-9)
+}
+
 pub fn step_rate(s: &Step) -> f64 {
     s.trace.events as f64 / s.trace.seconds.max(1e-9)
 }
@@ -101,7 +106,13 @@ fn steps_table(out: &mut String, steps: &[Step]) {
                 }
                 parts.join(", ")
             })
-            .unwrap_or_else(|| "?".into());
+            .unwrap_or_else(|| {
+                if s.kind == "loadtest" {
+                    format!("{} rows/s offered", si(offered_rate(s)))
+                } else {
+                    "?".into()
+                }
+            });
         let (u, k) = cpu_per_m(s);
         let total = t.events + t.lost;
         let _ = writeln!(
@@ -233,6 +244,10 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(o, "- note: {n}");
     }
 
+    if !r.loadtest.is_empty() {
+        let _ = writeln!(o, "\n## 1. Recorder pipeline: `memrec record --load-test RATE` (default probes plus synthetic procstat rows written in the kernel; memrec's CPU includes the driver threads' system time)\n");
+        steps_table(&mut o, &r.loadtest);
+    }
     if !r.throughput.is_empty() {
         let _ = writeln!(o, "\n## 1a. Throughput, memrec defaults (`memrec record`, default probes and settings), storm generator\n");
         steps_table(&mut o, &r.throughput);
@@ -515,7 +530,12 @@ fn targets(o: &mut String, r: &Results) {
     let _ = writeln!(o, "| target | measured | verdict |");
     let _ = writeln!(o, "|---|---|---|");
     // 1. Zero loss at 2 M events/s.
-    let all: Vec<&Step> = r.throughput.iter().chain(&r.capacity).collect();
+    let all: Vec<&Step> = r
+        .throughput
+        .iter()
+        .chain(&r.capacity)
+        .chain(&r.loadtest)
+        .collect();
     let best = all
         .iter()
         .filter(|s| s.trace.lost == 0)

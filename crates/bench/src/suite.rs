@@ -37,6 +37,9 @@ pub enum Section {
     Zstd,
     /// Page faults pinned to CPU 0, nothing and memrec alternately: pairs.
     Paired,
+    /// memrec's own pipeline: `memrec record --load-test RATE` (synthetic
+    /// rows written in the kernel, no generator limiting the rate).
+    Loadtest,
 }
 
 /// Settings of a suite run.
@@ -63,6 +66,9 @@ pub struct SuiteArgs {
     /// Storm target rates, events/s (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub rates: Option<Vec<f64>>,
+    /// Load-test rates, rows/s (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub load_rates: Option<Vec<f64>>,
     /// Capacity (churn) target rates, events/s (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub capacity_rates: Option<Vec<f64>>,
@@ -79,7 +85,7 @@ pub struct SuiteArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "paired,overhead,groups,throughput,capacity,storm,zstd,bpfcost,analyzer"
+        default_value = "paired,overhead,groups,loadtest,throughput,capacity,storm,zstd,bpfcost,analyzer"
     )]
     pub sections: Vec<Section>,
     /// Per-CPU buffer for ftrace and perf, KiB.
@@ -154,6 +160,8 @@ pub struct Results {
     pub started: String,
     pub throughput: Vec<Step>,
     pub capacity: Vec<Step>,
+    /// `memrec record --load-test RATE` steps (kind = `loadtest`).
+    pub loadtest: Vec<Step>,
     pub storm: Vec<Step>,
     pub overhead: Vec<Run>,
     pub bpf_cost: Vec<ProgCost>,
@@ -278,6 +286,30 @@ fn gen_step(
         memrec_args: cfg.memrec_args.clone(),
         trace,
         gen,
+        load_before,
+        load_after: load_string(),
+    })
+}
+
+/// Records `seconds` of memrec's load test at `rate` rows/s.
+fn load_step(cfg: &ToolConfig, dir: &Path, rate: f64, seconds: f64) -> Result<Step> {
+    let load_before = load_string();
+    let mut c = cfg.clone();
+    c.memrec_args = vec![format!("--load-test={}", rate as u64)];
+    let running = tracers::start(Tool::Memrec, &c, dir, &format!("loadtest-{}", rate as u64))?;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    while Instant::now() < deadline && !sys::stopping() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = running.out.clone();
+    let trace = tracers::stop(running)?;
+    remove_output(&out);
+    Ok(Step {
+        kind: "loadtest".into(),
+        target_rate: rate,
+        memrec_args: c.memrec_args,
+        trace,
+        gen: None,
         load_before,
         load_after: load_string(),
     })
@@ -430,6 +462,21 @@ pub fn run(a: SuiteArgs) -> Result<()> {
             vec![25_000.0, 50_000.0, 100_000.0, 200_000.0, 2_000_000.0]
         }
     });
+    let load_rates = a.load_rates.clone().unwrap_or_else(|| {
+        if a.quick {
+            vec![500_000.0, 2_000_000.0]
+        } else {
+            vec![
+                250_000.0,
+                500_000.0,
+                1_000_000.0,
+                1_500_000.0,
+                2_000_000.0,
+                3_000_000.0,
+                4_000_000.0,
+            ]
+        }
+    });
     let load = wait_quiet(a.wait_quiet, a.quiet_load);
     let mut res = Results {
         machine: machine(&memrec),
@@ -544,6 +591,16 @@ pub fn run(a: SuiteArgs) -> Result<()> {
             save(&res)?;
         }
     }
+    if has(Section::Loadtest) {
+        for &rate in load_rates.iter().take_while(|_| !sys::stopping()) {
+            info!(rate, load = %load_string(), "load test step (memrec --load-test)");
+            match load_step(&cfg, &out, rate, step_s) {
+                Ok(s) => res.loadtest.push(s),
+                Err(e) => warn!("load test step {rate}: {e:#}"),
+            }
+            save(&res)?;
+        }
+    }
     if has(Section::Throughput) {
         for &rate in rates.iter().take_while(|_| !sys::stopping()) {
             info!(rate, load = %load_string(), "throughput step (memrec defaults, storm)");
@@ -564,7 +621,10 @@ pub fn run(a: SuiteArgs) -> Result<()> {
     }
     if has(Section::Capacity) {
         let mut c = cfg.clone();
-        c.memrec_args = vec!["--procstat-interval=0.001ms".into()];
+        c.memrec_args = vec![
+            "--procstat-interval=0.001ms".into(),
+            "--procstat-sampler=rss".into(),
+        ];
         for &rate in cap_rates.iter().take_while(|_| !sys::stopping()) {
             info!(rate, load = %load_string(), "capacity step (procstat interval 1 us, churn)");
             let g = ["--mode=churn".into(), "--workers=2".into(), secs.clone()];
@@ -710,7 +770,10 @@ fn bpf_cost(cfg: &ToolConfig, dir: &Path, quick: bool) -> Result<Vec<ProgCost>> 
         "--rate=2000000".into(),
         format!("--seconds={}", if quick { 5 } else { 15 }),
     ];
-    let every = vec!["--procstat-interval=0.001ms".to_string()];
+    let every = vec![
+        "--procstat-interval=0.001ms".to_string(),
+        "--procstat-sampler=rss".to_string(),
+    ];
     for (name, memrec_args, args) in [
         ("pagefault", Vec::new(), pf),
         ("storm", Vec::new(), storm),

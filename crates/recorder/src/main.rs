@@ -33,7 +33,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Record until Ctrl-C, SIGTERM or --duration, then write the file.
-    Record(RecordArgs),
+    Record(Box<RecordArgs>),
     /// List probe groups, what each records, and whether this kernel supports it.
     Probes {
         /// Print JSON instead of a table.
