@@ -31,6 +31,9 @@ fn root_records_every_group_under_memory_pressure() {
     // Nothing may be lost, or the exact comparisons below mean nothing.
     for p in f.meta["probes"].as_array().unwrap() {
         assert_eq!(p["lost"], 0, "lost events at {}", p["target"]);
+        if p["standby"] == true {
+            continue;
+        }
         assert_eq!(
             p["attached"], true,
             "{} not attached: {}",

@@ -586,6 +586,7 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             method: a.spec.method.name().to_string(),
             attached: a.attached,
             error: a.error.clone(),
+            standby: plans[a.group].standby_reason(a.spec.name),
             events,
             lost,
         });
@@ -729,6 +730,15 @@ struct Plan {
 impl Plan {
     fn degraded(&self) -> bool {
         self.degraded
+    }
+
+    /// Left out on purpose (not because the kernel lacks something).
+    fn standby_reason(&self, program: &str) -> bool {
+        self.standby.contains(&program)
+            || self
+                .unavailable
+                .iter()
+                .any(|(m, why)| *m == program && why == TURNED_OFF)
     }
 
     fn skips(&self, program: &str) -> bool {

@@ -345,3 +345,111 @@ fn root_full_disk_keeps_what_was_written() {
         row.unwrap();
     }
 }
+
+fn probe<'a>(meta: &'a serde_json::Value, program: &str) -> &'a serde_json::Value {
+    meta["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["program"] == program)
+        .unwrap_or_else(|| panic!("no probe {program} in the metadata"))
+}
+
+/// Rows of the procstat table per `reason`.
+fn procstat_reasons(path: &Path) -> std::collections::BTreeMap<String, u64> {
+    use arrow_array::{Array, StringArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ProjectionMask;
+    let b = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap();
+    let idx = b
+        .parquet_schema()
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == "procstat.reason")
+        .unwrap();
+    let mask = ProjectionMask::leaves(b.parquet_schema(), [idx]);
+    let mut out = std::collections::BTreeMap::new();
+    for batch in b.with_projection(mask).build().unwrap() {
+        let batch = batch.unwrap();
+        let s = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        for i in 0..s.len() {
+            if s.is_valid(i) {
+                *out.entry(s.value(i).to_string()).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn root_procstat_timer_rss_fallback_and_load_test() {
+    if skip_unless_root("root_procstat_timer_rss_fallback_and_load_test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Defaults: the per-CPU timer samples running processes; rss_stat stands by.
+    // With the load test: 100 k synthetic rows/s, far below what memrec keeps.
+    let out = dir.path().join("timer.parquet");
+    let (code, _, err) = run(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--duration",
+        "2s",
+        "--probes",
+        "procstat",
+        "--load-test",
+        "100000",
+        "--no-progress",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let meta = meta_json(&out);
+    let tick = probe(&meta, "procstat_tick");
+    assert_eq!(tick["attached"], true, "{tick}");
+    assert_eq!(tick["method"], "cpu_timer");
+    let rss = probe(&meta, "procstat_rss");
+    assert_eq!(rss["attached"], false);
+    assert_eq!(rss["standby"], true, "{rss}");
+    let synth = probe(&meta, "procstat_synthetic");
+    assert_eq!(synth["attached"], true, "{synth}");
+    assert_eq!(synth["lost"], 0, "{synth}");
+    let written = synth["events"].as_u64().unwrap();
+    // Two seconds at 100 k/s, give or take start-up and one drain period
+    // (100 ms) at the end.
+    assert!((150_000..=215_000).contains(&written), "{written}");
+    let reasons = procstat_reasons(&out);
+    assert_eq!(
+        reasons.get("synthetic").copied(),
+        Some(written),
+        "{reasons:?}"
+    );
+
+    // --procstat-sampler rss: the other way round, and no load test.
+    let out = dir.path().join("rss.parquet");
+    let (code, _, err) = run(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--duration",
+        "1s",
+        "--probes",
+        "procstat",
+        "--procstat-sampler",
+        "rss",
+        "--no-progress",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let meta = meta_json(&out);
+    assert_eq!(probe(&meta, "procstat_rss")["attached"], true);
+    let tick = probe(&meta, "procstat_tick");
+    assert_eq!(tick["standby"], true, "{tick}");
+    assert_eq!(tick["error"], "not asked for");
+    let synth = probe(&meta, "procstat_synthetic");
+    assert_eq!(synth["standby"], true, "{synth}");
+    assert!(!procstat_reasons(&out).contains_key("synthetic"));
+    assert!(!procstat_reasons(&out).contains_key("tick"));
+}

@@ -40,13 +40,18 @@ pub struct ProbeMeta {
     pub program: String,
     /// What it is attached to, e.g. `vmscan:mm_vmscan_lru_shrink_inactive`.
     pub target: String,
-    /// `tp_btf`, `tp`, `raw_tp` or `test_run` (run by the recorder itself).
+    /// `tp_btf`, `tp`, `raw_tp`, `cpu_timer` (a cpu-clock perf event per CPU)
+    /// or `test_run` (run by the recorder itself).
     pub method: String,
     /// Whether it is attached.
     pub attached: bool,
     /// Why not, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Not attached on purpose: a fallback whose program runs, or a program
+    /// the command line did not ask for. `error` says which.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub standby: bool,
     /// Records the kernel wrote to the ring buffer.
     pub events: u64,
     /// Records the kernel dropped because the ring buffer was full.
