@@ -73,6 +73,9 @@ pub(super) struct Encoder {
     row_group_rows: usize,
     row_group_bytes: usize,
     open_bytes: usize,
+    /// File length and row-group count after the last row group that is
+    /// whole on disk.
+    complete: (u64, usize),
     path: PathBuf,
     reserve: Option<PathBuf>,
     created_by: String,
@@ -131,6 +134,7 @@ impl Encoder {
             row_group_rows: opts.row_group_rows.max(1),
             row_group_bytes: opts.row_group_bytes.max(1 << 20),
             open_bytes: opts.open_bytes.max(opts.row_group_bytes),
+            complete: (0, 0),
             path: path.to_path_buf(),
             reserve,
             created_by,
@@ -234,6 +238,11 @@ impl Encoder {
         self.file
             .flush()
             .map_err(|e| WriteError::Parquet(e.into()))?;
+        // Only now is it whole on disk: a salvaged file keeps it.
+        self.complete = (
+            self.file.bytes_written() as u64,
+            self.file.flushed_row_groups().len(),
+        );
         Ok(())
     }
 
@@ -243,7 +252,7 @@ impl Encoder {
         bytes: &AtomicU64,
         failure: &Mutex<Option<String>>,
     ) -> Result<u64, WriteError> {
-        let mut good_len = self.file.bytes_written() as u64;
+        self.complete = (self.file.bytes_written() as u64, 0);
         let mut failed = false;
         let mut meta: Option<Box<FileMeta>> = None;
         let fail = |e: WriteError| {
@@ -253,21 +262,13 @@ impl Encoder {
         };
         for msg in rx {
             match msg {
-                Msg::Batch(t, b) if !failed => {
-                    let groups = self.file.flushed_row_groups().len();
-                    match self.write(t, &b) {
-                        Ok(()) => {
-                            if self.file.flushed_row_groups().len() != groups {
-                                good_len = self.file.bytes_written() as u64;
-                                bytes.store(good_len, Ordering::Relaxed);
-                            }
-                        }
-                        Err(e) => {
-                            failed = true;
-                            fail(e);
-                        }
+                Msg::Batch(t, b) if !failed => match self.write(t, &b) {
+                    Ok(()) => bytes.store(self.complete.0, Ordering::Relaxed),
+                    Err(e) => {
+                        failed = true;
+                        fail(e);
                     }
-                }
+                },
                 // After a failure, later batches have nowhere to go.
                 Msg::Batch(..) => {}
                 Msg::Finish(m) => {
@@ -296,7 +297,10 @@ impl Encoder {
                 Err(e) => fail(e),
             }
         }
-        let groups = self.file.flushed_row_groups().to_vec();
+        // A group whose flush failed is in the writer's list but not whole
+        // on disk: keep only those completed before it.
+        let (good_len, good_groups) = self.complete;
+        let groups = self.file.flushed_row_groups()[..good_groups].to_vec();
         tracing::debug!("salvaging {} row groups, {good_len} bytes", groups.len());
         let Encoder {
             file,
