@@ -249,6 +249,11 @@ fn init_logging(verbose: u8) {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`memrec probes |
+    // head`) would panic. Die of it quietly instead, like other Unix tools:
+    // memrec prints only lists and the final summary, after the file is done.
+    // SAFETY: restoring a default disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {

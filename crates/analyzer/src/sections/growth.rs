@@ -325,6 +325,8 @@ fn load(rec: &Recording, f: &Filter) -> Result<Vec<Process>, SectionError> {
         let tgid = fr.chunked_u64("tgid")?.rechunk().into_owned();
         let reason = ids.ids(&fr.chunked_str("reason")?);
         let exit = ids.id_of("exit");
+        // memrec's load test, not the kernel's: left out.
+        let synthetic = ids.id_of("synthetic");
         let vals: Vec<UInt64Chunked> = FIELDS
             .iter()
             .map(|c| fr.chunked_u64(c).map(|x| x.rechunk().into_owned()))
@@ -333,6 +335,9 @@ fn load(rec: &Recording, f: &Filter) -> Result<Vec<Process>, SectionError> {
         let tg = slice_or_vec(&tgid);
         let tsv: Vec<i64> = ts.iter().map(|v| v.unwrap_or(0)).collect();
         for (i, r) in reason.iter().enumerate() {
+            if *r == synthetic {
+                continue;
+            }
             let (t, g) = (tsv[i], tg[i] as u32);
             let mut v = [0u64; 10];
             for (k, c) in vals.iter().enumerate() {
