@@ -236,6 +236,8 @@ pub fn markdown(r: &Results) -> String {
         "bpftrace",
         "perf",
         "stress_ng",
+        "trace_cmd",
+        "trace_cmd_record",
         "uptime_at_start",
     ] {
         let _ = writeln!(o, "- {k}: {}", m[k].as_str().unwrap_or("?"));

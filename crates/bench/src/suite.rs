@@ -218,11 +218,52 @@ fn machine(memrec: &Path) -> serde_json::Value {
         "bpftrace": cmd_output("bpftrace", &["--version"]),
         "perf": cmd_output("perf", &["--version"]),
         "stress_ng": cmd_output("stress-ng", &["--version"]),
+        "trace_cmd": cmd_output("trace-cmd", &["--version"]),
+        "trace_cmd_record": trace_cmd_probe(),
         "git_head": cmd_output("git", &["log", "-1", "--format=%h %s"]),
         "recorder_uncommitted": cmd_output("sh", &["-c", "git status --porcelain crates/recorder bpf crates/schema | wc -l"]),
         "load_at_start": load_string(),
         "uptime_at_start": cmd_output("uptime", &[]),
     })
+}
+
+/// Whether `trace-cmd record` works here. Where it does not (it writes
+/// /proc/sys/kernel/ftrace_enabled, which some kernels refuse), ftrace is
+/// measured through per-CPU trace_pipe_raw, the mechanism trace-cmd uses.
+fn trace_cmd_probe() -> String {
+    let dir = std::env::temp_dir().join(format!("membench-tracecmd-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        return format!("not tried: {e}");
+    }
+    let out = Command::new("timeout")
+        .args([
+            "20",
+            "trace-cmd",
+            "record",
+            "-e",
+            "sched:sched_process_exit",
+            "-o",
+        ])
+        .arg(dir.join("probe.dat"))
+        .args(["sleep", "1"])
+        .stdin(Stdio::null())
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    match out {
+        Ok(o) if o.status.success() => "works".into(),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let line = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            format!("fails ({}): {line}", o.status)
+        }
+        Err(e) => format!("not runnable: {e}"),
+    }
 }
 
 /// Waits (bounded) for a quiet machine; returns the load it started at.

@@ -97,6 +97,13 @@ impl Encoder {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
             .set_statistics_enabled(EnabledStatistics::Chunk)
+            // The page index (offset index) is kept in memory until the footer:
+            // ~2 KB per column chunk, 150 chunks per row group, most of them
+            // all-null pages. Readers skip tables by row-group statistics.
+            .set_offset_index_disabled(true)
+            // Each open column buffers a page before compressing it: 14+
+            // columns × 1 MiB by default; a quarter compresses as well.
+            .set_data_page_size_limit(256 << 10)
             .set_created_by(created_by.clone())
             // Timestamps rise within a table: deltas pack to a few bits.
             .set_column_dictionary_enabled(ColumnPath::from("ts_ns"), false)
@@ -117,10 +124,20 @@ impl Encoder {
         for (i, &f) in first_col.iter().enumerate() {
             own_cols.push(first_col.get(i + 1).copied().unwrap_or(n) - f);
         }
+        // One array of nulls per data type, shared by its columns: arrow
+        // zero-fills them, so each is resident.
+        let mut by_type: Vec<(arrow_schema::DataType, ArrayRef)> = Vec::new();
         let nulls = schema
             .fields()
             .iter()
-            .map(|f| new_null_array(f.data_type(), NULL_CHUNK))
+            .map(|f| {
+                if let Some((_, a)) = by_type.iter().find(|(t, _)| t == f.data_type()) {
+                    return a.clone();
+                }
+                let a = new_null_array(f.data_type(), NULL_CHUNK);
+                by_type.push((f.data_type().clone(), a.clone()));
+                a
+            })
             .collect();
         Ok(Encoder {
             file,
