@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite of issue #5: memrec against bpftrace, ftrace
 # (trace_pipe_raw, the way trace-cmd records) and perf, on this machine.
-# Needs root. Installs bpftrace, linux-perf, stress-ng (and bpftool) from
+# Needs root. Installs bpftrace, linux-perf, stress-ng, trace-cmd (and bpftool) from
 # Debian if they are missing, builds memrec and membench (release), then runs
 # `membench suite`, which writes OUT/results.json and OUT/report.md.
 #
@@ -18,7 +18,7 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 scripts/install-deps.sh
-packages=(bpftrace linux-perf stress-ng bpftool)
+packages=(bpftrace linux-perf stress-ng bpftool trace-cmd)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

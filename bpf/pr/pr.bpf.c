@@ -23,31 +23,29 @@ struct pr_slab_end _pr_slab_end = {};
 
 #define MT_PF_KSWAPD 0x00020000 /* include/linux/sched.h, stable since 2.6 */
 
-struct pr_task_reclaim {
-	__u64 begin_ts;
+/*
+ * What a task is inside of, in task-local storage: reached by a pointer
+ * walk on every reclaim event, where a hash map keyed by thread id hashed,
+ * locked and copied on each begin and end.
+ */
+struct pr_task_state {
+	__u64 reclaim_begin_ts; /* 0: not in reclaim */
+	__u64 slab_begin_ts;    /* 0: not in a shrinker (they do not nest on a task) */
 	__u32 reclaimer;
 	__u32 _pad;
 };
 
-/* Reclaim a task is inside, by thread id. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct pr_task_reclaim);
-} in_reclaim SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pr_task_state);
+} task_state SEC(".maps");
 
-/* Shrinker start time, by thread id (shrinkers do not nest on a task). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u64);
-} in_slab SEC(".maps");
-
-static __always_inline __u32 current_tid(void)
+static __always_inline struct pr_task_state *task_state_get(bool create)
 {
-	return (__u32)bpf_get_current_pid_tgid();
+	return bpf_task_storage_get(&task_state, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
 static __always_inline __u32 current_reclaimer(void)
@@ -56,10 +54,9 @@ static __always_inline __u32 current_reclaimer(void)
 
 	if (t->flags & MT_PF_KSWAPD)
 		return PR_RECLAIMER_KSWAPD;
-	__u32 tid = current_tid();
-	struct pr_task_reclaim *st = bpf_map_lookup_elem(&in_reclaim, &tid);
+	struct pr_task_state *st = task_state_get(false);
 
-	return st ? st->reclaimer : PR_RECLAIMER_OTHER;
+	return st && st->reclaim_begin_ts ? st->reclaimer : PR_RECLAIMER_OTHER;
 }
 
 SEC("tp/vmscan/mm_vmscan_lru_shrink_inactive")
@@ -118,17 +115,20 @@ static __always_inline int reclaim_begin(__u32 reclaimer, __u16 probe, __s32 ord
 {
 	if (!mt_current_selected())
 		return 0;
-	__u32 tid = current_tid();
-	struct pr_task_reclaim st = { .begin_ts = bpf_ktime_get_boot_ns(), .reclaimer = reclaimer };
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct pr_task_state *st = task_state_get(true);
 
-	bpf_map_update_elem(&in_reclaim, &tid, &st, BPF_ANY);
+	if (st) {
+		st->reclaim_begin_ts = now;
+		st->reclaimer = reclaimer;
+	}
 
 	struct pr_reclaim_begin *e = mt_reserve(probe, sizeof(*e));
 
 	if (!e)
 		return 0;
 	mt_fill_hdr(&e->hdr, PR_RECLAIM_BEGIN, probe);
-	e->hdr.ts_ns = st.begin_ts;
+	e->hdr.ts_ns = now;
 	e->reclaimer = reclaimer;
 	e->order = order;
 	e->gfp_flags = gfp;
@@ -139,14 +139,13 @@ static __always_inline int reclaim_begin(__u32 reclaimer, __u16 probe, __s32 ord
 
 static __always_inline int reclaim_end(__u32 reclaimer, __u16 probe, __u64 nr_reclaimed)
 {
-	__u32 tid = current_tid();
-	struct pr_task_reclaim *st = bpf_map_lookup_elem(&in_reclaim, &tid);
+	struct pr_task_state *st = task_state_get(false);
 	__u64 begin = 0;
 
 	if (st) {
 		if (st->reclaimer == reclaimer)
-			begin = st->begin_ts;
-		bpf_map_delete_elem(&in_reclaim, &tid);
+			begin = st->reclaim_begin_ts;
+		st->reclaim_begin_ts = 0;
 	}
 	if (!mt_current_selected())
 		return 0;
@@ -257,10 +256,11 @@ int pr_wakeup_kswapd(struct trace_event_raw_mm_vmscan_wakeup_kswapd *ctx)
 SEC("tp/vmscan/mm_shrink_slab_start")
 int pr_slab_start(struct trace_event_raw_mm_shrink_slab_start *ctx)
 {
-	__u32 tid = current_tid();
 	__u64 now = bpf_ktime_get_boot_ns();
+	struct pr_task_state *st = task_state_get(true);
 
-	bpf_map_update_elem(&in_slab, &tid, &now, BPF_ANY);
+	if (st)
+		st->slab_begin_ts = now;
 	if (!mt_current_selected())
 		return 0;
 	struct pr_slab_start *e = mt_reserve(PR_PROBE_SLAB_START, sizeof(*e));
@@ -285,12 +285,11 @@ int pr_slab_start(struct trace_event_raw_mm_shrink_slab_start *ctx)
 SEC("tp/vmscan/mm_shrink_slab_end")
 int pr_slab_end(struct trace_event_raw_mm_shrink_slab_end *ctx)
 {
-	__u32 tid = current_tid();
-	__u64 *begin = bpf_map_lookup_elem(&in_slab, &tid);
-	__u64 begin_ts = begin ? *begin : 0;
+	struct pr_task_state *st = task_state_get(false);
+	__u64 begin_ts = st ? st->slab_begin_ts : 0;
 
-	if (begin)
-		bpf_map_delete_elem(&in_slab, &tid);
+	if (st)
+		st->slab_begin_ts = 0;
 	if (!mt_current_selected())
 		return 0;
 	struct pr_slab_end *e = mt_reserve(PR_PROBE_SLAB_END, sizeof(*e));

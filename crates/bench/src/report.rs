@@ -380,6 +380,37 @@ pub fn markdown(r: &Results) -> String {
             );
         }
     }
+    if !r.triples.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n## 2b. memcg reclaim, rounds: nothing, memrec and ftrace back to back (order rotated)\n"
+        );
+        let _ = writeln!(o, "| round | none s | memrec s | ftrace s | memrec / none | ftrace / none | load before |");
+        let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---|");
+        for (i, t) in r.triples.iter().enumerate() {
+            let g = |k: &str| t.seconds.get(k).copied().unwrap_or(f64::NAN);
+            let _ = writeln!(
+                o,
+                "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+                i + 1,
+                g("none"),
+                g("memrec"),
+                g("ftrace"),
+                g("memrec") / g("none"),
+                g("ftrace") / g("none"),
+                t.load_before
+            );
+        }
+        for tool in ["memrec", "ftrace"] {
+            if let Some(m) = triple_slowdown(r, tool) {
+                let _ = writeln!(
+                    o,
+                    "\nMedian of the round ratios: {tool} {:+.1} %.",
+                    m * 100.0
+                );
+            }
+        }
+    }
     if !r.groups.is_empty() {
         let med = overhead_medians(&r.groups);
         let w = r.groups[0].workload.clone();
@@ -510,6 +541,16 @@ pub fn markdown(r: &Results) -> String {
     o
 }
 
+/// Median over memcg-reclaim rounds of tool / none − 1.
+pub fn triple_slowdown(r: &Results, tool: &str) -> Option<f64> {
+    median(
+        r.triples
+            .iter()
+            .filter_map(|t| Some(t.seconds.get(tool)? / t.seconds.get("none")? - 1.0))
+            .collect(),
+    )
+}
+
 /// Median over pairs of memrec / none − 1.
 pub fn paired_slowdown(r: &Results) -> Option<f64> {
     median(
@@ -543,14 +584,15 @@ fn targets(o: &mut String, r: &Results) {
         .filter(|s| s.trace.lost == 0)
         .map(|s| step_rate(s))
         .fold(f64::NAN, f64::max);
+    // Losses happen at the rate offered (written + lost), not at the rate kept.
     let any_loss = all
         .iter()
         .filter(|s| s.trace.lost > 0)
-        .map(|s| step_rate(s))
+        .map(|s| offered_rate(s))
         .fold(f64::NAN, f64::min);
     let _ = writeln!(
         o,
-        "| zero loss at 2 M events/s sustained | highest zero-loss rate {} ev/s; lowest rate with loss {} | {} |",
+        "| zero loss at 2 M events/s sustained | highest zero-loss rate {} ev/s; lowest offered rate with loss {} | {} |",
         si(best),
         if any_loss.is_finite() { format!("{} ev/s", si(any_loss)) } else { "none seen".into() },
         verdict((!all.is_empty()).then_some(best >= 2e6))
@@ -582,17 +624,33 @@ fn targets(o: &mut String, r: &Results) {
         verdict(mx.map(|v| v <= 0.01))
     );
     for w in WORKLOADS {
-        let m = slowdown(&r.overhead, w, "memrec");
-        let b = others(w);
+        // memcg reclaim against ftrace: the back-to-back rounds (2b) when
+        // measured, since unpaired medians drift by more than the difference.
+        let rounds = w == "memcg-reclaim" && !r.triples.is_empty();
+        let (m, b) = if rounds {
+            let bpftrace = slowdown(&r.overhead, w, "bpftrace");
+            let ftrace = triple_slowdown(r, "ftrace");
+            (
+                triple_slowdown(r, "memrec"),
+                [bpftrace, ftrace].into_iter().flatten().reduce(f64::min),
+            )
+        } else {
+            (slowdown(&r.overhead, w, "memrec"), others(w))
+        };
         let ok = match (m, b) {
             (Some(m), Some(b)) => Some(m < b),
             _ => None,
         };
         let _ = writeln!(
             o,
-            "| {w}: memrec slowdown below bpftrace's and ftrace's | memrec {}, best of bpftrace/ftrace {} | {} |",
+            "| {w}: memrec slowdown below bpftrace's and ftrace's | memrec {}, best of bpftrace/ftrace {}{} | {} |",
             pct(m),
             pct(b),
+            if rounds {
+                " (memrec and ftrace from the rounds, 2b)"
+            } else {
+                ""
+            },
             verdict(ok)
         );
     }

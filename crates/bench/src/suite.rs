@@ -37,6 +37,8 @@ pub enum Section {
     Zstd,
     /// Page faults pinned to CPU 0, nothing and memrec alternately: pairs.
     Paired,
+    /// memcg reclaim, nothing, memrec and ftrace one after the other: rounds.
+    Triples,
     /// memrec's own pipeline: `memrec record --load-test RATE` (synthetic
     /// rows written in the kernel, no generator limiting the rate).
     Loadtest,
@@ -85,7 +87,7 @@ pub struct SuiteArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "paired,overhead,groups,loadtest,throughput,capacity,storm,zstd,bpfcost,analyzer"
+        default_value = "paired,triples,overhead,groups,loadtest,throughput,capacity,storm,zstd,bpfcost,analyzer"
     )]
     pub sections: Vec<Section>,
     /// Per-CPU buffer for ftrace and perf, KiB.
@@ -132,6 +134,15 @@ pub struct Pair {
     pub load_before: String,
 }
 
+/// One round of a workload under several tools, one right after the other.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    pub workload: String,
+    /// Tool name → seconds.
+    pub seconds: BTreeMap<String, f64>,
+    pub load_before: String,
+}
+
 /// Run time of one BPF program.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProgCost {
@@ -171,6 +182,8 @@ pub struct Results {
     pub zstd: Vec<Step>,
     /// Page-fault seconds (nothing, memrec) in alternating pairs, pinned to CPU 0.
     pub paired: Vec<Pair>,
+    /// memcg-reclaim rounds: nothing, memrec, ftrace back to back.
+    pub triples: Vec<Round>,
     /// Compressed bytes per column of memrec's storm recording.
     pub columns: Vec<(String, u64)>,
     pub analyzer: Option<AnalyzerRun>,
@@ -579,6 +592,45 @@ pub fn run(a: SuiteArgs) -> Result<()> {
                 }
                 Err(e) => warn!("paired run {round}: {e:#}"),
             }
+        }
+        save(&res)?;
+    }
+    if has(Section::Triples) {
+        let w = &workloads(a.quick)[1];
+        let mut args = vec!["work".to_string()];
+        args.extend(w.args());
+        let _ = membench_cmd(&cfg.membench, &args);
+        let tools = [Tool::None, Tool::Memrec, Tool::Ftrace];
+        for round in 0..runs * 2 {
+            if sys::stopping() {
+                break;
+            }
+            let load_before = load_string();
+            let mut seconds = BTreeMap::new();
+            // Rotate the order so no tool always follows the same one.
+            for k in 0..tools.len() {
+                let tool = tools[(round + k) % tools.len()];
+                let r = (|| -> Result<f64> {
+                    let running = tracers::start(tool, &cfg, &out, "triple")?;
+                    let text = membench_cmd(&cfg.membench, &args);
+                    let path = running.out.clone();
+                    tracers::stop(running)?;
+                    remove_output(&path);
+                    Ok(serde_json::from_str::<WorkResult>(&text?)?.seconds)
+                })();
+                match r {
+                    Ok(sec) => {
+                        seconds.insert(tool.name().to_string(), sec);
+                    }
+                    Err(e) => warn!("triple {round} {}: {e:#}", tool.name()),
+                }
+            }
+            info!(round, ?seconds, "memcg-reclaim round");
+            res.triples.push(Round {
+                workload: w.name().into(),
+                seconds,
+                load_before,
+            });
         }
         save(&res)?;
     }

@@ -65,13 +65,28 @@ fn tv_secs(tv: libc::timeval) -> f64 {
     tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6
 }
 
-/// Waits for a child with wait4(2), so its own CPU time and peak RSS come
-/// back. Gives up (and kills it) after `timeout`.
+/// VmHWM of a live process, bytes: the peak RSS of its current program.
+fn vm_hwm(pid: libc::pid_t) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Waits for a child with wait4(2), so its own CPU time comes back. Its peak
+/// RSS is the last VmHWM seen while it ran: wait4's ru_maxrss also counts
+/// the memory of the parent it was forked from (the kernel keeps the
+/// pre-exec high-water mark), so it is only a fallback. Gives up (and kills
+/// it) after `timeout`.
 pub fn wait_child(child: &mut Child, timeout: Duration) -> Result<Usage> {
     let pid = child.id() as libc::pid_t;
     let deadline = Instant::now() + timeout;
     let mut killed = false;
+    let mut hwm: Option<u64> = None;
     loop {
+        if let Some(h) = vm_hwm(pid) {
+            hwm = Some(hwm.map_or(h, |m| m.max(h)));
+        }
         let mut status: libc::c_int = 0;
         // SAFETY: zeroed rusage is a valid value to be overwritten.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -82,7 +97,7 @@ pub fn wait_child(child: &mut Child, timeout: Duration) -> Result<Usage> {
             return Ok(Usage {
                 user_s: tv_secs(ru.ru_utime),
                 sys_s: tv_secs(ru.ru_stime),
-                max_rss_bytes: (ru.ru_maxrss as u64) * 1024,
+                max_rss_bytes: hwm.unwrap_or((ru.ru_maxrss as u64) * 1024),
                 exit_code: exited.then(|| libc::WEXITSTATUS(status)),
                 signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
             });
