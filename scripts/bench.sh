@@ -8,7 +8,7 @@
 # Usage: scripts/bench.sh [--quick] [--wait-quiet SECONDS] [membench suite options...]
 #   --quick         short runs (about 5 minutes): checks the suite, not the numbers
 #   --wait-quiet N  first wait up to N s for a 1-minute load average below 0.5
-# The full run takes about 30 minutes. See docs/BENCHMARKS.md.
+# The full run takes about 45 minutes. See docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
