@@ -100,9 +100,9 @@ static long mt_rss_sum_cb(__u64 cpu, struct mt_rss_sum_ctx *c)
 /*
  * percpu_counter_sum() of all four rss_stat counters in one pass over the
  * CPUs: the global count plus every CPU's pending delta. Without the
- * per-CPU part a counter can lag by up to 32 pages per CPU. Since 6.7 the
- * four counters are one per-CPU allocation (percpu_counter_init_many);
- * older kernels allocate each on its own, which is read counter by counter.
+ * per-CPU part a counter can lag by up to 32 pages per CPU. Where the four
+ * counters are one per-CPU allocation (percpu_counter_init_many, as on
+ * 6.18) one read per CPU gets all four; otherwise each is read on its own.
  */
 static __always_inline void mt_mm_counters(struct mm_struct *mm, __u64 out[MT_NR_MM_COUNTERS])
 {

@@ -345,6 +345,23 @@ fn gen_step(
     })
 }
 
+/// Seconds of one `membench work` run (`args`) under `tool`; the
+/// recording is removed.
+fn timed_under(
+    tool: Tool,
+    cfg: &ToolConfig,
+    dir: &Path,
+    tag: &str,
+    args: &[String],
+) -> Result<f64> {
+    let running = tracers::start(tool, cfg, dir, tag)?;
+    let text = membench_cmd(&cfg.membench, args);
+    let path = running.out.clone();
+    tracers::stop(running)?;
+    remove_output(&path);
+    Ok(serde_json::from_str::<WorkResult>(&text?)?.seconds)
+}
+
 /// Records `seconds` of memrec's load test at `rate` rows/s.
 fn load_step(cfg: &ToolConfig, dir: &Path, rate: f64, seconds: f64) -> Result<Step> {
     let load_before = load_string();
@@ -567,16 +584,9 @@ pub fn run(a: SuiteArgs) -> Result<()> {
             }
             let load_before = load_string();
             let pair = (|| -> Result<Pair> {
-                let none = membench_cmd(&cfg.membench, &args)?;
-                let running = tracers::start(Tool::Memrec, &cfg, &out, "paired")?;
-                let rec = membench_cmd(&cfg.membench, &args);
-                let path = running.out.clone();
-                tracers::stop(running)?;
-                remove_output(&path);
-                let secs = |t: &str| serde_json::from_str::<WorkResult>(t).map(|w| w.seconds);
                 Ok(Pair {
-                    none_s: secs(&none)?,
-                    memrec_s: secs(&rec?)?,
+                    none_s: timed_under(Tool::None, &cfg, &out, "paired", &args)?,
+                    memrec_s: timed_under(Tool::Memrec, &cfg, &out, "paired", &args)?,
                     load_before,
                 })
             })();
@@ -610,15 +620,7 @@ pub fn run(a: SuiteArgs) -> Result<()> {
             // Rotate the order so no tool always follows the same one.
             for k in 0..tools.len() {
                 let tool = tools[(round + k) % tools.len()];
-                let r = (|| -> Result<f64> {
-                    let running = tracers::start(tool, &cfg, &out, "triple")?;
-                    let text = membench_cmd(&cfg.membench, &args);
-                    let path = running.out.clone();
-                    tracers::stop(running)?;
-                    remove_output(&path);
-                    Ok(serde_json::from_str::<WorkResult>(&text?)?.seconds)
-                })();
-                match r {
+                match timed_under(tool, &cfg, &out, "triple", &args) {
                     Ok(sec) => {
                         seconds.insert(tool.name().to_string(), sec);
                     }

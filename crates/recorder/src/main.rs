@@ -153,16 +153,11 @@ fn probes_command(json: bool) -> Result<()> {
             .programs
             .iter()
             .map(|p| {
-                let available = match p.method {
-                    probes::Method::TestRun => true,
-                    probes::Method::CpuTimer => timer::available().is_ok(),
-                    _ => kernel::has_tracepoint(&p.tracepoint.replace(':', "/")),
-                };
                 serde_json::json!({
                     "program": p.name,
-                    "tracepoint": p.tracepoint,
+                    "target": p.target,
                     "method": p.method.name(),
-                    "available": available,
+                    "available": p.available().is_ok(),
                 })
             })
             .collect();
@@ -197,18 +192,11 @@ fn probes_command(json: bool) -> Result<()> {
             r["about"].as_str().unwrap_or("")
         );
         for p in r["programs"].as_array().into_iter().flatten() {
-            let target = p["tracepoint"].as_str().unwrap_or("");
             println!(
-                "{:<20} {:<8} {}{}",
+                "{:<20} {:<9} {}{}",
                 "",
                 p["method"].as_str().unwrap_or(""),
-                if target.is_empty() && p["method"] == "cpu_timer" {
-                    "(cpu-clock perf event on every CPU)"
-                } else if target.is_empty() {
-                    "(timer, run by memrec)"
-                } else {
-                    target
-                },
+                p["target"].as_str().unwrap_or(""),
                 if p["available"] == true {
                     ""
                 } else {

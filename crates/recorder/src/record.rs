@@ -296,7 +296,7 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             name: g.name.to_string(),
             ..Default::default()
         };
-        if plan.unavailable.len() == g.programs.len() {
+        if plan.missing().count() == g.programs.len() {
             let msg = format!("{}: this kernel has none of its tracepoints", g.name);
             if explicit {
                 return Err(UsageError(format!("cannot record probe group {msg}")).into());
@@ -308,8 +308,8 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             group_meta.push(meta);
             continue;
         }
-        for (m, why) in plan.unavailable.iter().filter(|(_, w)| w != TURNED_OFF) {
-            let spec = g.programs.iter().find(|p| p.name == *m);
+        for (m, why) in plan.missing() {
+            let spec = g.programs.iter().find(|p| p.name == m);
             let msg = match spec.and_then(|p| p.fallback) {
                 Some(f) => format!("{}: program {m} not used ({why}); {f} does its job", g.name),
                 None => format!("{}: program {m} skipped ({why})", g.name),
@@ -317,18 +317,13 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             warn!("{msg}");
             warnings.push(msg);
         }
-        let skip: Vec<&str> = plan
-            .unavailable
-            .iter()
-            .map(|(m, _)| *m)
-            .chain(plan.standby.iter().copied())
-            .collect();
+        let skip: Vec<&str> = plan.left_out.iter().map(|(m, _)| *m).collect();
         let mut group_settings = settings.clone();
         group_settings.ring_bytes = settings.ring_bytes.min(g.max_ring_bytes);
         group_settings.wakeup_bytes = u64::from(group_settings.ring_bytes / 4);
         match (g.load)(&group_settings, &skip) {
             Ok(skel) => {
-                meta.status = if !plan.degraded() {
+                meta.status = if !plan.degraded {
                     "attached"
                 } else {
                     "partial"
@@ -372,10 +367,10 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             let prog = obj
                 .progs_mut()
                 .find(|p| p.name() == spec.name)
-                .filter(|_| !plan.skips(spec.name));
+                .filter(|_| plan.left_out(spec.name).is_none());
             match (prog, spec.method) {
                 (None, _) => {
-                    a.error = Some(plan.why_not_loaded(spec.name));
+                    a.error = Some(plan.why(spec.name));
                 }
                 (Some(_), Method::TestRun) => a.attached = true,
                 (Some(p), Method::CpuTimer) => {
@@ -579,14 +574,11 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         probes_meta.push(ProbeMeta {
             group: l.spec.name.to_string(),
             program: a.spec.name.to_string(),
-            target: match a.spec.method {
-                Method::CpuTimer => "cpu-clock".to_string(),
-                _ => a.spec.tracepoint.to_string(),
-            },
+            target: a.spec.target.to_string(),
             method: a.spec.method.name().to_string(),
             attached: a.attached,
             error: a.error.clone(),
-            standby: plans[a.group].standby_reason(a.spec.name),
+            standby: plans[a.group].standby(a.spec.name),
             events,
             lost,
         });
@@ -713,88 +705,85 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     Ok(())
 }
 
-/// Starts or stops recording in every group's programs (`control[0]`).
-const TURNED_OFF: &str = "not asked for";
+/// Why a program of a group is not loaded.
+enum LeftOut {
+    /// The kernel lacks what it attaches to.
+    Missing(String),
+    /// The command line turned it off.
+    NotAsked,
+    /// A fallback whose program runs.
+    Standby,
+}
 
 /// Which programs of a group are loaded, and why the others are not.
 struct Plan {
-    /// Programs that cannot (or may not) run here, with the reason.
-    unavailable: Vec<(&'static str, String)>,
-    /// Fallbacks not needed because the program they stand in for runs.
-    standby: Vec<&'static str>,
-    /// Whether the group records less than on a kernel that has everything:
-    /// a program is missing and no fallback stands in for it.
+    left_out: Vec<(&'static str, LeftOut)>,
+    /// The group records less than on a kernel that has everything: a
+    /// program is missing and no fallback stands in for it.
     degraded: bool,
 }
 
 impl Plan {
-    fn degraded(&self) -> bool {
-        self.degraded
+    fn left_out(&self, program: &str) -> Option<&LeftOut> {
+        self.left_out
+            .iter()
+            .find(|(m, _)| *m == program)
+            .map(|(_, w)| w)
     }
 
-    /// Left out on purpose (not because the kernel lacks something).
-    fn standby_reason(&self, program: &str) -> bool {
-        self.standby.contains(&program)
-            || self
-                .unavailable
-                .iter()
-                .any(|(m, why)| *m == program && why == TURNED_OFF)
+    /// Left out on purpose, not for want of something in the kernel.
+    fn standby(&self, program: &str) -> bool {
+        matches!(
+            self.left_out(program),
+            Some(LeftOut::NotAsked | LeftOut::Standby)
+        )
     }
 
-    fn skips(&self, program: &str) -> bool {
-        self.standby.contains(&program) || self.unavailable.iter().any(|(m, _)| *m == program)
-    }
-
-    fn why_not_loaded(&self, program: &str) -> String {
-        match self.unavailable.iter().find(|(m, _)| *m == program) {
-            Some((_, why)) => why.clone(),
-            None => "standby: the program it stands in for is attached".into(),
+    fn why(&self, program: &str) -> String {
+        match self.left_out(program) {
+            Some(LeftOut::Missing(why)) => why.clone(),
+            Some(LeftOut::NotAsked) => "not asked for".into(),
+            Some(LeftOut::Standby) => "standby: the program it stands in for is attached".into(),
+            None => String::new(),
         }
+    }
+
+    /// Programs the kernel cannot run here, with the reason.
+    fn missing(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.left_out.iter().filter_map(|(m, w)| match w {
+            LeftOut::Missing(why) => Some((*m, why.as_str())),
+            _ => None,
+        })
     }
 }
 
-/// Decides per program whether it is loaded: its tracepoint (or timer)
-/// must exist, and a fallback is loaded only when the program it stands in
-/// for is not.
+/// Decides per program whether it is loaded: what it attaches to must
+/// exist, and a fallback is loaded only when the program it stands in for
+/// is not.
 fn plan_programs(g: &Group, disabled: &[String]) -> Plan {
-    let turned_off = |name: &str| disabled.iter().any(|d| d == name);
-    let mut unavailable = Vec::new();
+    let mut left_out: Vec<(&'static str, LeftOut)> = Vec::new();
     for p in g.programs {
-        let why = if turned_off(p.name) {
-            Some(TURNED_OFF.to_string())
-        } else {
-            match p.method {
-                Method::TestRun => None,
-                Method::CpuTimer => crate::timer::available().err(),
-                Method::Tp | Method::TpBtf => {
-                    (!kernel::has_tracepoint(&p.tracepoint.replace(':', "/")))
-                        .then(|| format!("tracepoint {} missing", p.tracepoint))
-                }
-            }
-        };
-        if let Some(why) = why {
-            unavailable.push((p.name, why));
+        if disabled.iter().any(|d| d == p.name) {
+            left_out.push((p.name, LeftOut::NotAsked));
+        } else if let Err(why) = p.available() {
+            left_out.push((p.name, LeftOut::Missing(why)));
         }
     }
-    let down = |name: &str| unavailable.iter().any(|(m, _)| *m == name);
+    let down = |name: &str| left_out.iter().any(|(m, _)| *m == name);
+    let degraded = g.programs.iter().any(|p| {
+        left_out
+            .iter()
+            .any(|(m, w)| *m == p.name && matches!(w, LeftOut::Missing(_)))
+            && p.fallback.is_none_or(&down)
+    });
     let standby: Vec<&'static str> = g
         .programs
         .iter()
         .filter(|p| !down(p.name))
         .filter_map(|p| p.fallback)
-        .filter_map(|f| g.programs.iter().find(|p| p.name == f).map(|p| p.name))
         .collect();
-    let degraded = g.programs.iter().any(|p| {
-        unavailable
-            .iter()
-            .any(|(m, why)| *m == p.name && why != TURNED_OFF)
-            && p.fallback.is_none_or(&down)
-    });
-    Plan {
-        unavailable,
-        standby,
-        degraded,
-    }
+    left_out.extend(standby.into_iter().map(|f| (f, LeftOut::Standby)));
+    Plan { left_out, degraded }
 }
 
 /// The load test's drivers: threads that run the synthetic program at a
@@ -896,6 +885,7 @@ fn attach_cpu_timer(p: &libbpf_rs::ProgramMut<'_>, period_ns: u64) -> Result<Vec
     Ok(links)
 }
 
+/// Starts or stops recording in every group's programs (`control[0]`).
 fn set_live(loaded: &[Loaded], live: bool) {
     let value = u32::from(live).to_ne_bytes();
     for l in loaded {
@@ -995,13 +985,7 @@ fn print_summary(
     for p in probes.iter().filter(|p| p.lost > 0) {
         out.push_str(&format!(
             "  lost {} records at {} ({})\n",
-            p.lost,
-            if p.target.is_empty() {
-                "the load test"
-            } else {
-                &p.target
-            },
-            p.program
+            p.lost, p.target, p.program
         ));
     }
     for w in warnings {

@@ -33,6 +33,13 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `memrec record -o OUT --no-progress ARGS...` to the end.
+fn record(out: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["record", "-o", out.to_str().unwrap(), "--no-progress"];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
 fn meta_json(path: &Path) -> serde_json::Value {
     let r = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
     let kv = r
@@ -226,16 +233,7 @@ fn root_metadata_describes_the_recording() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.parquet");
-    let (code, stdout, err) = run(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--duration",
-        "2s",
-        "--probes",
-        "sysstat,pr",
-        "--no-progress",
-    ]);
+    let (code, stdout, err) = record(&out, &["--duration", "2s", "--probes", "sysstat,pr"]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("wrote"), "{stdout}");
     let meta = meta_json(&out);
@@ -394,18 +392,17 @@ fn root_procstat_timer_rss_fallback_and_load_test() {
     // Defaults: the per-CPU timer samples running processes; rss_stat stands by.
     // With the load test: 100 k synthetic rows/s, far below what memrec keeps.
     let out = dir.path().join("timer.parquet");
-    let (code, _, err) = run(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--duration",
-        "2s",
-        "--probes",
-        "procstat",
-        "--load-test",
-        "100000",
-        "--no-progress",
-    ]);
+    let (code, _, err) = record(
+        &out,
+        &[
+            "--duration",
+            "2s",
+            "--probes",
+            "procstat",
+            "--load-test",
+            "100000",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     let meta = meta_json(&out);
     let tick = probe(&meta, "procstat_tick");
@@ -430,18 +427,17 @@ fn root_procstat_timer_rss_fallback_and_load_test() {
 
     // --procstat-sampler rss: the other way round, and no load test.
     let out = dir.path().join("rss.parquet");
-    let (code, _, err) = run(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--duration",
-        "1s",
-        "--probes",
-        "procstat",
-        "--procstat-sampler",
-        "rss",
-        "--no-progress",
-    ]);
+    let (code, _, err) = record(
+        &out,
+        &[
+            "--duration",
+            "1s",
+            "--probes",
+            "procstat",
+            "--procstat-sampler",
+            "rss",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     let meta = meta_json(&out);
     assert_eq!(probe(&meta, "procstat_rss")["attached"], true);

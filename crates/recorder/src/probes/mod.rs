@@ -58,14 +58,32 @@ impl Method {
 pub struct Program {
     /// Function name in the BPF source.
     pub name: &'static str,
-    /// Tracepoint as `category:name`; empty for test-run programs.
-    pub tracepoint: &'static str,
+    /// What it runs on: the tracepoint as `category:name`, or for the other
+    /// methods a description (`cpu-clock`, `timer, run by memrec`).
+    pub target: &'static str,
     pub method: Method,
     /// Its slot in the group's `stats` map (the C `enum <group>_probe`).
     pub slot: u32,
     /// A program of the same group that does this one's job when this one
     /// cannot be attached (or is turned off); it is loaded only then.
     pub fallback: Option<&'static str>,
+}
+
+impl Program {
+    /// Whether this kernel can run it; the error says why not.
+    pub fn available(&self) -> Result<(), String> {
+        match self.method {
+            Method::TestRun => Ok(()),
+            Method::CpuTimer => crate::timer::available(),
+            Method::Tp | Method::TpBtf => {
+                if crate::kernel::has_tracepoint(&self.target.replace(':', "/")) {
+                    Ok(())
+                } else {
+                    Err(format!("tracepoint {} missing", self.target))
+                }
+            }
+        }
+    }
 }
 
 /// Settings that reach the BPF side through `.rodata`.

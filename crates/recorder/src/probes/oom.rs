@@ -17,7 +17,7 @@ pub static GROUP: Group = Group {
     about: "OOM-killer victims with their memory and the load average",
     programs: &[Program {
         name: "oom_mark_victim",
-        tracepoint: "oom:mark_victim",
+        target: "oom:mark_victim",
         method: Method::Tp,
         slot: 0,
         fallback: None,

@@ -19,10 +19,10 @@ unsafe impl plain::Plain for types::pr_kswapd {}
 unsafe impl plain::Plain for types::pr_slab_start {}
 unsafe impl plain::Plain for types::pr_slab_end {}
 
-const fn tp(name: &'static str, tracepoint: &'static str, slot: u32) -> Program {
+const fn tp(name: &'static str, target: &'static str, slot: u32) -> Program {
     Program {
         name,
-        tracepoint,
+        target,
         method: Method::Tp,
         slot,
         fallback: None,

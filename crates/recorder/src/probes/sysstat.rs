@@ -17,28 +17,28 @@ pub static GROUP: Group = Group {
     programs: &[
         Program {
             name: TIMER_PROGRAM,
-            tracepoint: "",
+            target: "timer, run by memrec",
             method: Method::TestRun,
             slot: 0,
             fallback: None,
         },
         Program {
             name: "sysstat_kswapd_wake",
-            tracepoint: "vmscan:mm_vmscan_kswapd_wake",
+            target: "vmscan:mm_vmscan_kswapd_wake",
             method: Method::Tp,
             slot: 1,
             fallback: None,
         },
         Program {
             name: "sysstat_direct_reclaim",
-            tracepoint: "vmscan:mm_vmscan_direct_reclaim_begin",
+            target: "vmscan:mm_vmscan_direct_reclaim_begin",
             method: Method::Tp,
             slot: 2,
             fallback: None,
         },
         Program {
             name: "sysstat_oom",
-            tracepoint: "oom:mark_victim",
+            target: "oom:mark_victim",
             method: Method::Tp,
             slot: 3,
             fallback: None,
