@@ -62,6 +62,39 @@ static __always_inline __s64 mt_cpu_offset_cached(__u32 cpu)
 
 #define MT_NR_MM_COUNTERS 4
 
+/*
+ * Before 6.2 mm->rss_stat was one struct of atomic counters, and they are
+ * what /proc reads (get_mm_counter): exact, with no per-CPU part. Since 6.2
+ * it is an array of percpu_counters. The CO-RE flavour below names the old
+ * layout; whichever one the kernel lacks is never run.
+ */
+struct mm_rss_stat___pre62 {
+	atomic_long_t count[MT_NR_MM_COUNTERS];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___pre62 {
+	struct mm_rss_stat___pre62 rss_stat;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool mt_rss_is_atomic(void)
+{
+	return bpf_core_type_exists(struct mm_rss_stat___pre62);
+}
+
+/* A counter's shared count, without the per-CPU deltas of 6.2 and later. */
+static __always_inline __s64 mt_rss_count(struct mm_struct *mm, int i)
+{
+	if (mt_rss_is_atomic()) {
+		struct mm_struct___pre62 *old = (void *)mm;
+		__s64 v = 0;
+
+		/* Read, not loaded: 6.1's verifier cannot walk an atomic_long_t array. */
+		bpf_core_read(&v, sizeof(v), &old->rss_stat.count[i].counter);
+		return v;
+	}
+	return mm->rss_stat[i].count;
+}
+
 struct mt_rss_sum_ctx {
 	__u64 base[MT_NR_MM_COUNTERS];
 	__s64 sum[MT_NR_MM_COUNTERS];
@@ -98,6 +131,7 @@ static long mt_rss_sum_cb(__u64 cpu, struct mt_rss_sum_ctx *c)
 }
 
 /*
+ * get_mm_counter() of all four counters. Since 6.2 that is
  * percpu_counter_sum() of all four rss_stat counters in one pass over the
  * CPUs: the global count plus every CPU's pending delta. Without the
  * per-CPU part a counter can lag by up to 32 pages per CPU. Where the four
@@ -110,6 +144,14 @@ static __always_inline void mt_mm_counters(struct mm_struct *mm, __u64 out[MT_NR
 	__s64 approx[MT_NR_MM_COUNTERS];
 	bool any = false;
 
+	if (mt_rss_is_atomic()) {
+		for (int i = 0; i < MT_NR_MM_COUNTERS; i++) {
+			__s64 v = mt_rss_count(mm, i);
+
+			out[i] = v < 0 ? 0 : v;
+		}
+		return;
+	}
 	/* Plain loads: mm is a BTF pointer (see runtime.h). */
 	for (int i = 0; i < MT_NR_MM_COUNTERS; i++) {
 		approx[i] = mm->rss_stat[i].count;

@@ -51,7 +51,7 @@ static __always_inline __u64 fingerprint(struct mm_struct *mm)
 	h = mix(h, mm->stack_vm);
 	h = mix(h, mm->pgtables_bytes.counter);
 	for (int i = 0; i < MT_NR_MM_COUNTERS; i++)
-		h = mix(h, mm->rss_stat[i].count);
+		h = mix(h, mt_rss_count(mm, i));
 	return h;
 }
 
