@@ -15,18 +15,12 @@ use std::time::{Duration, Instant};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+pub use memtrace_cli::testing::is_root;
 
-/// Prints why a root test does nothing and returns true when not root.
+/// Prints why a root test does nothing and returns true when not root (a
+/// failure instead under MEMTRACE_REQUIRE_ROOT=1).
 pub fn skip_unless_root(name: &str) -> bool {
-    if !is_root() {
-        eprintln!("SKIPPED {name}: records a real kernel, needs root");
-        return true;
-    }
-    false
+    memtrace_cli::testing::skip_unless_root(name, "records a real kernel")
 }
 
 /// A binary of the workspace, built by `cargo build --release --workspace`.

@@ -9,6 +9,8 @@
 #[cfg(feature = "arrow")]
 pub mod arrow;
 mod column;
+#[cfg(feature = "parquet")]
+pub mod integrity;
 pub mod markdown;
 pub mod meta;
 pub mod tables;
