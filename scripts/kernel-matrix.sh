@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# The kernel matrix: boots each kernel under QEMU and, inside it, lists what
+# the probes find (memrec probes --json), records a small workload and runs
+# the root tests; then reports each recording on the host and prints one
+# table: kernel x group x program, attached or skipped and why.
+#
+# Usage: scripts/kernel-matrix.sh [--docs] [KERNEL...]
+#   KERNEL  6.1 | 6.12       the newest Debian bookworm image of that series
+#           linux-image-...  a Debian kernel package
+#           PATH/vmlinuz-V   an unpacked kernel, its modules in PATH/../lib/modules/V
+#           host             the running kernel, without a VM
+#   default: 6.1 6.12 host
+#   --docs  also write the table to docs/KERNELS.md
+#
+# Needs root (apt, BPF). Installs qemu, busybox-static and kmod from Debian and
+# virtme-ng from PyPI when missing. Kernel packages are unpacked, never
+# installed, into $KM_CACHE (default $CARGO_TARGET_DIR/kernels) and kept
+# there. Results go to $KM_OUT (default $CARGO_TARGET_DIR/kernel-matrix).
+# KM_ACCEL=kvm boots with KVM (default tcg: nested KVM guests may hang);
+# KM_TESTS="" runs no tests in the guests; KM_HOST_TESTS=1 runs them on
+# the host kernel too (the ordinary test suite already does);
+# KM_NO_BUILD=1 uses the binaries as built.
+# Exit status 1 when a kernel does not boot or a step fails in one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+KM_CACHE=${KM_CACHE:-$CARGO_TARGET_DIR/kernels}
+KM_OUT=${KM_OUT:-$CARGO_TARGET_DIR/kernel-matrix}
+KM_ACCEL=${KM_ACCEL:-tcg}
+KM_MEMORY=${KM_MEMORY:-2G}
+KM_CPUS=${KM_CPUS:-2}
+KM_TIMEOUT=${KM_TIMEOUT:-2400}
+KM_TESTS=${KM_TESTS-record_pressure fidelity cli}
+KM_HOST_TESTS=${KM_HOST_TESTS:-0}
+VNG_VERSION=${VNG_VERSION:-1.42}
+
+docs=0
+kernels=()
+for a in "$@"; do
+    case $a in
+    --docs) docs=1 ;;
+    -h | --help)
+        sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    -*)
+        echo "kernel-matrix: unknown option $a" >&2
+        exit 2
+        ;;
+    *) kernels+=("$a") ;;
+    esac
+done
+((${#kernels[@]})) || kernels=(6.1 6.12 host)
+
+log() { echo "kernel-matrix: $*" >&2; }
+die() {
+    log "$*"
+    exit 1
+}
+
+[[ $(id -u) -eq 0 ]] || die "needs root (apt, BPF and the root tests)"
+
+# --- tools -------------------------------------------------------------------
+
+apt_updated=0
+apt_update() {
+    if ((!apt_updated)); then
+        apt-get update -q >/dev/null
+        apt_updated=1
+    fi
+}
+
+need_debs=()
+command -v qemu-system-x86_64 >/dev/null || need_debs+=(qemu-system-x86)
+# vng wants a static busybox for its initramfs.
+[[ -x /bin/busybox && $(file -L /bin/busybox 2>/dev/null) == *static* ]] ||
+    need_debs+=(busybox-static)
+command -v depmod >/dev/null || [[ -x /usr/sbin/depmod ]] || need_debs+=(kmod)
+command -v file >/dev/null || need_debs+=(file)
+if ((${#need_debs[@]})); then
+    log "installing ${need_debs[*]}"
+    apt_update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_debs[@]}" >/dev/null
+fi
+if ! command -v vng >/dev/null; then
+    log "installing virtme-ng $VNG_VERSION"
+    python3 -m pip install -q "virtme-ng==$VNG_VERSION"
+    hash -r
+fi
+
+# --- kernels -----------------------------------------------------------------
+
+# The newest bookworm amd64 image of a series, e.g. 6.1 -> linux-image-6.1.0-57-amd64-unsigned.
+newest_package() {
+    local series=$1 pattern
+    case $series in
+    6.1) pattern='^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' ;;
+    *) pattern="^linux-image-${series//./\\.}\\.[0-9]+\\+deb[0-9]+-amd64-unsigned\$" ;;
+    esac
+    apt_update
+    apt-cache search --names-only "$pattern" | cut -d' ' -f1 | sort -V | tail -1
+}
+
+# Unpacks a kernel package into the cache (once); prints its vmlinuz.
+unpacked_kernel() {
+    local pkg=$1 root=$KM_CACHE/$1 deb
+    if ! compgen -G "$root/boot/vmlinuz-*" >/dev/null; then
+        mkdir -p "$KM_CACHE/deb"
+        deb=$(compgen -G "$KM_CACHE/deb/${pkg}_*.deb" | sort -V | tail -1 || true)
+        if [[ -z $deb ]]; then
+            log "downloading $pkg"
+            apt_update
+            (cd "$KM_CACHE/deb" && apt-get download -q "$pkg" >/dev/null 2>&1) ||
+                die "apt-get download $pkg failed"
+            deb=$(compgen -G "$KM_CACHE/deb/${pkg}_*.deb" | sort -V | tail -1)
+        fi
+        rm -rf "$root.tmp"
+        dpkg-deb -x "$deb" "$root.tmp"
+        mv "$root.tmp" "$root"
+    fi
+    compgen -G "$root/boot/vmlinuz-*" | head -1
+}
+
+# A kernel argument -> a vmlinuz path, or "host".
+resolve() {
+    local k=$1 pkg
+    case $k in
+    host) echo host ;;
+    linux-image-*) unpacked_kernel "$k" ;;
+    */* | vmlinuz*)
+        [[ -f $k ]] || die "$k: no such kernel image"
+        realpath "$k"
+        ;;
+    [0-9]*)
+        pkg=$(newest_package "$k")
+        [[ -n $pkg ]] || die "no Debian kernel package found for series $k"
+        unpacked_kernel "$pkg"
+        ;;
+    *) die "unknown kernel $k (6.1, 6.12, linux-image-..., a vmlinuz path or host)" ;;
+    esac
+}
+
+# --- binaries ----------------------------------------------------------------
+
+if [[ ${KM_NO_BUILD:-0} != 1 ]]; then
+    cargo build --release --workspace --bins
+fi
+for b in memrec memana memscen; do
+    [[ -x $BIN/$b ]] || die "$BIN/$b is missing: build the workspace first"
+done
+
+# NAME=EXECUTABLE of each test binary to run in the guests.
+tests=()
+test_executable() {
+    local pkg=$1 name=$2
+    cargo test --release -p "$pkg" --test "$name" --no-run --message-format=json 2>/dev/null |
+        jq -r --arg n "$name" \
+            'select(.reason == "compiler-artifact" and .target.name == $n and .executable != null) | .executable' |
+        tail -1
+}
+for t in $KM_TESTS; do
+    case $t in
+    cli) pkg=memtrace-recorder ;;
+    *) pkg=memtrace ;;
+    esac
+    exe=$(test_executable "$pkg" "$t")
+    [[ -n $exe && -x $exe ]] || die "could not build the test $t of $pkg"
+    tests+=("$t=$exe")
+done
+
+# --- runs --------------------------------------------------------------------
+
+mkdir -p "$KM_OUT"
+# From the shared directory: the clone may be where the guest sees a fresh
+# file system (/tmp).
+guest=$KM_OUT/guest.sh
+cp scripts/kernel-matrix/guest.sh "$guest"
+status=0
+labels=()
+: >"$KM_OUT/timings.tsv"
+
+for k in "${kernels[@]}"; do
+    img=$(resolve "$k")
+    if [[ $img == host ]]; then
+        label=host-$(uname -r)
+    else
+        label=$(basename "$img")
+        label=${label#vmlinuz-}
+    fi
+    dir=$KM_OUT/$label
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    labels+=("$label")
+    t0=$(date +%s)
+    if [[ $img == host ]]; then
+        log "$label: on the host"
+        run_tests=()
+        ((KM_HOST_TESTS)) && run_tests=("${tests[@]}")
+        "$guest" "$dir" "$BIN" "${run_tests[@]}" >"$dir/console.log" 2>&1 || true
+    else
+        log "$label: booting $img ($KM_ACCEL)"
+        accel=(--disable-kvm)
+        [[ $KM_ACCEL == kvm ]] && accel=()
+        # The guest sees the host's root read-only with a fresh /tmp and
+        # /var/tmp: the build directory (binaries, kernels, results) is
+        # shared read-write at the same path.
+        rw=(--rwdir "$CARGO_TARGET_DIR")
+        [[ $KM_OUT == "$CARGO_TARGET_DIR"/* ]] || rw+=(--rwdir "$KM_OUT")
+        # A disk for the guest's /var/tmp (else a tmpfs), sparse and thrown
+        # away after the run.
+        disk=$dir/vartmp.img
+        truncate -s 8G "$disk"
+        mkfs.ext4 -q -F -L kmvartmp "$disk"
+        timeout --foreground -k 30 "$KM_TIMEOUT" \
+            vng --verbose "${accel[@]}" -r "$img" "${rw[@]}" --disk "$disk" \
+            --memory "$KM_MEMORY" --cpus "$KM_CPUS" \
+            -- "$guest $dir $BIN ${tests[*]}" </dev/null >"$dir/console.log" 2>&1 || true
+        rm -f "$disk"
+    fi
+    secs=$(($(date +%s) - t0))
+    printf '%s\t%d\n' "$label" "$secs" >>"$KM_OUT/timings.tsv"
+
+    if [[ ! -f $dir/kernel-release ]]; then
+        log "$label: FAILED: the guest did not boot (see $dir/console.log)"
+        status=1
+        continue
+    fi
+    if [[ ! -f $dir/finished ]]; then
+        log "$label: FAILED: the guest did not finish within ${KM_TIMEOUT}s (see $dir/console.log)"
+        status=1
+    fi
+    while IFS=$'\t' read -r name rc s; do
+        if [[ $rc != 0 ]]; then
+            log "$label: FAILED: $name exited with $rc after ${s}s (see $dir)"
+            status=1
+        fi
+    done <"$dir/steps.tsv"
+    # The recording, read on the host as production would.
+    if [[ -f $dir/record.parquet ]]; then
+        if ! "$BIN/memana" info --format json "$dir/record.parquet" >"$dir/info.json" 2>"$dir/info.err"; then
+            log "$label: FAILED: memana info: $(head -1 "$dir/info.err")"
+            status=1
+        fi
+        if ! "$BIN/memana" report "$dir/record.parquet" >"$dir/report.txt" 2>"$dir/report.err"; then
+            log "$label: FAILED: memana report: $(head -1 "$dir/report.err")"
+            status=1
+        fi
+    fi
+    log "$label: ${secs}s"
+done
+
+table=$(python3 scripts/kernel-matrix/table.py "$KM_OUT" "${labels[@]}")
+echo "$table" >"$KM_OUT/summary.md"
+echo "$table"
+if ((docs)); then
+    {
+        cat scripts/kernel-matrix/KERNELS.head.md
+        echo
+        echo "$table"
+    } >docs/KERNELS.md
+    log "wrote docs/KERNELS.md"
+fi
+exit $status

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Runs inside one kernel of the matrix (a QEMU guest, or the host itself):
+# what the probes find, a short recording under a small workload, and the
+# root tests. Usage: guest.sh OUT BIN [NAME=TEST-EXECUTABLE...]
+#
+# Everything goes to OUT, a directory the host shares with the guest (the
+# guest's own /tmp and /var/tmp are fresh). OUT/steps.tsv has one line per
+# step: name, exit code, seconds. The host decides what passed from that
+# file, not from the guest's exit code, which the VM runner may not pass on.
+set -uo pipefail
+
+out=$1
+bin=$2
+shift 2
+mkdir -p "$out"
+: >"$out/steps.tsv"
+uname -r >"$out/kernel-release"
+
+step() {
+    local name=$1 t0 rc
+    shift
+    echo "== $name: $*" >&2
+    t0=$(date +%s)
+    "$@"
+    rc=$?
+    printf '%s\t%d\t%d\n' "$name" "$rc" $(($(date +%s) - t0)) >>"$out/steps.tsv"
+    echo "== $name: exit $rc after $(($(date +%s) - t0)) s" >&2
+    return 0
+}
+
+# The guest's /var/tmp is a tmpfs, where memscen's files would be shmem that
+# no reclaim can drop: the host gives it an ext4 disk labelled kmvartmp.
+if grep -q virtme /proc/cmdline && [[ $(stat -f -c %T /var/tmp) == tmpfs ]]; then
+    modprobe -a virtio_blk ext4 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        dev=$(blkid -L kmvartmp 2>/dev/null) && break
+        sleep 0.2
+    done
+    # The shared directories are mounted under /var/tmp: move them onto the
+    # disk, then the disk onto /var/tmp.
+    if [[ -n ${dev:-} ]] && mkdir -p /run/kmvartmp && mount "$dev" /run/kmvartmp; then
+        awk '$2 ~ "^/var/tmp/" { print $2 }' /proc/mounts | while read -r m; do
+            mkdir -p "/run/kmvartmp/${m#/var/tmp/}"
+            mount --move "$m" "/run/kmvartmp/${m#/var/tmp/}"
+        done
+        mount --move /run/kmvartmp /var/tmp
+        echo "/var/tmp on $dev" >&2
+    else
+        echo "no disk for /var/tmp: memscen's files stay in memory" >&2
+    fi
+fi
+
+# The fidelity tests read the kernel's own trace output.
+if ! mountpoint -q /sys/kernel/tracing; then
+    mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+fi
+
+# memscen makes its pressure in a cgroup v1 memory cgroup. virtme-ng mounts
+# only cgroup2; where the kernel still has v1 memcg (CONFIG_MEMCG_V1, always
+# before 6.12) mount it where memscen looks.
+memcg_v1=0
+if [[ -e /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
+    memcg_v1=1
+elif [[ $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) == cgroup2* ]]; then
+    # The host's layout: v1 controllers beside cgroup2 at unified/.
+    mount -t tmpfs cgroup_root /sys/fs/cgroup
+    mkdir -p /sys/fs/cgroup/memory /sys/fs/cgroup/unified
+    mount -t cgroup2 none /sys/fs/cgroup/unified
+    if mount -t cgroup -o memory memory /sys/fs/cgroup/memory 2>/dev/null; then
+        memcg_v1=1
+    else
+        umount /sys/fs/cgroup/unified
+        umount /sys/fs/cgroup
+    fi
+fi
+echo $memcg_v1 >"$out/memcg-v1"
+
+probes() {
+    "$bin/memrec" probes --json >"$out/probes.json" 2>"$out/probes.err"
+}
+
+# A recording of a leak and a memcg reclaim run at small scale: growth,
+# faults, reclaim and sysstat all get something to record.
+record() {
+    local rec=$out/record.parquet log=$out/record.log pid i
+    rm -f "$rec"
+    "$bin/memrec" record -o "$rec" --force --no-progress -v >"$out/record.summary" 2>"$log" &
+    pid=$!
+    # Loading the probes under emulation takes a while: wait until memrec
+    # says it records.
+    for ((i = 0; i < 600; i++)); do
+        grep -q "recording to" "$log" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    if ! grep -q "recording to" "$log"; then
+        echo "memrec did not start recording" >&2
+        kill -INT "$pid" 2>/dev/null
+        wait "$pid"
+        return 1
+    fi
+    local rc=0
+    if ((memcg_v1)); then
+        "$bin/memscen" run leak --scale small --truth "$out/leak.truth.json" 2>"$out/memscen.log" || rc=1
+        "$bin/memscen" run memcg-reclaim --scale small --truth "$out/memcg-reclaim.truth.json" \
+            2>>"$out/memscen.log" || rc=1
+    else
+        # No memscen without v1 memcg: 256 MiB of anonymous memory (tail
+        # keeps a line without a newline whole) and 64 MiB of shmem.
+        head -c 256M /dev/zero | tail >/dev/null
+        head -c 64M /dev/zero >/dev/shm/kernel-matrix && rm -f /dev/shm/kernel-matrix
+    fi
+    sleep 1
+    kill -INT "$pid"
+    wait "$pid" || rc=1
+    return $rc
+}
+
+step probes probes
+step record record
+
+# The test binaries find memrec and memscen next to their own directory.
+export MEMTRACE_REQUIRE_ROOT=1
+for t in "$@"; do
+    name=${t%%=*}
+    step "test:$name" "${t#*=}" --test-threads=1 >"$out/test-$name.log" 2>&1
+done
+echo done >"$out/finished"

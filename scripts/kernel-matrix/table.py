@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""The kernel matrix's summary, as Markdown, from what each kernel's run left
+in OUT/LABEL: kernel-release, steps.tsv, probes.json (memrec probes --json in
+the guest) and info.json (memana info --format json of its recording, on the
+host). Usage: table.py OUT LABEL...
+"""
+import json
+import os
+import sys
+
+
+def load(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def find(doc, key):
+    """The first list under `key` anywhere in a JSON document."""
+    if isinstance(doc, dict):
+        if isinstance(doc.get(key), list):
+            return doc[key]
+        for v in doc.values():
+            r = find(v, key)
+            if r is not None:
+                return r
+    elif isinstance(doc, list):
+        for v in doc:
+            r = find(v, key)
+            if r is not None:
+                return r
+    return None
+
+
+def read_text(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return default
+
+
+def cell(text):
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def main():
+    out, labels = sys.argv[1], sys.argv[2:]
+    timings = {}
+    for line in read_text(os.path.join(out, "timings.tsv")).splitlines():
+        name, _, secs = line.partition("\t")
+        timings[name] = secs
+
+    runs = []
+    for label in labels:
+        d = os.path.join(out, label)
+        steps = []
+        for line in read_text(os.path.join(d, "steps.tsv")).splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3:
+                steps.append((parts[0], int(parts[1]), parts[2]))
+        runs.append(
+            {
+                "label": label,
+                "release": read_text(os.path.join(d, "kernel-release"), "did not boot"),
+                "steps": steps,
+                "probes": load(os.path.join(d, "probes.json"), []),
+                "info": load(os.path.join(d, "info.json"), {}),
+                "seconds": timings.get(label, "?"),
+            }
+        )
+
+    print("## Runs\n")
+    print("| kernel | wall time | steps |")
+    print("|---|---|---|")
+    for r in runs:
+        steps = ", ".join(
+            f"{n} {'ok' if rc == 0 else f'FAILED ({rc})'} ({s} s)" for n, rc, s in r["steps"]
+        )
+        print(f"| {r['release']} | {r['seconds']} s | {cell(steps) or 'none ran'} |")
+
+    # Rows: every (group, program) any kernel knows, in memrec's order.
+    order = []
+    for r in runs:
+        for g in r["probes"]:
+            for p in g.get("programs", []):
+                key = (g.get("group", "?"), p.get("program", "?"))
+                if key not in order:
+                    order.append(key)
+
+    def status(r, group, program):
+        avail = None
+        method = ""
+        for g in r["probes"]:
+            if g.get("group") == group:
+                for p in g.get("programs", []):
+                    if p.get("program") == program:
+                        avail = p.get("available")
+                        method = p.get("method", "")
+        probes = find(r["info"], "probes") or []
+        rec = next(
+            (p for p in probes if p.get("group") == group and p.get("program") == program),
+            None,
+        )
+        groups = find(r["info"], "groups") or []
+        gm = next((g for g in groups if g.get("name") == group), None)
+        if rec is not None:
+            m = rec.get("method") or method
+            if rec.get("attached"):
+                return f"attached ({m})"
+            why = rec.get("error") or (gm or {}).get("reason") or ""
+            word = "standby" if rec.get("standby") else "skipped"
+            return f"{word} ({m}): {why}" if why else f"{word} ({m})"
+        if gm is not None and gm.get("status") in ("failed", "skipped"):
+            return f"{gm['status']}: {gm.get('reason') or ''}"
+        if avail is None:
+            return "?"
+        return f"target present ({method}), not recorded" if avail else f"target missing ({method})"
+
+    print("\n## Probes\n")
+    print("Per program: how the recording attached it, or why not (from the recording's")
+    print("metadata, `memana info`), else whether `memrec probes` found its target.\n")
+    print("| group | program | " + " | ".join(r["release"] for r in runs) + " |")
+    print("|---|---|" + "---|" * len(runs))
+    for group, program in order:
+        cells = [cell(status(r, group, program)) for r in runs]
+        print(f"| {group} | {program} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
