@@ -1,68 +1,71 @@
 //! What a report looks at (time window, process) and how (top N, windows,
 //! the leak criterion).
 
-/// Error parsing a duration such as `10s`, `2m`, `1h30m` or `500ms`.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum DurationError {
-    #[error("empty duration")]
-    Empty,
-    #[error("invalid duration `{0}`: expected a number with a unit, e.g. 500ms, 10s, 2m, 1h")]
-    Invalid(String),
-    #[error("unknown unit `{unit}` in duration `{text}` (use ns, us, ms, s, m or h)")]
-    Unit { text: String, unit: String },
-    #[error("duration `{0}` is out of range")]
-    Range(String),
+use std::time::Duration;
+
+/// A `--from`/`--to` window that selects nothing of the recording.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error(
+        "--from {from} starts at or after the recording's end (the recording is {length} long)"
+    )]
+    FromPastEnd { from: String, length: String },
+    #[error("--to {to} ends at the recording's start: the window is empty (the recording is {length} long)")]
+    ToAtStart { to: String, length: String },
+    #[error("--from ({from}) must be before --to ({to})")]
+    Order { from: String, to: String },
 }
 
-/// Parses a duration into nanoseconds. A number alone means seconds; parts
-/// add up (`1m30s`); decimals are allowed (`1.5s`).
-pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
-    let s = text.trim();
-    if s.is_empty() {
-        return Err(DurationError::Empty);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .char_indices()
-            .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
-            .map_or(rest.len(), |(i, _)| i);
-        if num_len == 0 {
-            return Err(DurationError::Invalid(s.to_string()));
+/// A recording length as people read it: `12.345 s`.
+pub fn length_text(ns: i64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
+/// The `[from, to)` window in absolute `ts_ns`, from durations relative to
+/// the recording's start. Every sum is checked: `--to` past the end of time
+/// means "to the end" (saturated), `--from` past the recording's end, or
+/// `--to` at its start, is an error naming the recording's length.
+pub fn window(
+    start_ns: i64,
+    end_ns: i64,
+    from: Option<(&str, Duration)>,
+    to: Option<(&str, Duration)>,
+) -> Result<(Option<i64>, Option<i64>), WindowError> {
+    let length = || length_text(end_ns.saturating_sub(start_ns));
+    let abs =
+        |d: Duration| memtrace_cli::duration::as_nanos_i64(d).and_then(|n| start_ns.checked_add(n));
+    if let (Some((ft, f)), Some((tt, t))) = (from, to) {
+        if f >= t {
+            return Err(WindowError::Order {
+                from: ft.to_string(),
+                to: tt.to_string(),
+            });
         }
-        let num: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| DurationError::Invalid(s.to_string()))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
-            .map_or(rest.len(), |(i, _)| i);
-        let unit = rest[..unit_len].trim();
-        rest = &rest[unit_len..];
-        let scale = match unit {
-            "" if rest.is_empty() && total == 0.0 => 1e9,
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" | "sec" => 1e9,
-            "m" | "min" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(DurationError::Invalid(s.to_string())),
-            other => {
-                return Err(DurationError::Unit {
-                    text: s.to_string(),
-                    unit: other.to_string(),
+    }
+    let from_ns = match from {
+        None => None,
+        Some((text, d)) => match abs(d) {
+            // An empty recording (start == end) still has its start.
+            Some(v) if v < end_ns || (v == start_ns && end_ns == start_ns) => Some(v),
+            _ => {
+                return Err(WindowError::FromPastEnd {
+                    from: text.to_string(),
+                    length: length(),
                 })
             }
-        };
-        total += num * scale;
-    }
-    if !total.is_finite() || total >= i64::MAX as f64 {
-        return Err(DurationError::Range(s.to_string()));
-    }
-    Ok(total.round() as i64)
+        },
+    };
+    let to_ns = match to {
+        None => None,
+        Some((text, d)) if d.is_zero() => {
+            return Err(WindowError::ToAtStart {
+                to: text.to_string(),
+                length: length(),
+            })
+        }
+        Some((_, d)) => Some(abs(d).unwrap_or(i64::MAX)),
+    };
+    Ok((from_ns, to_ns))
 }
 
 /// When a process's growth counts as a suspected leak: a positive slope of
@@ -133,52 +136,47 @@ impl Filter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(10_000_000_000));
-        assert_eq!(parse_duration("2m"), Ok(120_000_000_000));
-        assert_eq!(parse_duration("1h"), Ok(3_600_000_000_000));
-        assert_eq!(parse_duration("500ms"), Ok(500_000_000));
-        assert_eq!(parse_duration("1m30s"), Ok(90_000_000_000));
-        assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
-        assert_eq!(parse_duration("42"), Ok(42_000_000_000));
-        assert_eq!(parse_duration("250us"), Ok(250_000));
-        assert_eq!(parse_duration("7ns"), Ok(7));
-        assert_eq!(parse_duration(" 3s "), Ok(3_000_000_000));
-        assert_eq!(parse_duration("0"), Ok(0));
+    fn d(s: &str) -> Duration {
+        memtrace_cli::parse_duration(s).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
     #[test]
-    fn bad_durations() {
-        assert_eq!(parse_duration(""), Err(DurationError::Empty));
+    fn windows_are_checked() {
+        let (s, e) = (1_000_000_000, 11_000_000_000);
+        assert_eq!(
+            window(s, e, Some(("2s", d("2s"))), Some(("5s", d("5s")))),
+            Ok((Some(3_000_000_000), Some(6_000_000_000)))
+        );
+        // Past the end of time: to the end, not an overflow that selects nothing.
         assert!(matches!(
-            parse_duration("abc"),
-            Err(DurationError::Invalid(_))
+            window(s, e, None, Some(("2562047h", d("2562047h")))),
+            Ok((None, Some(t))) if t > e
+        ));
+        assert_eq!(
+            window(s, e, None, Some(("max", memtrace_cli::duration::MAX))),
+            Ok((None, Some(i64::MAX)))
+        );
+        // A start past the end, however far, is an error naming the length.
+        for f in ["10s", "11s", "2562047h"] {
+            let err = window(s, e, Some((f, d(f))), None).unwrap_err();
+            assert!(err.to_string().contains("10.000 s long"), "{err}");
+        }
+        assert!(matches!(
+            window(s, e, None, Some(("0", d("0")))),
+            Err(WindowError::ToAtStart { .. })
         ));
         assert!(matches!(
-            parse_duration("10x"),
-            Err(DurationError::Unit { .. })
+            window(s, e, Some(("5s", d("5s"))), Some(("5s", d("5s")))),
+            Err(WindowError::Order { .. })
         ));
-        assert!(matches!(
-            parse_duration("-5s"),
-            Err(DurationError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse_duration("1s5"),
-            Err(DurationError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse_duration("1..2s"),
-            Err(DurationError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse_duration("99999999999999h"),
-            Err(DurationError::Range(_))
-        ));
+        assert_eq!(
+            window(s, e, Some(("9.999s", d("9.999s"))), None),
+            Ok((Some(10_999_000_000), None))
+        );
     }
 
     #[test]
-    fn window() {
+    fn contains_ts_window() {
         let f = Filter {
             from_ns: Some(10),
             to_ns: Some(20),

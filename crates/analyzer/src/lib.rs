@@ -5,6 +5,7 @@
 //! sections into the common table model ([`model`]), [`render`] prints them,
 //! [`rules`] and [`diff`] work on the flat metrics the sections derive.
 
+pub mod checks;
 pub mod diff;
 pub mod filter;
 pub mod frame;

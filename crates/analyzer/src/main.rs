@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use memtrace_analyzer::filter::{parse_duration, Filter, LeakCriterion};
+use memtrace_analyzer::filter::{Filter, LeakCriterion};
 use memtrace_analyzer::model::{Status, Table, Unit};
 use memtrace_analyzer::recording::Recording;
 use memtrace_analyzer::render::{self, Format};
@@ -15,12 +15,13 @@ use std::sync::Mutex;
 
 /// Offline reports and regression gates over memtrace recordings.
 ///
-/// Exit status: 0 success, 1 `check` found broken rules, 2 unusable input
-/// (missing, corrupt, empty or too new a file, bad arguments or rules).
+/// Exit status: 0 success, 1 `check` found broken rules (even when stdout
+/// could not be written), 2 unusable input (missing, damaged, empty or too
+/// new a file, bad arguments or rules) or output that could not be written.
 #[derive(Parser)]
 #[command(name = "memana", version)]
 struct Cli {
-    /// More logging on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
+    /// More logging on stderr (-v: info, -vv: debug, -vvv: trace). MEMTRACE_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -117,6 +118,19 @@ enum Cmd {
     },
 }
 
+/// What a command produced: its output, and for `check` the rules it broke.
+struct Done {
+    text: String,
+    /// (broken, total) rules.
+    broken: Option<(usize, usize)>,
+}
+
+impl Done {
+    fn ok(text: String) -> Done {
+        Done { text, broken: None }
+    }
+}
+
 /// Runs the command; every error is one line on stderr and exit status 2,
 /// a panic included (no stack trace).
 fn main() -> ExitCode {
@@ -136,15 +150,12 @@ fn main() -> ExitCode {
             p.get_or_insert(format!("{msg}{at}"));
         }
     }));
-    let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    let cli: Cli = memtrace_cli::error::parse_args("memana");
+    memtrace_cli::logging::init(cli.verbose);
     match std::panic::catch_unwind(move || run(cli)) {
-        Ok(Ok(code)) => code,
+        Ok(Ok(done)) => finish(done),
         Ok(Err(e)) => {
-            if is_broken_pipe(&e) {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("memana: {}", one_line_chain(&e));
+            eprintln!("memana: {}", one_line(&e));
             ExitCode::from(2)
         }
         Err(_) => {
@@ -153,45 +164,46 @@ fn main() -> ExitCode {
                 .ok()
                 .and_then(|p| p.clone())
                 .unwrap_or_default();
-            eprintln!("memana: internal error: {msg}");
+            eprintln!(
+                "memana: internal error: {}",
+                memtrace_cli::error::escape(&msg)
+            );
             ExitCode::from(2)
         }
     }
 }
 
-fn one_line_chain(e: &anyhow::Error) -> String {
-    let parts: Vec<String> = e
-        .chain()
-        .map(|c| memtrace_analyzer::recording::one_line(&c.to_string()))
-        .collect();
-    parts.join(": ")
+/// Writes the output and picks the exit status. A gate's verdict survives a
+/// failed write: broken rules exit 1 whatever happened to stdout. A closed
+/// pipe (`| head`) ends a successful run quietly; any other write error is
+/// an error naming stdout, exit 2.
+fn finish(done: Done) -> ExitCode {
+    let written = emit(&done.text);
+    let failed_gate = done.broken.filter(|&(broken, _)| broken > 0);
+    match (written, failed_gate) {
+        (Ok(()), None) => ExitCode::SUCCESS,
+        (Ok(()), Some(_)) => ExitCode::from(1),
+        (Err(e), None) if memtrace_cli::error::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        (Err(e), None) => {
+            eprintln!("memana: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+        (Err(e), Some((broken, total))) => {
+            eprintln!("memana: {}; {broken} of {total} rules broken", one_line(&e));
+            ExitCode::from(1)
+        }
+    }
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "memana=debug,memtrace_analyzer=debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+fn one_line(e: &anyhow::Error) -> String {
+    memtrace_cli::error::one_line(e)
 }
 
 fn emit(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")?;
     Ok(())
 }
 
@@ -214,32 +226,36 @@ fn open_with_rows(path: &Path) -> Result<Recording> {
 }
 
 fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
-    let dur = |flag: &str, v: &str| parse_duration(v).with_context(|| format!("--{flag}"));
+    let dur =
+        |flag: &str, v: &str| memtrace_cli::parse_duration(v).with_context(|| format!("--{flag}"));
+    let ns = |flag: &str, v: &str| -> Result<i64> {
+        let d = dur(flag, v)?;
+        // Every parsed duration fits; the check keeps it so.
+        memtrace_cli::duration::as_nanos_i64(d).with_context(|| format!("--{flag} {v}: too large"))
+    };
     let from = a.from.as_deref().map(|v| dur("from", v)).transpose()?;
     let to = a.to.as_deref().map(|v| dur("to", v)).transpose()?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            bail!(
-                "--from ({}) must be before --to ({})",
-                a.from.as_deref().unwrap_or(""),
-                a.to.as_deref().unwrap_or("")
-            );
-        }
-    }
     if !(0.0..=1.0).contains(&a.leak_min_r2) {
         bail!("--leak-min-r2 must be between 0 and 1");
     }
+    let (from_ns, to_ns) = memtrace_analyzer::filter::window(
+        rec.start_ns,
+        rec.end_ns,
+        a.from.as_deref().zip(from),
+        a.to.as_deref().zip(to),
+    )
+    .with_context(|| rec.name.clone())?;
     Ok(Filter {
-        from_ns: from.map(|d| rec.start_ns + d),
-        to_ns: to.map(|d| rec.start_ns + d),
+        from_ns,
+        to_ns,
         pid: a.pid,
         comm: a.comm.clone(),
         top: a.top,
-        window_ns: dur("window", &a.window)?,
-        oom_window_ns: dur("oom-window", &a.oom_window)?,
+        window_ns: ns("window", &a.window)?,
+        oom_window_ns: ns("oom-window", &a.oom_window)?,
         leak: LeakCriterion {
             min_samples: a.leak_min_samples,
-            min_span_ns: dur("leak-min-span", &a.leak_min_span)?,
+            min_span_ns: ns("leak-min-span", &a.leak_min_span)?,
             min_r2: a.leak_min_r2,
         },
     })
@@ -266,7 +282,7 @@ fn render_report(r: &Report, format: Format) -> String {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli) -> Result<Done> {
     match cli.cmd {
         Cmd::Report {
             file,
@@ -277,15 +293,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let rec = open_with_rows(&file)?;
             let f = build_filter(&filter, &rec)?;
             let report = build_report(&rec, &f, &section)?;
-            emit(&render_report(&report, format))?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Done::ok(render_report(&report, format)))
         }
         Cmd::Info { file, format } => {
             let rec = open(&file)?;
             let f = Filter::default();
             let report = build_report(&rec, &f, &["header".to_string()])?;
-            emit(&render_report(&report, format))?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Done::ok(render_report(&report, format)))
         }
         Cmd::Check {
             file,
@@ -312,12 +326,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = build_report(&rec, &f, &[])?;
             let metrics: Vec<_> = report.metrics().into_iter().map(|(_, m)| m).collect();
             let outcomes = rules::evaluate(&parsed, &metrics);
-            emit(&render_check(&outcomes, &report, format))?;
             let broken = outcomes.iter().filter(|o| !o.ok).count();
-            Ok(if broken > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
+            Ok(Done {
+                text: render_check(&outcomes, &report, format),
+                broken: Some((broken, outcomes.len())),
             })
         }
         Cmd::Diff {
@@ -333,12 +345,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let rb = build_report(&b, &build_filter(&filter, &b)?, &[])?;
             let rows = diff::join(&ra.metrics(), &rb.metrics());
             let t = diff::table(&rows, changed_only);
-            emit(&render_diff(&t, &ra, &rb, format))?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Done::ok(render_diff(&t, &ra, &rb, format)))
         }
         Cmd::Schema { markdown } => {
             if markdown {
-                emit(&memtrace_schema::markdown::schema_markdown())?;
+                Ok(Done::ok(memtrace_schema::markdown::schema_markdown()))
             } else {
                 let mut s = String::new();
                 for c in memtrace_schema::COMMON {
@@ -355,9 +366,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         s.push_str(&format!("{:<40} {:<8} {}\n", n, c.ty.name(), c.unit.name()));
                     }
                 }
-                emit(&s)?;
+                Ok(Done::ok(s))
             }
-            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -396,6 +406,8 @@ fn render_check(outcomes: &[rules::Outcome], report: &Report, format: Format) ->
                 "format_version": render::json::REPORT_FORMAT_VERSION,
                 "file": report.file,
                 "lossy": report.lossy(),
+                "integrity": report.integrity_json(),
+                "warnings": report.warnings,
                 "rules": outcomes.len(),
                 "broken": broken,
                 "results": render::json::table(&t)["rows"].clone(),
@@ -404,7 +416,10 @@ fn render_check(outcomes: &[rules::Outcome], report: &Report, format: Format) ->
         }
         Format::Csv => render::csv::wide(&t),
         Format::Markdown => {
-            let mut s = format!("# memana check: `{}`\n\n", report.file);
+            let mut s = format!(
+                "# memana check: `{}`\n\n",
+                render::markdown::cell(&report.file)
+            );
             render::markdown::table(&mut s, &t, report.start_ns);
             s.push_str(&format!("\n{} rules, {} broken\n", outcomes.len(), broken));
             s
@@ -413,16 +428,24 @@ fn render_check(outcomes: &[rules::Outcome], report: &Report, format: Format) ->
             let mut s = String::new();
             for o in outcomes {
                 let value = match (&o.value, o.problem.as_deref()) {
-                    (_, Some(p)) => p.to_string(),
-                    (Some(v), None) => {
-                        format!("{} = {}", o.key, render::human(v, o.unit, report.start_ns))
-                    }
+                    (_, Some(p)) => render::clean_to(p, render::NOTE_CAP),
+                    (Some(v), None) => format!(
+                        "{} = {}",
+                        render::clean(&o.key),
+                        render::human(v, o.unit, report.start_ns)
+                    ),
                     (None, None) => String::new(),
                 };
                 s.push_str(&format!(
                     "{}  {}  ({value})\n",
                     if o.ok { "PASS" } else { "FAIL" },
-                    o.rule
+                    render::clean(&o.rule)
+                ));
+            }
+            for w in &report.warnings {
+                s.push_str(&format!(
+                    "WARNING: {}\n",
+                    render::clean_to(w, render::NOTE_CAP)
                 ));
             }
             if report.lossy() {
@@ -444,18 +467,35 @@ fn render_diff(t: &Table, a: &Report, b: &Report, format: Format) -> String {
                 "before": a.file,
                 "after": b.file,
                 "lossy": a.lossy() || b.lossy(),
+                "warnings": {"before": a.warnings, "after": b.warnings},
                 "metrics": render::json::table(t)["rows"].clone(),
             });
             render::json::to_string(&v)
         }
         Format::Csv => render::csv::wide(t),
         Format::Markdown => {
-            let mut s = format!("# memana diff: `{}` → `{}`\n\n", a.file, b.file);
+            let mut s = format!(
+                "# memana diff: `{}` → `{}`\n\n",
+                render::markdown::cell(&a.file),
+                render::markdown::cell(&b.file)
+            );
             render::markdown::table(&mut s, t, 0);
             s
         }
         Format::Text => {
-            let mut s = format!("memana diff: before {}  after {}\n", a.file, b.file);
+            let mut s = format!(
+                "memana diff: before {}  after {}\n",
+                render::clean(&a.file),
+                render::clean(&b.file)
+            );
+            for (which, r) in [("before", a), ("after", b)] {
+                for w in &r.warnings {
+                    s.push_str(&format!(
+                        "WARNING: {which}: {}\n",
+                        render::clean_to(w, render::NOTE_CAP)
+                    ));
+                }
+            }
             if a.lossy() || b.lossy() {
                 s.push_str("WARNING: some figures rest on data with losses.\n");
             }

@@ -1,6 +1,8 @@
 //! Opening a recording: checks, metadata, and one lazy query per table.
 
+use crate::checks::{self, CensusError, Offence};
 use crate::filter::Filter;
+use memtrace_schema::integrity::{self, IntegrityError, Verified};
 use memtrace_schema::{
     file_column_name, parse_version, table, FileMeta, MetaError, COMMON, KIND_COLUMN, META_KEY,
     SCHEMA_VERSION_KEY,
@@ -11,6 +13,10 @@ use polars::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+
+/// The warning a file without checksums gets.
+pub const UNCHECKED_WARNING: &str = "the file carries no checksums (written by an older memrec, \
+     or by another tool): damage to its data cannot be detected";
 
 /// Why a file cannot be used. Each message is one line naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +44,15 @@ pub enum OpenError {
     Meta { path: String, source: MetaError },
     #[error("{path}: empty recording: the file has no rows (see `memana info {path}` for why)")]
     Empty { path: String },
+    #[error("{path}: damaged: {source}")]
+    Integrity {
+        path: String,
+        source: IntegrityError,
+    },
+    #[error("{path}: {what}")]
+    Invalid { path: String, what: Offence },
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 /// Errors reading rows once the file is open.
@@ -87,6 +102,11 @@ pub struct Recording {
     pub start_ns: i64,
     /// Recording end: `meta.end_ns`, or the last `ts_ns` when unset.
     pub end_ns: i64,
+    /// What the checksums showed: every chunk intact, or none to check.
+    pub verified: Verified,
+    /// What the checks on open found that does not reject the file; the
+    /// report prints them.
+    pub warnings: Vec<String>,
     /// The one scan every query starts from: its clones share the resolved
     /// file metadata, so the (large) footer is parsed once.
     base: LazyFrame,
@@ -174,6 +194,24 @@ impl Recording {
                 path: name.clone(),
                 msg: one_line(&e.to_string()),
             })?;
+        let invalid = |what| OpenError::Invalid {
+            path: name.clone(),
+            what,
+        };
+        // Before any data is read: sizes that bound memory, then the
+        // checksums of every byte (a file from older memrec has none).
+        let file_len = file
+            .metadata()
+            .map_err(|source| OpenError::Io {
+                path: name.clone(),
+                source,
+            })?
+            .len();
+        checks::footer(&md, file_len).map_err(invalid)?;
+        let verified = integrity::verify(&file, &md).map_err(|source| OpenError::Integrity {
+            path: name.clone(),
+            source,
+        })?;
         let fmd = md.file_metadata();
         let kv = |key: &str| -> Option<String> {
             fmd.key_value_metadata().and_then(|v| {
@@ -198,6 +236,8 @@ impl Recording {
             path: name.clone(),
             source,
         })?;
+        checks::meta(&meta).map_err(invalid)?;
+        checks::types(&md).map_err(invalid)?;
 
         let schema = fmd.schema_descr();
         let columns: HashSet<String> = schema
@@ -249,10 +289,12 @@ impl Recording {
             }
         }
         let num_rows = md.file_metadata().num_rows().max(0) as u64;
-        let (start_ns, end_ns) = if meta.end_ns > meta.start_ns && meta.start_ns > 0 {
+        // checks::meta has made sure the metadata's window is one, or unset.
+        let (start_ns, end_ns) = if meta.start_ns != 0 || meta.end_ns != 0 {
             (meta.start_ns, meta.end_ns)
         } else {
-            (min_ts.unwrap_or(0), max_ts.unwrap_or(0))
+            let lo = min_ts.unwrap_or(0);
+            (lo, max_ts.unwrap_or(0).max(lo))
         };
         let base = PlRefPath::try_from_path(path)
             .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
@@ -260,7 +302,11 @@ impl Recording {
                 path: name.clone(),
                 msg: one_line(&e.to_string()),
             })?;
-        Ok(Recording {
+        let mut warnings = Vec::new();
+        if verified == Verified::Unchecked {
+            warnings.push(UNCHECKED_WARNING.to_string());
+        }
+        let mut rec = Recording {
             base,
             path: path.to_path_buf(),
             name,
@@ -271,7 +317,25 @@ impl Recording {
             tables,
             start_ns,
             end_ns,
-        })
+            verified,
+            warnings,
+        };
+        match checks::census(&rec) {
+            Ok(mut w) => rec.warnings.append(&mut w),
+            Err(CensusError::Offence(what)) => {
+                return Err(OpenError::Invalid {
+                    path: rec.name,
+                    what,
+                })
+            }
+            Err(CensusError::Read(e)) => return Err(e.into()),
+        }
+        Ok(rec)
+    }
+
+    /// The scan every query starts from.
+    pub(crate) fn base(&self) -> LazyFrame {
+        self.base.clone()
     }
 
     /// Fails with [`OpenError::Empty`] when the file has no rows.
@@ -331,25 +395,25 @@ impl Recording {
                 .iter()
                 .filter(|p| p.group == g)
                 .map(|p| p.events)
-                .sum();
+                .fold(0, u64::saturating_add);
             let probe_lost: u64 = self
                 .meta
                 .probes
                 .iter()
                 .filter(|p| p.group == g)
                 .map(|p| p.lost)
-                .sum();
+                .fold(0, u64::saturating_add);
             let gm = self.meta.groups.iter().find(|x| x.name == g);
             let lost = gm.map_or(probe_lost, |x| x.lost.max(probe_lost));
             let malformed = gm.map_or(0, |x| x.malformed);
             if lost > 0 {
                 lossy = true;
-                let share = crate::stats::ratio(lost, events + lost).unwrap_or(1.0);
+                let share = crate::stats::ratio(lost, events.saturating_add(lost)).unwrap_or(1.0);
                 notes.push(format!(
                     "INCOMPLETE DATA: probe group `{g}` lost {lost} events in the kernel \
                      ({:.3}% of {}); figures from it are lower bounds",
                     share * 100.0,
-                    events + lost
+                    events.saturating_add(lost)
                 ));
             }
             if malformed > 0 {

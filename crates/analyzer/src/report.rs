@@ -4,6 +4,7 @@ use crate::filter::Filter;
 use crate::model::{Metric, SectionReport};
 use crate::recording::Recording;
 use crate::sections::{self, SectionError};
+use memtrace_schema::integrity::Verified;
 
 /// Everything a renderer needs.
 #[derive(Debug, Clone)]
@@ -17,6 +18,10 @@ pub struct Report {
     pub window: (i64, i64),
     pub filter: Filter,
     pub sections: Vec<SectionReport>,
+    /// What the checksums showed.
+    pub verified: Verified,
+    /// The checks' warnings on the file (no checksums, odd values).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -46,6 +51,8 @@ impl Report {
             window: rec.window(filter),
             filter: filter.clone(),
             sections,
+            verified: rec.verified,
+            warnings: rec.warnings.clone(),
         })
     }
 
@@ -55,6 +62,16 @@ impl Report {
             .iter()
             .flat_map(|s| s.metrics.iter().map(move |m| (s.id, m)))
             .collect()
+    }
+
+    /// The checksums as the JSON report states them.
+    pub fn integrity_json(&self) -> serde_json::Value {
+        match self.verified {
+            Verified::Intact { chunks } => {
+                serde_json::json!({"checksums": "verified", "chunks": chunks})
+            }
+            Verified::Unchecked => serde_json::json!({"checksums": "absent", "chunks": 0}),
+        }
     }
 
     pub fn lossy(&self) -> bool {

@@ -6,12 +6,14 @@ use std::fmt::Write;
 
 pub const HEADER: &str = "section,table,row,column,value,unit";
 
-/// Quotes a field when it holds a comma, quote, CR or LF.
+/// Control characters escaped (`\x1b`, `\n`: a CSV piped to a terminal
+/// must not drive it), then quoted when it holds a comma or quote.
 pub fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
+    let s = memtrace_cli::error::escape(s);
+    if s.contains([',', '"']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -35,6 +37,9 @@ pub fn table_rows(out: &mut String, section: &str, t: &Table) {
 pub fn report(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{HEADER}");
+    for (i, w) in r.warnings.iter().enumerate() {
+        let _ = writeln!(out, "file,warnings,{i},warning,{},", field(w));
+    }
     for s in &r.sections {
         let _ = writeln!(out, "{},status,0,status,{},", s.id, s.status.id());
         if let Some(m) = s.status.message() {
@@ -78,5 +83,6 @@ mod tests {
         assert_eq!(super::field("a,b"), "\"a,b\"");
         assert_eq!(super::field("say \"x\""), "\"say \"\"x\"\"\"");
         assert_eq!(super::field("plain"), "plain");
+        assert_eq!(super::field("a\u{1b}[2J\nb"), "a\\x1b[2J\\nb");
     }
 }

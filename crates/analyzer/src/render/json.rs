@@ -95,6 +95,8 @@ pub fn report(r: &Report) -> J {
             "leak_min_r2": f.leak.min_r2,
         },
         "lossy": r.lossy(),
+        "integrity": r.integrity_json(),
+        "warnings": r.warnings,
         "sections": sections,
         "metrics": metrics,
     })

@@ -1,12 +1,19 @@
 //! Markdown: headings and pipe tables, values formatted as in the text output.
 
-use super::{header, human, omitted_note, shown_rows};
+use super::{clean, clean_to, header, human, omitted_note, shown_rows, NOTE_CAP};
 use crate::model::{SectionReport, Status, Table};
 use crate::report::Report;
 use std::fmt::Write;
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+/// A table cell or inline text: escaped and capped ([`clean`]), and `|`
+/// escaped so a value cannot add columns or forge rows.
+pub fn cell(s: &str) -> String {
+    clean(s).replace('|', "\\|")
+}
+
+/// A sentence: as [`cell`], with the longer cap of notes.
+pub fn note(s: &str) -> String {
+    clean_to(s, NOTE_CAP).replace('|', "\\|")
 }
 
 pub fn table(out: &mut String, t: &Table, start_ns: i64) {
@@ -22,7 +29,8 @@ pub fn table(out: &mut String, t: &Table, start_ns: i64) {
         let vals: Vec<String> = t.rows[i]
             .iter()
             .zip(&t.columns)
-            .map(|(v, c)| cell(&human(v, c.unit, start_ns)))
+            // human() has cleaned text already.
+            .map(|(v, c)| human(v, c.unit, start_ns).replace('|', "\\|"))
             .collect();
         let _ = writeln!(out, "| {} |", vals.join(" | "));
     }
@@ -39,10 +47,10 @@ pub fn section(out: &mut String, s: &SectionReport, start_ns: i64) {
         } else {
             "No data"
         };
-        let _ = writeln!(out, "**{what}:** {}.\n", cell(m));
+        let _ = writeln!(out, "**{what}:** {}.\n", note(m));
     }
     for n in &s.notes {
-        let _ = writeln!(out, "- {}", n);
+        let _ = writeln!(out, "- {}", note(n));
     }
     if !s.notes.is_empty() {
         let _ = writeln!(out);
@@ -66,11 +74,14 @@ pub fn report(r: &Report) -> String {
     let _ = writeln!(
         out,
         "# memana report: `{}`\n\nHost `{}`, kernel `{}`, {:.3} s recorded.\n",
-        r.file,
-        r.host,
-        r.kernel,
+        cell(&r.file),
+        cell(&r.host),
+        cell(&r.kernel),
         (r.end_ns - r.start_ns) as f64 / 1e9
     );
+    for w in &r.warnings {
+        let _ = writeln!(out, "> **Warning:** {}\n", note(w));
+    }
     if r.lossy() {
         let _ = writeln!(
             out,

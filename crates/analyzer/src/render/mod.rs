@@ -16,6 +16,33 @@ pub enum Format {
     Markdown,
 }
 
+/// Most characters of one text field the text and markdown formats print.
+/// Longer text (a damaged or hostile file's) is cut and says by how much, so
+/// one field cannot pad a table to megabytes. JSON and CSV print it whole.
+pub const TEXT_CAP: usize = 256;
+
+/// Text safe to print on a terminal: control characters escaped (`\x1b`,
+/// `\n`), so a process name cannot drive the terminal or forge lines, and
+/// at most [`TEXT_CAP`] characters.
+pub fn clean(s: &str) -> String {
+    clean_to(s, TEXT_CAP)
+}
+
+/// Most characters of a sentence (a note, a status message) in the text
+/// and markdown formats: they quote reasons from the file's metadata.
+pub const NOTE_CAP: usize = 1024;
+
+/// As [`clean`], with another cap.
+pub fn clean_to(s: &str, cap: usize) -> String {
+    let mut out = memtrace_cli::error::escape(s);
+    if let Some((cut, _)) = out.char_indices().nth(cap) {
+        let rest = out.len() - cut;
+        out.truncate(cut);
+        out.push_str(&format!("…(+{rest} bytes)"));
+    }
+    out
+}
+
 /// Human-readable bytes: B under 1 KiB, else KiB/MiB/GiB/TiB with 2 decimals.
 pub fn human_bytes(v: f64) -> String {
     let a = v.abs();
@@ -40,7 +67,7 @@ pub fn human_bytes(v: f64) -> String {
 pub fn human(v: &Value, unit: Unit, start_ns: i64) -> String {
     let f = match v {
         Value::Null => return "-".into(),
-        Value::Text(s) => return s.clone(),
+        Value::Text(s) => return clean(s),
         Value::Bool(b) => return if *b { "yes".into() } else { "no".into() },
         other => other.as_f64().unwrap_or(0.0),
     };
@@ -130,6 +157,19 @@ mod tests {
         assert_eq!(human(&Value::Float(0.25), Unit::Ratio, 0), "25.00%");
         assert_eq!(human(&Value::Null, Unit::Bytes, 0), "-");
         assert_eq!(human(&Value::UInt(42), Unit::Pages, 0), "42");
+    }
+
+    #[test]
+    fn text_is_escaped_and_capped() {
+        let hostile = "\u{1b}]0;owned\u{7}\u{1b}[2J\n";
+        let shown = human(&Value::Text(hostile.into()), Unit::None, 0);
+        assert_eq!(shown, "\\x1b]0;owned\\x07\\x1b[2J\\n");
+        assert!(!shown.chars().any(char::is_control));
+        let long = "x".repeat(1 << 20);
+        let shown = clean(&long);
+        assert!(shown.chars().count() < TEXT_CAP + 32, "{}", shown.len());
+        assert!(shown.ends_with(&format!("…(+{} bytes)", (1 << 20) - TEXT_CAP)));
+        assert_eq!(clean("bash"), "bash");
     }
 
     #[test]

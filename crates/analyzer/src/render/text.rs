@@ -1,6 +1,6 @@
 //! Aligned tables for a terminal.
 
-use super::{header, human, is_numeric, omitted_note, shown_rows};
+use super::{clean, clean_to, header, human, is_numeric, omitted_note, shown_rows, NOTE_CAP};
 use crate::model::{SectionReport, Status, Table, Unit, Value};
 use crate::report::Report;
 use std::fmt::Write;
@@ -87,10 +87,10 @@ pub fn section(out: &mut String, s: &SectionReport, start_ns: i64) {
         } else {
             "No data"
         };
-        let _ = writeln!(out, "  {what}: {m}.");
+        let _ = writeln!(out, "  {what}: {}.", clean_to(m, NOTE_CAP));
     }
     for n in &s.notes {
-        let _ = writeln!(out, "  * {n}");
+        let _ = writeln!(out, "  * {}", clean_to(n, NOTE_CAP));
     }
     if s.status != Status::Ok {
         let _ = writeln!(out);
@@ -113,9 +113,9 @@ pub fn report(r: &Report) -> String {
     let _ = writeln!(
         out,
         "{}: host {}, kernel {}, {:.3} s recorded{}",
-        r.file,
-        r.host,
-        r.kernel,
+        clean(&r.file),
+        clean(&r.host),
+        clean(&r.kernel),
         (r.end_ns - r.start_ns) as f64 / 1e9,
         if r.window != (r.start_ns, r.end_ns) {
             format!(
@@ -138,9 +138,12 @@ pub fn report(r: &Report) -> String {
             r.filter
                 .comm
                 .as_ref()
-                .map(|c| format!("comm={c}"))
+                .map(|c| format!("comm={}", clean(c)))
                 .unwrap_or_default()
         );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "WARNING: {}", clean_to(w, NOTE_CAP));
     }
     if r.lossy() {
         let _ = writeln!(

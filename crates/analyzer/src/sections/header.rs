@@ -5,6 +5,7 @@ use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Table, Unit, Value};
 use crate::recording::Recording;
 use crate::stats::ratio;
+use memtrace_schema::integrity::Verified;
 
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
     let m = &rec.meta;
@@ -41,6 +42,14 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     kv("end_ns", rec.end_ns.into());
     kv("duration_s", (span as f64 / 1e9).into());
     kv("end_reason", m.end_reason.as_str().into());
+    kv(
+        "checksums",
+        match rec.verified {
+            Verified::Intact { chunks } => format!("verified ({chunks} column chunks)"),
+            Verified::Unchecked => "absent".to_string(),
+        }
+        .into(),
+    );
     kv("rows", rec.num_rows.into());
     kv("window_from_ns", lo.into());
     kv("window_to_ns", hi.into());
@@ -119,7 +128,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             x.attached.into(),
             x.events.into(),
             x.lost.into(),
-            ratio(x.lost, x.events + x.lost).into(),
+            ratio(x.lost, x.events.saturating_add(x.lost)).into(),
             x.error.clone().into(),
         ]);
     }
@@ -162,16 +171,18 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     }
     r.tables.push(tt);
 
-    let events: u64 = m.probes.iter().map(|p| p.events).sum();
-    let lost = m.total_lost();
-    let malformed: u64 = m.groups.iter().map(|g| g.malformed).sum();
+    // Saturating: the counts come from the file.
+    let sum = |v: &mut dyn Iterator<Item = u64>| v.fold(0u64, u64::saturating_add);
+    let events = sum(&mut m.probes.iter().map(|p| p.events));
+    let lost = sum(&mut m.probes.iter().map(|p| p.lost));
+    let malformed = sum(&mut m.groups.iter().map(|g| g.malformed));
     if lost > 0 {
         r.lossy = true;
         r.notes.push(format!(
             "INCOMPLETE DATA: {lost} events were lost in the kernel ({:.3}% of {}); sections \
              resting on the affected groups say so",
-            ratio(lost, events + lost).unwrap_or(1.0) * 100.0,
-            events + lost
+            ratio(lost, events.saturating_add(lost)).unwrap_or(1.0) * 100.0,
+            events.saturating_add(lost)
         ));
     }
     if malformed > 0 {
@@ -182,6 +193,9 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     }
     if rec.num_rows == 0 {
         r.notes.push("The recording has no rows.".into());
+    }
+    for w in &rec.warnings {
+        r.notes.push(format!("WARNING: {w}"));
     }
     for w in &m.warnings {
         r.notes.push(format!("Recorder warning: {w}"));
@@ -195,7 +209,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             Metric::new("header.lost", lost, Unit::Count),
             Metric::new(
                 "header.lost_share",
-                ratio(lost, events + lost).unwrap_or(0.0),
+                ratio(lost, events.saturating_add(lost)).unwrap_or(0.0),
                 Unit::Ratio,
             ),
             Metric::new("header.malformed", malformed, Unit::Count),
@@ -208,11 +222,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             .find(|g| g.name == gname)
             .map(|g| g.lost)
             .unwrap_or_else(|| {
-                m.probes
-                    .iter()
-                    .filter(|p| p.group == gname)
-                    .map(|p| p.lost)
-                    .sum()
+                sum(&mut m.probes.iter().filter(|p| p.group == gname).map(|p| p.lost))
             });
         r.metrics
             .push(Metric::new("header.lost", gl, Unit::Count).label("group", gname));

@@ -102,7 +102,12 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         let mut samples: BTreeMap<(u64, usize), Vec<(i64, u64)>> = BTreeMap::new();
         let mut names = Names::default();
         if fr.height() > 0 && may_have(rec, "procstat") {
-            let lo = ts.iter().min().copied().unwrap_or(0) - f.oom_window_ns;
+            let lo = ts
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(f.oom_window_ns);
             let hi = ts.iter().max().copied().unwrap_or(0);
             let pids: Vec<u32> = vp.iter().map(|&p| p as u32).collect();
             names = Names::load_for(rec, Some(&pids))?;
@@ -151,7 +156,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
                 .map(|v| {
                     v.iter()
                         .copied()
-                        .filter(|&(t, _)| t >= ts[i] - f.oom_window_ns && t <= ts[i])
+                        .filter(|&(t, _)| t >= ts[i].saturating_sub(f.oom_window_ns) && t <= ts[i])
                         .collect()
                 })
                 .unwrap_or_default();

@@ -230,7 +230,7 @@ impl WindowSums {
 
 /// Merges [ts - w, ts] windows into disjoint intervals.
 fn merged_windows(ts: &[i64], w: i64) -> Vec<(i64, i64)> {
-    let mut v: Vec<(i64, i64)> = ts.iter().map(|&t| (t - w, t)).collect();
+    let mut v: Vec<(i64, i64)> = ts.iter().map(|&t| (t.saturating_sub(w), t)).collect();
     v.sort();
     let mut out: Vec<(i64, i64)> = Vec::new();
     for (lo, hi) in v {

@@ -431,3 +431,4 @@ pub fn read_meta(path: &Path) -> FileMeta {
     FileMeta::from_json(&json).expect("meta")
 }
 pub mod scenario;
+pub mod seal;

@@ -1,0 +1,481 @@
+//! What memana checks before it trusts a file: the footer's sizes (so a
+//! small file cannot make it decode gigabytes), the column types against
+//! the schema crate's tables, the metadata's window, and the rows'
+//! invariants (`kind`, nulls, timestamps, text lengths, signs). Each check
+//! either rejects the file ([`Offence`], exit 2, naming the first offence)
+//! or adds a warning the report shows; docs/REPORTS.md lists which.
+
+use crate::filter::{length_text, Filter};
+use crate::frame::Frame;
+use crate::recording::{ReadError, Recording};
+use memtrace_schema::{
+    file_column_name, tables, ColumnType, FileMeta, Table, Unit, COMMON, KIND_COLUMN,
+};
+use parquet::file::metadata::ParquetMetaData;
+use polars::prelude::ChunkAgg;
+use std::collections::BTreeMap;
+
+/// Largest decoded (uncompressed) size of one column chunk memana reads.
+/// memrec writes row groups of at most 8 MiB encoded; no column of one
+/// comes near this.
+pub const MAX_CHUNK_BYTES: i64 = 256 << 20;
+/// Largest decoded size of one row group, all columns together.
+pub const MAX_ROW_GROUP_BYTES: i64 = 1 << 30;
+/// Most rows in one row group (memrec writes at most 1 Mi).
+pub const MAX_ROW_GROUP_ROWS: i64 = 1 << 24;
+/// The kernel keeps a task's command name in 16 bytes (`TASK_COMM_LEN`).
+pub const MAX_COMM_BYTES: usize = 16;
+/// Longest other text: kernel symbol names are at most 512 bytes
+/// (`KSYM_NAME_LEN`), decoded gfp masks a few hundred.
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// How far outside `[start_ns, end_ns]` a row's `ts_ns` may lie: events
+/// stamped just before memrec read its start anchor, or drained after its
+/// end anchor.
+pub const TS_SLACK_NS: i64 = 1_000_000_000;
+
+/// Why a file is rejected. Each is one line; the caller names the file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Offence {
+    #[error("damaged footer: it counts {file} rows but its row groups hold {groups}")]
+    RowCount { file: i64, groups: i64 },
+    #[error("damaged footer: row group {row_group} claims {rows} rows")]
+    Rows { row_group: usize, rows: i64 },
+    #[error("damaged footer: row group {row_group}, column `{column}` claims a negative size")]
+    NegativeSize { row_group: usize, column: String },
+    #[error(
+        "row group {row_group}, column `{column}` would decode to {mib} MiB, more than the \
+         {limit} MiB memana reads of one column chunk (memrec writes far less; the file is \
+         damaged or not memrec's)"
+    )]
+    ChunkTooLarge {
+        row_group: usize,
+        column: String,
+        mib: i64,
+        limit: i64,
+    },
+    #[error(
+        "row group {row_group} would decode to {mib} MiB, more than the {limit} MiB memana \
+         reads of one row group (the file is damaged or not memrec's)"
+    )]
+    RowGroupTooLarge {
+        row_group: usize,
+        mib: i64,
+        limit: i64,
+    },
+    #[error("row group {row_group}, column `{column}`: byte range {offset}+{len} lies outside the file ({file_len} bytes)")]
+    Range {
+        row_group: usize,
+        column: String,
+        offset: i64,
+        len: i64,
+        file_len: u64,
+    },
+    #[error("its Parquet and Arrow schemas disagree: {0}")]
+    Schema(String),
+    #[error("column `{column}` is {found}, but the schema says {expected} (no lenient casts)")]
+    ColumnType {
+        column: String,
+        expected: String,
+        found: String,
+    },
+    #[error("metadata: start_ns {start} and end_ns {end} are not a window (start must be >= 0 and <= end)")]
+    MetaWindow { start: i64, end: i64 },
+    #[error("metadata: start_ns/end_ns ({start}..{end}) disagree with its clock anchors ({first}..{last})")]
+    MetaAnchors {
+        start: i64,
+        end: i64,
+        first: i64,
+        last: i64,
+    },
+    #[error("{rows} rows have no `kind` (null): the file is damaged")]
+    NullKind { rows: u64 },
+    #[error("{rows} rows have an unknown `kind` `{kind}` (schema version 1 has no such table): the file is damaged")]
+    UnknownKind { kind: String, rows: u64 },
+    #[error("table `{table}`: {rows} rows have no `{column}` (null), which the schema requires: the file is damaged")]
+    Null {
+        table: String,
+        column: String,
+        rows: u64,
+    },
+    #[error(
+        "table `{table}`: a row has ts_ns {ts}, {where_} (rows may lie at most {slack} outside \
+         the recording, which is {length} long): the file is damaged"
+    )]
+    Time {
+        table: String,
+        ts: i64,
+        where_: String,
+        slack: String,
+        length: String,
+    },
+    #[error("table `{table}`: column `{column}` holds a text of {len} bytes, longer than the {max} bytes the kernel allows: the file is damaged")]
+    TextTooLong {
+        table: String,
+        column: String,
+        len: usize,
+        max: usize,
+    },
+    #[error(
+        "table `{table}`: column `{column}` holds {min}, a negative duration: the file is damaged"
+    )]
+    NegativeDuration {
+        table: String,
+        column: String,
+        min: i64,
+    },
+}
+
+/// Footer checks, before any data is read: row counts agree, every
+/// column chunk lies inside the file, and no chunk or row group would
+/// decode to more than memana allows.
+pub fn footer(md: &ParquetMetaData, file_len: u64) -> Result<(), Offence> {
+    let mut total: i64 = 0;
+    for (i, rg) in md.row_groups().iter().enumerate() {
+        let rows = rg.num_rows();
+        if !(0..=MAX_ROW_GROUP_ROWS).contains(&rows) {
+            return Err(Offence::Rows { row_group: i, rows });
+        }
+        total = total.saturating_add(rows);
+        let mut bytes: i64 = 0;
+        for c in rg.columns() {
+            let column = c.column_path().string();
+            let (un, comp) = (c.uncompressed_size(), c.compressed_size());
+            if un < 0 || comp < 0 {
+                return Err(Offence::NegativeSize {
+                    row_group: i,
+                    column,
+                });
+            }
+            let start = c
+                .dictionary_page_offset()
+                .unwrap_or(c.data_page_offset())
+                .min(c.data_page_offset());
+            let inside = start >= 0
+                && start
+                    .checked_add(comp)
+                    .is_some_and(|end| u64::try_from(end).is_ok_and(|e| e <= file_len));
+            if !inside {
+                return Err(Offence::Range {
+                    row_group: i,
+                    column,
+                    offset: start,
+                    len: comp,
+                    file_len,
+                });
+            }
+            if un > MAX_CHUNK_BYTES {
+                return Err(Offence::ChunkTooLarge {
+                    row_group: i,
+                    column,
+                    mib: un >> 20,
+                    limit: MAX_CHUNK_BYTES >> 20,
+                });
+            }
+            bytes = bytes.saturating_add(un);
+        }
+        if bytes > MAX_ROW_GROUP_BYTES {
+            return Err(Offence::RowGroupTooLarge {
+                row_group: i,
+                mib: bytes >> 20,
+                limit: MAX_ROW_GROUP_BYTES >> 20,
+            });
+        }
+    }
+    let file = md.file_metadata().num_rows();
+    if file != total {
+        return Err(Offence::RowCount {
+            file,
+            groups: total,
+        });
+    }
+    Ok(())
+}
+
+/// Every column the schema defines that the file has must have the
+/// schema's type, as both the Parquet schema and the Arrow schema stored
+/// beside it say (readers take either). Columns the schema does not know
+/// are ignored: nothing reads them.
+pub fn types(md: &ParquetMetaData) -> Result<(), Offence> {
+    use arrow_schema::DataType;
+    let fmd = md.file_metadata();
+    let arrow =
+        parquet::arrow::parquet_to_arrow_schema(fmd.schema_descr(), fmd.key_value_metadata())
+            .map_err(|e| Offence::Schema(crate::recording::one_line(&e.to_string())))?;
+    let mut expected: BTreeMap<String, ColumnType> = BTreeMap::new();
+    for c in COMMON {
+        expected.insert(c.name.to_string(), c.ty);
+    }
+    for t in tables() {
+        for c in t.columns {
+            expected.insert(file_column_name(t.name, c.name), c.ty);
+        }
+    }
+    for f in arrow.fields() {
+        let Some(&ty) = expected.get(f.name()) else {
+            continue;
+        };
+        let want = memtrace_schema::arrow::data_type(ty);
+        let ok = match (ty, f.data_type()) {
+            (ColumnType::Text, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => true,
+            (ColumnType::Text, DataType::Dictionary(_, v)) => {
+                matches!(
+                    **v,
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                )
+            }
+            (_, found) => *found == want,
+        };
+        if !ok {
+            return Err(Offence::ColumnType {
+                column: f.name().clone(),
+                expected: ty.name().to_string(),
+                found: format!("{}", f.data_type()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The metadata's window: `0 <= start_ns <= end_ns` (both 0: unset, the
+/// data's span is used), and equal to the clock anchors memrec took it from.
+pub fn meta(m: &FileMeta) -> Result<(), Offence> {
+    if m.start_ns == 0 && m.end_ns == 0 {
+        return Ok(());
+    }
+    if m.start_ns < 0 || m.end_ns < m.start_ns || m.end_ns > i64::MAX - TS_SLACK_NS {
+        return Err(Offence::MetaWindow {
+            start: m.start_ns,
+            end: m.end_ns,
+        });
+    }
+    if let (Some(first), Some(last), true) = (
+        m.clock_anchors.first(),
+        m.clock_anchors.last(),
+        m.clock_anchors.len() >= 2,
+    ) {
+        if first.boottime_ns != m.start_ns || last.boottime_ns != m.end_ns {
+            return Err(Offence::MetaAnchors {
+                start: m.start_ns,
+                end: m.end_ns,
+                first: first.boottime_ns,
+                last: last.boottime_ns,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A census error: an offence, or a read that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CensusError {
+    #[error(transparent)]
+    Offence(#[from] Offence),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// What one column's values showed.
+#[derive(Debug, Default, Clone, Copy)]
+struct ColumnStats {
+    nulls: u64,
+    min: Option<i64>,
+    max: Option<i64>,
+    longest: usize,
+}
+
+/// Reads every row once (the `kind` column, then each table's own columns)
+/// and checks the invariants the schema states. Returns the warnings of
+/// the invariants that warn.
+pub fn census(rec: &Recording) -> Result<Vec<String>, CensusError> {
+    let mut warnings = Vec::new();
+    let kinds = kinds(rec)?;
+    for t in tables() {
+        if kinds.get(t.name).copied().unwrap_or(0) == 0 {
+            continue;
+        }
+        table(rec, t, &mut warnings)?;
+    }
+    Ok(warnings)
+}
+
+/// Rows per `kind`; a null or unknown kind is an offence (never dropped).
+fn kinds(rec: &Recording) -> Result<BTreeMap<String, u64>, CensusError> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut nulls = 0u64;
+    let lf = rec.base().select([polars::prelude::col(KIND_COLUMN)]);
+    rec.stream(KIND_COLUMN, lf, |fr: &Frame| {
+        let ca = fr.chunked_str(KIND_COLUMN)?;
+        nulls += ca.null_count() as u64;
+        let mut ids = crate::frame::StrIds::default();
+        let mut n: Vec<u64> = Vec::new();
+        for id in ids.ids(&ca) {
+            let id = id as usize;
+            if n.len() <= id {
+                n.resize(id + 1, 0);
+            }
+            n[id] += 1;
+        }
+        for (id, k) in n.iter().enumerate() {
+            if *k > 0 {
+                *counts.entry(ids.name(id as u32).to_string()).or_default() += k;
+            }
+        }
+        Ok(())
+    })?;
+    if nulls > 0 {
+        return Err(Offence::NullKind { rows: nulls }.into());
+    }
+    // StrIds maps nulls to "", so "" can only be a real empty kind here.
+    for (k, &rows) in &counts {
+        if memtrace_schema::table(k).is_none() {
+            return Err(Offence::UnknownKind {
+                kind: crate::render::clean(k),
+                rows,
+            }
+            .into());
+        }
+    }
+    Ok(counts)
+}
+
+/// The rows of one table: no nulls where the schema forbids them,
+/// timestamps inside the recording, text within the kernel's lengths,
+/// no negative durations; negative counts are a warning.
+fn table(
+    rec: &Recording,
+    t: &'static Table,
+    warnings: &mut Vec<String>,
+) -> Result<(), CensusError> {
+    let mut cols: Vec<(&'static str, ColumnType, bool, Unit)> = Vec::new();
+    for c in COMMON.iter().filter(|c| c.name != KIND_COLUMN) {
+        if rec.columns.contains(c.name) {
+            cols.push((c.name, c.ty, c.nullable, c.unit));
+        }
+    }
+    for c in t.columns {
+        if rec.columns.contains(&file_column_name(t.name, c.name)) {
+            cols.push((c.name, c.ty, c.nullable, c.unit));
+        }
+    }
+    let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
+    let lf = rec.scan_with(t.name, &Filter::default(), &names, false)?;
+    let mut stats = vec![ColumnStats::default(); cols.len()];
+    rec.stream(t.name, lf, |fr: &Frame| {
+        for (i, &(name, ty, _, _)) in cols.iter().enumerate() {
+            let s = &mut stats[i];
+            let c = fr.df.column(name).map_err(|e| rec.polars_err(t.name, e))?;
+            s.nulls += c.null_count() as u64;
+            match ty {
+                ColumnType::I32 | ColumnType::I64 => {
+                    let v = fr.chunked_i64(name)?;
+                    s.min = min_opt(s.min, v.min());
+                    s.max = max_opt(s.max, v.max());
+                }
+                ColumnType::Text => {
+                    let v = fr.chunked_str(name)?;
+                    for arr in v.downcast_iter() {
+                        let longest = arr.views().iter().map(|v| v.length as usize).max();
+                        s.longest = s.longest.max(longest.unwrap_or(0));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    })?;
+    let length = length_text(rec.end_ns.saturating_sub(rec.start_ns));
+    for (&(name, ty, nullable, unit), s) in cols.iter().zip(&stats) {
+        let column = if COMMON.iter().any(|c| c.name == name) {
+            name.to_string()
+        } else {
+            file_column_name(t.name, name)
+        };
+        if !nullable && s.nulls > 0 {
+            return Err(Offence::Null {
+                table: t.name.into(),
+                column,
+                rows: s.nulls,
+            }
+            .into());
+        }
+        if name == "ts_ns" {
+            let lo = rec.start_ns.saturating_sub(TS_SLACK_NS);
+            let hi = rec.end_ns.saturating_add(TS_SLACK_NS);
+            let bad = [s.min, s.max]
+                .into_iter()
+                .flatten()
+                .find(|&ts| ts < lo || ts > hi);
+            if let Some(ts) = bad {
+                let where_ = if ts < lo {
+                    format!(
+                        "{} before the recording's start",
+                        length_text(rec.start_ns.saturating_sub(ts))
+                    )
+                } else {
+                    format!(
+                        "{} after the recording's end",
+                        length_text(ts.saturating_sub(rec.end_ns))
+                    )
+                };
+                return Err(Offence::Time {
+                    table: t.name.into(),
+                    ts,
+                    where_,
+                    slack: length_text(TS_SLACK_NS),
+                    length,
+                }
+                .into());
+            }
+        }
+        if ty == ColumnType::Text {
+            let max = if name == "comm" || name == "victim_comm" {
+                MAX_COMM_BYTES
+            } else {
+                MAX_TEXT_BYTES
+            };
+            if s.longest > max {
+                return Err(Offence::TextTooLong {
+                    table: t.name.into(),
+                    column,
+                    len: s.longest,
+                    max,
+                }
+                .into());
+            }
+        }
+        let negative = s.min.filter(|&m| m < 0);
+        match (negative, unit) {
+            (Some(min), Unit::Nanoseconds) if name != "ts_ns" && name != "begin_ts_ns" => {
+                return Err(Offence::NegativeDuration {
+                    table: t.name.into(),
+                    column,
+                    min,
+                }
+                .into());
+            }
+            (Some(min), Unit::Count | Unit::Pages | Unit::Bytes) => warnings.push(format!(
+                "table `{}`: column `{column}` holds negative values (down to {min}), which \
+                 the kernel should not produce; figures from it may be off",
+                t.name
+            )),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
