@@ -279,9 +279,45 @@ pub fn clock_anchor() -> ClockAnchor {
     }
 }
 
-/// Whether tracefs is mounted where we look.
-pub fn tracefs_mounted() -> bool {
-    Path::new(TRACEFS).join("events").is_dir()
+/// Whether tracefs is mounted where we look, and readable by us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tracefs {
+    Readable,
+    /// Mounted, but its files cannot be read: recent kernels mount it
+    /// mode 700 and its files 440, owned by root.
+    Unreadable {
+        mode: u32,
+        uid: u32,
+        error: String,
+    },
+    NotMounted,
+}
+
+pub fn tracefs() -> Tracefs {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(path) = std::ffi::CString::new(TRACEFS) else {
+        return Tracefs::NotMounted;
+    };
+    // statfs needs no permission on the mount point itself.
+    // SAFETY: a valid path and a statfs we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::statfs(path.as_ptr(), &mut st) };
+    if rc != 0 || st.f_type != libc::TRACEFS_MAGIC {
+        return Tracefs::NotMounted;
+    }
+    // A file every tracefs has, read as the tracepoint formats will be.
+    match fs::read(Path::new(TRACEFS).join("events").join("header_page")) {
+        Ok(_) => Tracefs::Readable,
+        Err(e) => {
+            let m = fs::metadata(TRACEFS).ok();
+            Tracefs::Unreadable {
+                mode: m.as_ref().map_or(0, |m| m.mode() & 0o7777),
+                uid: m.as_ref().map_or(0, |m| m.uid()),
+                error: e.to_string(),
+            }
+        }
+    }
 }
 
 /// A tracepoint's `format` file, e.g. `kmem/mm_page_alloc`.
@@ -410,6 +446,11 @@ impl Ksyms {
             .collect();
         syms.sort_unstable();
         Ksyms { syms }
+    }
+
+    /// No symbols: /proc/kallsyms hid every address.
+    pub fn is_empty(&self) -> bool {
+        self.syms.is_empty()
     }
 
     /// `name` or `name+0xoff` for an address inside a function.

@@ -3,6 +3,7 @@
 
 mod bpf;
 mod kernel;
+mod output;
 mod preflight;
 mod printfmt;
 mod probes;
@@ -10,11 +11,12 @@ mod record;
 mod timer;
 mod writer;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 /// Record-and-replay tracer for the Linux memory subsystem: records kernel
@@ -123,27 +125,15 @@ enum Sampler {
     Rss,
 }
 
-/// Parses `500ms`, `30s`, `5m`, `2h` or a plain number of seconds.
+/// A duration in the syntax both tools share (`500ms`, `30s`, `1m30s`, a
+/// number of seconds), more than zero: every duration flag of memrec is a
+/// length of time or an interval that must advance.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30s or 5m"))?;
-    let secs = match unit {
-        "" | "s" => v,
-        "ms" => v / 1000.0,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
-    };
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("`{s}` must be positive"));
+    let d = memtrace_cli::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err(format!("`{}` must be more than zero", s.trim()));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 fn probes_command(json: bool) -> Result<()> {
@@ -172,28 +162,34 @@ fn probes_command(json: bool) -> Result<()> {
         }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        return print_stdout(&(serde_json::to_string_pretty(&rows)? + "\n"));
     }
-    if !kernel::tracefs_mounted() {
-        eprintln!(
+    let mut out = String::new();
+    match kernel::tracefs() {
+        kernel::Tracefs::Readable => {}
+        kernel::Tracefs::NotMounted => eprintln!(
             "note: tracefs is not mounted at {}; support is guessed from nothing. \
              `memrec record` mounts it, or run `mount -t tracefs tracefs {}`",
             kernel::TRACEFS,
             kernel::TRACEFS
-        );
+        ),
+        kernel::Tracefs::Unreadable { mode, .. } => eprintln!(
+            "note: tracefs at {} (mode {mode:o}) is not readable here; support is guessed \
+             from nothing. Run as root or with CAP_DAC_READ_SEARCH",
+            kernel::TRACEFS
+        ),
     }
-    println!("{:<10} {:<9} records", "group", "supported");
+    out.push_str(&format!("{:<10} {:<9} records\n", "group", "supported"));
     for r in &rows {
-        println!(
-            "{:<10} {:<9} {}",
+        out.push_str(&format!(
+            "{:<10} {:<9} {}\n",
             r["group"].as_str().unwrap_or(""),
             r["supported"].as_str().unwrap_or(""),
             r["about"].as_str().unwrap_or("")
-        );
+        ));
         for p in r["programs"].as_array().into_iter().flatten() {
-            println!(
-                "{:<20} {:<9} {}{}",
+            out.push_str(&format!(
+                "{:<20} {:<9} {}{}\n",
                 "",
                 p["method"].as_str().unwrap_or(""),
                 p["target"].as_str().unwrap_or(""),
@@ -202,10 +198,10 @@ fn probes_command(json: bool) -> Result<()> {
                 } else {
                     "  [missing on this kernel]"
                 }
-            );
+            ));
         }
-        println!(
-            "{:<20} tables: {}",
+        out.push_str(&format!(
+            "{:<20} tables: {}\n",
             "",
             r["tables"]
                 .as_array()
@@ -214,26 +210,19 @@ fn probes_command(json: bool) -> Result<()> {
                 .filter_map(|t| t.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
     }
-    Ok(())
+    print_stdout(&out)
 }
 
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MEMREC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+/// Writes all of `text` to stdout; a full or broken stdout is an error
+/// that says it was stdout.
+fn print_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing the probe list to stdout")
 }
 
 fn main() -> ExitCode {
@@ -250,8 +239,15 @@ fn main() -> ExitCode {
         libc::mallopt(libc::M_ARENA_MAX, 2);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 10);
     }
-    let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let cli: Cli = memtrace_cli::error::parse_args("memrec");
+    // MEMREC_LOG was memrec's own name for MEMTRACE_LOG; it still works.
+    if std::env::var_os(memtrace_cli::logging::LOG_ENV).is_none() {
+        if let Some(v) = std::env::var_os("MEMREC_LOG") {
+            // No other thread exists yet.
+            std::env::set_var(memtrace_cli::logging::LOG_ENV, v);
+        }
+    }
+    memtrace_cli::logging::init(cli.verbose);
     let result = match cli.command {
         Command::Probes { json } => probes_command(json),
         Command::Record(a) => {
@@ -285,7 +281,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("memrec: {e:#}");
+            eprintln!("memrec: {}", memtrace_cli::error::one_line(&e));
             if e.downcast_ref::<record::UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
@@ -307,6 +303,9 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("0s").is_err());
+        // Too large for the recording's i64 nanoseconds: an error, not a panic.
+        let e = parse_duration("99999999999999999999h").unwrap_err();
+        assert!(e.contains("too large"), "{e}");
     }
 
     #[test]

@@ -1,29 +1,30 @@
 //! Checks that make a missing privilege or kernel feature a one-line
-//! message instead of a libbpf error deep in loading.
+//! message instead of a libbpf error deep in loading. The privilege check
+//! names every capability that is missing and what it is needed for, so one
+//! run tells an operator everything to grant.
 
 use std::path::Path;
 
-use crate::kernel;
+use crate::kernel::{self, Tracefs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
-    #[error(
-        "memrec needs root, or CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on older kernels); \
-         run it with sudo"
-    )]
-    Privilege,
+    #[error("memrec needs root, or these capabilities, which it lacks: {}", .0.join("; "))]
+    Privilege(Vec<String>),
     #[error(
         "this kernel has no BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF=y is needed \
          for CO-RE BPF programs)"
     )]
     Btf,
     #[error(
-        "tracefs is not mounted and could not be mounted ({0}); mount it with \
-         `mount -t tracefs tracefs /sys/kernel/tracing`"
+        "tracefs is not mounted at {dir} and could not be mounted ({0}); mount it with \
+         `mount -t tracefs tracefs {dir}`", dir = kernel::TRACEFS
     )]
     Tracefs(String),
 }
 
+const CAP_DAC_OVERRIDE: u32 = 1;
+const CAP_DAC_READ_SEARCH: u32 = 2;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
@@ -40,13 +41,54 @@ fn effective_caps() -> u64 {
         .unwrap_or(0)
 }
 
-pub fn check_privilege() -> Result<(), PreflightError> {
-    let caps = effective_caps();
+/// What the recording needs that these capabilities do not give, each as
+/// `CAPABILITY to DO SOMETHING (why)`. Empty when everything is there.
+pub fn missing_privileges(caps: u64, tracefs: &Tracefs) -> Vec<String> {
     let has = |c: u32| caps & (1u64 << c) != 0;
-    if (has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN) {
+    let mut missing = Vec::new();
+    if !((has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN)) {
+        let lacking: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+            .into_iter()
+            .filter(|(c, _)| !has(*c))
+            .map(|(_, n)| n)
+            .collect();
+        missing.push(format!(
+            "{} (or CAP_SYS_ADMIN) to load BPF programs and attach them to tracepoints \
+             and per-CPU perf events",
+            lacking.join(" and ")
+        ));
+    }
+    match tracefs {
+        Tracefs::Readable => {}
+        Tracefs::Unreadable { mode, uid, error } => {
+            if !(has(CAP_DAC_READ_SEARCH) || has(CAP_DAC_OVERRIDE)) {
+                missing.push(format!(
+                    "CAP_DAC_READ_SEARCH to read the tracepoint formats in tracefs at {} \
+                     (it is mounted, mode {mode:o}, owner uid {uid}: {error})",
+                    kernel::TRACEFS
+                ));
+            }
+        }
+        Tracefs::NotMounted => {
+            if !has(CAP_SYS_ADMIN) {
+                missing.push(format!(
+                    "CAP_SYS_ADMIN to mount tracefs at {} (it is not mounted; or mount it \
+                     first with `mount -t tracefs tracefs {}`)",
+                    kernel::TRACEFS,
+                    kernel::TRACEFS
+                ));
+            }
+        }
+    }
+    missing
+}
+
+pub fn check_privilege() -> Result<(), PreflightError> {
+    let missing = missing_privileges(effective_caps(), &kernel::tracefs());
+    if missing.is_empty() {
         Ok(())
     } else {
-        Err(PreflightError::Privilege)
+        Err(PreflightError::Privilege(missing))
     }
 }
 
@@ -60,7 +102,7 @@ pub fn check_btf() -> Result<(), PreflightError> {
 
 /// Mounts tracefs where libbpf looks for tracepoint ids, if it is not there.
 pub fn ensure_tracefs() -> Result<bool, PreflightError> {
-    if kernel::tracefs_mounted() {
+    if kernel::tracefs() != Tracefs::NotMounted {
         return Ok(false);
     }
     let cstr = |s: &str| std::ffi::CString::new(s).unwrap_or_default();
@@ -80,10 +122,67 @@ pub fn ensure_tracefs() -> Result<bool, PreflightError> {
             std::io::Error::last_os_error().to_string(),
         ));
     }
-    if !kernel::tracefs_mounted() {
+    if kernel::tracefs() != Tracefs::Readable {
         return Err(PreflightError::Tracefs(
-            "no events directory after mounting".into(),
+            "its events directory cannot be read after mounting".into(),
         ));
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: u64 = u64::MAX;
+
+    fn caps(list: &[u32]) -> u64 {
+        list.iter().fold(0, |a, c| a | 1 << c)
+    }
+
+    fn unreadable() -> Tracefs {
+        Tracefs::Unreadable {
+            mode: 0o700,
+            uid: 0,
+            error: "Permission denied (os error 13)".into(),
+        }
+    }
+
+    #[test]
+    fn root_needs_nothing() {
+        assert!(missing_privileges(ALL, &Tracefs::Readable).is_empty());
+        assert!(missing_privileges(ALL, &unreadable()).is_empty());
+        assert!(missing_privileges(ALL, &Tracefs::NotMounted).is_empty());
+    }
+
+    #[test]
+    fn bpf_and_perfmon_alone_miss_tracefs_access() {
+        // Exactly the case of an operator who read "CAP_BPF and CAP_PERFMON".
+        let m = missing_privileges(caps(&[CAP_BPF, CAP_PERFMON]), &unreadable());
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].starts_with("CAP_DAC_READ_SEARCH to read"), "{m:?}");
+        assert!(m[0].contains("it is mounted, mode 700"), "{m:?}");
+        let e = PreflightError::Privilege(m).to_string();
+        assert!(!e.contains("not mounted"), "{e}");
+        assert!(missing_privileges(
+            caps(&[CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH]),
+            &unreadable()
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn every_missing_capability_is_named() {
+        let m = missing_privileges(0, &Tracefs::NotMounted);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].starts_with("CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"));
+        assert!(m[1].starts_with("CAP_SYS_ADMIN to mount tracefs"));
+        let m = missing_privileges(caps(&[CAP_BPF]), &Tracefs::Readable);
+        assert!(m[0].starts_with("CAP_PERFMON (or CAP_SYS_ADMIN)"), "{m:?}");
+        // CAP_SYS_ADMIN does everything but read a mode-700 tracefs.
+        assert_eq!(
+            missing_privileges(caps(&[CAP_SYS_ADMIN]), &unreadable()).len(),
+            1
+        );
+    }
 }

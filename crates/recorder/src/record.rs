@@ -15,6 +15,7 @@ use memtrace_schema::{FileMeta, FilterMeta, GroupMeta, ProbeMeta, Text, SCHEMA_V
 use tracing::{debug, info, warn};
 
 use crate::kernel::{self, MemoryController};
+use crate::output::{Output, OutputError};
 use crate::printfmt::{self, FlagTable};
 use crate::probes::{self, snapshot, BpfSettings, DecodeCtx, Group, Loaded, Method};
 use crate::writer::{self, Tables, WriterOptions};
@@ -139,60 +140,77 @@ fn comm_bytes(comm: &str) -> Result<[u8; 16], UsageError> {
     Ok(out)
 }
 
+/// Whether `dir` lies on a cgroup filesystem (v1 or v2).
+fn on_cgroupfs(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a statfs we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid path and pointer.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    st.f_type == libc::CGROUP_SUPER_MAGIC || st.f_type == libc::CGROUP2_SUPER_MAGIC
+}
+
 /// Resolves --cgroup to a memory-cgroup id (the directory's inode number).
+/// The path must resolve, links and `..` followed, to a cgroup of the
+/// memory controller's hierarchy: anything else would filter every task
+/// out and record nothing.
 fn cgroup_id(path: &Path, memcg: Option<&MemoryController>) -> Result<u64, UsageError> {
     use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
     let mount = memcg.and_then(|m| m.mount.clone()).ok_or_else(|| {
         UsageError("--cgroup needs the memory cgroup controller, which is not mounted".into())
     })?;
+    let root = std::fs::canonicalize(&mount).unwrap_or_else(|_| mount.clone());
     let full = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        mount.join(path)
+        root.join(path)
     };
-    if !full.starts_with(&mount) {
+    let real = std::fs::canonicalize(&full)
+        .map_err(|e| UsageError(format!("--cgroup {shown}: {}: {e}", full.display())))?;
+    if !real.starts_with(&root) {
         return Err(UsageError(format!(
-            "--cgroup {}: not in the memory controller's hierarchy at {}",
-            path.display(),
-            mount.display()
+            "--cgroup {shown}: {} is outside the memory controller's hierarchy at {}",
+            real.display(),
+            root.display()
         )));
     }
-    let meta = std::fs::metadata(&full)
-        .map_err(|e| UsageError(format!("--cgroup {}: {e}", full.display())))?;
-    if !meta.is_dir() {
+    let meta = std::fs::metadata(&real)
+        .map_err(|e| UsageError(format!("--cgroup {shown}: {}: {e}", real.display())))?;
+    if !meta.is_dir() || !on_cgroupfs(&real) || !real.join("cgroup.procs").is_file() {
         return Err(UsageError(format!(
-            "--cgroup {}: not a cgroup directory",
-            full.display()
+            "--cgroup {shown}: {} is not a cgroup (a cgroup is a directory of the \
+             cgroup filesystem with a cgroup.procs file)",
+            real.display()
+        )));
+    }
+    // In cgroup v2 a cgroup below the root has memory.current only where
+    // the memory controller is enabled; elsewhere its tasks are charged to
+    // an ancestor, whose id the filter would never see.
+    let v1 = memcg.is_some_and(|m| m.v1);
+    if !v1 && real != root && !real.join("memory.current").exists() {
+        return Err(UsageError(format!(
+            "--cgroup {shown}: the memory controller is not enabled for {} (no \
+             memory.current; enable it in the parent's cgroup.subtree_control)",
+            real.display()
         )));
     }
     Ok(meta.ino())
 }
 
-/// Checks the output path: refuses to overwrite without --force, and makes
-/// sure the directory is writable before any BPF is loaded.
-fn check_output(path: &Path, force: bool) -> Result<PathBuf, UsageError> {
-    if path.exists() && !force {
-        return Err(UsageError(format!(
-            "{} exists; pass --force to overwrite it",
-            path.display()
-        )));
+/// An output problem as the error memrec exits with: the path's fault is
+/// a usage error (exit 2).
+fn output_error(e: OutputError) -> anyhow::Error {
+    if e.is_usage() {
+        UsageError(e.to_string()).into()
+    } else {
+        e.into()
     }
-    if path.is_dir() {
-        return Err(UsageError(format!("{} is a directory", path.display())));
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let partial = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    std::fs::File::create(&partial)
-        .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
-    let _ = std::fs::remove_file(&partial);
-    Ok(partial)
 }
 
 fn decode_ctx(groups: &[&Group], zones: &[memtrace_schema::ZoneInfo]) -> (DecodeCtx, Vec<String>) {
@@ -216,6 +234,13 @@ fn decode_ctx(groups: &[&Group], zones: &[memtrace_schema::ZoneInfo]) -> (Decode
         .iter()
         .any(|g| g.name == "pr")
         .then(kernel::Ksyms::load);
+    if ksyms.as_ref().is_some_and(kernel::Ksyms::is_empty) {
+        warnings.push(
+            "shrinkers are named by address: /proc/kallsyms shows no addresses here \
+             (needs CAP_SYSLOG, or kernel.kptr_restrict=0 with perf_event_paranoid <= 1)"
+                .into(),
+        );
+    }
     let ctx = DecodeCtx {
         page_size,
         hpage_pmd_nr: kernel::hpage_pmd_nr(page_size),
@@ -250,24 +275,24 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     let groups = resolve_groups(opts.groups.as_deref())?;
     let explicit = opts.groups.is_some();
     let filter_comm = opts.comm.as_deref().map(comm_bytes).transpose()?;
-    let partial = check_output(&opts.output, opts.force)?;
+    let output = Output::prepare(&opts.output, opts.force).map_err(output_error)?;
+    let memcg = kernel::memory_controller();
+    let filter_cgroup = opts
+        .cgroup
+        .as_deref()
+        .map(|p| cgroup_id(p, memcg.as_ref()))
+        .transpose()?;
     crate::preflight::check_privilege().map_err(|e| UsageError(e.to_string()))?;
     crate::preflight::check_btf().map_err(|e| UsageError(e.to_string()))?;
     let mut warnings: Vec<String> = Vec::new();
     if crate::preflight::ensure_tracefs().map_err(|e| UsageError(e.to_string()))? {
         info!("mounted tracefs at {}", kernel::TRACEFS);
     }
-    let memcg = kernel::memory_controller();
     if memcg.is_none() {
         warnings.push(
             "no memory cgroup controller: node snapshots and cgroup ids are unavailable".into(),
         );
     }
-    let filter_cgroup = opts
-        .cgroup
-        .as_deref()
-        .map(|p| cgroup_id(p, memcg.as_ref()))
-        .transpose()?;
 
     let uname = kernel::uname();
     let nodes = kernel::online_nodes();
@@ -425,7 +450,10 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         tracing::debug!("warning: {w}");
     }
 
-    let (tables, file_writer) = writer::create(&partial, &opts.writer)
+    let file = output
+        .file()
+        .with_context(|| format!("creating {}", opts.output.display()))?;
+    let (tables, file_writer) = writer::create(file, output.dir(), &opts.writer)
         .with_context(|| format!("creating {}", opts.output.display()))?;
     let bytes_written = file_writer.bytes_written();
     let sink = Rc::new(RefCell::new(Sink {
@@ -681,12 +709,7 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     if let Err(e) = finish {
         debug!("closing: {e}");
     }
-    std::fs::rename(&partial, &opts.output).with_context(|| {
-        format!(
-            "moving the recording into place at {}",
-            opts.output.display()
-        )
-    })?;
+    output.commit().map_err(output_error)?;
 
     print_summary(
         &opts.output,
@@ -695,7 +718,8 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         &group_meta,
         &probes_meta,
         &warnings,
-    );
+    )
+    .context("writing the summary to stdout")?;
     if let Some(e) = end_reason.strip_prefix("error: ") {
         bail!(
             "recording stopped early: {e} (what was recorded until then is in {})",
@@ -951,7 +975,7 @@ fn print_summary(
     groups: &[GroupMeta],
     probes: &[ProbeMeta],
     warnings: &[String],
-) {
+) -> std::io::Result<()> {
     let mut out = String::new();
     out.push_str(&format!(
         "{:<10} {:<9} {:>12} {:>10} {:>10}  {}\n",
@@ -997,7 +1021,9 @@ fn print_summary(
         human_bytes(size),
         elapsed.as_secs_f64()
     ));
-    print!("{out}");
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()
 }
 
 #[cfg(test)]
@@ -1029,13 +1055,52 @@ mod tests {
     }
 
     #[test]
-    fn existing_output_needs_force() {
+    fn cgroup_must_be_a_memory_cgroup() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.parquet");
-        std::fs::write(&p, b"x").unwrap();
-        assert!(check_output(&p, false).is_err());
-        assert!(check_output(&p, true).is_ok());
-        assert!(check_output(&dir.path().join("no/such/dir/r.parquet"), true).is_err());
+        let fake_mount = dir.path().join("memory");
+        std::fs::create_dir_all(fake_mount.join("a")).unwrap();
+        std::fs::create_dir(dir.path().join("x")).unwrap();
+        let memcg = MemoryController {
+            subsys_id: 4,
+            mount: Some(fake_mount),
+            v1: true,
+        };
+        let err = |p: &str| {
+            cgroup_id(Path::new(p), Some(&memcg))
+                .err()
+                .map(|e| e.0)
+                .unwrap_or_default()
+        };
+        // `..` climbs out of the hierarchy: refused, whatever is there.
+        let e = err("../../../../../../../../../../..");
+        assert!(
+            e.contains("is outside the memory controller's hierarchy"),
+            "{e}"
+        );
+        let e = err("../x");
+        assert!(
+            e.contains("is outside the memory controller's hierarchy"),
+            "{e}"
+        );
+        // A plain directory inside it is no cgroup either.
+        let e = err("a");
+        assert!(e.contains("is not a cgroup"), "{e}");
+        let e = err("nope");
+        assert!(e.contains("No such file or directory"), "{e}");
+        assert!(cgroup_id(Path::new("a"), None).is_err());
+    }
+
+    #[test]
+    fn the_real_memory_cgroup_root_is_accepted() {
+        let Some(memcg) = kernel::memory_controller() else {
+            return;
+        };
+        let Some(root) = memcg.mount.clone() else {
+            return;
+        };
+        assert!(cgroup_id(&root, Some(&memcg)).is_ok());
+        let e = cgroup_id(Path::new("../../../../tmp"), Some(&memcg)).unwrap_err();
+        assert!(e.0.contains("outside"), "{}", e.0);
     }
 
     #[test]

@@ -17,11 +17,7 @@ fn is_root() -> bool {
 }
 
 fn skip_unless_root(name: &str) -> bool {
-    if !is_root() {
-        eprintln!("SKIPPED {name}: loads BPF programs, needs root");
-        return true;
-    }
-    false
+    memtrace_cli::testing::skip_unless_root(name, "loads BPF programs")
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -98,7 +94,19 @@ fn unwritable_output_is_refused() {
         err.contains("cannot write /nonexistent-dir/x.parquet"),
         "{err}"
     );
+    assert!(
+        err.contains("directory /nonexistent-dir does not exist"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
+    // An I/O error said once, not once per layer of context.
+    let (code, _, err) = run(&["record", "-o", "/proc/self/x.parquet", "--duration", "1s"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("memrec: cannot write /proc/self/x.parquet: "),
+        "{err}"
+    );
+    assert_eq!(err.matches("(os error").count(), 1, "{err}");
 }
 
 #[test]
@@ -114,6 +122,154 @@ fn bad_arguments_are_refused() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("1 to 15 bytes"), "{err}");
+}
+
+#[test]
+fn durations_too_large_are_one_line_errors() {
+    for d in ["99999999999999999999h", "2562048h", "300years"] {
+        let (code, _, err) = run(&["record", "-o", "x.parquet", "--duration", d]);
+        assert_eq!(code, 2, "{d}: {err}");
+        assert!(err.contains("too large"), "{d}: {err}");
+        assert!(!err.contains("panicked"), "{d}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    for flag in ["--interval", "--procstat-interval", "--snapshot-gap"] {
+        let (code, _, err) = run(&["record", "-o", "x.parquet", flag, "99999999999999999999h"]);
+        assert_eq!(code, 2, "{flag}: {err}");
+        assert!(err.contains("too large"), "{flag}: {err}");
+    }
+}
+
+#[test]
+fn clap_errors_are_one_line_with_the_prefix() {
+    for args in [
+        &["record", "--no-such-flag"][..],
+        &["record"][..],
+        &["record", "-o", "x.parquet", "--zstd-level", "99"][..],
+        &["frobnicate"][..],
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.starts_with("memrec: error: "), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_directory_at_the_output_is_called_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for force in [&[][..], &["--force"][..]] {
+        let mut args = vec!["record", "-o", d, "--duration", "1s"];
+        args.extend_from_slice(force);
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&format!("{d} is a directory")), "{err}");
+        assert!(!err.contains("--force to"), "{err}");
+    }
+}
+
+#[test]
+fn a_trailing_slash_is_refused_before_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("{}/newdir/", dir.path().display());
+    let (code, _, err) = run(&["record", "-o", &out, "--duration", "1s"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ends in '/'"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn non_regular_outputs_are_refused_even_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let dangling = dir.path().join("dangling");
+    let nowhere = dir.path().join("nowhere");
+    std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
+    for (p, what) in [
+        (&fifo, "is a FIFO"),
+        (&link, "is a symbolic link"),
+        (&dangling, "is a symbolic link"),
+    ] {
+        let (code, _, err) = run(&[
+            "record",
+            "-o",
+            p.to_str().unwrap(),
+            "--force",
+            "--duration",
+            "1s",
+        ]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(what), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(!nowhere.exists());
+    assert_eq!(std::fs::read_link(&dangling).unwrap(), nowhere);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+}
+
+#[test]
+fn a_cgroup_outside_the_memory_hierarchy_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let climb = format!("../../../../../../../..{}", x.display());
+    let (code, _, err) = run(&[
+        "record",
+        "-o",
+        dir.path().join("r.parquet").to_str().unwrap(),
+        "--cgroup",
+        &climb,
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    // Without a memory controller there is nothing to filter by either.
+    assert!(
+        err.contains("outside the memory controller's hierarchy")
+            || err.contains("needs the memory cgroup controller"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!dir.path().join("r.parquet").exists());
+}
+
+#[test]
+fn a_full_stdout_is_named() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(MEMREC)
+        .args(["probes"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("memrec: writing the probe list to stdout: No space left on device"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("memrec:")).count(),
+        1,
+        "{err}"
+    );
 }
 
 #[test]
@@ -162,6 +318,114 @@ fn root_not_root_is_told_to_use_root() {
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("needs root"), "{err}");
     }
+}
+
+/// Mounts tracefs if it is not mounted (memrec would, as root).
+fn mount_tracefs() {
+    let c = std::ffi::CString::new("/sys/kernel/tracing").unwrap();
+    // SAFETY: a statfs we own and a valid path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mounted =
+        unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 && st.f_type == libc::TRACEFS_MAGIC;
+    if !mounted {
+        let ok = Command::new("mount")
+            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+#[test]
+fn root_missing_capabilities_are_named() {
+    if skip_unless_root("root_missing_capabilities_are_named") {
+        return;
+    }
+    mount_tracefs();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let out = dir.path().join("x.parquet");
+    // nobody with only the two capabilities the old message promised.
+    let as_nobody = |caps: &str| {
+        let o = Command::new("setpriv")
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                &format!("--inh-caps={caps}"),
+                &format!("--ambient-caps={caps}"),
+                MEMREC,
+                "record",
+                "-o",
+                out.to_str().unwrap(),
+                "--duration",
+                "1s",
+                "--no-progress",
+                "--probes",
+                "sysstat",
+            ])
+            .output()
+            .expect("util-linux setpriv");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = as_nobody("+bpf,+perfmon");
+    let mode =
+        std::os::unix::fs::MetadataExt::mode(&std::fs::metadata("/sys/kernel/tracing").unwrap());
+    if mode & 0o005 == 0 {
+        // tracefs is mounted, just not readable by others.
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("needs root, or these capabilities"), "{err}");
+        assert!(
+            err.contains("CAP_DAC_READ_SEARCH to read the tracepoint formats in tracefs"),
+            "{err}"
+        );
+        assert!(!err.contains("not mounted"), "{err}");
+        assert!(!err.contains("CAP_BPF"), "it has CAP_BPF: {err}");
+        assert!(!out.exists());
+    }
+    // Without any capability, both needs are said at once.
+    let (code, err) = as_nobody("-all");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn root_a_full_stdout_is_named_and_the_recording_kept() {
+    if skip_unless_root("root_a_full_stdout_is_named_and_the_recording_kept") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.parquet");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = Command::new(MEMREC)
+        .args(["record", "-o", out.to_str().unwrap(), "--no-progress"])
+        .args(["--duration", "1s", "--probes", "sysstat"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("memrec: writing the summary to stdout: No space left on device"),
+        "{err}"
+    );
+    assert_eq!(meta_json(&out)["end_reason"], "duration");
 }
 
 /// Starts a recording and waits until its probes are attached.

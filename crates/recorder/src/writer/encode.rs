@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
@@ -22,6 +22,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
+use memtrace_schema::integrity;
 use memtrace_schema::{FileMeta, COMMON, META_KEY, SCHEMA_VERSION_KEY};
 
 use super::{WriteError, WriterOptions};
@@ -59,8 +60,38 @@ impl OpenGroup {
     }
 }
 
+/// The output as the Parquet writer sees it. Tests give it a size limit to
+/// play a disk that fills at a chosen byte.
+pub(super) struct Target {
+    file: File,
+    written: u64,
+    limit: Option<u64>,
+}
+
+impl Write for Target {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self
+            .limit
+            .map_or(u64::MAX, |l| l.saturating_sub(self.written));
+        if room == 0 && !buf.is_empty() {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        let take = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.file.write(&buf[..take])?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 pub(super) struct Encoder {
-    file: SerializedFileWriter<File>,
+    file: SerializedFileWriter<Target>,
+    /// The same open file, for the checksums and the salvage: never
+    /// reopened by path.
+    raw: File,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
     /// File column index of each table's first own column.
@@ -73,26 +104,33 @@ pub(super) struct Encoder {
     row_group_rows: usize,
     row_group_bytes: usize,
     open_bytes: usize,
-    /// File length and row-group count after the last row group that is
-    /// whole on disk.
-    complete: (u64, usize),
-    path: PathBuf,
-    reserve: Option<PathBuf>,
+    /// File length after the last row group that is whole on disk.
+    complete: u64,
+    /// The row groups whole on disk. The Parquet writer's own list is
+    /// emptied by a footer write that fails, so the salvage keeps this one.
+    done: Vec<RowGroupMetaData>,
+    /// Space held back for the footer; freed by closing it.
+    reserve: Option<File>,
     created_by: String,
 }
 
 impl Encoder {
+    /// Writes into `file` (open for reading and writing, empty); the
+    /// reserve goes into `dir`, the file's directory.
     pub(super) fn create(
-        path: &Path,
+        file: File,
+        dir: &Path,
         opts: &WriterOptions,
         schema: SchemaRef,
         first_col: &[usize],
     ) -> Result<Self, WriteError> {
-        let file = File::create(path).map_err(|source| WriteError::Create {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let reserve = make_reserve(path);
+        let raw = file.try_clone().map_err(WriteError::Io)?;
+        let reserve = make_reserve(dir);
+        let file = Target {
+            file,
+            written: 0,
+            limit: opts.size_limit(),
+        };
         let created_by = format!("memrec {}", env!("CARGO_PKG_VERSION"));
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
@@ -141,6 +179,7 @@ impl Encoder {
             .collect();
         Ok(Encoder {
             file,
+            raw,
             factory,
             open: first_col.iter().map(|_| None).collect(),
             first_col: first_col.to_vec(),
@@ -151,8 +190,8 @@ impl Encoder {
             row_group_rows: opts.row_group_rows.max(1),
             row_group_bytes: opts.row_group_bytes.max(1 << 20),
             open_bytes: opts.open_bytes.max(opts.row_group_bytes),
-            complete: (0, 0),
-            path: path.to_path_buf(),
+            complete: 0,
+            done: Vec::new(),
             reserve,
             created_by,
         })
@@ -256,10 +295,10 @@ impl Encoder {
             .flush()
             .map_err(|e| WriteError::Parquet(e.into()))?;
         // Only now is it whole on disk: a salvaged file keeps it.
-        self.complete = (
-            self.file.bytes_written() as u64,
-            self.file.flushed_row_groups().len(),
-        );
+        self.complete = self.file.bytes_written() as u64;
+        if let Some(rg) = self.file.flushed_row_groups().last() {
+            self.done.push(rg.clone());
+        }
         Ok(())
     }
 
@@ -269,7 +308,7 @@ impl Encoder {
         bytes: &AtomicU64,
         failure: &Mutex<Option<String>>,
     ) -> Result<u64, WriteError> {
-        self.complete = (self.file.bytes_written() as u64, 0);
+        self.complete = self.file.bytes_written() as u64;
         let mut failed = false;
         let mut meta: Option<Box<FileMeta>> = None;
         let fail = |e: WriteError| {
@@ -280,7 +319,7 @@ impl Encoder {
         for msg in rx {
             match msg {
                 Msg::Batch(t, b) if !failed => match self.write(t, &b) {
-                    Ok(()) => bytes.store(self.complete.0, Ordering::Relaxed),
+                    Ok(()) => bytes.store(self.complete, Ordering::Relaxed),
                     Err(e) => {
                         failed = true;
                         fail(e);
@@ -314,93 +353,96 @@ impl Encoder {
                 Err(e) => fail(e),
             }
         }
-        // A group whose flush failed is in the writer's list but not whole
-        // on disk: keep only those completed before it.
-        let (good_len, good_groups) = self.complete;
-        let groups = self.file.flushed_row_groups()[..good_groups].to_vec();
-        tracing::debug!("salvaging {} row groups, {good_len} bytes", groups.len());
+        // A group whose flush failed is not whole on disk: keep only those
+        // completed before it.
+        tracing::debug!(
+            "salvaging {} row groups, {} bytes",
+            self.done.len(),
+            self.complete
+        );
         let Encoder {
             file,
+            raw,
             schema,
-            path,
             reserve,
             created_by,
+            complete,
+            done,
             ..
         } = self;
+        // Its buffer may still write bytes past `complete`: cut them after.
         drop(file);
-        salvage(
-            &path,
-            reserve.as_deref(),
-            &schema,
-            &created_by,
-            good_len,
-            groups,
-            kv,
-        )
+        salvage(raw, reserve, &schema, &created_by, complete, done, kv)
     }
 
-    /// Writes every open group and the footer.
+    /// Writes every open group and the footer, with the checksums of what
+    /// is in the file.
     fn close_all(&mut self, kv: &[KeyValue]) -> Result<u64, WriteError> {
         for t in 0..self.open.len() {
             self.close_group(t)?;
         }
+        // Every group is flushed (close_group flushes): the checksums read
+        // back exactly the bytes the footer will point at.
+        self.file
+            .flush()
+            .map_err(|e| WriteError::Parquet(e.into()))?;
+        let sums = integrity::compute(&self.raw, &self.done, kv).map_err(WriteError::Checksum)?;
         for k in kv {
             self.file.append_key_value_metadata(k.clone());
         }
+        self.file
+            .append_key_value_metadata(integrity::to_key_value(&sums));
         self.file.finish()?;
         self.file
             .flush()
             .map_err(|e| WriteError::Parquet(e.into()))?;
-        if let Some(r) = &self.reserve {
-            let _ = std::fs::remove_file(r);
-        }
-        let f = self.file.inner();
-        f.sync_all()
+        self.reserve = None;
+        self.raw
+            .sync_all()
             .map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;
-        Ok(f.metadata().map(|m| m.len()).unwrap_or(0))
+        Ok(self.raw.metadata().map(|m| m.len()).unwrap_or(0))
     }
 }
 
-/// Allocates the reserve file; without it (disk already full?) we go on.
-fn make_reserve(path: &Path) -> Option<PathBuf> {
+/// Allocates the reserve; without it (disk already full?) we go on. It is
+/// unlinked at once: nothing at a guessable name, and closing it (or
+/// memrec dying) gives the space back.
+fn make_reserve(dir: &Path) -> Option<File> {
     use std::os::fd::AsRawFd;
-    let name = path.file_name()?.to_string_lossy().into_owned();
-    let reserve = path.with_file_name(format!("{name}.reserve"));
-    let f = File::create(&reserve).ok()?;
-    // SAFETY: a valid open file descriptor.
-    if unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, RESERVE_BYTES) } != 0 {
-        let _ = std::fs::remove_file(&reserve);
+    let (f, path) = crate::output::create_exclusive(dir, "memrec.reserve").ok()?;
+    if std::fs::remove_file(&path).is_err() {
         return None;
     }
-    Some(reserve)
+    // SAFETY: a valid open file descriptor.
+    if unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, RESERVE_BYTES) } != 0 {
+        return None;
+    }
+    Some(f)
 }
 
 /// Cuts the file after the last complete row group and writes a footer for
-/// the row groups before it, in the space the reserve gave back.
+/// the row groups before it, in the space the reserve gives back. Works on
+/// the open file, never on its path.
 fn salvage(
-    path: &Path,
-    reserve: Option<&Path>,
+    mut file: File,
+    reserve: Option<File>,
     schema: &SchemaRef,
     created_by: &str,
     good_len: u64,
     groups: Vec<RowGroupMetaData>,
-    kv: Vec<KeyValue>,
+    mut kv: Vec<KeyValue>,
 ) -> Result<u64, WriteError> {
-    if let Some(r) = reserve {
-        let _ = std::fs::remove_file(r);
-    }
+    drop(reserve);
+    let io = |e: std::io::Error| WriteError::Stopped(format!("salvaging the file: {e}"));
+    file.set_len(good_len).map_err(io)?;
+    let sums = integrity::compute(&file, &groups, &kv).map_err(WriteError::Checksum)?;
+    kv.push(integrity::to_key_value(&sums));
     let descr = Arc::new(ArrowSchemaConverter::new().convert(schema)?);
     let rows = groups.iter().map(|g| g.num_rows()).sum();
     let md = ParquetMetaData::new(
         FileMetaData::new(1, rows, Some(created_by.to_string()), Some(kv), descr, None),
         groups,
     );
-    let io = |e: std::io::Error| WriteError::Stopped(format!("salvaging the file: {e}"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(io)?;
-    file.set_len(good_len).map_err(io)?;
     file.seek(SeekFrom::Start(good_len)).map_err(io)?;
     ParquetMetaDataWriter::new(&mut file, &md).finish()?;
     file.flush().map_err(io)?;

@@ -8,7 +8,8 @@
 
 mod encode;
 
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -25,11 +26,10 @@ use memtrace_schema::{tables, ColumnType, FileMeta, Header, Row, Table, Visitor,
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("creating {path}: {source}")]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("computing the checksums: {0}")]
+    Checksum(std::io::Error),
     #[error("writing the recording: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("building a record batch: {0}")]
@@ -212,6 +212,21 @@ pub struct WriterOptions {
     /// are busy.
     pub open_bytes: usize,
     pub zstd_level: i32,
+    /// Tests: the disk is full after this many bytes of the file.
+    #[cfg(test)]
+    pub fail_after_bytes: Option<u64>,
+}
+
+impl WriterOptions {
+    #[cfg(test)]
+    fn size_limit(&self) -> Option<u64> {
+        self.fail_after_bytes
+    }
+
+    #[cfg(not(test))]
+    fn size_limit(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl Default for WriterOptions {
@@ -222,6 +237,8 @@ impl Default for WriterOptions {
             row_group_bytes: 8 << 20,
             open_bytes: 16 << 20,
             zstd_level: 3,
+            #[cfg(test)]
+            fail_after_bytes: None,
         }
     }
 }
@@ -242,10 +259,16 @@ pub struct FileWriter {
     failure: Arc<Mutex<Option<String>>>,
 }
 
-/// Opens the output and starts the writer thread.
-pub fn create(path: &Path, opts: &WriterOptions) -> Result<(Tables, FileWriter), WriteError> {
+/// Starts the writer thread on `file` (empty, open for reading and
+/// writing), which lies in `dir`.
+pub fn create(
+    file: File,
+    dir: &Path,
+    opts: &WriterOptions,
+) -> Result<(Tables, FileWriter), WriteError> {
     let layout = Layout::new(opts.batch_rows);
-    let encoder = encode::Encoder::create(path, opts, layout.schema.clone(), &layout.first_col)?;
+    let encoder =
+        encode::Encoder::create(file, dir, opts, layout.schema.clone(), &layout.first_col)?;
     // A few batches in flight: enough to overlap decoding and encoding,
     // bounded so a slow disk pushes back instead of growing memory.
     let (tx, rx) = sync_channel::<encode::Msg>(2);
@@ -369,6 +392,7 @@ impl FileWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use memtrace_schema::integrity::{self, Verified};
     use memtrace_schema::tables::{oom::oom_victim, pr::reclaim_end, procstat::procstat};
     use memtrace_schema::{Comm, META_KEY};
     use std::fs::File;
@@ -402,7 +426,7 @@ mod tests {
             zstd_level: 1,
             ..Default::default()
         };
-        let (mut t, w) = create(&path, &opts).unwrap();
+        let (mut t, w) = create(new_file(&path), dir.path(), &opts).unwrap();
         for i in 0..5 {
             let row = procstat::Row {
                 reason: "switch".into(),
@@ -446,5 +470,112 @@ mod tests {
         assert_eq!(md.num_row_groups(), 4);
         let kv = md.file_metadata().key_value_metadata().unwrap();
         assert!(kv.iter().any(|k| k.key == META_KEY));
+        // Four row groups of 150-odd columns each, all checked.
+        assert_eq!(
+            verify(&path),
+            Verified::Intact {
+                chunks: 4 * file_schema().fields().len()
+            }
+        );
+        // Nothing else is left in the directory: the reserve had no name.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    fn new_file(path: &Path) -> File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .unwrap()
+    }
+
+    fn verify(path: &Path) -> Verified {
+        let file = File::open(path).unwrap();
+        let r =
+            parquet::file::reader::SerializedFileReader::new(file.try_clone().unwrap()).unwrap();
+        use parquet::file::reader::FileReader;
+        integrity::verify(&file, r.metadata()).unwrap()
+    }
+
+    /// Writes `n` procstat rows in row groups of 10 to `path`, with the disk
+    /// full after `limit` bytes; returns the writer's size and failure.
+    fn write_rows(path: &Path, n: u64, limit: Option<u64>) -> (u64, Option<String>) {
+        let opts = WriterOptions {
+            batch_rows: 5,
+            row_group_rows: 10,
+            zstd_level: 1,
+            fail_after_bytes: limit,
+            ..Default::default()
+        };
+        let (mut t, w) = create(new_file(path), path.parent().unwrap(), &opts).unwrap();
+        for i in 0..n {
+            let row = procstat::Row {
+                reason: "switch".into(),
+                rss_anon: 4096 * i,
+                ..Default::default()
+            };
+            // After a failure the writer takes no more; that is the point.
+            if t.push(&hdr(i as i64), &row).is_err() {
+                break;
+            }
+        }
+        let _ = t.finish(FileMeta {
+            schema_version: 1,
+            hostname: "h".into(),
+            ..Default::default()
+        });
+        let failure = w.failure.clone();
+        let size = w.join().unwrap();
+        let failure = failure.lock().unwrap().clone();
+        (size, failure)
+    }
+
+    fn row_count(path: &Path) -> i64 {
+        use parquet::file::reader::FileReader;
+        let r =
+            parquet::file::reader::SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+        for row in r.get_row_iter(None).unwrap() {
+            row.unwrap();
+        }
+        r.metadata().file_metadata().num_rows()
+    }
+
+    #[test]
+    fn a_full_disk_at_the_footer_keeps_every_row_group() {
+        let dir = tempfile::tempdir().unwrap();
+        // Where the data ends and the footer starts, from a run with room.
+        let whole = dir.path().join("whole.parquet");
+        let (size, failure) = write_rows(&whole, 95, None);
+        assert_eq!(failure, None);
+        let bytes = std::fs::read(&whole).unwrap();
+        let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..][..4].try_into().unwrap());
+        let data_end = size - u64::from(footer_len) - 8;
+        // The same again, on a disk that fills just after the data: the
+        // footer write fails (this used to panic the writer thread).
+        let full = dir.path().join("full.parquet");
+        let (_, failure) = write_rows(&full, 95, Some(data_end + 16));
+        assert!(
+            failure.as_deref().unwrap_or("").contains("No space left"),
+            "{failure:?}"
+        );
+        // The salvage wrote the footer in the reserve's space: every row
+        // group is there, and the checksums say the file is whole.
+        assert_eq!(row_count(&full), 95);
+        assert!(matches!(verify(&full), Verified::Intact { .. }));
+    }
+
+    #[test]
+    fn a_full_disk_while_recording_keeps_the_whole_row_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.parquet");
+        let (size, _) = write_rows(&whole, 200, None);
+        let full = dir.path().join("full.parquet");
+        let (_, failure) = write_rows(&full, 200, Some(size / 3));
+        assert!(failure.is_some());
+        let rows = row_count(&full);
+        assert!(rows > 0 && rows < 200, "{rows}");
+        assert_eq!(rows % 10, 0, "only whole row groups: {rows}");
+        assert!(matches!(verify(&full), Verified::Intact { .. }));
     }
 }
