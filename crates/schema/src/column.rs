@@ -79,6 +79,25 @@ pub struct Column {
     pub doc: &'static str,
 }
 
+/// Which task a table's rows are about: what `--pid` and `--comm` filter on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskFilter {
+    /// The task in the common columns (`tgid`, `comm`).
+    Header,
+    /// A task named in the table's own columns, by their file names (e.g.
+    /// the OOM victim, not the task that ran the OOM killer).
+    Columns {
+        pid: &'static str,
+        comm: &'static str,
+    },
+    /// System-wide state about no task (node and zone state, kswapd): never
+    /// filtered by task.
+    SystemWide,
+}
+
+/// The common columns the [`TaskFilter::Header`] filter uses.
+const HEADER_TASK_COLUMNS: (&str, &str) = ("tgid", "comm");
+
 /// One table: a kind of row, written by one probe group.
 #[derive(Debug)]
 pub struct Table {
@@ -89,11 +108,23 @@ pub struct Table {
     pub sources: &'static str,
     pub doc: &'static str,
     pub columns: &'static [Column],
+    /// Which task its rows are about.
+    pub task: TaskFilter,
 }
 
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The file columns (process id, command name) that `--pid` and `--comm`
+    /// compare with; `None` for system-wide tables, which are not filtered.
+    pub fn task_columns(&self) -> Option<(&'static str, &'static str)> {
+        match self.task {
+            TaskFilter::Header => Some(HEADER_TASK_COLUMNS),
+            TaskFilter::Columns { pid, comm } => Some((pid, comm)),
+            TaskFilter::SystemWide => None,
+        }
     }
 }
 
@@ -238,13 +269,24 @@ pub trait Row {
     fn visit<V: Visitor>(&self, v: &mut V);
 }
 
-/// Defines a table: its descriptor (`TABLE`) and its row type (`Row`), from
-/// one list of documented fields, so the two cannot drift apart.
+/// Defines a table: its descriptor (`TABLE`), its row type (`Row`) and its
+/// columns' file names (`COLS.<column>`, e.g. `procstat::COLS.rss_anon` is
+/// `"procstat.rss_anon"`), from one list of documented fields, so they
+/// cannot drift apart and no column name is typed twice.
+///
+/// `task` says which task the rows are about ([`TaskFilter`]): `header`
+/// (the common `tgid` and `comm`), `(pid_column, comm_column)` (columns of
+/// the table), or `system` (system-wide state, never filtered by task).
 #[macro_export]
 macro_rules! table {
+    (@task header) => { $crate::TaskFilter::Header };
+    (@task system) => { $crate::TaskFilter::SystemWide };
+    (@task ($pid:ident, $comm:ident)) => {
+        $crate::TaskFilter::Columns { pid: COLS.$pid, comm: COLS.$comm }
+    };
     (
         $(#[doc = $tdoc:literal])*
-        $name:ident, group = $group:literal, sources = $sources:literal {
+        $name:ident, group = $group:literal, task = $task:tt, sources = $sources:literal {
             $(
                 $(#[doc = $doc:literal])*
                 $field:ident : $ty:ty => $unit:ident
@@ -272,6 +314,18 @@ macro_rules! table {
                         doc: concat!($($doc, "\n",)*),
                     },
                 )*],
+                task: $crate::table!(@task $task),
+            };
+
+            /// The table's columns by their names in the file (`<table>.<column>`).
+            #[derive(Debug, Clone, Copy)]
+            pub struct Cols {
+                $( $(#[doc = $doc])* pub $field: &'static str, )*
+            }
+
+            /// The file names of the table's columns.
+            pub const COLS: Cols = Cols {
+                $( $field: concat!(stringify!($name), ".", stringify!($field)), )*
             };
 
             #[derive(Debug, Clone, Default, PartialEq)]

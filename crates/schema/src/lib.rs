@@ -15,7 +15,9 @@ pub mod markdown;
 pub mod meta;
 pub mod tables;
 
-pub use column::{Column, ColumnType, Comm, Header, Row, Table, Text, Unit, Value, Visitor};
+pub use column::{
+    Column, ColumnType, Comm, Header, Row, Table, TaskFilter, Text, Unit, Value, Visitor,
+};
 pub use meta::*;
 
 /// Version of the file layout. Bumped on any incompatible change to a table,

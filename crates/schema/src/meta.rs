@@ -189,6 +189,35 @@ impl FileMeta {
     }
 }
 
+#[cfg(feature = "parquet")]
+impl FileMeta {
+    /// Reads a recording's schema version ([`crate::SCHEMA_VERSION_KEY`])
+    /// and metadata ([`crate::META_KEY`]) from its Parquet footer's
+    /// key-value metadata. A missing key means the file is not a memtrace
+    /// recording; a version newer than this build is refused.
+    pub fn from_parquet(
+        footer: &parquet::file::metadata::FileMetaData,
+    ) -> Result<(u32, FileMeta), MetaError> {
+        Self::from_key_value(footer.key_value_metadata().map(Vec::as_slice))
+    }
+
+    /// [`Self::from_parquet`] on the key-value list itself.
+    pub fn from_key_value(
+        kv: Option<&[parquet::file::metadata::KeyValue]>,
+    ) -> Result<(u32, FileMeta), MetaError> {
+        let get = |key: &'static str| {
+            kv.unwrap_or_default()
+                .iter()
+                .find(|k| k.key == key)
+                .and_then(|k| k.value.as_deref())
+                .ok_or(MetaError::Missing(key))
+        };
+        let version = parse_version(get(crate::SCHEMA_VERSION_KEY)?)?;
+        let meta = FileMeta::from_json(get(crate::META_KEY)?)?;
+        Ok((version, meta))
+    }
+}
+
 /// Checks a schema version read from a file.
 pub fn check_version(found: u32) -> Result<(), MetaError> {
     if found > crate::SCHEMA_VERSION {
@@ -224,6 +253,44 @@ mod tests {
         m.vmstat_start.insert("pgsteal_direct".into(), 42);
         let back = FileMeta::from_json(&m.to_json().unwrap_or_default()).ok();
         assert_eq!(back, Some(m));
+    }
+
+    #[cfg(feature = "parquet")]
+    #[test]
+    fn reads_the_footer_keys() {
+        use parquet::file::metadata::KeyValue;
+        let m = FileMeta {
+            schema_version: crate::SCHEMA_VERSION,
+            hostname: "h".into(),
+            ..Default::default()
+        };
+        let json = m.to_json().unwrap_or_default();
+        let version = KeyValue::new(crate::SCHEMA_VERSION_KEY.into(), "1".to_string());
+        let meta = KeyValue::new(crate::META_KEY.into(), json);
+        let got = FileMeta::from_key_value(Some(&[version.clone(), meta.clone()])).ok();
+        assert_eq!(got, Some((1, m)));
+        assert!(matches!(
+            FileMeta::from_key_value(Some(std::slice::from_ref(&meta))),
+            Err(MetaError::Missing(k)) if k == crate::SCHEMA_VERSION_KEY
+        ));
+        assert!(matches!(
+            FileMeta::from_key_value(Some(std::slice::from_ref(&version))),
+            Err(MetaError::Missing(k)) if k == crate::META_KEY
+        ));
+        assert!(matches!(
+            FileMeta::from_key_value(None),
+            Err(MetaError::Missing(_))
+        ));
+        let newer = KeyValue::new(crate::SCHEMA_VERSION_KEY.into(), "999".to_string());
+        assert!(matches!(
+            FileMeta::from_key_value(Some(&[newer, meta])),
+            Err(MetaError::TooNew { found: 999, .. })
+        ));
+        let bad = KeyValue::new(crate::META_KEY.into(), "{".to_string());
+        assert!(matches!(
+            FileMeta::from_key_value(Some(&[version, bad])),
+            Err(MetaError::Json(_))
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@ crate::table! {
     /// The OOM killer chose a victim (`oom:mark_victim`). The header columns
     /// describe the task that ran the OOM killer; the victim is in these.
     /// Sizes are the tracepoint's (the kernel log's "Killed process" line) in bytes.
-    oom_victim, group = "oom", sources = "oom:mark_victim" {
+    oom_victim, group = "oom", task = (victim_pid, victim_comm), sources = "oom:mark_victim" {
         /// Victim's pid.
         victim_pid: u32 => Id,
         /// Victim's command name.

@@ -4,7 +4,7 @@ crate::table! {
     /// A page allocation that returned no page (`kmem:mm_page_alloc` with
     /// pfn -1). The zones of every node at that moment are in `zone` rows with
     /// the same `ts_ns` and `trigger` = `alloc_fail`.
-    paf, group = "paf", sources = "kmem:mm_page_alloc" {
+    paf, group = "paf", task = header, sources = "kmem:mm_page_alloc" {
         /// Allocation order: 2^order contiguous pages were asked for.
         order: u32 => Count,
         /// The gfp mask, raw.
@@ -27,7 +27,7 @@ crate::table! {
 crate::table! {
     /// The allocator's verdict on retrying reclaim for one zone
     /// (`should_reclaim_retry()`), just before it gives up or goes on.
-    reclaim_retry, group = "paf", sources = "oom:reclaim_retry_zone" {
+    reclaim_retry, group = "paf", task = header, sources = "oom:reclaim_retry_zone" {
         /// NUMA node.
         node: i32 => Id,
         /// Zone name.
@@ -49,7 +49,7 @@ crate::table! {
 
 crate::table! {
     /// Whether compaction is worth trying in a zone for an order.
-    compact_suitable, group = "paf", sources = "compaction:mm_compaction_suitable" {
+    compact_suitable, group = "paf", task = header, sources = "compaction:mm_compaction_suitable" {
         /// NUMA node.
         node: i32 => Id,
         /// Zone name.
@@ -66,7 +66,7 @@ crate::table! {
 
 crate::table! {
     /// Direct compaction attempted for an allocation.
-    compact_try, group = "paf", sources = "compaction:mm_compaction_try_to_compact_pages" {
+    compact_try, group = "paf", task = header, sources = "compaction:mm_compaction_try_to_compact_pages" {
         /// Allocation order.
         order: i32 => Count,
         /// The gfp mask, raw.
@@ -81,7 +81,7 @@ crate::table! {
 crate::table! {
     /// A zone's watermarks were recomputed (boot, `min_free_kbytes` or
     /// `watermark_scale_factor` written, memory hotplug). Values without boost.
-    wmark_setup, group = "paf", sources = "kmem:mm_setup_per_zone_wmarks" {
+    wmark_setup, group = "paf", task = system, sources = "kmem:mm_setup_per_zone_wmarks" {
         /// NUMA node.
         node: i32 => Id,
         /// Zone name.

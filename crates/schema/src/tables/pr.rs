@@ -4,7 +4,7 @@ crate::table! {
     /// One pass of `shrink_inactive_list()` (or MGLRU's eviction) over one
     /// LRU list. Summed over a recording, `nr_reclaimed` equals the growth of
     /// the `pgsteal_*` counters in /proc/vmstat, `nr_scanned` that of `pgscan_*`.
-    lru_inactive, group = "pr", sources = "vmscan:mm_vmscan_lru_shrink_inactive" {
+    lru_inactive, group = "pr", task = header, sources = "vmscan:mm_vmscan_lru_shrink_inactive" {
         /// NUMA node reclaimed from.
         node: i32 => Id,
         /// Who reclaims: `kswapd`, `direct`, `memcg`, `memcg_softlimit`,
@@ -39,7 +39,7 @@ crate::table! {
 
 crate::table! {
     /// One pass of `shrink_active_list()`: pages aged from active to inactive.
-    lru_active, group = "pr", sources = "vmscan:mm_vmscan_lru_shrink_active" {
+    lru_active, group = "pr", task = header, sources = "vmscan:mm_vmscan_lru_shrink_active" {
         /// NUMA node.
         node: i32 => Id,
         /// Who reclaims; see `lru_inactive.reclaimer`.
@@ -61,7 +61,7 @@ crate::table! {
 
 crate::table! {
     /// A task entered direct, memcg, memcg soft-limit or node reclaim.
-    reclaim_begin, group = "pr", sources = "vmscan:mm_vmscan_{direct,memcg,memcg_softlimit,node}_reclaim_begin" {
+    reclaim_begin, group = "pr", task = header, sources = "vmscan:mm_vmscan_{direct,memcg,memcg_softlimit,node}_reclaim_begin" {
         /// `direct`, `memcg`, `memcg_softlimit` or `node`.
         reclaimer: Text => None,
         /// Order of the allocation that needs the memory; null for node reclaim
@@ -79,7 +79,7 @@ crate::table! {
 crate::table! {
     /// A task left reclaim. Pair with `reclaim_begin` by `pid` and
     /// `begin_ts_ns`.
-    reclaim_end, group = "pr", sources = "vmscan:mm_vmscan_{direct,memcg,memcg_softlimit,node}_reclaim_end" {
+    reclaim_end, group = "pr", task = header, sources = "vmscan:mm_vmscan_{direct,memcg,memcg_softlimit,node}_reclaim_end" {
         /// As in `reclaim_begin`.
         reclaimer: Text => None,
         /// Pages the reclaim freed.
@@ -95,7 +95,7 @@ crate::table! {
 crate::table! {
     /// kswapd activity: a kswapd woke up, went to sleep, or an allocating task
     /// asked it to wake.
-    kswapd, group = "pr", sources = "vmscan:mm_vmscan_kswapd_wake, vmscan:mm_vmscan_kswapd_sleep, vmscan:mm_vmscan_wakeup_kswapd" {
+    kswapd, group = "pr", task = system, sources = "vmscan:mm_vmscan_kswapd_wake, vmscan:mm_vmscan_kswapd_sleep, vmscan:mm_vmscan_wakeup_kswapd" {
         /// `wake` (kswapd starts a balancing run), `sleep` (kswapd goes to
         /// sleep) or `wakeup` (an allocation asked for kswapd).
         event: Text => None,
@@ -114,7 +114,7 @@ crate::table! {
 
 crate::table! {
     /// A slab shrinker started.
-    slab_start, group = "pr", sources = "vmscan:mm_shrink_slab_start" {
+    slab_start, group = "pr", task = header, sources = "vmscan:mm_shrink_slab_start" {
         /// Address of the shrinker: pairs start and end.
         shrinker: u64 => Address,
         /// Its scan function, symbolized with the recording host's kallsyms
@@ -141,7 +141,7 @@ crate::table! {
 
 crate::table! {
     /// A slab shrinker finished.
-    slab_end, group = "pr", sources = "vmscan:mm_shrink_slab_end" {
+    slab_end, group = "pr", task = header, sources = "vmscan:mm_shrink_slab_end" {
         /// Address of the shrinker: pairs start and end.
         shrinker: u64 => Address,
         /// Its scan function, symbolized.

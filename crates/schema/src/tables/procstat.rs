@@ -11,7 +11,7 @@ crate::table! {
     /// shorter than that shows in `rss_peak`. The RSS parts are exact sums of
     /// the kernel's per-CPU counters; each column names its `/proc/PID/status`
     /// counterpart.
-    procstat, group = "procstat", sources = "sched:sched_switch, cpu-clock timer or kmem:rss_stat, sched:sched_process_exit" {
+    procstat, group = "procstat", task = header, sources = "sched:sched_switch, cpu-clock timer or kmem:rss_stat, sched:sched_process_exit" {
         /// Why the sample was taken: `switch` (a thread left a CPU), `tick` (it
         /// was running when the timer fired), `rss` (its RSS changed while it
         /// ran) or `exit` (the main thread is exiting, before its memory is

@@ -7,7 +7,7 @@ crate::table! {
     /// the values equal `/proc/vmstat`'s). Taken every `--interval`, at start
     /// and end, and at pressure events (rate-limited per node). Columns are
     /// named after their `/proc/vmstat` keys and use its units.
-    sysstat, group = "sysstat", sources = "BPF_PROG_TEST_RUN timer, vmscan:mm_vmscan_kswapd_wake, vmscan:mm_vmscan_direct_reclaim_begin, oom:mark_victim, kmem:mm_page_alloc (failures)" {
+    sysstat, group = "sysstat", task = system, sources = "BPF_PROG_TEST_RUN timer, vmscan:mm_vmscan_kswapd_wake, vmscan:mm_vmscan_direct_reclaim_begin, oom:mark_victim, kmem:mm_page_alloc (failures)" {
         /// NUMA node.
         node: u32 => Id,
         /// Why the snapshot was taken: `interval`, `start`, `end`,
@@ -58,7 +58,7 @@ crate::table! {
     /// with every `sysstat` row (same `ts_ns`, `node` and `trigger`) and with
     /// every allocation failure (`trigger` = `alloc_fail`, same `ts_ns` as the
     /// `paf` row).
-    zone, group = "sysstat", sources = "as sysstat, and kmem:mm_page_alloc (failures)" {
+    zone, group = "sysstat", task = system, sources = "as sysstat, and kmem:mm_page_alloc (failures)" {
         /// NUMA node.
         node: u32 => Id,
         /// Zone name as the kernel names it: `DMA`, `DMA32`, `Normal`, `Movable`, `Device`.
