@@ -1,4 +1,5 @@
-//! Generated BPF skeletons, one per probe group.
+//! Generated BPF skeletons, one module per probe group: build.rs compiles
+//! every `bpf/<group>/<group>.bpf.c` it finds and lists them here.
 #![allow(
     clippy::all,
     clippy::unwrap_used,
@@ -7,18 +8,4 @@
     dead_code
 )]
 
-pub mod procstat {
-    include!(concat!(env!("OUT_DIR"), "/procstat.skel.rs"));
-}
-pub mod sysstat {
-    include!(concat!(env!("OUT_DIR"), "/sysstat.skel.rs"));
-}
-pub mod paf {
-    include!(concat!(env!("OUT_DIR"), "/paf.skel.rs"));
-}
-pub mod pr {
-    include!(concat!(env!("OUT_DIR"), "/pr.skel.rs"));
-}
-pub mod oom {
-    include!(concat!(env!("OUT_DIR"), "/oom.skel.rs"));
-}
+include!(concat!(env!("OUT_DIR"), "/groups.rs"));

@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use memtrace_schema::{Comm, Header, Text};
+use memtrace_schema::{Comm, Header, Row, Text};
 
 use crate::bpf::sysstat::types::mt_hdr;
 use crate::kernel::Ksyms;
 use crate::printfmt::{FlagTable, SymbolTable};
+use crate::writer::{Tables, WriteError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -17,6 +18,17 @@ pub enum DecodeError {
     UnknownKind(u16),
     #[error(transparent)]
     Write(#[from] crate::writer::WriteError),
+}
+
+/// Where decoded rows go: the writer's tables, or a list in tests.
+pub trait RowSink {
+    fn push<R: Row>(&mut self, hdr: &Header, row: &R) -> Result<(), WriteError>;
+}
+
+impl RowSink for Tables {
+    fn push<R: Row>(&mut self, hdr: &Header, row: &R) -> Result<(), WriteError> {
+        Tables::push(self, hdr, row)
+    }
 }
 
 /// Copies a record into its generated type after checking its length.
@@ -120,6 +132,150 @@ impl DecodeCtx {
             _ => None,
         };
         zone.unwrap_or(normal)
+    }
+}
+
+/// Decoding hand-built records in tests: the rows a decoder pushes, with
+/// their values as the writer would see them.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use memtrace_schema::Visitor;
+
+    /// One column value.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Val {
+        U32(u32),
+        U64(u64),
+        I32(i32),
+        I64(i64),
+        F64(f64),
+        Bool(bool),
+        Text(String),
+        Null,
+    }
+
+    impl From<&str> for Val {
+        fn from(s: &str) -> Val {
+            Val::Text(s.to_string())
+        }
+    }
+
+    /// One decoded row.
+    #[derive(Debug)]
+    pub struct Decoded {
+        pub table: &'static str,
+        pub hdr: Header,
+        pub values: Vec<(&'static str, Val)>,
+    }
+
+    impl Decoded {
+        /// The value of a column, by its name in the table.
+        pub fn get(&self, column: &str) -> &Val {
+            match self.values.iter().find(|(c, _)| *c == column) {
+                Some((_, v)) => v,
+                None => panic!("{} has no column {column}", self.table),
+            }
+        }
+    }
+
+    /// Collects pushed rows.
+    #[derive(Debug, Default)]
+    pub struct Collect {
+        pub rows: Vec<Decoded>,
+    }
+
+    struct Values(Vec<Val>);
+
+    impl Visitor for Values {
+        fn u32(&mut self, v: u32) {
+            self.0.push(Val::U32(v));
+        }
+        fn u64(&mut self, v: u64) {
+            self.0.push(Val::U64(v));
+        }
+        fn i32(&mut self, v: i32) {
+            self.0.push(Val::I32(v));
+        }
+        fn i64(&mut self, v: i64) {
+            self.0.push(Val::I64(v));
+        }
+        fn f64(&mut self, v: f64) {
+            self.0.push(Val::F64(v));
+        }
+        fn bool(&mut self, v: bool) {
+            self.0.push(Val::Bool(v));
+        }
+        fn text(&mut self, v: &str) {
+            self.0.push(Val::Text(v.to_string()));
+        }
+        fn null(&mut self) {
+            self.0.push(Val::Null);
+        }
+    }
+
+    impl RowSink for Collect {
+        fn push<R: Row>(&mut self, hdr: &Header, row: &R) -> Result<(), WriteError> {
+            let mut v = Values(Vec::new());
+            row.visit(&mut v);
+            assert_eq!(v.0.len(), R::TABLE.columns.len(), "{}", R::TABLE.name);
+            self.rows.push(Decoded {
+                table: R::TABLE.name,
+                hdr: hdr.clone(),
+                values: R::TABLE.columns.iter().map(|c| c.name).zip(v.0).collect(),
+            });
+            Ok(())
+        }
+    }
+
+    /// The bytes of a generated record type, as the ring buffer holds them.
+    pub fn bytes<T: plain::Plain>(record: &T) -> Vec<u8> {
+        // SAFETY: generated types are plain old data; viewing them as bytes is sound.
+        unsafe { plain::as_bytes(record) }.to_vec()
+    }
+
+    /// A C `char` of a generated type: `i8` or `u8` by architecture.
+    pub trait CChar: Copy + Default {
+        fn from_byte(b: u8) -> Self;
+    }
+
+    impl CChar for i8 {
+        fn from_byte(b: u8) -> i8 {
+            b as i8
+        }
+    }
+
+    impl CChar for u8 {
+        fn from_byte(b: u8) -> u8 {
+            b
+        }
+    }
+
+    /// `comm` as the kernel stores it, NUL-padded.
+    pub fn comm<C: CChar>(name: &str) -> [C; 16] {
+        let mut out = [C::default(); 16];
+        for (d, b) in out.iter_mut().zip(name.bytes()) {
+            *d = C::from_byte(b);
+        }
+        out
+    }
+
+    /// A context with x86-64's page size and zones, and one gfp flag and
+    /// compaction result known by name.
+    pub fn ctx() -> DecodeCtx {
+        DecodeCtx {
+            page_size: 4096,
+            hpage_pmd_nr: 512,
+            zone_names: ["DMA", "DMA32", "Normal", "Movable", "Device"]
+                .map(Text::from)
+                .to_vec(),
+            migratetypes: ["Unmovable", "Movable", "Reclaimable"]
+                .map(Text::from)
+                .to_vec(),
+            gfp: FlagTable::new(vec![(0xcc0, "GFP_KERNEL".into())]),
+            compact_result: SymbolTable::new(vec![(1, "COMPACT_SKIPPED".into())]),
+            ..Default::default()
+        }
     }
 }
 

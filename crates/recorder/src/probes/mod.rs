@@ -1,8 +1,10 @@
 //! Probe groups. Each group has the same shape: a BPF program in
-//! `bpf/<group>/`, a module here with its program list, loader and decoder,
-//! its tables in `crates/schema/src/tables/<group>.rs`, and an analyzer
-//! section. Adding a group: copy a sibling, then register it in [`GROUPS`]
-//! (and in build.rs's list of BPF sources).
+//! `bpf/<group>/` (found by build.rs), a module here with its descriptor
+//! ([`Group`]: programs, loader, decoder, and what the recorder must do for
+//! it), its tables in `crates/schema/src/tables/<group>.rs`, and an analyzer
+//! section. Adding a group: copy a sibling, then add its `pub mod` line and
+//! its line in [`GROUPS`]. The tests below fail while a folder under `bpf/`
+//! has no descriptor, or a descriptor names a program its object lacks.
 
 pub mod decode;
 pub mod oom;
@@ -13,6 +15,7 @@ pub mod snapshot;
 pub mod sysstat;
 
 use std::mem::MaybeUninit;
+use std::sync::LazyLock;
 
 use libbpf_rs::skel::Skel;
 use libbpf_rs::OpenObject;
@@ -26,6 +29,11 @@ pub type LoadFn = fn(&BpfSettings, &[&str]) -> Result<Box<dyn Skel<'static>>, li
 
 /// Decodes one ring-buffer record into rows.
 pub type DecodeFn = fn(&[u8], &mut DecodeCtx, &mut Tables) -> Result<(), DecodeError>;
+
+/// Opens a group's BPF object without loading it (no privileges needed) and
+/// lists the programs it holds.
+#[cfg(test)]
+pub type ObjectProgramsFn = fn() -> Result<Vec<String>, libbpf_rs::Error>;
 
 /// How a program is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,11 +126,50 @@ pub struct Group {
     /// Its ring buffer is at most this big (`--ring-mb` caps it too): rare
     /// records need little, and every ring's pages count in memrec's RSS.
     pub max_ring_bytes: u32,
+    /// Recorded when `--probes` is not given.
+    pub default_on: bool,
+    /// Its decoder names kernel functions, so the recorder loads the kernel
+    /// symbols (/proc/kallsyms) before recording it.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "record.rs switches to it next (issue 10)")
+    )]
+    pub needs_ksyms: bool,
+    /// Its program the recorder runs itself at the start, every
+    /// `--interval` and at the end, with the trigger (`enum mt_trigger`, a
+    /// `u64`) as its argument: the timed snapshots. A `TestRun` program.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "record.rs switches to it next (issue 10)")
+    )]
+    pub timer: Option<&'static str>,
+    /// Its program that `memrec record --load-test` runs to write synthetic
+    /// rows, with the number of rows (a `u64`) as its argument; off unless
+    /// load-testing. A `TestRun` program.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "record.rs switches to it next (issue 10)")
+    )]
+    pub load_test: Option<&'static str>,
     /// Opens, configures and loads the group's BPF object. Programs in
     /// `skip` are not loaded (their tracepoint is missing).
     pub load: LoadFn,
+    /// Opens the BPF object without loading it and lists its programs:
+    /// the tests check the descriptor against it.
+    #[cfg(test)]
+    pub object_programs: ObjectProgramsFn,
     /// Decodes one ring-buffer record into rows.
     pub decode: DecodeFn,
+}
+
+impl Group {
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "record.rs switches to it next (issue 10)")
+    )]
+    pub fn program(&self, name: &str) -> Option<&'static Program> {
+        self.programs.iter().find(|p| p.name == name)
+    }
 }
 
 impl std::fmt::Debug for Group {
@@ -140,8 +187,15 @@ pub static GROUPS: &[&Group] = &[
     &oom::GROUP,
 ];
 
-/// Groups recorded when `--probes` is not given.
-pub const DEFAULT_GROUPS: &[&str] = &["procstat", "sysstat", "paf", "pr", "oom"];
+/// Names of the groups recorded when `--probes` is not given, in
+/// [`GROUPS`] order.
+pub static DEFAULT_GROUPS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    GROUPS
+        .iter()
+        .filter(|g| g.default_on)
+        .map(|g| g.name)
+        .collect()
+});
 
 pub fn group(name: &str) -> Option<&'static Group> {
     GROUPS.iter().copied().find(|g| g.name == name)
@@ -193,3 +247,131 @@ macro_rules! load_skeleton {
     }};
 }
 pub(crate) use load_skeleton;
+
+/// Opens a skeleton without loading it and lists its programs; see
+/// [`ObjectProgramsFn`].
+#[cfg(test)]
+macro_rules! object_programs {
+    ($builder:ty) => {{
+        use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+        // Dropping the open skeleton closes the object in `storage`.
+        let mut storage = std::mem::MaybeUninit::uninit();
+        let open = <$builder>::default().open(&mut storage)?;
+        let names = open
+            .open_object()
+            .progs()
+            .map(|p| p.name().to_string_lossy().into_owned())
+            .collect::<Vec<String>>();
+        Ok(names)
+    }};
+}
+#[cfg(test)]
+pub(crate) use object_programs;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_bpf_folder_has_a_group_and_every_group_a_folder() {
+        let found: BTreeSet<&str> = crate::bpf::GROUP_NAMES.iter().copied().collect();
+        let registered: BTreeSet<&str> = GROUPS.iter().map(|g| g.name).collect();
+        assert_eq!(found, registered, "folders under bpf/ vs probes::GROUPS");
+        assert_eq!(
+            registered.len(),
+            GROUPS.len(),
+            "a group is registered twice"
+        );
+    }
+
+    /// Opening (not loading) needs no privileges, so this runs everywhere.
+    #[test]
+    fn descriptors_name_exactly_the_programs_of_their_objects() {
+        for g in GROUPS {
+            let in_object: BTreeSet<String> = match (g.object_programs)() {
+                Ok(names) => names.into_iter().collect(),
+                Err(e) => panic!("{}: opening its BPF object: {e}", g.name),
+            };
+            let described: BTreeSet<String> =
+                g.programs.iter().map(|p| p.name.to_string()).collect();
+            assert_eq!(
+                in_object, described,
+                "{}: programs in the object (left) vs in the descriptor (right)",
+                g.name
+            );
+        }
+    }
+
+    #[test]
+    fn descriptors_are_consistent() {
+        // MT_MAX_PROBES in bpf/common/event.h: entries of the stats map.
+        const MAX_PROBES: u32 = 16;
+        for g in GROUPS {
+            let names: BTreeSet<&str> = g.programs.iter().map(|p| p.name).collect();
+            assert_eq!(
+                names.len(),
+                g.programs.len(),
+                "{}: duplicate program",
+                g.name
+            );
+            let slots: BTreeSet<u32> = g.programs.iter().map(|p| p.slot).collect();
+            assert_eq!(slots.len(), g.programs.len(), "{}: shared slot", g.name);
+            assert!(slots.iter().all(|&s| s < MAX_PROBES), "{}", g.name);
+            for p in g.programs {
+                if let Some(f) = p.fallback {
+                    assert!(g.program(f).is_some(), "{}: fallback {f} unknown", g.name);
+                }
+            }
+            for run in [g.timer, g.load_test].into_iter().flatten() {
+                let p = g.program(run);
+                assert!(
+                    p.is_some_and(|p| p.method == Method::TestRun),
+                    "{}: {run} is not a test-run program of the group",
+                    g.name
+                );
+            }
+            assert!(!g.tables.is_empty(), "{} fills no table", g.name);
+            for t in g.tables {
+                assert!(
+                    memtrace_schema::table(t.name).is_some(),
+                    "{}: table {} is not in the schema",
+                    g.name,
+                    t.name
+                );
+            }
+            // Every table the schema assigns to the group is one it fills.
+            for t in memtrace_schema::tables()
+                .iter()
+                .filter(|t| t.group == g.name)
+            {
+                assert!(
+                    g.tables.iter().any(|x| x.name == t.name),
+                    "{}: schema table {} missing from the descriptor",
+                    g.name,
+                    t.name
+                );
+            }
+        }
+        // Every schema table belongs to a registered group.
+        for t in memtrace_schema::tables() {
+            assert!(
+                group(t.group).is_some(),
+                "table {} of unknown group {}",
+                t.name,
+                t.group
+            );
+        }
+    }
+
+    #[test]
+    fn groups_keep_their_roles() {
+        assert_eq!(*DEFAULT_GROUPS, ["procstat", "sysstat", "paf", "pr", "oom"]);
+        let with = |f: fn(&Group) -> bool| -> Vec<&str> {
+            GROUPS.iter().filter(|g| f(g)).map(|g| g.name).collect()
+        };
+        assert_eq!(with(|g| g.needs_ksyms), ["pr"]);
+        assert_eq!(with(|g| g.timer.is_some()), ["sysstat"]);
+        assert_eq!(with(|g| g.load_test.is_some()), ["procstat"]);
+    }
+}

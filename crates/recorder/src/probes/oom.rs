@@ -3,11 +3,14 @@
 use memtrace_schema::tables::oom::oom_victim;
 use memtrace_schema::{Comm, Text};
 
-use super::decode::{header, read, DecodeCtx, DecodeError};
+use super::decode::{header, read, DecodeCtx, DecodeError, RowSink};
+#[cfg(test)]
+use super::object_programs;
 use super::{load_skeleton, Group, Method, Program};
 use crate::bpf::oom::{types, OomSkelBuilder};
 use crate::kernel;
 use crate::writer::Tables;
+use types::oom_probe as P;
 
 // SAFETY: generated from a C struct of fixed-width integers and byte arrays.
 unsafe impl plain::Plain for types::oom_victim {}
@@ -19,16 +22,22 @@ pub static GROUP: Group = Group {
         name: "oom_mark_victim",
         target: "oom:mark_victim",
         method: Method::Tp,
-        slot: 0,
+        slot: P::OOM_PROBE_MARK_VICTIM.0,
         fallback: None,
     }],
     tables: &[&oom_victim::TABLE],
     max_ring_bytes: 1 << 20,
+    default_on: true,
+    needs_ksyms: false,
+    timer: None,
+    load_test: None,
     load: |s, skip| load_skeleton!(OomSkelBuilder, s, skip),
-    decode,
+    #[cfg(test)]
+    object_programs: || object_programs!(OomSkelBuilder),
+    decode: decode::<Tables>,
 };
 
-fn decode(data: &[u8], ctx: &mut DecodeCtx, out: &mut Tables) -> Result<(), DecodeError> {
+fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(), DecodeError> {
     let (hdr, kind) = header(data, ctx)?;
     if kind != types::oom_kind::OOM_VICTIM.0 as u16 {
         return Err(DecodeError::UnknownKind(kind));
@@ -56,4 +65,59 @@ fn decode(data: &[u8], ctx: &mut DecodeCtx, out: &mut Tables) -> Result<(), Deco
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::decode::testing::{bytes, comm, ctx, Collect, Val};
+
+    fn victim() -> types::oom_victim {
+        let mut e = types::oom_victim {
+            victim_pid: 4242,
+            uid: 1000,
+            victim_comm: comm("hog"),
+            total_vm_kb: 2048,
+            anon_rss_kb: 1024,
+            file_rss_kb: 16,
+            shmem_rss_kb: 8,
+            pgtables_kb: 12,
+            oom_score_adj: -500,
+            has_details: 1,
+            ..Default::default()
+        };
+        e.hdr.kind = types::oom_kind::OOM_VICTIM.0 as u16;
+        e.hdr.tgid = 1;
+        e.hdr.comm = comm("killer");
+        e
+    }
+
+    #[test]
+    fn a_victim_decodes_with_sizes_in_bytes() {
+        let mut out = Collect::default();
+        decode(&bytes(&victim()), &mut ctx(), &mut out).unwrap();
+        let [row] = &out.rows[..] else {
+            panic!("{:?}", out.rows)
+        };
+        assert_eq!(row.table, "oom_victim");
+        assert_eq!(row.hdr.comm.as_str(), "killer");
+        assert_eq!(row.get("victim_pid"), &Val::U32(4242));
+        assert_eq!(row.get("victim_comm"), &Val::from("hog"));
+        assert_eq!(row.get("uid"), &Val::U32(1000));
+        assert_eq!(row.get("total_vm"), &Val::U64(2048 * 1024));
+        assert_eq!(row.get("anon_rss"), &Val::U64(1024 * 1024));
+        assert_eq!(row.get("file_rss"), &Val::U64(16 * 1024));
+        assert_eq!(row.get("shmem_rss"), &Val::U64(8 * 1024));
+        assert_eq!(row.get("pgtables"), &Val::U64(12 * 1024));
+        assert_eq!(row.get("oom_score_adj"), &Val::I32(-500));
+    }
+
+    #[test]
+    fn a_short_record_is_refused_not_misread() {
+        let b = bytes(&victim());
+        let mut out = Collect::default();
+        let e = decode(&b[..b.len() - 4], &mut ctx(), &mut out).err();
+        assert!(matches!(e, Some(DecodeError::Short { .. })), "{e:?}");
+        assert!(out.rows.is_empty());
+    }
 }

@@ -4,10 +4,13 @@
 use memtrace_schema::tables::procstat::procstat;
 use memtrace_schema::Text;
 
-use super::decode::{header, read, DecodeCtx, DecodeError};
+use super::decode::{header, read, DecodeCtx, DecodeError, RowSink};
+#[cfg(test)]
+use super::object_programs;
 use super::{load_skeleton, Group, Method, Program};
 use crate::bpf::procstat::{types, ProcstatSkelBuilder};
 use crate::writer::Tables;
+use types::procstat_probe as P;
 
 // SAFETY: generated from a C struct of fixed-width integers.
 unsafe impl plain::Plain for types::procstat_event {}
@@ -23,45 +26,51 @@ pub static GROUP: Group = Group {
             name: "procstat_switch",
             target: "sched:sched_switch",
             method: Method::TpBtf,
-            slot: 0,
+            slot: P::PROCSTAT_PROBE_SWITCH.0,
             fallback: None,
         },
         Program {
             name: "procstat_exit",
             target: "sched:sched_process_exit",
             method: Method::TpBtf,
-            slot: 1,
+            slot: P::PROCSTAT_PROBE_EXIT.0,
             fallback: None,
         },
         Program {
             name: "procstat_tick",
             target: "cpu-clock",
             method: Method::CpuTimer,
-            slot: 3,
+            slot: P::PROCSTAT_PROBE_TICK.0,
             fallback: Some("procstat_rss"),
         },
         Program {
             name: "procstat_rss",
             target: "kmem:rss_stat",
             method: Method::TpBtf,
-            slot: 2,
+            slot: P::PROCSTAT_PROBE_RSS.0,
             fallback: None,
         },
         Program {
             name: SYNTHETIC_PROGRAM,
             target: "load test, run by memrec",
             method: Method::TestRun,
-            slot: 4,
+            slot: P::PROCSTAT_PROBE_SYNTHETIC.0,
             fallback: None,
         },
     ],
     tables: &[&procstat::TABLE],
     max_ring_bytes: u32::MAX,
+    default_on: true,
+    needs_ksyms: false,
+    timer: None,
+    load_test: Some(SYNTHETIC_PROGRAM),
     load: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),
-    decode,
+    #[cfg(test)]
+    object_programs: || object_programs!(ProcstatSkelBuilder),
+    decode: decode::<Tables>,
 };
 
-fn decode(data: &[u8], ctx: &mut DecodeCtx, out: &mut Tables) -> Result<(), DecodeError> {
+fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(), DecodeError> {
     let (hdr, kind) = header(data, ctx)?;
     if kind != types::procstat_kind::PROCSTAT_SAMPLE.0 as u16 {
         return Err(DecodeError::UnknownKind(kind));
@@ -92,4 +101,103 @@ fn decode(data: &[u8], ctx: &mut DecodeCtx, out: &mut Tables) -> Result<(), Deco
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::decode::testing::{bytes, comm, ctx, Collect, Val};
+
+    fn sample() -> types::procstat_event {
+        let mut e = types::procstat_event {
+            reason: types::procstat_reason::PROCSTAT_REASON_TICK.0,
+            total_vm: 1000,
+            rss_peak: 300,
+            rss_anon: 200,
+            rss_file: 50,
+            rss_shmem: 7,
+            swap_ents: 3,
+            data_vm: 400,
+            stack_vm: 33,
+            pgtables_bytes: 65536,
+            ..Default::default()
+        };
+        e.hdr.ts_ns = 5_000;
+        e.hdr.pid = 11;
+        e.hdr.tgid = 10;
+        e.hdr.cpu = 2;
+        e.hdr.cgroup_id = 77;
+        e.hdr.kind = types::procstat_kind::PROCSTAT_SAMPLE.0 as u16;
+        e.hdr.comm = comm("worker");
+        e
+    }
+
+    #[test]
+    fn a_sample_decodes_to_bytes_as_proc_status_shows_them() {
+        let mut out = Collect::default();
+        decode(&bytes(&sample()), &mut ctx(), &mut out).unwrap();
+        let [row] = &out.rows[..] else {
+            panic!("{:?}", out.rows)
+        };
+        assert_eq!(row.table, "procstat");
+        assert_eq!(
+            (
+                row.hdr.ts_ns,
+                row.hdr.pid,
+                row.hdr.tgid,
+                row.hdr.cpu,
+                row.hdr.cgroup_id
+            ),
+            (5_000, 11, 10, 2, 77)
+        );
+        assert_eq!(row.hdr.comm.as_str(), "worker");
+        assert_eq!(row.get("reason"), &Val::from("tick"));
+        assert_eq!(row.get("vsize"), &Val::U64(1000 * 4096));
+        assert_eq!(row.get("rss_peak"), &Val::U64(300 * 4096));
+        assert_eq!(row.get("rss_anon"), &Val::U64(200 * 4096));
+        assert_eq!(row.get("rss_file"), &Val::U64(50 * 4096));
+        assert_eq!(row.get("rss_shmem"), &Val::U64(7 * 4096));
+        assert_eq!(row.get("swap"), &Val::U64(3 * 4096));
+        assert_eq!(row.get("data"), &Val::U64(400 * 4096));
+        assert_eq!(row.get("stack"), &Val::U64(33 * 4096));
+        // Already in bytes in the kernel.
+        assert_eq!(row.get("pgtables"), &Val::U64(65536));
+    }
+
+    #[test]
+    fn every_reason_has_its_name() {
+        use types::procstat_reason as R;
+        for (r, name) in [
+            (R::PROCSTAT_REASON_SWITCH, "switch"),
+            (R::PROCSTAT_REASON_EXIT, "exit"),
+            (R::PROCSTAT_REASON_RSS, "rss"),
+            (R::PROCSTAT_REASON_TICK, "tick"),
+            (R::PROCSTAT_REASON_SYNTHETIC, "synthetic"),
+        ] {
+            let mut e = sample();
+            e.reason = r.0;
+            let mut out = Collect::default();
+            decode(&bytes(&e), &mut ctx(), &mut out).unwrap();
+            assert_eq!(out.rows[0].get("reason"), &Val::from(name));
+        }
+    }
+
+    #[test]
+    fn a_short_record_is_refused_not_misread() {
+        let b = bytes(&sample());
+        let mut out = Collect::default();
+        let e = decode(&b[..b.len() - 1], &mut ctx(), &mut out).err();
+        assert!(matches!(e, Some(DecodeError::Short { .. })), "{e:?}");
+        assert!(out.rows.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused() {
+        let mut e = sample();
+        e.hdr.kind = 99;
+        let mut out = Collect::default();
+        let r = decode(&bytes(&e), &mut ctx(), &mut out).err();
+        assert!(matches!(r, Some(DecodeError::UnknownKind(99))), "{r:?}");
+        assert!(out.rows.is_empty());
+    }
 }

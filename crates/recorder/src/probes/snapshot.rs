@@ -4,39 +4,37 @@
 use memtrace_schema::tables::sysstat::{sysstat, zone};
 use memtrace_schema::{Header, Text};
 
-use super::decode::{read, DecodeCtx, DecodeError};
-use crate::bpf::sysstat::types::mt_snapshot;
-use crate::writer::Tables;
+use super::decode::{read, DecodeCtx, DecodeError, RowSink};
+use crate::bpf::sysstat::types::{mt_snapshot, mt_trigger as T};
 
 // SAFETY: generated from a C struct of fixed-width integers.
 unsafe impl plain::Plain for mt_snapshot {}
 
 /// Trigger names by `enum mt_trigger` value.
 pub fn trigger_name(t: u32) -> Text {
-    Text::Static(match t {
-        0 => "interval",
-        1 => "start",
-        2 => "end",
-        3 => "kswapd_wake",
-        4 => "direct_reclaim",
-        5 => "oom",
-        6 => "alloc_fail",
+    Text::Static(match T(t) {
+        T::MT_TRIGGER_INTERVAL => "interval",
+        T::MT_TRIGGER_START => "start",
+        T::MT_TRIGGER_END => "end",
+        T::MT_TRIGGER_KSWAPD_WAKE => "kswapd_wake",
+        T::MT_TRIGGER_DIRECT_RECLAIM => "direct_reclaim",
+        T::MT_TRIGGER_OOM => "oom",
+        T::MT_TRIGGER_ALLOC_FAIL => "alloc_fail",
         _ => "unknown",
     })
 }
 
 /// Trigger values the recorder passes to the timer program.
-pub const TRIGGER_INTERVAL: u64 = 0;
-pub const TRIGGER_START: u64 = 1;
-pub const TRIGGER_END: u64 = 2;
-const TRIGGER_ALLOC_FAIL: u32 = 6;
+pub const TRIGGER_INTERVAL: u64 = T::MT_TRIGGER_INTERVAL.0 as u64;
+pub const TRIGGER_START: u64 = T::MT_TRIGGER_START.0 as u64;
+pub const TRIGGER_END: u64 = T::MT_TRIGGER_END.0 as u64;
 
 /// Writes one `sysstat` row and one `zone` row per populated zone.
-pub fn decode(
+pub fn decode<O: RowSink>(
     hdr: &Header,
     data: &[u8],
     ctx: &mut DecodeCtx,
-    out: &mut Tables,
+    out: &mut O,
 ) -> Result<(), DecodeError> {
     let s: mt_snapshot = read(data)?;
     let n = &s.stats;
@@ -68,7 +66,7 @@ pub fn decode(
             nr_shmem_hugepages: n.nr_shmem_thp_pages / thp,
         },
     )?;
-    let highest = (s.trigger == TRIGGER_ALLOC_FAIL)
+    let highest = (T(s.trigger) == T::MT_TRIGGER_ALLOC_FAIL)
         .then(|| ctx.fail_highest_zone.get(&hdr.cpu).copied())
         .flatten();
     let used = (s.nr_zones as usize).min(s.zones.len());
