@@ -9,7 +9,7 @@ use crate::kernel::{self, Tracefs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
-    #[error("memrec needs root, or these capabilities, which it lacks: {}", .0.join("; "))]
+    #[error("needs root, or these capabilities, which it lacks: {}", .0.join("; "))]
     Privilege(Vec<String>),
     #[error(
         "this kernel has no BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF=y is needed \

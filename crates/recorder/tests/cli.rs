@@ -392,6 +392,11 @@ fn root_missing_capabilities_are_named() {
         assert!(!err.contains("CAP_BPF"), "it has CAP_BPF: {err}");
         assert!(!out.exists());
     }
+    // With the capabilities it names, it records.
+    let (code, err) = as_nobody("+bpf,+perfmon,+dac_read_search");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(meta_json(&out)["end_reason"], "duration");
+    std::fs::remove_file(&out).unwrap();
     // Without any capability, both needs are said at once.
     let (code, err) = as_nobody("-all");
     assert_eq!(code, 2, "{err}");

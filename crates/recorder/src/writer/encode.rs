@@ -386,7 +386,14 @@ impl Encoder {
         self.file
             .flush()
             .map_err(|e| WriteError::Parquet(e.into()))?;
+        let started = std::time::Instant::now();
         let sums = integrity::compute(&self.raw, &self.done, kv).map_err(WriteError::Checksum)?;
+        tracing::debug!(
+            "checksums of {} row groups ({} bytes) took {:.1} ms",
+            self.done.len(),
+            self.complete,
+            started.elapsed().as_secs_f64() * 1e3
+        );
         for k in kv {
             self.file.append_key_value_metadata(k.clone());
         }
