@@ -611,6 +611,16 @@ fn root_full_disk_keeps_what_was_written() {
     for row in r.get_row_iter(None).unwrap() {
         row.unwrap();
     }
+    // The salvaged footer carries checksums of what it kept, and they hold.
+    let verified =
+        memtrace_schema::integrity::verify(&std::fs::File::open(&out).unwrap(), md).unwrap();
+    assert!(
+        matches!(
+            verified,
+            memtrace_schema::integrity::Verified::Intact { .. }
+        ),
+        "{verified:?}"
+    );
 }
 
 fn probe<'a>(meta: &'a serde_json::Value, program: &str) -> &'a serde_json::Value {
