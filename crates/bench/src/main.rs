@@ -6,6 +6,8 @@
 mod ftrace;
 mod gen;
 mod report;
+mod results;
+mod stale;
 mod suite;
 mod sys;
 mod tracers;
@@ -68,21 +70,6 @@ enum Command {
     Cleanup,
 }
 
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MEMBENCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-}
-
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Gen(a) => {
@@ -110,14 +97,15 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&c)?);
         }
         Command::Suite(a) => suite::run(a)?,
-        Command::Cleanup => sys::remove_stale(),
+        Command::Cleanup => stale::remove_stale(),
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // The suite reports progress at info: shown by default, -v for debug.
+    memtrace_cli::logging::init(cli.verbose.saturating_add(1));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::suite::{Results, Run, Step};
+use crate::results::{Results, Run, Step};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -421,7 +421,14 @@ pub fn markdown(r: &Results) -> String {
         );
         let _ = writeln!(o, "| probes | runs | median s | slowdown | load range |");
         let _ = writeln!(o, "|---|---:|---:|---:|---|");
-        for g in ["none", "all", "procstat", "paf", "pr", "sysstat", "oom"] {
+        // In the order they were run: none, all, then memrec's groups.
+        let mut order: Vec<&str> = Vec::new();
+        for run in &r.groups {
+            if !order.contains(&run.tool.as_str()) {
+                order.push(&run.tool);
+            }
+        }
+        for g in order {
             if let Some((s, n, _, load)) = med.get(&(w.clone(), g.to_string())) {
                 let ratio = base.map(|b| s / b).unwrap_or(f64::NAN);
                 let _ = writeln!(

@@ -1,5 +1,5 @@
 //! `membench suite`: every measurement of issue #5 in one run, written to
-//! `OUT/results.json` and `OUT/report.md`.
+//! `OUT/results.json` and `OUT/report.md`. One function per [`Section`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,8 +12,10 @@ use tracing::{info, warn};
 
 use crate::gen::GenReport;
 use crate::report;
+use crate::results::{AnalyzerRun, Pair, ProgCost, Results, Round, Run, Step};
+use crate::stale;
 use crate::sys::{self, load_string};
-use crate::tracers::{self, Tool, ToolConfig, TraceResult};
+use crate::tracers::{self, Tool, ToolConfig};
 use crate::work::{WorkResult, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -100,94 +102,6 @@ pub struct SuiteArgs {
     /// The load average counted as a quiet machine.
     #[arg(long, default_value_t = 0.5)]
     pub quiet_load: f64,
-}
-
-/// One throughput step.
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub kind: String,
-    pub target_rate: f64,
-    pub memrec_args: Vec<String>,
-    pub trace: TraceResult,
-    pub gen: Option<GenReport>,
-    pub load_before: String,
-    pub load_after: String,
-}
-
-/// One fixed-workload run under one tool.
-#[derive(Debug, Clone, Serialize)]
-pub struct Run {
-    pub tool: String,
-    pub workload: String,
-    pub round: usize,
-    pub work: Option<WorkResult>,
-    pub trace: Option<TraceResult>,
-    pub error: Option<String>,
-    pub load_before: String,
-}
-
-/// One page-fault run with nothing attached and the next one under memrec.
-#[derive(Debug, Clone, Serialize)]
-pub struct Pair {
-    pub none_s: f64,
-    pub memrec_s: f64,
-    pub load_before: String,
-}
-
-/// One round of a workload under several tools, one right after the other.
-#[derive(Debug, Clone, Serialize)]
-pub struct Round {
-    pub workload: String,
-    /// Tool name → seconds.
-    pub seconds: BTreeMap<String, f64>,
-    pub load_before: String,
-}
-
-/// Run time of one BPF program.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProgCost {
-    pub during: String,
-    pub program: String,
-    pub run_cnt: u64,
-    pub run_time_ns: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AnalyzerRun {
-    pub command: Vec<String>,
-    pub input_bytes: u64,
-    pub input_rows: u64,
-    pub seconds: f64,
-    pub usage: sys::Usage,
-    pub ok: bool,
-}
-
-/// Everything measured.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Results {
-    pub machine: serde_json::Value,
-    pub quick: bool,
-    pub command: Vec<String>,
-    pub started: String,
-    pub throughput: Vec<Step>,
-    pub capacity: Vec<Step>,
-    /// `memrec record --load-test RATE` steps (kind = `loadtest`).
-    pub loadtest: Vec<Step>,
-    pub storm: Vec<Step>,
-    pub overhead: Vec<Run>,
-    pub bpf_cost: Vec<ProgCost>,
-    /// Page-fault runs under memrec with `--probes <group>` (tool = group).
-    pub groups: Vec<Run>,
-    /// The storm under memrec at zstd levels (kind = `zstd-N`).
-    pub zstd: Vec<Step>,
-    /// Page-fault seconds (nothing, memrec) in alternating pairs, pinned to CPU 0.
-    pub paired: Vec<Pair>,
-    /// memcg-reclaim rounds: nothing, memrec, ftrace back to back.
-    pub triples: Vec<Round>,
-    /// Compressed bytes per column of memrec's storm recording.
-    pub columns: Vec<(String, u64)>,
-    pub analyzer: Option<AnalyzerRun>,
-    pub notes: Vec<String>,
 }
 
 fn cmd_output(cmd: &str, args: &[&str]) -> String {
@@ -481,13 +395,90 @@ fn workloads(quick: bool) -> Vec<Workload> {
     }
 }
 
+impl Section {
+    /// Every section in the order a suite runs them: fixed workloads first,
+    /// while the machine is as quiet as it will be; the storms after them
+    /// load it heavily themselves.
+    const ORDER: [Section; 11] = [
+        Section::Paired,
+        Section::Triples,
+        Section::Overhead,
+        Section::Groups,
+        Section::Loadtest,
+        Section::Throughput,
+        Section::Capacity,
+        Section::Storm,
+        Section::Zstd,
+        Section::Bpfcost,
+        Section::Analyzer,
+    ];
+
+    /// The function that measures the section into the results.
+    fn runner(self) -> fn(&Suite, &mut Results) -> Result<()> {
+        match self {
+            Section::Paired => paired,
+            Section::Triples => triples,
+            Section::Overhead => overhead,
+            Section::Groups => groups,
+            Section::Loadtest => loadtest,
+            Section::Throughput => throughput,
+            Section::Capacity => capacity,
+            Section::Storm => storm,
+            Section::Zstd => zstd,
+            Section::Bpfcost => bpfcost,
+            Section::Analyzer => analyzer,
+        }
+    }
+}
+
+/// What every section needs: the settings of the run, resolved.
+struct Suite {
+    quick: bool,
+    out: PathBuf,
+    memrec: PathBuf,
+    cfg: ToolConfig,
+    tools: Vec<Tool>,
+    runs: usize,
+    step_s: f64,
+    rates: Vec<f64>,
+    cap_rates: Vec<f64>,
+    load_rates: Vec<f64>,
+    /// The storm every tool records, events/s, and its `--seconds=` argument.
+    storm_rate: f64,
+    storm_s: String,
+}
+
+impl Suite {
+    /// Writes the results so far: a run stopped early keeps what it measured.
+    fn save(&self, res: &Results) -> Result<()> {
+        std::fs::write(
+            self.out.join("results.json"),
+            serde_json::to_string_pretty(res)?,
+        )?;
+        std::fs::write(self.out.join("report.md"), report::markdown(res))?;
+        Ok(())
+    }
+
+    fn secs(&self) -> String {
+        format!("--seconds={}", self.step_s)
+    }
+
+    /// The storm recording memrec keeps for the column sizes and memana.
+    fn storm_recording(&self) -> PathBuf {
+        self.out.join(format!(
+            "memrec-same-storm-{}.parquet",
+            self.storm_rate as u64
+        ))
+    }
+}
+
 pub fn run(a: SuiteArgs) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         bail!("the suite loads BPF programs and creates memcgs: run it as root");
     }
     sys::install_signal_handlers();
-    sys::remove_stale();
+    stale::remove_stale();
     let membench = std::env::current_exe().context("finding membench itself")?;
     let memrec = match &a.memrec {
         Some(p) => p.clone(),
@@ -557,258 +548,315 @@ pub fn run(a: SuiteArgs) -> Result<()> {
         ..Default::default()
     };
     info!(out = %out.display(), load, "suite starting");
-    let cfg = ToolConfig {
-        memrec: memrec.clone(),
-        membench: membench.clone(),
-        bpftrace_script: script,
-        memrec_args: Vec::new(),
-        buffer_kb: a.buffer_kb,
+    let suite = Suite {
+        quick: a.quick,
+        cfg: ToolConfig {
+            memrec: memrec.clone(),
+            membench: membench.clone(),
+            bpftrace_script: script,
+            memrec_args: Vec::new(),
+            buffer_kb: a.buffer_kb,
+        },
+        out,
+        memrec,
+        tools: a.tools.clone(),
+        runs,
+        step_s,
+        rates,
+        cap_rates,
+        load_rates,
+        storm_rate: if a.quick { 20_000.0 } else { 50_000.0 },
+        storm_s: format!("--seconds={}", if a.quick { 8.0 } else { 30.0 }),
     };
-    let save = |res: &Results| -> Result<()> {
-        std::fs::write(out.join("results.json"), serde_json::to_string_pretty(res)?)?;
-        std::fs::write(out.join("report.md"), report::markdown(res))?;
-        Ok(())
-    };
-    let has = |s: Section| a.sections.contains(&s) && !sys::stopping();
-    let secs = format!("--seconds={step_s}");
+    for section in Section::ORDER {
+        if a.sections.contains(&section) && !sys::stopping() {
+            section.runner()(&suite, &mut res)?;
+        }
+    }
+    suite.save(&res)?;
+    stale::remove_stale();
+    println!("{}", report::markdown(&res));
+    eprintln!("membench: results in {}", suite.out.display());
+    Ok(())
+}
 
-    if has(Section::Paired) {
-        let w = &workloads(a.quick)[0];
-        let mut args = vec!["work".to_string(), "--cpu=0".into()];
-        args.extend(w.args());
-        // A first run after other work is slower (cold allocator state): discard it.
-        let _ = membench_cmd(&cfg.membench, &args);
-        for round in 0..runs * 2 {
-            if sys::stopping() {
-                break;
-            }
-            let load_before = load_string();
-            let pair = (|| -> Result<Pair> {
-                Ok(Pair {
-                    none_s: timed_under(Tool::None, &cfg, &out, "paired", &args)?,
-                    memrec_s: timed_under(Tool::Memrec, &cfg, &out, "paired", &args)?,
-                    load_before,
-                })
-            })();
-            match pair {
-                Ok(p) => {
-                    info!(
-                        round,
-                        none = p.none_s,
-                        memrec = p.memrec_s,
-                        "paired page faults"
-                    );
-                    res.paired.push(p);
-                }
-                Err(e) => warn!("paired run {round}: {e:#}"),
-            }
+fn paired(s: &Suite, res: &mut Results) -> Result<()> {
+    let w = &workloads(s.quick)[0];
+    let mut args = vec!["work".to_string(), "--cpu=0".into()];
+    args.extend(w.args());
+    // A first run after other work is slower (cold allocator state): discard it.
+    let _ = membench_cmd(&s.cfg.membench, &args);
+    for round in 0..s.runs * 2 {
+        if sys::stopping() {
+            break;
         }
-        save(&res)?;
-    }
-    if has(Section::Triples) {
-        let w = &workloads(a.quick)[1];
-        let mut args = vec!["work".to_string()];
-        args.extend(w.args());
-        let _ = membench_cmd(&cfg.membench, &args);
-        let tools = [Tool::None, Tool::Memrec, Tool::Ftrace];
-        for round in 0..runs * 2 {
-            if sys::stopping() {
-                break;
-            }
-            let load_before = load_string();
-            let mut seconds = BTreeMap::new();
-            // Rotate the order so no tool always follows the same one.
-            for k in 0..tools.len() {
-                let tool = tools[(round + k) % tools.len()];
-                match timed_under(tool, &cfg, &out, "triple", &args) {
-                    Ok(sec) => {
-                        seconds.insert(tool.name().to_string(), sec);
-                    }
-                    Err(e) => warn!("triple {round} {}: {e:#}", tool.name()),
-                }
-            }
-            info!(round, ?seconds, "memcg-reclaim round");
-            res.triples.push(Round {
-                workload: w.name().into(),
-                seconds,
+        let load_before = load_string();
+        let pair = (|| -> Result<Pair> {
+            Ok(Pair {
+                none_s: timed_under(Tool::None, &s.cfg, &s.out, "paired", &args)?,
+                memrec_s: timed_under(Tool::Memrec, &s.cfg, &s.out, "paired", &args)?,
                 load_before,
-            });
-        }
-        save(&res)?;
-    }
-    // Fixed workloads first, while the machine is as quiet as it will be:
-    // the storms after them load it heavily themselves.
-    if has(Section::Overhead) {
-        let tools = a.tools.clone();
-        for round in 0..runs {
-            // Rotate the order so drift in machine load spreads over tools.
-            let mut order = tools.clone();
-            order.rotate_left(round % tools.len().max(1));
-            for &tool in &order {
-                for w in workloads(a.quick) {
-                    if sys::stopping() {
-                        break;
-                    }
-                    let r = overhead_run(tool, &cfg, &out, &w, round);
-                    info!(tool = tool.name(), workload = w.name(), round, seconds = ?r.work.as_ref().map(|w| w.seconds), load = %r.load_before, "overhead run");
-                    res.overhead.push(r);
-                }
+            })
+        })();
+        match pair {
+            Ok(p) => {
+                info!(
+                    round,
+                    none = p.none_s,
+                    memrec = p.memrec_s,
+                    "paired page faults"
+                );
+                res.paired.push(p);
             }
-            save(&res)?;
+            Err(e) => warn!("paired run {round}: {e:#}"),
         }
     }
-    if has(Section::Groups) {
-        let groups = ["procstat", "paf", "pr", "sysstat", "oom"];
-        let w = &workloads(a.quick)[0];
-        for round in 0..runs {
-            for g in std::iter::once("none")
-                .chain(std::iter::once("all"))
-                .chain(groups)
-            {
+    s.save(res)
+}
+
+fn triples(s: &Suite, res: &mut Results) -> Result<()> {
+    let w = &workloads(s.quick)[1];
+    let mut args = vec!["work".to_string()];
+    args.extend(w.args());
+    let _ = membench_cmd(&s.cfg.membench, &args);
+    let tools = [Tool::None, Tool::Memrec, Tool::Ftrace];
+    for round in 0..s.runs * 2 {
+        if sys::stopping() {
+            break;
+        }
+        let load_before = load_string();
+        let mut seconds = BTreeMap::new();
+        // Rotate the order so no tool always follows the same one.
+        for k in 0..tools.len() {
+            let tool = tools[(round + k) % tools.len()];
+            match timed_under(tool, &s.cfg, &s.out, "triple", &args) {
+                Ok(sec) => {
+                    seconds.insert(tool.name().to_string(), sec);
+                }
+                Err(e) => warn!("triple {round} {}: {e:#}", tool.name()),
+            }
+        }
+        info!(round, ?seconds, "memcg-reclaim round");
+        res.triples.push(Round {
+            workload: w.name().into(),
+            seconds,
+            load_before,
+        });
+    }
+    s.save(res)
+}
+
+fn overhead(s: &Suite, res: &mut Results) -> Result<()> {
+    for round in 0..s.runs {
+        // Rotate the order so drift in machine load spreads over tools.
+        let mut order = s.tools.clone();
+        order.rotate_left(round % s.tools.len().max(1));
+        for &tool in &order {
+            for w in workloads(s.quick) {
                 if sys::stopping() {
                     break;
                 }
-                let mut c = cfg.clone();
-                let tool = match g {
-                    "none" => Tool::None,
-                    "all" => Tool::Memrec,
-                    _ => {
-                        c.memrec_args = vec![format!("--probes={g}")];
-                        Tool::Memrec
-                    }
-                };
-                let mut r = overhead_run(tool, &c, &out, w, round + 1);
-                r.tool = g.into();
-                r.round = round;
-                info!(group = g, round, seconds = ?r.work.as_ref().map(|w| w.seconds), "probe group attribution");
-                res.groups.push(r);
+                let r = overhead_run(tool, &s.cfg, &s.out, &w, round);
+                info!(tool = tool.name(), workload = w.name(), round, seconds = ?r.work.as_ref().map(|w| w.seconds), load = %r.load_before, "overhead run");
+                res.overhead.push(r);
             }
-            save(&res)?;
         }
+        s.save(res)?;
     }
-    if has(Section::Loadtest) {
-        for &rate in load_rates.iter().take_while(|_| !sys::stopping()) {
-            info!(rate, load = %load_string(), "load test step (memrec --load-test)");
-            match load_step(&cfg, &out, rate, step_s) {
-                Ok(s) => res.loadtest.push(s),
-                Err(e) => warn!("load test step {rate}: {e:#}"),
-            }
-            save(&res)?;
-        }
-    }
-    if has(Section::Throughput) {
-        for &rate in rates.iter().take_while(|_| !sys::stopping()) {
-            info!(rate, load = %load_string(), "throughput step (memrec defaults, storm)");
-            match gen_step(
-                "storm",
-                Tool::Memrec,
-                &cfg,
-                &out,
-                &["--mode=storm".into(), secs.clone()],
-                rate,
-                false,
-            ) {
-                Ok(s) => res.throughput.push(s),
-                Err(e) => warn!("throughput step {rate}: {e:#}"),
-            }
-            save(&res)?;
-        }
-    }
-    if has(Section::Capacity) {
-        let mut c = cfg.clone();
-        c.memrec_args = vec![
-            "--procstat-interval=0.001ms".into(),
-            "--procstat-sampler=rss".into(),
-        ];
-        for &rate in cap_rates.iter().take_while(|_| !sys::stopping()) {
-            info!(rate, load = %load_string(), "capacity step (procstat interval 1 us, churn)");
-            let g = ["--mode=churn".into(), "--workers=2".into(), secs.clone()];
-            match gen_step("churn", Tool::Memrec, &c, &out, &g, rate, false) {
-                Ok(s) => res.capacity.push(s),
-                Err(e) => warn!("capacity step {rate}: {e:#}"),
-            }
-            save(&res)?;
-        }
-    }
-    let storm_rate = if a.quick { 20_000.0 } else { 50_000.0 };
-    let storm_s = format!("--seconds={}", if a.quick { 8.0 } else { 30.0 });
-    if has(Section::Storm) {
-        for &tool in a
-            .tools
-            .iter()
-            .filter(|t| **t != Tool::None)
-            .take_while(|_| !sys::stopping())
-        {
-            info!(tool = tool.name(), load = %load_string(), "storm recorded by each tool");
-            match gen_step(
-                "same-storm",
-                tool,
-                &cfg,
-                &out,
-                &["--mode=storm".into(), storm_s.clone()],
-                storm_rate,
-                tool == Tool::Memrec,
-            ) {
-                Ok(s) => {
-                    if tool == Tool::Memrec {
-                        let f =
-                            out.join(format!("memrec-same-storm-{}.parquet", storm_rate as u64));
-                        res.columns = column_sizes(&f).unwrap_or_default();
-                    }
-                    res.storm.push(s)
-                }
-                Err(e) => warn!("storm under {}: {e:#}", tool.name()),
-            }
-            save(&res)?;
-        }
-    }
-    if has(Section::Zstd) {
-        for level in [1, 9, 19].into_iter().take_while(|_| !sys::stopping()) {
-            let mut c = cfg.clone();
-            c.memrec_args = vec![format!("--zstd-level={level}")];
-            match gen_step(
-                &format!("zstd-{level}"),
-                Tool::Memrec,
-                &c,
-                &out,
-                &["--mode=storm".into(), storm_s.clone()],
-                storm_rate,
-                false,
-            ) {
-                Ok(s) => res.zstd.push(s),
-                Err(e) => warn!("zstd {level}: {e:#}"),
-            }
-            save(&res)?;
-        }
-    }
-    if has(Section::Bpfcost) {
-        match bpf_cost(&cfg, &out, a.quick) {
-            Ok(c) => res.bpf_cost = c,
-            Err(e) => warn!("bpf cost: {e:#}"),
-        }
-        save(&res)?;
-    }
-    if has(Section::Analyzer) {
-        let memana = memrec.with_file_name("memana");
-        let input = out.join(format!("memrec-same-storm-{}.parquet", storm_rate as u64));
-        if memana.exists() && input.exists() {
-            res.analyzer = analyzer_run(&memana, &input)
-                .map_err(|e| warn!("memana: {e:#}"))
-                .ok();
-        } else {
-            res.notes.push(format!(
-                "memana not timed: {} or {} missing",
-                memana.display(),
-                input.display()
-            ));
-        }
-        save(&res)?;
-    }
-    save(&res)?;
-    sys::remove_stale();
-    println!("{}", report::markdown(&res));
-    eprintln!("membench: results in {}", out.display());
     Ok(())
+}
+
+fn groups(s: &Suite, res: &mut Results) -> Result<()> {
+    let groups = match memrec_groups(&s.memrec) {
+        Ok(g) => g,
+        Err(e) => {
+            warn!("probe groups: {e:#}");
+            res.notes.push(format!("probe groups not measured: {e:#}"));
+            return s.save(res);
+        }
+    };
+    let w = &workloads(s.quick)[0];
+    for round in 0..s.runs {
+        for g in ["none", "all"]
+            .into_iter()
+            .chain(groups.iter().map(String::as_str))
+        {
+            if sys::stopping() {
+                break;
+            }
+            let mut c = s.cfg.clone();
+            let tool = match g {
+                "none" => Tool::None,
+                "all" => Tool::Memrec,
+                _ => {
+                    c.memrec_args = vec![format!("--probes={g}")];
+                    Tool::Memrec
+                }
+            };
+            let mut r = overhead_run(tool, &c, &s.out, w, round + 1);
+            r.tool = g.into();
+            r.round = round;
+            info!(group = g, round, seconds = ?r.work.as_ref().map(|w| w.seconds), "probe group attribution");
+            res.groups.push(r);
+        }
+        s.save(res)?;
+    }
+    Ok(())
+}
+
+/// The probe groups of this memrec, from `memrec probes --json`, in its order.
+fn memrec_groups(memrec: &Path) -> Result<Vec<String>> {
+    let out = Command::new(memrec)
+        .args(["probes", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} probes --json", memrec.display()))?;
+    if !out.status.success() {
+        bail!("{} probes --json failed ({})", memrec.display(), out.status);
+    }
+    parse_groups(&out.stdout)
+}
+
+/// The `group` of every entry of `memrec probes --json`.
+fn parse_groups(json: &[u8]) -> Result<Vec<String>> {
+    let v: serde_json::Value =
+        serde_json::from_slice(json).context("reading memrec probes --json")?;
+    let groups: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["group"].as_str().map(str::to_string))
+        .collect();
+    if groups.is_empty() {
+        bail!("memrec probes --json listed no group");
+    }
+    Ok(groups)
+}
+
+fn loadtest(s: &Suite, res: &mut Results) -> Result<()> {
+    for &rate in s.load_rates.iter().take_while(|_| !sys::stopping()) {
+        info!(rate, load = %load_string(), "load test step (memrec --load-test)");
+        match load_step(&s.cfg, &s.out, rate, s.step_s) {
+            Ok(step) => res.loadtest.push(step),
+            Err(e) => warn!("load test step {rate}: {e:#}"),
+        }
+        s.save(res)?;
+    }
+    Ok(())
+}
+
+fn throughput(s: &Suite, res: &mut Results) -> Result<()> {
+    for &rate in s.rates.iter().take_while(|_| !sys::stopping()) {
+        info!(rate, load = %load_string(), "throughput step (memrec defaults, storm)");
+        match gen_step(
+            "storm",
+            Tool::Memrec,
+            &s.cfg,
+            &s.out,
+            &["--mode=storm".into(), s.secs()],
+            rate,
+            false,
+        ) {
+            Ok(step) => res.throughput.push(step),
+            Err(e) => warn!("throughput step {rate}: {e:#}"),
+        }
+        s.save(res)?;
+    }
+    Ok(())
+}
+
+fn capacity(s: &Suite, res: &mut Results) -> Result<()> {
+    let mut c = s.cfg.clone();
+    c.memrec_args = vec![
+        "--procstat-interval=0.001ms".into(),
+        "--procstat-sampler=rss".into(),
+    ];
+    for &rate in s.cap_rates.iter().take_while(|_| !sys::stopping()) {
+        info!(rate, load = %load_string(), "capacity step (procstat interval 1 us, churn)");
+        let g = ["--mode=churn".into(), "--workers=2".into(), s.secs()];
+        match gen_step("churn", Tool::Memrec, &c, &s.out, &g, rate, false) {
+            Ok(step) => res.capacity.push(step),
+            Err(e) => warn!("capacity step {rate}: {e:#}"),
+        }
+        s.save(res)?;
+    }
+    Ok(())
+}
+
+fn storm(s: &Suite, res: &mut Results) -> Result<()> {
+    for &tool in s
+        .tools
+        .iter()
+        .filter(|t| **t != Tool::None)
+        .take_while(|_| !sys::stopping())
+    {
+        info!(tool = tool.name(), load = %load_string(), "storm recorded by each tool");
+        match gen_step(
+            "same-storm",
+            tool,
+            &s.cfg,
+            &s.out,
+            &["--mode=storm".into(), s.storm_s.clone()],
+            s.storm_rate,
+            tool == Tool::Memrec,
+        ) {
+            Ok(step) => {
+                if tool == Tool::Memrec {
+                    res.columns = column_sizes(&s.storm_recording()).unwrap_or_default();
+                }
+                res.storm.push(step)
+            }
+            Err(e) => warn!("storm under {}: {e:#}", tool.name()),
+        }
+        s.save(res)?;
+    }
+    Ok(())
+}
+
+fn zstd(s: &Suite, res: &mut Results) -> Result<()> {
+    for level in [1, 9, 19].into_iter().take_while(|_| !sys::stopping()) {
+        let mut c = s.cfg.clone();
+        c.memrec_args = vec![format!("--zstd-level={level}")];
+        match gen_step(
+            &format!("zstd-{level}"),
+            Tool::Memrec,
+            &c,
+            &s.out,
+            &["--mode=storm".into(), s.storm_s.clone()],
+            s.storm_rate,
+            false,
+        ) {
+            Ok(step) => res.zstd.push(step),
+            Err(e) => warn!("zstd {level}: {e:#}"),
+        }
+        s.save(res)?;
+    }
+    Ok(())
+}
+
+fn bpfcost(s: &Suite, res: &mut Results) -> Result<()> {
+    match bpf_cost(&s.cfg, &s.out, s.quick) {
+        Ok(c) => res.bpf_cost = c,
+        Err(e) => warn!("bpf cost: {e:#}"),
+    }
+    s.save(res)
+}
+
+fn analyzer(s: &Suite, res: &mut Results) -> Result<()> {
+    let memana = s.memrec.with_file_name("memana");
+    let input = s.storm_recording();
+    if memana.exists() && input.exists() {
+        res.analyzer = analyzer_run(&memana, &input)
+            .map_err(|e| warn!("memana: {e:#}"))
+            .ok();
+    } else {
+        res.notes.push(format!(
+            "memana not timed: {} or {} missing",
+            memana.display(),
+            input.display()
+        ));
+    }
+    s.save(res)
 }
 
 fn overhead_run(tool: Tool, cfg: &ToolConfig, dir: &Path, w: &Workload, round: usize) -> Run {
@@ -949,4 +997,41 @@ fn analyzer_run(memana: &Path, input: &Path) -> Result<AnalyzerRun> {
         ok: usage.exit_code == Some(0),
         usage,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn every_section_runs_once() {
+        for s in Section::value_variants() {
+            let n = Section::ORDER.iter().filter(|o| *o == s).count();
+            assert_eq!(n, 1, "{s:?} runs {n} times");
+        }
+    }
+
+    #[test]
+    fn the_default_sections_run_in_the_suite_order() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            suite: SuiteArgs,
+        }
+        let a = Cli::parse_from(["membench"]).suite;
+        let mut defaults = a.sections.clone();
+        defaults.sort_by_key(|s| Section::ORDER.iter().position(|o| o == s));
+        assert_eq!(a.sections, defaults);
+    }
+
+    #[test]
+    fn groups_come_from_memrec_probes_json() {
+        let json = br#"[{"group": "procstat", "about": "x", "programs": []},
+                        {"group": "pr", "supported": "partly"}]"#;
+        assert_eq!(parse_groups(json).unwrap(), ["procstat", "pr"]);
+        assert!(parse_groups(b"[]").is_err());
+        assert!(parse_groups(b"not json").is_err());
+    }
 }

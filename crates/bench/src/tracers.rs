@@ -299,24 +299,16 @@ pub fn file_size(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-/// memrec's own counts from the file's `memtrace.meta`.
+/// memrec's own counts from the recording's footer metadata.
 pub fn read_meta(path: &Path) -> Result<memtrace_schema::FileMeta> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::metadata::ParquetMetaDataReader;
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader =
-        SerializedFileReader::new(f).with_context(|| format!("reading {}", path.display()))?;
-    let kv = reader
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .cloned()
-        .unwrap_or_default();
-    let json = kv
-        .iter()
-        .find(|k| k.key == memtrace_schema::META_KEY)
-        .and_then(|k| k.value.clone())
-        .with_context(|| format!("{}: no {} key", path.display(), memtrace_schema::META_KEY))?;
-    Ok(memtrace_schema::FileMeta::from_json(&json)?)
+    let footer = ParquetMetaDataReader::new()
+        .parse_and_finish(&f)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let (_, meta) = memtrace_schema::FileMeta::from_parquet(footer.file_metadata())
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(meta)
 }
 
 fn memrec_result(path: &Path, res: &mut TraceResult) -> Result<()> {
@@ -387,5 +379,39 @@ mod tests {
     fn bpftrace_loss_lines() {
         assert_eq!(lost_in_line("Lost 1234 events"), Some(1234));
         assert_eq!(lost_in_line("123 0 5 5 bash 1 procstat"), None);
+    }
+
+    #[test]
+    fn memrec_counts_come_from_the_footer() {
+        use parquet::file::metadata::KeyValue;
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use parquet::schema::parser::parse_message_type;
+        use std::sync::Arc;
+
+        let mut meta = memtrace_schema::FileMeta {
+            schema_version: memtrace_schema::SCHEMA_VERSION,
+            ..Default::default()
+        };
+        meta.rows.insert("procstat".into(), 41);
+        let kv = vec![
+            KeyValue::new(
+                memtrace_schema::SCHEMA_VERSION_KEY.into(),
+                memtrace_schema::SCHEMA_VERSION.to_string(),
+            ),
+            KeyValue::new(memtrace_schema::META_KEY.into(), meta.to_json().unwrap()),
+        ];
+        let path =
+            std::env::temp_dir().join(format!("membench-meta-{}.parquet", std::process::id()));
+        let schema = Arc::new(parse_message_type("message m { required int64 ts_ns; }").unwrap());
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(kv))
+            .build();
+        let w = SerializedFileWriter::new(File::create(&path).unwrap(), schema, Arc::new(props))
+            .unwrap();
+        w.close().unwrap();
+        let got = read_meta(&path);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(got.unwrap().rows.get("procstat"), Some(&41));
     }
 }

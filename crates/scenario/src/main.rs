@@ -18,7 +18,6 @@ mod truth;
 mod worker;
 mod zram;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -70,17 +69,6 @@ struct RunArgs {
     compact_memory: bool,
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
 fn run(args: RunArgs) -> Result<bool> {
     sys::install_signal_handlers()?;
     cgroup::check_available()?;
@@ -116,7 +104,8 @@ fn main() -> ExitCode {
                 eprintln!("memscen: must run as root (euid {})", sys::euid());
                 return ExitCode::from(2);
             }
-            init_logging();
+            // Progress of a scenario is info: shown unless MEMTRACE_LOG says otherwise.
+            memtrace_cli::logging::init(1);
             match run(args) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
