@@ -96,6 +96,8 @@ struct Case {
     expect: Expect,
     /// Category, for the summary.
     what: &'static str,
+    /// When refused, the message says one of these.
+    why: &'static [&'static str],
 }
 
 /// One fixture, ready for mutation.
@@ -105,6 +107,9 @@ struct Fixture {
     sealed: PathBuf,
     sealed_bytes: Vec<u8>,
     sealed_data_end: usize,
+    /// End of the last column chunk: bytes between it and the footer (a
+    /// page index, if any) are read by no one.
+    chunks_end: usize,
     meta_json: String,
     batches: Vec<RecordBatch>,
     findings: J,
@@ -204,6 +209,22 @@ fn apply_kv(kv: &[KeyValue], changes: &[(String, Option<String>)]) -> Vec<KeyVal
 }
 
 const REWRITES: usize = 12;
+/// What the refusal of each rewrite says.
+const REWRITE_WHY: [&[&str]; REWRITES] = [
+    &["have no `kind` (null)"],
+    &["unknown `kind` `bogus_table`"],
+    &["after the recording's end"],
+    &["8946.000 s before the recording's start"],
+    &["longer than the 16 bytes"],
+    &["longer than the 16 bytes"],
+    &["have no `cpu` (null)"],
+    &["column `pid` is Int64, but the schema says UInt32 (no lenient casts)"],
+    &["column `cgroup_id` is Int64, but the schema says UInt64 (no lenient casts)"],
+    &["column `comm` is Binary, but the schema says Utf8 (no lenient casts)"],
+    &["which the schema requires"],
+    // Fixtures without reclaim_end or slab_end rows get variant 2 instead.
+    &["negative duration", "after the recording's end"],
+];
 
 /// Odd values the invariants must refuse: returns the new batches, in the
 /// schema they have.
@@ -608,6 +629,14 @@ fn fixtures(dir: &Path) -> Vec<Fixture> {
         let sealed = dir.join(format!("{name}.sealed.parquet"));
         seal::seal(&plain, &sealed);
         let p = seal::parse(&sealed);
+        let chunks_end = p
+            .meta
+            .row_groups()
+            .iter()
+            .flat_map(|g| g.columns())
+            .map(|c| (c.byte_range().0 + c.byte_range().1) as usize)
+            .max()
+            .unwrap();
         let meta_json = seal::key_values(&p.meta)
             .iter()
             .find(|k| k.key == "memtrace.meta")
@@ -642,6 +671,7 @@ fn fixtures(dir: &Path) -> Vec<Fixture> {
             plain,
             sealed_bytes: p.bytes,
             sealed_data_end: p.data_end,
+            chunks_end,
             sealed,
             meta_json,
             batches,
@@ -654,52 +684,83 @@ fn fixtures(dir: &Path) -> Vec<Fixture> {
 fn cases(fx: &[Fixture]) -> Vec<Case> {
     let mut rng = Rng(SEED);
     let mut out = Vec::new();
-    let mut add = |fixture, kind, expect, what| {
+    let mut add_why = |fixture, kind, expect, what, why| {
         out.push(Case {
             fixture,
             kind,
             expect,
             what,
+            why,
         })
     };
+    let checksum: &[&str] = &["does not match its checksum", "lies outside the file"];
     for (i, f) in fx.iter().enumerate() {
         let len = f.sealed_bytes.len();
         let plain_len = std::fs::metadata(&f.plain).unwrap().len() as usize;
         for _ in 0..6 {
             let len = rng.below(len);
-            add(
+            add_why(
                 i,
                 Kind::Truncate { sealed: true, len },
                 Expect::Reject,
                 "truncated",
+                &[],
             );
         }
         for _ in 0..4 {
             let len = rng.below(plain_len);
-            add(
+            add_why(
                 i,
                 Kind::Truncate { sealed: false, len },
                 Expect::Reject,
                 "truncated",
+                &[],
             );
         }
+        // Every byte from the first to the last column chunk belongs to one.
         for _ in 0..22 {
-            let at = rng.range(4, f.sealed_data_end);
+            let at = rng.range(4, f.chunks_end);
             let mask = 1 << rng.below(8);
-            add(i, Kind::Flip { at, mask }, Expect::Reject, "data flip");
+            add_why(
+                i,
+                Kind::Flip { at, mask },
+                Expect::Reject,
+                "data flip",
+                checksum,
+            );
+        }
+        if f.chunks_end < f.sealed_data_end {
+            for _ in 0..3 {
+                let at = rng.range(f.chunks_end, f.sealed_data_end);
+                let mask = 1 << rng.below(8);
+                add_why(
+                    i,
+                    Kind::Flip { at, mask },
+                    Expect::RejectOrSame,
+                    "flip in unread bytes",
+                    &[],
+                );
+            }
         }
         for _ in 0..16 {
             let at = rng.range(f.sealed_data_end, len);
             let mask = 1 << rng.below(8);
-            add(
+            add_why(
                 i,
                 Kind::Flip { at, mask },
                 Expect::RejectOrSame,
                 "footer flip",
+                &[],
             );
         }
         for other in (0..fx.len()).filter(|&o| o != i) {
-            add(i, Kind::Swap { other }, Expect::Reject, "swapped footer");
+            add_why(
+                i,
+                Kind::Swap { other },
+                Expect::Reject,
+                "swapped footer",
+                checksum,
+            );
         }
         for variant in 0..META_VARIANTS {
             let expect = meta_variant(variant, &f.meta_json).1;
@@ -708,7 +769,7 @@ fn cases(fx: &[Fixture]) -> Vec<Case> {
                 reseal: false,
                 variant,
             };
-            add(i, kind, expect, "hostile metadata");
+            add_why(i, kind, expect, "hostile metadata", &[]);
         }
         for _ in 0..3 {
             let variant = rng.below(META_VARIANTS);
@@ -718,7 +779,7 @@ fn cases(fx: &[Fixture]) -> Vec<Case> {
                 reseal: true,
                 variant,
             };
-            add(i, kind, expect, "hostile metadata, sealed");
+            add_why(i, kind, expect, "hostile metadata, sealed", &[]);
         }
         for variant in [usize::MAX, rng.below(META_VARIANTS)] {
             let kind = Kind::Meta {
@@ -726,7 +787,13 @@ fn cases(fx: &[Fixture]) -> Vec<Case> {
                 reseal: false,
                 variant,
             };
-            add(i, kind, Expect::Reject, "metadata changed under checksums");
+            add_why(
+                i,
+                kind,
+                Expect::Reject,
+                "metadata changed under checksums",
+                &[],
+            );
         }
         for variant in 0..REWRITES {
             let pick = rng.next();
@@ -735,18 +802,36 @@ fn cases(fx: &[Fixture]) -> Vec<Case> {
                 variant,
                 pick,
             };
-            add(i, kind, Expect::Reject, "odd values");
+            add_why(i, kind, Expect::Reject, "odd values", REWRITE_WHY[variant]);
         }
         for _ in 0..4 {
+            let variant = rng.below(REWRITES);
             let kind = Kind::Rewrite {
                 sealed: true,
-                variant: rng.below(REWRITES),
+                variant,
                 pick: rng.next(),
             };
-            add(i, kind, Expect::Reject, "odd values, sealed");
+            add_why(
+                i,
+                kind,
+                Expect::Reject,
+                "odd values, sealed",
+                REWRITE_WHY[variant],
+            );
         }
         for variant in 0..2 {
-            add(i, Kind::Claim { variant }, Expect::Reject, "footer claims");
+            let why: &[&str] = if variant == 0 {
+                &["would decode to 2048 MiB"]
+            } else {
+                &["claims 1099511627776 rows"]
+            };
+            add_why(
+                i,
+                Kind::Claim { variant },
+                Expect::Reject,
+                "footer claims",
+                why,
+            );
         }
     }
     out
@@ -764,11 +849,13 @@ fn hostile_inputs_are_refused_or_harmless() {
     let failures = Mutex::new(Vec::<String>::new());
     let tally = Mutex::new(std::collections::BTreeMap::<&str, (usize, usize, usize)>::new());
     let slowest = Mutex::new(Duration::ZERO);
+    // One refusal per category, to show what the user reads.
+    let examples = Mutex::new(std::collections::BTreeMap::<&str, String>::new());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     std::thread::scope(|s| {
         for w in 0..workers {
-            let (fx, cases, next, failures, tally, slowest) =
-                (&fx, &cases, &next, &failures, &tally, &slowest);
+            let (fx, cases, next, failures, tally, slowest, examples) =
+                (&fx, &cases, &next, &failures, &tally, &slowest, &examples);
             let dir = d.path().join(format!("w{w}"));
             std::fs::create_dir_all(&dir).unwrap();
             s.spawn(move || loop {
@@ -802,6 +889,12 @@ fn hostile_inputs_are_refused_or_harmless() {
                         {
                             Some(format!("bad message: {err}"))
                         }
+                        Some(2)
+                            if !case.why.is_empty()
+                                && !case.why.iter().any(|w| err.contains(w)) =>
+                        {
+                            Some(format!("refused, but not saying {:?}: {err}", case.why))
+                        }
                         Some(2) => None,
                         Some(0) if case.expect == Expect::Reject => {
                             Some("exit 0, but the damage must be refused".to_string())
@@ -819,6 +912,13 @@ fn hostile_inputs_are_refused_or_harmless() {
                         )),
                     }
                 };
+                if problem.is_none() && r.code == Some(2) {
+                    examples
+                        .lock()
+                        .unwrap()
+                        .entry(case.what)
+                        .or_insert_with(|| err.chars().take(300).collect());
+                }
                 let mut t = tally.lock().unwrap();
                 let e = t.entry(case.what).or_default();
                 match (&problem, r.code) {
@@ -842,6 +942,9 @@ fn hostile_inputs_are_refused_or_harmless() {
     );
     for (what, (refused, same, failed)) in &tally {
         eprintln!("  {what:<36} {refused:>4} {same:>4} {failed:>4}");
+    }
+    for (what, e) in examples.into_inner().unwrap() {
+        eprintln!("  e.g. {what}: {e}");
     }
     let failures = failures.into_inner().unwrap();
     assert!(
