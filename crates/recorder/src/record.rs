@@ -276,6 +276,9 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     let explicit = opts.groups.is_some();
     let filter_comm = opts.comm.as_deref().map(comm_bytes).transpose()?;
     let output = Output::prepare(&opts.output, opts.force).map_err(output_error)?;
+    // From here a signal must not kill memrec outright: the temporary file
+    // would stay behind. It is seen once the probes are in place.
+    install_signal_handlers();
     let memcg = kernel::memory_controller();
     let filter_cgroup = opts
         .cgroup
@@ -440,6 +443,11 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         return Err(UsageError("no probe could be attached".into()).into());
     }
 
+    if STOP.load(Ordering::SeqCst) {
+        // Dropping the output removes its temporary file.
+        bail!("interrupted before the recording started");
+    }
+
     // Loading parsed the kernel's BTF once per group; give that memory back.
     // SAFETY: malloc_trim has no preconditions.
     unsafe { libc::malloc_trim(0) };
@@ -502,7 +510,6 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         }
     };
 
-    install_signal_handlers();
     // Go live, then read the counters the recording will be compared with,
     // then snapshot: all three within a fraction of a millisecond.
     set_live(&loaded, true);

@@ -229,3 +229,36 @@ fn root_non_regular_outputs_are_refused_and_left_alone() {
     // Nothing new: no newdir, no temporary file left behind.
     assert_eq!(entries(d), before);
 }
+
+#[test]
+fn root_a_signal_while_loading_leaves_no_temporary_file() {
+    if skip("root_a_signal_while_loading_leaves_no_temporary_file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Before, during and after loading the probes: whatever it hits, no
+    // hidden file is left, only a complete recording or nothing.
+    for (i, delay_ms) in [20u64, 150, 400, 800].into_iter().enumerate() {
+        let out = dir.path().join(format!("sig{i}.parquet"));
+        let mut child = Command::new(MEMREC)
+            .args(["record", "-o", out.to_str().unwrap(), "--no-progress"])
+            .args(["--duration", "10s"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        child.wait().unwrap();
+        let hidden: Vec<String> = entries(dir.path())
+            .into_iter()
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(hidden.is_empty(), "after {delay_ms} ms: {hidden:?}");
+        if out.exists() {
+            let r = SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+            assert!(r.metadata().num_row_groups() > 0);
+        }
+    }
+}
