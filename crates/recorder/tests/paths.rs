@@ -262,3 +262,33 @@ fn root_a_signal_while_loading_leaves_no_temporary_file() {
         }
     }
 }
+
+#[test]
+fn root_a_recording_that_cannot_be_moved_into_place_says_where_it_is() {
+    if skip("root_a_recording_that_cannot_be_moved_into_place_says_where_it_is") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.parquet");
+    let mut child = Command::new(MEMREC)
+        .args(["record", "-o", out.to_str().unwrap(), "--no-progress"])
+        .args(["--duration", "2s", "--probes", "sysstat"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Someone else's file appears at the path while memrec records.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(&out, b"theirs").unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"theirs");
+    let line = err.lines().last().unwrap();
+    assert!(line.contains("was created while recording"), "{err}");
+    // The exact path of the kept recording, and a whole file there.
+    let kept = line.rsplit("the recording is kept at ").next().unwrap();
+    let r = SerializedFileReader::new(std::fs::File::open(kept).unwrap()).unwrap();
+    assert!(r.metadata().file_metadata().num_rows() > 0);
+}
