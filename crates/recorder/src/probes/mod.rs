@@ -27,6 +27,9 @@ use crate::writer::Tables;
 /// Opens, configures and loads a group's BPF object.
 pub type LoadFn = fn(&BpfSettings, &[&str]) -> Result<Box<dyn Skel<'static>>, libbpf_rs::Error>;
 
+/// [`LoadFn`], with the object's common maps resolved.
+pub type LoadObjectFn = fn(&BpfSettings, &[&str]) -> Result<Object, libbpf_rs::Error>;
+
 /// Decodes one ring-buffer record into rows.
 pub type DecodeFn = fn(&[u8], &mut DecodeCtx, &mut Tables) -> Result<(), DecodeError>;
 
@@ -109,6 +112,25 @@ pub struct BpfSettings {
     pub snapshot_min_interval_ns: u64,
 }
 
+/// The maps every group's object has (bpf/common/runtime.h), taken from the
+/// typed skeleton at load. Handles hold their own descriptors.
+#[expect(dead_code, reason = "record.rs switches to it next (issue 10)")]
+pub struct GroupMaps {
+    /// The ring buffer the group's records arrive in.
+    pub events: libbpf_rs::MapHandle,
+    /// `control[0]` is 1 while the recording is live.
+    pub control: libbpf_rs::MapHandle,
+    /// Per-CPU `struct mt_stat` (events, lost) per program slot.
+    pub stats: libbpf_rs::MapHandle,
+}
+
+/// A loaded BPF object and its common maps.
+#[expect(dead_code, reason = "record.rs switches to it next (issue 10)")]
+pub struct Object {
+    pub skel: Box<dyn Skel<'static>>,
+    pub maps: GroupMaps,
+}
+
 /// A loaded group: its BPF object and how to decode its records.
 pub struct Loaded {
     pub spec: &'static Group,
@@ -154,6 +176,10 @@ pub struct Group {
     /// Opens, configures and loads the group's BPF object. Programs in
     /// `skip` are not loaded (their tracepoint is missing).
     pub load: LoadFn,
+    /// [`Self::load`], with the common maps resolved; `load` goes once
+    /// record.rs uses this.
+    #[expect(dead_code, reason = "record.rs switches to it next (issue 10)")]
+    pub load_object: LoadObjectFn,
     /// Opens the BPF object without loading it and lists its programs:
     /// the tests check the descriptor against it.
     #[cfg(test)]
@@ -208,8 +234,9 @@ pub fn object_storage() -> &'static mut MaybeUninit<OpenObject> {
 }
 
 /// Opens a skeleton, fills its `.rodata` config, sizes its ring buffer,
-/// turns off the programs in `$skip`, and loads it. One macro for all
-/// groups, since each skeleton has its own generated types.
+/// turns off the programs in `$skip`, loads it, and takes handles on the
+/// maps every group has. One macro for all groups, since each skeleton has
+/// its own generated types.
 macro_rules! load_skeleton {
     ($builder:ty, $settings:expr, $skip:expr) => {{
         use libbpf_rs::skel::{OpenSkel, SkelBuilder};
@@ -243,7 +270,16 @@ macro_rules! load_skeleton {
             }
         }
         let skel = open.load()?;
-        Ok(Box::new(skel) as Box<dyn libbpf_rs::skel::Skel<'static>>)
+        // The common maps, from the skeleton's own fields: no look-up by name.
+        let maps = $crate::probes::GroupMaps {
+            events: libbpf_rs::MapHandle::try_from(&skel.maps.events)?,
+            control: libbpf_rs::MapHandle::try_from(&skel.maps.control)?,
+            stats: libbpf_rs::MapHandle::try_from(&skel.maps.stats)?,
+        };
+        Ok($crate::probes::Object {
+            skel: Box::new(skel),
+            maps,
+        })
     }};
 }
 pub(crate) use load_skeleton;

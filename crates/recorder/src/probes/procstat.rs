@@ -64,7 +64,8 @@ pub static GROUP: Group = Group {
     needs_ksyms: false,
     timer: None,
     load_test: Some(SYNTHETIC_PROGRAM),
-    load: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),
+    load: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip).map(|o| o.skel),
+    load_object: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),
     #[cfg(test)]
     object_programs: || object_programs!(ProcstatSkelBuilder),
     decode: decode::<Tables>,

@@ -53,7 +53,8 @@ pub static GROUP: Group = Group {
     needs_ksyms: false,
     timer: Some(TIMER_PROGRAM),
     load_test: None,
-    load: |s, skip| load_skeleton!(SysstatSkelBuilder, s, skip),
+    load: |s, skip| load_skeleton!(SysstatSkelBuilder, s, skip).map(|o| o.skel),
+    load_object: |s, skip| load_skeleton!(SysstatSkelBuilder, s, skip),
     #[cfg(test)]
     object_programs: || object_programs!(SysstatSkelBuilder),
     decode: decode::<Tables>,
