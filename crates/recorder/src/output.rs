@@ -237,8 +237,16 @@ impl Output {
                 })
             }
         }
+        // The suffix must fit in NAME_MAX (255 bytes) with any name.
+        let mut short = String::new();
+        for c in name.chars() {
+            if short.len() + c.len_utf8() > 160 {
+                break;
+            }
+            short.push(c);
+        }
         let (file, temp) =
-            create_exclusive(&dir, &format!("{name}.partial")).map_err(|source| {
+            create_exclusive(&dir, &format!("{short}.partial")).map_err(|source| {
                 OutputError::Create {
                     path: shown,
                     source,
@@ -377,6 +385,15 @@ mod tests {
         out.commit().unwrap();
         assert_eq!(names(dir.path()), ["r.parquet"]);
         assert_eq!(std::fs::read(&p).unwrap(), b"data");
+    }
+
+    #[test]
+    fn a_long_name_still_gets_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(format!("{}.parquet", "é".repeat(120)));
+        let out = Output::prepare(&p, false).unwrap();
+        out.commit().unwrap();
+        assert!(p.is_file());
     }
 
     #[test]
