@@ -18,10 +18,14 @@ def load(path, default=None):
 
 
 def find(doc, key):
-    """The first list under `key` anywhere in a JSON document."""
+    """The rows of the first table named `key` anywhere in a JSON document
+    (memana's header section has `groups` and `probes`)."""
     if isinstance(doc, dict):
-        if isinstance(doc.get(key), list):
-            return doc[key]
+        v = doc.get(key)
+        if isinstance(v, list):
+            return v
+        if isinstance(v, dict) and isinstance(v.get("rows"), list):
+            return v["rows"]
         for v in doc.values():
             r = find(v, key)
             if r is not None:
@@ -59,12 +63,13 @@ def main():
         steps = []
         for line in read_text(os.path.join(d, "steps.tsv")).splitlines():
             parts = line.split("\t")
-            if len(parts) == 3:
-                steps.append((parts[0], int(parts[1]), parts[2]))
+            if len(parts) >= 3:
+                steps.append((parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else ""))
         runs.append(
             {
                 "label": label,
-                "release": read_text(os.path.join(d, "kernel-release"), "did not boot"),
+                "release": read_text(os.path.join(d, "kernel-release"), f"{label}: did not boot")
+                + (" (host)" if label.startswith("host-") else ""),
                 "steps": steps,
                 "probes": load(os.path.join(d, "probes.json"), []),
                 "info": load(os.path.join(d, "info.json"), {}),
@@ -76,9 +81,14 @@ def main():
     print("| kernel | wall time | steps |")
     print("|---|---|---|")
     for r in runs:
-        steps = ", ".join(
-            f"{n} {'ok' if rc == 0 else f'FAILED ({rc})'} ({s} s)" for n, rc, s in r["steps"]
-        )
+        def word(rc, s, why):
+            if rc == "0":
+                return f"ok ({s} s)"
+            if rc == "not run":
+                return f"not run: {why}"
+            return f"FAILED (exit {rc}, {s} s)"
+
+        steps = ", ".join(f"{n} {word(rc, s, why)}" for n, rc, s, why in r["steps"])
         print(f"| {r['release']} | {r['seconds']} s | {cell(steps) or 'none ran'} |")
 
     # Rows: every (group, program) any kernel knows, in memrec's order.
@@ -92,32 +102,60 @@ def main():
 
     def status(r, group, program):
         avail = None
-        method = ""
+        method = target = ""
         for g in r["probes"]:
             if g.get("group") == group:
                 for p in g.get("programs", []):
                     if p.get("program") == program:
                         avail = p.get("available")
                         method = p.get("method", "")
+                        target = p.get("target", "")
+        # memana names a probe by its group and target.
         probes = find(r["info"], "probes") or []
         rec = next(
-            (p for p in probes if p.get("group") == group and p.get("program") == program),
+            (
+                p
+                for p in probes
+                if p.get("group") == group
+                and (p.get("program") == program or (target and p.get("target") == target))
+            ),
             None,
         )
         groups = find(r["info"], "groups") or []
-        gm = next((g for g in groups if g.get("name") == group), None)
+        gm = next((g for g in groups if (g.get("group") or g.get("name")) == group), None)
         if rec is not None:
             m = rec.get("method") or method
             if rec.get("attached"):
                 return f"attached ({m})"
             why = rec.get("error") or (gm or {}).get("reason") or ""
-            word = "standby" if rec.get("standby") else "skipped"
-            return f"{word} ({m}): {why}" if why else f"{word} ({m})"
+            return f"not attached ({m}): {why}" if why else f"not attached ({m})"
         if gm is not None and gm.get("status") in ("failed", "skipped"):
             return f"{gm['status']}: {gm.get('reason') or ''}"
         if avail is None:
             return "?"
         return f"target present ({method}), not recorded" if avail else f"target missing ({method})"
+
+    # Rows per table, from memana's header.rows metrics.
+    def rows(r):
+        out = {}
+        for m in r["info"].get("metrics", []) if isinstance(r["info"], dict) else []:
+            if m.get("name") == "header.rows" or str(m.get("key", "")).startswith("header.rows{"):
+                t = (m.get("labels") or {}).get("table")
+                if t:
+                    out[t] = m.get("value")
+        return out
+
+    counts = [rows(r) for r in runs]
+    tables = []
+    for c in counts:
+        tables += [t for t in c if t not in tables]
+    if tables:
+        print("\n## Rows recorded\n")
+        print("The matrix's own recording on each kernel (`memana info`).\n")
+        print("| table | " + " | ".join(r["release"] for r in runs) + " |")
+        print("|---|" + "---|" * len(runs))
+        for t in tables:
+            print(f"| {t} | " + " | ".join(str(c.get(t, "-")) for c in counts) + " |")
 
     print("\n## Probes\n")
     print("Per program: how the recording attached it, or why not (from the recording's")
