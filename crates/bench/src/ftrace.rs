@@ -21,35 +21,6 @@ use crate::sys;
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 
-/// The tracepoints memrec's default probe groups attach to, as
-/// `system:event`. The comparison tools record exactly these.
-pub const TRACEPOINTS: &[&str] = &[
-    "sched:sched_switch",
-    "sched:sched_process_exit",
-    "kmem:rss_stat",
-    "kmem:mm_page_alloc",
-    "kmem:mm_setup_per_zone_wmarks",
-    "oom:reclaim_retry_zone",
-    "oom:mark_victim",
-    "compaction:mm_compaction_suitable",
-    "compaction:mm_compaction_try_to_compact_pages",
-    "vmscan:mm_vmscan_lru_shrink_inactive",
-    "vmscan:mm_vmscan_lru_shrink_active",
-    "vmscan:mm_vmscan_direct_reclaim_begin",
-    "vmscan:mm_vmscan_direct_reclaim_end",
-    "vmscan:mm_vmscan_memcg_reclaim_begin",
-    "vmscan:mm_vmscan_memcg_reclaim_end",
-    "vmscan:mm_vmscan_memcg_softlimit_reclaim_begin",
-    "vmscan:mm_vmscan_memcg_softlimit_reclaim_end",
-    "vmscan:mm_vmscan_node_reclaim_begin",
-    "vmscan:mm_vmscan_node_reclaim_end",
-    "vmscan:mm_vmscan_kswapd_wake",
-    "vmscan:mm_vmscan_kswapd_sleep",
-    "vmscan:mm_vmscan_wakeup_kswapd",
-    "vmscan:mm_shrink_slab_start",
-    "vmscan:mm_shrink_slab_end",
-];
-
 /// memrec records only failed page allocations (page == NULL, which the
 /// tracepoint stores as pfn == -1UL); the other tools get the same filter.
 pub const PAGE_ALLOC_FILTER: &str = "pfn == 18446744073709551615";
@@ -112,7 +83,7 @@ impl Instance {
     }
 
     /// Enables the tracepoints this kernel has; returns those enabled.
-    pub fn enable(&self, tps: &[&str]) -> Result<Vec<String>> {
+    pub fn enable(&self, tps: &[String]) -> Result<Vec<String>> {
         let mut on = Vec::new();
         for tp in tps {
             let dir = self.path.join("events").join(tp.replace(':', "/"));
@@ -120,7 +91,7 @@ impl Instance {
                 warn!("ftrace: no tracepoint {tp} on this kernel");
                 continue;
             }
-            if *tp == "kmem:mm_page_alloc" {
+            if tp == "kmem:mm_page_alloc" {
                 write(&dir.join("filter"), PAGE_ALLOC_FILTER)?;
             }
             write(&dir.join("enable"), "1")?;
@@ -268,13 +239,18 @@ fn stat_value(text: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// `membench ftrace`: records [`TRACEPOINTS`] into `dir/cpuN.raw` until
+/// `membench ftrace`: records `tracepoints` into `dir/cpuN.raw` until
 /// SIGINT/SIGTERM or `max` elapses; prints the summary as JSON on stdout.
-pub fn record(dir: &Path, buffer_kb: u64, max: Duration) -> Result<FtraceSummary> {
+pub fn record(
+    dir: &Path,
+    tracepoints: &[String],
+    buffer_kb: u64,
+    max: Duration,
+) -> Result<FtraceSummary> {
     sys::install_signal_handlers();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let inst = Instance::create(buffer_kb)?;
-    let enabled = inst.enable(TRACEPOINTS)?;
+    let enabled = inst.enable(tracepoints)?;
     let subbuf_kb: usize = std::fs::read_to_string(inst.path.join("buffer_subbuf_size_kb"))
         .ok()
         .and_then(|s| s.trim().parse().ok())

@@ -5,6 +5,7 @@
 
 mod ftrace;
 mod gen;
+mod memrec;
 mod report;
 mod results;
 mod stale;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 /// Benchmarks memrec against bpftrace, ftrace and perf (needs root).
@@ -55,6 +56,10 @@ enum Command {
         /// Stop after this many seconds at the latest.
         #[arg(long, default_value_t = 3600)]
         max_seconds: u64,
+        /// Tracepoints to record, `system:event`, comma-separated (default:
+        /// those of the memrec next to membench).
+        #[arg(long, value_delimiter = ',')]
+        tracepoints: Option<Vec<String>>,
     },
     /// Count the events in ftrace raw files (cpuN.raw).
     CountRaw {
@@ -88,8 +93,17 @@ fn run(cli: Cli) -> Result<()> {
             dir,
             buffer_kb,
             max_seconds,
+            tracepoints,
         } => {
-            let s = ftrace::record(&dir, buffer_kb, Duration::from_secs(max_seconds))?;
+            let tracepoints = match tracepoints {
+                Some(t) => t,
+                None => {
+                    let exe = std::env::current_exe().context("finding membench itself")?;
+                    memrec::probes(&exe.with_file_name("memrec"))?.tracepoints
+                }
+            };
+            let max = Duration::from_secs(max_seconds);
+            let s = ftrace::record(&dir, &tracepoints, buffer_kb, max)?;
             println!("{}", serde_json::to_string(&s)?);
         }
         Command::CountRaw { files, page } => {

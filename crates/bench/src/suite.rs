@@ -11,6 +11,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::gen::GenReport;
+use crate::memrec;
 use crate::report;
 use crate::results::{AnalyzerRun, Pair, ProgCost, Results, Round, Run, Step};
 use crate::stale;
@@ -436,6 +437,8 @@ struct Suite {
     quick: bool,
     out: PathBuf,
     memrec: PathBuf,
+    /// memrec's probe groups, in its order.
+    groups: Vec<String>,
     cfg: ToolConfig,
     tools: Vec<Tool>,
     runs: usize,
@@ -490,6 +493,7 @@ pub fn run(a: SuiteArgs) -> Result<()> {
             memrec.display()
         );
     }
+    let probes = memrec::probes(&memrec)?;
     let script = std::fs::canonicalize(&a.script)
         .with_context(|| format!("bpftrace program {}", a.script.display()))?;
     let out = match &a.out {
@@ -556,9 +560,11 @@ pub fn run(a: SuiteArgs) -> Result<()> {
             bpftrace_script: script,
             memrec_args: Vec::new(),
             buffer_kb: a.buffer_kb,
+            tracepoints: probes.tracepoints,
         },
         out,
         memrec,
+        groups: probes.groups,
         tools: a.tools.clone(),
         runs,
         step_s,
@@ -667,19 +673,11 @@ fn overhead(s: &Suite, res: &mut Results) -> Result<()> {
 }
 
 fn groups(s: &Suite, res: &mut Results) -> Result<()> {
-    let groups = match memrec_groups(&s.memrec) {
-        Ok(g) => g,
-        Err(e) => {
-            warn!("probe groups: {e:#}");
-            res.notes.push(format!("probe groups not measured: {e:#}"));
-            return s.save(res);
-        }
-    };
     let w = &workloads(s.quick)[0];
     for round in 0..s.runs {
         for g in ["none", "all"]
             .into_iter()
-            .chain(groups.iter().map(String::as_str))
+            .chain(s.groups.iter().map(String::as_str))
         {
             if sys::stopping() {
                 break;
@@ -702,35 +700,6 @@ fn groups(s: &Suite, res: &mut Results) -> Result<()> {
         s.save(res)?;
     }
     Ok(())
-}
-
-/// The probe groups of this memrec, from `memrec probes --json`, in its order.
-fn memrec_groups(memrec: &Path) -> Result<Vec<String>> {
-    let out = Command::new(memrec)
-        .args(["probes", "--json"])
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {} probes --json", memrec.display()))?;
-    if !out.status.success() {
-        bail!("{} probes --json failed ({})", memrec.display(), out.status);
-    }
-    parse_groups(&out.stdout)
-}
-
-/// The `group` of every entry of `memrec probes --json`.
-fn parse_groups(json: &[u8]) -> Result<Vec<String>> {
-    let v: serde_json::Value =
-        serde_json::from_slice(json).context("reading memrec probes --json")?;
-    let groups: Vec<String> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|g| g["group"].as_str().map(str::to_string))
-        .collect();
-    if groups.is_empty() {
-        bail!("memrec probes --json listed no group");
-    }
-    Ok(groups)
 }
 
 fn loadtest(s: &Suite, res: &mut Results) -> Result<()> {
@@ -1024,14 +993,5 @@ mod tests {
         let mut defaults = a.sections.clone();
         defaults.sort_by_key(|s| Section::ORDER.iter().position(|o| o == s));
         assert_eq!(a.sections, defaults);
-    }
-
-    #[test]
-    fn groups_come_from_memrec_probes_json() {
-        let json = br#"[{"group": "procstat", "about": "x", "programs": []},
-                        {"group": "pr", "supported": "partly"}]"#;
-        assert_eq!(parse_groups(json).unwrap(), ["procstat", "pr"]);
-        assert!(parse_groups(b"[]").is_err());
-        assert!(parse_groups(b"not json").is_err());
     }
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use tracing::{debug, warn};
 
-use crate::ftrace::{self, FtraceSummary, TRACEPOINTS};
+use crate::ftrace::{self, FtraceSummary};
 use crate::sys::{self, Usage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -47,6 +47,9 @@ pub struct ToolConfig {
     pub memrec_args: Vec<String>,
     /// Per-CPU buffer of ftrace and perf, KiB (memrec's ring is 8 MiB per group).
     pub buffer_kb: u64,
+    /// The tracepoints memrec attaches to, `system:event`: ftrace and perf
+    /// record exactly these.
+    pub tracepoints: Vec<String>,
 }
 
 /// A tracer that is recording.
@@ -134,7 +137,8 @@ pub fn start(tool: Tool, cfg: &ToolConfig, dir: &Path, tag: &str) -> Result<Runn
             out = dir.join(format!("ftrace-{tag}"));
             cmd = Command::new(&cfg.membench);
             cmd.args(["ftrace", "--buffer-kb", &cfg.buffer_kb.to_string(), "--dir"])
-                .arg(&out);
+                .arg(&out)
+                .arg(format!("--tracepoints={}", cfg.tracepoints.join(",")));
             cmd.stdout(File::create(dir.join(format!("ftrace-{tag}.json")))?);
         }
         Tool::Perf => {
@@ -144,9 +148,9 @@ pub fn start(tool: Tool, cfg: &ToolConfig, dir: &Path, tag: &str) -> Result<Runn
                 .arg(format!("{}K", cfg.buffer_kb))
                 .arg("-o")
                 .arg(&out);
-            for tp in TRACEPOINTS.iter().filter(|t| ftrace::has_tracepoint(t)) {
+            for tp in cfg.tracepoints.iter().filter(|t| ftrace::has_tracepoint(t)) {
                 cmd.args(["-e", tp]);
-                if *tp == "kmem:mm_page_alloc" {
+                if tp == "kmem:mm_page_alloc" {
                     cmd.args(["--filter", ftrace::PAGE_ALLOC_FILTER]);
                 }
             }
