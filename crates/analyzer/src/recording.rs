@@ -50,7 +50,7 @@ pub enum OpenError {
         source: IntegrityError,
     },
     #[error("{path}: {what}")]
-    Invalid { path: String, what: Offence },
+    Invalid { path: String, what: Box<Offence> },
     #[error(transparent)]
     Read(#[from] ReadError),
 }
@@ -196,7 +196,7 @@ impl Recording {
             })?;
         let invalid = |what| OpenError::Invalid {
             path: name.clone(),
-            what,
+            what: Box::new(what),
         };
         // Before any data is read: sizes that bound memory, then the
         // checksums of every byte (a file from older memrec has none).
@@ -325,7 +325,7 @@ impl Recording {
             Err(CensusError::Offence(what)) => {
                 return Err(OpenError::Invalid {
                     path: rec.name,
-                    what,
+                    what: Box::new(what),
                 })
             }
             Err(CensusError::Read(e)) => return Err(e.into()),

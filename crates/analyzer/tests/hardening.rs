@@ -283,8 +283,10 @@ fn invariants_are_checked_without_checksums() {
     );
     // A comm longer than the kernel's 16 bytes: damage, said so.
     let p = rewritten(dir, "comm.parquet", |b| {
-        let mut victim = memtrace_schema::tables::oom::oom_victim::Row::default();
-        victim.victim_comm = "x".repeat(1 << 20).into();
+        let victim = memtrace_schema::tables::oom::oom_victim::Row {
+            victim_comm: "x".repeat(1 << 20).into(),
+            ..Default::default()
+        };
         let ts = b.meta.start_ns + 1;
         b.add(hdr(ts, 1, 1, "a"), &victim);
     });

@@ -795,14 +795,14 @@ fn cases(fx: &[Fixture]) -> Vec<Case> {
                 &[],
             );
         }
-        for variant in 0..REWRITES {
+        for (variant, why) in REWRITE_WHY.iter().enumerate() {
             let pick = rng.next();
             let kind = Kind::Rewrite {
                 sealed: false,
                 variant,
                 pick,
             };
-            add_why(i, kind, Expect::Reject, "odd values", REWRITE_WHY[variant]);
+            add_why(i, kind, Expect::Reject, "odd values", why);
         }
         for _ in 0..4 {
             let variant = rng.below(REWRITES);
