@@ -241,6 +241,14 @@ fn decode_ctx(groups: &[&Group], zones: &[memtrace_schema::ZoneInfo]) -> (Decode
                 .into(),
         );
     }
+    let migratetypes = kernel::migratetype_names();
+    if migratetypes.is_empty() {
+        warnings.push(
+            "migrate types are recorded as numbers: /proc/pagetypeinfo is not readable \
+             here (mode 0400; needs root or CAP_DAC_READ_SEARCH)"
+                .into(),
+        );
+    }
     let ctx = DecodeCtx {
         page_size,
         hpage_pmd_nr: kernel::hpage_pmd_nr(page_size),
@@ -248,10 +256,7 @@ fn decode_ctx(groups: &[&Group], zones: &[memtrace_schema::ZoneInfo]) -> (Decode
             .into_iter()
             .map(Text::from)
             .collect(),
-        migratetypes: kernel::migratetype_names()
-            .into_iter()
-            .map(Text::from)
-            .collect(),
+        migratetypes: migratetypes.into_iter().map(Text::from).collect(),
         gfp,
         compact_result,
         ksyms,
