@@ -9,6 +9,8 @@
 //!   `O_CREAT|O_EXCL|O_NOFOLLOW` (an existing file or link at that name is an
 //!   error, never followed or truncated) and an unguessable suffix from
 //!   getrandom. Creating it is also the proof that the directory is writable.
+//! - It is created mode 0600, as perf creates perf.data: a recording names
+//!   every process, command and cgroup on the host.
 //! - At the end it is renamed into place: `RENAME_NOREPLACE` without
 //!   `--force`; with it, only over a regular file, checked again right
 //!   before. If that fails, the error says where the recording was kept.
@@ -147,7 +149,9 @@ pub fn create_exclusive(dir: &Path, stem: &str) -> io::Result<(File, PathBuf)> {
             .read(true)
             .write(true)
             .create_new(true)
-            .mode(0o666)
+            // Like perf.data: a recording names every process and cgroup
+            // on the host, so only its owner reads it until they share it.
+            .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
         {

@@ -142,6 +142,8 @@ fn root_links_at_guessable_temporary_names_are_never_followed() {
     // The recording is a whole regular file, and nothing else was left.
     let meta = std::fs::symlink_metadata(&out).unwrap();
     assert!(meta.file_type().is_file());
+    // Only its owner reads it, as with perf.data.
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let r = SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
     assert!(r.metadata().file_metadata().num_rows() > 0);
     assert_eq!(entries(dir.path()).len(), planted.len() + 1);
