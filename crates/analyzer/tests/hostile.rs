@@ -539,23 +539,38 @@ struct Run {
 }
 
 fn memana(file: &Path, dir: &Path) -> Run {
+    let f = file.to_str().unwrap();
+    run(&["report", f, "--format", "json", "--top", "0"], dir)
+}
+
+/// `check` with a gate the oom fixture breaks and the others pass: on a
+/// file that must be refused, no gate may decide the exit status.
+fn check(file: &Path, dir: &Path) -> Run {
+    let f = file.to_str().unwrap();
+    run(
+        &[
+            "check",
+            f,
+            "--rule",
+            "oom.kills == 0",
+            "--rule",
+            "header.rows >= 0",
+        ],
+        dir,
+    )
+}
+
+fn run(args: &[&str], dir: &Path) -> Run {
     use std::os::unix::process::CommandExt;
     let out = std::fs::File::create(dir.join("stdout")).unwrap();
     let err = std::fs::File::create(dir.join("stderr")).unwrap();
     let mut cmd = Command::new(MEMANA);
-    cmd.args([
-        "report",
-        file.to_str().unwrap(),
-        "--format",
-        "json",
-        "--top",
-        "0",
-    ])
-    .env("POLARS_MAX_THREADS", "2")
-    .env_remove("MEMTRACE_LOG")
-    .stdin(Stdio::null())
-    .stdout(out)
-    .stderr(err);
+    cmd.args(args)
+        .env("POLARS_MAX_THREADS", "2")
+        .env_remove("MEMTRACE_LOG")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
     // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
     unsafe {
         cmd.pre_exec(|| {
@@ -911,6 +926,18 @@ fn hostile_inputs_are_refused_or_harmless() {
                             err.chars().take(400).collect::<String>()
                         )),
                     }
+                };
+                // Where the file must be refused, `check` must refuse it too:
+                // exit 2, never a verdict (0 or 1) on damaged data.
+                let problem = match problem {
+                    None if case.expect == Expect::Reject && i % 3 == 0 => {
+                        let c = check(&file, &dir);
+                        let cerr = c.stderr.trim_end();
+                        (c.code != Some(2) || cerr.lines().count() != 1).then(|| {
+                            format!("check: exit {:?} (must be 2, one line): {cerr}", c.code)
+                        })
+                    }
+                    p => p,
                 };
                 if problem.is_none() && r.code == Some(2) {
                     examples
