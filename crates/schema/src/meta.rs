@@ -189,6 +189,94 @@ impl FileMeta {
     }
 }
 
+/// How a probe group fared: [`GroupMeta::status`] as an enum, written as
+/// the same lowercase word.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupStatus {
+    /// Every program it has on this kernel runs.
+    Attached,
+    /// Some programs run; a missing one has no fallback.
+    Partial,
+    /// Not recorded: this kernel has none of its tracepoints.
+    #[default]
+    Skipped,
+    /// Not recorded: loading its BPF programs failed.
+    Failed,
+}
+
+impl GroupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Attached => "attached",
+            GroupStatus::Partial => "partial",
+            GroupStatus::Skipped => "skipped",
+            GroupStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for GroupStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a recording ended: [`FileMeta::end_reason`] as an enum, written as
+/// the same text (`duration`, `signal`, `error: <message>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum EndReason {
+    /// `--duration` elapsed.
+    #[default]
+    Duration,
+    /// SIGINT, SIGTERM or SIGHUP.
+    Signal,
+    /// Writing failed; what was written until then is in the file.
+    Error(String),
+    /// A reason this build does not know (a newer memrec's), kept as written.
+    Other(String),
+}
+
+impl EndReason {
+    const ERROR_PREFIX: &'static str = "error: ";
+
+    /// Reads the text form; never fails, unknown text is [`EndReason::Other`].
+    pub fn parse(text: &str) -> EndReason {
+        match text {
+            "duration" => EndReason::Duration,
+            "signal" => EndReason::Signal,
+            _ => match text.strip_prefix(Self::ERROR_PREFIX) {
+                Some(e) => EndReason::Error(e.to_string()),
+                None => EndReason::Other(text.to_string()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::Duration => f.write_str("duration"),
+            EndReason::Signal => f.write_str("signal"),
+            EndReason::Error(e) => write!(f, "{}{e}", Self::ERROR_PREFIX),
+            EndReason::Other(t) => f.write_str(t),
+        }
+    }
+}
+
+impl Serialize for EndReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EndReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(EndReason::parse(&text))
+    }
+}
+
 #[cfg(feature = "parquet")]
 impl FileMeta {
     /// Reads a recording's schema version ([`crate::SCHEMA_VERSION_KEY`])
@@ -291,6 +379,35 @@ mod tests {
             FileMeta::from_key_value(Some(&[version, bad])),
             Err(MetaError::Json(_))
         ));
+    }
+
+    #[test]
+    fn statuses_and_end_reasons_keep_their_text() {
+        for (st, text) in [
+            (GroupStatus::Attached, "attached"),
+            (GroupStatus::Partial, "partial"),
+            (GroupStatus::Skipped, "skipped"),
+            (GroupStatus::Failed, "failed"),
+        ] {
+            assert_eq!(serde_json::to_value(st).ok(), Some(text.into()));
+            assert_eq!(
+                serde_json::from_value::<GroupStatus>(text.into()).ok(),
+                Some(st)
+            );
+            assert_eq!(st.to_string(), text);
+        }
+        for (r, text) in [
+            (EndReason::Duration, "duration"),
+            (EndReason::Signal, "signal"),
+            (EndReason::Error("disk full".into()), "error: disk full"),
+            (EndReason::Other("watchdog".into()), "watchdog"),
+        ] {
+            assert_eq!(serde_json::to_value(&r).ok(), Some(text.into()));
+            assert_eq!(
+                serde_json::from_value::<EndReason>(text.into()).ok(),
+                Some(r)
+            );
+        }
     }
 
     #[test]
