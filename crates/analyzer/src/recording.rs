@@ -208,10 +208,12 @@ impl Recording {
             })?
             .len();
         checks::footer(&md, file_len).map_err(invalid)?;
+        let t = std::time::Instant::now();
         let verified = integrity::verify(&file, &md).map_err(|source| OpenError::Integrity {
             path: name.clone(),
             source,
         })?;
+        tracing::debug!(?verified, ms = t.elapsed().as_millis() as u64, "checksums");
         let fmd = md.file_metadata();
         let kv = |key: &str| -> Option<String> {
             fmd.key_value_metadata().and_then(|v| {
@@ -320,7 +322,10 @@ impl Recording {
             verified,
             warnings,
         };
-        match checks::census(&rec) {
+        let t = std::time::Instant::now();
+        let census = checks::census(&rec);
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "row invariants");
+        match census {
             Ok(mut w) => rec.warnings.append(&mut w),
             Err(CensusError::Offence(what)) => {
                 return Err(OpenError::Invalid {
