@@ -8,30 +8,90 @@ pub mod sysstat;
 
 use crate::Table;
 
-/// Every table, in file order. Register a new group's tables here.
-pub const ALL: &[&Table] = &[
-    &procstat::procstat::TABLE,
-    &sysstat::sysstat::TABLE,
-    &sysstat::zone::TABLE,
-    &paf::paf::TABLE,
-    &paf::reclaim_retry::TABLE,
-    &paf::compact_suitable::TABLE,
-    &paf::compact_try::TABLE,
-    &paf::wmark_setup::TABLE,
-    &pr::lru_inactive::TABLE,
-    &pr::lru_active::TABLE,
-    &pr::reclaim_begin::TABLE,
-    &pr::reclaim_end::TABLE,
-    &pr::kswapd::TABLE,
-    &pr::slab_start::TABLE,
-    &pr::slab_end::TABLE,
-    &oom::oom_victim::TABLE,
+/// Every table, in file order: each group's [`TABLES`](procstat::TABLES) in
+/// the order of this list. Register a new group's module here.
+pub const ALL: &[&Table] = &concat::<{ count(GROUPS) }>(GROUPS);
+
+/// Each group's tables, in file order.
+const GROUPS: &[&[&Table]] = &[
+    procstat::TABLES,
+    sysstat::TABLES,
+    paf::TABLES,
+    pr::TABLES,
+    oom::TABLES,
 ];
+
+const fn count(groups: &[&[&Table]]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < groups.len() {
+        n += groups[i].len();
+        i += 1;
+    }
+    n
+}
+
+/// The groups' lists one after the other, at compile time.
+const fn concat<const N: usize>(groups: &[&[&'static Table]]) -> [&'static Table; N] {
+    let mut out: [&Table; N] = [&procstat::procstat::TABLE; N];
+    let mut n = 0;
+    let mut g = 0;
+    while g < groups.len() {
+        let mut t = 0;
+        while t < groups[g].len() {
+            out[n] = groups[g][t];
+            n += 1;
+            t += 1;
+        }
+        g += 1;
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{file_column_name, ColumnType, TaskFilter, COMMON};
+
+    #[test]
+    fn the_first_groups_keep_their_file_order() {
+        // The order of schema version 1; later groups come after.
+        let names: Vec<&str> = ALL.iter().map(|t| t.name).take(16).collect();
+        assert_eq!(
+            names,
+            [
+                "procstat",
+                "sysstat",
+                "zone",
+                "paf",
+                "reclaim_retry",
+                "compact_suitable",
+                "compact_try",
+                "wmark_setup",
+                "lru_inactive",
+                "lru_active",
+                "reclaim_begin",
+                "reclaim_end",
+                "kswapd",
+                "slab_start",
+                "slab_end",
+                "oom_victim",
+            ]
+        );
+    }
+
+    #[test]
+    fn each_list_holds_one_group() {
+        let mut seen: Vec<&str> = Vec::new();
+        for list in GROUPS {
+            let group = list.first().map(|t| t.group).unwrap_or_default();
+            assert!(!group.is_empty(), "a group without tables");
+            assert!(list.iter().all(|t| t.group == group), "{group}: mixed list");
+            assert!(!seen.contains(&group), "{group} listed twice");
+            seen.push(group);
+        }
+        assert_eq!(ALL.len(), GROUPS.iter().map(|l| l.len()).sum::<usize>());
+    }
 
     #[test]
     fn column_constants_are_file_names() {

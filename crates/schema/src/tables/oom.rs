@@ -32,3 +32,6 @@ crate::table! {
         load15: f64 => Ratio,
     }
 }
+
+/// The group's tables, in file order.
+pub const TABLES: &[&crate::Table] = &[&oom_victim::TABLE];

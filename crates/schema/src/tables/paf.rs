@@ -96,3 +96,12 @@ crate::table! {
         promo: u64 => Pages,
     }
 }
+
+/// The group's tables, in file order.
+pub const TABLES: &[&crate::Table] = &[
+    &paf::TABLE,
+    &reclaim_retry::TABLE,
+    &compact_suitable::TABLE,
+    &compact_try::TABLE,
+    &wmark_setup::TABLE,
+];

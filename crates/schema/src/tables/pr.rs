@@ -162,3 +162,14 @@ crate::table! {
         duration_ns: Option<i64> => Nanoseconds,
     }
 }
+
+/// The group's tables, in file order.
+pub const TABLES: &[&crate::Table] = &[
+    &lru_inactive::TABLE,
+    &lru_active::TABLE,
+    &reclaim_begin::TABLE,
+    &reclaim_end::TABLE,
+    &kswapd::TABLE,
+    &slab_start::TABLE,
+    &slab_end::TABLE,
+];

@@ -37,3 +37,6 @@ crate::table! {
         pgtables: u64 => Bytes,
     }
 }
+
+/// The group's tables, in file order.
+pub const TABLES: &[&crate::Table] = &[&procstat::TABLE];

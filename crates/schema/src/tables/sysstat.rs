@@ -98,3 +98,6 @@ crate::table! {
         reserve: Option<u64> => Pages,
     }
 }
+
+/// The group's tables, in file order.
+pub const TABLES: &[&crate::Table] = &[&sysstat::TABLE, &zone::TABLE];
