@@ -115,6 +115,12 @@ pub enum Offence {
         len: usize,
         max: usize,
     },
+    #[error("table `{table}`: column `{column}` holds {value}, which a load average cannot be: the file is damaged")]
+    BadFloat {
+        table: String,
+        column: String,
+        value: String,
+    },
     #[error(
         "table `{table}`: column `{column}` holds {min}, a negative duration: the file is damaged"
     )]
@@ -281,6 +287,8 @@ struct ColumnStats {
     min: Option<i64>,
     max: Option<i64>,
     longest: usize,
+    /// A float that is negative, NaN or infinite.
+    bad_float: Option<f64>,
 }
 
 /// Reads every row once (the `kind` column, then each table's own columns)
@@ -371,6 +379,15 @@ fn table(
                     s.min = min_opt(s.min, v.min());
                     s.max = max_opt(s.max, v.max());
                 }
+                ColumnType::F64 => {
+                    let v = fr.f64(name)?;
+                    if s.bad_float.is_none() {
+                        s.bad_float = v
+                            .into_iter()
+                            .flatten()
+                            .find(|x| !(x.is_finite() && *x >= 0.0));
+                    }
+                }
                 ColumnType::Text => {
                     let v = fr.chunked_str(name)?;
                     for arr in v.downcast_iter() {
@@ -442,6 +459,15 @@ fn table(
                 }
                 .into());
             }
+        }
+        if let Some(value) = s.bad_float {
+            // The only floats are load averages (unit: ratio): finite, >= 0.
+            return Err(Offence::BadFloat {
+                table: t.name.into(),
+                column,
+                value: value.to_string(),
+            }
+            .into());
         }
         let negative = s.min.filter(|&m| m < 0);
         match (negative, unit) {

@@ -303,6 +303,20 @@ fn invariants_are_checked_without_checksums() {
         b.add(hdr(ts, 1, 1, "a"), &row);
     });
     refused(&["report", p.to_str().unwrap()], "negative duration");
+    // A load average no kernel prints.
+    let p = rewritten(dir, "load.parquet", |b| {
+        let ts = b.meta.start_ns + 1;
+        let row = memtrace_schema::tables::oom::oom_victim::Row {
+            victim_comm: "v".into(),
+            load1: f64::NAN,
+            ..Default::default()
+        };
+        b.add(hdr(ts, 1, 1, "a"), &row);
+    });
+    refused(
+        &["report", p.to_str().unwrap()],
+        "which a load average cannot be",
+    );
     // A metadata window that is not one.
     let p = rewritten(dir, "meta.parquet", |b| b.meta.end_ns = b.meta.start_ns - 1);
     refused(&["report", p.to_str().unwrap()], "not a window");
