@@ -25,7 +25,7 @@ pub static GROUP: Group = Group {
         slot: P::OOM_PROBE_MARK_VICTIM.0,
         fallback: None,
     }],
-    tables: &[&oom_victim::TABLE],
+    tables: memtrace_schema::tables::oom::TABLES,
     max_ring_bytes: 1 << 20,
     default_on: true,
     needs_ksyms: false,

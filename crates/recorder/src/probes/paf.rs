@@ -61,6 +61,7 @@ pub static GROUP: Group = Group {
             fallback: None,
         },
     ],
+    // Its own tables, and the zones at each failure.
     tables: &[
         &paf::TABLE,
         &memtrace_schema::tables::sysstat::zone::TABLE,

@@ -112,15 +112,7 @@ pub static GROUP: Group = Group {
             P::PR_PROBE_SLAB_END,
         ),
     ],
-    tables: &[
-        &lru_inactive::TABLE,
-        &lru_active::TABLE,
-        &reclaim_begin::TABLE,
-        &reclaim_end::TABLE,
-        &kswapd::TABLE,
-        &slab_start::TABLE,
-        &slab_end::TABLE,
-    ],
+    tables: memtrace_schema::tables::pr::TABLES,
     // Reclaim peaks near 30 k rows/s (4 MB/s): 2 MiB holds half a second,
     // five drain periods.
     max_ring_bytes: 2 << 20,

@@ -58,7 +58,7 @@ pub static GROUP: Group = Group {
             fallback: None,
         },
     ],
-    tables: &[&procstat::TABLE],
+    tables: memtrace_schema::tables::procstat::TABLES,
     max_ring_bytes: u32::MAX,
     default_on: true,
     needs_ksyms: false,

@@ -1,8 +1,6 @@
 //! sysstat: node and zone state on a timer, at start and end, and at
 //! pressure events.
 
-use memtrace_schema::tables::sysstat::{sysstat, zone};
-
 use super::decode::{header, DecodeCtx, DecodeError, RowSink};
 #[cfg(test)]
 use super::object_programs;
@@ -47,7 +45,7 @@ pub static GROUP: Group = Group {
             fallback: None,
         },
     ],
-    tables: &[&sysstat::TABLE, &zone::TABLE],
+    tables: memtrace_schema::tables::sysstat::TABLES,
     max_ring_bytes: 1 << 20,
     default_on: true,
     needs_ksyms: false,
