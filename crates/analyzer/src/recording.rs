@@ -214,6 +214,9 @@ impl Recording {
             source,
         })?;
         tracing::debug!(?verified, ms = t.elapsed().as_millis() as u64, "checksums");
+        let t = std::time::Instant::now();
+        checks::pages(&file, &md).map_err(invalid)?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "page headers");
         let fmd = md.file_metadata();
         let kv = |key: &str| -> Option<String> {
             fmd.key_value_metadata().and_then(|v| {
