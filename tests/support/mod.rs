@@ -126,20 +126,11 @@ pub struct File {
 pub fn read(path: &Path) -> File {
     let f = std::fs::File::open(path).unwrap();
     let builder = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
-    let kv = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .cloned()
-        .unwrap_or_default();
-    let json = kv
-        .iter()
-        .find(|k| k.key == "memtrace.meta")
-        .and_then(|k| k.value.clone())
-        .unwrap();
+    let (_, meta) =
+        memtrace_schema::FileMeta::from_parquet(builder.metadata().file_metadata()).unwrap();
     let batches = builder.build().unwrap().map(|b| b.unwrap()).collect();
     File {
-        meta: serde_json::from_str(&json).unwrap(),
+        meta: serde_json::to_value(meta).unwrap(),
         batches,
     }
 }

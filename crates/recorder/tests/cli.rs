@@ -38,18 +38,8 @@ fn record(out: &Path, args: &[&str]) -> (i32, String, String) {
 
 fn meta_json(path: &Path) -> serde_json::Value {
     let r = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    let kv = r
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .cloned()
-        .unwrap_or_default();
-    let json = kv
-        .iter()
-        .find(|k| k.key == "memtrace.meta")
-        .and_then(|k| k.value.clone())
-        .unwrap();
-    serde_json::from_str(&json).unwrap()
+    let (_, meta) = memtrace_schema::FileMeta::from_parquet(r.metadata().file_metadata()).unwrap();
+    serde_json::to_value(meta).unwrap()
 }
 
 #[test]
