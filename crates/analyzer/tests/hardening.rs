@@ -396,3 +396,75 @@ fn a_footer_claiming_huge_columns_is_refused_before_decoding() {
         "would decode to 1000 MiB",
     );
 }
+
+/// Thrift compact-protocol zigzag varint.
+fn zigzag(v: i64, out: &mut Vec<u8>) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    loop {
+        let b = (z & 0x7f) as u8;
+        z >>= 7;
+        if z == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+#[test]
+fn a_page_header_claiming_a_huge_page_is_refused_before_decoding() {
+    use parquet::basic::{Compression, Encoding};
+    use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
+    let d = tempfile::tempdir().unwrap();
+    let plain = synthetic(d.path());
+    let p = seal::parse(&plain);
+    // One page whose header says it decompresses to 1000 MiB, over 64
+    // bytes: what a zstd frame of zeros looks like to a decoder.
+    let mut page = Vec::new();
+    page.push(0x15);
+    zigzag(0, &mut page); // DATA_PAGE
+    page.push(0x15);
+    zigzag(1000 << 20, &mut page);
+    page.push(0x15);
+    zigzag(64, &mut page);
+    page.push(0);
+    page.extend_from_slice(&[0u8; 64]);
+    let mut bytes = b"PAR1".to_vec();
+    bytes.extend_from_slice(&page);
+    // Every column's chunk is that page, in a one-row row group; the
+    // footer's own sizes stay small and honest-looking.
+    let schema = p.meta.file_metadata().schema_descr_ptr();
+    let cols: Vec<ColumnChunkMetaData> = (0..schema.num_columns())
+        .map(|i| {
+            ColumnChunkMetaData::builder(schema.column(i))
+                .set_encodings(vec![Encoding::PLAIN])
+                .set_compression(Compression::UNCOMPRESSED)
+                .set_data_page_offset(4)
+                .set_total_compressed_size(page.len() as i64)
+                .set_total_uncompressed_size(page.len() as i64)
+                .set_num_values(1)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let rg = RowGroupMetaData::builder(schema.clone())
+        .set_num_rows(1)
+        .set_column_metadata(cols)
+        .build()
+        .unwrap();
+    let crafted = seal::Parsed {
+        data_end: bytes.len(),
+        bytes,
+        meta: p.meta.clone(),
+    };
+    let out = d.path().join("page.parquet");
+    std::fs::write(
+        &out,
+        seal::with_footer(&crafted, vec![rg], seal::key_values(&p.meta)),
+    )
+    .unwrap();
+    refused(
+        &["report", out.to_str().unwrap()],
+        "would decode to 1000 MiB",
+    );
+}
