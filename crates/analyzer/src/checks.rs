@@ -21,8 +21,11 @@ use std::collections::BTreeMap;
 pub const MAX_CHUNK_BYTES: i64 = 256 << 20;
 /// Largest decoded size of one row group, all columns together.
 pub const MAX_ROW_GROUP_BYTES: i64 = 1 << 30;
-/// Most rows in one row group (memrec writes at most 1 Mi).
-pub const MAX_ROW_GROUP_ROWS: i64 = 1 << 24;
+/// Most rows in one row group (memrec writes at most 1 Mi). Rows bound
+/// memory however well they compress: a decoded row group takes 8 bytes
+/// per row and column read, so 4 Mi rows of a table's ~25 columns is
+/// under 1 GiB.
+pub const MAX_ROW_GROUP_ROWS: i64 = 1 << 22;
 /// The kernel keeps a task's command name in 16 bytes (`TASK_COMM_LEN`).
 pub const MAX_COMM_BYTES: usize = 16;
 /// Longest other text: kernel symbol names are at most 512 bytes
