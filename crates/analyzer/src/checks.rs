@@ -181,11 +181,12 @@ pub fn footer(md: &ParquetMetaData, file_len: u64) -> Result<(), Offence> {
                     file_len,
                 });
             }
-            if un > MAX_CHUNK_BYTES {
+            // The compressed size bounds the checksum's read buffer.
+            if un.max(comp) > MAX_CHUNK_BYTES {
                 return Err(Offence::ChunkTooLarge {
                     row_group: i,
                     column,
-                    mib: un >> 20,
+                    mib: un.max(comp) >> 20,
                     limit: MAX_CHUNK_BYTES >> 20,
                 });
             }
