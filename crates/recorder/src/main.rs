@@ -114,7 +114,12 @@ fn disabled_programs(a: &RecordArgs) -> Vec<String> {
         off.push("procstat_tick".to_string());
     }
     if a.load_test.is_none() {
-        off.push(probes::procstat::SYNTHETIC_PROGRAM.to_string());
+        off.extend(
+            probes::GROUPS
+                .iter()
+                .filter_map(|g| g.load_test)
+                .map(str::to_string),
+        );
     }
     off
 }
@@ -157,6 +162,7 @@ fn probes_command(json: bool) -> Result<()> {
             "group": g.name,
             "about": g.about,
             "tables": tables,
+            "default_on": g.default_on,
             "supported": if available == progs.len() { "yes" } else if available == 0 { "no" } else { "partly" },
             "programs": progs,
         }));

@@ -1,5 +1,8 @@
-//! A recording: preflight, loading and attaching the groups, draining the
-//! ring buffers into the writer, and closing the file with its metadata.
+//! A recording, in stages: [`plan`] checks everything that can be refused
+//! and decides what to load; [`Session::open`] loads and attaches the
+//! groups and resolves their maps and the programs memrec runs itself,
+//! once; [`drain`] moves the ring buffers into the writer until the end;
+//! [`metadata`] describes the file; [`print_summary`] tells the user.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -10,14 +13,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use libbpf_rs::{Link, MapCore, MapFlags, RingBufferBuilder};
-use memtrace_schema::{FileMeta, FilterMeta, GroupMeta, ProbeMeta, Text, SCHEMA_VERSION};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use libbpf_rs::skel::Skel;
+use libbpf_rs::{Link, MapCore, MapFlags, ProgramHandle, RingBufferBuilder};
+use memtrace_schema::{
+    ClockAnchor, EndReason, FileMeta, FilterMeta, GroupMeta, GroupStatus, ProbeMeta, Text,
+    ZoneInfo, SCHEMA_VERSION,
+};
 use tracing::{debug, info, warn};
 
 use crate::kernel::{self, MemoryController};
 use crate::output::{Output, OutputError};
 use crate::printfmt::{self, FlagTable};
-use crate::probes::{self, snapshot, BpfSettings, DecodeCtx, Group, Loaded, Method};
+use crate::probes::{self, snapshot, BpfSettings, DecodeCtx, Group, GroupMaps, Method};
 use crate::writer::{self, Tables, WriterOptions};
 
 /// Everything `memrec record` was asked to do.
@@ -213,7 +222,9 @@ fn output_error(e: OutputError) -> anyhow::Error {
     }
 }
 
-fn decode_ctx(groups: &[&Group], zones: &[memtrace_schema::ZoneInfo]) -> (DecodeCtx, Vec<String>) {
+/// How records are decoded on this host; `needs_ksyms` when a group to
+/// record names kernel functions.
+fn decode_ctx(needs_ksyms: bool, zones: &[ZoneInfo]) -> (DecodeCtx, Vec<String>) {
     let mut warnings = Vec::new();
     let page_size = kernel::page_size();
     let gfp = match kernel::tracepoint_format("kmem/mm_page_alloc")
@@ -230,10 +241,7 @@ fn decode_ctx(groups: &[&Group], zones: &[memtrace_schema::ZoneInfo]) -> (Decode
         .ok()
         .and_then(|f| printfmt::parse_symbolic(&f, "ret").ok())
         .unwrap_or_default();
-    let ksyms = groups
-        .iter()
-        .any(|g| g.name == "pr")
-        .then(kernel::Ksyms::load);
+    let ksyms = needs_ksyms.then(kernel::Ksyms::load);
     if ksyms.as_ref().is_some_and(kernel::Ksyms::is_empty) {
         warnings.push(
             "shrinkers are named by address: /proc/kallsyms shows no addresses here \
@@ -265,20 +273,36 @@ fn decode_ctx(groups: &[&Group], zones: &[memtrace_schema::ZoneInfo]) -> (Decode
     (ctx, warnings)
 }
 
-/// One attached program and its links.
-struct Attached {
-    group: usize,
-    spec: probes::Program,
-    attached: bool,
-    error: Option<String>,
+/// A group to record, and which of its programs to load.
+struct GroupPlan {
+    group: &'static Group,
+    programs: ProgramPlan,
 }
 
-/// Runs a recording to the end. Errors that are the user's or the host's
-/// come back as [`UsageError`].
-pub fn record(opts: RecordOptions) -> Result<()> {
-    // Everything that can be refused is checked before anything is loaded.
+/// The host as the recording starts, for the metadata.
+struct Host {
+    uname: kernel::Uname,
+    nodes: Vec<u32>,
+    zones_start: Vec<ZoneInfo>,
+    memcg: Option<MemoryController>,
+}
+
+/// Stage 1, the plan: everything that can be refused is checked, and what
+/// to load is decided, before anything is loaded.
+struct RecordPlan {
+    output: Output,
+    groups: Vec<GroupPlan>,
+    /// The groups were named with --probes: one that cannot be recorded is
+    /// an error, not a warning.
+    explicit: bool,
+    filter_cgroup: Option<u64>,
+    settings: BpfSettings,
+    host: Host,
+    warnings: Vec<String>,
+}
+
+fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
     let groups = resolve_groups(opts.groups.as_deref())?;
-    let explicit = opts.groups.is_some();
     let filter_comm = opts.comm.as_deref().map(comm_bytes).transpose()?;
     let output = Output::prepare(&opts.output, opts.force).map_err(output_error)?;
     // From here a signal must not kill memrec outright: the temporary file
@@ -301,93 +325,213 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             "no memory cgroup controller: node snapshots and cgroup ids are unavailable".into(),
         );
     }
-
-    let uname = kernel::uname();
-    let nodes = kernel::online_nodes();
-    let zones_start = kernel::zoneinfo().unwrap_or_default();
+    let host = Host {
+        uname: kernel::uname(),
+        nodes: kernel::online_nodes(),
+        zones_start: kernel::zoneinfo().unwrap_or_default(),
+        memcg,
+    };
     let settings = BpfSettings {
         filter_tgid: opts.pid.unwrap_or(0),
         filter_comm,
         filter_cgroup_id: filter_cgroup.unwrap_or(0),
-        memory_subsys_id: memcg.as_ref().map(|m| m.subsys_id).unwrap_or(0),
+        memory_subsys_id: host.memcg.as_ref().map(|m| m.subsys_id).unwrap_or(0),
         nr_cpus: kernel::possible_cpus(),
-        nodes: nodes.clone(),
+        nodes: host.nodes.clone(),
         ring_bytes: opts.ring_bytes,
         wakeup_bytes: u64::from(opts.ring_bytes / 4),
         procstat_min_interval_ns: opts.procstat_interval.as_nanos() as u64,
         snapshot_min_interval_ns: opts.snapshot_gap.as_nanos() as u64,
     };
+    // After tracefs is mounted: whether a tracepoint exists is read there.
+    let groups = groups
+        .into_iter()
+        .map(|g| GroupPlan {
+            group: g,
+            programs: plan_programs(g, &opts.disabled_programs),
+        })
+        .collect();
+    Ok(RecordPlan {
+        output,
+        groups,
+        explicit: opts.groups.is_some(),
+        filter_cgroup,
+        settings,
+        host,
+        warnings,
+    })
+}
 
-    // Load every group; a group the kernel cannot take is skipped with a
-    // warning, unless it was asked for by name.
-    let mut loaded: Vec<Loaded> = Vec::new();
-    let mut group_meta: Vec<GroupMeta> = Vec::new();
-    let mut plans: Vec<Plan> = Vec::new();
-    for g in &groups {
-        let plan = plan_programs(g, &opts.disabled_programs);
-        let mut meta = GroupMeta {
-            name: g.name.to_string(),
-            ..Default::default()
+/// One program of a loaded group: attached (or, for a `TestRun` program,
+/// ready to run) or why not.
+struct Attached {
+    group: usize,
+    spec: probes::Program,
+    attached: bool,
+    error: Option<String>,
+}
+
+/// A group as loaded, before its programs are attached.
+struct Loaded {
+    spec: &'static Group,
+    programs: ProgramPlan,
+    object: probes::Object,
+}
+
+/// A loaded group, with everything memrec uses of it resolved at load.
+struct SessionGroup {
+    spec: &'static Group,
+    programs: ProgramPlan,
+    maps: GroupMaps,
+    /// Its [`Group::timer`] program, run at every snapshot.
+    timer: Option<ProgramHandle>,
+    /// Its [`Group::load_test`] program, when that is loaded.
+    load_test: Option<ProgramHandle>,
+    /// Keeps the object open for as long as the recording; nothing is
+    /// looked up in it after [`Session::open`].
+    _skel: Box<dyn Skel<'static>>,
+}
+
+impl SessionGroup {
+    /// Kernel-side (events, lost) summed over CPUs for one program slot.
+    fn slot_stats(&self, slot: u32) -> (u64, u64) {
+        let Ok(Some(per_cpu)) = self
+            .maps
+            .stats
+            .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
+        else {
+            return (0, 0);
         };
-        if plan.missing().count() == g.programs.len() {
-            let msg = format!("{}: this kernel has none of its tracepoints", g.name);
-            if explicit {
-                return Err(UsageError(format!("cannot record probe group {msg}")).into());
-            }
-            warn!("skipping probe group {msg}");
-            warnings.push(format!("skipped {msg}"));
-            meta.status = "skipped".into();
-            meta.reason = Some(msg);
-            group_meta.push(meta);
-            continue;
-        }
-        for (m, why) in plan.missing() {
-            let spec = g.programs.iter().find(|p| p.name == m);
-            let msg = match spec.and_then(|p| p.fallback) {
-                Some(f) => format!("{}: program {m} not used ({why}); {f} does its job", g.name),
-                None => format!("{}: program {m} skipped ({why})", g.name),
+        per_cpu.iter().fold((0, 0), |(e, l), v| {
+            let get = |i: usize| {
+                v.get(i * 8..i * 8 + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_ne_bytes)
+                    .unwrap_or(0)
             };
-            warn!("{msg}");
-            warnings.push(msg);
-        }
-        let skip: Vec<&str> = plan.left_out.iter().map(|(m, _)| *m).collect();
-        let mut group_settings = settings.clone();
-        group_settings.ring_bytes = settings.ring_bytes.min(g.max_ring_bytes);
-        group_settings.wakeup_bytes = u64::from(group_settings.ring_bytes / 4);
-        match (g.load)(&group_settings, &skip) {
-            Ok(skel) => {
-                meta.status = if !plan.degraded {
-                    "attached"
-                } else {
-                    "partial"
-                }
-                .into();
-                group_meta.push(meta);
-                loaded.push(Loaded { spec: g, skel });
-                plans.push(plan);
-            }
-            Err(e) => {
-                let msg = format!("{}: loading its BPF programs failed: {e:#}", g.name);
-                if explicit {
+            (e + get(0), l + get(1))
+        })
+    }
+
+    /// (events, lost) over all of the group's programs.
+    fn stats(&self) -> (u64, u64) {
+        self.spec.programs.iter().fold((0, 0), |(e, x), p| {
+            let (a, b) = self.slot_stats(p.slot);
+            (e + a, x + b)
+        })
+    }
+}
+
+/// Stage 2, the session: the groups loaded and attached, with their maps
+/// and the programs memrec runs itself resolved once.
+struct Session {
+    /// Dropping a link detaches its program.
+    links: Vec<Link>,
+    groups: Vec<SessionGroup>,
+    /// Every program of every loaded group, in descriptor order.
+    programs: Vec<Attached>,
+    /// Every planned group, loaded or not, in plan order.
+    group_meta: Vec<GroupMeta>,
+}
+
+impl Session {
+    /// Loads every group; a group the kernel cannot take is skipped with a
+    /// warning, unless it was asked for by name. Then attaches program by
+    /// program, so that one failure is reported, not fatal.
+    fn open(plan: &RecordPlan, warnings: &mut Vec<String>) -> Result<Session> {
+        let mut loaded: Vec<Loaded> = Vec::new();
+        let mut group_meta: Vec<GroupMeta> = Vec::new();
+        for GroupPlan { group: g, programs } in &plan.groups {
+            let mut meta = GroupMeta {
+                name: g.name.to_string(),
+                ..Default::default()
+            };
+            let refuse_or_skip = |msg: String,
+                                  status: GroupStatus,
+                                  mut meta: GroupMeta,
+                                  warnings: &mut Vec<String>|
+             -> Result<GroupMeta> {
+                if plan.explicit {
                     return Err(UsageError(format!("cannot record probe group {msg}")).into());
                 }
                 warn!("skipping probe group {msg}");
                 warnings.push(format!("skipped {msg}"));
-                meta.status = "failed".into();
+                meta.status = status.to_string();
                 meta.reason = Some(msg);
-                group_meta.push(meta);
+                Ok(meta)
+            };
+            if programs.missing().count() == g.programs.len() {
+                let msg = format!("{}: this kernel has none of its tracepoints", g.name);
+                group_meta.push(refuse_or_skip(msg, GroupStatus::Skipped, meta, warnings)?);
+                continue;
+            }
+            for (m, why) in programs.missing() {
+                let msg = match g.program(m).and_then(|p| p.fallback) {
+                    Some(f) => {
+                        format!("{}: program {m} not used ({why}); {f} does its job", g.name)
+                    }
+                    None => format!("{}: program {m} skipped ({why})", g.name),
+                };
+                warn!("{msg}");
+                warnings.push(msg);
+            }
+            let skip: Vec<&str> = programs.left_out.iter().map(|(m, _)| *m).collect();
+            let mut group_settings = plan.settings.clone();
+            group_settings.ring_bytes = plan.settings.ring_bytes.min(g.max_ring_bytes);
+            group_settings.wakeup_bytes = u64::from(group_settings.ring_bytes / 4);
+            match (g.load_object)(&group_settings, &skip) {
+                Ok(object) => {
+                    let status = if programs.degraded {
+                        GroupStatus::Partial
+                    } else {
+                        GroupStatus::Attached
+                    };
+                    meta.status = status.to_string();
+                    group_meta.push(meta);
+                    loaded.push(Loaded {
+                        spec: g,
+                        programs: programs.clone(),
+                        object,
+                    });
+                }
+                Err(e) => {
+                    let msg = format!("{}: loading its BPF programs failed: {e:#}", g.name);
+                    group_meta.push(refuse_or_skip(msg, GroupStatus::Failed, meta, warnings)?);
+                }
             }
         }
-    }
-    if loaded.is_empty() {
-        return Err(UsageError("no probe group could be loaded on this kernel".into()).into());
+        if loaded.is_empty() {
+            return Err(UsageError("no probe group could be loaded on this kernel".into()).into());
+        }
+
+        let mut session = Session {
+            links: Vec::new(),
+            groups: Vec::new(),
+            programs: Vec::new(),
+            group_meta,
+        };
+        for l in loaded {
+            let group = session.attach(l, plan.settings.procstat_min_interval_ns, warnings);
+            session.groups.push(group);
+        }
+        if !session
+            .programs
+            .iter()
+            .any(|a| a.attached && a.spec.method != Method::TestRun)
+        {
+            return Err(UsageError("no probe could be attached".into()).into());
+        }
+        Ok(session)
     }
 
-    // Attach program by program so one failure is reported, not fatal.
-    let mut links: Vec<Link> = Vec::new();
-    let mut attached: Vec<Attached> = Vec::new();
-    for (gi, l) in loaded.iter().enumerate() {
-        let obj = l.skel.object();
+    /// Attaches a loaded group's programs and takes handles on those memrec
+    /// runs itself. The object's programs are found by their descriptor's
+    /// name here, once.
+    fn attach(&mut self, l: Loaded, timer_ns: u64, warnings: &mut Vec<String>) -> SessionGroup {
+        let gi = self.groups.len();
+        let mut timer = None;
+        let mut load_test = None;
+        let obj = l.object.skel.object();
         for spec in l.spec.programs {
             let mut a = Attached {
                 group: gi,
@@ -395,39 +539,53 @@ pub fn record(opts: RecordOptions) -> Result<()> {
                 attached: false,
                 error: None,
             };
-            let plan = &plans[gi];
             // Programs left out at load are still in the object, unloaded.
             let prog = obj
                 .progs_mut()
                 .find(|p| p.name() == spec.name)
-                .filter(|_| plan.left_out(spec.name).is_none());
+                .filter(|_| l.programs.left_out(spec.name).is_none());
             match (prog, spec.method) {
                 (None, _) => {
-                    a.error = Some(plan.why(spec.name));
+                    a.error = Some(l.programs.why(spec.name));
                 }
-                (Some(_), Method::TestRun) => a.attached = true,
-                (Some(p), Method::CpuTimer) => {
-                    match attach_cpu_timer(&p, settings.procstat_min_interval_ns) {
-                        Ok(mut l) => {
-                            links.append(&mut l);
-                            a.attached = true;
-                        }
-                        Err(e) => {
-                            // Loaded only because the timer looked usable; the
-                            // fallback was not loaded, so say what is missing.
-                            let msg = format!(
-                                "{}: attaching {} failed: {e:#}; running processes are sampled only when they leave a CPU",
-                                l.spec.name, spec.name
-                            );
+                (Some(p), Method::TestRun) => {
+                    let handle = if l.spec.timer == Some(spec.name) {
+                        Some(&mut timer)
+                    } else if l.spec.load_test == Some(spec.name) {
+                        Some(&mut load_test)
+                    } else {
+                        None
+                    };
+                    match handle.map(|h| ProgramHandle::try_from(&p).map(|p| *h = Some(p))) {
+                        None | Some(Ok(())) => a.attached = true,
+                        Some(Err(e)) => {
+                            let msg = format!("{}: taking {} failed: {e}", l.spec.name, spec.name);
                             warn!("{msg}");
                             warnings.push(msg);
-                            a.error = Some(format!("{e:#}"));
+                            a.error = Some(e.to_string());
                         }
                     }
                 }
+                (Some(p), Method::CpuTimer) => match attach_cpu_timer(&p, timer_ns) {
+                    Ok(mut links) => {
+                        self.links.append(&mut links);
+                        a.attached = true;
+                    }
+                    Err(e) => {
+                        // Loaded only because the timer looked usable; the
+                        // fallback was not loaded, so say what is missing.
+                        let msg = format!(
+                            "{}: attaching {} failed: {e:#}; running processes are sampled only when they leave a CPU",
+                            l.spec.name, spec.name
+                        );
+                        warn!("{msg}");
+                        warnings.push(msg);
+                        a.error = Some(format!("{e:#}"));
+                    }
+                },
                 (Some(p), _) => match p.attach() {
                     Ok(link) => {
-                        links.push(link);
+                        self.links.push(link);
                         a.attached = true;
                     }
                     Err(e) => {
@@ -438,92 +596,159 @@ pub fn record(opts: RecordOptions) -> Result<()> {
                     }
                 },
             }
-            attached.push(a);
+            self.programs.push(a);
+        }
+        SessionGroup {
+            spec: l.spec,
+            programs: l.programs,
+            maps: l.object.maps,
+            timer,
+            load_test,
+            _skel: l.object.skel,
         }
     }
-    if !attached
-        .iter()
-        .any(|a| a.attached && a.spec.method != Method::TestRun)
-    {
-        return Err(UsageError("no probe could be attached".into()).into());
+
+    /// Starts or stops recording in every group's programs (`control[0]`).
+    fn set_live(&self, live: bool) {
+        let value = u32::from(live).to_ne_bytes();
+        for g in &self.groups {
+            if let Err(e) = g
+                .maps
+                .control
+                .update(&0u32.to_ne_bytes(), &value, MapFlags::ANY)
+            {
+                warn!(
+                    "{}: cannot switch recording {}: {e}",
+                    g.spec.name,
+                    if live { "on" } else { "off" }
+                );
+            }
+        }
     }
 
-    if STOP.load(Ordering::SeqCst) {
-        // Dropping the output removes its temporary file.
-        bail!("interrupted before the recording started");
+    /// Runs every group's timer program: a snapshot with this trigger.
+    fn snapshot(&self, trigger: u64) {
+        for timer in self.groups.iter().filter_map(|g| g.timer.as_ref()) {
+            if let Err(e) = test_run(timer.as_fd(), trigger) {
+                debug!("snapshot trigger failed: {e}");
+            }
+        }
     }
 
-    // Loading parsed the kernel's BTF once per group; give that memory back.
-    // SAFETY: malloc_trim has no preconditions.
-    unsafe { libc::malloc_trim(0) };
-
-    let (ctx, ctx_warnings) = decode_ctx(&groups, &zones_start);
-    warnings.extend(ctx_warnings);
-    for w in &warnings {
-        tracing::debug!("warning: {w}");
+    /// Records lost in the kernel so far, over every group.
+    fn lost(&self) -> u64 {
+        self.groups.iter().map(|g| g.stats().1).sum()
     }
 
-    let file = output
-        .file()
-        .with_context(|| format!("creating {}", opts.output.display()))?;
-    let (tables, file_writer) = writer::create(file, output.dir(), &opts.writer)
-        .with_context(|| format!("creating {}", opts.output.display()))?;
+    /// Detaches every program; the maps stay readable.
+    fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    /// Every program of the loaded groups, with its kernel-side counts.
+    fn probe_meta(&self) -> Vec<ProbeMeta> {
+        self.programs
+            .iter()
+            .map(|a| {
+                let g = &self.groups[a.group];
+                let (events, lost) = g.slot_stats(a.spec.slot);
+                ProbeMeta {
+                    group: g.spec.name.to_string(),
+                    program: a.spec.name.to_string(),
+                    target: a.spec.target.to_string(),
+                    method: a.spec.method.name().to_string(),
+                    attached: a.attached,
+                    error: a.error.clone(),
+                    standby: g.programs.standby(a.spec.name),
+                    events,
+                    lost,
+                }
+            })
+            .collect()
+    }
+
+    /// Every planned group with what user space received of it.
+    fn group_meta(&self, counts: &[GroupCounts], probes: &[ProbeMeta]) -> Vec<GroupMeta> {
+        let mut out = self.group_meta.clone();
+        for (g, c) in self.groups.iter().zip(counts) {
+            if let Some(m) = out.iter_mut().find(|m| m.name == g.spec.name) {
+                m.decoded = c.decoded;
+                m.malformed = c.malformed;
+                m.lost = probes
+                    .iter()
+                    .filter(|p| p.group == g.spec.name)
+                    .map(|p| p.lost)
+                    .sum();
+            }
+        }
+        out
+    }
+}
+
+/// Runs a `TestRun` program once with `arg` as its context.
+fn test_run(prog: BorrowedFd<'_>, arg: u64) -> std::io::Result<()> {
+    let mut args = arg.to_ne_bytes();
+    let mut o = libbpf_sys::bpf_test_run_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _,
+        ctx_in: args.as_mut_ptr().cast(),
+        ctx_size_in: args.len() as u32,
+        ..Default::default()
+    };
+    // SAFETY: o and args outlive the call; the kernel copies ctx_in.
+    let r = unsafe { libbpf_sys::bpf_prog_test_run_opts(prog.as_raw_fd(), &mut o) };
+    if r != 0 {
+        // libbpf returns a negative errno.
+        return Err(std::io::Error::from_raw_os_error(-r));
+    }
+    Ok(())
+}
+
+/// The counters read at one end of the recording.
+struct Edge {
+    anchor: ClockAnchor,
+    time: chrono::DateTime<chrono::Utc>,
+    vmstat: BTreeMap<String, u64>,
+}
+
+/// Stage 3's result: how the recording went.
+struct Drained {
+    started: Instant,
+    start: Edge,
+    end: Edge,
+    zones_end: Vec<ZoneInfo>,
+    end_reason: EndReason,
+    sink: Sink,
+}
+
+/// Stage 3, the drain: goes live, moves the ring buffers into the writer
+/// until a signal, `--duration` or a write error, then stops and detaches.
+fn drain(
+    session: &mut Session,
+    sink: Sink,
+    file_writer: &writer::FileWriter,
+    opts: &RecordOptions,
+) -> Result<Drained> {
     let bytes_written = file_writer.bytes_written();
-    let sink = Rc::new(RefCell::new(Sink {
-        ctx,
-        tables: Some(tables),
-        counts: vec![GroupCounts::default(); loaded.len()],
-        write_error: None,
-    }));
-
+    let sink = Rc::new(RefCell::new(sink));
     let mut builder = RingBufferBuilder::new();
-    let event_maps: Vec<_> = loaded
-        .iter()
-        .map(|l| l.skel.object().maps().find(|m| m.name() == "events"))
-        .collect();
-    for (gi, map) in event_maps.iter().enumerate() {
-        let Some(map) = map else {
-            bail!("group {} has no events map", loaded[gi].spec.name)
-        };
+    for (gi, g) in session.groups.iter().enumerate() {
         let sink = sink.clone();
-        let decode = loaded[gi].spec.decode;
-        builder.add(map, move |data: &[u8]| {
+        let decode = g.spec.decode;
+        builder.add(&g.maps.events, move |data: &[u8]| {
             sink.borrow_mut().record(gi, decode, data)
         })?;
     }
     let ring = builder.build().context("setting up the ring buffers")?;
 
-    let timer = loaded
-        .iter()
-        .find(|l| l.spec.name == "sysstat")
-        .and_then(|l| {
-            l.skel
-                .object()
-                .progs_mut()
-                .find(|p| p.name() == probes::sysstat::TIMER_PROGRAM)
-        });
-    let snapshot_now = |trigger: u64| {
-        if let Some(p) = &timer {
-            let mut args = trigger.to_ne_bytes();
-            let input = libbpf_rs::ProgramInput {
-                context_in: Some(&mut args),
-                ..Default::default()
-            };
-            if let Err(e) = p.test_run(input) {
-                debug!("snapshot trigger failed: {e}");
-            }
-        }
-    };
-
     // Go live, then read the counters the recording will be compared with,
     // then snapshot: all three within a fraction of a millisecond.
-    set_live(&loaded, true);
+    session.set_live(true);
     let anchor_start = kernel::clock_anchor();
     let start_time = chrono::Utc::now();
     let vmstat_start = kernel::vmstat().unwrap_or_default();
-    snapshot_now(snapshot::TRIGGER_START);
+    session.snapshot(snapshot::TRIGGER_START);
     let load_test = match opts.load_test {
-        Some(rate) => Some(start_load_test(&loaded, rate)?),
+        Some(rate) => Some(start_load_test(session, rate)?),
         None => None,
     };
     let started = Instant::now();
@@ -531,7 +756,7 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     let mut next_progress = started + Duration::from_secs(1);
     let progress = opts.progress && std::io::stderr().is_terminal();
     let mut last_decoded = 0u64;
-    let end_reason: String;
+    let end_reason: EndReason;
     // Always said: scripts wait for this line to know the probes are live.
     eprintln!(
         "memrec: recording to {} (Ctrl-C to stop)",
@@ -540,12 +765,12 @@ pub fn record(opts: RecordOptions) -> Result<()> {
 
     loop {
         if STOP.load(Ordering::SeqCst) {
-            end_reason = "signal".into();
+            end_reason = EndReason::Signal;
             break;
         }
         if let Some(d) = opts.duration {
             if started.elapsed() >= d {
-                end_reason = "duration".into();
+                end_reason = EndReason::Duration;
                 break;
             }
         }
@@ -559,27 +784,25 @@ pub fn record(opts: RecordOptions) -> Result<()> {
             .clone()
             .or_else(|| file_writer.failure())
         {
-            end_reason = format!("error: {e}");
+            end_reason = EndReason::Error(e);
             break;
         }
         let now = Instant::now();
         if now >= next_snapshot {
-            snapshot_now(snapshot::TRIGGER_INTERVAL);
+            session.snapshot(snapshot::TRIGGER_INTERVAL);
             next_snapshot += opts.interval;
             if next_snapshot < now {
                 next_snapshot = now + opts.interval;
             }
         }
         if progress && now >= next_progress {
-            let s = sink.borrow();
-            let decoded: u64 = s.counts.iter().map(|c| c.decoded).sum();
-            let lost: u64 = loaded.iter().map(|l| group_stats(l).1).sum();
+            let decoded: u64 = sink.borrow().counts.iter().map(|c| c.decoded).sum();
             eprint!(
                 "\r\x1b[K{:>6.1}s  {:>9} events  {:>8}/s  lost {:>6}  {:>10}",
                 started.elapsed().as_secs_f64(),
                 decoded,
                 decoded - last_decoded,
-                lost,
+                session.lost(),
                 human_bytes(bytes_written.load(Ordering::Relaxed))
             );
             let _ = std::io::stderr().flush();
@@ -596,63 +819,58 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     }
     // The end mirrors the start: snapshot, counters, then stop recording,
     // before the slow detaching of the probes.
-    snapshot_now(snapshot::TRIGGER_END);
+    session.snapshot(snapshot::TRIGGER_END);
     let vmstat_end = kernel::vmstat().unwrap_or_default();
-    set_live(&loaded, false);
+    session.set_live(false);
     let anchor_end = kernel::clock_anchor();
     let end_time = chrono::Utc::now();
     let zones_end = kernel::zoneinfo().unwrap_or_default();
-    drop(links);
+    session.detach();
     // Everything submitted while live is in the rings: drain it.
     let _ = ring.consume();
     drop(ring);
-
-    let mut probes_meta = Vec::new();
-    for a in &attached {
-        let l = &loaded[a.group];
-        let (events, lost) = slot_stats(l, a.spec.slot);
-        probes_meta.push(ProbeMeta {
-            group: l.spec.name.to_string(),
-            program: a.spec.name.to_string(),
-            target: a.spec.target.to_string(),
-            method: a.spec.method.name().to_string(),
-            attached: a.attached,
-            error: a.error.clone(),
-            standby: plans[a.group].standby(a.spec.name),
-            events,
-            lost,
-        });
-    }
-    let mut sink = match Rc::try_unwrap(sink) {
+    let sink = match Rc::try_unwrap(sink) {
         Ok(cell) => cell.into_inner(),
         Err(_) => bail!("ring buffer callbacks still hold the writer"),
     };
-    for (gi, l) in loaded.iter().enumerate() {
-        if let Some(m) = group_meta.iter_mut().find(|m| m.name == l.spec.name) {
-            m.decoded = sink.counts[gi].decoded;
-            m.malformed = sink.counts[gi].malformed;
-            m.lost = probes_meta
-                .iter()
-                .filter(|p| p.group == l.spec.name)
-                .map(|p| p.lost)
-                .sum();
-        }
-    }
-    let tables = sink.tables.take().context("writer already closed")?;
-    let rows: BTreeMap<String, u64> = tables
-        .row_counts()
-        .into_iter()
-        .map(|(t, n)| (t.to_string(), n))
-        .collect();
+    Ok(Drained {
+        started,
+        start: Edge {
+            anchor: anchor_start,
+            time: start_time,
+            vmstat: vmstat_start,
+        },
+        end: Edge {
+            anchor: anchor_end,
+            time: end_time,
+            vmstat: vmstat_end,
+        },
+        zones_end,
+        end_reason,
+        sink,
+    })
+}
+
+/// Stage 4, the metadata: everything the file says about itself.
+fn metadata(
+    opts: &RecordOptions,
+    plan: &RecordPlan,
+    drained: &Drained,
+    rows: BTreeMap<String, u64>,
+    groups: Vec<GroupMeta>,
+    probes: Vec<ProbeMeta>,
+) -> FileMeta {
+    let memcg = &plan.host.memcg;
+    let ctx = &drained.sink.ctx;
     let cgroups = memcg
         .as_ref()
         .and_then(|m| m.mount.as_ref())
         .map(|root| {
-            let ids: Vec<u64> = sink.ctx.cgroup_ids.iter().copied().collect();
+            let ids: Vec<u64> = ctx.cgroup_ids.iter().copied().collect();
             kernel::cgroup_paths(root, &ids, 100_000)
         })
         .unwrap_or_default();
-    let settings_meta: BTreeMap<String, String> = [
+    let settings: BTreeMap<String, String> = [
         ("interval_ns", opts.interval.as_nanos().to_string()),
         (
             "procstat_interval_ns",
@@ -667,7 +885,7 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         ("zstd_level", opts.writer.zstd_level.to_string()),
         (
             "memory_cgroup",
-            match &memcg {
+            match memcg {
                 Some(m) if m.v1 => "v1".to_string(),
                 Some(_) => "v2".to_string(),
                 None => "none".to_string(),
@@ -677,62 +895,126 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let meta = FileMeta {
+    let uname = &plan.host.uname;
+    let (start, end) = (&drained.start, &drained.end);
+    FileMeta {
         schema_version: SCHEMA_VERSION,
         memrec_version: env!("CARGO_PKG_VERSION").to_string(),
-        hostname: uname.nodename,
-        kernel_release: uname.release,
-        kernel_version: uname.version,
-        machine: uname.machine,
-        page_size: sink.ctx.page_size,
-        hpage_pmd_nr: sink.ctx.hpage_pmd_nr,
-        nr_cpus: settings.nr_cpus,
-        nodes,
+        hostname: uname.nodename.clone(),
+        kernel_release: uname.release.clone(),
+        kernel_version: uname.version.clone(),
+        machine: uname.machine.clone(),
+        page_size: ctx.page_size,
+        hpage_pmd_nr: ctx.hpage_pmd_nr,
+        nr_cpus: plan.settings.nr_cpus,
+        nodes: plan.host.nodes.clone(),
         clock: memtrace_schema::CLOCK.to_string(),
-        clock_anchors: vec![anchor_start.clone(), anchor_end.clone()],
-        start_ns: anchor_start.boottime_ns,
-        end_ns: anchor_end.boottime_ns,
-        start_time: start_time.to_rfc3339(),
-        end_time: end_time.to_rfc3339(),
+        clock_anchors: vec![start.anchor.clone(), end.anchor.clone()],
+        start_ns: start.anchor.boottime_ns,
+        end_ns: end.anchor.boottime_ns,
+        start_time: start.time.to_rfc3339(),
+        end_time: end.time.to_rfc3339(),
         command_line: opts.command_line.clone(),
-        groups_requested: groups.iter().map(|g| g.name.to_string()).collect(),
-        groups: group_meta.clone(),
-        probes: probes_meta.clone(),
+        groups_requested: plan
+            .groups
+            .iter()
+            .map(|g| g.group.name.to_string())
+            .collect(),
+        groups,
+        probes,
         filter: FilterMeta {
             pid: opts.pid,
             comm: opts.comm.clone(),
             cgroup: opts.cgroup.as_ref().map(|p| p.display().to_string()),
-            cgroup_id: filter_cgroup,
+            cgroup_id: plan.filter_cgroup,
         },
-        settings: settings_meta,
+        settings,
         rows,
-        zones_start,
-        zones_end,
-        vmstat_start,
-        vmstat_end,
-        gfp_names: sink.ctx.gfp.flags.clone(),
+        zones_start: plan.host.zones_start.clone(),
+        zones_end: drained.zones_end.clone(),
+        vmstat_start: start.vmstat.clone(),
+        vmstat_end: end.vmstat.clone(),
+        gfp_names: ctx.gfp.flags.clone(),
         cgroups,
-        end_reason: end_reason.clone(),
-        warnings: warnings.clone(),
+        end_reason: drained.end_reason.to_string(),
+        warnings: plan.warnings.clone(),
+    }
+}
+
+/// Runs a recording to the end. Errors that are the user's or the host's
+/// come back as [`UsageError`].
+pub fn record(opts: RecordOptions) -> Result<()> {
+    let mut plan = plan(&opts)?;
+    let mut warnings = std::mem::take(&mut plan.warnings);
+    let mut session = Session::open(&plan, &mut warnings)?;
+    if STOP.load(Ordering::SeqCst) {
+        // Dropping the output removes its temporary file.
+        bail!("interrupted before the recording started");
+    }
+    // Loading parsed the kernel's BTF once per group; give that memory back.
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
+    let needs_ksyms = plan.groups.iter().any(|g| g.group.needs_ksyms);
+    let (ctx, ctx_warnings) = decode_ctx(needs_ksyms, &plan.host.zones_start);
+    warnings.extend(ctx_warnings);
+    for w in &warnings {
+        debug!("warning: {w}");
+    }
+    plan.warnings = warnings;
+
+    let file = plan
+        .output
+        .file()
+        .with_context(|| format!("creating {}", opts.output.display()))?;
+    let (tables, file_writer) = writer::create(file, plan.output.dir(), &opts.writer)
+        .with_context(|| format!("creating {}", opts.output.display()))?;
+    let sink = Sink {
+        ctx,
+        tables: Some(tables),
+        counts: vec![GroupCounts::default(); session.groups.len()],
+        write_error: None,
     };
+    let mut drained = drain(&mut session, sink, &file_writer, &opts)?;
+
+    let probes_meta = session.probe_meta();
+    let group_meta = session.group_meta(&drained.sink.counts, &probes_meta);
+    let tables = drained
+        .sink
+        .tables
+        .take()
+        .context("writer already closed")?;
+    let rows: BTreeMap<String, u64> = tables
+        .row_counts()
+        .into_iter()
+        .map(|(t, n)| (t.to_string(), n))
+        .collect();
+    let meta = metadata(
+        &opts,
+        &plan,
+        &drained,
+        rows,
+        group_meta.clone(),
+        probes_meta.clone(),
+    );
     // A writer that failed still closes the file with what it had written.
     let finish = tables.finish(meta);
     let size = file_writer.join().context("writing the recording")?;
     if let Err(e) = finish {
         debug!("closing: {e}");
     }
-    output.commit().map_err(output_error)?;
+    plan.output.commit().map_err(output_error)?;
 
+    // Stage 5, the summary.
     print_summary(
         &opts.output,
         size,
-        started.elapsed(),
+        drained.started.elapsed(),
         &group_meta,
         &probes_meta,
-        &warnings,
+        &plan.warnings,
     )
     .context("writing the summary to stdout")?;
-    if let Some(e) = end_reason.strip_prefix("error: ") {
+    if let EndReason::Error(e) = &drained.end_reason {
         bail!(
             "recording stopped early: {e} (what was recorded until then is in {})",
             opts.output.display()
@@ -742,6 +1024,7 @@ pub fn record(opts: RecordOptions) -> Result<()> {
 }
 
 /// Why a program of a group is not loaded.
+#[derive(Clone)]
 enum LeftOut {
     /// The kernel lacks what it attaches to.
     Missing(String),
@@ -752,14 +1035,15 @@ enum LeftOut {
 }
 
 /// Which programs of a group are loaded, and why the others are not.
-struct Plan {
+#[derive(Clone)]
+struct ProgramPlan {
     left_out: Vec<(&'static str, LeftOut)>,
     /// The group records less than on a kernel that has everything: a
     /// program is missing and no fallback stands in for it.
     degraded: bool,
 }
 
-impl Plan {
+impl ProgramPlan {
     fn left_out(&self, program: &str) -> Option<&LeftOut> {
         self.left_out
             .iter()
@@ -796,7 +1080,7 @@ impl Plan {
 /// Decides per program whether it is loaded: what it attaches to must
 /// exist, and a fallback is loaded only when the program it stands in for
 /// is not.
-fn plan_programs(g: &Group, disabled: &[String]) -> Plan {
+fn plan_programs(g: &Group, disabled: &[String]) -> ProgramPlan {
     let mut left_out: Vec<(&'static str, LeftOut)> = Vec::new();
     for p in g.programs {
         if disabled.iter().any(|d| d == p.name) {
@@ -819,7 +1103,7 @@ fn plan_programs(g: &Group, disabled: &[String]) -> Plan {
         .filter_map(|p| p.fallback)
         .collect();
     left_out.extend(standby.into_iter().map(|f| (f, LeftOut::Standby)));
-    Plan { left_out, degraded }
+    ProgramPlan { left_out, degraded }
 }
 
 /// The load test's drivers: threads that run the synthetic program at a
@@ -843,63 +1127,57 @@ impl LoadTest {
 /// shared by more threads, which then compete with memrec for the CPUs.
 const LOAD_TEST_PER_THREAD: u64 = 2_500_000;
 
-fn start_load_test(loaded: &[Loaded], rate: u64) -> Result<LoadTest> {
-    use std::os::fd::{AsFd, AsRawFd};
-    let name = probes::procstat::SYNTHETIC_PROGRAM;
-    let prog = loaded
+fn start_load_test(session: &Session, rate: u64) -> Result<LoadTest> {
+    let programs: Vec<&ProgramHandle> = session
+        .groups
         .iter()
-        .filter(|l| l.spec.name == "procstat")
-        .find_map(|l| {
-            l.skel
-                .object()
-                .progs()
-                .find(|p| p.name() == name)
-                .map(|p| p.as_fd().try_clone_to_owned())
-        })
-        .context("the load test needs the procstat group")?
-        .context("duplicating the load test's program")?;
+        .filter_map(|g| g.load_test.as_ref())
+        .collect();
+    if programs.is_empty() {
+        let with: Vec<&str> = probes::GROUPS
+            .iter()
+            .filter(|g| g.load_test.is_some())
+            .map(|g| g.name)
+            .collect();
+        bail!("the load test needs the {} group", with.join(" or "));
+    }
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let n_threads = rate.div_ceil(LOAD_TEST_PER_THREAD).max(1);
     let mut threads = Vec::new();
-    for i in 0..n_threads {
-        let fd = prog
-            .try_clone()
-            .context("duplicating the load test's program")?;
-        let flag = stop.clone();
-        let share = rate / n_threads + u64::from(i < rate % n_threads);
-        let thread = std::thread::Builder::new()
-            .name("load-test".into())
-            .spawn(move || {
-                let started = Instant::now();
-                let mut sent = 0u64;
-                while !flag.load(Ordering::Relaxed) && !STOP.load(Ordering::Relaxed) {
-                    let due = (started.elapsed().as_secs_f64() * share as f64) as u64;
-                    if due <= sent {
-                        std::thread::sleep(Duration::from_micros(200));
-                        continue;
+    // Each load-test program writes `rate` rows per second.
+    for prog in programs {
+        for i in 0..n_threads {
+            let fd = prog
+                .as_fd()
+                .try_clone_to_owned()
+                .context("duplicating the load test's program")?;
+            let flag = stop.clone();
+            let share = rate / n_threads + u64::from(i < rate % n_threads);
+            let thread = std::thread::Builder::new()
+                .name("load-test".into())
+                .spawn(move || {
+                    let started = Instant::now();
+                    let mut sent = 0u64;
+                    while !flag.load(Ordering::Relaxed) && !STOP.load(Ordering::Relaxed) {
+                        let due = (started.elapsed().as_secs_f64() * share as f64) as u64;
+                        if due <= sent {
+                            std::thread::sleep(Duration::from_micros(200));
+                            continue;
+                        }
+                        // Up to 1024 rows per run: a run holds the CPU until done.
+                        let n = (due - sent).min(1024);
+                        if let Err(e) = test_run(fd.as_fd(), n) {
+                            warn!("load test stopped: BPF_PROG_TEST_RUN: {e}");
+                            return;
+                        }
+                        sent += n;
                     }
-                    // Up to 1024 rows per run: a run holds the CPU until done.
-                    let n = (due - sent).min(1024);
-                    let mut args = n.to_ne_bytes();
-                    let mut o = libbpf_sys::bpf_test_run_opts {
-                        sz: std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _,
-                        ctx_in: args.as_mut_ptr().cast(),
-                        ctx_size_in: args.len() as u32,
-                        ..Default::default()
-                    };
-                    // SAFETY: o and args outlive the call; the kernel copies ctx_in.
-                    let r = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd.as_raw_fd(), &mut o) };
-                    if r != 0 {
-                        warn!("load test stopped: BPF_PROG_TEST_RUN returned {r}");
-                        return;
-                    }
-                    sent += n;
-                }
-            })
-            .context("starting the load test")?;
-        threads.push(thread);
+                })
+                .context("starting the load test")?;
+            threads.push(thread);
+        }
     }
-    info!(rate, threads = n_threads, "load test running");
+    info!(rate, threads = threads.len(), "load test running");
     Ok(LoadTest { stop, threads })
 }
 
@@ -919,50 +1197,6 @@ fn attach_cpu_timer(p: &libbpf_rs::ProgramMut<'_>, period_ns: u64) -> Result<Vec
         links.push(link);
     }
     Ok(links)
-}
-
-/// Starts or stops recording in every group's programs (`control[0]`).
-fn set_live(loaded: &[Loaded], live: bool) {
-    let value = u32::from(live).to_ne_bytes();
-    for l in loaded {
-        let Some(map) = l.skel.object().maps().find(|m| m.name() == "control") else {
-            continue;
-        };
-        if let Err(e) = map.update(&0u32.to_ne_bytes(), &value, MapFlags::ANY) {
-            warn!(
-                "{}: cannot switch recording {}: {e}",
-                l.spec.name,
-                if live { "on" } else { "off" }
-            );
-        }
-    }
-}
-
-/// Kernel-side (events, lost) summed over CPUs for one program slot.
-fn slot_stats(l: &Loaded, slot: u32) -> (u64, u64) {
-    let Some(map) = l.skel.object().maps().find(|m| m.name() == "stats") else {
-        return (0, 0);
-    };
-    let Ok(Some(per_cpu)) = map.lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY) else {
-        return (0, 0);
-    };
-    per_cpu.iter().fold((0, 0), |(e, l), v| {
-        let get = |i: usize| {
-            v.get(i * 8..i * 8 + 8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_ne_bytes)
-                .unwrap_or(0)
-        };
-        (e + get(0), l + get(1))
-    })
-}
-
-/// (events, lost) over all of a group's programs.
-fn group_stats(l: &Loaded) -> (u64, u64) {
-    l.spec.programs.iter().fold((0, 0), |(e, x), p| {
-        let (a, b) = slot_stats(l, p.slot);
-        (e + a, x + b)
-    })
 }
 
 pub fn human_bytes(b: u64) -> String {
@@ -1046,11 +1280,10 @@ mod tests {
     fn groups_resolve_and_unknown_ones_are_refused() {
         let all = resolve_groups(None).unwrap();
         assert_eq!(all.len(), probes::DEFAULT_GROUPS.len());
-        let some = resolve_groups(Some(&["pr".into(), "oom".into(), "pr".into()])).unwrap();
-        assert_eq!(
-            some.iter().map(|g| g.name).collect::<Vec<_>>(),
-            vec!["pr", "oom"]
-        );
+        // One named twice: kept once, in the order named.
+        let (a, b) = (probes::GROUPS[3].name, probes::GROUPS[4].name);
+        let some = resolve_groups(Some(&[a.into(), b.into(), a.into()])).unwrap();
+        assert_eq!(some.iter().map(|g| g.name).collect::<Vec<_>>(), vec![a, b]);
         let err = resolve_groups(Some(&["nope".into()]))
             .err()
             .map(|e| e.to_string());

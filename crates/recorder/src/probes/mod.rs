@@ -24,10 +24,8 @@ pub use decode::{DecodeCtx, DecodeError};
 
 use crate::writer::Tables;
 
-/// Opens, configures and loads a group's BPF object.
-pub type LoadFn = fn(&BpfSettings, &[&str]) -> Result<Box<dyn Skel<'static>>, libbpf_rs::Error>;
-
-/// [`LoadFn`], with the object's common maps resolved.
+/// Opens, configures and loads a group's BPF object, and takes its common
+/// maps.
 pub type LoadObjectFn = fn(&BpfSettings, &[&str]) -> Result<Object, libbpf_rs::Error>;
 
 /// Decodes one ring-buffer record into rows.
@@ -114,7 +112,6 @@ pub struct BpfSettings {
 
 /// The maps every group's object has (bpf/common/runtime.h), taken from the
 /// typed skeleton at load. Handles hold their own descriptors.
-#[expect(dead_code, reason = "record.rs switches to it next (issue 10)")]
 pub struct GroupMaps {
     /// The ring buffer the group's records arrive in.
     pub events: libbpf_rs::MapHandle,
@@ -125,16 +122,9 @@ pub struct GroupMaps {
 }
 
 /// A loaded BPF object and its common maps.
-#[expect(dead_code, reason = "record.rs switches to it next (issue 10)")]
 pub struct Object {
     pub skel: Box<dyn Skel<'static>>,
     pub maps: GroupMaps,
-}
-
-/// A loaded group: its BPF object and how to decode its records.
-pub struct Loaded {
-    pub spec: &'static Group,
-    pub skel: Box<dyn Skel<'static>>,
 }
 
 /// A probe group.
@@ -152,33 +142,18 @@ pub struct Group {
     pub default_on: bool,
     /// Its decoder names kernel functions, so the recorder loads the kernel
     /// symbols (/proc/kallsyms) before recording it.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "record.rs switches to it next (issue 10)")
-    )]
     pub needs_ksyms: bool,
     /// Its program the recorder runs itself at the start, every
     /// `--interval` and at the end, with the trigger (`enum mt_trigger`, a
     /// `u64`) as its argument: the timed snapshots. A `TestRun` program.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "record.rs switches to it next (issue 10)")
-    )]
     pub timer: Option<&'static str>,
     /// Its program that `memrec record --load-test` runs to write synthetic
     /// rows, with the number of rows (a `u64`) as its argument; off unless
     /// load-testing. A `TestRun` program.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "record.rs switches to it next (issue 10)")
-    )]
     pub load_test: Option<&'static str>,
     /// Opens, configures and loads the group's BPF object. Programs in
-    /// `skip` are not loaded (their tracepoint is missing).
-    pub load: LoadFn,
-    /// [`Self::load`], with the common maps resolved; `load` goes once
-    /// record.rs uses this.
-    #[expect(dead_code, reason = "record.rs switches to it next (issue 10)")]
+    /// `skip` are not loaded (their tracepoint is missing, or they are
+    /// turned off).
     pub load_object: LoadObjectFn,
     /// Opens the BPF object without loading it and lists its programs:
     /// the tests check the descriptor against it.
@@ -189,10 +164,6 @@ pub struct Group {
 }
 
 impl Group {
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "record.rs switches to it next (issue 10)")
-    )]
     pub fn program(&self, name: &str) -> Option<&'static Program> {
         self.programs.iter().find(|p| p.name == name)
     }

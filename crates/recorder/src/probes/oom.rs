@@ -31,7 +31,6 @@ pub static GROUP: Group = Group {
     needs_ksyms: false,
     timer: None,
     load_test: None,
-    load: |s, skip| load_skeleton!(OomSkelBuilder, s, skip).map(|o| o.skel),
     load_object: |s, skip| load_skeleton!(OomSkelBuilder, s, skip),
     #[cfg(test)]
     object_programs: || object_programs!(OomSkelBuilder),

@@ -75,7 +75,6 @@ pub static GROUP: Group = Group {
     needs_ksyms: false,
     timer: None,
     load_test: None,
-    load: |s, skip| load_skeleton!(PafSkelBuilder, s, skip).map(|o| o.skel),
     load_object: |s, skip| load_skeleton!(PafSkelBuilder, s, skip),
     #[cfg(test)]
     object_programs: || object_programs!(PafSkelBuilder),

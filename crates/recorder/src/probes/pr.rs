@@ -121,7 +121,6 @@ pub static GROUP: Group = Group {
     needs_ksyms: true,
     timer: None,
     load_test: None,
-    load: |s, skip| load_skeleton!(PrSkelBuilder, s, skip).map(|o| o.skel),
     load_object: |s, skip| load_skeleton!(PrSkelBuilder, s, skip),
     #[cfg(test)]
     object_programs: || object_programs!(PrSkelBuilder),

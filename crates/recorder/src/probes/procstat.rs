@@ -16,7 +16,7 @@ use types::procstat_probe as P;
 unsafe impl plain::Plain for types::procstat_event {}
 
 /// The load test's program (`memrec record --load-test`), run by memrec.
-pub const SYNTHETIC_PROGRAM: &str = "procstat_synthetic";
+const SYNTHETIC_PROGRAM: &str = "procstat_synthetic";
 
 pub static GROUP: Group = Group {
     name: "procstat",
@@ -64,7 +64,6 @@ pub static GROUP: Group = Group {
     needs_ksyms: false,
     timer: None,
     load_test: Some(SYNTHETIC_PROGRAM),
-    load: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip).map(|o| o.skel),
     load_object: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),
     #[cfg(test)]
     object_programs: || object_programs!(ProcstatSkelBuilder),

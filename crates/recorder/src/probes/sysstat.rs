@@ -10,7 +10,7 @@ use crate::writer::Tables;
 use types::sysstat_probe as P;
 
 /// The program the recorder runs itself for timed snapshots.
-pub const TIMER_PROGRAM: &str = "snapshot_now";
+const TIMER_PROGRAM: &str = "snapshot_now";
 
 pub static GROUP: Group = Group {
     name: "sysstat",
@@ -51,7 +51,6 @@ pub static GROUP: Group = Group {
     needs_ksyms: false,
     timer: Some(TIMER_PROGRAM),
     load_test: None,
-    load: |s, skip| load_skeleton!(SysstatSkelBuilder, s, skip).map(|o| o.skel),
     load_object: |s, skip| load_skeleton!(SysstatSkelBuilder, s, skip),
     #[cfg(test)]
     object_programs: || object_programs!(SysstatSkelBuilder),
