@@ -468,3 +468,36 @@ fn a_page_header_claiming_a_huge_page_is_refused_before_decoding() {
         "would decode to 1000 MiB",
     );
 }
+
+#[test]
+fn negative_counts_are_read_with_a_warning() {
+    let d = tempfile::tempdir().unwrap();
+    let p = rewritten(d.path(), "neg.parquet", |b| {
+        let ts = b.meta.start_ns + 1;
+        let row = memtrace_schema::tables::pr::slab_end::Row {
+            shrinker_fn: "super_cache_scan".into(),
+            total_scan: -7,
+            ..Default::default()
+        };
+        b.add(hdr(ts, 1, 1, "a"), &row);
+    });
+    let ps = p.to_str().unwrap();
+    let (code, out, err) = memana(&["report", ps, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let w: Vec<&str> = j["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("`slab_end.total_scan` holds negative values (down to -7)")),
+        "{w:?}"
+    );
+    let (_, text, _) = memana(&["report", ps]);
+    assert!(text.contains("WARNING: table `slab_end`"), "{text}");
+    let (_, text, _) = memana(&["check", ps, "--rule", "paf.failures >= 0"]);
+    assert!(text.contains("WARNING: table `slab_end`"), "{text}");
+}
