@@ -2,7 +2,8 @@
 //! and decides what to load; [`Session::open`] loads and attaches the
 //! groups and resolves their maps and the programs memrec runs itself,
 //! once; [`drain`] moves the ring buffers into the writer until the end;
-//! [`metadata`] describes the file; [`print_summary`] tells the user.
+//! [`metadata`] describes the file; [`close`] finishes it and moves it into
+//! place; [`print_summary`] tells the user. [`record`] runs them in turn.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -88,6 +89,15 @@ struct Sink {
 }
 
 impl Sink {
+    fn new(ctx: DecodeCtx, tables: Tables, groups: usize) -> Sink {
+        Sink {
+            ctx,
+            tables: Some(tables),
+            counts: vec![GroupCounts::default(); groups],
+            write_error: None,
+        }
+    }
+
     fn record(&mut self, group: usize, decode: probes::DecodeFn, data: &[u8]) -> i32 {
         let Some(tables) = self.tables.as_mut() else {
             return 0;
@@ -224,8 +234,7 @@ fn output_error(e: OutputError) -> anyhow::Error {
 
 /// How records are decoded on this host; `needs_ksyms` when a group to
 /// record names kernel functions.
-fn decode_ctx(needs_ksyms: bool, zones: &[ZoneInfo]) -> (DecodeCtx, Vec<String>) {
-    let mut warnings = Vec::new();
+fn decode_ctx(needs_ksyms: bool, zones: &[ZoneInfo], warnings: &mut Vec<String>) -> DecodeCtx {
     let page_size = kernel::page_size();
     let gfp = match kernel::tracepoint_format("kmem/mm_page_alloc")
         .map_err(|e| e.to_string())
@@ -257,7 +266,7 @@ fn decode_ctx(needs_ksyms: bool, zones: &[ZoneInfo]) -> (DecodeCtx, Vec<String>)
                 .into(),
         );
     }
-    let ctx = DecodeCtx {
+    DecodeCtx {
         page_size,
         hpage_pmd_nr: kernel::hpage_pmd_nr(page_size),
         zone_names: kernel::zone_names(zones)
@@ -269,8 +278,7 @@ fn decode_ctx(needs_ksyms: bool, zones: &[ZoneInfo]) -> (DecodeCtx, Vec<String>)
         compact_result,
         ksyms,
         ..Default::default()
-    };
-    (ctx, warnings)
+    }
 }
 
 /// A group to record, and which of its programs to load.
@@ -438,10 +446,15 @@ impl Session {
     /// Loads every group; a group the kernel cannot take is skipped with a
     /// warning, unless it was asked for by name. Then attaches program by
     /// program, so that one failure is reported, not fatal.
-    fn open(plan: &RecordPlan, warnings: &mut Vec<String>) -> Result<Session> {
+    fn open(
+        plan: &[GroupPlan],
+        explicit: bool,
+        settings: &BpfSettings,
+        warnings: &mut Vec<String>,
+    ) -> Result<Session> {
         let mut loaded: Vec<Loaded> = Vec::new();
         let mut group_meta: Vec<GroupMeta> = Vec::new();
-        for GroupPlan { group: g, programs } in &plan.groups {
+        for GroupPlan { group: g, programs } in plan {
             let mut meta = GroupMeta {
                 name: g.name.to_string(),
                 ..Default::default()
@@ -451,7 +464,7 @@ impl Session {
                                   mut meta: GroupMeta,
                                   warnings: &mut Vec<String>|
              -> Result<GroupMeta> {
-                if plan.explicit {
+                if explicit {
                     return Err(UsageError(format!("cannot record probe group {msg}")).into());
                 }
                 warn!("skipping probe group {msg}");
@@ -476,8 +489,8 @@ impl Session {
                 warnings.push(msg);
             }
             let skip: Vec<&str> = programs.left_out.iter().map(|(m, _)| *m).collect();
-            let mut group_settings = plan.settings.clone();
-            group_settings.ring_bytes = plan.settings.ring_bytes.min(g.max_ring_bytes);
+            let mut group_settings = settings.clone();
+            group_settings.ring_bytes = settings.ring_bytes.min(g.max_ring_bytes);
             group_settings.wakeup_bytes = u64::from(group_settings.ring_bytes / 4);
             match (g.load_object)(&group_settings, &skip) {
                 Ok(object) => {
@@ -511,7 +524,7 @@ impl Session {
             group_meta,
         };
         for l in loaded {
-            let group = session.attach(l, plan.settings.procstat_min_interval_ns, warnings);
+            let group = session.attach(l, settings.procstat_min_interval_ns, warnings);
             session.groups.push(group);
         }
         if !session
@@ -521,6 +534,9 @@ impl Session {
         {
             return Err(UsageError("no probe could be attached".into()).into());
         }
+        // Loading parsed the kernel's BTF once per group; give that memory back.
+        // SAFETY: malloc_trim has no preconditions.
+        unsafe { libc::malloc_trim(0) };
         Ok(session)
     }
 
@@ -855,11 +871,17 @@ fn drain(
 fn metadata(
     opts: &RecordOptions,
     plan: &RecordPlan,
+    session: &Session,
     drained: &Drained,
-    rows: BTreeMap<String, u64>,
-    groups: Vec<GroupMeta>,
-    probes: Vec<ProbeMeta>,
+    tables: &Tables,
 ) -> FileMeta {
+    let probes = session.probe_meta();
+    let groups = session.group_meta(&drained.sink.counts, &probes);
+    let rows: BTreeMap<String, u64> = tables
+        .row_counts()
+        .into_iter()
+        .map(|(t, n)| (t.to_string(), n))
+        .collect();
     let memcg = &plan.host.memcg;
     let ctx = &drained.sink.ctx;
     let cgroups = memcg
@@ -945,75 +967,36 @@ fn metadata(
 /// come back as [`UsageError`].
 pub fn record(opts: RecordOptions) -> Result<()> {
     let mut plan = plan(&opts)?;
-    let mut warnings = std::mem::take(&mut plan.warnings);
-    let mut session = Session::open(&plan, &mut warnings)?;
+    let mut session = Session::open(
+        &plan.groups,
+        plan.explicit,
+        &plan.settings,
+        &mut plan.warnings,
+    )?;
     if STOP.load(Ordering::SeqCst) {
         // Dropping the output removes its temporary file.
         bail!("interrupted before the recording started");
     }
-    // Loading parsed the kernel's BTF once per group; give that memory back.
-    // SAFETY: malloc_trim has no preconditions.
-    unsafe { libc::malloc_trim(0) };
     let needs_ksyms = plan.groups.iter().any(|g| g.group.needs_ksyms);
-    let (ctx, ctx_warnings) = decode_ctx(needs_ksyms, &plan.host.zones_start);
-    warnings.extend(ctx_warnings);
-    for w in &warnings {
+    let ctx = decode_ctx(needs_ksyms, &plan.host.zones_start, &mut plan.warnings);
+    for w in &plan.warnings {
         debug!("warning: {w}");
     }
-    plan.warnings = warnings;
-
-    let file = plan
-        .output
-        .file()
-        .with_context(|| format!("creating {}", opts.output.display()))?;
-    let (tables, file_writer) = writer::create(file, plan.output.dir(), &opts.writer)
-        .with_context(|| format!("creating {}", opts.output.display()))?;
-    let sink = Sink {
-        ctx,
-        tables: Some(tables),
-        counts: vec![GroupCounts::default(); session.groups.len()],
-        write_error: None,
-    };
+    let creating = || format!("creating {}", opts.output.display());
+    let file = plan.output.file().with_context(creating)?;
+    let (tables, file_writer) =
+        writer::create(file, plan.output.dir(), &opts.writer).with_context(creating)?;
+    let sink = Sink::new(ctx, tables, session.groups.len());
     let mut drained = drain(&mut session, sink, &file_writer, &opts)?;
-
-    let probes_meta = session.probe_meta();
-    let group_meta = session.group_meta(&drained.sink.counts, &probes_meta);
     let tables = drained
         .sink
         .tables
         .take()
         .context("writer already closed")?;
-    let rows: BTreeMap<String, u64> = tables
-        .row_counts()
-        .into_iter()
-        .map(|(t, n)| (t.to_string(), n))
-        .collect();
-    let meta = metadata(
-        &opts,
-        &plan,
-        &drained,
-        rows,
-        group_meta.clone(),
-        probes_meta.clone(),
-    );
-    // A writer that failed still closes the file with what it had written.
-    let finish = tables.finish(meta);
-    let size = file_writer.join().context("writing the recording")?;
-    if let Err(e) = finish {
-        debug!("closing: {e}");
-    }
-    plan.output.commit().map_err(output_error)?;
-
-    // Stage 5, the summary.
-    print_summary(
-        &opts.output,
-        size,
-        drained.started.elapsed(),
-        &group_meta,
-        &probes_meta,
-        &plan.warnings,
-    )
-    .context("writing the summary to stdout")?;
+    let meta = metadata(&opts, &plan, &session, &drained, &tables);
+    let size = close(tables, meta.clone(), file_writer, plan.output)?;
+    print_summary(&opts.output, size, drained.started.elapsed(), &meta)
+        .context("writing the summary to stdout")?;
     if let EndReason::Error(e) = &drained.end_reason {
         bail!(
             "recording stopped early: {e} (what was recorded until then is in {})",
@@ -1021,6 +1004,24 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Stage 5, closing: the metadata into the footer, the writer's end awaited,
+/// the file moved into place. Returns its size.
+fn close(
+    tables: Tables,
+    meta: FileMeta,
+    file_writer: writer::FileWriter,
+    output: Output,
+) -> Result<u64> {
+    // A writer that failed still closes the file with what it had written.
+    let finish = tables.finish(meta);
+    let size = file_writer.join().context("writing the recording")?;
+    if let Err(e) = finish {
+        debug!("closing: {e}");
+    }
+    output.commit().map_err(output_error)?;
+    Ok(size)
 }
 
 /// Why a program of a group is not loaded.
@@ -1214,14 +1215,14 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
+/// Stage 6, the summary on stdout.
 fn print_summary(
     path: &Path,
     size: u64,
     elapsed: Duration,
-    groups: &[GroupMeta],
-    probes: &[ProbeMeta],
-    warnings: &[String],
+    meta: &FileMeta,
 ) -> std::io::Result<()> {
+    let (groups, probes, warnings) = (&meta.groups, &meta.probes, &meta.warnings);
     let mut out = String::new();
     out.push_str(&format!(
         "{:<10} {:<9} {:>12} {:>10} {:>10}  {}\n",
