@@ -99,11 +99,11 @@ pub enum Offence {
         first: i64,
         last: i64,
     },
-    #[error("{rows} rows have no `kind` (null): the file is damaged")]
+    #[error("{rows} row(s) have no `kind` (null): the file is damaged")]
     NullKind { rows: u64 },
-    #[error("{rows} rows have an unknown `kind` `{kind}` (schema version 1 has no such table): the file is damaged")]
+    #[error("{rows} row(s) have an unknown `kind` `{kind}` (schema version 1 has no such table): the file is damaged")]
     UnknownKind { kind: String, rows: u64 },
-    #[error("table `{table}`: {rows} rows have no `{column}` (null), which the schema requires: the file is damaged")]
+    #[error("table `{table}`: {rows} row(s) have no `{column}` (null), which the schema requires: the file is damaged")]
     Null {
         table: String,
         column: String,
