@@ -207,6 +207,12 @@ for k in "${kernels[@]}"; do
         # shared read-write at the same path.
         rw=(--rwdir "$CARGO_TARGET_DIR")
         [[ $KM_OUT == "$CARGO_TARGET_DIR"/* ]] || rw+=(--rwdir "$KM_OUT")
+        if [[ $KM_ACCEL == tcg ]]; then
+            # A throughput check: emulated CPUs drain the ring buffer ten
+            # times slower than real ones. The host suite runs it.
+            echo "cli root_procstat_timer_rss_fallback_and_load_test" \
+                "the load test's throughput is not met under emulation (TCG)" >"$dir/skip"
+        fi
         # A disk for the guest's /var/tmp (else a tmpfs), sparse and thrown
         # away after the run.
         disk=$dir/vartmp.img
@@ -230,8 +236,10 @@ for k in "${kernels[@]}"; do
         log "$label: FAILED: the guest did not finish within ${KM_TIMEOUT}s (see $dir/console.log)"
         status=1
     fi
-    while IFS=$'\t' read -r name rc s; do
-        if [[ $rc != 0 ]]; then
+    while IFS=$'\t' read -r name rc s why; do
+        if [[ $rc == "not run" ]]; then
+            log "$label: $name not run: $why"
+        elif [[ $rc != 0 ]]; then
             log "$label: FAILED: $name exited with $rc after ${s}s (see $dir)"
             status=1
         fi

@@ -113,7 +113,8 @@ static __always_inline void mt_fill_node(struct mt_snapshot *s, struct pglist_da
 	for (int i = 0; i < MT_MAX_ZONES; i++) {
 		if (i >= nr_zones)
 			break;
-		struct zone *z = &pgdat->node_zones[i];
+		/* The kernel's sizeof(struct zone), not this header's: it differs. */
+		struct zone *z = (void *)&pgdat->node_zones[0] + i * bpf_core_type_size(struct zone);
 		struct mt_zone *o = &s->zones[i];
 
 		o->free = mt_zone_stat(z, free_item);
