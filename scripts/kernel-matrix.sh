@@ -12,12 +12,14 @@
 #   default: 6.1 6.12 host
 #   --docs  also write the table to docs/KERNELS.md
 #
-# Needs root (apt, BPF). Installs qemu, busybox-static and kmod from Debian and
-# virtme-ng from PyPI when missing. Kernel packages are unpacked, never
-# installed, into $KM_CACHE (default $CARGO_TARGET_DIR/kernels) and kept
-# there. Results go to $KM_OUT (default $CARGO_TARGET_DIR/kernel-matrix).
+# Needs root (apt, BPF). Installs qemu, busybox-static, kmod, file, jq and
+# e2fsprogs from Debian and virtme-ng from PyPI when missing. Kernel packages
+# are unpacked, never installed, into $KM_CACHE (default
+# $CARGO_TARGET_DIR/kernels) and kept there. Results go to $KM_OUT (default
+# $CARGO_TARGET_DIR/kernel-matrix).
 # KM_ACCEL=kvm boots with KVM (default tcg: nested KVM guests may hang);
-# KM_TESTS="" runs no tests in the guests; KM_HOST_TESTS=1 runs them on
+# KM_TESTS="record_pressure fidelity cli" the test binaries run in the
+# guests ("" for none); KM_HOST_TESTS=1 runs them on
 # the host kernel too (the ordinary test suite already does);
 # KM_NO_BUILD=1 uses the binaries as built.
 # Exit status 1 when a kernel does not boot or a step fails in one.
@@ -78,6 +80,8 @@ command -v qemu-system-x86_64 >/dev/null || need_debs+=(qemu-system-x86)
     need_debs+=(busybox-static)
 command -v depmod >/dev/null || [[ -x /usr/sbin/depmod ]] || need_debs+=(kmod)
 command -v file >/dev/null || need_debs+=(file)
+command -v jq >/dev/null || need_debs+=(jq)
+command -v mkfs.ext4 >/dev/null || [[ -x /usr/sbin/mkfs.ext4 ]] || need_debs+=(e2fsprogs)
 if ((${#need_debs[@]})); then
     log "installing ${need_debs[*]}"
     apt_update
@@ -153,19 +157,20 @@ done
 # NAME=EXECUTABLE of each test binary to run in the guests.
 tests=()
 test_executable() {
-    local pkg=$1 name=$2
-    cargo test --release -p "$pkg" --test "$name" --no-run --message-format=json 2>/dev/null |
-        jq -r --arg n "$name" \
-            'select(.reason == "compiler-artifact" and .target.name == $n and .executable != null) | .executable' |
-        tail -1
+    local pkg=$1 name=$2 json
+    # Cargo's own messages (and errors) go to stderr as usual.
+    json=$(cargo test --release -p "$pkg" --test "$name" --no-run --message-format=json) || return 1
+    jq -r --arg n "$name" \
+        'select(.reason == "compiler-artifact" and .target.name == $n and .executable != null) | .executable' \
+        <<<"$json" | tail -1
 }
 for t in $KM_TESTS; do
     case $t in
     cli) pkg=memtrace-recorder ;;
     *) pkg=memtrace ;;
     esac
-    exe=$(test_executable "$pkg" "$t")
-    [[ -n $exe && -x $exe ]] || die "could not build the test $t of $pkg"
+    exe=$(test_executable "$pkg" "$t") || die "could not build the test $t of $pkg"
+    [[ -n $exe && -x $exe ]] || die "no executable for the test $t of $pkg"
     tests+=("$t=$exe")
 done
 
