@@ -454,64 +454,10 @@ impl Session {
     ) -> Result<Session> {
         let mut loaded: Vec<Loaded> = Vec::new();
         let mut group_meta: Vec<GroupMeta> = Vec::new();
-        for GroupPlan { group: g, programs } in plan {
-            let mut meta = GroupMeta {
-                name: g.name.to_string(),
-                ..Default::default()
-            };
-            let refuse_or_skip = |msg: String,
-                                  status: GroupStatus,
-                                  mut meta: GroupMeta,
-                                  warnings: &mut Vec<String>|
-             -> Result<GroupMeta> {
-                if explicit {
-                    return Err(UsageError(format!("cannot record probe group {msg}")).into());
-                }
-                warn!("skipping probe group {msg}");
-                warnings.push(format!("skipped {msg}"));
-                meta.status = status.to_string();
-                meta.reason = Some(msg);
-                Ok(meta)
-            };
-            if programs.missing().count() == g.programs.len() {
-                let msg = format!("{}: this kernel has none of its tracepoints", g.name);
-                group_meta.push(refuse_or_skip(msg, GroupStatus::Skipped, meta, warnings)?);
-                continue;
-            }
-            for (m, why) in programs.missing() {
-                let msg = match g.program(m).and_then(|p| p.fallback) {
-                    Some(f) => {
-                        format!("{}: program {m} not used ({why}); {f} does its job", g.name)
-                    }
-                    None => format!("{}: program {m} skipped ({why})", g.name),
-                };
-                warn!("{msg}");
-                warnings.push(msg);
-            }
-            let skip: Vec<&str> = programs.left_out.iter().map(|(m, _)| *m).collect();
-            let mut group_settings = settings.clone();
-            group_settings.ring_bytes = settings.ring_bytes.min(g.max_ring_bytes);
-            group_settings.wakeup_bytes = u64::from(group_settings.ring_bytes / 4);
-            match (g.load_object)(&group_settings, &skip) {
-                Ok(object) => {
-                    let status = if programs.degraded {
-                        GroupStatus::Partial
-                    } else {
-                        GroupStatus::Attached
-                    };
-                    meta.status = status.to_string();
-                    group_meta.push(meta);
-                    loaded.push(Loaded {
-                        spec: g,
-                        programs: programs.clone(),
-                        object,
-                    });
-                }
-                Err(e) => {
-                    let msg = format!("{}: loading its BPF programs failed: {e:#}", g.name);
-                    group_meta.push(refuse_or_skip(msg, GroupStatus::Failed, meta, warnings)?);
-                }
-            }
+        for gp in plan {
+            let (meta, group) = load_group(gp, explicit, settings, warnings)?;
+            group_meta.push(meta);
+            loaded.extend(group);
         }
         if loaded.is_empty() {
             return Err(UsageError("no probe group could be loaded on this kernel".into()).into());
@@ -699,6 +645,75 @@ impl Session {
         }
         out
     }
+}
+
+/// Loads one group, or says why it is not recorded.
+fn load_group(
+    plan: &GroupPlan,
+    explicit: bool,
+    settings: &BpfSettings,
+    warnings: &mut Vec<String>,
+) -> Result<(GroupMeta, Option<Loaded>)> {
+    let GroupPlan { group: g, programs } = plan;
+    let mut meta = GroupMeta {
+        name: g.name.to_string(),
+        ..Default::default()
+    };
+    if programs.missing().count() == g.programs.len() {
+        let msg = format!("{}: this kernel has none of its tracepoints", g.name);
+        return not_recorded(explicit, msg, GroupStatus::Skipped, meta, warnings);
+    }
+    for (m, why) in programs.missing() {
+        let msg = match g.program(m).and_then(|p| p.fallback) {
+            Some(f) => format!("{}: program {m} not used ({why}); {f} does its job", g.name),
+            None => format!("{}: program {m} skipped ({why})", g.name),
+        };
+        warn!("{msg}");
+        warnings.push(msg);
+    }
+    let skip: Vec<&str> = programs.left_out.iter().map(|(m, _)| *m).collect();
+    let mut group_settings = settings.clone();
+    group_settings.ring_bytes = settings.ring_bytes.min(g.max_ring_bytes);
+    group_settings.wakeup_bytes = u64::from(group_settings.ring_bytes / 4);
+    match (g.load_object)(&group_settings, &skip) {
+        Ok(object) => {
+            let status = if programs.degraded {
+                GroupStatus::Partial
+            } else {
+                GroupStatus::Attached
+            };
+            meta.status = status.to_string();
+            let loaded = Loaded {
+                spec: g,
+                programs: programs.clone(),
+                object,
+            };
+            Ok((meta, Some(loaded)))
+        }
+        Err(e) => {
+            let msg = format!("{}: loading its BPF programs failed: {e:#}", g.name);
+            not_recorded(explicit, msg, GroupStatus::Failed, meta, warnings)
+        }
+    }
+}
+
+/// A group that is not recorded: an error when it was named with
+/// --probes, else a warning and its status in the metadata.
+fn not_recorded(
+    explicit: bool,
+    msg: String,
+    status: GroupStatus,
+    mut meta: GroupMeta,
+    warnings: &mut Vec<String>,
+) -> Result<(GroupMeta, Option<Loaded>)> {
+    if explicit {
+        return Err(UsageError(format!("cannot record probe group {msg}")).into());
+    }
+    warn!("skipping probe group {msg}");
+    warnings.push(format!("skipped {msg}"));
+    meta.status = status.to_string();
+    meta.reason = Some(msg);
+    Ok((meta, None))
 }
 
 /// Runs a `TestRun` program once with `arg` as its context.
