@@ -274,6 +274,10 @@ fn probes_lists_every_group() {
         .map(|g| g["group"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["procstat", "sysstat", "paf", "pr", "oom"]);
+    // Whether `record` without --probes takes the group: all of them today.
+    for g in v.as_array().unwrap() {
+        assert_eq!(g["default_on"], true, "{}", g["group"]);
+    }
 }
 
 #[test]
