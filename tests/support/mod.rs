@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-pub use memtrace_cli::testing::is_root;
-
 /// Prints why a root test does nothing and returns true when not root (a
 /// failure instead under MEMTRACE_REQUIRE_ROOT=1).
 pub fn skip_unless_root(name: &str) -> bool {
