@@ -58,13 +58,7 @@ pub fn join(before: &[(&str, &Metric)], after: &[(&str, &Metric)]) -> Vec<Row> {
         }
     }
     // Keep sections together: stable sort by the section's report order.
-    let order = |s: &str| {
-        crate::sections::SECTIONS
-            .iter()
-            .position(|x| *x == s)
-            .unwrap_or(usize::MAX)
-    };
-    rows.sort_by_key(|r| order(&r.section));
+    rows.sort_by_key(|r| crate::sections::position(&r.section));
     rows
 }
 

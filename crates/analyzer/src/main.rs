@@ -70,7 +70,7 @@ enum Cmd {
         /// The recording (memrec record -o FILE).
         file: PathBuf,
         /// Only these sections (repeat or comma-separate).
-        #[arg(long, value_delimiter = ',', value_parser = ["header", "growth", "paf", "reclaim", "sysstat", "oom"])]
+        #[arg(long, value_delimiter = ',', value_parser = section_values())]
         section: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
@@ -133,6 +133,11 @@ impl Done {
 
 /// Runs the command; every error is one line on stderr and exit status 2,
 /// a panic included (no stack trace).
+/// `--section`'s values: the ids of the sections' one list.
+fn section_values() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(memtrace_analyzer::sections::ids())
+}
+
 fn main() -> ExitCode {
     static PANIC: Mutex<Option<String>> = Mutex::new(None);
     std::panic::set_hook(Box::new(|info| {

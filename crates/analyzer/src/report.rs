@@ -29,15 +29,16 @@ impl Report {
     pub fn build(rec: &Recording, filter: &Filter, ids: &[String]) -> Result<Report, SectionError> {
         let mut sections = Vec::new();
         for id in ids {
-            if !sections::SECTIONS.contains(&id.as_str()) {
+            if sections::find(id).is_none() {
                 return Err(SectionError::Unknown(id.clone()));
             }
         }
-        for &id in sections::SECTIONS {
+        for &s in sections::SECTIONS {
+            let id = s.id;
             if ids.is_empty() || ids.iter().any(|x| x == id) {
                 tracing::debug!(section = id, "computing");
                 let t = std::time::Instant::now();
-                sections.push(sections::compute(id, rec, filter)?);
+                sections.push((s.compute)(rec, filter)?);
                 tracing::debug!(section = id, ms = t.elapsed().as_millis() as u64, "done");
             }
         }

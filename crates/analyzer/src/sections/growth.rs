@@ -1,6 +1,6 @@
 //! Per-process memory growth from `procstat` samples (and `oom_victim`).
 
-use super::{may_have, start, SectionError};
+use super::{may_have, start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{values_i64_opt, values_u64, IntMap, StrIds};
 use crate::model::{Metric, SectionReport, Status, Table, TextLimit, Unit, Value};
@@ -59,8 +59,16 @@ impl Process {
     }
 }
 
+pub static SECTION: Section = Section {
+    id: "growth",
+    title: "Per-process memory growth (procstat)",
+    required: &["procstat"],
+    optional: &["oom"],
+    compute,
+};
+
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
-    let mut r = start(rec, "growth", "Per-process memory growth (procstat)");
+    let mut r = start(rec, &SECTION);
     if r.status != Status::Ok {
         return Ok(r);
     }

@@ -1,15 +1,23 @@
 //! The recording: host, kernel, time span, probes, events and losses.
 
-use super::SectionError;
+use super::{Section, SectionError};
 use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Table, Unit, Value};
 use crate::recording::Recording;
 use crate::stats::ratio;
 use memtrace_schema::integrity::Verified;
 
+pub static SECTION: Section = Section {
+    id: "header",
+    title: "Recording",
+    required: &[],
+    optional: &[],
+    compute,
+};
+
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
     let m = &rec.meta;
-    let mut r = SectionReport::new("header", "Recording");
+    let mut r = SectionReport::new(SECTION.id, SECTION.title);
     let span = rec.end_ns - rec.start_ns;
     let (lo, hi) = rec.window(f);
     let mut t = Table::new(

@@ -12,48 +12,75 @@ use crate::filter::Filter;
 use crate::model::{SectionReport, Status};
 use crate::recording::{GroupState, ReadError, Recording};
 
-/// Section identifiers, in report order.
-pub const SECTIONS: &[&str] = &["header", "growth", "paf", "reclaim", "sysstat", "oom"];
+/// What a section computes from: one per `sections/<id>.rs`, listed once in
+/// [`SECTIONS`].
+#[derive(Debug)]
+pub struct Section {
+    /// The `--section` value and the JSON key.
+    pub id: &'static str,
+    pub title: &'static str,
+    /// Probe groups without which the section is empty.
+    pub required: &'static [&'static str],
+    /// Probe groups that add detail when recorded.
+    pub optional: &'static [&'static str],
+    pub compute: fn(&Recording, &Filter) -> Result<SectionReport, SectionError>,
+}
+
+/// Every section, in report order. Register a new section here.
+pub static SECTIONS: &[&Section] = &[
+    &header::SECTION,
+    &growth::SECTION,
+    &paf::SECTION,
+    &reclaim::SECTION,
+    &sysstat::SECTION,
+    &oom::SECTION,
+];
+
+/// The section with this id.
+pub fn find(id: &str) -> Option<&'static Section> {
+    SECTIONS.iter().copied().find(|s| s.id == id)
+}
+
+/// The ids, in report order.
+pub fn ids() -> impl Iterator<Item = &'static str> {
+    SECTIONS.iter().map(|s| s.id)
+}
+
+/// Where `id` comes in the report (unknown ids last).
+pub fn position(id: &str) -> usize {
+    SECTIONS
+        .iter()
+        .position(|s| s.id == id)
+        .unwrap_or(usize::MAX)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SectionError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("unknown section `{0}` (one of: header, growth, paf, reclaim, sysstat, oom)")]
+    #[error("unknown section `{0}` (one of: {list})", list = ids().collect::<Vec<_>>().join(", "))]
     Unknown(String),
 }
 
 /// Computes one section by id.
 pub fn compute(id: &str, rec: &Recording, filter: &Filter) -> Result<SectionReport, SectionError> {
-    match id {
-        "header" => header::compute(rec, filter),
-        "growth" => growth::compute(rec, filter),
-        "paf" => paf::compute(rec, filter),
-        "reclaim" => reclaim::compute(rec, filter),
-        "sysstat" => sysstat::compute(rec, filter),
-        "oom" => oom::compute(rec, filter),
-        other => Err(SectionError::Unknown(other.to_string())),
+    match find(id) {
+        Some(s) => (s.compute)(rec, filter),
+        None => Err(SectionError::Unknown(id.to_string())),
     }
 }
 
 /// The probe groups a section rests on: `required` (the section is empty
 /// without them) and `optional` (they add detail when recorded).
 pub fn groups_of(id: &str) -> (&'static [&'static str], &'static [&'static str]) {
-    match id {
-        "growth" => (&["procstat"], &["oom"]),
-        "paf" => (&["paf"], &["sysstat", "pr"]),
-        "reclaim" => (&["pr"], &[]),
-        "sysstat" => (&["sysstat"], &[]),
-        "oom" => (&["oom"], &["procstat"]),
-        _ => (&[], &[]),
-    }
+    find(id).map_or((&[], &[]), |s| (s.required, s.optional))
 }
 
 /// Starts a section: its loss notes, and `NotRecorded` status when a required
 /// group is missing (the caller then returns it as is).
-pub fn start(rec: &Recording, id: &'static str, title: &'static str) -> SectionReport {
-    let mut r = SectionReport::new(id, title);
-    let (required, optional) = groups_of(id);
+pub fn start(rec: &Recording, section: &Section) -> SectionReport {
+    let mut r = SectionReport::new(section.id, section.title);
+    let (required, optional) = (section.required, section.optional);
     for g in required {
         if let GroupState::NotRecorded(why) = rec.group_state(g) {
             r.status = Status::NotRecorded(why);

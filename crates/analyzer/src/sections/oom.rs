@@ -1,6 +1,6 @@
 //! OOM kills: each victim's memory at the kill and its growth before.
 
-use super::{may_have, start, SectionError};
+use super::{may_have, start, Section, SectionError};
 use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Status, Table, Unit};
 use crate::recording::Recording;
@@ -32,8 +32,16 @@ pub fn before(points: &[(i64, u64)], t0: i64) -> Before {
     }
 }
 
+pub static SECTION: Section = Section {
+    id: "oom",
+    title: "OOM kills (oom_victim)",
+    required: &["oom"],
+    optional: &["procstat"],
+    compute,
+};
+
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
-    let mut r = start(rec, "oom", "OOM kills (oom_victim)");
+    let mut r = start(rec, &SECTION);
     if r.status != Status::Ok {
         return Ok(r);
     }

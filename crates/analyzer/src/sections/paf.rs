@@ -1,7 +1,7 @@
 //! Page-allocation failures against the zone watermarks, and the slow path
 //! (reclaim, compaction) that ran before them.
 
-use super::{may_have, start, SectionError};
+use super::{may_have, start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{values_i64_opt, values_u64};
 use crate::model::{Metric, SectionReport, Table, TextLimit, Unit};
@@ -345,8 +345,16 @@ const ZONE_COLS: &[&str] = &[
     "ts_ns", "node", "zone", "zone_idx", "free", "min", "low", "high", "free_cma", "reserve",
 ];
 
+pub static SECTION: Section = Section {
+    id: "paf",
+    title: "Allocation failures vs watermarks (paf, zone)",
+    required: &["paf"],
+    optional: &["sysstat", "pr"],
+    compute,
+};
+
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
-    let mut r = start(rec, "paf", "Allocation failures vs watermarks (paf, zone)");
+    let mut r = start(rec, &SECTION);
     if r.status != crate::model::Status::Ok {
         return Ok(r);
     }

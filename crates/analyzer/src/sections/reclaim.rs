@@ -1,6 +1,6 @@
 //! Reclaim efficiency: LRU scanning, reclaim latency, kswapd, slab shrinkers.
 
-use super::{may_have, start, SectionError};
+use super::{may_have, start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{values_cow, values_i64_opt, values_u64, IntMap, StrIds};
 use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
@@ -92,8 +92,16 @@ pub fn awake_time(events: &[(i64, bool)], lo: i64, hi: i64) -> i64 {
     total
 }
 
+pub static SECTION: Section = Section {
+    id: "reclaim",
+    title: "Reclaim efficiency (pr)",
+    required: &["pr"],
+    optional: &[],
+    compute,
+};
+
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
-    let mut r = start(rec, "reclaim", "Reclaim efficiency (pr)");
+    let mut r = start(rec, &SECTION);
     if r.status != Status::Ok {
         return Ok(r);
     }

@@ -1,6 +1,6 @@
 //! System state per node from `sysstat` snapshots.
 
-use super::{may_have, start, SectionError};
+use super::{may_have, start, Section, SectionError};
 use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
 use crate::recording::Recording;
@@ -76,8 +76,16 @@ pub fn field_stats(points: &[(i64, u64)], t0: i64) -> FieldStats {
     s
 }
 
+pub static SECTION: Section = Section {
+    id: "sysstat",
+    title: "System state per node (sysstat)",
+    required: &["sysstat"],
+    optional: &[],
+    compute,
+};
+
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
-    let mut r = start(rec, "sysstat", "System state per node (sysstat)");
+    let mut r = start(rec, &SECTION);
     if r.status != Status::Ok {
         return Ok(r);
     }
