@@ -4,12 +4,13 @@ use crate::checks::{self, CensusError, Offence};
 use crate::filter::Filter;
 use memtrace_schema::integrity::{self, IntegrityError, Verified};
 use memtrace_schema::{
-    file_column_name, parse_version, table, FileMeta, MetaError, COMMON, KIND_COLUMN, META_KEY,
-    SCHEMA_VERSION_KEY,
+    file_column_name, table, FileMeta, GroupStatus, MetaError, COMMON, KIND_COLUMN,
 };
 use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::statistics::Statistics;
 use polars::prelude::*;
+use serde::de::IntoDeserializer;
+use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -123,25 +124,6 @@ impl std::fmt::Debug for Recording {
     }
 }
 
-/// Which rows `--pid`/`--comm` select in a table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskColumns {
-    /// The header `tgid`/`comm` (the task that acted).
-    Header,
-    /// `oom_victim.victim_pid` / `victim_comm`.
-    Victim,
-    /// Not filtered: system-wide state (sysstat, zone, wmark_setup, kswapd).
-    None,
-}
-
-pub fn task_columns(table: &str) -> TaskColumns {
-    match table {
-        "sysstat" | "zone" | "wmark_setup" | "kswapd" => TaskColumns::None,
-        "oom_victim" => TaskColumns::Victim,
-        _ => TaskColumns::Header,
-    }
-}
-
 fn magic_ok(path: &Path, name: &str) -> Result<(), OpenError> {
     let io = |source| OpenError::Io {
         path: name.to_string(),
@@ -218,28 +200,15 @@ impl Recording {
         checks::pages(&file, &md).map_err(invalid)?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "page headers");
         let fmd = md.file_metadata();
-        let kv = |key: &str| -> Option<String> {
-            fmd.key_value_metadata().and_then(|v| {
-                v.iter()
-                    .find(|k| k.key == key)
-                    .and_then(|k| k.value.clone())
-            })
-        };
-        let version_text = kv(SCHEMA_VERSION_KEY).ok_or_else(|| OpenError::NotMemtrace {
-            path: name.clone(),
-            msg: format!("no `{SCHEMA_VERSION_KEY}` key in the Parquet metadata"),
-        })?;
-        let schema_version = parse_version(&version_text).map_err(|source| OpenError::Meta {
-            path: name.clone(),
-            source,
-        })?;
-        let meta_json = kv(META_KEY).ok_or_else(|| OpenError::NotMemtrace {
-            path: name.clone(),
-            msg: format!("no `{META_KEY}` key in the Parquet metadata"),
-        })?;
-        let meta = FileMeta::from_json(&meta_json).map_err(|source| OpenError::Meta {
-            path: name.clone(),
-            source,
+        let (schema_version, meta) = FileMeta::from_parquet(fmd).map_err(|e| match e {
+            MetaError::Missing(key) => OpenError::NotMemtrace {
+                path: name.clone(),
+                msg: format!("no `{key}` key in the Parquet metadata"),
+            },
+            source => OpenError::Meta {
+                path: name.clone(),
+                source,
+            },
         })?;
         checks::meta(&meta).map_err(invalid)?;
         checks::types(&md).map_err(invalid)?;
@@ -374,12 +343,19 @@ impl Recording {
             return GroupState::Recorded;
         }
         if let Some(g) = self.meta.groups.iter().find(|g| g.name == group) {
-            return match g.status.as_str() {
-                "attached" | "partial" => GroupState::Recorded,
-                s => GroupState::NotRecorded(match &g.reason {
-                    Some(r) => format!("probe group `{group}` was {s}: {r}"),
-                    None => format!("probe group `{group}` was {s}"),
-                }),
+            // A status this build does not know (a newer memrec's) counts as
+            // not recorded, named as written.
+            let status: Result<GroupStatus, serde::de::value::Error> =
+                GroupStatus::deserialize(g.status.as_str().into_deserializer());
+            let s = g.status.as_str();
+            return match status {
+                Ok(GroupStatus::Attached | GroupStatus::Partial) => GroupState::Recorded,
+                Ok(GroupStatus::Skipped | GroupStatus::Failed) | Err(_) => {
+                    GroupState::NotRecorded(match &g.reason {
+                        Some(r) => format!("probe group `{group}` was {s}: {r}"),
+                        None => format!("probe group `{group}` was {s}"),
+                    })
+                }
             };
         }
         if self.meta.groups_requested.iter().any(|g| g == group) {
@@ -388,7 +364,7 @@ impl Recording {
             ));
         }
         GroupState::NotRecorded(format!(
-            "probe group `{group}` was not recorded (add it to memrec's --groups)"
+            "probe group `{group}` was not recorded (add it to memrec's --probes)"
         ))
     }
 
@@ -484,20 +460,13 @@ impl Recording {
             pred = pred.and(col("ts_ns").lt(lit(to)));
         }
         if task {
-            let (pid_col, comm_col) = match task_columns(table_name) {
-                TaskColumns::Header => ("tgid".to_string(), "comm".to_string()),
-                TaskColumns::Victim => (
-                    file_column_name(table_name, "victim_pid"),
-                    file_column_name(table_name, "victim_comm"),
-                ),
-                TaskColumns::None => (String::new(), String::new()),
-            };
-            if !pid_col.is_empty() {
+            // System-wide tables (no task columns) are never filtered.
+            if let Some((pid_col, comm_col)) = table(table_name).and_then(|t| t.task_columns()) {
                 if let Some(pid) = filter.pid {
-                    pred = pred.and(col(pid_col.as_str()).eq(lit(pid)));
+                    pred = pred.and(col(pid_col).eq(lit(pid)));
                 }
                 if let Some(comm) = &filter.comm {
-                    pred = pred.and(col(comm_col.as_str()).eq(lit(comm.as_str())));
+                    pred = pred.and(col(comm_col).eq(lit(comm.as_str())));
                 }
             }
         }

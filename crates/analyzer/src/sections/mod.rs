@@ -110,3 +110,65 @@ pub fn may_have(rec: &Recording, table: &str) -> bool {
         .is_some_and(|t| rec.group_state(t.group) == GroupState::Recorded);
     group_ok && rec.table_rows(table).is_none_or(|n| n > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every probe group of the schema, from its table list.
+    fn schema_groups() -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for t in memtrace_schema::tables::ALL {
+            if !out.contains(&t.group) {
+                out.push(t.group);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_schema_group_has_a_section() {
+        for g in schema_groups() {
+            assert!(
+                SECTIONS
+                    .iter()
+                    .any(|s| s.required.contains(&g) || s.optional.contains(&g)),
+                "probe group `{g}` is in the schema but no section reads it"
+            );
+        }
+    }
+
+    #[test]
+    fn every_group_a_section_names_exists() {
+        let groups = schema_groups();
+        for s in SECTIONS {
+            for g in s.required.iter().chain(s.optional) {
+                assert!(
+                    groups.contains(g),
+                    "section `{}` names group `{g}`, which the schema does not have",
+                    s.id
+                );
+            }
+            for g in s.optional {
+                assert!(
+                    !s.required.contains(g),
+                    "section `{}` names `{g}` both required and optional",
+                    s.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_unique_and_found() {
+        for (i, s) in SECTIONS.iter().enumerate() {
+            assert_eq!(position(s.id), i, "section `{}` listed twice", s.id);
+            assert!(find(s.id).is_some_and(|x| std::ptr::eq(x, *s)));
+        }
+        assert!(find("nope").is_none());
+        assert_eq!(
+            SectionError::Unknown("nope".into()).to_string(),
+            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom)"
+        );
+    }
+}

@@ -417,18 +417,9 @@ fn value(a: &dyn Array, i: usize) -> V {
 pub fn read_meta(path: &Path) -> FileMeta {
     let file = std::fs::File::open(path).expect("open");
     let b = ParquetRecordBatchReaderBuilder::try_new(file).expect("reader");
-    let kv = b
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .cloned()
-        .unwrap_or_default();
-    let json = kv
-        .iter()
-        .find(|k| k.key == META_KEY)
-        .and_then(|k| k.value.clone())
-        .unwrap_or_default();
-    FileMeta::from_json(&json).expect("meta")
+    FileMeta::from_parquet(b.metadata().file_metadata())
+        .expect("meta")
+        .1
 }
 pub mod scenario;
 pub mod seal;
