@@ -4,7 +4,7 @@ use crate::checks::{self, CensusError, Offence};
 use crate::filter::Filter;
 use memtrace_schema::integrity::{self, IntegrityError, Verified};
 use memtrace_schema::{
-    file_column_name, table, FileMeta, GroupStatus, MetaError, COMMON, KIND_COLUMN,
+    file_column_name, table, ColumnType, FileMeta, GroupStatus, MetaError, COMMON, KIND_COLUMN,
 };
 use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::statistics::Statistics;
@@ -433,6 +433,25 @@ impl Recording {
         let t = table(table_name)
             .ok_or_else(|| ReadError::Unknown(table_name.to_string(), self.name.clone()))?;
         let mut select = Vec::with_capacity(cols.len());
+        let mut empty = Vec::with_capacity(cols.len());
+        for &c in cols {
+            let ty = COMMON
+                .iter()
+                .find(|k| k.name == c)
+                .or_else(|| t.column(c))
+                .map(|k| k.ty)
+                .ok_or_else(|| {
+                    ReadError::Unknown(format!("{table_name}.{c}"), self.name.clone())
+                })?;
+            empty.push(polars::prelude::Column::new_empty(c.into(), &dtype(ty)));
+        }
+        // A table the file cannot hold (group not recorded, or no rows by
+        // the statistics) is an empty frame of the schema's types, so every
+        // section reads it as it reads a table with no rows in the window.
+        if !self.may_have(table_name) {
+            let df = DataFrame::new(0, empty).map_err(|e| self.polars_err(table_name, e))?;
+            return Ok(df.lazy());
+        }
         for &c in cols {
             if COMMON.iter().any(|k| k.name == c) {
                 select.push(col(c));
@@ -473,6 +492,15 @@ impl Recording {
         Ok(self.base.clone().filter(pred).select(select))
     }
 
+    /// Whether the file may hold rows of a table (false only when the
+    /// statistics or the metadata say it has none, or its group was not
+    /// recorded).
+    pub fn may_have(&self, table_name: &str) -> bool {
+        let group_ok =
+            table(table_name).is_some_and(|t| self.group_state(t.group) == GroupState::Recorded);
+        group_ok && self.table_rows(table_name).is_none_or(|n| n > 0)
+    }
+
     pub fn polars_err(&self, table: &str, e: PolarsError) -> ReadError {
         ReadError::Polars {
             path: self.name.clone(),
@@ -504,6 +532,19 @@ impl Recording {
             .map_or(self.start_ns, |f| f.max(self.start_ns));
         let hi = filter.to_ns.map_or(self.end_ns, |t| t.min(self.end_ns));
         (lo, hi.max(lo))
+    }
+}
+
+/// The polars type a column of this schema type reads as.
+fn dtype(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::U32 => DataType::UInt32,
+        ColumnType::U64 => DataType::UInt64,
+        ColumnType::I32 => DataType::Int32,
+        ColumnType::I64 => DataType::Int64,
+        ColumnType::F64 => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Text => DataType::String,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Per-process memory growth from `procstat` samples (and `oom_victim`).
 
-use super::{may_have, start, Section, SectionError};
+use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{values_i64_opt, values_u64, IntMap, StrIds};
 use crate::model::{Metric, SectionReport, Status, Table, TextLimit, Unit, Value};
@@ -72,14 +72,10 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     if r.status != Status::Ok {
         return Ok(r);
     }
-    let mut procs = if may_have(rec, "procstat") {
-        load(rec, f)?
-    } else {
-        Vec::new()
-    };
+    let mut procs = load(rec, f)?;
     // A victim is the process instance its pid and name were at the kill:
     // after an exec (or a rename) the same tgid is another process here.
-    let victims: HashSet<(u64, String)> = if may_have(rec, "oom_victim") {
+    let victims: HashSet<(u64, String)> = {
         let lf = rec.scan_with("oom_victim", f, &["victim_pid", "victim_comm"], false)?;
         let fr = rec.fetch("oom_victim", lf)?;
         let pids = fr.u64("victim_pid")?;
@@ -88,8 +84,6 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             .zip(comms)
             .filter_map(|(p, c)| Some((p?, c.unwrap_or_default())))
             .collect()
-    } else {
-        HashSet::new()
     };
     for (pid, comm) in &victims {
         let exact = procs

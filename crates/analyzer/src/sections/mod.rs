@@ -103,14 +103,6 @@ pub fn start(rec: &Recording, section: &Section) -> SectionReport {
     r
 }
 
-/// Whether the file may hold rows of a table (false only when the statistics
-/// or the metadata say it has none, or its group was not recorded).
-pub fn may_have(rec: &Recording, table: &str) -> bool {
-    let group_ok = memtrace_schema::table(table)
-        .is_some_and(|t| rec.group_state(t.group) == GroupState::Recorded);
-    group_ok && rec.table_rows(table).is_none_or(|n| n > 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

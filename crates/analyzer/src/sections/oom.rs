@@ -1,6 +1,6 @@
 //! OOM kills: each victim's memory at the kill and its growth before.
 
-use super::{may_have, start, Section, SectionError};
+use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Status, Table, Unit};
 use crate::recording::Recording;
@@ -72,129 +72,126 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     );
     let mut kills = 0u64;
     let mut by_comm: BTreeMap<String, u64> = BTreeMap::new();
-    if may_have(rec, "oom_victim") {
-        let cols = [
-            "ts_ns",
-            "tgid",
-            "comm",
-            "victim_pid",
-            "victim_comm",
-            "uid",
-            "total_vm",
-            "anon_rss",
-            "file_rss",
-            "shmem_rss",
-            "pgtables",
-            "oom_score_adj",
-        ];
-        let fr = rec.fetch("oom_victim", rec.scan("oom_victim", f, &cols)?)?;
-        let ts = fr.i64_or0("ts_ns")?;
-        let (ktg, kcm) = (fr.u64_or0("tgid")?, fr.str_or_empty("comm")?);
-        let (vp, vc, uid) = (
-            fr.u64_or0("victim_pid")?,
-            fr.str_or_empty("victim_comm")?,
-            fr.u64_or0("uid")?,
-        );
-        let (vm, an, fi) = (
-            fr.u64_or0("total_vm")?,
-            fr.u64_or0("anon_rss")?,
-            fr.u64_or0("file_rss")?,
-        );
-        let (sh, pt, adj) = (
-            fr.u64_or0("shmem_rss")?,
-            fr.u64_or0("pgtables")?,
-            fr.i64_or0("oom_score_adj")?,
-        );
-        // The victims' procstat samples in the windows before the kills.
-        // The victims' procstat samples (tgid, name epoch, ts, total RSS).
-        let mut samples: BTreeMap<(u64, usize), Vec<(i64, u64)>> = BTreeMap::new();
-        let mut names = Names::default();
-        if fr.height() > 0 && may_have(rec, "procstat") {
-            let lo = ts
-                .iter()
-                .min()
-                .copied()
-                .unwrap_or(0)
-                .saturating_sub(f.oom_window_ns);
-            let hi = ts.iter().max().copied().unwrap_or(0);
-            let pids: Vec<u32> = vp.iter().map(|&p| p as u32).collect();
-            names = Names::load_for(rec, Some(&pids))?;
-            let lf = rec
-                .scan_with(
-                    "procstat",
-                    &Filter::default(),
-                    &["ts_ns", "tgid", "rss_anon", "rss_file", "rss_shmem"],
-                    false,
-                )?
-                .filter(
-                    col("ts_ns")
-                        .gt_eq(lit(lo))
-                        .and(col("ts_ns").lt_eq(lit(hi)))
-                        .and(
-                            col("tgid")
-                                .is_in(lit(Series::new("p".into(), pids)).implode(false), false),
-                        ),
-                );
-            let ps = rec.fetch("procstat", lf)?;
-            let (pts, ptg) = (ps.i64_or0("ts_ns")?, ps.u64_or0("tgid")?);
-            let (a, b, c) = (
-                ps.u64_or0("rss_anon")?,
-                ps.u64_or0("rss_file")?,
-                ps.u64_or0("rss_shmem")?,
+    let cols = [
+        "ts_ns",
+        "tgid",
+        "comm",
+        "victim_pid",
+        "victim_comm",
+        "uid",
+        "total_vm",
+        "anon_rss",
+        "file_rss",
+        "shmem_rss",
+        "pgtables",
+        "oom_score_adj",
+    ];
+    let fr = rec.fetch("oom_victim", rec.scan("oom_victim", f, &cols)?)?;
+    let ts = fr.i64_or0("ts_ns")?;
+    let (ktg, kcm) = (fr.u64_or0("tgid")?, fr.str_or_empty("comm")?);
+    let (vp, vc, uid) = (
+        fr.u64_or0("victim_pid")?,
+        fr.str_or_empty("victim_comm")?,
+        fr.u64_or0("uid")?,
+    );
+    let (vm, an, fi) = (
+        fr.u64_or0("total_vm")?,
+        fr.u64_or0("anon_rss")?,
+        fr.u64_or0("file_rss")?,
+    );
+    let (sh, pt, adj) = (
+        fr.u64_or0("shmem_rss")?,
+        fr.u64_or0("pgtables")?,
+        fr.i64_or0("oom_score_adj")?,
+    );
+    // The victims' procstat samples in the windows before the kills.
+    // The victims' procstat samples (tgid, name epoch, ts, total RSS).
+    let mut samples: BTreeMap<(u64, usize), Vec<(i64, u64)>> = BTreeMap::new();
+    let mut names = Names::default();
+    if fr.height() > 0 {
+        let lo = ts
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(f.oom_window_ns);
+        let hi = ts.iter().max().copied().unwrap_or(0);
+        let pids: Vec<u32> = vp.iter().map(|&p| p as u32).collect();
+        names = Names::load_for(rec, Some(&pids))?;
+        let lf = rec
+            .scan_with(
+                "procstat",
+                &Filter::default(),
+                &["ts_ns", "tgid", "rss_anon", "rss_file", "rss_shmem"],
+                false,
+            )?
+            .filter(
+                col("ts_ns")
+                    .gt_eq(lit(lo))
+                    .and(col("ts_ns").lt_eq(lit(hi)))
+                    .and(
+                        col("tgid").is_in(lit(Series::new("p".into(), pids)).implode(false), false),
+                    ),
             );
-            for i in 0..ps.height() {
-                let epoch = names.epoch(ptg[i] as u32, pts[i]);
-                samples
-                    .entry((ptg[i], epoch))
-                    .or_default()
-                    .push((pts[i], a[i] + b[i] + c[i]));
-            }
-            for v in samples.values_mut() {
-                v.sort_by_key(|p| p.0);
-            }
+        let ps = rec.fetch("procstat", lf)?;
+        let (pts, ptg) = (ps.i64_or0("ts_ns")?, ps.u64_or0("tgid")?);
+        let (a, b, c) = (
+            ps.u64_or0("rss_anon")?,
+            ps.u64_or0("rss_file")?,
+            ps.u64_or0("rss_shmem")?,
+        );
+        for i in 0..ps.height() {
+            let epoch = names.epoch(ptg[i] as u32, pts[i]);
+            samples
+                .entry((ptg[i], epoch))
+                .or_default()
+                .push((pts[i], a[i] + b[i] + c[i]));
         }
-        let mut order: Vec<usize> = (0..fr.height()).collect();
-        order.sort_by_key(|&i| (ts[i], vp[i]));
-        for i in order {
-            kills += 1;
-            *by_comm.entry(vc[i].clone()).or_default() += 1;
-            let epoch = names.epoch(vp[i] as u32, ts[i]);
-            let pts: Vec<(i64, u64)> = samples
-                .get(&(vp[i], epoch))
-                .map(|v| {
-                    v.iter()
-                        .copied()
-                        .filter(|&(t, _)| t >= ts[i].saturating_sub(f.oom_window_ns) && t <= ts[i])
-                        .collect()
-                })
-                .unwrap_or_default();
-            let b = before(&pts, rec.start_ns);
-            let growth = match (b.rss_first, b.rss_last) {
-                (Some(x), Some(y)) => Some(y as i64 - x as i64),
-                _ => None,
-            };
-            t.push(vec![
-                ts[i].into(),
-                vp[i].into(),
-                vc[i].as_str().into(),
-                uid[i].into(),
-                adj[i].into(),
-                vm[i].into(),
-                an[i].into(),
-                fi[i].into(),
-                sh[i].into(),
-                (an[i] + fi[i] + sh[i]).into(),
-                pt[i].into(),
-                ktg[i].into(),
-                kcm[i].as_str().into(),
-                b.samples.into(),
-                b.rss_first.into(),
-                b.rss_last.into(),
-                b.rss_peak.into(),
-                growth.into(),
-                b.slope.into(),
-            ]);
+        for v in samples.values_mut() {
+            v.sort_by_key(|p| p.0);
         }
+    }
+    let mut order: Vec<usize> = (0..fr.height()).collect();
+    order.sort_by_key(|&i| (ts[i], vp[i]));
+    for i in order {
+        kills += 1;
+        *by_comm.entry(vc[i].clone()).or_default() += 1;
+        let epoch = names.epoch(vp[i] as u32, ts[i]);
+        let pts: Vec<(i64, u64)> = samples
+            .get(&(vp[i], epoch))
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&(t, _)| t >= ts[i].saturating_sub(f.oom_window_ns) && t <= ts[i])
+                    .collect()
+            })
+            .unwrap_or_default();
+        let b = before(&pts, rec.start_ns);
+        let growth = match (b.rss_first, b.rss_last) {
+            (Some(x), Some(y)) => Some(y as i64 - x as i64),
+            _ => None,
+        };
+        t.push(vec![
+            ts[i].into(),
+            vp[i].into(),
+            vc[i].as_str().into(),
+            uid[i].into(),
+            adj[i].into(),
+            vm[i].into(),
+            an[i].into(),
+            fi[i].into(),
+            sh[i].into(),
+            (an[i] + fi[i] + sh[i]).into(),
+            pt[i].into(),
+            ktg[i].into(),
+            kcm[i].as_str().into(),
+            b.samples.into(),
+            b.rss_first.into(),
+            b.rss_last.into(),
+            b.rss_peak.into(),
+            growth.into(),
+            b.slope.into(),
+        ]);
     }
     r.metrics.push(Metric::new("oom.kills", kills, Unit::Count));
     for (c, n) in by_comm {

@@ -1,7 +1,7 @@
 //! Page-allocation failures against the zone watermarks, and the slow path
 //! (reclaim, compaction) that ran before them.
 
-use super::{may_have, start, Section, SectionError};
+use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{values_i64_opt, values_u64};
 use crate::model::{Metric, SectionReport, Table, TextLimit, Unit};
@@ -256,9 +256,6 @@ fn window_pred(w: &[(i64, i64)]) -> Expr {
 }
 
 fn load_failures(rec: &Recording, f: &Filter) -> Result<Vec<Failure>, SectionError> {
-    if !may_have(rec, "paf") {
-        return Ok(Vec::new());
-    }
     let lf = rec.scan(
         "paf",
         f,
@@ -359,11 +356,10 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         return Ok(r);
     }
     let failures = load_failures(rec, f)?;
-    let has_zone = may_have(rec, "zone");
 
     // Zone snapshots taken at the failures.
     let fail_zones: Vec<ZoneRow> =
-        if has_zone && !failures.is_empty() {
+        if !failures.is_empty() {
             let ts: Vec<i64> = failures.iter().map(|x| x.ts_ns).collect();
             let lf = rec
                 .scan_with(
@@ -380,13 +376,11 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             Vec::new()
         };
     // Interval snapshots for the timeline.
-    let timeline: Vec<ZoneRow> = if has_zone {
+    let timeline: Vec<ZoneRow> = {
         let lf = rec
             .scan("zone", f, &[ZONE_COLS, &["trigger"]].concat())?
             .filter(col("trigger").eq(lit("interval")));
         load_zones(rec, lf)?
-    } else {
-        Vec::new()
     };
     let mut idx: HashMap<String, u32> = HashMap::new();
     for z in rec.meta.zones_start.iter().chain(&rec.meta.zones_end) {
@@ -583,7 +577,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             f.window_ns as f64 / 1e9
         ));
     }
-    if !has_zone {
+    if !rec.may_have("zone") {
         r.notes.push(
             "No zone rows: verdicts and the watermark timeline need the sysstat group.".into(),
         );
@@ -617,9 +611,6 @@ fn contexts(
                 extra: Option<Expr>|
      -> Result<Vec<(u64, u64, u64)>, SectionError> {
         let mut sums = WindowSums::new(ts.clone(), window);
-        if !may_have(rec, table) {
-            return Ok(sums.totals());
-        }
         let mut cols = vec!["ts_ns"];
         cols.extend(a);
         cols.extend(b);
@@ -695,32 +686,30 @@ fn slow_path(
         ],
     );
     let mut total_cs = 0u64;
-    if may_have(rec, "compact_suitable") {
-        let lf = rec
-            .scan("compact_suitable", f, &["order", "zone", "result"])?
-            .group_by([col("order"), col("zone"), col("result")])
-            .agg([len().cast(DataType::UInt64).alias("n")]);
-        let fr = rec.fetch("compact_suitable", lf)?;
-        let (o, z, res, n) = (
-            fr.i64_or0("order")?,
-            fr.str_or_empty("zone")?,
-            fr.str_or_empty("result")?,
-            fr.u64_or0("n")?,
-        );
-        let mut rows: Vec<_> = (0..fr.height())
-            .map(|i| (o[i], z[i].clone(), res[i].clone(), n[i]))
-            .collect();
-        rows.sort();
-        let mut by_result: BTreeMap<String, u64> = BTreeMap::new();
-        for (o, z, res, n) in rows {
-            total_cs += n;
-            *by_result.entry(res.clone()).or_default() += n;
-            cs.push(vec![o.into(), z.into(), res.into(), n.into()]);
-        }
-        for (res, n) in by_result {
-            r.metrics
-                .push(Metric::new("paf.compact_suitable", n, Unit::Count).label("result", res));
-        }
+    let lf = rec
+        .scan("compact_suitable", f, &["order", "zone", "result"])?
+        .group_by([col("order"), col("zone"), col("result")])
+        .agg([len().cast(DataType::UInt64).alias("n")]);
+    let fr = rec.fetch("compact_suitable", lf)?;
+    let (o, z, res, n) = (
+        fr.i64_or0("order")?,
+        fr.str_or_empty("zone")?,
+        fr.str_or_empty("result")?,
+        fr.u64_or0("n")?,
+    );
+    let mut rows: Vec<_> = (0..fr.height())
+        .map(|i| (o[i], z[i].clone(), res[i].clone(), n[i]))
+        .collect();
+    rows.sort();
+    let mut by_result: BTreeMap<String, u64> = BTreeMap::new();
+    for (o, z, res, n) in rows {
+        total_cs += n;
+        *by_result.entry(res.clone()).or_default() += n;
+        cs.push(vec![o.into(), z.into(), res.into(), n.into()]);
+    }
+    for (res, n) in by_result {
+        r.metrics
+            .push(Metric::new("paf.compact_suitable", n, Unit::Count).label("result", res));
     }
     r.metrics
         .push(Metric::new("paf.compact_suitable", total_cs, Unit::Count));
@@ -736,23 +725,21 @@ fn slow_path(
         ],
     );
     let mut total_ct = 0u64;
-    if may_have(rec, "compact_try") {
-        let lf = rec
-            .scan("compact_try", f, &["order", "priority"])?
-            .group_by([col("order"), col("priority")])
-            .agg([len().cast(DataType::UInt64).alias("n")]);
-        let fr = rec.fetch("compact_try", lf)?;
-        let (o, p, n) = (
-            fr.i64_or0("order")?,
-            fr.i64_or0("priority")?,
-            fr.u64_or0("n")?,
-        );
-        let mut rows: Vec<_> = (0..fr.height()).map(|i| (o[i], p[i], n[i])).collect();
-        rows.sort();
-        for (o, p, n) in rows {
-            total_ct += n;
-            ct.push(vec![o.into(), p.into(), n.into()]);
-        }
+    let lf = rec
+        .scan("compact_try", f, &["order", "priority"])?
+        .group_by([col("order"), col("priority")])
+        .agg([len().cast(DataType::UInt64).alias("n")]);
+    let fr = rec.fetch("compact_try", lf)?;
+    let (o, p, n) = (
+        fr.i64_or0("order")?,
+        fr.i64_or0("priority")?,
+        fr.u64_or0("n")?,
+    );
+    let mut rows: Vec<_> = (0..fr.height()).map(|i| (o[i], p[i], n[i])).collect();
+    rows.sort();
+    for (o, p, n) in rows {
+        total_ct += n;
+        ct.push(vec![o.into(), p.into(), n.into()]);
     }
     r.metrics
         .push(Metric::new("paf.compact_try", total_ct, Unit::Count));
@@ -772,43 +759,41 @@ fn slow_path(
         ],
     );
     let (mut total, mut gave_up) = (0u64, 0u64);
-    if may_have(rec, "reclaim_retry") {
-        let lf = rec
-            .scan(
-                "reclaim_retry",
-                f,
-                &["node", "zone", "order", "no_progress_loops", "wmark_check"],
-            )?
-            .group_by([col("node"), col("zone"), col("order")])
-            .agg([
-                len().cast(DataType::UInt64).alias("n"),
-                col("wmark_check").cast(DataType::UInt64).sum().alias("ok"),
-                col("no_progress_loops").max().alias("loops"),
-            ]);
-        let fr = rec.fetch("reclaim_retry", lf)?;
-        let (nd, z, o) = (
-            fr.i64_or0("node")?,
-            fr.str_or_empty("zone")?,
-            fr.i64_or0("order")?,
-        );
-        let (n, ok, loops) = (fr.u64_or0("n")?, fr.u64_or0("ok")?, fr.i64_or0("loops")?);
-        let mut rows: Vec<_> = (0..fr.height())
-            .map(|i| (nd[i], z[i].clone(), o[i], n[i], ok[i], loops[i]))
-            .collect();
-        rows.sort();
-        for (nd, z, o, n, ok, loops) in rows {
-            total += n;
-            gave_up += n - ok;
-            rr.push(vec![
-                nd.into(),
-                z.into(),
-                o.into(),
-                n.into(),
-                ok.into(),
-                (n - ok).into(),
-                loops.into(),
-            ]);
-        }
+    let lf = rec
+        .scan(
+            "reclaim_retry",
+            f,
+            &["node", "zone", "order", "no_progress_loops", "wmark_check"],
+        )?
+        .group_by([col("node"), col("zone"), col("order")])
+        .agg([
+            len().cast(DataType::UInt64).alias("n"),
+            col("wmark_check").cast(DataType::UInt64).sum().alias("ok"),
+            col("no_progress_loops").max().alias("loops"),
+        ]);
+    let fr = rec.fetch("reclaim_retry", lf)?;
+    let (nd, z, o) = (
+        fr.i64_or0("node")?,
+        fr.str_or_empty("zone")?,
+        fr.i64_or0("order")?,
+    );
+    let (n, ok, loops) = (fr.u64_or0("n")?, fr.u64_or0("ok")?, fr.i64_or0("loops")?);
+    let mut rows: Vec<_> = (0..fr.height())
+        .map(|i| (nd[i], z[i].clone(), o[i], n[i], ok[i], loops[i]))
+        .collect();
+    rows.sort();
+    for (nd, z, o, n, ok, loops) in rows {
+        total += n;
+        gave_up += n - ok;
+        rr.push(vec![
+            nd.into(),
+            z.into(),
+            o.into(),
+            n.into(),
+            ok.into(),
+            (n - ok).into(),
+            loops.into(),
+        ]);
     }
     r.metrics
         .push(Metric::new("paf.reclaim_retry", total, Unit::Count));

@@ -1,6 +1,6 @@
 //! Reclaim efficiency: LRU scanning, reclaim latency, kswapd, slab shrinkers.
 
-use super::{may_have, start, Section, SectionError};
+use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{values_cow, values_i64_opt, values_u64, IntMap, StrIds};
 use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
@@ -119,82 +119,79 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
 
 fn lru_inactive(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
     let mut groups: BTreeMap<(String, String), LruSums> = BTreeMap::new();
-    let mut prio: Vec<(String, i64, u64, u64, u64)> = Vec::new();
-    if may_have(rec, "lru_inactive") {
-        let base = rec.scan(
-            "lru_inactive",
-            f,
-            &[
-                "reclaimer",
-                "lru",
-                "priority",
-                "nr_scanned",
-                "nr_reclaimed",
-                "nr_dirty",
-                "nr_writeback",
-                "nr_congested",
-                "nr_immediate",
-            ],
-        )?;
-        // One pass: per (reclaimer, lru, priority); both tables derive from it.
-        let mut ids = StrIds::default();
-        let mut slots: IntMap<u64, usize> = IntMap::default();
-        let mut acc: Vec<((u32, u32, i64), [u64; 7])> = Vec::new();
-        rec.stream("lru_inactive", base, |fr| {
-            let rc = ids.ids(&fr.chunked_str("reclaimer")?);
-            let lr = ids.ids(&fr.chunked_str("lru")?);
-            let pr = values_i64_opt(&fr.chunked_i64("priority")?);
-            let cas: Vec<UInt64Chunked> = [
-                "nr_scanned",
-                "nr_reclaimed",
-                "nr_dirty",
-                "nr_writeback",
-                "nr_congested",
-                "nr_immediate",
-            ]
-            .iter()
-            .map(|c| fr.chunked_u64(c).map(|x| x.rechunk().into_owned()))
-            .collect::<Result<_, _>>()?;
-            let cols: Vec<std::borrow::Cow<'_, [u64]>> = cas.iter().map(values_cow).collect();
-            for i in 0..rc.len() {
-                let p = pr[i].unwrap_or(0);
-                let packed =
-                    (u64::from(rc[i]) << 44) | (u64::from(lr[i]) << 24) | (p as u64 & 0xff_ffff);
-                let slot = *slots.entry(packed).or_insert_with(|| {
-                    acc.push(((rc[i], lr[i], p), [0; 7]));
-                    acc.len() - 1
-                });
-                let e = &mut acc[slot].1;
-                e[0] += 1;
-                for k in 0..6 {
-                    e[k + 1] += cols[k][i];
-                }
+    let base = rec.scan(
+        "lru_inactive",
+        f,
+        &[
+            "reclaimer",
+            "lru",
+            "priority",
+            "nr_scanned",
+            "nr_reclaimed",
+            "nr_dirty",
+            "nr_writeback",
+            "nr_congested",
+            "nr_immediate",
+        ],
+    )?;
+    // One pass: per (reclaimer, lru, priority); both tables derive from it.
+    let mut ids = StrIds::default();
+    let mut slots: IntMap<u64, usize> = IntMap::default();
+    let mut acc: Vec<((u32, u32, i64), [u64; 7])> = Vec::new();
+    rec.stream("lru_inactive", base, |fr| {
+        let rc = ids.ids(&fr.chunked_str("reclaimer")?);
+        let lr = ids.ids(&fr.chunked_str("lru")?);
+        let pr = values_i64_opt(&fr.chunked_i64("priority")?);
+        let cas: Vec<UInt64Chunked> = [
+            "nr_scanned",
+            "nr_reclaimed",
+            "nr_dirty",
+            "nr_writeback",
+            "nr_congested",
+            "nr_immediate",
+        ]
+        .iter()
+        .map(|c| fr.chunked_u64(c).map(|x| x.rechunk().into_owned()))
+        .collect::<Result<_, _>>()?;
+        let cols: Vec<std::borrow::Cow<'_, [u64]>> = cas.iter().map(values_cow).collect();
+        for i in 0..rc.len() {
+            let p = pr[i].unwrap_or(0);
+            let packed =
+                (u64::from(rc[i]) << 44) | (u64::from(lr[i]) << 24) | (p as u64 & 0xff_ffff);
+            let slot = *slots.entry(packed).or_insert_with(|| {
+                acc.push(((rc[i], lr[i], p), [0; 7]));
+                acc.len() - 1
+            });
+            let e = &mut acc[slot].1;
+            e[0] += 1;
+            for k in 0..6 {
+                e[k + 1] += cols[k][i];
             }
-            Ok(())
-        })?;
-        let mut by_prio: BTreeMap<(String, i64), (u64, u64, u64)> = BTreeMap::new();
-        for ((r, l, p), c) in acc {
-            let s = LruSums {
-                passes: c[0],
-                scanned: c[1],
-                reclaimed: c[2],
-                dirty: c[3],
-                writeback: c[4],
-                congested: c[5],
-                immediate: c[6],
-            };
-            let (r, l) = (ids.name(r).to_string(), ids.name(l).to_string());
-            groups.entry((r.clone(), l)).or_default().add(&s);
-            let e = by_prio.entry((r, p)).or_default();
-            e.0 += s.passes;
-            e.1 += s.scanned;
-            e.2 += s.reclaimed;
         }
-        prio = by_prio
-            .into_iter()
-            .map(|((r, p), (n, sc, rc))| (r, p, n, sc, rc))
-            .collect();
+        Ok(())
+    })?;
+    let mut by_prio: BTreeMap<(String, i64), (u64, u64, u64)> = BTreeMap::new();
+    for ((r, l, p), c) in acc {
+        let s = LruSums {
+            passes: c[0],
+            scanned: c[1],
+            reclaimed: c[2],
+            dirty: c[3],
+            writeback: c[4],
+            congested: c[5],
+            immediate: c[6],
+        };
+        let (r, l) = (ids.name(r).to_string(), ids.name(l).to_string());
+        groups.entry((r.clone(), l)).or_default().add(&s);
+        let e = by_prio.entry((r, p)).or_default();
+        e.0 += s.passes;
+        e.1 += s.scanned;
+        e.2 += s.reclaimed;
     }
+    let mut prio: Vec<(String, i64, u64, u64, u64)> = by_prio
+        .into_iter()
+        .map(|((r, p), (n, sc, rc))| (r, p, n, sc, rc))
+        .collect();
     // Totals per reclaimer and overall.
     let mut per_r: BTreeMap<String, LruSums> = BTreeMap::new();
     let mut all = LruSums::default();
@@ -336,65 +333,62 @@ fn lru_active(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool
             ("referenced", Unit::Pages),
         ],
     );
-    if may_have(rec, "lru_active") {
-        let lf = rec.scan(
-            "lru_active",
-            f,
-            &[
-                "reclaimer",
-                "lru",
-                "nr_taken",
-                "nr_active",
-                "nr_deactivated",
-                "nr_referenced",
-            ],
-        )?;
-        let mut ids = StrIds::default();
-        let mut acc: IntMap<u64, [u64; 5]> = IntMap::default();
-        rec.stream("lru_active", lf, |fr| {
-            let rc = ids.ids(&fr.chunked_str("reclaimer")?);
-            let lr = ids.ids(&fr.chunked_str("lru")?);
-            let cas: Vec<UInt64Chunked> =
-                ["nr_taken", "nr_deactivated", "nr_active", "nr_referenced"]
-                    .iter()
-                    .map(|c| fr.chunked_u64(c).map(|x| x.rechunk().into_owned()))
-                    .collect::<Result<_, _>>()?;
-            let cols: Vec<std::borrow::Cow<'_, [u64]>> = cas.iter().map(values_cow).collect();
-            for i in 0..rc.len() {
-                let e = acc
-                    .entry((u64::from(rc[i]) << 32) | u64::from(lr[i]))
-                    .or_default();
-                e[0] += 1;
-                for k in 0..4 {
-                    e[k + 1] += cols[k][i];
-                }
+    let lf = rec.scan(
+        "lru_active",
+        f,
+        &[
+            "reclaimer",
+            "lru",
+            "nr_taken",
+            "nr_active",
+            "nr_deactivated",
+            "nr_referenced",
+        ],
+    )?;
+    let mut ids = StrIds::default();
+    let mut acc: IntMap<u64, [u64; 5]> = IntMap::default();
+    rec.stream("lru_active", lf, |fr| {
+        let rc = ids.ids(&fr.chunked_str("reclaimer")?);
+        let lr = ids.ids(&fr.chunked_str("lru")?);
+        let cas: Vec<UInt64Chunked> = ["nr_taken", "nr_deactivated", "nr_active", "nr_referenced"]
+            .iter()
+            .map(|c| fr.chunked_u64(c).map(|x| x.rechunk().into_owned()))
+            .collect::<Result<_, _>>()?;
+        let cols: Vec<std::borrow::Cow<'_, [u64]>> = cas.iter().map(values_cow).collect();
+        for i in 0..rc.len() {
+            let e = acc
+                .entry((u64::from(rc[i]) << 32) | u64::from(lr[i]))
+                .or_default();
+            e[0] += 1;
+            for k in 0..4 {
+                e[k + 1] += cols[k][i];
             }
-            Ok(())
-        })?;
-        let mut rows: Vec<(String, String, [u64; 5])> = acc
-            .into_iter()
-            .map(|(k, v)| {
-                let (r, l) = ((k >> 32) as u32, k as u32);
-                (ids.name(r).to_string(), ids.name(l).to_string(), v)
-            })
-            .collect();
-        rows.sort_by_key(|x| (reclaimer_key(&x.0), lru_key(&x.1)));
-        for (rc, lru, v) in rows {
-            t.push(vec![
-                rc.as_str().into(),
-                lru.as_str().into(),
-                v[0].into(),
-                v[1].into(),
-                v[2].into(),
-                v[3].into(),
-                v[4].into(),
-            ]);
-            r.metrics.push(Metric::new(
-                format!("reclaim.{rc}.{lru}.deactivated"),
-                v[2],
-                Unit::Pages,
-            ));
         }
+        Ok(())
+    })?;
+    let mut rows: Vec<(String, String, [u64; 5])> = acc
+        .into_iter()
+        .map(|(k, v)| {
+            let (r, l) = ((k >> 32) as u32, k as u32);
+            (ids.name(r).to_string(), ids.name(l).to_string(), v)
+        })
+        .collect();
+    rows.sort_by_key(|x| (reclaimer_key(&x.0), lru_key(&x.1)));
+    for (rc, lru, v) in rows {
+        t.push(vec![
+            rc.as_str().into(),
+            lru.as_str().into(),
+            v[0].into(),
+            v[1].into(),
+            v[2].into(),
+            v[3].into(),
+            v[4].into(),
+        ]);
+        r.metrics.push(Metric::new(
+            format!("reclaim.{rc}.{lru}.deactivated"),
+            v[2],
+            Unit::Pages,
+        ));
     }
     let any = !t.rows.is_empty();
     r.tables.push(t);
@@ -415,67 +409,63 @@ fn lat_cells(l: &Latency) -> Vec<Value> {
 fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
     // reclaim_begin rows per reclaimer.
     let mut begins: BTreeMap<String, u64> = BTreeMap::new();
-    if may_have(rec, "reclaim_begin") {
-        let q = rec
-            .scan("reclaim_begin", f, &["reclaimer"])?
-            .group_by([col("reclaimer")])
-            .agg([len().cast(DataType::UInt64).alias("n")]);
-        let fr = rec.fetch("reclaim_begin", q)?;
-        let (rc, n) = (fr.str_or_empty("reclaimer")?, fr.u64_or0("n")?);
-        for i in 0..fr.height() {
-            begins.insert(rc[i].clone(), n[i]);
-        }
+    let q = rec
+        .scan("reclaim_begin", f, &["reclaimer"])?
+        .group_by([col("reclaimer")])
+        .agg([len().cast(DataType::UInt64).alias("n")]);
+    let fr = rec.fetch("reclaim_begin", q)?;
+    let (rc, n) = (fr.str_or_empty("reclaimer")?, fr.u64_or0("n")?);
+    for i in 0..fr.height() {
+        begins.insert(rc[i].clone(), n[i]);
     }
     // Per process: counts and sums (percentiles below, for the rows shown).
     let mut procs: Vec<ProcLat> = Vec::new();
     let mut per_r: BTreeMap<String, (u64, Vec<i64>, u64)> = BTreeMap::new();
-    if may_have(rec, "reclaim_end") {
-        let lf = rec.scan(
-            "reclaim_end",
-            f,
-            &["reclaimer", "tgid", "comm", "nr_reclaimed", "duration_ns"],
-        )?;
-        let mut ids = StrIds::default();
-        let mut index: IntMap<u128, usize> = IntMap::default();
-        let mut accs: Vec<(u32, u64, u32, u64, u64, Vec<i64>)> = Vec::new();
-        rec.stream("reclaim_end", lf, |fr| {
-            let rc = ids.ids(&fr.chunked_str("reclaimer")?);
-            let tg = values_u64(&fr.chunked_u64("tgid")?);
-            let cm = ids.ids(&fr.chunked_str("comm")?);
-            let nr = values_u64(&fr.chunked_u64("nr_reclaimed")?);
-            let du = values_i64_opt(&fr.chunked_i64("duration_ns")?);
-            for i in 0..rc.len() {
-                let key = (u128::from(rc[i]) << 96) | (u128::from(tg[i]) << 32) | u128::from(cm[i]);
-                let slot = *index.entry(key).or_insert_with(|| {
-                    accs.push((rc[i], tg[i], cm[i], 0, 0, Vec::new()));
-                    accs.len() - 1
-                });
-                let a = &mut accs[slot];
-                a.3 += 1;
-                a.4 += nr[i];
-                if let Some(d) = du[i] {
-                    a.5.push(d);
-                }
-            }
-            Ok(())
-        })?;
-        for (r, tgid, comm, n, rcl, mut d) in accs {
-            let name = ids.name(r).to_string();
-            let comm = ids.name(comm).to_string();
-            let e = per_r.entry(name.clone()).or_default();
-            e.0 += n;
-            e.2 += rcl;
-            e.1.extend_from_slice(&d);
-            procs.push(ProcLat {
-                reclaimer: name,
-                tgid,
-                comm,
-                ends: n,
-                total: d.iter().sum(),
-                reclaimed: rcl,
-                lat: Latency::of(&mut d),
+    let lf = rec.scan(
+        "reclaim_end",
+        f,
+        &["reclaimer", "tgid", "comm", "nr_reclaimed", "duration_ns"],
+    )?;
+    let mut ids = StrIds::default();
+    let mut index: IntMap<u128, usize> = IntMap::default();
+    let mut accs: Vec<(u32, u64, u32, u64, u64, Vec<i64>)> = Vec::new();
+    rec.stream("reclaim_end", lf, |fr| {
+        let rc = ids.ids(&fr.chunked_str("reclaimer")?);
+        let tg = values_u64(&fr.chunked_u64("tgid")?);
+        let cm = ids.ids(&fr.chunked_str("comm")?);
+        let nr = values_u64(&fr.chunked_u64("nr_reclaimed")?);
+        let du = values_i64_opt(&fr.chunked_i64("duration_ns")?);
+        for i in 0..rc.len() {
+            let key = (u128::from(rc[i]) << 96) | (u128::from(tg[i]) << 32) | u128::from(cm[i]);
+            let slot = *index.entry(key).or_insert_with(|| {
+                accs.push((rc[i], tg[i], cm[i], 0, 0, Vec::new()));
+                accs.len() - 1
             });
+            let a = &mut accs[slot];
+            a.3 += 1;
+            a.4 += nr[i];
+            if let Some(d) = du[i] {
+                a.5.push(d);
+            }
         }
+        Ok(())
+    })?;
+    for (r, tgid, comm, n, rcl, mut d) in accs {
+        let name = ids.name(r).to_string();
+        let comm = ids.name(comm).to_string();
+        let e = per_r.entry(name.clone()).or_default();
+        e.0 += n;
+        e.2 += rcl;
+        e.1.extend_from_slice(&d);
+        procs.push(ProcLat {
+            reclaimer: name,
+            tgid,
+            comm,
+            ends: n,
+            total: d.iter().sum(),
+            reclaimed: rcl,
+            lat: Latency::of(&mut d),
+        });
     }
     for rc in begins.keys() {
         per_r.entry(rc.clone()).or_default();
@@ -584,30 +574,28 @@ struct ProcLat {
 
 fn kswapd(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
     let mut per_node: BTreeMap<i64, (Kswapd, Vec<(i64, bool)>)> = BTreeMap::new();
-    if may_have(rec, "kswapd") {
-        let fr = rec.fetch(
-            "kswapd",
-            rec.scan("kswapd", f, &["ts_ns", "event", "node"])?,
-        )?;
-        let (ts, ev, node) = (
-            fr.i64_or0("ts_ns")?,
-            fr.str_or_empty("event")?,
-            fr.i64_or0("node")?,
-        );
-        for i in 0..fr.height() {
-            let e = per_node.entry(node[i]).or_default();
-            match ev[i].as_str() {
-                "wake" => {
-                    e.0.wakes += 1;
-                    e.1.push((ts[i], true));
-                }
-                "sleep" => {
-                    e.0.sleeps += 1;
-                    e.1.push((ts[i], false));
-                }
-                "wakeup" => e.0.requests += 1,
-                _ => {}
+    let fr = rec.fetch(
+        "kswapd",
+        rec.scan("kswapd", f, &["ts_ns", "event", "node"])?,
+    )?;
+    let (ts, ev, node) = (
+        fr.i64_or0("ts_ns")?,
+        fr.str_or_empty("event")?,
+        fr.i64_or0("node")?,
+    );
+    for i in 0..fr.height() {
+        let e = per_node.entry(node[i]).or_default();
+        match ev[i].as_str() {
+            "wake" => {
+                e.0.wakes += 1;
+                e.1.push((ts[i], true));
             }
+            "sleep" => {
+                e.0.sleeps += 1;
+                e.1.push((ts[i], false));
+            }
+            "wakeup" => e.0.requests += 1,
+            _ => {}
         }
     }
     let (lo, hi) = rec.window(f);
@@ -681,70 +669,68 @@ fn slab(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, Sect
         ],
     );
     let (mut calls, mut total) = (0u64, 0i64);
-    if may_have(rec, "slab_end") {
-        let lf = rec.scan(
-            "slab_end",
-            f,
-            &["shrinker_fn", "freed", "total_scan", "duration_ns"],
-        )?;
-        let mut names = StrIds::default();
-        let mut acc: BTreeMap<u32, SlabSums> = BTreeMap::new();
-        rec.stream("slab_end", lf, |fr| {
-            let sf = names.ids(&fr.chunked_str("shrinker_fn")?);
-            let fd = values_i64_opt(&fr.chunked_i64("freed")?);
-            let ts = values_i64_opt(&fr.chunked_i64("total_scan")?);
-            let du = values_i64_opt(&fr.chunked_i64("duration_ns")?);
-            for (i, s) in sf.iter().enumerate() {
-                let e = acc.entry(*s).or_default();
-                e.0 += 1;
-                e.2 += fd[i].unwrap_or(0);
-                e.3 += ts[i].unwrap_or(0);
-                if let Some(d) = du[i] {
-                    e.1 += 1;
-                    e.4 += d;
-                    e.5 = Some(e.5.map_or(d, |m| m.max(d)));
-                }
+    let lf = rec.scan(
+        "slab_end",
+        f,
+        &["shrinker_fn", "freed", "total_scan", "duration_ns"],
+    )?;
+    let mut names = StrIds::default();
+    let mut acc: BTreeMap<u32, SlabSums> = BTreeMap::new();
+    rec.stream("slab_end", lf, |fr| {
+        let sf = names.ids(&fr.chunked_str("shrinker_fn")?);
+        let fd = values_i64_opt(&fr.chunked_i64("freed")?);
+        let ts = values_i64_opt(&fr.chunked_i64("total_scan")?);
+        let du = values_i64_opt(&fr.chunked_i64("duration_ns")?);
+        for (i, s) in sf.iter().enumerate() {
+            let e = acc.entry(*s).or_default();
+            e.0 += 1;
+            e.2 += fd[i].unwrap_or(0);
+            e.3 += ts[i].unwrap_or(0);
+            if let Some(d) = du[i] {
+                e.1 += 1;
+                e.4 += d;
+                e.5 = Some(e.5.map_or(d, |m| m.max(d)));
             }
-            Ok(())
-        })?;
-        let mut rows: Vec<(String, SlabSums)> = acc
-            .into_iter()
-            .map(|(k, v)| (names.name(k).to_string(), v))
-            .collect();
-        rows.sort_by(|a, b| b.1 .4.cmp(&a.1 .4).then(a.0.cmp(&b.0)));
-        for (name, (n, timed, freed, scanned, tot, max)) in rows {
-            calls += n;
-            total += tot;
-            let mean = if timed > 0 {
-                Some(tot as f64 / timed as f64)
-            } else {
-                None
-            };
-            t.push(vec![
-                name.as_str().into(),
-                n.into(),
-                timed.into(),
-                freed.into(),
-                scanned.into(),
-                tot.into(),
-                mean.into(),
-                max.into(),
-            ]);
-            let lab = |m: Metric| m.label("shrinker", &name);
-            r.metrics
-                .push(lab(Metric::new("reclaim.slab.calls", n, Unit::Count)));
+        }
+        Ok(())
+    })?;
+    let mut rows: Vec<(String, SlabSums)> = acc
+        .into_iter()
+        .map(|(k, v)| (names.name(k).to_string(), v))
+        .collect();
+    rows.sort_by(|a, b| b.1 .4.cmp(&a.1 .4).then(a.0.cmp(&b.0)));
+    for (name, (n, timed, freed, scanned, tot, max)) in rows {
+        calls += n;
+        total += tot;
+        let mean = if timed > 0 {
+            Some(tot as f64 / timed as f64)
+        } else {
+            None
+        };
+        t.push(vec![
+            name.as_str().into(),
+            n.into(),
+            timed.into(),
+            freed.into(),
+            scanned.into(),
+            tot.into(),
+            mean.into(),
+            max.into(),
+        ]);
+        let lab = |m: Metric| m.label("shrinker", &name);
+        r.metrics
+            .push(lab(Metric::new("reclaim.slab.calls", n, Unit::Count)));
+        r.metrics.push(lab(Metric::new(
+            "reclaim.slab.total_ms",
+            tot as f64 / 1e6,
+            Unit::Ms,
+        )));
+        if let Some(m) = max {
             r.metrics.push(lab(Metric::new(
-                "reclaim.slab.total_ms",
-                tot as f64 / 1e6,
+                "reclaim.slab.max_ms",
+                m as f64 / 1e6,
                 Unit::Ms,
             )));
-            if let Some(m) = max {
-                r.metrics.push(lab(Metric::new(
-                    "reclaim.slab.max_ms",
-                    m as f64 / 1e6,
-                    Unit::Ms,
-                )));
-            }
         }
     }
     r.metrics

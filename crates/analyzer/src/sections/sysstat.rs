@@ -1,6 +1,6 @@
 //! System state per node from `sysstat` snapshots.
 
-use super::{may_have, start, Section, SectionError};
+use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
 use crate::recording::Recording;
@@ -109,52 +109,49 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             ("max_fall_ts", Unit::Timestamp),
         ],
     );
-    let mut snapshots = 0usize;
-    if may_have(rec, "sysstat") {
-        let mut cols = vec!["ts_ns", "node"];
-        cols.extend(fields.iter().map(|c| c.name));
-        let fr = rec.fetch("sysstat", rec.scan("sysstat", f, &cols)?)?;
-        snapshots = fr.height();
-        let ts = fr.i64_or0("ts_ns")?;
-        let node = fr.u64_or0("node")?;
-        let mut order: Vec<usize> = (0..fr.height()).collect();
-        order.sort_by_key(|&i| (node[i], ts[i]));
-        for c in &fields {
-            let vals = fr.u64(c.name)?;
-            let mut per_node: BTreeMap<u64, Vec<(i64, u64)>> = BTreeMap::new();
-            for &i in &order {
-                if let Some(v) = vals[i] {
-                    per_node.entry(node[i]).or_default().push((ts[i], v));
-                }
+    let mut cols = vec!["ts_ns", "node"];
+    cols.extend(fields.iter().map(|c| c.name));
+    let fr = rec.fetch("sysstat", rec.scan("sysstat", f, &cols)?)?;
+    let snapshots = fr.height();
+    let ts = fr.i64_or0("ts_ns")?;
+    let node = fr.u64_or0("node")?;
+    let mut order: Vec<usize> = (0..fr.height()).collect();
+    order.sort_by_key(|&i| (node[i], ts[i]));
+    for c in &fields {
+        let vals = fr.u64(c.name)?;
+        let mut per_node: BTreeMap<u64, Vec<(i64, u64)>> = BTreeMap::new();
+        for &i in &order {
+            if let Some(v) = vals[i] {
+                per_node.entry(node[i]).or_default().push((ts[i], v));
             }
-            for (nd, pts) in per_node {
-                let s = field_stats(&pts, rec.start_ns);
-                let slope = s.fit.and_then(|x| x.slope);
-                t.push(vec![
-                    nd.into(),
-                    c.name.into(),
-                    s.samples.into(),
-                    s.first.into(),
-                    s.last.into(),
-                    s.min.into(),
-                    s.mean.into(),
-                    s.max.into(),
-                    slope.into(),
-                    s.max_rise.map(|x| x.0).into(),
-                    s.max_rise.map(|x| x.1).into(),
-                    s.max_fall.map(|x| x.0).into(),
-                    s.max_fall.map(|x| x.1).into(),
-                ]);
-                let m = |k: &str, v: Value, u: Unit| {
-                    Metric::new(format!("sysstat.{}.{k}", c.name), v, u).label("node", nd)
-                };
-                r.metrics.push(m("min", s.min.into(), Unit::Pages));
-                r.metrics.push(m("mean", s.mean.into(), Unit::Pages));
-                r.metrics.push(m("max", s.max.into(), Unit::Pages));
-                if let Some(sl) = slope {
-                    r.metrics
-                        .push(m("slope_per_s", sl.into(), Unit::PagesPerSec));
-                }
+        }
+        for (nd, pts) in per_node {
+            let s = field_stats(&pts, rec.start_ns);
+            let slope = s.fit.and_then(|x| x.slope);
+            t.push(vec![
+                nd.into(),
+                c.name.into(),
+                s.samples.into(),
+                s.first.into(),
+                s.last.into(),
+                s.min.into(),
+                s.mean.into(),
+                s.max.into(),
+                slope.into(),
+                s.max_rise.map(|x| x.0).into(),
+                s.max_rise.map(|x| x.1).into(),
+                s.max_fall.map(|x| x.0).into(),
+                s.max_fall.map(|x| x.1).into(),
+            ]);
+            let m = |k: &str, v: Value, u: Unit| {
+                Metric::new(format!("sysstat.{}.{k}", c.name), v, u).label("node", nd)
+            };
+            r.metrics.push(m("min", s.min.into(), Unit::Pages));
+            r.metrics.push(m("mean", s.mean.into(), Unit::Pages));
+            r.metrics.push(m("max", s.max.into(), Unit::Pages));
+            if let Some(sl) = slope {
+                r.metrics
+                    .push(m("slope_per_s", sl.into(), Unit::PagesPerSec));
             }
         }
     }
