@@ -1,0 +1,366 @@
+//! Page-allocation failures against the zone watermarks, and the slow path
+//! (reclaim, compaction) that ran before them.
+
+mod query;
+mod slow_path;
+mod verdict;
+mod zones;
+
+pub use query::Context;
+pub use verdict::{judge, usable_free, Failure, Level, Verdict, ZoneRow};
+
+use super::{start, Section, SectionError};
+use crate::filter::Filter;
+use crate::model::{Metric, SectionReport, Table, TextLimit, Unit};
+use crate::recording::Recording;
+use polars::prelude::*;
+use query::{contexts, load_failures, load_zones, ZONE_COLS};
+use slow_path::slow_path;
+use std::collections::{BTreeMap, HashMap};
+use zones::zone_tables;
+
+pub static SECTION: Section = Section {
+    id: "paf",
+    title: "Allocation failures vs watermarks (paf, zone)",
+    required: &["paf"],
+    optional: &["sysstat", "pr"],
+    compute,
+};
+
+pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
+    let mut r = start(rec, &SECTION);
+    if r.status != crate::model::Status::Ok {
+        return Ok(r);
+    }
+    let failures = load_failures(rec, f)?;
+
+    // Zone snapshots taken at the failures.
+    let fail_zones: Vec<ZoneRow> =
+        if !failures.is_empty() {
+            let ts: Vec<i64> = failures.iter().map(|x| x.ts_ns).collect();
+            let lf = rec
+                .scan_with(
+                    "zone",
+                    &Filter::default(),
+                    &[ZONE_COLS, &["trigger"]].concat(),
+                    false,
+                )?
+                .filter(col("trigger").eq(lit("alloc_fail")).and(
+                    col("ts_ns").is_in(lit(Series::new("ts".into(), ts)).implode(false), false),
+                ));
+            load_zones(rec, lf)?
+        } else {
+            Vec::new()
+        };
+    // Interval snapshots for the timeline.
+    let timeline: Vec<ZoneRow> = {
+        let lf = rec
+            .scan("zone", f, &[ZONE_COLS, &["trigger"]].concat())?
+            .filter(col("trigger").eq(lit("interval")));
+        load_zones(rec, lf)?
+    };
+    let mut idx: HashMap<String, u32> = HashMap::new();
+    for z in rec.meta.zones_start.iter().chain(&rec.meta.zones_end) {
+        idx.insert(z.zone.clone(), z.zone_idx);
+    }
+    for z in fail_zones.iter().chain(&timeline) {
+        idx.insert(z.zone.clone(), z.zone_idx);
+    }
+    let mut zones_at: BTreeMap<i64, Vec<ZoneRow>> = BTreeMap::new();
+    for z in fail_zones {
+        zones_at.entry(z.ts_ns).or_default().push(z);
+    }
+
+    // Slow-path context before each failure (all tasks, any time filter).
+    let ctx = contexts(rec, &failures, f.window_ns)?;
+
+    let mut by_kind: BTreeMap<(u32, String, String), [u64; 5]> = BTreeMap::new();
+    let mut verdicts = [0u64; 4];
+    let mut ft = Table::new(
+        "failures",
+        "Failures, with the slow path in the window before each",
+        &[
+            ("ts_ns", Unit::Timestamp),
+            ("tgid", Unit::None),
+            ("comm", Unit::None),
+            ("order", Unit::None),
+            ("gfp", Unit::None),
+            ("migratetype", Unit::None),
+            ("highest_zone", Unit::None),
+            ("node", Unit::None),
+            ("verdict", Unit::None),
+            ("eligible_zones", Unit::Count),
+            ("zones_below_min", Unit::Count),
+            ("reclaim_begin", Unit::Count),
+            ("lru_scanned", Unit::Pages),
+            ("lru_reclaimed", Unit::Pages),
+            ("compact_try", Unit::Count),
+            ("compact_suitable", Unit::Count),
+            ("reclaim_retry", Unit::Count),
+            ("kswapd_wakes", Unit::Count),
+        ],
+    )
+    .with_text_limit(if f.top == 0 {
+        TextLimit::All
+    } else {
+        TextLimit::Head(f.top)
+    });
+    let mut zt = Table::new(
+        "failure_zones",
+        "Eligible zones at each failure (usable = free - free_cma unless movable; \
+         watermarks + reserve)",
+        &[
+            ("ts_ns", Unit::Timestamp),
+            ("tgid", Unit::None),
+            ("order", Unit::None),
+            ("node", Unit::None),
+            ("zone", Unit::None),
+            ("free", Unit::Pages),
+            ("free_cma", Unit::Pages),
+            ("usable", Unit::Pages),
+            ("min", Unit::Pages),
+            ("low", Unit::Pages),
+            ("high", Unit::Pages),
+            ("reserve", Unit::Pages),
+            ("level", Unit::None),
+        ],
+    )
+    .with_text_limit(if f.top == 0 {
+        TextLimit::All
+    } else {
+        TextLimit::Head(f.top * 3)
+    });
+    let empty = Vec::new();
+    for (i, fl) in failures.iter().enumerate() {
+        let zs = zones_at.get(&fl.ts_ns).unwrap_or(&empty);
+        let (elig, verdict) = judge(fl, zs, &idx);
+        let vi = match verdict {
+            Verdict::Exhaustion => 0,
+            Verdict::Fragmentation => 1,
+            Verdict::Other => 2,
+            Verdict::Unknown => 3,
+        };
+        verdicts[vi] += 1;
+        let e = by_kind
+            .entry((fl.order, fl.gfp.clone(), fl.highest_zone.clone()))
+            .or_default();
+        e[0] += 1;
+        e[vi + 1] += 1;
+        let c = ctx.get(i).copied().unwrap_or_default();
+        ft.push(vec![
+            fl.ts_ns.into(),
+            fl.tgid.into(),
+            fl.comm.as_str().into(),
+            fl.order.into(),
+            fl.gfp.as_str().into(),
+            fl.migratetype_name.as_str().into(),
+            fl.highest_zone.as_str().into(),
+            fl.node.into(),
+            verdict.name().into(),
+            elig.len().into(),
+            elig.iter()
+                .filter(|e| e.2 == Level::BelowMin)
+                .count()
+                .into(),
+            c.reclaim_begin.into(),
+            c.lru_scanned.into(),
+            c.lru_reclaimed.into(),
+            c.compact_try.into(),
+            c.compact_suitable.into(),
+            c.reclaim_retry.into(),
+            c.kswapd_wakes.into(),
+        ]);
+        for (z, usable, level) in elig {
+            zt.push(vec![
+                fl.ts_ns.into(),
+                fl.tgid.into(),
+                fl.order.into(),
+                z.node.into(),
+                z.zone.as_str().into(),
+                z.free.into(),
+                z.free_cma.into(),
+                usable.into(),
+                z.min.into(),
+                z.low.into(),
+                z.high.into(),
+                z.reserve.unwrap_or(0).into(),
+                level.name().into(),
+            ]);
+        }
+    }
+    let mut kt = Table::new(
+        "by_kind",
+        "Failures by order x gfp x highest zone",
+        &[
+            ("order", Unit::None),
+            ("gfp", Unit::None),
+            ("highest_zone", Unit::None),
+            ("failures", Unit::Count),
+            ("exhaustion", Unit::Count),
+            ("fragmentation", Unit::Count),
+            ("other", Unit::Count),
+            ("unknown", Unit::Count),
+        ],
+    );
+    let mut kinds: Vec<_> = by_kind.into_iter().collect();
+    kinds.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
+    for ((order, gfp, hz), c) in kinds {
+        kt.push(vec![
+            order.into(),
+            gfp.into(),
+            hz.into(),
+            c[0].into(),
+            c[1].into(),
+            c[2].into(),
+            c[3].into(),
+            c[4].into(),
+        ]);
+    }
+
+    r.metrics.push(Metric::new(
+        "paf.failures",
+        failures.len() as u64,
+        Unit::Count,
+    ));
+    for (name, v) in ["exhaustion", "fragmentation", "other", "unknown"]
+        .iter()
+        .zip(verdicts)
+    {
+        r.metrics
+            .push(Metric::new(format!("paf.{name}"), v, Unit::Count));
+    }
+    let mut by_order: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut by_zone: BTreeMap<&str, u64> = BTreeMap::new();
+    for fl in &failures {
+        *by_order.entry(fl.order).or_default() += 1;
+        *by_zone.entry(fl.highest_zone.as_str()).or_default() += 1;
+    }
+    for (o, n) in by_order {
+        r.metrics
+            .push(Metric::new("paf.failures", n, Unit::Count).label("order", o));
+    }
+    for (z, n) in by_zone {
+        r.metrics
+            .push(Metric::new("paf.failures", n, Unit::Count).label("zone", z));
+    }
+
+    let slow = slow_path(rec, f, &mut r)?;
+    if failures.is_empty() {
+        r.notes
+            .push("No allocation failed in the selected window.".into());
+    } else {
+        r.notes.push(format!(
+            "Context columns count rows of all tasks in [ts - {} s, ts] before each failure.",
+            f.window_ns as f64 / 1e9
+        ));
+    }
+    if !rec.may_have("zone") {
+        r.notes.push(
+            "No zone rows: verdicts and the watermark timeline need the sysstat group.".into(),
+        );
+    }
+    r.tables.push(kt);
+    r.tables.push(ft);
+    r.tables.push(zt);
+    r.tables.extend(slow);
+    let (sum, tl) = zone_tables(&timeline, &mut r.metrics);
+    r.tables.push(sum);
+    r.tables.push(tl);
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query::{merged_windows, WindowSums};
+    use super::*;
+
+    fn fail(order: u32, mt: &str, hz: &str) -> Failure {
+        Failure {
+            ts_ns: 100,
+            tgid: 1,
+            comm: "x".into(),
+            order,
+            gfp: "GFP_KERNEL".into(),
+            migratetype: 0,
+            migratetype_name: mt.into(),
+            highest_zone: hz.into(),
+            node: 0,
+        }
+    }
+
+    fn zone(name: &str, idx: u32, free: u64, cma: u64, reserve: u64) -> ZoneRow {
+        ZoneRow {
+            ts_ns: 100,
+            node: 0,
+            zone: name.into(),
+            zone_idx: idx,
+            free,
+            min: 100,
+            low: 125,
+            high: 150,
+            free_cma: cma,
+            reserve: Some(reserve),
+        }
+    }
+
+    #[test]
+    fn levels_at_the_boundary() {
+        assert_eq!(Level::of(100, 100, 125, 150, 0), Level::BelowMin);
+        assert_eq!(Level::of(101, 100, 125, 150, 0), Level::BelowLow);
+        assert_eq!(Level::of(126, 100, 125, 150, 0), Level::BelowHigh);
+        assert_eq!(Level::of(151, 100, 125, 150, 0), Level::AboveHigh);
+        assert_eq!(Level::of(151, 100, 125, 150, 60), Level::BelowMin);
+    }
+
+    #[test]
+    fn verdicts() {
+        let idx: HashMap<String, u32> =
+            [("DMA32".to_string(), 1), ("Normal".to_string(), 2)].into();
+        let zs = vec![zone("DMA32", 1, 90, 0, 0), zone("Normal", 2, 200, 150, 0)];
+        // Unmovable: Normal's 150 free CMA pages do not count -> 50 usable <= min.
+        let (e, v) = judge(&fail(0, "MIGRATE_UNMOVABLE", "Normal"), &zs, &idx);
+        assert_eq!(e.len(), 2);
+        assert_eq!(v, Verdict::Exhaustion);
+        // Movable may use CMA: Normal has 200 > min: order 3 -> fragmentation.
+        assert_eq!(
+            judge(&fail(3, "MIGRATE_MOVABLE", "Normal"), &zs, &idx).1,
+            Verdict::Fragmentation
+        );
+        assert_eq!(
+            judge(&fail(0, "MIGRATE_MOVABLE", "Normal"), &zs, &idx).1,
+            Verdict::Other
+        );
+        // Only DMA32 eligible.
+        let (e, v) = judge(&fail(3, "MIGRATE_MOVABLE", "DMA32"), &zs, &idx);
+        assert_eq!(e.len(), 1);
+        assert_eq!(v, Verdict::Exhaustion);
+        // The lowmem reserve raises the bar.
+        let zs2 = vec![zone("DMA32", 1, 300, 0, 250)];
+        assert_eq!(
+            judge(&fail(2, "MIGRATE_MOVABLE", "Normal"), &zs2, &idx).1,
+            Verdict::Exhaustion
+        );
+        assert_eq!(
+            judge(&fail(2, "MIGRATE_MOVABLE", "Normal"), &[], &idx).1,
+            Verdict::Unknown
+        );
+    }
+
+    #[test]
+    fn windows_merge_and_count() {
+        assert_eq!(merged_windows(&[10, 12, 30], 5), vec![(5, 12), (25, 30)]);
+        let mut s = WindowSums::new(vec![10, 12, 30], 5);
+        for (t, a, b) in [
+            (5, 1, 10),
+            (7, 2, 20),
+            (12, 4, 40),
+            (13, 8, 80),
+            (26, 16, 160),
+            (31, 1, 1),
+        ] {
+            s.add(t, a, b);
+        }
+        // 10: rows 5, 7 | 12: 7, 12 | 30: 26
+        assert_eq!(s.totals(), vec![(2, 3, 30), (2, 6, 60), (1, 16, 160)]);
+    }
+}

@@ -1,0 +1,159 @@
+//! The verdict on each failure: which zones it could use and where their
+//! free pages stood against the watermarks.
+
+use std::collections::HashMap;
+
+/// Zone names in `enum zone_type` order, for when the recording does not
+/// tell a zone's index.
+const CANONICAL_ZONES: &[&str] = &["DMA", "DMA32", "Normal", "HighMem", "Movable", "Device"];
+
+/// One failed allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub ts_ns: i64,
+    pub tgid: u32,
+    pub comm: String,
+    pub order: u32,
+    pub gfp: String,
+    pub migratetype: i32,
+    pub migratetype_name: String,
+    pub highest_zone: String,
+    pub node: u32,
+}
+
+impl Failure {
+    /// Whether the allocation may use CMA pages (MIGRATE_MOVABLE).
+    pub fn movable(&self) -> bool {
+        if self.migratetype_name.is_empty() {
+            self.migratetype == 1
+        } else {
+            self.migratetype_name == "MIGRATE_MOVABLE"
+        }
+    }
+}
+
+/// A zone snapshot.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ZoneRow {
+    pub ts_ns: i64,
+    pub node: u32,
+    pub zone: String,
+    pub zone_idx: u32,
+    pub free: u64,
+    pub min: u64,
+    pub low: u64,
+    pub high: u64,
+    pub free_cma: u64,
+    pub reserve: Option<u64>,
+}
+
+/// Where free pages stood against the watermarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    BelowMin,
+    BelowLow,
+    BelowHigh,
+    AboveHigh,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::BelowMin => "<=min",
+            Level::BelowLow => "<=low",
+            Level::BelowHigh => "<=high",
+            Level::AboveHigh => ">high",
+        }
+    }
+
+    /// `free` against watermarks raised by `reserve`: at or under a
+    /// watermark counts as under it (the kernel passes only when
+    /// free > watermark + reserve).
+    pub fn of(free: i64, min: u64, low: u64, high: u64, reserve: u64) -> Level {
+        let at = |w: u64| free <= (w + reserve) as i64;
+        if at(min) {
+            Level::BelowMin
+        } else if at(low) {
+            Level::BelowLow
+        } else if at(high) {
+            Level::BelowHigh
+        } else {
+            Level::AboveHigh
+        }
+    }
+}
+
+/// The verdict on one failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every eligible zone was at or under min (+ reserve).
+    Exhaustion,
+    /// Some eligible zone had free pages above min (+ reserve) but the
+    /// order > 0 allocation failed: no free block of that order.
+    Fragmentation,
+    /// Order 0 with free pages above min somewhere (cpuset, mempolicy, or a
+    /// no-retry allocation).
+    Other,
+    /// No zone rows at the failure's ts_ns.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Exhaustion => "exhaustion",
+            Verdict::Fragmentation => "fragmentation",
+            Verdict::Other => "other",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// Free pages the allocation could use in a zone: free minus free CMA pages
+/// unless the allocation is movable.
+pub fn usable_free(f: &Failure, z: &ZoneRow) -> i64 {
+    let unusable = if f.movable() { 0 } else { z.free_cma };
+    z.free as i64 - unusable as i64
+}
+
+/// Zone index of a zone name: from the recording's zone rows, else the
+/// canonical order.
+pub(super) fn zone_index(map: &HashMap<String, u32>, name: &str) -> Option<u32> {
+    map.get(name).copied().or_else(|| {
+        CANONICAL_ZONES
+            .iter()
+            .position(|z| *z == name)
+            .map(|p| p as u32)
+    })
+}
+
+/// Eligible zones of a failure and the verdict.
+pub fn judge<'a>(
+    f: &Failure,
+    zones: &'a [ZoneRow],
+    idx: &HashMap<String, u32>,
+) -> (Vec<(&'a ZoneRow, i64, Level)>, Verdict) {
+    let hz = zone_index(idx, &f.highest_zone);
+    let eligible: Vec<(&ZoneRow, i64, Level)> = zones
+        .iter()
+        .filter(|z| hz.is_none_or(|h| z.zone_idx <= h))
+        .map(|z| {
+            let u = usable_free(f, z);
+            (
+                z,
+                u,
+                Level::of(u, z.min, z.low, z.high, z.reserve.unwrap_or(0)),
+            )
+        })
+        .collect();
+    let verdict = if eligible.is_empty() {
+        Verdict::Unknown
+    } else if eligible.iter().all(|e| e.2 == Level::BelowMin) {
+        Verdict::Exhaustion
+    } else if f.order > 0 {
+        Verdict::Fragmentation
+    } else {
+        Verdict::Other
+    };
+    (eligible, verdict)
+}
