@@ -219,6 +219,51 @@ impl Table {
         self.text_limit = limit;
         self
     }
+
+    /// An empty table of rows of type `R`, with `R`'s columns.
+    pub fn of<R: Row>(id: &str, title: &str) -> Self {
+        Table::new(id, title, R::COLUMNS)
+    }
+
+    /// Adds one typed row; its cells come in its columns' order.
+    pub fn push_row<R: Row>(&mut self, row: R) {
+        self.push(row.cells());
+    }
+}
+
+/// A report row as a struct: the names and units of its columns and its
+/// cells in the same order, both from one declaration ([`report_row!`]), so
+/// a column cannot be added to the header and forgotten in the rows.
+pub trait Row {
+    const COLUMNS: &'static [(&'static str, Unit)];
+    fn cells(self) -> Vec<Value>;
+}
+
+/// Declares a report row: a struct whose fields are the table's columns, in
+/// order, each with its unit (`field: Type => Unit`). The field name is the
+/// column name (the JSON and CSV key).
+#[macro_export]
+macro_rules! report_row {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $field:ident: $ty:ty => $unit:ident,)*
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $crate::model::Row for $name {
+            const COLUMNS: &'static [(&'static str, $crate::model::Unit)] =
+                &[$((stringify!($field), $crate::model::Unit::$unit),)*];
+
+            fn cells(self) -> Vec<$crate::model::Value> {
+                vec![$(self.$field.into(),)*]
+            }
+        }
+    };
 }
 
 /// One named figure, for `check` and `diff`.

@@ -4,6 +4,7 @@ use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Status, Table, Unit};
 use crate::recording::Recording;
+use crate::report_row;
 use crate::sections::growth::Names;
 use crate::stats::ExactFit;
 use polars::prelude::*;
@@ -32,6 +33,32 @@ pub fn before(points: &[(i64, u64)], t0: i64) -> Before {
     }
 }
 
+report_row! {
+    /// One OOM victim: its memory at the kill, as the tracepoint saw it, and
+    /// its procstat samples in the window before.
+    struct VictimRow {
+        ts_ns: i64 => Timestamp,
+        victim_pid: u64 => None,
+        victim_comm: String => None,
+        uid: u64 => None,
+        oom_score_adj: i64 => None,
+        total_vm: u64 => Bytes,
+        anon_rss: u64 => Bytes,
+        file_rss: u64 => Bytes,
+        shmem_rss: u64 => Bytes,
+        rss: u64 => Bytes,
+        pgtables: u64 => Bytes,
+        killer_tgid: u64 => None,
+        killer_comm: String => None,
+        samples_before: u64 => Count,
+        rss_first_before: Option<u64> => Bytes,
+        rss_last_before: Option<u64> => Bytes,
+        rss_peak_before: Option<u64> => Bytes,
+        growth_before: Option<i64> => Bytes,
+        growth_rate_before: Option<f64> => BytesPerSec,
+    }
+}
+
 pub static SECTION: Section = Section {
     id: "oom",
     title: "OOM kills (oom_victim)",
@@ -45,30 +72,9 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     if r.status != Status::Ok {
         return Ok(r);
     }
-    let mut t = Table::new(
+    let mut t = Table::of::<VictimRow>(
         "victims",
         "OOM victims: memory at the kill (tracepoint) and growth before it (procstat)",
-        &[
-            ("ts_ns", Unit::Timestamp),
-            ("victim_pid", Unit::None),
-            ("victim_comm", Unit::None),
-            ("uid", Unit::None),
-            ("oom_score_adj", Unit::None),
-            ("total_vm", Unit::Bytes),
-            ("anon_rss", Unit::Bytes),
-            ("file_rss", Unit::Bytes),
-            ("shmem_rss", Unit::Bytes),
-            ("rss", Unit::Bytes),
-            ("pgtables", Unit::Bytes),
-            ("killer_tgid", Unit::None),
-            ("killer_comm", Unit::None),
-            ("samples_before", Unit::Count),
-            ("rss_first_before", Unit::Bytes),
-            ("rss_last_before", Unit::Bytes),
-            ("rss_peak_before", Unit::Bytes),
-            ("growth_before", Unit::Bytes),
-            ("growth_rate_before", Unit::BytesPerSec),
-        ],
     );
     let mut kills = 0u64;
     let mut by_comm: BTreeMap<String, u64> = BTreeMap::new();
@@ -171,27 +177,27 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             (Some(x), Some(y)) => Some(y as i64 - x as i64),
             _ => None,
         };
-        t.push(vec![
-            ts[i].into(),
-            vp[i].into(),
-            vc[i].as_str().into(),
-            uid[i].into(),
-            adj[i].into(),
-            vm[i].into(),
-            an[i].into(),
-            fi[i].into(),
-            sh[i].into(),
-            (an[i] + fi[i] + sh[i]).into(),
-            pt[i].into(),
-            ktg[i].into(),
-            kcm[i].as_str().into(),
-            b.samples.into(),
-            b.rss_first.into(),
-            b.rss_last.into(),
-            b.rss_peak.into(),
-            growth.into(),
-            b.slope.into(),
-        ]);
+        t.push_row(VictimRow {
+            ts_ns: ts[i],
+            victim_pid: vp[i],
+            victim_comm: vc[i].clone(),
+            uid: uid[i],
+            oom_score_adj: adj[i],
+            total_vm: vm[i],
+            anon_rss: an[i],
+            file_rss: fi[i],
+            shmem_rss: sh[i],
+            rss: an[i] + fi[i] + sh[i],
+            pgtables: pt[i],
+            killer_tgid: ktg[i],
+            killer_comm: kcm[i].clone(),
+            samples_before: b.samples,
+            rss_first_before: b.rss_first,
+            rss_last_before: b.rss_last,
+            rss_peak_before: b.rss_peak,
+            growth_before: growth,
+            growth_rate_before: b.slope,
+        });
     }
     r.metrics.push(Metric::new("oom.kills", kills, Unit::Count));
     for (c, n) in by_comm {
