@@ -3,6 +3,19 @@
 use crate::recording::{one_line, ReadError, Recording};
 use polars::prelude::*;
 
+/// The column [`count_by`] counts into.
+pub const COUNT: &str = "n";
+
+/// Rows per distinct value of `keys`, counted by polars into [`COUNT`]
+/// (UInt64), next to the further aggregates `also`: the one place where
+/// the report counts rows.
+pub fn count_by(lf: LazyFrame, keys: &[&str], also: Vec<Expr>) -> LazyFrame {
+    let mut aggs = vec![len().cast(DataType::UInt64).alias(COUNT)];
+    aggs.extend(also);
+    lf.group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
+        .agg(aggs)
+}
+
 /// A collected result, with what is needed to name errors.
 pub struct Frame {
     pub df: DataFrame,

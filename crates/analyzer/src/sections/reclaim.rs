@@ -2,7 +2,7 @@
 
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
-use crate::frame::{values_cow, values_i64_opt, values_u64, IntMap, StrIds};
+use crate::frame::{count_by, values_cow, values_i64_opt, values_u64, IntMap, StrIds, COUNT};
 use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
 use crate::recording::Recording;
 use crate::stats::{ratio, Latency};
@@ -409,12 +409,13 @@ fn lat_cells(l: &Latency) -> Vec<Value> {
 fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
     // reclaim_begin rows per reclaimer.
     let mut begins: BTreeMap<String, u64> = BTreeMap::new();
-    let q = rec
-        .scan("reclaim_begin", f, &["reclaimer"])?
-        .group_by([col("reclaimer")])
-        .agg([len().cast(DataType::UInt64).alias("n")]);
+    let q = count_by(
+        rec.scan("reclaim_begin", f, &["reclaimer"])?,
+        &["reclaimer"],
+        vec![],
+    );
     let fr = rec.fetch("reclaim_begin", q)?;
-    let (rc, n) = (fr.str_or_empty("reclaimer")?, fr.u64_or0("n")?);
+    let (rc, n) = (fr.str_or_empty("reclaimer")?, fr.u64_or0(COUNT)?);
     for i in 0..fr.height() {
         begins.insert(rc[i].clone(), n[i]);
     }

@@ -1,6 +1,7 @@
 //! Slow-path tables: compaction and reclaim-retry verdicts in the window.
 
 use crate::filter::Filter;
+use crate::frame::{count_by, COUNT};
 use crate::model::{Metric, SectionReport, Table, Unit};
 use crate::recording::Recording;
 use crate::sections::SectionError;
@@ -25,16 +26,17 @@ pub(super) fn slow_path(
         ],
     );
     let mut total_cs = 0u64;
-    let lf = rec
-        .scan("compact_suitable", f, &["order", "zone", "result"])?
-        .group_by([col("order"), col("zone"), col("result")])
-        .agg([len().cast(DataType::UInt64).alias("n")]);
+    let lf = count_by(
+        rec.scan("compact_suitable", f, &["order", "zone", "result"])?,
+        &["order", "zone", "result"],
+        vec![],
+    );
     let fr = rec.fetch("compact_suitable", lf)?;
     let (o, z, res, n) = (
         fr.i64_or0("order")?,
         fr.str_or_empty("zone")?,
         fr.str_or_empty("result")?,
-        fr.u64_or0("n")?,
+        fr.u64_or0(COUNT)?,
     );
     let mut rows: Vec<_> = (0..fr.height())
         .map(|i| (o[i], z[i].clone(), res[i].clone(), n[i]))
@@ -64,15 +66,16 @@ pub(super) fn slow_path(
         ],
     );
     let mut total_ct = 0u64;
-    let lf = rec
-        .scan("compact_try", f, &["order", "priority"])?
-        .group_by([col("order"), col("priority")])
-        .agg([len().cast(DataType::UInt64).alias("n")]);
+    let lf = count_by(
+        rec.scan("compact_try", f, &["order", "priority"])?,
+        &["order", "priority"],
+        vec![],
+    );
     let fr = rec.fetch("compact_try", lf)?;
     let (o, p, n) = (
         fr.i64_or0("order")?,
         fr.i64_or0("priority")?,
-        fr.u64_or0("n")?,
+        fr.u64_or0(COUNT)?,
     );
     let mut rows: Vec<_> = (0..fr.height()).map(|i| (o[i], p[i], n[i])).collect();
     rows.sort();
@@ -98,25 +101,25 @@ pub(super) fn slow_path(
         ],
     );
     let (mut total, mut gave_up) = (0u64, 0u64);
-    let lf = rec
-        .scan(
+    let lf = count_by(
+        rec.scan(
             "reclaim_retry",
             f,
             &["node", "zone", "order", "no_progress_loops", "wmark_check"],
-        )?
-        .group_by([col("node"), col("zone"), col("order")])
-        .agg([
-            len().cast(DataType::UInt64).alias("n"),
+        )?,
+        &["node", "zone", "order"],
+        vec![
             col("wmark_check").cast(DataType::UInt64).sum().alias("ok"),
             col("no_progress_loops").max().alias("loops"),
-        ]);
+        ],
+    );
     let fr = rec.fetch("reclaim_retry", lf)?;
     let (nd, z, o) = (
         fr.i64_or0("node")?,
         fr.str_or_empty("zone")?,
         fr.i64_or0("order")?,
     );
-    let (n, ok, loops) = (fr.u64_or0("n")?, fr.u64_or0("ok")?, fr.i64_or0("loops")?);
+    let (n, ok, loops) = (fr.u64_or0(COUNT)?, fr.u64_or0("ok")?, fr.i64_or0("loops")?);
     let mut rows: Vec<_> = (0..fr.height())
         .map(|i| (nd[i], z[i].clone(), o[i], n[i], ok[i], loops[i]))
         .collect();
