@@ -65,7 +65,7 @@ struct FilterArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the report: header, growth, paf, reclaim, sysstat, oom.
+    #[command(about = report_about())]
     Report {
         /// The recording (memrec record -o FILE).
         file: PathBuf,
@@ -133,6 +133,12 @@ impl Done {
 
 /// Runs the command; every error is one line on stderr and exit status 2,
 /// a panic included (no stack trace).
+/// `report`'s one-line help: the sections, in report order.
+fn report_about() -> String {
+    let ids: Vec<&str> = memtrace_analyzer::sections::ids().collect();
+    format!("Print the report: {}", ids.join(", "))
+}
+
 /// `--section`'s values: the ids of the sections' one list.
 fn section_values() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(memtrace_analyzer::sections::ids())
