@@ -620,6 +620,49 @@ mod tests {
     }
 
     #[test]
+    fn a_table_without_rows_scans_as_an_empty_frame_of_its_schema() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = Recording::open(&small(d.path())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!r.may_have("paf"));
+        let lf = r
+            .scan(
+                "paf",
+                &Filter::default(),
+                &["ts_ns", "tgid", "order", "gfp"],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let df = r.collect("paf", lf).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(df.height(), 0);
+        let types: Vec<(String, DataType)> = df
+            .schema()
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.clone()))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                ("ts_ns".to_string(), DataType::Int64),
+                ("tgid".to_string(), DataType::UInt32),
+                ("order".to_string(), DataType::UInt32),
+                ("gfp".to_string(), DataType::String),
+            ]
+        );
+        // A column the schema does not have is still a bug, rows or not.
+        assert!(matches!(
+            r.scan("paf", &Filter::default(), &["nope"]),
+            Err(ReadError::Unknown(..))
+        ));
+        // A table with rows reads them.
+        let lf = r
+            .scan("procstat", &Filter::default(), &["ts_ns", "rss_anon"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            r.collect("procstat", lf).map(|df| df.height()).ok(),
+            Some(1)
+        );
+    }
+
+    #[test]
     fn bad_inputs_are_named() {
         let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let dir = d.path();
