@@ -4,6 +4,7 @@ use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
 use crate::recording::Recording;
+use crate::report_row;
 use crate::stats::{ExactFit, Fit};
 use std::collections::BTreeMap;
 
@@ -76,6 +77,25 @@ pub fn field_stats(points: &[(i64, u64)], t0: i64) -> FieldStats {
     s
 }
 
+report_row! {
+    /// One counter of one node over the window.
+    struct FieldRow {
+        node: u64 => None,
+        field: &'static str => None,
+        samples: u64 => Count,
+        first: u64 => Pages,
+        last: u64 => Pages,
+        min: u64 => Pages,
+        mean: f64 => Pages,
+        max: u64 => Pages,
+        slope: Option<f64> => PagesPerSec,
+        max_rise: Option<i64> => Pages,
+        max_rise_ts: Option<i64> => Timestamp,
+        max_fall: Option<i64> => Pages,
+        max_fall_ts: Option<i64> => Timestamp,
+    }
+}
+
 pub static SECTION: Section = Section {
     id: "sysstat",
     title: "System state per node (sysstat)",
@@ -90,25 +110,11 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         return Ok(r);
     }
     let fields = fields();
-    let mut t = Table::new(
+    let mut t = Table::of::<FieldRow>(
         "fields",
         "Node counters (pages, as /proc/vmstat): range, trend, largest changes between snapshots",
-        &[
-            ("node", Unit::None),
-            ("field", Unit::None),
-            ("samples", Unit::Count),
-            ("first", Unit::Pages),
-            ("last", Unit::Pages),
-            ("min", Unit::Pages),
-            ("mean", Unit::Pages),
-            ("max", Unit::Pages),
-            ("slope", Unit::PagesPerSec),
-            ("max_rise", Unit::Pages),
-            ("max_rise_ts", Unit::Timestamp),
-            ("max_fall", Unit::Pages),
-            ("max_fall_ts", Unit::Timestamp),
-        ],
     );
+    let mut rows: Vec<FieldRow> = Vec::new();
     let mut cols = vec!["ts_ns", "node"];
     cols.extend(fields.iter().map(|c| c.name));
     let fr = rec.fetch("sysstat", rec.scan("sysstat", f, &cols)?)?;
@@ -128,21 +134,21 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         for (nd, pts) in per_node {
             let s = field_stats(&pts, rec.start_ns);
             let slope = s.fit.and_then(|x| x.slope);
-            t.push(vec![
-                nd.into(),
-                c.name.into(),
-                s.samples.into(),
-                s.first.into(),
-                s.last.into(),
-                s.min.into(),
-                s.mean.into(),
-                s.max.into(),
-                slope.into(),
-                s.max_rise.map(|x| x.0).into(),
-                s.max_rise.map(|x| x.1).into(),
-                s.max_fall.map(|x| x.0).into(),
-                s.max_fall.map(|x| x.1).into(),
-            ]);
+            rows.push(FieldRow {
+                node: nd,
+                field: c.name,
+                samples: s.samples,
+                first: s.first,
+                last: s.last,
+                min: s.min,
+                mean: s.mean,
+                max: s.max,
+                slope,
+                max_rise: s.max_rise.map(|x| x.0),
+                max_rise_ts: s.max_rise.map(|x| x.1),
+                max_fall: s.max_fall.map(|x| x.0),
+                max_fall_ts: s.max_fall.map(|x| x.1),
+            });
             let m = |k: &str, v: Value, u: Unit| {
                 Metric::new(format!("sysstat.{}.{k}", c.name), v, u).label("node", nd)
             };
@@ -155,19 +161,16 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             }
         }
     }
-    // Rows sorted by node, then field in schema order (already by field, then node).
+    // Rows sorted by node, then field in schema order (they come by field,
+    // then node).
     let order: Vec<&str> = fields.iter().map(|c| c.name).collect();
-    t.rows.sort_by_key(|row| {
-        let nd = match row[0] {
-            Value::UInt(v) => v,
-            _ => 0,
-        };
-        let fi = match &row[1] {
-            Value::Text(s) => order.iter().position(|x| x == s).unwrap_or(usize::MAX),
-            _ => usize::MAX,
-        };
-        (nd, fi)
+    rows.sort_by_key(|row| {
+        let fi = order.iter().position(|x| *x == row.field);
+        (row.node, fi.unwrap_or(usize::MAX))
     });
+    for row in rows {
+        t.push_row(row);
+    }
     if snapshots == 0 {
         r.status = Status::NoData("no sysstat snapshots in the selected window".into());
     } else {
