@@ -3,8 +3,9 @@
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{values_i64_opt, values_u64, IntMap, StrIds};
-use crate::model::{Metric, SectionReport, Status, Table, TextLimit, Unit, Value};
+use crate::model::{Metric, SectionReport, Status, Table, TextLimit, Unit};
 use crate::recording::Recording;
+use crate::report_row;
 use crate::stats::{ExactFit, Fit};
 use polars::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -388,42 +389,47 @@ fn load(rec: &Recording, f: &Filter) -> Result<Vec<Process>, SectionError> {
     Ok(out)
 }
 
+report_row! {
+    /// One process: its total RSS over the recording and the fit of it.
+    struct ProcessRow {
+        tgid: u32 => None,
+        comm: String => None,
+        samples: u64 => Count,
+        first_ts: i64 => Timestamp,
+        last_ts: i64 => Timestamp,
+        rss_first: u64 => Bytes,
+        rss_last: u64 => Bytes,
+        rss_max: u64 => Bytes,
+        rss_peak: u64 => Bytes,
+        rss_growth: i64 => Bytes,
+        growth_rate: Option<f64> => BytesPerSec,
+        r2: Option<f64> => None,
+        fit_samples: usize => Count,
+        fit_span: i64 => Ns,
+        leak_suspect: bool => None,
+        exited: bool => None,
+        oom_killed: bool => None,
+    }
+}
+
+report_row! {
+    /// One procstat counter of one process.
+    struct FieldRow {
+        tgid: u32 => None,
+        comm: String => None,
+        field: &'static str => None,
+        first: u64 => Bytes,
+        last: u64 => Bytes,
+        peak: u64 => Bytes,
+        change: i64 => Bytes,
+    }
+}
+
 fn tables(procs: &[Process], top: usize) -> (Table, Table) {
-    let mut main = Table::new(
-        "processes",
-        "Processes by growth rate of total RSS",
-        &[
-            ("tgid", Unit::None),
-            ("comm", Unit::None),
-            ("samples", Unit::Count),
-            ("first_ts", Unit::Timestamp),
-            ("last_ts", Unit::Timestamp),
-            ("rss_first", Unit::Bytes),
-            ("rss_last", Unit::Bytes),
-            ("rss_max", Unit::Bytes),
-            ("rss_peak", Unit::Bytes),
-            ("rss_growth", Unit::Bytes),
-            ("growth_rate", Unit::BytesPerSec),
-            ("r2", Unit::None),
-            ("fit_samples", Unit::Count),
-            ("fit_span", Unit::Ns),
-            ("leak_suspect", Unit::None),
-            ("exited", Unit::None),
-            ("oom_killed", Unit::None),
-        ],
-    );
-    let mut fields = Table::new(
+    let mut main = Table::of::<ProcessRow>("processes", "Processes by growth rate of total RSS");
+    let mut fields = Table::of::<FieldRow>(
         "process_fields",
         "Counters of those processes: first / last / peak",
-        &[
-            ("tgid", Unit::None),
-            ("comm", Unit::None),
-            ("field", Unit::None),
-            ("first", Unit::Bytes),
-            ("last", Unit::Bytes),
-            ("peak", Unit::Bytes),
-            ("change", Unit::Bytes),
-        ],
     );
     let shown = if top == 0 {
         procs.len()
@@ -431,37 +437,37 @@ fn tables(procs: &[Process], top: usize) -> (Table, Table) {
         top.min(procs.len())
     };
     for p in procs {
-        main.push(vec![
-            p.tgid.into(),
-            p.comm.as_str().into(),
-            p.samples.into(),
-            p.first_ts.into(),
-            p.last_ts.into(),
-            p.rss.first.into(),
-            p.rss.last.into(),
-            p.rss.peak.into(),
-            p.fields[HWM].peak.into(),
-            p.growth().into(),
-            Value::from(p.fit.slope),
-            Value::from(p.fit.r2),
-            p.fit.n.into(),
-            p.fit_span_ns.into(),
-            p.leak.into(),
-            p.exited.into(),
-            p.oom_killed.into(),
-        ]);
+        main.push_row(ProcessRow {
+            tgid: p.tgid,
+            comm: p.comm.clone(),
+            samples: p.samples,
+            first_ts: p.first_ts,
+            last_ts: p.last_ts,
+            rss_first: p.rss.first,
+            rss_last: p.rss.last,
+            rss_max: p.rss.peak,
+            rss_peak: p.fields[HWM].peak,
+            rss_growth: p.growth(),
+            growth_rate: p.fit.slope,
+            r2: p.fit.r2,
+            fit_samples: p.fit.n,
+            fit_span: p.fit_span_ns,
+            leak_suspect: p.leak,
+            exited: p.exited,
+            oom_killed: p.oom_killed,
+        });
     }
     for p in procs.iter().take(shown) {
         for (name, t) in FIELDS.iter().zip(&p.fields) {
-            fields.push(vec![
-                p.tgid.into(),
-                p.comm.as_str().into(),
-                (*name).into(),
-                t.first.into(),
-                t.last.into(),
-                t.peak.into(),
-                (t.last as i64 - t.first as i64).into(),
-            ]);
+            fields.push_row(FieldRow {
+                tgid: p.tgid,
+                comm: p.comm.clone(),
+                field: name,
+                first: t.first,
+                last: t.last,
+                peak: t.peak,
+                change: t.last as i64 - t.first as i64,
+            });
         }
     }
     main.truncate(top);
