@@ -5,9 +5,114 @@ use crate::filter::Filter;
 use crate::frame::{count_by, values_cow, values_i64_opt, values_u64, IntMap, StrIds, COUNT};
 use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
 use crate::recording::Recording;
+use crate::report_row;
 use crate::stats::{ratio, Latency};
 use polars::prelude::*;
 use std::collections::BTreeMap;
+
+report_row! {
+    /// Inactive-list reclaim of one reclaimer and LRU (or `all`).
+    struct LruRow {
+        reclaimer: String => None,
+        lru: String => None,
+        passes: u64 => Count,
+        scanned: u64 => Pages,
+        reclaimed: u64 => Pages,
+        efficiency: Option<f64> => Ratio,
+        dirty: u64 => Pages,
+        writeback: u64 => Pages,
+        congested: u64 => Pages,
+        immediate: u64 => Pages,
+        dirty_share: Option<f64> => Ratio,
+        writeback_share: Option<f64> => Ratio,
+        congested_share: Option<f64> => Ratio,
+        immediate_share: Option<f64> => Ratio,
+    }
+}
+
+report_row! {
+    /// Scan passes of one reclaimer at one priority.
+    struct PriorityRow {
+        reclaimer: String => None,
+        priority: i64 => None,
+        passes: u64 => Count,
+        passes_share: Option<f64> => Ratio,
+        scanned: u64 => Pages,
+        reclaimed: u64 => Pages,
+    }
+}
+
+report_row! {
+    /// Active-list aging of one reclaimer and LRU.
+    struct LruActiveRow {
+        reclaimer: String => None,
+        lru: String => None,
+        passes: u64 => Count,
+        taken: u64 => Pages,
+        deactivated: u64 => Pages,
+        kept_active: u64 => Pages,
+        referenced: u64 => Pages,
+    }
+}
+
+report_row! {
+    /// Reclaim calls and their latency, per reclaimer.
+    struct LatencyRow {
+        reclaimer: String => None,
+        begins: u64 => Count,
+        ends: u64 => Count,
+        reclaimed: u64 => Pages,
+        timed: u64 => Count,
+        p50: Option<i64> => Ns,
+        p90: Option<i64> => Ns,
+        p99: Option<i64> => Ns,
+        max: Option<i64> => Ns,
+        total: i64 => Ns,
+    }
+}
+
+report_row! {
+    /// Reclaim calls and their latency, per reclaimer and process.
+    struct ProcLatencyRow {
+        reclaimer: String => None,
+        tgid: u64 => None,
+        comm: String => None,
+        ends: u64 => Count,
+        reclaimed: u64 => Pages,
+        timed: u64 => Count,
+        p50: Option<i64> => Ns,
+        p90: Option<i64> => Ns,
+        p99: Option<i64> => Ns,
+        max: Option<i64> => Ns,
+        total: i64 => Ns,
+    }
+}
+
+report_row! {
+    /// kswapd activity on one node.
+    struct KswapdRow {
+        node: i64 => None,
+        wakes: u64 => Count,
+        sleeps: u64 => Count,
+        wakeup_requests: u64 => Count,
+        awake: i64 => Ns,
+        awake_share: Option<f64> => Ratio,
+    }
+}
+
+report_row! {
+    /// One slab shrinker's calls and time.
+    struct SlabRow {
+        shrinker_fn: String => None,
+        calls: u64 => Count,
+        timed: u64 => Count,
+        freed: i64 => Count,
+        scanned: i64 => Count,
+        total: i64 => Ns,
+        mean: Option<f64> => Ns,
+        max: Option<i64> => Ns,
+    }
+}
 
 const RECLAIMERS: &[&str] = &[
     "kswapd",
@@ -213,43 +318,27 @@ fn lru_inactive(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bo
     }
     rows.sort_by_key(|a| (reclaimer_key(&a.0), lru_key(&a.1)));
 
-    let mut t = Table::new(
+    let mut t = Table::of::<LruRow>(
         "lru",
         "Inactive-list reclaim per reclaimer and LRU (shares are of scanned pages)",
-        &[
-            ("reclaimer", Unit::None),
-            ("lru", Unit::None),
-            ("passes", Unit::Count),
-            ("scanned", Unit::Pages),
-            ("reclaimed", Unit::Pages),
-            ("efficiency", Unit::Ratio),
-            ("dirty", Unit::Pages),
-            ("writeback", Unit::Pages),
-            ("congested", Unit::Pages),
-            ("immediate", Unit::Pages),
-            ("dirty_share", Unit::Ratio),
-            ("writeback_share", Unit::Ratio),
-            ("congested_share", Unit::Ratio),
-            ("immediate_share", Unit::Ratio),
-        ],
     );
     for (rc, lru, s) in &rows {
-        t.push(vec![
-            rc.as_str().into(),
-            lru.as_str().into(),
-            s.passes.into(),
-            s.scanned.into(),
-            s.reclaimed.into(),
-            ratio(s.reclaimed, s.scanned).into(),
-            s.dirty.into(),
-            s.writeback.into(),
-            s.congested.into(),
-            s.immediate.into(),
-            ratio(s.dirty, s.scanned).into(),
-            ratio(s.writeback, s.scanned).into(),
-            ratio(s.congested, s.scanned).into(),
-            ratio(s.immediate, s.scanned).into(),
-        ]);
+        t.push_row(LruRow {
+            reclaimer: rc.clone(),
+            lru: lru.clone(),
+            passes: s.passes,
+            scanned: s.scanned,
+            reclaimed: s.reclaimed,
+            efficiency: ratio(s.reclaimed, s.scanned),
+            dirty: s.dirty,
+            writeback: s.writeback,
+            congested: s.congested,
+            immediate: s.immediate,
+            dirty_share: ratio(s.dirty, s.scanned),
+            writeback_share: ratio(s.writeback, s.scanned),
+            congested_share: ratio(s.congested, s.scanned),
+            immediate_share: ratio(s.immediate, s.scanned),
+        });
         let prefix = match (rc.as_str(), lru.as_str()) {
             ("all", _) => "reclaim".to_string(),
             (rc, "all") => format!("reclaim.{rc}"),
@@ -292,47 +381,27 @@ fn lru_inactive(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bo
     r.tables.push(t);
 
     prio.sort_by_key(|a| (reclaimer_key(&a.0), std::cmp::Reverse(a.1)));
-    let mut p = Table::new(
+    let mut p = Table::of::<PriorityRow>(
         "priority",
         "Scan priority distribution (12 = light, 0 = desperate)",
-        &[
-            ("reclaimer", Unit::None),
-            ("priority", Unit::None),
-            ("passes", Unit::Count),
-            ("passes_share", Unit::Ratio),
-            ("scanned", Unit::Pages),
-            ("reclaimed", Unit::Pages),
-        ],
     );
     for (rc, pr, n, s, rcl) in prio {
         let total = per_r.get(&rc).map_or(0, |x| x.passes);
-        p.push(vec![
-            rc.into(),
-            pr.into(),
-            n.into(),
-            ratio(n, total).into(),
-            s.into(),
-            rcl.into(),
-        ]);
+        p.push_row(PriorityRow {
+            reclaimer: rc,
+            priority: pr,
+            passes: n,
+            passes_share: ratio(n, total),
+            scanned: s,
+            reclaimed: rcl,
+        });
     }
     r.tables.push(p);
     Ok(!groups.is_empty())
 }
 
 fn lru_active(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
-    let mut t = Table::new(
-        "lru_active",
-        "Active-list aging per reclaimer and LRU",
-        &[
-            ("reclaimer", Unit::None),
-            ("lru", Unit::None),
-            ("passes", Unit::Count),
-            ("taken", Unit::Pages),
-            ("deactivated", Unit::Pages),
-            ("kept_active", Unit::Pages),
-            ("referenced", Unit::Pages),
-        ],
-    );
+    let mut t = Table::of::<LruActiveRow>("lru_active", "Active-list aging per reclaimer and LRU");
     let lf = rec.scan(
         "lru_active",
         f,
@@ -375,15 +444,15 @@ fn lru_active(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool
         .collect();
     rows.sort_by_key(|x| (reclaimer_key(&x.0), lru_key(&x.1)));
     for (rc, lru, v) in rows {
-        t.push(vec![
-            rc.as_str().into(),
-            lru.as_str().into(),
-            v[0].into(),
-            v[1].into(),
-            v[2].into(),
-            v[3].into(),
-            v[4].into(),
-        ]);
+        t.push_row(LruActiveRow {
+            reclaimer: rc.clone(),
+            lru: lru.clone(),
+            passes: v[0],
+            taken: v[1],
+            deactivated: v[2],
+            kept_active: v[3],
+            referenced: v[4],
+        });
         r.metrics.push(Metric::new(
             format!("reclaim.{rc}.{lru}.deactivated"),
             v[2],
@@ -393,17 +462,6 @@ fn lru_active(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool
     let any = !t.rows.is_empty();
     r.tables.push(t);
     Ok(any)
-}
-
-fn lat_cells(l: &Latency) -> Vec<Value> {
-    vec![
-        l.count.into(),
-        l.p50.into(),
-        l.p90.into(),
-        l.p99.into(),
-        l.max.into(),
-        l.sum.into(),
-    ]
 }
 
 fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
@@ -471,21 +529,9 @@ fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, S
     for rc in begins.keys() {
         per_r.entry(rc.clone()).or_default();
     }
-    let mut t = Table::new(
+    let mut t = Table::of::<LatencyRow>(
         "latency",
         "Time in direct / memcg / node reclaim (reclaim_end.duration_ns; nearest-rank percentiles)",
-        &[
-            ("reclaimer", Unit::None),
-            ("begins", Unit::Count),
-            ("ends", Unit::Count),
-            ("reclaimed", Unit::Pages),
-            ("timed", Unit::Count),
-            ("p50", Unit::Ns),
-            ("p90", Unit::Ns),
-            ("p99", Unit::Ns),
-            ("max", Unit::Ns),
-            ("total", Unit::Ns),
-        ],
     );
     let mut keys: Vec<String> = per_r.keys().cloned().collect();
     keys.sort_by_key(|k| reclaimer_key(k));
@@ -495,9 +541,18 @@ fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, S
         };
         let l = Latency::of(d);
         let b = begins.get(&rc).copied().unwrap_or(0);
-        let mut row: Vec<Value> = vec![rc.as_str().into(), b.into(), (*n).into(), (*rcl).into()];
-        row.extend(lat_cells(&l));
-        t.push(row);
+        t.push_row(LatencyRow {
+            reclaimer: rc.clone(),
+            begins: b,
+            ends: *n,
+            reclaimed: *rcl,
+            timed: l.count,
+            p50: l.p50,
+            p90: l.p90,
+            p99: l.p99,
+            max: l.max,
+            total: l.sum,
+        });
         let m = |name: &str, v: Value, u: Unit| Metric::new(format!("reclaim.{rc}.{name}"), v, u);
         let ms = |v: Option<i64>| Value::from(v.map(|x| x as f64 / 1e6));
         r.metrics.push(m("calls", (*n).into(), Unit::Count));
@@ -525,33 +580,24 @@ fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, S
     if f.top > 0 {
         procs.truncate(f.top);
     }
-    let mut pt = Table::new(
+    let mut pt = Table::of::<ProcLatencyRow>(
         "latency_by_process",
         "Reclaim latency per process, by total time",
-        &[
-            ("reclaimer", Unit::None),
-            ("tgid", Unit::None),
-            ("comm", Unit::None),
-            ("ends", Unit::Count),
-            ("reclaimed", Unit::Pages),
-            ("timed", Unit::Count),
-            ("p50", Unit::Ns),
-            ("p90", Unit::Ns),
-            ("p99", Unit::Ns),
-            ("max", Unit::Ns),
-            ("total", Unit::Ns),
-        ],
     );
     for p in procs {
-        let mut row: Vec<Value> = vec![
-            p.reclaimer.into(),
-            p.tgid.into(),
-            p.comm.into(),
-            p.ends.into(),
-            p.reclaimed.into(),
-        ];
-        row.extend(lat_cells(&p.lat));
-        pt.push(row);
+        pt.push_row(ProcLatencyRow {
+            reclaimer: p.reclaimer,
+            tgid: p.tgid,
+            comm: p.comm,
+            ends: p.ends,
+            reclaimed: p.reclaimed,
+            timed: p.lat.count,
+            p50: p.lat.p50,
+            p90: p.lat.p90,
+            p99: p.lat.p99,
+            max: p.lat.max,
+            total: p.lat.sum,
+        });
     }
     pt.total_rows = total_procs;
     r.tables.push(pt);
@@ -600,17 +646,9 @@ fn kswapd(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, Se
         }
     }
     let (lo, hi) = rec.window(f);
-    let mut t = Table::new(
+    let mut t = Table::of::<KswapdRow>(
         "kswapd",
         "kswapd per node: balancing runs (wake), sleeps, wake-up requests, time awake",
-        &[
-            ("node", Unit::None),
-            ("wakes", Unit::Count),
-            ("sleeps", Unit::Count),
-            ("wakeup_requests", Unit::Count),
-            ("awake", Unit::Ns),
-            ("awake_share", Unit::Ratio),
-        ],
     );
     let (mut wakes, mut awake) = (0u64, 0i64);
     for (node, (mut k, mut ev)) in per_node {
@@ -623,14 +661,14 @@ fn kswapd(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, Se
         } else {
             None
         };
-        t.push(vec![
-            node.into(),
-            k.wakes.into(),
-            k.sleeps.into(),
-            k.requests.into(),
-            k.awake_ns.into(),
-            share.into(),
-        ]);
+        t.push_row(KswapdRow {
+            node,
+            wakes: k.wakes,
+            sleeps: k.sleeps,
+            wakeup_requests: k.requests,
+            awake: k.awake_ns,
+            awake_share: share,
+        });
         r.metrics
             .push(Metric::new("reclaim.kswapd.wakeups", k.wakes, Unit::Count).label("node", node));
         r.metrics.push(
@@ -655,20 +693,7 @@ fn kswapd(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, Se
 }
 
 fn slab(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
-    let mut t = Table::new(
-        "slab",
-        "Slab shrinkers by total time (slab_end)",
-        &[
-            ("shrinker_fn", Unit::None),
-            ("calls", Unit::Count),
-            ("timed", Unit::Count),
-            ("freed", Unit::Count),
-            ("scanned", Unit::Count),
-            ("total", Unit::Ns),
-            ("mean", Unit::Ns),
-            ("max", Unit::Ns),
-        ],
-    );
+    let mut t = Table::of::<SlabRow>("slab", "Slab shrinkers by total time (slab_end)");
     let (mut calls, mut total) = (0u64, 0i64);
     let lf = rec.scan(
         "slab_end",
@@ -708,16 +733,16 @@ fn slab(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, Sect
         } else {
             None
         };
-        t.push(vec![
-            name.as_str().into(),
-            n.into(),
-            timed.into(),
-            freed.into(),
-            scanned.into(),
-            tot.into(),
-            mean.into(),
-            max.into(),
-        ]);
+        t.push_row(SlabRow {
+            shrinker_fn: name.clone(),
+            calls: n,
+            timed,
+            freed,
+            scanned,
+            total: tot,
+            mean,
+            max,
+        });
         let lab = |m: Metric| m.label("shrinker", &name);
         r.metrics
             .push(lab(Metric::new("reclaim.slab.calls", n, Unit::Count)));
