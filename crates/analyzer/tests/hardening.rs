@@ -501,3 +501,24 @@ fn negative_counts_are_read_with_a_warning() {
     let (_, text, _) = memana(&["check", ps, "--rule", "paf.failures >= 0"]);
     assert!(text.contains("WARNING: table `slab_end`"), "{text}");
 }
+
+/// The case as a real file: one huge comm (the OOM victim's)
+/// compresses to almost nothing, and memana must refuse it from the
+/// footer, before decoding it.
+/// (300 MiB rather than 1000 MB keeps the test's own memory modest; any
+/// chunk over 256 MiB takes the same path.)
+#[test]
+fn a_small_file_with_a_huge_comm_is_refused_before_decoding() {
+    let d = tempfile::tempdir().unwrap();
+    let p = rewritten(d.path(), "huge-comm.parquet", |b| {
+        let ts = b.meta.start_ns + 1;
+        let victim = memtrace_schema::tables::oom::oom_victim::Row {
+            victim_comm: "x".repeat(300 << 20).into(),
+            ..Default::default()
+        };
+        b.add(hdr(ts, 1, 1, "a"), &victim);
+    });
+    let size = std::fs::metadata(&p).unwrap().len();
+    assert!(size < 2 << 20, "the file is {size} bytes");
+    refused(&["report", p.to_str().unwrap()], "would decode to");
+}
