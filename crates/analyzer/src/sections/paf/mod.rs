@@ -13,11 +13,69 @@ use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Table, TextLimit, Unit};
 use crate::recording::Recording;
+use crate::report_row;
 use polars::prelude::*;
 use query::{contexts, load_failures, load_zones, ZONE_COLS};
 use slow_path::slow_path;
 use std::collections::{BTreeMap, HashMap};
 use zones::zone_tables;
+
+report_row! {
+    /// One allocation failure, its verdict and the slow path before it.
+    struct FailureRow {
+        ts_ns: i64 => Timestamp,
+        tgid: u32 => None,
+        comm: String => None,
+        order: u32 => None,
+        gfp: String => None,
+        migratetype: String => None,
+        highest_zone: String => None,
+        node: u32 => None,
+        verdict: &'static str => None,
+        eligible_zones: usize => Count,
+        zones_below_min: usize => Count,
+        reclaim_begin: u64 => Count,
+        lru_scanned: u64 => Pages,
+        lru_reclaimed: u64 => Pages,
+        compact_try: u64 => Count,
+        compact_suitable: u64 => Count,
+        reclaim_retry: u64 => Count,
+        kswapd_wakes: u64 => Count,
+    }
+}
+
+report_row! {
+    /// One zone eligible for a failed allocation, at the failure.
+    struct FailureZoneRow {
+        ts_ns: i64 => Timestamp,
+        tgid: u32 => None,
+        order: u32 => None,
+        node: u32 => None,
+        zone: String => None,
+        free: u64 => Pages,
+        free_cma: u64 => Pages,
+        usable: i64 => Pages,
+        min: u64 => Pages,
+        low: u64 => Pages,
+        high: u64 => Pages,
+        reserve: u64 => Pages,
+        level: &'static str => None,
+    }
+}
+
+report_row! {
+    /// Failures of one order, gfp mask and highest zone, by verdict.
+    struct KindRow {
+        order: u32 => None,
+        gfp: String => None,
+        highest_zone: String => None,
+        failures: u64 => Count,
+        exhaustion: u64 => Count,
+        fragmentation: u64 => Count,
+        other: u64 => Count,
+        unknown: u64 => Count,
+    }
+}
 
 pub static SECTION: Section = Section {
     id: "paf",
@@ -76,54 +134,19 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
 
     let mut by_kind: BTreeMap<(u32, String, String), [u64; 5]> = BTreeMap::new();
     let mut verdicts = [0u64; 4];
-    let mut ft = Table::new(
+    let mut ft = Table::of::<FailureRow>(
         "failures",
         "Failures, with the slow path in the window before each",
-        &[
-            ("ts_ns", Unit::Timestamp),
-            ("tgid", Unit::None),
-            ("comm", Unit::None),
-            ("order", Unit::None),
-            ("gfp", Unit::None),
-            ("migratetype", Unit::None),
-            ("highest_zone", Unit::None),
-            ("node", Unit::None),
-            ("verdict", Unit::None),
-            ("eligible_zones", Unit::Count),
-            ("zones_below_min", Unit::Count),
-            ("reclaim_begin", Unit::Count),
-            ("lru_scanned", Unit::Pages),
-            ("lru_reclaimed", Unit::Pages),
-            ("compact_try", Unit::Count),
-            ("compact_suitable", Unit::Count),
-            ("reclaim_retry", Unit::Count),
-            ("kswapd_wakes", Unit::Count),
-        ],
     )
     .with_text_limit(if f.top == 0 {
         TextLimit::All
     } else {
         TextLimit::Head(f.top)
     });
-    let mut zt = Table::new(
+    let mut zt = Table::of::<FailureZoneRow>(
         "failure_zones",
         "Eligible zones at each failure (usable = free - free_cma unless movable; \
          watermarks + reserve)",
-        &[
-            ("ts_ns", Unit::Timestamp),
-            ("tgid", Unit::None),
-            ("order", Unit::None),
-            ("node", Unit::None),
-            ("zone", Unit::None),
-            ("free", Unit::Pages),
-            ("free_cma", Unit::Pages),
-            ("usable", Unit::Pages),
-            ("min", Unit::Pages),
-            ("low", Unit::Pages),
-            ("high", Unit::Pages),
-            ("reserve", Unit::Pages),
-            ("level", Unit::None),
-        ],
     )
     .with_text_limit(if f.top == 0 {
         TextLimit::All
@@ -147,74 +170,58 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         e[0] += 1;
         e[vi + 1] += 1;
         let c = ctx.get(i).copied().unwrap_or_default();
-        ft.push(vec![
-            fl.ts_ns.into(),
-            fl.tgid.into(),
-            fl.comm.as_str().into(),
-            fl.order.into(),
-            fl.gfp.as_str().into(),
-            fl.migratetype_name.as_str().into(),
-            fl.highest_zone.as_str().into(),
-            fl.node.into(),
-            verdict.name().into(),
-            elig.len().into(),
-            elig.iter()
-                .filter(|e| e.2 == Level::BelowMin)
-                .count()
-                .into(),
-            c.reclaim_begin.into(),
-            c.lru_scanned.into(),
-            c.lru_reclaimed.into(),
-            c.compact_try.into(),
-            c.compact_suitable.into(),
-            c.reclaim_retry.into(),
-            c.kswapd_wakes.into(),
-        ]);
+        ft.push_row(FailureRow {
+            ts_ns: fl.ts_ns,
+            tgid: fl.tgid,
+            comm: fl.comm.clone(),
+            order: fl.order,
+            gfp: fl.gfp.clone(),
+            migratetype: fl.migratetype_name.clone(),
+            highest_zone: fl.highest_zone.clone(),
+            node: fl.node,
+            verdict: verdict.name(),
+            eligible_zones: elig.len(),
+            zones_below_min: elig.iter().filter(|e| e.2 == Level::BelowMin).count(),
+            reclaim_begin: c.reclaim_begin,
+            lru_scanned: c.lru_scanned,
+            lru_reclaimed: c.lru_reclaimed,
+            compact_try: c.compact_try,
+            compact_suitable: c.compact_suitable,
+            reclaim_retry: c.reclaim_retry,
+            kswapd_wakes: c.kswapd_wakes,
+        });
         for (z, usable, level) in elig {
-            zt.push(vec![
-                fl.ts_ns.into(),
-                fl.tgid.into(),
-                fl.order.into(),
-                z.node.into(),
-                z.zone.as_str().into(),
-                z.free.into(),
-                z.free_cma.into(),
-                usable.into(),
-                z.min.into(),
-                z.low.into(),
-                z.high.into(),
-                z.reserve.unwrap_or(0).into(),
-                level.name().into(),
-            ]);
+            zt.push_row(FailureZoneRow {
+                ts_ns: fl.ts_ns,
+                tgid: fl.tgid,
+                order: fl.order,
+                node: z.node,
+                zone: z.zone.clone(),
+                free: z.free,
+                free_cma: z.free_cma,
+                usable,
+                min: z.min,
+                low: z.low,
+                high: z.high,
+                reserve: z.reserve.unwrap_or(0),
+                level: level.name(),
+            });
         }
     }
-    let mut kt = Table::new(
-        "by_kind",
-        "Failures by order x gfp x highest zone",
-        &[
-            ("order", Unit::None),
-            ("gfp", Unit::None),
-            ("highest_zone", Unit::None),
-            ("failures", Unit::Count),
-            ("exhaustion", Unit::Count),
-            ("fragmentation", Unit::Count),
-            ("other", Unit::Count),
-            ("unknown", Unit::Count),
-        ],
-    );
+    let mut kt = Table::of::<KindRow>("by_kind", "Failures by order x gfp x highest zone");
     let mut kinds: Vec<_> = by_kind.into_iter().collect();
     kinds.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
     for ((order, gfp, hz), c) in kinds {
-        kt.push(vec![
-            order.into(),
-            gfp.into(),
-            hz.into(),
-            c[0].into(),
-            c[1].into(),
-            c[2].into(),
-            c[3].into(),
-            c[4].into(),
-        ]);
+        kt.push_row(KindRow {
+            order,
+            gfp,
+            highest_zone: hz,
+            failures: c[0],
+            exhaustion: c[1],
+            fragmentation: c[2],
+            other: c[3],
+            unknown: c[4],
+        });
     }
 
     r.metrics.push(Metric::new(

@@ -4,9 +4,42 @@ use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
 use crate::model::{Metric, SectionReport, Table, Unit};
 use crate::recording::Recording;
+use crate::report_row;
 use crate::sections::SectionError;
 use polars::prelude::*;
 use std::collections::BTreeMap;
+
+report_row! {
+    /// Compaction suitability verdicts of one order, zone and result.
+    struct SuitableRow {
+        order: i64 => None,
+        zone: String => None,
+        result: String => None,
+        count: u64 => Count,
+    }
+}
+
+report_row! {
+    /// Direct compaction attempts of one order at one priority.
+    struct TryRow {
+        order: i64 => None,
+        priority: i64 => None,
+        count: u64 => Count,
+    }
+}
+
+report_row! {
+    /// Reclaim-retry checks of one zone and order.
+    struct RetryRow {
+        node: i64 => None,
+        zone: String => None,
+        order: i64 => None,
+        checks: u64 => Count,
+        retried: u64 => Count,
+        gave_up: u64 => Count,
+        max_no_progress_loops: i64 => Count,
+    }
+}
 
 /// Compaction and reclaim-retry verdicts in the window (filtered as the report).
 pub(super) fn slow_path(
@@ -15,16 +48,7 @@ pub(super) fn slow_path(
     r: &mut SectionReport,
 ) -> Result<Vec<Table>, SectionError> {
     let mut out = Vec::new();
-    let mut cs = Table::new(
-        "compact_suitable",
-        "Compaction suitability verdicts",
-        &[
-            ("order", Unit::None),
-            ("zone", Unit::None),
-            ("result", Unit::None),
-            ("count", Unit::Count),
-        ],
-    );
+    let mut cs = Table::of::<SuitableRow>("compact_suitable", "Compaction suitability verdicts");
     let mut total_cs = 0u64;
     let lf = count_by(
         rec.scan("compact_suitable", f, &["order", "zone", "result"])?,
@@ -46,7 +70,12 @@ pub(super) fn slow_path(
     for (o, z, res, n) in rows {
         total_cs += n;
         *by_result.entry(res.clone()).or_default() += n;
-        cs.push(vec![o.into(), z.into(), res.into(), n.into()]);
+        cs.push_row(SuitableRow {
+            order: o,
+            zone: z,
+            result: res,
+            count: n,
+        });
     }
     for (res, n) in by_result {
         r.metrics
@@ -56,15 +85,7 @@ pub(super) fn slow_path(
         .push(Metric::new("paf.compact_suitable", total_cs, Unit::Count));
     out.push(cs);
 
-    let mut ct = Table::new(
-        "compact_try",
-        "Direct compaction attempts",
-        &[
-            ("order", Unit::None),
-            ("priority", Unit::None),
-            ("count", Unit::Count),
-        ],
-    );
+    let mut ct = Table::of::<TryRow>("compact_try", "Direct compaction attempts");
     let mut total_ct = 0u64;
     let lf = count_by(
         rec.scan("compact_try", f, &["order", "priority"])?,
@@ -81,25 +102,18 @@ pub(super) fn slow_path(
     rows.sort();
     for (o, p, n) in rows {
         total_ct += n;
-        ct.push(vec![o.into(), p.into(), n.into()]);
+        ct.push_row(TryRow {
+            order: o,
+            priority: p,
+            count: n,
+        });
     }
     r.metrics
         .push(Metric::new("paf.compact_try", total_ct, Unit::Count));
     out.push(ct);
 
-    let mut rr = Table::new(
-        "reclaim_retry",
-        "Reclaim-retry verdicts per zone and order",
-        &[
-            ("node", Unit::None),
-            ("zone", Unit::None),
-            ("order", Unit::None),
-            ("checks", Unit::Count),
-            ("retried", Unit::Count),
-            ("gave_up", Unit::Count),
-            ("max_no_progress_loops", Unit::Count),
-        ],
-    );
+    let mut rr =
+        Table::of::<RetryRow>("reclaim_retry", "Reclaim-retry verdicts per zone and order");
     let (mut total, mut gave_up) = (0u64, 0u64);
     let lf = count_by(
         rec.scan(
@@ -127,15 +141,15 @@ pub(super) fn slow_path(
     for (nd, z, o, n, ok, loops) in rows {
         total += n;
         gave_up += n - ok;
-        rr.push(vec![
-            nd.into(),
-            z.into(),
-            o.into(),
-            n.into(),
-            ok.into(),
-            (n - ok).into(),
-            loops.into(),
-        ]);
+        rr.push_row(RetryRow {
+            node: nd,
+            zone: z,
+            order: o,
+            checks: n,
+            retried: ok,
+            gave_up: n - ok,
+            max_no_progress_loops: loops,
+        });
     }
     r.metrics
         .push(Metric::new("paf.reclaim_retry", total, Unit::Count));
