@@ -4,8 +4,55 @@ use super::{Section, SectionError};
 use crate::filter::Filter;
 use crate::model::{Metric, SectionReport, Table, Unit, Value};
 use crate::recording::Recording;
+use crate::report_row;
 use crate::stats::ratio;
 use memtrace_schema::integrity::Verified;
+
+report_row! {
+    /// One fact about the recording; the value's type depends on the key.
+    struct KeyValueRow {
+        key: String => None,
+        value: Value => None,
+    }
+}
+
+report_row! {
+    /// One probe group as the recorder left it.
+    struct GroupRow {
+        group: String => None,
+        status: String => None,
+        reason: Option<String> => None,
+        decoded: u64 => Count,
+        malformed: u64 => Count,
+        lost: u64 => Count,
+    }
+}
+
+report_row! {
+    /// One probe: how it attached, what it wrote and lost.
+    struct ProbeRow {
+        group: String => None,
+        target: String => None,
+        method: String => None,
+        attached: bool => None,
+        events: u64 => Count,
+        lost: u64 => Count,
+        lost_share: Option<f64> => Ratio,
+        error: Option<String> => None,
+    }
+}
+
+report_row! {
+    /// One table of the file: its rows and the time they cover.
+    struct TableRow {
+        table: &'static str => None,
+        group: &'static str => None,
+        rows: Option<u64> => Count,
+        first_ts: Option<i64> => Timestamp,
+        last_ts: Option<i64> => Timestamp,
+        time_covered: Option<f64> => Ratio,
+    }
+}
 
 pub static SECTION: Section = Section {
     id: "header",
@@ -20,12 +67,13 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     let mut r = SectionReport::new(SECTION.id, SECTION.title);
     let span = rec.end_ns - rec.start_ns;
     let (lo, hi) = rec.window(f);
-    let mut t = Table::new(
-        "recording",
-        "Recording",
-        &[("key", Unit::None), ("value", Unit::None)],
-    );
-    let mut kv = |k: &str, v: Value| t.push(vec![k.into(), v]);
+    let mut t = Table::of::<KeyValueRow>("recording", "Recording");
+    let mut kv = |k: &str, v: Value| {
+        t.push_row(KeyValueRow {
+            key: k.to_string(),
+            value: v,
+        })
+    };
     kv("file", rec.name.as_str().into());
     kv("host", m.hostname.as_str().into());
     kv("kernel_release", m.kernel_release.as_str().into());
@@ -90,70 +138,36 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     }
     r.tables.push(t);
 
-    let mut g = Table::new(
-        "groups",
-        "Probe groups",
-        &[
-            ("group", Unit::None),
-            ("status", Unit::None),
-            ("reason", Unit::None),
-            ("decoded", Unit::Count),
-            ("malformed", Unit::Count),
-            ("lost", Unit::Count),
-        ],
-    );
+    let mut g = Table::of::<GroupRow>("groups", "Probe groups");
     for x in &m.groups {
-        g.push(vec![
-            x.name.as_str().into(),
-            x.status.as_str().into(),
-            x.reason.clone().into(),
-            x.decoded.into(),
-            x.malformed.into(),
-            x.lost.into(),
-        ]);
+        g.push_row(GroupRow {
+            group: x.name.clone(),
+            status: x.status.clone(),
+            reason: x.reason.clone(),
+            decoded: x.decoded,
+            malformed: x.malformed,
+            lost: x.lost,
+        });
     }
     r.tables.push(g);
 
-    let mut p = Table::new(
-        "probes",
-        "Probes: events written and lost in the kernel",
-        &[
-            ("group", Unit::None),
-            ("target", Unit::None),
-            ("method", Unit::None),
-            ("attached", Unit::None),
-            ("events", Unit::Count),
-            ("lost", Unit::Count),
-            ("lost_share", Unit::Ratio),
-            ("error", Unit::None),
-        ],
-    );
+    let mut p = Table::of::<ProbeRow>("probes", "Probes: events written and lost in the kernel");
     for x in &m.probes {
-        p.push(vec![
-            x.group.as_str().into(),
-            x.target.as_str().into(),
-            x.method.as_str().into(),
-            x.attached.into(),
-            x.events.into(),
-            x.lost.into(),
-            ratio(x.lost, x.events.saturating_add(x.lost)).into(),
-            x.error.clone().into(),
-        ]);
+        p.push_row(ProbeRow {
+            group: x.group.clone(),
+            target: x.target.clone(),
+            method: x.method.clone(),
+            attached: x.attached,
+            events: x.events,
+            lost: x.lost,
+            lost_share: ratio(x.lost, x.events.saturating_add(x.lost)),
+            error: x.error.clone(),
+        });
     }
     r.tables.push(p);
 
-    let mut tt = Table::new(
-        "tables",
-        "Tables: rows in the file and the time they cover",
-        &[
-            ("table", Unit::None),
-            ("group", Unit::None),
-            ("rows", Unit::Count),
-            ("first_ts", Unit::Timestamp),
-            ("last_ts", Unit::Timestamp),
-            ("time_covered", Unit::Ratio),
-        ],
-    );
+    let mut tt =
+        Table::of::<TableRow>("tables", "Tables: rows in the file and the time they cover");
     for t in memtrace_schema::tables() {
         let st = rec.tables.as_ref().and_then(|x| x.get(t.name)).cloned();
         let rows = rec.table_rows(t.name);
@@ -164,14 +178,14 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             (Some(a), Some(b)) if span > 0 => Some((b - a) as f64 / span as f64),
             _ => None,
         };
-        tt.push(vec![
-            t.name.into(),
-            t.group.into(),
-            rows.into(),
-            first.into(),
-            last.into(),
-            covered.into(),
-        ]);
+        tt.push_row(TableRow {
+            table: t.name,
+            group: t.group,
+            rows,
+            first_ts: first,
+            last_ts: last,
+            time_covered: covered,
+        });
         if let Some(n) = rows {
             r.metrics
                 .push(Metric::new("header.rows", n, Unit::Count).label("table", t.name));
