@@ -1,6 +1,7 @@
 //! `memana diff`: every metric of two recordings side by side.
 
 use crate::model::{Metric, Table, Unit, Value};
+use crate::report_row;
 
 /// One metric in both recordings.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,34 +63,35 @@ pub fn join(before: &[(&str, &Metric)], after: &[(&str, &Metric)]) -> Vec<Row> {
     rows
 }
 
+report_row! {
+    /// One metric of the diff table.
+    struct DiffRow {
+        section: String => None,
+        metric: String => None,
+        unit: &'static str => None,
+        before: Option<Value> => None,
+        after: Option<Value> => None,
+        change: Option<f64> => None,
+        change_rel: Option<f64> => Ratio,
+    }
+}
+
 /// The diff as a table (for every renderer).
 pub fn table(rows: &[Row], changed_only: bool) -> Table {
-    let mut t = Table::new(
-        "diff",
-        "Metrics: before, after, change",
-        &[
-            ("section", Unit::None),
-            ("metric", Unit::None),
-            ("unit", Unit::None),
-            ("before", Unit::None),
-            ("after", Unit::None),
-            ("change", Unit::None),
-            ("change_rel", Unit::Ratio),
-        ],
-    );
+    let mut t = Table::of::<DiffRow>("diff", "Metrics: before, after, change");
     for r in rows {
         if changed_only && r.change() == Some(0.0) {
             continue;
         }
-        t.push(vec![
-            r.section.as_str().into(),
-            r.key.as_str().into(),
-            r.unit.name().into(),
-            r.before.clone().unwrap_or(Value::Null),
-            r.after.clone().unwrap_or(Value::Null),
-            r.change().into(),
-            r.relative().into(),
-        ]);
+        t.push_row(DiffRow {
+            section: r.section.clone(),
+            metric: r.key.clone(),
+            unit: r.unit.name(),
+            before: r.before.clone(),
+            after: r.after.clone(),
+            change: r.change(),
+            change_rel: r.relative(),
+        });
     }
     t
 }
