@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use memtrace_analyzer::filter::{Filter, LeakCriterion};
-use memtrace_analyzer::model::{Status, Table, Unit};
+use memtrace_analyzer::model::{Status, Table};
 use memtrace_analyzer::recording::Recording;
 use memtrace_analyzer::render::{self, Format};
 use memtrace_analyzer::report::Report;
@@ -383,32 +383,31 @@ fn run(cli: Cli) -> Result<Done> {
     }
 }
 
+memtrace_analyzer::report_row! {
+    /// One rule's outcome.
+    struct CheckRow {
+        result: &'static str => None,
+        rule: String => None,
+        metric: String => None,
+        value: Option<memtrace_analyzer::model::Value> => None,
+        unit: &'static str => None,
+        threshold: Option<f64> => None,
+        problem: Option<String> => None,
+    }
+}
+
 fn render_check(outcomes: &[rules::Outcome], report: &Report, format: Format) -> String {
-    let mut t = Table::new(
-        "check",
-        "Rules",
-        &[
-            ("result", Unit::None),
-            ("rule", Unit::None),
-            ("metric", Unit::None),
-            ("value", Unit::None),
-            ("unit", Unit::None),
-            ("threshold", Unit::None),
-            ("problem", Unit::None),
-        ],
-    );
+    let mut t = Table::of::<CheckRow>("check", "Rules");
     for o in outcomes {
-        t.push(vec![
-            (if o.ok { "PASS" } else { "FAIL" }).into(),
-            o.rule.as_str().into(),
-            o.key.as_str().into(),
-            o.value
-                .clone()
-                .unwrap_or(memtrace_analyzer::model::Value::Null),
-            o.unit.name().into(),
-            o.threshold.into(),
-            o.problem.clone().into(),
-        ]);
+        t.push_row(CheckRow {
+            result: if o.ok { "PASS" } else { "FAIL" },
+            rule: o.rule.clone(),
+            metric: o.key.clone(),
+            value: o.value.clone(),
+            unit: o.unit.name(),
+            threshold: o.threshold,
+            problem: o.problem.clone(),
+        });
     }
     let broken = outcomes.iter().filter(|o| !o.ok).count();
     match format {
