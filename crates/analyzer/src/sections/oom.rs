@@ -2,6 +2,7 @@
 
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
+use crate::frame::{count_by, COUNT};
 use crate::model::{Metric, SectionReport, Status, Table, Unit};
 use crate::recording::Recording;
 use crate::report_row;
@@ -76,8 +77,6 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         "victims",
         "OOM victims: memory at the kill (tracepoint) and growth before it (procstat)",
     );
-    let mut kills = 0u64;
-    let mut by_comm: BTreeMap<String, u64> = BTreeMap::new();
     let cols = [
         "ts_ns",
         "tgid",
@@ -160,8 +159,6 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     let mut order: Vec<usize> = (0..fr.height()).collect();
     order.sort_by_key(|&i| (ts[i], vp[i]));
     for i in order {
-        kills += 1;
-        *by_comm.entry(vc[i].clone()).or_default() += 1;
         let epoch = names.epoch(vp[i] as u32, ts[i]);
         let pts: Vec<(i64, u64)> = samples
             .get(&(vp[i], epoch))
@@ -199,6 +196,20 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             growth_rate_before: b.slope,
         });
     }
+    // Kills per victim name, counted by polars.
+    let q = count_by(
+        rec.scan("oom_victim", f, &["victim_comm"])?,
+        &["victim_comm"],
+        vec![],
+    );
+    let per = rec.fetch("oom_victim", q)?;
+    let (pc, pn) = (per.str_or_empty("victim_comm")?, per.u64_or0(COUNT)?);
+    // Summed, not collected: a null name and an empty one both read as "".
+    let mut by_comm: BTreeMap<String, u64> = BTreeMap::new();
+    for (c, n) in pc.into_iter().zip(pn) {
+        *by_comm.entry(c).or_default() += n;
+    }
+    let kills: u64 = by_comm.values().sum();
     r.metrics.push(Metric::new("oom.kills", kills, Unit::Count));
     for (c, n) in by_comm {
         r.metrics
