@@ -11,6 +11,7 @@ pub use verdict::{judge, usable_free, Failure, Level, Verdict, ZoneRow};
 
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
+use crate::frame::{count_by, COUNT};
 use crate::model::{Metric, SectionReport, Table, TextLimit, Unit};
 use crate::recording::Recording;
 use crate::report_row;
@@ -236,11 +237,28 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         r.metrics
             .push(Metric::new(format!("paf.{name}"), v, Unit::Count));
     }
+    // Failures per order and per highest zone, counted by polars; summed
+    // into the maps as the failures table reads them (order as u32, a null
+    // zone as "").
     let mut by_order: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut by_zone: BTreeMap<&str, u64> = BTreeMap::new();
-    for fl in &failures {
-        *by_order.entry(fl.order).or_default() += 1;
-        *by_zone.entry(fl.highest_zone.as_str()).or_default() += 1;
+    let q = count_by(rec.scan("paf", f, &["order"])?, &["order"], vec![]);
+    let fr = rec.fetch("paf", q)?;
+    for (o, n) in fr.u64_or0("order")?.into_iter().zip(fr.u64_or0(COUNT)?) {
+        *by_order.entry(o as u32).or_default() += n;
+    }
+    let mut by_zone: BTreeMap<String, u64> = BTreeMap::new();
+    let q = count_by(
+        rec.scan("paf", f, &["highest_zone"])?,
+        &["highest_zone"],
+        vec![],
+    );
+    let fr = rec.fetch("paf", q)?;
+    for (z, n) in fr
+        .str_or_empty("highest_zone")?
+        .into_iter()
+        .zip(fr.u64_or0(COUNT)?)
+    {
+        *by_zone.entry(z).or_default() += n;
     }
     for (o, n) in by_order {
         r.metrics
