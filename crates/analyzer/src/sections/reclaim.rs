@@ -414,34 +414,36 @@ fn lru_active(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool
             "nr_referenced",
         ],
     )?;
-    let mut ids = StrIds::default();
-    let mut acc: IntMap<u64, [u64; 5]> = IntMap::default();
-    rec.stream("lru_active", lf, |fr| {
-        let rc = ids.ids(&fr.chunked_str("reclaimer")?);
-        let lr = ids.ids(&fr.chunked_str("lru")?);
-        let cas: Vec<UInt64Chunked> = ["nr_taken", "nr_deactivated", "nr_active", "nr_referenced"]
-            .iter()
-            .map(|c| fr.chunked_u64(c).map(|x| x.rechunk().into_owned()))
-            .collect::<Result<_, _>>()?;
-        let cols: Vec<std::borrow::Cow<'_, [u64]>> = cas.iter().map(values_cow).collect();
-        for i in 0..rc.len() {
-            let e = acc
-                .entry((u64::from(rc[i]) << 32) | u64::from(lr[i]))
-                .or_default();
-            e[0] += 1;
-            for k in 0..4 {
-                e[k + 1] += cols[k][i];
-            }
+    let sum = |c: &str| col(c).cast(DataType::UInt64).sum().alias(c);
+    let q = count_by(
+        lf,
+        &["reclaimer", "lru"],
+        vec![
+            sum("nr_taken"),
+            sum("nr_deactivated"),
+            sum("nr_active"),
+            sum("nr_referenced"),
+        ],
+    );
+    let fr = rec.fetch("lru_active", q)?;
+    let (rc, lr) = (fr.str_or_empty("reclaimer")?, fr.str_or_empty("lru")?);
+    let cols = [
+        fr.u64_or0(COUNT)?,
+        fr.u64_or0("nr_taken")?,
+        fr.u64_or0("nr_deactivated")?,
+        fr.u64_or0("nr_active")?,
+        fr.u64_or0("nr_referenced")?,
+    ];
+    // Merged by name: a null name and an empty one both read as "".
+    let mut acc: BTreeMap<(String, String), [u64; 5]> = BTreeMap::new();
+    for i in 0..fr.height() {
+        let e = acc.entry((rc[i].clone(), lr[i].clone())).or_default();
+        for (k, c) in cols.iter().enumerate() {
+            e[k] += c[i];
         }
-        Ok(())
-    })?;
-    let mut rows: Vec<(String, String, [u64; 5])> = acc
-        .into_iter()
-        .map(|(k, v)| {
-            let (r, l) = ((k >> 32) as u32, k as u32);
-            (ids.name(r).to_string(), ids.name(l).to_string(), v)
-        })
-        .collect();
+    }
+    let mut rows: Vec<(String, String, [u64; 5])> =
+        acc.into_iter().map(|((r, l), v)| (r, l, v)).collect();
     rows.sort_by_key(|x| (reclaimer_key(&x.0), lru_key(&x.1)));
     for (rc, lru, v) in rows {
         t.push_row(LruActiveRow {
