@@ -2,7 +2,7 @@
 
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
-use crate::frame::{count_by, values_cow, values_i64_opt, values_u64, IntMap, StrIds, COUNT};
+use crate::frame::{count_by, values_i64_opt, values_u64, IntMap, StrIds, COUNT};
 use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
 use crate::recording::Recording;
 use crate::report_row;
@@ -239,56 +239,50 @@ fn lru_inactive(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bo
             "nr_immediate",
         ],
     )?;
-    // One pass: per (reclaimer, lru, priority); both tables derive from it.
-    let mut ids = StrIds::default();
-    let mut slots: IntMap<u64, usize> = IntMap::default();
-    let mut acc: Vec<((u32, u32, i64), [u64; 7])> = Vec::new();
-    rec.stream("lru_inactive", base, |fr| {
-        let rc = ids.ids(&fr.chunked_str("reclaimer")?);
-        let lr = ids.ids(&fr.chunked_str("lru")?);
-        let pr = values_i64_opt(&fr.chunked_i64("priority")?);
-        let cas: Vec<UInt64Chunked> = [
-            "nr_scanned",
-            "nr_reclaimed",
-            "nr_dirty",
-            "nr_writeback",
-            "nr_congested",
-            "nr_immediate",
-        ]
+    // Per (reclaimer, lru, priority), counted by polars; both tables derive
+    // from it. A null priority counts as 0.
+    const SUMS: [&str; 6] = [
+        "nr_scanned",
+        "nr_reclaimed",
+        "nr_dirty",
+        "nr_writeback",
+        "nr_congested",
+        "nr_immediate",
+    ];
+    let q = count_by(
+        base.with_column(col("priority").cast(DataType::Int64).fill_null(lit(0i64))),
+        &["reclaimer", "lru", "priority"],
+        SUMS.iter()
+            .map(|c| col(*c).cast(DataType::UInt64).sum().alias(*c))
+            .collect(),
+    );
+    let fr = rec.fetch("lru_inactive", q)?;
+    let (rc, lr, pr) = (
+        fr.str_or_empty("reclaimer")?,
+        fr.str_or_empty("lru")?,
+        fr.i64_or0("priority")?,
+    );
+    let n = fr.u64_or0(COUNT)?;
+    let c: Vec<Vec<u64>> = SUMS
         .iter()
-        .map(|c| fr.chunked_u64(c).map(|x| x.rechunk().into_owned()))
+        .map(|name| fr.u64_or0(name))
         .collect::<Result<_, _>>()?;
-        let cols: Vec<std::borrow::Cow<'_, [u64]>> = cas.iter().map(values_cow).collect();
-        for i in 0..rc.len() {
-            let p = pr[i].unwrap_or(0);
-            let packed =
-                (u64::from(rc[i]) << 44) | (u64::from(lr[i]) << 24) | (p as u64 & 0xff_ffff);
-            let slot = *slots.entry(packed).or_insert_with(|| {
-                acc.push(((rc[i], lr[i], p), [0; 7]));
-                acc.len() - 1
-            });
-            let e = &mut acc[slot].1;
-            e[0] += 1;
-            for k in 0..6 {
-                e[k + 1] += cols[k][i];
-            }
-        }
-        Ok(())
-    })?;
     let mut by_prio: BTreeMap<(String, i64), (u64, u64, u64)> = BTreeMap::new();
-    for ((r, l, p), c) in acc {
+    for i in 0..fr.height() {
         let s = LruSums {
-            passes: c[0],
-            scanned: c[1],
-            reclaimed: c[2],
-            dirty: c[3],
-            writeback: c[4],
-            congested: c[5],
-            immediate: c[6],
+            passes: n[i],
+            scanned: c[0][i],
+            reclaimed: c[1][i],
+            dirty: c[2][i],
+            writeback: c[3][i],
+            congested: c[4][i],
+            immediate: c[5][i],
         };
-        let (r, l) = (ids.name(r).to_string(), ids.name(l).to_string());
-        groups.entry((r.clone(), l)).or_default().add(&s);
-        let e = by_prio.entry((r, p)).or_default();
+        groups
+            .entry((rc[i].clone(), lr[i].clone()))
+            .or_default()
+            .add(&s);
+        let e = by_prio.entry((rc[i].clone(), pr[i])).or_default();
         e.0 += s.passes;
         e.1 += s.scanned;
         e.2 += s.reclaimed;
