@@ -696,30 +696,41 @@ fn slab(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, Sect
         f,
         &["shrinker_fn", "freed", "total_scan", "duration_ns"],
     )?;
-    let mut names = StrIds::default();
-    let mut acc: BTreeMap<u32, SlabSums> = BTreeMap::new();
-    rec.stream("slab_end", lf, |fr| {
-        let sf = names.ids(&fr.chunked_str("shrinker_fn")?);
-        let fd = values_i64_opt(&fr.chunked_i64("freed")?);
-        let ts = values_i64_opt(&fr.chunked_i64("total_scan")?);
-        let du = values_i64_opt(&fr.chunked_i64("duration_ns")?);
-        for (i, s) in sf.iter().enumerate() {
-            let e = acc.entry(*s).or_default();
-            e.0 += 1;
-            e.2 += fd[i].unwrap_or(0);
-            e.3 += ts[i].unwrap_or(0);
-            if let Some(d) = du[i] {
-                e.1 += 1;
-                e.4 += d;
-                e.5 = Some(e.5.map_or(d, |m| m.max(d)));
-            }
-        }
-        Ok(())
-    })?;
-    let mut rows: Vec<(String, SlabSums)> = acc
-        .into_iter()
-        .map(|(k, v)| (names.name(k).to_string(), v))
-        .collect();
+    let du = || col("duration_ns").cast(DataType::Int64);
+    let q = count_by(
+        lf,
+        &["shrinker_fn"],
+        vec![
+            du().count().cast(DataType::UInt64).alias("timed"),
+            col("freed").cast(DataType::Int64).sum().alias("freed"),
+            col("total_scan")
+                .cast(DataType::Int64)
+                .sum()
+                .alias("scanned"),
+            du().sum().alias("total"),
+            du().max().alias("max"),
+        ],
+    );
+    let fr = rec.fetch("slab_end", q)?;
+    let (sf, n, timed) = (
+        fr.str_or_empty("shrinker_fn")?,
+        fr.u64_or0(COUNT)?,
+        fr.u64_or0("timed")?,
+    );
+    let (freed, scanned) = (fr.i64_or0("freed")?, fr.i64_or0("scanned")?);
+    let (tot, max) = (fr.i64_or0("total")?, fr.i64("max")?);
+    // Merged by name: a null name and an empty one both read as "".
+    let mut acc: BTreeMap<String, SlabSums> = BTreeMap::new();
+    for i in 0..fr.height() {
+        let e = acc.entry(sf[i].clone()).or_default();
+        e.0 += n[i];
+        e.1 += timed[i];
+        e.2 += freed[i];
+        e.3 += scanned[i];
+        e.4 += tot[i];
+        e.5 = e.5.max(max[i]);
+    }
+    let mut rows: Vec<(String, SlabSums)> = acc.into_iter().collect();
     rows.sort_by(|a, b| b.1 .4.cmp(&a.1 .4).then(a.0.cmp(&b.0)));
     for (name, (n, timed, freed, scanned, tot, max)) in rows {
         calls += n;
