@@ -617,6 +617,28 @@ struct ProcLat {
 
 fn kswapd(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, SectionError> {
     let mut per_node: BTreeMap<i64, (Kswapd, Vec<(i64, bool)>)> = BTreeMap::new();
+    // Events per node and kind, counted by polars.
+    let q = count_by(
+        rec.scan("kswapd", f, &["event", "node"])?,
+        &["node", "event"],
+        vec![],
+    );
+    let fr = rec.fetch("kswapd", q)?;
+    let (ev, node, n) = (
+        fr.str_or_empty("event")?,
+        fr.i64_or0("node")?,
+        fr.u64_or0(COUNT)?,
+    );
+    for i in 0..fr.height() {
+        let e = per_node.entry(node[i]).or_default();
+        match ev[i].as_str() {
+            "wake" => e.0.wakes += n[i],
+            "sleep" => e.0.sleeps += n[i],
+            "wakeup" => e.0.requests += n[i],
+            _ => {}
+        }
+    }
+    // The wakes and sleeps themselves, for the time awake.
     let fr = rec.fetch(
         "kswapd",
         rec.scan("kswapd", f, &["ts_ns", "event", "node"])?,
@@ -627,19 +649,12 @@ fn kswapd(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, Se
         fr.i64_or0("node")?,
     );
     for i in 0..fr.height() {
-        let e = per_node.entry(node[i]).or_default();
-        match ev[i].as_str() {
-            "wake" => {
-                e.0.wakes += 1;
-                e.1.push((ts[i], true));
-            }
-            "sleep" => {
-                e.0.sleeps += 1;
-                e.1.push((ts[i], false));
-            }
-            "wakeup" => e.0.requests += 1,
-            _ => {}
-        }
+        let awake = match ev[i].as_str() {
+            "wake" => true,
+            "sleep" => false,
+            _ => continue,
+        };
+        per_node.entry(node[i]).or_default().1.push((ts[i], awake));
     }
     let (lo, hi) = rec.window(f);
     let mut t = Table::of::<KswapdRow>(
