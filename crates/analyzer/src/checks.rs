@@ -562,30 +562,26 @@ pub fn census(rec: &Recording) -> Result<Vec<String>, CensusError> {
 fn kinds(rec: &Recording) -> Result<BTreeMap<String, u64>, CensusError> {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut nulls = 0u64;
-    let lf = rec.base().select([polars::prelude::col(KIND_COLUMN)]);
-    rec.stream(KIND_COLUMN, lf, |fr: &Frame| {
-        let ca = fr.chunked_str(KIND_COLUMN)?;
-        nulls += ca.null_count() as u64;
-        let mut ids = crate::frame::StrIds::default();
-        let mut n: Vec<u64> = Vec::new();
-        for id in ids.ids(&ca) {
-            let id = id as usize;
-            if n.len() <= id {
-                n.resize(id + 1, 0);
-            }
-            n[id] += 1;
+    let q = crate::frame::count_by(
+        rec.base().select([polars::prelude::col(KIND_COLUMN)]),
+        &[KIND_COLUMN],
+        vec![],
+    );
+    let fr = rec.fetch(KIND_COLUMN, q)?;
+    for (k, n) in fr
+        .str(KIND_COLUMN)?
+        .into_iter()
+        .zip(fr.u64_or0(crate::frame::COUNT)?)
+    {
+        match k {
+            Some(k) => *counts.entry(k).or_default() += n,
+            None => nulls += n,
         }
-        for (id, k) in n.iter().enumerate() {
-            if *k > 0 {
-                *counts.entry(ids.name(id as u32).to_string()).or_default() += k;
-            }
-        }
-        Ok(())
-    })?;
+    }
     if nulls > 0 {
         return Err(Offence::NullKind { rows: nulls }.into());
     }
-    // StrIds maps nulls to "", so "" can only be a real empty kind here.
+    // Nulls were counted apart, so "" can only be a real empty kind here.
     for (k, &rows) in &counts {
         if memtrace_schema::table(k).is_none() {
             return Err(Offence::UnknownKind {
