@@ -2,7 +2,7 @@
 
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
-use crate::frame::{count_by, values_i64_opt, values_u64, IntMap, StrIds, COUNT};
+use crate::frame::{count_by, COUNT};
 use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
 use crate::recording::Recording;
 use crate::report_row;
@@ -481,33 +481,39 @@ fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, S
         f,
         &["reclaimer", "tgid", "comm", "nr_reclaimed", "duration_ns"],
     )?;
-    let mut ids = StrIds::default();
-    let mut index: IntMap<u128, usize> = IntMap::default();
-    let mut accs: Vec<(u32, u64, u32, u64, u64, Vec<i64>)> = Vec::new();
-    rec.stream("reclaim_end", lf, |fr| {
-        let rc = ids.ids(&fr.chunked_str("reclaimer")?);
-        let tg = values_u64(&fr.chunked_u64("tgid")?);
-        let cm = ids.ids(&fr.chunked_str("comm")?);
-        let nr = values_u64(&fr.chunked_u64("nr_reclaimed")?);
-        let du = values_i64_opt(&fr.chunked_i64("duration_ns")?);
-        for i in 0..rc.len() {
-            let key = (u128::from(rc[i]) << 96) | (u128::from(tg[i]) << 32) | u128::from(cm[i]);
-            let slot = *index.entry(key).or_insert_with(|| {
-                accs.push((rc[i], tg[i], cm[i], 0, 0, Vec::new()));
-                accs.len() - 1
-            });
-            let a = &mut accs[slot];
-            a.3 += 1;
-            a.4 += nr[i];
-            if let Some(d) = du[i] {
-                a.5.push(d);
-            }
-        }
-        Ok(())
-    })?;
-    for (r, tgid, comm, n, rcl, mut d) in accs {
-        let name = ids.name(r).to_string();
-        let comm = ids.name(comm).to_string();
+    let q = count_by(
+        lf,
+        &["reclaimer", "tgid", "comm"],
+        vec![
+            col("nr_reclaimed")
+                .cast(DataType::UInt64)
+                .sum()
+                .alias("nr_reclaimed"),
+            col("duration_ns").cast(DataType::Int64).alias("durations"),
+        ],
+    );
+    let fr = rec.fetch("reclaim_end", q)?;
+    let (rc, tg, cm) = (
+        fr.str_or_empty("reclaimer")?,
+        fr.u64_or0("tgid")?,
+        fr.str_or_empty("comm")?,
+    );
+    let (n, nr, du) = (
+        fr.u64_or0(COUNT)?,
+        fr.u64_or0("nr_reclaimed")?,
+        fr.i64_lists("durations")?,
+    );
+    // Merged by name: a null name and an empty one both read as "".
+    let mut accs: BTreeMap<(String, u64, String), EndSums> = BTreeMap::new();
+    for (i, d) in du.into_iter().enumerate() {
+        let a = accs
+            .entry((rc[i].clone(), tg[i], cm[i].clone()))
+            .or_default();
+        a.0 += n[i];
+        a.1 += nr[i];
+        a.2.extend(d);
+    }
+    for ((name, tgid, comm), (n, rcl, mut d)) in accs {
         let e = per_r.entry(name.clone()).or_default();
         e.0 += n;
         e.2 += rcl;
@@ -599,6 +605,9 @@ fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, S
     r.tables.push(pt);
     Ok(any)
 }
+
+/// Per reclaimer and process: calls, pages reclaimed, the durations.
+type EndSums = (u64, u64, Vec<i64>);
 
 /// Per shrinker: calls, timed calls, freed, scanned, total ns, max ns.
 type SlabSums = (u64, u64, i64, i64, i64, Option<i64>);
