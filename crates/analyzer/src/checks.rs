@@ -7,7 +7,7 @@
 
 use crate::filter::{length_text, Filter};
 use crate::frame::Frame;
-use crate::recording::{ReadError, Recording};
+use crate::recording::{max_opt, min_opt, ReadError, Recording};
 use memtrace_schema::{
     file_column_name, tables, ColumnType, FileMeta, Table, Unit, COMMON, KIND_COLUMN,
 };
@@ -736,22 +736,6 @@ fn table(
         }
     }
     Ok(())
-}
-
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
-}
-
-fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
 }
 
 #[cfg(test)]

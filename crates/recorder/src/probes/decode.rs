@@ -228,6 +228,17 @@ pub mod testing {
         }
     }
 
+    /// A group's decoder, as the tests call it.
+    pub type DecodeFn = fn(&[u8], &mut DecodeCtx, &mut Collect) -> Result<(), DecodeError>;
+
+    /// Decodes one record and returns the one row it must give.
+    pub fn decode_one<T: plain::Plain>(decode: DecodeFn, record: &T) -> Decoded {
+        let mut out = Collect::default();
+        decode(&bytes(record), &mut ctx(), &mut out).unwrap();
+        assert_eq!(out.rows.len(), 1, "{:?}", out.rows);
+        out.rows.remove(0)
+    }
+
     /// The bytes of a generated record type, as the ring buffer holds them.
     pub fn bytes<T: plain::Plain>(record: &T) -> Vec<u8> {
         // SAFETY: generated types are plain old data; viewing them as bytes is sound.

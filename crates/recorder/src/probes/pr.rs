@@ -271,7 +271,7 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probes::decode::testing::{bytes, ctx, Collect, Decoded, Val};
+    use crate::probes::decode::testing::{bytes, ctx, decode_one, Collect, Decoded, Val};
     use types::pr_kind as K;
 
     fn hdr(kind: K, ts_ns: u64) -> types::mt_hdr {
@@ -284,10 +284,7 @@ mod tests {
     }
 
     fn one<T: plain::Plain>(record: &T) -> Decoded {
-        let mut out = Collect::default();
-        decode(&bytes(record), &mut ctx(), &mut out).unwrap();
-        assert_eq!(out.rows.len(), 1, "{:?}", out.rows);
-        out.rows.remove(0)
+        decode_one(decode, record)
     }
 
     fn lru_inactive() -> types::pr_lru_inactive {
