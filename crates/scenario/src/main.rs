@@ -71,9 +71,11 @@ struct RunArgs {
 
 fn run(args: RunArgs) -> Result<bool> {
     sys::install_signal_handlers()?;
-    cgroup::check_available()?;
-    cgroup::remove_stale();
+    cgroup::remove_stale_mounts();
+    let memcgs = cgroup::Hierarchy::detect()?;
+    memcgs.remove_stale();
     scenarios::run(&RunConfig {
+        memcgs: &memcgs,
         scenario: args.scenario,
         scale: args.scale,
         truth: args.truth,

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cgroup::{MemCgroup, MemcgSnapshot};
+use crate::cgroup::{CgroupVersion, MemCgroup, MemcgSnapshot};
 use crate::procfs::{self, BuddyZone, ZoneSummary};
 use crate::supervise::{StatusSample, Worker, WorkerTruth};
 use crate::sys::{self, Stamp};
@@ -45,10 +45,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 ///   phase markers (`name`, `boottime_ns`, `data`), e.g. `write-start`,
 ///   `heap-done`, `grow-progress`.
 /// - `cgroup`: absolute path of the memory cgroup used, if any.
+/// - `cgroup_version`: `v1` or `v2`, the memory cgroup interface memscen
+///   used on this kernel (v1 where its memory controller is mounted).
 /// - `before`, `after`: [`SystemSnapshot`]s — the whole /proc/vmstat and
 ///   /proc/meminfo as maps, /proc/zoneinfo raw and parsed, /proc/buddyinfo
-///   parsed, and the memcg's memory.stat / memory.oom_control / usage
-///   counters where a memcg is used.
+///   parsed, and the memcg's memory.stat / memory.oom_control (v2:
+///   memory.events) / usage counters where a memcg is used.
 /// - `vmstat_delta`: `after.vmstat - before.vmstat` for every entry that changed.
 /// - `status_samples`: /proc/PID/status of the worker(s) over time: `pid`,
 ///   `boottime_ns`, `realtime_ns`, `name`, `state`, `vm_rss_kb`,
@@ -73,6 +75,7 @@ pub struct GroundTruth {
     pub worker_pids: Vec<i32>,
     pub workers: Vec<WorkerTruth>,
     pub cgroup: Option<String>,
+    pub cgroup_version: Option<CgroupVersion>,
     pub before: Option<SystemSnapshot>,
     pub after: Option<SystemSnapshot>,
     pub vmstat_delta: BTreeMap<String, i64>,
@@ -117,9 +120,10 @@ pub struct SystemSnapshot {
     pub zones: Vec<ZoneSummary>,
     /// /proc/buddyinfo: per zone `free_blocks[order]`.
     pub buddyinfo: Vec<BuddyZone>,
-    /// The scenario's memcg: `stat` (memory.stat), `oom_control`,
-    /// `usage_in_bytes`, `max_usage_in_bytes`, `limit_in_bytes`, `failcnt`,
-    /// `memsw_usage_in_bytes`, `memsw_limit_in_bytes`.
+    /// The scenario's memcg: `path`, `version`, `stat` (memory.stat),
+    /// `oom_control`, `events` (v2), `usage_in_bytes`, `max_usage_in_bytes`,
+    /// `limit_in_bytes`, `failcnt`, `memsw_usage_in_bytes`,
+    /// `memsw_limit_in_bytes` (v1 names; see [`MemcgSnapshot`] for v2).
     pub memcg: Option<MemcgSnapshot>,
 }
 
@@ -169,15 +173,26 @@ pub struct MemcgReclaimTruth {
     pub file_path: String,
     pub file_bytes: u64,
     pub heap_bytes: u64,
-    /// memory.failcnt after the run: times the charge hit the limit.
+    /// memory.failcnt after the run: times the charge hit the limit
+    /// (v2: memory.events `max`).
     pub failcnt: u64,
+    /// v2: memory.peak (0 on kernels before 5.19, which lack it).
     pub max_usage_in_bytes: u64,
-    /// memory.oom_control oom_kill of the memcg (must stay 0).
+    /// memory.oom_control oom_kill of the memcg (v2: memory.events
+    /// `oom_kill`); must stay 0.
     pub memcg_oom_kill: Delta,
-    /// memory.stat pgpgin/pgpgout/pgmajfault of the memcg (pages/events).
-    pub memcg_pgpgin: Delta,
-    pub memcg_pgpgout: Delta,
+    /// memory.stat pgpgin/pgpgout of the memcg (pages): v1 only, null on
+    /// v2 (see `null_fields`).
+    pub memcg_pgpgin: Option<Delta>,
+    pub memcg_pgpgout: Option<Delta>,
+    /// memory.stat pgmajfault (events), on both versions.
     pub memcg_pgmajfault: Delta,
+    /// memory.stat pgscan/pgsteal (pages scanned/reclaimed by any reclaim
+    /// of the memcg): v2 only, null on v1.
+    pub memcg_pgscan: Option<Delta>,
+    pub memcg_pgsteal: Option<Delta>,
+    /// Each null counter field above and why it is null.
+    pub null_fields: BTreeMap<String, String>,
     /// Seconds each worker phase took.
     pub write_seconds: Option<f64>,
     pub read_seconds: Option<f64>,
@@ -190,7 +205,8 @@ pub struct MemcgReclaimTruth {
 #[derive(Debug, Serialize)]
 pub struct OomTruth {
     pub limit_bytes: u64,
-    /// memory.memsw.limit_in_bytes set to the same value (no swap escape).
+    /// memory.memsw.limit_in_bytes set to the same value (no swap escape;
+    /// v2: memory.swap.max set to 0).
     pub memsw_limited: bool,
     pub max_bytes: u64,
     pub max_seconds: u64,
@@ -199,7 +215,7 @@ pub struct OomTruth {
     /// The worker died by SIGKILL while the memcg's oom_kill rose.
     pub killed: bool,
     pub exit_signal: Option<i32>,
-    /// memory.oom_control `oom_kill` of the memcg.
+    /// memory.oom_control `oom_kill` of the memcg (v2: memory.events).
     pub memcg_oom_kill: Delta,
     /// /proc/vmstat `oom_kill`.
     pub vmstat_oom_kill: Delta,
@@ -329,6 +345,7 @@ impl GroundTruth {
             worker_pids: Vec::new(),
             workers: Vec::new(),
             cgroup: None,
+            cgroup_version: None,
             before: None,
             after: None,
             vmstat_delta: BTreeMap::new(),
@@ -431,7 +448,10 @@ impl GroundTruth {
             );
         }
         if let Some(cg) = &self.cgroup {
-            eprintln!("memcg: {cg}");
+            match self.cgroup_version {
+                Some(CgroupVersion::V2) => eprintln!("memcg: {cg} (cgroup v2)"),
+                _ => eprintln!("memcg: {cg}"),
+            }
         }
         for line in &self.summary {
             eprintln!("  {line}");

@@ -91,20 +91,33 @@ impl WorkerKind {
     }
 }
 
+/// The memory cgroup's path in /proc/self/cgroup text: the v1 `memory`
+/// hierarchy's line, else the cgroup2 line (`0::PATH`).
+fn memcg_of(proc_cgroup: &str) -> String {
+    let lines: Vec<(&str, &str, &str)> = proc_cgroup
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            Some((parts.next()?, parts.next()?, parts.next()?))
+        })
+        .collect();
+    lines
+        .iter()
+        .find(|(_, ctrl, _)| ctrl.split(',').any(|c| c == "memory"))
+        .or_else(|| {
+            lines
+                .iter()
+                .find(|(id, ctrl, _)| *id == "0" && ctrl.is_empty())
+        })
+        .map(|(_, _, path)| path.to_string())
+        .unwrap_or_default()
+}
+
 /// Runs a worker; returns its exit code.
 pub fn main(args: WorkerArgs) -> Result<u8> {
     sys::set_comm(args.kind.comm())?;
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let memcg = cgroup
-        .lines()
-        .find_map(|l| {
-            let mut parts = l.splitn(3, ':');
-            let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
-            ctrl.split(',')
-                .any(|c| c == "memory")
-                .then(|| path.to_string())
-        })
-        .unwrap_or_default();
+    let memcg = memcg_of(&cgroup);
     emit("start", json!({ "pid": sys::pid(), "memcg": memcg }))?;
     match args.kind {
         WorkerKind::Reclaim {
@@ -447,6 +460,14 @@ fn fragment(bytes: u64) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memcg_path_on_v1_and_v2() {
+        let hybrid = "12:memory:/memscen-5-oom\n1:name=systemd:/user.slice\n0::/user.slice\n";
+        assert_eq!(memcg_of(hybrid), "/memscen-5-oom");
+        assert_eq!(memcg_of("0::/memscen-5-oom\n"), "/memscen-5-oom");
+        assert_eq!(memcg_of("3:cpu,cpuacct:/x\n"), "");
+    }
 
     #[test]
     fn fill_page_is_deterministic_and_half_zero() {

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use super::{event_u64, memcg_name, mib, spawn_worker, RunConfig, ScenarioName, GIB, MIB};
-use crate::cgroup::MemCgroup;
 use crate::hugetlb::{HugepagePool, NR_HUGEPAGES};
 use crate::procfs;
 use crate::supervise::Waited;
@@ -47,7 +46,7 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
     // quarter of its holes), at most 128.
     let extra = (region / huge_bytes / 8).min(s.pick(32, 128));
 
-    let memcg = MemCgroup::create(&memcg_name(ScenarioName::Fragment))?;
+    let memcg = cfg.memcgs.create(&memcg_name(ScenarioName::Fragment))?;
     let mut pool = HugepagePool::save()?;
     let original = pool.original();
     let pool_cap = original + total_kb / huge_kb;

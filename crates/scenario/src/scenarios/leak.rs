@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use super::{event_u64, memcg_name, mib, spawn_worker, RunConfig, ScenarioName, MIB};
-use crate::cgroup::MemCgroup;
 use crate::truth::{slope, GroundTruth, LeakTruth};
 use crate::worker::COMM_LEAK;
 
@@ -27,7 +26,7 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
         bail!("leak rate x duration exceeds the 4 GiB bound");
     }
     let duration_ms = seconds * 1000;
-    let memcg = MemCgroup::create(&memcg_name(ScenarioName::Leak))?;
+    let memcg = cfg.memcgs.create(&memcg_name(ScenarioName::Leak))?;
 
     truth.begin(Some(&memcg))?;
     let mut w = spawn_worker(

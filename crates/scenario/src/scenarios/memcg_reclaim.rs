@@ -3,6 +3,7 @@
 //! churn), then the heap grows and must push the file pages out. All of it
 //! fits only because file pages are reclaimable: it must not OOM.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,9 @@ use super::{
     event_f64, memcg_name, memcg_oom_kill_delta, memcg_stat_delta, mib, peak_kb, spawn_worker,
     RemoveOnDrop, RunConfig, ScenarioName, MIB,
 };
-use crate::cgroup::MemCgroup;
+use crate::cgroup::{CgroupVersion, MemcgStat};
 use crate::supervise::Waited;
-use crate::truth::{GroundTruth, MemcgReclaimTruth};
+use crate::truth::{Delta, GroundTruth, MemcgReclaimTruth};
 use crate::worker::COMM_RECLAIM;
 
 pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
@@ -23,7 +24,8 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
     let file_bytes = s.pick(96 * MIB, 256 * MIB);
     let heap_bytes = s.pick(20 * MIB, 40 * MIB);
 
-    let memcg = MemCgroup::create(&memcg_name(ScenarioName::MemcgReclaim))?;
+    let memcgs_version = cfg.memcgs.version();
+    let memcg = cfg.memcgs.create(&memcg_name(ScenarioName::MemcgReclaim))?;
     memcg.set_limit(limit)?;
     let file = PathBuf::from(format!(
         "/var/tmp/memscen-{}-memcg-reclaim.dat",
@@ -59,7 +61,7 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
     let failcnt = after_memcg.and_then(|m| m.failcnt).unwrap_or(0);
     let max_usage = after_memcg.and_then(|m| m.max_usage_in_bytes).unwrap_or(0);
     let oom_kill = memcg_oom_kill_delta(truth);
-    let pgpgout = memcg_stat_delta(truth, "pgpgout");
+    let delta = |s: MemcgStat| memcg_stat_delta(truth, s);
     let sec = MemcgReclaimTruth {
         limit_bytes: limit,
         file_path: file.display().to_string(),
@@ -68,22 +70,38 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
         failcnt,
         max_usage_in_bytes: max_usage,
         memcg_oom_kill: oom_kill,
-        memcg_pgpgin: memcg_stat_delta(truth, "pgpgin"),
-        memcg_pgpgout: pgpgout,
-        memcg_pgmajfault: memcg_stat_delta(truth, "pgmajfault"),
+        memcg_pgpgin: delta(MemcgStat::PagesIn),
+        memcg_pgpgout: delta(MemcgStat::PagesOut),
+        memcg_pgmajfault: delta(MemcgStat::MajorFaults).unwrap_or(Delta::new(0, 0)),
+        memcg_pgscan: delta(MemcgStat::Scanned),
+        memcg_pgsteal: delta(MemcgStat::Reclaimed),
+        null_fields: null_reasons(memcgs_version),
         write_seconds: event_f64(&w, "write-done", "seconds"),
         read_seconds: event_f64(&w, "read-done", "seconds"),
         heap_seconds: event_f64(&w, "heap-done", "seconds"),
         vm_rss_peak_kb: peak_kb(&w, |st| st.vm_rss_kb),
     };
 
+    // Pages that left the memcg: v1 counts every uncharge (pgpgout); v2
+    // has no pgpgout, and counts the pages reclaim took (pgsteal).
+    let (out_desc, out) = match (sec.memcg_pgpgout, sec.memcg_pgsteal) {
+        (Some(d), _) => ("pgpgout", d),
+        (None, Some(d)) => ("pgsteal", d),
+        (None, None) => ("pgpgout/pgsteal", Delta::new(0, 0)),
+    };
     let exited_ok = w.truth.exit_code == Some(0);
-    let produced = exited_ok && oom_kill.delta == 0 && failcnt > 0 && pgpgout.delta > 0;
+    let produced = exited_ok && oom_kill.delta == 0 && failcnt > 0 && out.delta > 0;
     let verdict = if produced {
-        format!(
-            "limit hit {failcnt} times, {} pages paged out of the memcg, no OOM",
-            pgpgout.delta
-        )
+        match memcgs_version {
+            CgroupVersion::V1 => format!(
+                "limit hit {failcnt} times, {} pages paged out of the memcg, no OOM",
+                out.delta
+            ),
+            CgroupVersion::V2 => format!(
+                "limit hit {failcnt} times, {} pages reclaimed from the memcg, no OOM",
+                out.delta
+            ),
+        }
     } else if !exited_ok {
         format!(
             "worker did not finish cleanly (exit {:?}, signal {:?})",
@@ -93,8 +111,8 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
         format!("the memcg OOM-killed {} task(s)", oom_kill.delta)
     } else {
         format!(
-            "no reclaim seen (failcnt {failcnt}, pgpgout delta {})",
-            pgpgout.delta
+            "no reclaim seen (failcnt {failcnt}, {out_desc} delta {})",
+            out.delta
         )
     };
     truth.set_verdict(produced, verdict);
@@ -105,15 +123,44 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
         mib(heap_bytes),
         mib(max_usage)
     ));
+    let counters = |a: (&str, Option<Delta>), b: (&str, Option<Delta>)| {
+        format!(
+            "memcg {} +{}, {} +{}, pgmajfault +{}",
+            a.0,
+            a.1.map_or(0, |d| d.delta),
+            b.0,
+            b.1.map_or(0, |d| d.delta),
+            sec.memcg_pgmajfault.delta
+        )
+    };
+    let counters = match memcgs_version {
+        CgroupVersion::V1 => counters(("pgpgin", sec.memcg_pgpgin), ("pgpgout", sec.memcg_pgpgout)),
+        CgroupVersion::V2 => counters(("pgscan", sec.memcg_pgscan), ("pgsteal", sec.memcg_pgsteal)),
+    };
     truth.note(format!(
-        "memcg pgpgin +{}, pgpgout +{}, pgmajfault +{}; write {:.2} s, read {:.2} s, heap {:.2} s",
-        sec.memcg_pgpgin.delta,
-        sec.memcg_pgpgout.delta,
-        sec.memcg_pgmajfault.delta,
+        "{counters}; write {:.2} s, read {:.2} s, heap {:.2} s",
         sec.write_seconds.unwrap_or(f64::NAN),
         sec.read_seconds.unwrap_or(f64::NAN),
         sec.heap_seconds.unwrap_or(f64::NAN),
     ));
     truth.memcg_reclaim = Some(sec);
     Ok(())
+}
+
+/// Why some memcg counters of the section are null on this cgroup version.
+fn null_reasons(version: CgroupVersion) -> BTreeMap<String, String> {
+    let (fields, why): (&[&str], &str) = match version {
+        CgroupVersion::V1 => (
+            &["memcg_pgscan", "memcg_pgsteal"],
+            "cgroup v1's memory.stat has no pgscan/pgsteal",
+        ),
+        CgroupVersion::V2 => (
+            &["memcg_pgpgin", "memcg_pgpgout"],
+            "cgroup v2's memory.stat has no pgpgin/pgpgout; memcg_pgsteal counts the pages reclaimed",
+        ),
+    };
+    fields
+        .iter()
+        .map(|f| (f.to_string(), why.to_string()))
+        .collect()
 }

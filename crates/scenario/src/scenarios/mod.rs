@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::ValueEnum;
 
-use crate::cgroup::MemCgroup;
+use crate::cgroup::{Hierarchy, MemCgroup, MemcgStat};
 use crate::supervise::Worker;
 use crate::truth::GroundTruth;
 
@@ -110,7 +110,9 @@ impl Scale {
 }
 
 #[derive(Debug, Clone)]
-pub struct RunConfig {
+pub struct RunConfig<'a> {
+    /// Where the scenario's memcg is made (cgroup v1 or v2).
+    pub memcgs: &'a Hierarchy,
     pub scenario: ScenarioName,
     pub scale: Scale,
     pub truth: Option<PathBuf>,
@@ -122,6 +124,7 @@ pub struct RunConfig {
 /// Runs a scenario; Ok(true) when the situation happened.
 pub fn run(cfg: &RunConfig) -> Result<bool> {
     let mut truth = GroundTruth::new(cfg.scenario.as_str(), cfg.scale.as_str());
+    truth.cgroup_version = Some(cfg.memcgs.version());
     match cfg.scenario {
         ScenarioName::MemcgReclaim => memcg_reclaim::run(cfg, &mut truth)?,
         ScenarioName::Oom => oom::run(cfg, &mut truth)?,
@@ -190,22 +193,25 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// Memcg counter deltas out of the before/after snapshots.
-pub fn memcg_stat_delta(truth: &GroundTruth, name: &str) -> crate::truth::Delta {
-    let get = |s: &Option<crate::truth::SystemSnapshot>| {
-        s.as_ref()
-            .and_then(|s| s.memcg.as_ref())
-            .and_then(|m| m.stat.get(name).copied())
-            .unwrap_or(0)
+/// A memcg counter's delta out of the before/after snapshots; None when
+/// the cgroup version in use has no such counter (see [`MemcgStat`]).
+pub fn memcg_stat_delta(truth: &GroundTruth, stat: MemcgStat) -> Option<crate::truth::Delta> {
+    let memcg = |s: &Option<crate::truth::SystemSnapshot>| s.as_ref().and_then(|s| s.memcg.clone());
+    let (before, after) = (memcg(&truth.before), memcg(&truth.after));
+    let version = after.as_ref().or(before.as_ref())?.version;
+    stat.key(version)?;
+    let get = |m: &Option<crate::cgroup::MemcgSnapshot>| {
+        m.as_ref().and_then(|m| m.stat(stat)).unwrap_or(0)
     };
-    crate::truth::Delta::new(get(&truth.before), get(&truth.after))
+    Some(crate::truth::Delta::new(get(&before), get(&after)))
 }
 
+/// OOM kills in the memcg: v1 memory.oom_control, v2 memory.events.
 pub fn memcg_oom_kill_delta(truth: &GroundTruth) -> crate::truth::Delta {
     let get = |s: &Option<crate::truth::SystemSnapshot>| {
         s.as_ref()
             .and_then(|s| s.memcg.as_ref())
-            .and_then(|m| m.oom_control.get("oom_kill").copied())
+            .and_then(|m| m.oom_kills())
             .unwrap_or(0)
     };
     crate::truth::Delta::new(get(&truth.before), get(&truth.after))

@@ -9,7 +9,6 @@ use super::{
     event_u64, memcg_name, memcg_oom_kill_delta, mib, peak_kb, spawn_worker, RunConfig,
     ScenarioName, GIB, MIB,
 };
-use crate::cgroup::MemCgroup;
 use crate::kmsg::KernelLog;
 use crate::procfs::parse_killed_pid;
 use crate::truth::{GroundTruth, OomTruth};
@@ -21,7 +20,7 @@ const MAX_SECONDS: u64 = 60;
 
 pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
     let limit = cfg.scale.pick(32 * MIB, 64 * MIB);
-    let memcg = MemCgroup::create(&memcg_name(ScenarioName::Oom))?;
+    let memcg = cfg.memcgs.create(&memcg_name(ScenarioName::Oom))?;
     memcg.set_limit(limit)?;
     let memsw_limited = memcg.set_memsw_limit(Some(limit))?;
     let mut klog = KernelLog::open_at_end();

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::{event_u64, memcg_name, mib, peak_kb, spawn_worker, RunConfig, ScenarioName, MIB};
-use crate::cgroup::MemCgroup;
 use crate::supervise::Waited;
 use crate::truth::{GroundTruth, SwapTruth};
 use crate::worker::COMM_SWAP;
@@ -23,7 +22,7 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
     // Declared first so it is torn down last, after the worker and memcg
     // are gone and nothing holds swap entries any more.
     let zram = ZramSwap::setup(disksize)?;
-    let memcg = MemCgroup::create(&memcg_name(ScenarioName::Swap))?;
+    let memcg = cfg.memcgs.create(&memcg_name(ScenarioName::Swap))?;
     memcg.set_limit(limit)?;
     memcg.set_memsw_limit(None)?;
 
