@@ -161,15 +161,35 @@ int BPF_PROG(procstat_rss, struct mm_struct *mm, int member)
 	return sample(t, mm, PROCSTAT_REASON_RSS, PROCSTAT_PROBE_RSS);
 }
 
+/*
+ * One final sample per process, when its leader exits. Used where the
+ * tracepoint fires before exit_mm() (it then has a group_dead argument);
+ * on older kernels it comes after, and procstat_exit_mm stands in.
+ */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(procstat_exit, struct task_struct *p)
 {
 	struct mm_struct *mm = p->mm;
 
-	/* One final sample per process, when its leader exits (before exit_mm). */
 	if (!mm || p->pid != p->tgid)
 		return 0;
 	return sample(p, mm, PROCSTAT_REASON_EXIT, PROCSTAT_PROBE_EXIT);
+}
+
+/*
+ * The same final sample on kernels whose sched_process_exit comes too
+ * late: exit_mm() clears current->mm, then drops its reference with
+ * mmput(), whose entry still sees the counters whole (exit_mmap() runs
+ * inside it). Other callers of mmput() are not exiting, or have an mm.
+ */
+SEC("fentry/mmput")
+int BPF_PROG(procstat_exit_mm, struct mm_struct *mm)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	if (!mm || t->mm || !(t->flags & MT_PF_EXITING) || t->pid != t->tgid)
+		return 0;
+	return sample(t, mm, PROCSTAT_REASON_EXIT, PROCSTAT_PROBE_EXIT_MM);
 }
 
 /*

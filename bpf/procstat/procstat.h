@@ -14,7 +14,11 @@ enum procstat_probe {
 	PROCSTAT_PROBE_RSS = 2,
 	PROCSTAT_PROBE_TICK = 3,
 	PROCSTAT_PROBE_SYNTHETIC = 4,
+	PROCSTAT_PROBE_EXIT_MM = 5,
 };
+
+/* task_struct->flags bit of a task in do_exit() (stable since 2.6). */
+#define MT_PF_EXITING 0x00000004
 
 /* task_struct->flags bit of kernel threads (stable since 2.6). */
 #define MT_PF_KTHREAD 0x00200000

@@ -2,7 +2,10 @@
 """The kernel matrix's summary, as Markdown, from what each kernel's run left
 in OUT/LABEL: kernel-release, steps.tsv, probes.json (memrec probes --json in
 the guest) and info.json (memana info --format json of its recording, on the
-host). Usage: table.py OUT LABEL...
+host). Usage: table.py [--architecture] OUT LABEL...
+
+--architecture prints only the kernel x group x attach-method table that
+docs/ARCHITECTURE.md holds.
 """
 import json
 import os
@@ -50,8 +53,40 @@ def cell(text):
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def architecture(runs, order, status):
+    """docs/ARCHITECTURE.md's table: per kernel and group, the attach
+    methods that ran, and each program that did not, with why."""
+    print("| group | " + " | ".join(r["release"] for r in runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    groups = []
+    for g, _ in order:
+        if g not in groups:
+            groups.append(g)
+    for group in groups:
+        cells = []
+        for r in runs:
+            used, notes = [], []
+            for g, program in order:
+                if g != group:
+                    continue
+                st = status(r, group, program)
+                if st.startswith("attached ("):
+                    m = st[len("attached (") : -1]
+                    if m not in used:
+                        used.append(m)
+                elif not st.startswith(("standby", "not_asked")):
+                    notes.append(f"{program}: {st}")
+            text = ", ".join(used) or "nothing attached"
+            if notes:
+                text += "; " + "; ".join(notes)
+            cells.append(cell(text))
+        print(f"| {group} | " + " | ".join(cells) + " |")
+
+
 def main():
-    out, labels = sys.argv[1], sys.argv[2:]
+    flags = [a for a in sys.argv[1:] if a.startswith("--")]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    out, labels = args[0], args[1:]
     timings = {}
     for line in read_text(os.path.join(out, "timings.tsv")).splitlines():
         name, _, secs = line.partition("\t")
@@ -125,10 +160,12 @@ def main():
         gm = next((g for g in groups if (g.get("group") or g.get("name")) == group), None)
         if rec is not None:
             m = rec.get("method") or method
-            if rec.get("attached"):
+            # Files from before `state` existed have only `attached`.
+            state = rec.get("state") or ("attached" if rec.get("attached") else "not attached")
+            if state == "attached":
                 return f"attached ({m})"
             why = rec.get("error") or (gm or {}).get("reason") or ""
-            return f"not attached ({m}): {why}" if why else f"not attached ({m})"
+            return f"{state} ({m}): {why}" if why else f"{state} ({m})"
         if gm is not None and gm.get("status") in ("failed", "skipped"):
             return f"{gm['status']}: {gm.get('reason') or ''}"
         if avail is None:
@@ -156,6 +193,10 @@ def main():
         print("|---|" + "---|" * len(runs))
         for t in tables:
             print(f"| {t} | " + " | ".join(str(c.get(t, "-")) for c in counts) + " |")
+
+    if "--architecture" in flags:
+        architecture(runs, order, status)
+        return
 
     print("\n## Probes\n")
     print("Per program: how the recording attached it, or why not (from the recording's")

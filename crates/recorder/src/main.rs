@@ -2,6 +2,7 @@
 //! self-describing Parquet file.
 
 mod bpf;
+mod hooks;
 mod kernel;
 mod output;
 mod preflight;
@@ -144,26 +145,43 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn probes_command(json: bool) -> Result<()> {
     let mut rows = Vec::new();
     for g in probes::GROUPS {
+        // The plan `memrec record` would make here, without turning anything off.
+        let plan = record::plan_programs(g, &[]);
         let progs: Vec<serde_json::Value> = g
             .programs
             .iter()
             .map(|p| {
+                let left_out = plan.left_out(p.name);
+                let state = match left_out {
+                    None => "available",
+                    Some(record::LeftOut::Missing(_)) => "missing",
+                    Some(_) => "standby",
+                };
                 serde_json::json!({
                     "program": p.name,
                     "target": p.target,
                     "method": p.method.name(),
-                    "available": p.available().is_ok(),
+                    "state": state,
+                    "available": state != "missing",
+                    "why": left_out.map(|_| plan.why(p.name)),
                 })
             })
             .collect();
-        let available = progs.iter().filter(|p| p["available"] == true).count();
+        let primaries = g
+            .programs
+            .iter()
+            .filter(|p| !g.programs.iter().any(|q| q.fallback == Some(p.name)));
+        let none = primaries.clone().all(|p| {
+            matches!(plan.left_out(p.name), Some(record::LeftOut::Missing(_)))
+                && p.fallback.is_none_or(|f| plan.left_out(f).is_some())
+        });
         let tables: Vec<&str> = g.tables.iter().map(|t| t.name).collect();
         rows.push(serde_json::json!({
             "group": g.name,
             "about": g.about,
             "tables": tables,
             "default_on": g.default_on,
-            "supported": if available == progs.len() { "yes" } else if available == 0 { "no" } else { "partly" },
+            "supported": if none { "no" } else if plan.degraded() { "partly" } else { "yes" },
             "programs": progs,
         }));
     }
@@ -199,10 +217,10 @@ fn probes_command(json: bool) -> Result<()> {
                 "",
                 p["method"].as_str().unwrap_or(""),
                 p["target"].as_str().unwrap_or(""),
-                if p["available"] == true {
-                    ""
-                } else {
-                    "  [missing on this kernel]"
+                match p["state"].as_str() {
+                    Some("missing") => "  [missing on this kernel]",
+                    Some("standby") => "  [standby: stands in where needed]",
+                    _ => "",
                 }
             ));
         }

@@ -19,8 +19,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use libbpf_rs::skel::Skel;
 use libbpf_rs::{Link, MapCore, MapFlags, ProgramHandle, RingBufferBuilder};
 use memtrace_schema::{
-    ClockAnchor, EndReason, FileMeta, FilterMeta, GroupMeta, GroupStatus, ProbeMeta, Text,
-    ZoneInfo, SCHEMA_VERSION,
+    ClockAnchor, EndReason, FileMeta, FilterMeta, GroupMeta, GroupStatus, ProbeMeta, ProbeState,
+    Text, ZoneInfo, SCHEMA_VERSION,
 };
 use tracing::{debug, info, warn};
 
@@ -624,6 +624,11 @@ impl Session {
                     standby: g.programs.standby(a.spec.name),
                     events,
                     lost,
+                    recorded_state: Some(if a.attached {
+                        ProbeState::Attached
+                    } else {
+                        g.programs.state(a.spec.name)
+                    }),
                 }
             })
             .collect()
@@ -1041,7 +1046,7 @@ fn close(
 
 /// Why a program of a group is not loaded.
 #[derive(Clone)]
-enum LeftOut {
+pub(crate) enum LeftOut {
     /// The kernel lacks what it attaches to.
     Missing(String),
     /// The command line turned it off.
@@ -1052,7 +1057,7 @@ enum LeftOut {
 
 /// Which programs of a group are loaded, and why the others are not.
 #[derive(Clone)]
-struct ProgramPlan {
+pub(crate) struct ProgramPlan {
     left_out: Vec<(&'static str, LeftOut)>,
     /// The group records less than on a kernel that has everything: a
     /// program is missing and no fallback stands in for it.
@@ -1060,7 +1065,7 @@ struct ProgramPlan {
 }
 
 impl ProgramPlan {
-    fn left_out(&self, program: &str) -> Option<&LeftOut> {
+    pub(crate) fn left_out(&self, program: &str) -> Option<&LeftOut> {
         self.left_out
             .iter()
             .find(|(m, _)| *m == program)
@@ -1075,7 +1080,23 @@ impl ProgramPlan {
         )
     }
 
-    fn why(&self, program: &str) -> String {
+    /// What became of a program that is not attached: left out here, or
+    /// (when it was loaded) failed.
+    fn state(&self, program: &str) -> ProbeState {
+        match self.left_out(program) {
+            Some(LeftOut::Missing(_)) => ProbeState::Missing,
+            Some(LeftOut::NotAsked) => ProbeState::NotAsked,
+            Some(LeftOut::Standby) => ProbeState::Standby,
+            None => ProbeState::Failed,
+        }
+    }
+
+    /// The group records less than on a kernel that has everything.
+    pub(crate) fn degraded(&self) -> bool {
+        self.degraded
+    }
+
+    pub(crate) fn why(&self, program: &str) -> String {
         match self.left_out(program) {
             Some(LeftOut::Missing(why)) => why.clone(),
             Some(LeftOut::NotAsked) => "not asked for".into(),
@@ -1095,30 +1116,42 @@ impl ProgramPlan {
 
 /// Decides per program whether it is loaded: what it attaches to must
 /// exist, and a fallback is loaded only when the program it stands in for
-/// is not.
-fn plan_programs(g: &Group, disabled: &[String]) -> ProgramPlan {
+/// is not. A fallback is tried only then: trying one (a trial function
+/// hook) costs time, and a refusal would read as a fault where nothing is
+/// missing.
+pub(crate) fn plan_programs(g: &Group, disabled: &[String]) -> ProgramPlan {
+    let is_fallback = |name: &str| g.programs.iter().any(|p| p.fallback == Some(name));
     let mut left_out: Vec<(&'static str, LeftOut)> = Vec::new();
-    for p in g.programs {
+    for p in g.programs.iter().filter(|p| !is_fallback(p.name)) {
         if disabled.iter().any(|d| d == p.name) {
             left_out.push((p.name, LeftOut::NotAsked));
         } else if let Err(why) = p.available() {
             left_out.push((p.name, LeftOut::Missing(why)));
         }
     }
-    let down = |name: &str| left_out.iter().any(|(m, _)| *m == name);
-    let degraded = g.programs.iter().any(|p| {
-        left_out
+    for p in g.programs.iter().filter(|p| is_fallback(p.name)) {
+        let primary_runs = g
+            .programs
             .iter()
-            .any(|(m, w)| *m == p.name && matches!(w, LeftOut::Missing(_)))
+            .any(|q| q.fallback == Some(p.name) && !left_out.iter().any(|(m, _)| *m == q.name));
+        if disabled.iter().any(|d| d == p.name) {
+            left_out.push((p.name, LeftOut::NotAsked));
+        } else if primary_runs {
+            left_out.push((p.name, LeftOut::Standby));
+        } else if let Err(why) = p.available() {
+            left_out.push((p.name, LeftOut::Missing(why)));
+        }
+    }
+    let down = |name: &str| left_out.iter().any(|(m, _)| *m == name);
+    // Less than a kernel with everything records: a program the kernel
+    // lacks, with no fallback that runs in its place.
+    let degraded = g.programs.iter().any(|p| {
+        !is_fallback(p.name)
+            && left_out
+                .iter()
+                .any(|(m, w)| *m == p.name && matches!(w, LeftOut::Missing(_)))
             && p.fallback.is_none_or(&down)
     });
-    let standby: Vec<&'static str> = g
-        .programs
-        .iter()
-        .filter(|p| !down(p.name))
-        .filter_map(|p| p.fallback)
-        .collect();
-    left_out.extend(standby.into_iter().map(|f| (f, LeftOut::Standby)));
     ProgramPlan { left_out, degraded }
 }
 

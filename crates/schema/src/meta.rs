@@ -56,6 +56,58 @@ pub struct ProbeMeta {
     pub events: u64,
     /// Records the kernel dropped because the ring buffer was full.
     pub lost: u64,
+    /// Whether it ran and, if not, whose doing that was. Absent from files
+    /// written before it existed: [`ProbeMeta::state`] derives it then.
+    #[serde(default, rename = "state", skip_serializing_if = "Option::is_none")]
+    pub recorded_state: Option<ProbeState>,
+}
+
+impl ProbeMeta {
+    /// What became of the program. Older files, which lack the field, could
+    /// not tell a missing target from a failed attach: both read `failed`.
+    pub fn state(&self) -> ProbeState {
+        match self.recorded_state {
+            Some(s) => s,
+            None if self.attached => ProbeState::Attached,
+            None if self.standby => ProbeState::Standby,
+            None => ProbeState::Failed,
+        }
+    }
+}
+
+/// What became of one program of a recording: [`ProbeMeta::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeState {
+    /// It ran for the whole recording.
+    Attached,
+    /// This kernel lacks what it needs (its tracepoint or function, or the
+    /// kernel cannot use it here); `error` says what. Not a fault of memrec.
+    Missing,
+    /// Not needed: it stands in for a program that runs.
+    Standby,
+    /// Turned off on the command line.
+    NotAsked,
+    /// Loading or attaching it failed on a kernel that has its target.
+    Failed,
+}
+
+impl ProbeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeState::Attached => "attached",
+            ProbeState::Missing => "missing",
+            ProbeState::Standby => "standby",
+            ProbeState::NotAsked => "not_asked",
+            ProbeState::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ProbeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How one probe group fared.

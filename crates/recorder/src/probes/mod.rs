@@ -49,6 +49,11 @@ pub enum Method {
     /// at the group's sampling interval, runs the program on whatever task
     /// is on that CPU.
     CpuTimer,
+    /// A function hook (BPF trampoline) on a kernel function. Optional
+    /// extras only: many kernels refuse them, so such a program stands in
+    /// for a tracepoint program where the tracepoint cannot do the job, and
+    /// is chosen only after a trial hook attached.
+    Fentry,
 }
 
 impl Method {
@@ -58,6 +63,7 @@ impl Method {
             Method::Tp => "tp",
             Method::TestRun => "test_run",
             Method::CpuTimer => "cpu_timer",
+            Method::Fentry => "fentry",
         }
     }
 }
@@ -67,8 +73,9 @@ impl Method {
 pub struct Program {
     /// Function name in the BPF source.
     pub name: &'static str,
-    /// What it runs on: the tracepoint as `category:name`, or for the other
-    /// methods a description (`cpu-clock`, `timer, run by memrec`).
+    /// What it runs on: the tracepoint as `category:name`, the kernel
+    /// function of a hook, or for the other methods a description
+    /// (`cpu-clock`, `timer, run by memrec`).
     pub target: &'static str,
     pub method: Method,
     /// Its slot in the group's `stats` map (the C `enum <group>_probe`).
@@ -76,7 +83,14 @@ pub struct Program {
     /// A program of the same group that does this one's job when this one
     /// cannot be attached (or is turned off); it is loaded only then.
     pub fallback: Option<&'static str>,
+    /// What the running kernel must do beyond having its target, e.g. fire
+    /// the tracepoint while the task still has its mm; the error says what
+    /// it does instead. Checked with [`Program::available`].
+    pub requires: Option<RequireFn>,
 }
+
+/// A condition on the running kernel: `Err` says why it does not hold.
+pub type RequireFn = fn() -> Result<(), String>;
 
 impl Program {
     /// Whether this kernel can run it; the error says why not.
@@ -84,6 +98,7 @@ impl Program {
         match self.method {
             Method::TestRun => Ok(()),
             Method::CpuTimer => crate::timer::available(),
+            Method::Fentry => crate::hooks::fentry_available(self.target),
             Method::Tp | Method::TpBtf => {
                 if crate::kernel::has_tracepoint(&self.target.replace(':', "/")) {
                     Ok(())
@@ -91,7 +106,8 @@ impl Program {
                     Err(format!("tracepoint {} missing", self.target))
                 }
             }
-        }
+        }?;
+        self.requires.map_or(Ok(()), |check| check())
     }
 }
 

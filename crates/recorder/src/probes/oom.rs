@@ -24,6 +24,7 @@ pub static GROUP: Group = Group {
         method: Method::Tp,
         slot: P::OOM_PROBE_MARK_VICTIM.0,
         fallback: None,
+        requires: None,
     }],
     tables: memtrace_schema::tables::oom::TABLES,
     max_ring_bytes: 1 << 20,

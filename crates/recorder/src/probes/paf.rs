@@ -31,6 +31,7 @@ pub static GROUP: Group = Group {
             method: Method::TpBtf,
             slot: P::PAF_PROBE_PAGE_ALLOC.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: "paf_retry_zone",
@@ -38,6 +39,7 @@ pub static GROUP: Group = Group {
             method: Method::Tp,
             slot: P::PAF_PROBE_RETRY_ZONE.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: "paf_compact_suitable",
@@ -45,6 +47,7 @@ pub static GROUP: Group = Group {
             method: Method::Tp,
             slot: P::PAF_PROBE_COMPACT_SUITABLE.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: "paf_compact_try",
@@ -52,6 +55,7 @@ pub static GROUP: Group = Group {
             method: Method::Tp,
             slot: P::PAF_PROBE_COMPACT_TRY.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: "paf_wmark_setup",
@@ -59,6 +63,7 @@ pub static GROUP: Group = Group {
             method: Method::Tp,
             slot: P::PAF_PROBE_WMARK_SETUP.0,
             fallback: None,
+            requires: None,
         },
     ],
     // Its own tables, and the zones at each failure.

@@ -29,6 +29,7 @@ const fn tp(name: &'static str, target: &'static str, slot: types::pr_probe) -> 
         method: Method::Tp,
         slot: slot.0,
         fallback: None,
+        requires: None,
     }
 }
 

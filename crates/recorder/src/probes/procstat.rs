@@ -28,13 +28,23 @@ pub static GROUP: Group = Group {
             method: Method::TpBtf,
             slot: P::PROCSTAT_PROBE_SWITCH.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: "procstat_exit",
             target: "sched:sched_process_exit",
             method: Method::TpBtf,
             slot: P::PROCSTAT_PROBE_EXIT.0,
+            fallback: Some("procstat_exit_mm"),
+            requires: Some(exit_tracepoint_sees_mm),
+        },
+        Program {
+            name: "procstat_exit_mm",
+            target: "mmput",
+            method: Method::Fentry,
+            slot: P::PROCSTAT_PROBE_EXIT_MM.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: "procstat_tick",
@@ -42,6 +52,7 @@ pub static GROUP: Group = Group {
             method: Method::CpuTimer,
             slot: P::PROCSTAT_PROBE_TICK.0,
             fallback: Some("procstat_rss"),
+            requires: None,
         },
         Program {
             name: "procstat_rss",
@@ -49,6 +60,7 @@ pub static GROUP: Group = Group {
             method: Method::TpBtf,
             slot: P::PROCSTAT_PROBE_RSS.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: SYNTHETIC_PROGRAM,
@@ -56,6 +68,7 @@ pub static GROUP: Group = Group {
             method: Method::TestRun,
             slot: P::PROCSTAT_PROBE_SYNTHETIC.0,
             fallback: None,
+            requires: None,
         },
     ],
     tables: memtrace_schema::tables::procstat::TABLES,
@@ -69,6 +82,27 @@ pub static GROUP: Group = Group {
     object_programs: || object_programs!(ProcstatSkelBuilder),
     decode: decode::<Tables>,
 };
+
+/// The exit tracepoint is of use only where it fires before `exit_mm()`.
+/// The kernel change that moved it there also gave it its `group_dead`
+/// field, so the tracepoint's format tells the two apart.
+fn exit_tracepoint_sees_mm() -> Result<(), String> {
+    match crate::kernel::tracepoint_format("sched/sched_process_exit") {
+        Ok(format) if fires_before_exit_mm(&format) => Ok(()),
+        Ok(_) => Err(
+            "sched:sched_process_exit fires after exit_mm() on this kernel, \
+             when the process has no memory left to sample"
+                .into(),
+        ),
+        Err(e) => Err(format!("sched:sched_process_exit: {e}")),
+    }
+}
+
+fn fires_before_exit_mm(format: &str) -> bool {
+    format
+        .lines()
+        .any(|l| l.trim_start().starts_with("field:") && l.contains(" group_dead;"))
+}
 
 fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(), DecodeError> {
     let (hdr, kind) = header(data, ctx)?;
@@ -180,6 +214,14 @@ mod tests {
             decode(&bytes(&e), &mut ctx(), &mut out).unwrap();
             assert_eq!(out.rows[0].get("reason"), &Val::from(name));
         }
+    }
+
+    #[test]
+    fn the_exit_tracepoint_is_early_only_with_group_dead() {
+        let old = "name: sched_process_exit\nformat:\n\tfield:char comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:int prio;\toffset:28;\tsize:4;\tsigned:1;\n\nprint fmt: \"comm=%s pid=%d prio=%d\", REC->comm, REC->pid, REC->prio\n";
+        let new = "name: sched_process_exit\nformat:\n\tfield:char comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:int prio;\toffset:28;\tsize:4;\tsigned:1;\n\tfield:bool group_dead;\toffset:32;\tsize:1;\tsigned:0;\n\nprint fmt: \"comm=%s pid=%d prio=%d group_dead=%s\", REC->comm, REC->pid, REC->prio, REC->group_dead ? \"true\" : \"false\"\n";
+        assert!(!fires_before_exit_mm(old));
+        assert!(fires_before_exit_mm(new));
     }
 
     #[test]

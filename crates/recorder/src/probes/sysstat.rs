@@ -22,6 +22,7 @@ pub static GROUP: Group = Group {
             method: Method::TestRun,
             slot: P::SYSSTAT_PROBE_TIMER.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: "sysstat_kswapd_wake",
@@ -29,6 +30,7 @@ pub static GROUP: Group = Group {
             method: Method::Tp,
             slot: P::SYSSTAT_PROBE_KSWAPD_WAKE.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: "sysstat_direct_reclaim",
@@ -36,6 +38,7 @@ pub static GROUP: Group = Group {
             method: Method::Tp,
             slot: P::SYSSTAT_PROBE_DIRECT_RECLAIM.0,
             fallback: None,
+            requires: None,
         },
         Program {
             name: "sysstat_oom",
@@ -43,6 +46,7 @@ pub static GROUP: Group = Group {
             method: Method::Tp,
             slot: P::SYSSTAT_PROBE_OOM.0,
             fallback: None,
+            requires: None,
         },
     ],
     tables: memtrace_schema::tables::sysstat::TABLES,
