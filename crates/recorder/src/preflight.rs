@@ -41,12 +41,31 @@ fn effective_caps() -> u64 {
         .unwrap_or(0)
 }
 
+/// `kernel.perf_event_paranoid`; 2, the upstream default, when unreadable.
+fn perf_event_paranoid() -> i32 {
+    kernel::read("/proc/sys/kernel/perf_event_paranoid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(2)
+}
+
 /// What the recording needs that these capabilities do not give, each as
 /// `CAPABILITY to DO SOMETHING (why)`. Empty when everything is there.
-pub fn missing_privileges(caps: u64, tracefs: &Tracefs) -> Vec<String> {
+/// `paranoid` is `kernel.perf_event_paranoid`: above 2 (a setting of some
+/// distributions' kernels, Debian's among them) perf events, which attach
+/// tracepoint programs and the per-CPU timers, need CAP_SYS_ADMIN, and
+/// CAP_PERFMON no longer does.
+pub fn missing_privileges(caps: u64, tracefs: &Tracefs, paranoid: i32) -> Vec<String> {
     let has = |c: u32| caps & (1u64 << c) != 0;
     let mut missing = Vec::new();
-    if !((has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN)) {
+    if paranoid > 2 && !has(CAP_SYS_ADMIN) {
+        missing.push(format!(
+            "CAP_SYS_ADMIN to load BPF programs and attach them to tracepoints and per-CPU \
+             perf events (kernel.perf_event_paranoid is {paranoid}: this kernel refuses perf \
+             events to everyone else, CAP_BPF and CAP_PERFMON included; \
+             `sysctl kernel.perf_event_paranoid=2` lets those two do)"
+        ));
+    } else if !((has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN)) {
         let lacking: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
             .into_iter()
             .filter(|(c, _)| !has(*c))
@@ -84,7 +103,7 @@ pub fn missing_privileges(caps: u64, tracefs: &Tracefs) -> Vec<String> {
 }
 
 pub fn check_privilege() -> Result<(), PreflightError> {
-    let missing = missing_privileges(effective_caps(), &kernel::tracefs());
+    let missing = missing_privileges(effective_caps(), &kernel::tracefs(), perf_event_paranoid());
     if missing.is_empty() {
         Ok(())
     } else {
@@ -150,15 +169,15 @@ mod tests {
 
     #[test]
     fn root_needs_nothing() {
-        assert!(missing_privileges(ALL, &Tracefs::Readable).is_empty());
-        assert!(missing_privileges(ALL, &unreadable()).is_empty());
-        assert!(missing_privileges(ALL, &Tracefs::NotMounted).is_empty());
+        assert!(missing_privileges(ALL, &Tracefs::Readable, 2).is_empty());
+        assert!(missing_privileges(ALL, &unreadable(), 2).is_empty());
+        assert!(missing_privileges(ALL, &Tracefs::NotMounted, 2).is_empty());
     }
 
     #[test]
     fn bpf_and_perfmon_alone_miss_tracefs_access() {
         // Exactly the case of an operator who read "CAP_BPF and CAP_PERFMON".
-        let m = missing_privileges(caps(&[CAP_BPF, CAP_PERFMON]), &unreadable());
+        let m = missing_privileges(caps(&[CAP_BPF, CAP_PERFMON]), &unreadable(), 2);
         assert_eq!(m.len(), 1, "{m:?}");
         assert!(m[0].starts_with("CAP_DAC_READ_SEARCH to read"), "{m:?}");
         assert!(m[0].contains("it is mounted, mode 700"), "{m:?}");
@@ -166,23 +185,44 @@ mod tests {
         assert!(!e.contains("not mounted"), "{e}");
         assert!(missing_privileges(
             caps(&[CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH]),
-            &unreadable()
+            &unreadable(),
+            2
         )
         .is_empty());
     }
 
     #[test]
     fn every_missing_capability_is_named() {
-        let m = missing_privileges(0, &Tracefs::NotMounted);
+        let m = missing_privileges(0, &Tracefs::NotMounted, 2);
         assert_eq!(m.len(), 2, "{m:?}");
         assert!(m[0].starts_with("CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"));
         assert!(m[1].starts_with("CAP_SYS_ADMIN to mount tracefs"));
-        let m = missing_privileges(caps(&[CAP_BPF]), &Tracefs::Readable);
+        let m = missing_privileges(caps(&[CAP_BPF]), &Tracefs::Readable, 2);
         assert!(m[0].starts_with("CAP_PERFMON (or CAP_SYS_ADMIN)"), "{m:?}");
         // CAP_SYS_ADMIN does everything but read a mode-700 tracefs.
         assert_eq!(
-            missing_privileges(caps(&[CAP_SYS_ADMIN]), &unreadable()).len(),
+            missing_privileges(caps(&[CAP_SYS_ADMIN]), &unreadable(), 2).len(),
             1
         );
+    }
+
+    #[test]
+    fn a_paranoid_kernel_needs_sys_admin_and_says_why() {
+        let m = missing_privileges(
+            caps(&[CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH]),
+            &unreadable(),
+            3,
+        );
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with("CAP_SYS_ADMIN to load BPF programs"),
+            "{m:?}"
+        );
+        assert!(m[0].contains("kernel.perf_event_paranoid is 3"), "{m:?}");
+        // Nothing is said twice when nothing is held.
+        let m = missing_privileges(0, &Tracefs::Readable, 3);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(missing_privileges(caps(&[CAP_SYS_ADMIN]), &Tracefs::Readable, 3).is_empty());
+        assert!(missing_privileges(ALL, &unreadable(), 4).is_empty());
     }
 }
