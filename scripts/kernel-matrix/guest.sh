@@ -127,6 +127,11 @@ step record record
 
 # The test binaries find memrec and memscen next to their own directory.
 export MEMTRACE_REQUIRE_ROOT=1
+# Under emulation (the host wrote OUT/emulated) the tests widen the checks
+# that bound a time, and say so.
+if [[ -f $out/emulated ]]; then
+    export MEMTRACE_EMULATED=$(cat "$out/emulated")
+fi
 for t in "$@"; do
     name=${t%%=*}
     # Tests the host leaves out here (OUT/skip: "binary test why", one a
