@@ -10,7 +10,10 @@
 #           PATH/vmlinuz-V   an unpacked kernel, its modules in PATH/../lib/modules/V
 #           host             the running kernel, without a VM
 #   default: 6.1 6.12 host
-#   --docs  also write the table to docs/KERNELS.md
+#   --docs  also write the table to docs/KERNELS.md and docs/ARCHITECTURE.md
+#   --fixtures  also record each guest kernel's fixtures (memscen's
+#           $KM_FIXTURES scenarios, default "memcg-reclaim oom leak") into
+#           fixtures/kernels/<release>/; the host kernel's are fixtures/
 #
 # Needs root (apt, BPF). Installs qemu, busybox-static, kmod, file, jq and
 # e2fsprogs from Debian and virtme-ng from PyPI when missing. Kernel packages
@@ -38,10 +41,13 @@ KM_HOST_TESTS=${KM_HOST_TESTS:-0}
 VNG_VERSION=${VNG_VERSION:-1.42}
 
 docs=0
+fixtures=0
+KM_FIXTURES=${KM_FIXTURES:-memcg-reclaim oom leak}
 kernels=()
 for a in "$@"; do
     case $a in
     --docs) docs=1 ;;
+    --fixtures) fixtures=1 ;;
     -h | --help)
         sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -181,6 +187,7 @@ mkdir -p "$KM_OUT"
 # file system (/tmp).
 guest=$KM_OUT/guest.sh
 cp scripts/kernel-matrix/guest.sh "$guest"
+cp scripts/make-fixtures.sh "$KM_OUT/make-fixtures.sh"
 status=0
 labels=()
 : >"$KM_OUT/timings.tsv"
@@ -220,6 +227,7 @@ for k in "${kernels[@]}"; do
             echo "cli root_procstat_timer_rss_fallback_and_load_test" \
                 "the load test's throughput is not met under emulation (TCG)" >"$dir/skip"
         fi
+        ((fixtures)) && echo "$KM_FIXTURES" >"$dir/fixtures.list"
         # A disk for the guest's /var/tmp (else a tmpfs), sparse and thrown
         # away after the run.
         disk=$dir/vartmp.img
@@ -260,6 +268,27 @@ for k in "${kernels[@]}"; do
         if ! "$BIN/memana" report "$dir/record.parquet" >"$dir/report.txt" 2>"$dir/report.err"; then
             log "$label: FAILED: memana report: $(head -1 "$dir/report.err")"
             status=1
+        fi
+    fi
+    # The guest's fixtures, checked by memana on the host, go beside the
+    # host kernel's (fixtures/), named by kernel release.
+    if ((fixtures)) && [[ $img != host ]]; then
+        release=$(cat "$dir/kernel-release")
+        fixture_ok=1
+        for s in $KM_FIXTURES; do
+            f=$dir/fixtures/$s.parquet
+            if [[ ! -f $f || ! -f $dir/fixtures/$s.truth.json ]] ||
+                ! "$BIN/memana" info "$f" >/dev/null 2>"$dir/fixture-$s.err"; then
+                log "$label: FAILED: fixture $s was not recorded or does not open (see $dir)"
+                fixture_ok=0
+                status=1
+            fi
+        done
+        if ((fixture_ok)); then
+            rm -rf "fixtures/kernels/$release"
+            mkdir -p "fixtures/kernels/$release"
+            cp "$dir"/fixtures/*.{parquet,truth.json,summary.txt} "fixtures/kernels/$release/"
+            log "$label: fixtures in fixtures/kernels/$release"
         fi
     fi
     log "$label: ${secs}s"

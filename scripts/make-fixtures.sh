@@ -1,20 +1,63 @@
 #!/usr/bin/env bash
 # Re-records fixtures/: one recording per memscen scenario, with memscen's
-# ground truth beside it. Needs root. Usage: scripts/make-fixtures.sh [SCENARIO...]
+# ground truth beside it. Needs root.
+#
+# Usage: scripts/make-fixtures.sh [--out DIR] [--bin DIR] [SCENARIO...]
+#   --out DIR  write there instead of fixtures/ (the kernel matrix records
+#              each kernel's fixtures into fixtures/kernels/<release>/)
+#   --bin DIR  use memrec and memscen from DIR as they are; no cargo build
+#   default scenarios: memcg-reclaim oom alloc-fail leak swap fragment
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/env.sh
-cargo build --release --workspace --bins
 
-scenarios=("$@")
+out_dir=fixtures
+bin=
+scenarios=()
+while (($#)); do
+    case $1 in
+    --out) out_dir=$2 && shift 2 ;;
+    --bin) bin=$2 && shift 2 ;;
+    -h | --help)
+        sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    -*)
+        echo "make-fixtures: unknown option $1" >&2
+        exit 2
+        ;;
+    *) scenarios+=("$1") && shift ;;
+    esac
+done
+if [[ -z $bin ]]; then
+    source scripts/env.sh
+    cargo build --release --workspace --bins
+    bin=$BIN
+fi
 ((${#scenarios[@]})) || scenarios=(memcg-reclaim oom alloc-fail leak swap fragment)
+mkdir -p "$out_dir"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 for s in "${scenarios[@]}"; do
-    out="fixtures/$s.parquet"
-    "$BIN/memrec" record -o "$out" --force --no-progress >"fixtures/$s.summary.txt" 2>/dev/null &
+    out="$out_dir/$s.parquet"
+    "$bin/memrec" record -o "$out" --force --no-progress >"$out_dir/$s.summary.txt" 2>"$log" &
     rec=$!
-    # Give the probes time to attach, then run the scenario at small scale.
-    sleep 2
-    "$BIN/memscen" run "$s" --scale small --truth "fixtures/$s.truth.json"
+    # The scenario starts once the probes are attached (slow on an emulated
+    # machine), then runs at small scale.
+    for ((i = 0; i < 600; i++)); do
+        grep -q "recording to" "$log" && break
+        kill -0 "$rec" 2>/dev/null || break
+        sleep 0.5
+    done
+    if ! grep -q "recording to" "$log"; then
+        cat "$log" >&2
+        kill -INT "$rec" 2>/dev/null || true
+        wait "$rec" || true
+        echo "make-fixtures: memrec did not start recording for $s" >&2
+        exit 1
+    fi
+    sleep 1
+    "$bin/memscen" run "$s" --scale small --truth "$out_dir/$s.truth.json"
     sleep 1
     kill -INT $rec
     wait $rec

@@ -125,6 +125,15 @@ record() {
 step probes probes
 step record record
 
+# This kernel's fixtures, when the host asked for them (kernel-matrix.sh
+# --fixtures wrote the scenarios to OUT/fixtures.list): the same recordings
+# as fixtures/, made on this kernel.
+if [[ -f $out/fixtures.list ]]; then
+    read -ra fixture_scenarios <"$out/fixtures.list"
+    step fixtures "$(dirname "$0")/make-fixtures.sh" --out "$out/fixtures" --bin "$bin" \
+        "${fixture_scenarios[@]}"
+fi
+
 # The test binaries find memrec and memscen next to their own directory.
 export MEMTRACE_REQUIRE_ROOT=1
 # Under emulation (the host wrote OUT/emulated) the tests widen the checks

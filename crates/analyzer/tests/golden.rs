@@ -768,14 +768,92 @@ fn synthetic_recording_matches_raw_rows() {
     check_all(&p);
 }
 
-fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     v.retain(|p| p.extension().is_some_and(|e| e == "parquet"));
     v.sort();
     v
+}
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// Recordings made on other kernels (the kernel matrix), one directory per
+/// kernel release: fixtures/kernels/<release>/.
+fn kernel_fixture_dirs() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixture_dir().join("kernels"))
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.is_dir());
+    v.sort();
+    v
+}
+
+/// The host kernel's fixtures, then every other kernel's.
+fn fixtures() -> Vec<PathBuf> {
+    let mut v = parquet_files(&fixture_dir());
+    for dir in kernel_fixture_dirs() {
+        v.extend(parquet_files(&dir));
+    }
+    v
+}
+
+/// Section names of a JSON report.
+fn section_names(rep: &J) -> Vec<String> {
+    rep["sections"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Table names of one section of a JSON report.
+fn table_names(rep: &J, section: &str) -> Vec<String> {
+    rep["sections"][section]["tables"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A recording from another kernel is the common case in production: it
+/// must report with the same sections and tables as the same scenario
+/// recorded on the host's kernel.
+#[test]
+fn recordings_from_other_kernels_report_like_the_hosts() {
+    let dirs = kernel_fixture_dirs();
+    assert!(
+        !dirs.is_empty(),
+        "no fixtures/kernels/<release>/ (scripts/kernel-matrix.sh --fixtures makes them)"
+    );
+    for dir in dirs {
+        let files = parquet_files(&dir);
+        assert!(!files.is_empty(), "{}: no recordings", dir.display());
+        for p in files {
+            let host = fixture_dir().join(p.file_name().unwrap());
+            assert!(
+                host.exists(),
+                "{}: no host fixture to compare with",
+                p.display()
+            );
+            let (theirs, ours) = (report(&p, &[]), report(&host, &[]));
+            assert_eq!(
+                section_names(&theirs),
+                section_names(&ours),
+                "{}: sections differ from the host kernel's",
+                p.display()
+            );
+            for s in section_names(&ours) {
+                assert_eq!(
+                    table_names(&theirs, &s),
+                    table_names(&ours, &s),
+                    "{}: tables of section {s} differ from the host kernel's",
+                    p.display()
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -683,6 +683,12 @@ fn load_group(
     match (g.load_object)(&group_settings, &skip) {
         Ok(object) => {
             let status = if programs.degraded {
+                // Say what is missing where the group is listed, too.
+                let missing: Vec<String> = programs
+                    .missing()
+                    .map(|(m, why)| format!("{m} ({why})"))
+                    .collect();
+                meta.reason = Some(format!("missing on this kernel: {}", missing.join("; ")));
                 GroupStatus::Partial
             } else {
                 GroupStatus::Attached
