@@ -21,6 +21,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use support::fidelity::{self, Case, Report};
+use support::kernel::{self, KernelProbes};
 use support::tracefs::KernelTrace;
 use support::*;
 
@@ -158,6 +159,23 @@ fn root_fidelity_of_every_scenario() {
     let dir = keep.as_deref().unwrap_or(tmp.path());
     let memana = bin("memana");
     let mut r = Report::new();
+    // What this kernel lacks: a program a recording says is missing must
+    // be missing here too.
+    let here = KernelProbes::here(&bin("memrec")).unwrap();
+    let split = kernel::split_rss_here();
+    r.note(
+        "kernel",
+        "per-thread RSS counting (before 6.2)",
+        match &split {
+            Ok(k) => format!("{} ({})", k.present, k.why),
+            Err(e) => format!("unknown: {e}"),
+        },
+    );
+    r.note(
+        "kernel",
+        "emulated",
+        kernel::emulated().unwrap_or_else(|| "no".into()),
+    );
     let all = Instant::now();
     let trace_name = format!("memtrace-fidelity-{}", std::process::id());
     for s in SCENARIOS {
@@ -195,7 +213,7 @@ fn root_fidelity_of_every_scenario() {
             }
         };
         let f = read(&path);
-        let c = Case::new(s, &f, &truth);
+        let c = Case::live(s, &f, &truth, &here);
         fidelity::recording_is_complete(&c, &mut r);
         fidelity::reclaim(&c, &mut r);
         fidelity::oom(&c, &mut r);

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fidelity;
+pub mod kernel;
 pub mod tracefs;
 
 use std::collections::BTreeMap;
