@@ -56,8 +56,11 @@ struct RecordArgs {
     /// Stop after this long, e.g. 30s, 5m, 500ms (default: until Ctrl-C).
     #[arg(short, long, value_parser = parse_duration)]
     duration: Option<Duration>,
-    /// Probe groups to record, comma-separated (default: all). Named groups
-    /// that this kernel cannot record are an error; defaults are skipped.
+    /// Probe groups to record, comma-separated: group names, `all` (every
+    /// group this kernel supports), or `+GROUP`/`-GROUP` to add to or take
+    /// from the default groups (`memrec probes` lists them all). A group
+    /// named here that this kernel cannot record is an error; others are
+    /// skipped with a warning.
     #[arg(short, long, value_delimiter = ',')]
     probes: Option<Vec<String>>,
     /// Only record events of this process (tgid). Node-wide state is always recorded.

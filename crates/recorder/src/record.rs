@@ -118,28 +118,70 @@ impl Sink {
     }
 }
 
-/// The groups to record, checked against the registry.
-pub fn resolve_groups(requested: Option<&[String]>) -> Result<Vec<&'static Group>, UsageError> {
-    let names: Vec<String> = match requested {
-        Some(list) => list.to_vec(),
-        None => probes::DEFAULT_GROUPS
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    };
-    let mut out = Vec::new();
-    for n in names {
-        let g = probes::group(&n).ok_or_else(|| {
+/// One group to record, and whether the user named it: a named group that
+/// cannot be recorded is an error, one that came with the defaults or with
+/// `all` is skipped with a warning.
+#[derive(Debug, Clone, Copy)]
+pub struct Selected {
+    pub group: &'static Group,
+    pub named: bool,
+}
+
+/// The groups to record from `--probes`, checked against the registry, in
+/// registry order. Its items are group names, `all` (every group), or
+/// `+group`/`-group`, which add to or take from the default groups (or from
+/// the named ones, when there are any).
+pub fn resolve_groups(requested: Option<&[String]>) -> Result<Vec<Selected>, UsageError> {
+    let lookup = |n: &str| {
+        probes::group(n).ok_or_else(|| {
             let known: Vec<&str> = probes::GROUPS.iter().map(|g| g.name).collect();
             UsageError(format!(
-                "unknown probe group `{n}`; known groups: {}",
+                "unknown probe group `{n}`; known groups: {}, or `all`; \
+                 `+GROUP` and `-GROUP` add to and take from the defaults",
                 known.join(", ")
             ))
-        })?;
-        if !out.iter().any(|x: &&Group| x.name == g.name) {
-            out.push(g);
+        })
+    };
+    let items: Vec<&str> = requested
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    // Without plain names (or `all`), +/- edit the defaults.
+    let plain = items.iter().any(|i| !i.starts_with(['+', '-']));
+    let mut chosen: Vec<(&'static str, bool)> = Vec::new();
+    if !plain {
+        chosen.extend(probes::DEFAULT_GROUPS.iter().map(|g| (*g, false)));
+    }
+    for item in &items {
+        if *item == "all" {
+            for g in probes::GROUPS {
+                if !chosen.iter().any(|(n, _)| *n == g.name) {
+                    chosen.push((g.name, false));
+                }
+            }
+        } else if let Some(n) = item.strip_prefix('-') {
+            let g = lookup(n)?;
+            chosen.retain(|(x, _)| *x != g.name);
+        } else {
+            let g = lookup(item.strip_prefix('+').unwrap_or(item))?;
+            chosen.retain(|(x, _)| *x != g.name);
+            chosen.push((g.name, true));
         }
     }
+    let out: Vec<Selected> = probes::GROUPS
+        .iter()
+        .filter_map(|g| {
+            chosen
+                .iter()
+                .find(|(n, _)| *n == g.name)
+                .map(|(_, named)| Selected {
+                    group: g,
+                    named: *named,
+                })
+        })
+        .collect();
     if out.is_empty() {
         return Err(UsageError("no probe groups to record".into()));
     }
@@ -284,6 +326,8 @@ fn decode_ctx(needs_ksyms: bool, zones: &[ZoneInfo], warnings: &mut Vec<String>)
 /// A group to record, and which of its programs to load.
 struct GroupPlan {
     group: &'static Group,
+    /// Named in --probes: if it cannot be recorded, that is an error.
+    named: bool,
     programs: ProgramPlan,
 }
 
@@ -300,9 +344,6 @@ struct Host {
 struct RecordPlan {
     output: Output,
     groups: Vec<GroupPlan>,
-    /// The groups were named with --probes: one that cannot be recorded is
-    /// an error, not a warning.
-    explicit: bool,
     filter_cgroup: Option<u64>,
     settings: BpfSettings,
     host: Host,
@@ -354,15 +395,15 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
     // After tracefs is mounted: whether a tracepoint exists is read there.
     let groups = groups
         .into_iter()
-        .map(|g| GroupPlan {
-            group: g,
-            programs: plan_programs(g, &opts.disabled_programs),
+        .map(|s| GroupPlan {
+            group: s.group,
+            named: s.named,
+            programs: plan_programs(s.group, &opts.disabled_programs),
         })
         .collect();
     Ok(RecordPlan {
         output,
         groups,
-        explicit: opts.groups.is_some(),
         filter_cgroup,
         settings,
         host,
@@ -448,14 +489,13 @@ impl Session {
     /// program, so that one failure is reported, not fatal.
     fn open(
         plan: &[GroupPlan],
-        explicit: bool,
         settings: &BpfSettings,
         warnings: &mut Vec<String>,
     ) -> Result<Session> {
         let mut loaded: Vec<Loaded> = Vec::new();
         let mut group_meta: Vec<GroupMeta> = Vec::new();
         for gp in plan {
-            let (meta, group) = load_group(gp, explicit, settings, warnings)?;
+            let (meta, group) = load_group(gp, settings, warnings)?;
             group_meta.push(meta);
             loaded.extend(group);
         }
@@ -655,11 +695,15 @@ impl Session {
 /// Loads one group, or says why it is not recorded.
 fn load_group(
     plan: &GroupPlan,
-    explicit: bool,
     settings: &BpfSettings,
     warnings: &mut Vec<String>,
 ) -> Result<(GroupMeta, Option<Loaded>)> {
-    let GroupPlan { group: g, programs } = plan;
+    let GroupPlan {
+        group: g,
+        named: explicit,
+        programs,
+    } = plan;
+    let explicit = *explicit;
     let mut meta = GroupMeta {
         name: g.name.to_string(),
         ..Default::default()
@@ -993,12 +1037,7 @@ fn metadata(
 /// come back as [`UsageError`].
 pub fn record(opts: RecordOptions) -> Result<()> {
     let mut plan = plan(&opts)?;
-    let mut session = Session::open(
-        &plan.groups,
-        plan.explicit,
-        &plan.settings,
-        &mut plan.warnings,
-    )?;
+    let mut session = Session::open(&plan.groups, &plan.settings, &mut plan.warnings)?;
     if STOP.load(Ordering::SeqCst) {
         // Dropping the output removes its temporary file.
         bail!("interrupted before the recording started");
@@ -1331,20 +1370,67 @@ fn print_summary(
 mod tests {
     use super::*;
 
+    fn names(list: &[&str]) -> Vec<&'static str> {
+        let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        resolve_groups(Some(&list))
+            .unwrap()
+            .iter()
+            .map(|s| s.group.name)
+            .collect()
+    }
+
     #[test]
     fn groups_resolve_and_unknown_ones_are_refused() {
-        let all = resolve_groups(None).unwrap();
-        assert_eq!(all.len(), probes::DEFAULT_GROUPS.len());
-        // One named twice: kept once, in the order named.
+        let defaults = resolve_groups(None).unwrap();
+        assert_eq!(defaults.len(), probes::DEFAULT_GROUPS.len());
+        assert!(defaults.iter().all(|s| !s.named));
+        // One named twice: kept once, in registry order, and named.
         let (a, b) = (probes::GROUPS[3].name, probes::GROUPS[4].name);
-        let some = resolve_groups(Some(&[a.into(), b.into(), a.into()])).unwrap();
-        assert_eq!(some.iter().map(|g| g.name).collect::<Vec<_>>(), vec![a, b]);
+        let some = resolve_groups(Some(&[b.into(), a.into(), b.into()])).unwrap();
+        assert_eq!(
+            some.iter().map(|s| s.group.name).collect::<Vec<_>>(),
+            vec![a, b]
+        );
+        assert!(some.iter().all(|s| s.named));
         let err = resolve_groups(Some(&["nope".into()]))
             .err()
             .map(|e| e.to_string());
         assert!(err
             .unwrap_or_default()
             .contains("unknown probe group `nope`"));
+        assert!(resolve_groups(Some(&["+nope".into()])).is_err());
+    }
+
+    #[test]
+    fn plus_and_minus_edit_the_defaults_and_all_takes_every_group() {
+        let all: Vec<&str> = probes::GROUPS.iter().map(|g| g.name).collect();
+        assert_eq!(names(&["all"]), all);
+        let (first, last) = (
+            probes::DEFAULT_GROUPS[0],
+            probes::GROUPS[probes::GROUPS.len() - 1].name,
+        );
+        let without: Vec<&str> = probes::DEFAULT_GROUPS
+            .iter()
+            .copied()
+            .filter(|g| *g != first)
+            .collect();
+        assert_eq!(names(&[&format!("-{first}")]), without);
+        let mut with = probes::DEFAULT_GROUPS.clone();
+        if !with.contains(&last) {
+            with.push(last);
+        }
+        assert_eq!(names(&[&format!("+{last}")]), with);
+        // A group added with + is named: it must load or the recording fails.
+        let sel = resolve_groups(Some(&[format!("+{last}")])).unwrap();
+        assert!(sel.iter().find(|s| s.group.name == last).unwrap().named);
+        assert!(sel
+            .iter()
+            .filter(|s| s.group.name != last)
+            .all(|s| !s.named));
+        // all minus one.
+        let minus: Vec<&str> = all.iter().copied().filter(|g| *g != first).collect();
+        assert_eq!(names(&["all", &format!("-{first}")]), minus);
+        assert!(resolve_groups(Some(&[format!("-{first}"), "all".into(), "-all".into()])).is_err());
     }
 
     #[test]
