@@ -174,7 +174,7 @@ pub fn probe_verdict(p: &RecordedProbe, here: Option<&KernelProbes>) -> (bool, S
     let why = if p.error.is_empty() {
         String::new()
     } else {
-        format!(": {}", p.error)
+        format!(" (memrec: {})", p.error)
     };
     match state {
         ProbeState::Attached | ProbeState::Standby | ProbeState::NotAsked => {
