@@ -200,3 +200,58 @@ fn parsers_agree_with_memrec_and_memscen() {
         }
     }
 }
+
+/// What the root tests accept of a program that did not attach: a failure
+/// never; "missing" only where `memrec probes --json` on the running kernel
+/// says so too; files without the `state` field read as memrec wrote them.
+#[test]
+fn probe_states_are_cross_checked_with_memrec_probes() {
+    use serde_json::json;
+    use support::kernel::{probe_verdict, recorded_probes, release_version, KernelProbes};
+    // `memrec probes --json` of a kernel without the watermark tracepoint;
+    // an older memrec says only `available`.
+    let here = KernelProbes::parse(&json!([{ "group": "paf", "programs": [
+        { "program": "paf_wmark_setup", "state": "missing", "available": false,
+          "why": "tracepoint kmem:mm_setup_per_zone_wmarks missing" },
+        { "program": "paf_page_alloc", "state": "available", "available": true },
+        { "program": "procstat_exit_mm", "state": "standby", "available": true },
+    ]}, { "group": "old", "programs": [
+        { "program": "old_missing", "available": false },
+    ]}]));
+    let meta = json!({ "probes": [
+        { "program": "paf_wmark_setup", "target": "kmem:mm_setup_per_zone_wmarks", "attached": false,
+          "standby": false, "state": "missing", "error": "tracepoint kmem:mm_setup_per_zone_wmarks missing", "lost": 0 },
+        { "program": "paf_page_alloc", "target": "kmem:mm_page_alloc", "attached": false,
+          "standby": false, "state": "missing", "error": "tracepoint kmem:mm_page_alloc missing", "lost": 0 },
+        { "program": "paf_page_alloc", "target": "kmem:mm_page_alloc", "attached": false,
+          "standby": false, "state": "failed", "error": "permission denied", "lost": 0 },
+        { "program": "procstat_exit_mm", "target": "mmput", "attached": false,
+          "standby": true, "state": "standby", "lost": 0 },
+        { "program": "procstat_synthetic", "target": "load test", "attached": false,
+          "standby": true, "state": "not_asked", "lost": 0 },
+        { "program": "old_missing", "target": "x:y", "attached": false, "standby": false,
+          "error": "tracepoint x:y missing", "lost": 0 },
+        { "program": "old_standby", "target": "x:z", "attached": false, "standby": true, "lost": 0 },
+        { "program": "paf_page_alloc", "target": "kmem:mm_page_alloc", "attached": true,
+          "standby": false, "state": "sleeping", "lost": 0 },
+    ]});
+    let verdicts: Vec<bool> = recorded_probes(&meta)
+        .iter()
+        .map(|p| probe_verdict(p, Some(&here)).0)
+        .collect();
+    assert_eq!(
+        verdicts,
+        [true, false, false, true, true, false, true, false],
+        "missing where memrec probes agrees; missing where it finds the target; failed; \
+         standby; not asked; an old file's unattached program; an old file's standby; \
+         an unknown state"
+    );
+    // A fixture cannot be cross-checked: missing fails there.
+    let fixture = recorded_probes(&meta);
+    assert!(!probe_verdict(&fixture[0], None).0);
+    assert!(probe_verdict(&fixture[3], None).0);
+
+    assert_eq!(release_version("6.1.0-57-amd64"), Some((6, 1)));
+    assert_eq!(release_version("6.12.117+deb12-amd64"), Some((6, 12)));
+    assert_eq!(release_version("6.18.44-fc-v669"), Some((6, 18)));
+}
