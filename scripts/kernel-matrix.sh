@@ -20,7 +20,9 @@
 # are unpacked, never installed, into $KM_CACHE (default
 # $CARGO_TARGET_DIR/kernels) and kept there. Results go to $KM_OUT (default
 # $CARGO_TARGET_DIR/kernel-matrix).
-# KM_ACCEL=kvm boots with KVM (default tcg: nested KVM guests may hang);
+# KM_ACCEL=auto (default) boots with KVM when a first guest reaches its
+# shell with it within KM_KVM_PROBE seconds (default 60), else emulates
+# (TCG: nested KVM guests can hang in early boot); kvm or tcg force one;
 # KM_TESTS="record_pressure fidelity cli" the test binaries run in the
 # guests ("" for none); KM_HOST_TESTS=1 runs them on
 # the host kernel too (the ordinary test suite already does);
@@ -32,7 +34,7 @@ source scripts/env.sh
 
 KM_CACHE=${KM_CACHE:-$CARGO_TARGET_DIR/kernels}
 KM_OUT=${KM_OUT:-$CARGO_TARGET_DIR/kernel-matrix}
-KM_ACCEL=${KM_ACCEL:-tcg}
+KM_ACCEL=${KM_ACCEL:-auto}
 KM_MEMORY=${KM_MEMORY:-2G}
 KM_CPUS=${KM_CPUS:-2}
 KM_TIMEOUT=${KM_TIMEOUT:-2400}
@@ -192,8 +194,27 @@ status=0
 labels=()
 : >"$KM_OUT/timings.tsv"
 
+# Whether a guest boots with KVM here: a first boot must reach its shell.
+kvm_boots() {
+    local img=$1 probe=$KM_OUT/kvm-probe
+    [[ -r /dev/kvm && -w /dev/kvm ]] || return 1
+    rm -f "$probe"
+    timeout --foreground -k 5 "${KM_KVM_PROBE:-60}" \
+        vng -r "$img" --rwdir "$KM_OUT" --memory 1G -- "uname -r >$probe" \
+        </dev/null >"$KM_OUT/kvm-probe.log" 2>&1 || true
+    [[ -s $probe ]]
+}
+
 for k in "${kernels[@]}"; do
     img=$(resolve "$k")
+    if [[ $KM_ACCEL == auto && $img != host ]]; then
+        if kvm_boots "$img"; then
+            KM_ACCEL=kvm
+        else
+            KM_ACCEL=tcg
+            log "a guest does not boot with KVM here (see $KM_OUT/kvm-probe.log): emulating (TCG)"
+        fi
+    fi
     if [[ $img == host ]]; then
         label=host-$(uname -r)
     else
