@@ -135,14 +135,30 @@ fn run_scenario(name: &str, dir: &Path) -> Result<serde_json::Value, String> {
     for l in stderr.lines().filter(|l| !l.contains(" INFO ")) {
         eprintln!("memscen: {l}");
     }
+    let read = || -> Result<serde_json::Value, String> {
+        let text = std::fs::read_to_string(&truth).map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    };
     if !out.status.success() {
+        // Exit 1: the situation did not happen. Under emulation the leak's
+        // worker can fall behind its schedule; the recording is still
+        // checked, its rate is not (the checks say why).
+        if out.status.code() == Some(1) {
+            if let Ok(t) = read() {
+                if let Some(why) =
+                    fidelity::leak_off_schedule_emulated(&t, kernel::emulated().as_deref())
+                {
+                    eprintln!("memscen run {name}: not produced: {why}");
+                    return Ok(t);
+                }
+            }
+        }
         return Err(format!(
             "memscen run {name} exited with {}: {stderr}",
             out.status
         ));
     }
-    let text = std::fs::read_to_string(&truth).map_err(|e| e.to_string())?;
-    serde_json::from_str(&text).map_err(|e| e.to_string())
+    read()
 }
 
 #[test]

@@ -108,12 +108,29 @@ pub fn scenario(name: &str, scale: &str, dir: &Path) -> serde_json::Value {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "memscen {name} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap()
+    let read = || -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(&truth).ok()?).ok()
+    };
+    if !out.status.success() {
+        // Exit 1 (the situation did not happen) is accepted only where the
+        // leak's worker fell behind its schedule under emulation.
+        let why = (out.status.code() == Some(1))
+            .then(read)
+            .flatten()
+            .and_then(|t| {
+                fidelity::leak_off_schedule_emulated(&t, kernel::emulated().as_deref())
+                    .map(|why| (t, why))
+            });
+        if let Some((t, why)) = why {
+            eprintln!("memscen {name}: not produced: {why}");
+            return t;
+        }
+        panic!(
+            "memscen {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    read().unwrap()
 }
 
 /// A recording read back: its metadata and all rows.
