@@ -7,6 +7,7 @@
 //! has no descriptor, or a descriptor names a program its object lacks.
 
 pub mod decode;
+pub mod mappings;
 pub mod oom;
 pub mod paf;
 pub mod pr;
@@ -198,6 +199,7 @@ pub static GROUPS: &[&Group] = &[
     &paf::GROUP,
     &pr::GROUP,
     &oom::GROUP,
+    &mappings::GROUP,
 ];
 
 /// Names of the groups recorded when `--probes` is not given, in

@@ -1,5 +1,6 @@
 //! One module per probe group, each defining that group's tables.
 
+pub mod mappings;
 pub mod oom;
 pub mod paf;
 pub mod pr;
@@ -19,6 +20,7 @@ const GROUPS: &[&[&Table]] = &[
     paf::TABLES,
     pr::TABLES,
     oom::TABLES,
+    mappings::TABLES,
 ];
 
 const fn count(groups: &[&[&Table]]) -> usize {
