@@ -77,6 +77,17 @@ pub enum WorkerKind {
         #[arg(long)]
         bytes: u64,
     },
+    /// Make known address-space calls (mappings).
+    Mappings {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        anon_bytes: u64,
+        #[arg(long)]
+        brk_bytes: u64,
+        #[arg(long)]
+        shm_bytes: u64,
+    },
 }
 
 impl WorkerKind {
@@ -87,6 +98,7 @@ impl WorkerKind {
             WorkerKind::Leak { .. } => COMM_LEAK,
             WorkerKind::Swap { .. } => COMM_SWAP,
             WorkerKind::Fragment { .. } => COMM_FRAGMENT,
+            WorkerKind::Mappings { .. } => crate::scenarios::mappings::COMM,
         }
     }
 }
@@ -143,11 +155,17 @@ pub fn main(args: WorkerArgs) -> Result<u8> {
         } => leak(rate_bytes_per_s, duration_ms, step_ms),
         WorkerKind::Swap { bytes } => swap(bytes),
         WorkerKind::Fragment { bytes } => fragment(bytes),
+        WorkerKind::Mappings {
+            file,
+            anon_bytes,
+            brk_bytes,
+            shm_bytes,
+        } => crate::scenarios::mappings::worker(&file, anon_bytes, brk_bytes, shm_bytes),
     }
 }
 
 /// Prints one event line for the parent.
-fn emit(name: &str, data: Value) -> Result<()> {
+pub(crate) fn emit(name: &str, data: Value) -> Result<()> {
     let line = json!({
         "name": name,
         "boottime_ns": sys::clock_ns(libc::CLOCK_BOOTTIME),

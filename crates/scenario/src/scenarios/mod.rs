@@ -6,6 +6,7 @@
 mod alloc_fail;
 mod fragment;
 mod leak;
+pub(crate) mod mappings;
 mod memcg_reclaim;
 mod oom;
 mod swap;
@@ -37,16 +38,19 @@ pub enum ScenarioName {
     Swap,
     /// Fragmented free memory plus high-order requests: compaction.
     Fragment,
+    /// Known counts and sizes of mmap, munmap, mremap, brk, madvise, mprotect and SysV shm calls.
+    Mappings,
 }
 
 impl ScenarioName {
-    pub const ALL: [ScenarioName; 6] = [
+    pub const ALL: [ScenarioName; 7] = [
         ScenarioName::MemcgReclaim,
         ScenarioName::Oom,
         ScenarioName::AllocFail,
         ScenarioName::Leak,
         ScenarioName::Swap,
         ScenarioName::Fragment,
+        ScenarioName::Mappings,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl ScenarioName {
             ScenarioName::Leak => "leak",
             ScenarioName::Swap => "swap",
             ScenarioName::Fragment => "fragment",
+            ScenarioName::Mappings => "mappings",
         }
     }
 
@@ -79,6 +84,9 @@ impl ScenarioName {
             }
             ScenarioName::Fragment => {
                 "free every other page of a large region, then raise nr_hugepages past the unfragmented memory: compaction"
+            }
+            ScenarioName::Mappings => {
+                "a worker makes known numbers of mmap (anonymous and file), mremap, brk, mprotect, madvise, munmap and SysV shm calls, and 9 that fail with known errnos"
             }
         }
     }
@@ -132,6 +140,7 @@ pub fn run(cfg: &RunConfig) -> Result<bool> {
         ScenarioName::Leak => leak::run(cfg, &mut truth)?,
         ScenarioName::Swap => swap::run(cfg, &mut truth)?,
         ScenarioName::Fragment => fragment::run(cfg, &mut truth)?,
+        ScenarioName::Mappings => mappings::run(cfg, &mut truth)?,
     }
     truth.print_summary();
     if let Some(path) = &cfg.truth {
