@@ -60,7 +60,9 @@ pub struct MemcgSnapshot {
     /// v2: `memory.max`; null when it is `max` (no limit).
     pub limit_in_bytes: Option<u64>,
     /// How often the charge hit the limit (each hit means reclaim).
-    /// v2: `memory.events` `max`.
+    /// v2: `memory.events` `max`, raised once before each memcg reclaim
+    /// the limit forces. v1's failcnt counts every failed attempt (the
+    /// first, batch-sized one too), so it is higher for the same workload.
     pub failcnt: Option<u64>,
     /// v2: `memory.current` + `memory.swap.current`.
     pub memsw_usage_in_bytes: Option<u64>,

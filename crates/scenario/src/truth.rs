@@ -176,7 +176,8 @@ pub struct MemcgReclaimTruth {
     pub file_bytes: u64,
     pub heap_bytes: u64,
     /// memory.failcnt after the run: times the charge hit the limit
-    /// (v2: memory.events `max`).
+    /// (v2: memory.events `max`, raised before each memcg reclaim the limit
+    /// forces; v1 counts every failed attempt, so it is higher).
     pub failcnt: u64,
     /// v2: memory.peak (0 on kernels before 5.19, which lack it).
     pub max_usage_in_bytes: u64,
