@@ -380,7 +380,7 @@ fn unmount_private(at: &Path) {
         return;
     }
     match std::fs::remove_dir(at) {
-        Ok(()) => info!(at = %at.display(), "unmounted the run's cgroup2"),
+        Ok(()) => info!(at = %at.display(), "unmounted a cgroup2 memscen had mounted"),
         Err(e) => warn!(at = %at.display(), "removing the mount point: {e}"),
     }
 }
