@@ -3,6 +3,7 @@
 
 pub mod growth;
 pub mod header;
+pub mod mappings;
 pub mod oom;
 pub mod paf;
 pub mod reclaim;
@@ -34,6 +35,7 @@ pub static SECTIONS: &[&Section] = &[
     &reclaim::SECTION,
     &sysstat::SECTION,
     &oom::SECTION,
+    &mappings::SECTION,
 ];
 
 /// The section with this id.
@@ -160,7 +162,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             SectionError::Unknown("nope".into()).to_string(),
-            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom)"
+            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, mappings)"
         );
     }
 }

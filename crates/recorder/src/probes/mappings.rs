@@ -424,6 +424,14 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
     Ok(())
 }
 
+/// A change of the address space as (mapped, unmapped) bytes.
+fn split(delta: Option<i64>) -> (Option<u64>, Option<u64>) {
+    match delta {
+        Some(d) => (Some(d.max(0) as u64), Some(d.min(0).unsigned_abs())),
+        None => (None, None),
+    }
+}
+
 fn row(
     c: &types::mappings_call,
     call: Call,
@@ -456,7 +464,8 @@ fn row(
         result: None,
         prev_brk: None,
         seg_bytes: None,
-        vm_delta: Some(0),
+        mapped: Some(0),
+        unmapped: Some(0),
         file: None,
         ino: None,
         duration_ns: c.duration_ns as i64,
@@ -474,7 +483,7 @@ fn row(
             r.offset = Some(a[5]);
             r.result = result;
             if ok {
-                r.vm_delta = Some(pages(a[1]));
+                r.mapped = Some(pages(a[1]) as u64);
             }
             if let Some((path, ino)) = file {
                 r.file = Some(path);
@@ -485,7 +494,7 @@ fn row(
             r.addr = Some(a[0]);
             r.len = Some(a[1]);
             if ok {
-                r.vm_delta = Some(-pages(a[1]));
+                r.unmapped = Some(pages(a[1]) as u64);
             }
         }
         Call::Mremap => {
@@ -502,7 +511,7 @@ fn row(
                 } else {
                     pages(a[1])
                 };
-                r.vm_delta = Some(pages(a[2]) - old);
+                (r.mapped, r.unmapped) = split(Some(pages(a[2]) - old));
             }
         }
         Call::Brk => {
@@ -510,7 +519,7 @@ fn row(
             r.result = Some(c.ret as u64);
             r.prev_brk = Some(c.prev_brk);
             // brk returns the break it ends with; a refused move returns the old one.
-            r.vm_delta = Some(pages(c.ret as u64) - pages(c.prev_brk));
+            (r.mapped, r.unmapped) = split(Some(pages(c.ret as u64) - pages(c.prev_brk)));
         }
         Call::Madvise => {
             r.addr = Some(a[0]);
@@ -539,14 +548,14 @@ fn row(
             r.result = result;
             r.seg_bytes = if ok { seg } else { None };
             if ok {
-                r.vm_delta = seg.map(|s| s as i64);
+                (r.mapped, r.unmapped) = split(seg.map(|s| s as i64));
             }
         }
         Call::Shmdt => {
             r.addr = Some(a[0]);
             r.seg_bytes = seg;
             if ok {
-                r.vm_delta = seg.map(|s| -(s as i64));
+                (r.mapped, r.unmapped) = split(seg.map(|s| -(s as i64)));
             }
         }
         Call::Shmctl => {
@@ -599,7 +608,8 @@ mod tests {
         assert_eq!(row.get("result"), &Val::U64(0x7f00_0000_0000));
         assert_eq!(row.get("error"), &Val::Null);
         // Two pages: the kernel maps whole pages.
-        assert_eq!(row.get("vm_delta"), &Val::I64(8192));
+        assert_eq!(row.get("mapped"), &Val::U64(8192));
+        assert_eq!(row.get("unmapped"), &Val::U64(0));
         assert_eq!(row.get("duration_ns"), &Val::I64(1500));
         assert_eq!(row.get("file"), &Val::Null);
     }
@@ -612,7 +622,8 @@ mod tests {
         assert_eq!(row.get("errno"), &Val::I32(12));
         assert_eq!(row.get("ret"), &Val::I64(-12));
         assert_eq!(row.get("result"), &Val::Null);
-        assert_eq!(row.get("vm_delta"), &Val::I64(0));
+        assert_eq!(row.get("mapped"), &Val::U64(0));
+        assert_eq!(row.get("unmapped"), &Val::U64(0));
     }
 
     #[test]
@@ -655,8 +666,14 @@ mod tests {
 
     #[test]
     fn sizes_follow_what_each_call_does_to_the_address_space() {
-        let delta =
-            |c: types::mappings_call| decode_one(decode::<Collect>, &c).get("vm_delta").clone();
+        let delta = |c: types::mappings_call| {
+            let row = decode_one(decode::<Collect>, &c);
+            match (row.get("mapped"), row.get("unmapped")) {
+                (Val::U64(m), Val::U64(u)) => Val::I64(*m as i64 - *u as i64),
+                (Val::Null, Val::Null) => Val::Null,
+                other => panic!("{other:?}"),
+            }
+        };
         assert_eq!(
             delta(call(C::MAPPINGS_MUNMAP, [0x1000, 4096, 0, 0, 0, 0], 0)),
             Val::I64(-4096)
@@ -685,7 +702,7 @@ mod tests {
         brk.prev_brk = 0x0f_f000 + 10;
         let row = decode_one(decode::<Collect>, &brk);
         // The kernel maps up to the page-rounded break: 0x100000 to 0x101000.
-        assert_eq!(row.get("vm_delta"), &Val::I64(0x1000));
+        assert_eq!(row.get("mapped"), &Val::U64(0x1000));
         assert_eq!(row.get("prev_brk"), &Val::U64(0x0f_f000 + 10));
         // A refused brk returns the old break: nothing changed.
         let mut no = call(C::MAPPINGS_BRK, [1 << 46, 0, 0, 0, 0, 0], 0x10_0000);
@@ -698,7 +715,7 @@ mod tests {
         );
         (at.has_vma, at.vma_start, at.vma_end) = (1, 0x7f00_0000_0000, 0x7f00_0010_0000);
         let row = decode_one(decode::<Collect>, &at);
-        assert_eq!(row.get("vm_delta"), &Val::I64(0x10_0000));
+        assert_eq!(row.get("mapped"), &Val::U64(0x10_0000));
         assert_eq!(row.get("seg_bytes"), &Val::U64(0x10_0000));
         assert_eq!(row.get("flags_names"), &Val::from("SHM_RDONLY"));
         assert_eq!(row.get("shmid"), &Val::I32(7));

@@ -56,13 +56,17 @@ crate::table! {
         /// shmat and shmdt: the size of the attached segment's mapping (the
         /// VMA at the returned address, or at shmaddr before the detach).
         seg_bytes: Option<u64> => Bytes,
-        /// Bytes the call added to the address space (negative: removed),
-        /// as `VmSize` counts them: mmap +len and munmap -len rounded up to
-        /// pages, mremap new_len - old_len, brk the page-rounded change of
-        /// the break, shmat +seg_bytes, shmdt -seg_bytes; 0 for failed calls
-        /// and the others. munmap counts its whole range, mapped or not;
-        /// an mmap with MAP_FIXED over existing mappings counts all of it.
-        vm_delta: Option<i64> => Bytes,
+        /// Bytes the call added to the address space, as `VmSize` counts
+        /// them: mmap's length rounded up to pages, mremap's growth, brk's
+        /// page-rounded move up, shmat's `seg_bytes`; 0 for failed calls
+        /// and the others; null where the size is unknown (a segment whose
+        /// mapping was not found). An mmap with MAP_FIXED over existing
+        /// mappings counts all of its length.
+        mapped: Option<u64> => Bytes,
+        /// Bytes the call removed from the address space, as `mapped`:
+        /// munmap's length rounded up to pages (its whole range, mapped or
+        /// not), mremap's shrinking, brk's move down, shmdt's `seg_bytes`.
+        unmapped: Option<u64> => Bytes,
         /// An mmap of a file: its path, from the file's directory entry up
         /// through its mounts (as `/proc/PID/maps` names it), with a leading
         /// `.../` when it is deeper than the parts kept; null otherwise.
