@@ -21,6 +21,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use support::fidelity::{self, Case, Report};
+use support::fidelity_compaction;
 use support::kernel::{self, KernelProbes};
 use support::tracefs::KernelTrace;
 use support::*;
@@ -209,7 +210,10 @@ fn root_fidelity_of_every_scenario() {
             events.iter().map(|(e, f)| (*e, f.as_deref())).collect();
         let trace = KernelTrace::start(&trace_name, &events).unwrap();
         let path: PathBuf = dir.join(format!("{s}.parquet"));
-        let mut rec = StopOnDrop(Some(start_recording(&path, &["--force"])));
+        let mut rec = StopOnDrop(Some(start_recording(
+            &path,
+            &["--force", "--probes", "+compaction"],
+        )));
         let truth = run_scenario(s, dir);
         let summary = rec.0.take().unwrap().stop();
         eprintln!("{summary}");
@@ -239,6 +243,8 @@ fn root_fidelity_of_every_scenario() {
         fidelity::sysstat(&c, &mut r);
         fidelity::zones(&c, &mut r);
         fidelity::procstat(&c, &mut r);
+        fidelity_compaction::compaction(&c, &mut r);
+        fidelity_compaction::buddyinfo(&c, &mut r);
         if s == "leak" {
             let rate = fidelity::leak_rate(&c, &mut r);
             r.check(
@@ -249,7 +255,10 @@ fn root_fidelity_of_every_scenario() {
             );
         }
         match fidelity::analyzer_report(&memana, &path) {
-            Ok(report) => fidelity::analyzer(&c, &report, &mut r),
+            Ok(report) => {
+                fidelity::analyzer(&c, &report, &mut r);
+                fidelity_compaction::analyzer(&c, &report, &mut r);
+            }
             Err(e) => r.check(s, "memana report --format json", false, e),
         }
         r.note(s, "runtime", format!("{:.1} s", t.elapsed().as_secs_f64()));

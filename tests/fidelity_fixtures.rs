@@ -15,6 +15,7 @@ mod support;
 use std::path::PathBuf;
 
 use support::fidelity::{self, Case, Report};
+use support::fidelity_compaction;
 use support::{bin, read, File};
 
 const SCENARIOS: [&str; 6] = [
@@ -254,4 +255,24 @@ fn probe_states_are_cross_checked_with_memrec_probes() {
     assert_eq!(release_version("6.1.0-57-amd64"), Some((6, 1)));
     assert_eq!(release_version("6.12.117+deb12-amd64"), Some((6, 12)));
     assert_eq!(release_version("6.18.44-fc-v669"), Some((6, 18)));
+}
+
+/// The compaction fixture (memscen's fragment scenario recorded with
+/// `--probes +compaction`), and every other fixture where it applies, against
+/// the compact_* counters and /proc/buddyinfo.
+#[test]
+fn fixtures_compaction_matches_compact_counters_and_buddyinfo() {
+    let mut r = Report::new();
+    let (f, t) = fixture("compaction");
+    let c = Case::new("compaction", &f, &t);
+    fidelity::recording_is_complete(&c, &mut r);
+    fidelity_compaction::compaction(&c, &mut r);
+    fidelity_compaction::buddyinfo(&c, &mut r);
+    match fidelity::analyzer_report(&bin("memana"), &fixtures().join("compaction.parquet")) {
+        Ok(report) => fidelity_compaction::analyzer(&c, &report, &mut r),
+        Err(e) => r.check("compaction", "memana report --format json", false, e),
+    }
+    r.finish();
+    each(fidelity_compaction::compaction);
+    each(fidelity_compaction::buddyinfo);
 }

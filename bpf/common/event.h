@@ -10,6 +10,8 @@
 #define MT_COMM_LEN 16
 /* Zones per node in a snapshot; the kernel has at most 6 (__MAX_NR_ZONES). */
 #define MT_MAX_ZONES 6
+/* Buddy orders kept per zone: NR_PAGE_ORDERS (MAX_ORDER before 6.4) is 11 on x86-64. */
+#define MT_MAX_ORDERS 11
 /* Stat slots per probe group (one per attached program). */
 #define MT_MAX_PROBES 16
 
@@ -61,6 +63,8 @@ struct mt_zone {
 	__u64 cma;
 	__u64 reserved_highatomic;
 	__u64 lowmem_reserve[MT_MAX_ZONES];
+	__u64 nr_orders;             /* the kernel's number of buddy orders */
+	__u64 nr_free[MT_MAX_ORDERS]; /* free blocks per order (free_area[o].nr_free), as /proc/buddyinfo */
 };
 
 /* Node state, values in pages as the kernel counts them (THP counts in pages too). */

@@ -74,6 +74,26 @@ struct zone___mt {
 	unsigned long cma_pages;
 } __attribute__((preserve_access_index));
 
+/*
+ * Free blocks per buddy order. struct free_area's size (one list per
+ * migrate type) and the number of orders (MAX_ORDER, later NR_PAGE_ORDERS)
+ * differ between kernels and configs: both come from the kernel's BTF.
+ */
+static __always_inline void mt_fill_orders(struct mt_zone *o, struct zone *z)
+{
+	__u32 area_size = bpf_core_type_size(struct free_area);
+	__u32 orders = bpf_core_field_size(z->free_area) / area_size;
+	__u64 base = (__u64)z + bpf_core_field_offset(struct zone, free_area) +
+		     bpf_core_field_offset(struct free_area, nr_free);
+
+	o->nr_orders = orders;
+	for (int j = 0; j < MT_MAX_ORDERS; j++) {
+		if (j >= orders)
+			break;
+		bpf_core_read(&o->nr_free[j], sizeof(o->nr_free[j]), (void *)(base + j * area_size));
+	}
+}
+
 #define NODE_ITEM(name) \
 	(bpf_core_enum_value_exists(enum node_stat_item, name) ? \
 		 (int)bpf_core_enum_value(enum node_stat_item, name) : -1)
@@ -139,6 +159,7 @@ static __always_inline void mt_fill_node(struct mt_snapshot *s, struct pglist_da
 				break;
 			o->lowmem_reserve[j] = BPF_CORE_READ(z, lowmem_reserve[j]);
 		}
+		mt_fill_orders(o, z);
 		node_free += o->free;
 		used = i + 1;
 	}

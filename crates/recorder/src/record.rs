@@ -19,8 +19,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use libbpf_rs::skel::Skel;
 use libbpf_rs::{Link, MapCore, MapFlags, ProgramHandle, RingBufferBuilder};
 use memtrace_schema::{
-    ClockAnchor, EndReason, FileMeta, FilterMeta, GroupMeta, GroupStatus, ProbeMeta, ProbeState,
-    Text, ZoneInfo, SCHEMA_VERSION,
+    BuddyInfo, ClockAnchor, EndReason, FileMeta, FilterMeta, GroupMeta, GroupStatus, ProbeMeta,
+    ProbeState, Text, ZoneInfo, SCHEMA_VERSION,
 };
 use tracing::{debug, info, warn};
 
@@ -796,12 +796,21 @@ struct Edge {
     vmstat: BTreeMap<String, u64>,
 }
 
+/// /proc/buddyinfo, for the zone snapshots' free blocks per order.
+fn buddyinfo() -> Option<Vec<BuddyInfo>> {
+    std::fs::read_to_string("/proc/buddyinfo")
+        .ok()
+        .map(|t| BuddyInfo::parse(&t))
+}
+
 /// Stage 3's result: how the recording went.
 struct Drained {
     started: Instant,
     start: Edge,
     end: Edge,
     zones_end: Vec<ZoneInfo>,
+    /// /proc/buddyinfo next to the start and end snapshots.
+    buddyinfo: [Option<Vec<BuddyInfo>>; 2],
     end_reason: EndReason,
     sink: Sink,
 }
@@ -833,6 +842,7 @@ fn drain(
     let start_time = chrono::Utc::now();
     let vmstat_start = kernel::vmstat().unwrap_or_default();
     session.snapshot(snapshot::TRIGGER_START);
+    let buddyinfo_start = buddyinfo();
     let load_test = match opts.load_test {
         Some(rate) => Some(start_load_test(session, rate)?),
         None => None,
@@ -905,6 +915,7 @@ fn drain(
     }
     // The end mirrors the start: snapshot, counters, then stop recording,
     // before the slow detaching of the probes.
+    let buddyinfo_end = buddyinfo();
     session.snapshot(snapshot::TRIGGER_END);
     let vmstat_end = kernel::vmstat().unwrap_or_default();
     session.set_live(false);
@@ -932,6 +943,7 @@ fn drain(
             vmstat: vmstat_end,
         },
         zones_end,
+        buddyinfo: [buddyinfo_start, buddyinfo_end],
         end_reason,
         sink,
     })
@@ -1024,6 +1036,8 @@ fn metadata(
         rows,
         zones_start: plan.host.zones_start.clone(),
         zones_end: drained.zones_end.clone(),
+        buddyinfo_start: drained.buddyinfo[0].clone(),
+        buddyinfo_end: drained.buddyinfo[1].clone(),
         vmstat_start: start.vmstat.clone(),
         vmstat_end: end.vmstat.clone(),
         gfp_names: ctx.gfp.flags.clone(),

@@ -148,6 +148,41 @@ pub struct ZoneInfo {
     pub protection: Vec<u64>,
 }
 
+/// A zone's line of /proc/buddyinfo: free blocks per order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuddyInfo {
+    pub node: u32,
+    pub zone: String,
+    /// Free blocks of order 0, 1, ... (each 2^order pages).
+    pub free_blocks: Vec<u64>,
+}
+
+impl BuddyInfo {
+    /// Parses /proc/buddyinfo text (`Node 0, zone   Normal   12 7 ...`);
+    /// lines of another shape are left out.
+    pub fn parse(text: &str) -> Vec<BuddyInfo> {
+        text.lines()
+            .filter_map(|l| {
+                let (node, rest) = l.strip_prefix("Node ")?.split_once(',')?;
+                let mut words = rest.split_whitespace();
+                if words.next()? != "zone" {
+                    return None;
+                }
+                let zone = words.next()?.to_string();
+                let free_blocks = words
+                    .map(str::parse)
+                    .collect::<Result<Vec<u64>, _>>()
+                    .ok()?;
+                Some(BuddyInfo {
+                    node: node.trim().parse().ok()?,
+                    zone,
+                    free_blocks,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The task filter the recording used.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FilterMeta {
@@ -202,6 +237,12 @@ pub struct FileMeta {
     /// /proc/zoneinfo at start and at end.
     pub zones_start: Vec<ZoneInfo>,
     pub zones_end: Vec<ZoneInfo>,
+    /// /proc/buddyinfo read right after the start snapshot and right before
+    /// the end one; absent in recordings from older memrec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buddyinfo_start: Option<Vec<BuddyInfo>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buddyinfo_end: Option<Vec<BuddyInfo>>,
     /// /proc/vmstat at start and at end: ground truth for the recorded figures.
     pub vmstat_start: BTreeMap<String, u64>,
     pub vmstat_end: BTreeMap<String, u64>,
@@ -381,6 +422,17 @@ pub fn parse_version(text: &str) -> Result<u32, MetaError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn buddyinfo_lines_parse_into_zones() {
+        let text = "Node 0, zone      DMA      0      0      1 \n\
+                    Node 0, zone   Normal  22944   7242      0 \n\
+                    garbage\n";
+        let b = BuddyInfo::parse(text);
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[1].node, b[1].zone.as_str()), (0, "Normal"));
+        assert_eq!(b[1].free_blocks, [22944, 7242, 0]);
+    }
+
     use super::*;
 
     #[test]

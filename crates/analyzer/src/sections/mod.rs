@@ -1,6 +1,7 @@
 //! One module per report section, each with the same shape:
 //! `compute(&Recording, &Filter) -> Result<SectionReport, SectionError>`.
 
+pub mod compaction;
 pub mod growth;
 pub mod header;
 pub mod mappings;
@@ -36,6 +37,7 @@ pub static SECTIONS: &[&Section] = &[
     &sysstat::SECTION,
     &oom::SECTION,
     &mappings::SECTION,
+    &compaction::SECTION,
 ];
 
 /// The section with this id.
@@ -162,7 +164,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             SectionError::Unknown("nope".into()).to_string(),
-            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, mappings)"
+            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, mappings, compaction)"
         );
     }
 }

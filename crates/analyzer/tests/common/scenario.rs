@@ -169,6 +169,7 @@ pub fn build(scale: usize) -> Builder {
                         free_cma: if zidx == 2 { 2000 } else { 0 },
                         reserved_highatomic: 0,
                         reserve: None,
+                        ..buddy(zfree)
                     },
                 );
             }
@@ -263,6 +264,7 @@ pub fn build(scale: usize) -> Builder {
                         } else {
                             0
                         }),
+                        ..buddy(free)
                     },
                 );
             }
@@ -506,4 +508,23 @@ pub fn build(scale: usize) -> Builder {
         g.lost = 7;
     }
     b
+}
+
+/// A zone's free pages as buddy blocks: order-9 blocks and single pages.
+fn buddy(free: u64) -> sysstat::zone::Row {
+    sysstat::zone::Row {
+        orders: 11,
+        free_blocks_0: Some(free % 512),
+        free_blocks_1: Some(0),
+        free_blocks_2: Some(0),
+        free_blocks_3: Some(0),
+        free_blocks_4: Some(0),
+        free_blocks_5: Some(0),
+        free_blocks_6: Some(0),
+        free_blocks_7: Some(0),
+        free_blocks_8: Some(0),
+        free_blocks_9: Some(free / 512),
+        free_blocks_10: Some(0),
+        ..Default::default()
+    }
 }

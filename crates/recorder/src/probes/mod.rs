@@ -6,6 +6,7 @@
 //! its line in [`GROUPS`]. The tests below fail while a folder under `bpf/`
 //! has no descriptor, or a descriptor names a program its object lacks.
 
+pub mod compaction;
 pub mod decode;
 pub mod mappings;
 pub mod oom;
@@ -200,6 +201,7 @@ pub static GROUPS: &[&Group] = &[
     &pr::GROUP,
     &oom::GROUP,
     &mappings::GROUP,
+    &compaction::GROUP,
 ];
 
 /// Names of the groups recorded when `--probes` is not given, in

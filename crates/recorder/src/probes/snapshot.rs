@@ -75,6 +75,9 @@ pub fn decode<O: RowSink>(
             continue; // unpopulated
         }
         let boost = z.boost;
+        // Orders the kernel has and the record holds; the rest are null.
+        let kept = (z.nr_orders as usize).min(z.nr_free.len());
+        let free = |o: usize| (o < kept).then(|| z.nr_free[o]);
         out.push(
             hdr,
             &zone::Row {
@@ -95,6 +98,18 @@ pub fn decode<O: RowSink>(
                 free_cma: z.free_cma,
                 reserved_highatomic: z.reserved_highatomic,
                 reserve: highest.and_then(|h| z.lowmem_reserve.get(h).copied()),
+                orders: z.nr_orders as u32,
+                free_blocks_0: free(0),
+                free_blocks_1: free(1),
+                free_blocks_2: free(2),
+                free_blocks_3: free(3),
+                free_blocks_4: free(4),
+                free_blocks_5: free(5),
+                free_blocks_6: free(6),
+                free_blocks_7: free(7),
+                free_blocks_8: free(8),
+                free_blocks_9: free(9),
+                free_blocks_10: free(10),
             },
         )?;
     }

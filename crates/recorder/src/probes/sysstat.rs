@@ -103,6 +103,11 @@ mod tests {
             z.managed = 4900;
             z.spanned = 6000;
             z.lowmem_reserve = [0, 0, 0, 0, 0, 0];
+            // A kernel with 11 orders: order o has o + i free blocks.
+            z.nr_orders = 11;
+            for (o, n) in z.nr_free.iter_mut().enumerate() {
+                *n = (o + i) as u64;
+            }
         }
         s
     }
@@ -139,6 +144,25 @@ mod tests {
         assert_eq!(z.get("managed"), &Val::U64(4900));
         // Only allocation failures name a reserve.
         assert_eq!(z.get("reserve"), &Val::Null);
+        // Free blocks per order, as /proc/buddyinfo prints them.
+        assert_eq!(z.get("orders"), &Val::U32(11));
+        assert_eq!(z.get("free_blocks_0"), &Val::U64(2));
+        assert_eq!(z.get("free_blocks_10"), &Val::U64(12));
+    }
+
+    #[test]
+    fn orders_the_kernel_lacks_are_null() {
+        let mut s = snapshot(types::mt_trigger::MT_TRIGGER_INTERVAL);
+        for z in s.zones.iter_mut() {
+            z.nr_orders = 9;
+        }
+        let mut out = Collect::default();
+        decode(&bytes(&s), &mut ctx(), &mut out).unwrap();
+        let z = &out.rows[2];
+        assert_eq!(z.get("orders"), &Val::U32(9));
+        assert_eq!(z.get("free_blocks_8"), &Val::U64(10));
+        assert_eq!(z.get("free_blocks_9"), &Val::Null);
+        assert_eq!(z.get("free_blocks_10"), &Val::Null);
     }
 
     #[test]

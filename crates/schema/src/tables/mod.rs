@@ -1,5 +1,6 @@
 //! One module per probe group, each defining that group's tables.
 
+pub mod compaction;
 pub mod mappings;
 pub mod oom;
 pub mod paf;
@@ -21,6 +22,7 @@ const GROUPS: &[&[&Table]] = &[
     pr::TABLES,
     oom::TABLES,
     mappings::TABLES,
+    compaction::TABLES,
 ];
 
 const fn count(groups: &[&[&Table]]) -> usize {

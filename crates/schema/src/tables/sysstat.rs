@@ -96,6 +96,43 @@ crate::table! {
         /// failed allocation's highest allowed zone (`protection` in zoneinfo,
         /// indexed by `paf.highest_zone`); null otherwise.
         reserve: Option<u64> => Pages,
+        /// Buddy orders this kernel has (`NR_PAGE_ORDERS`, `MAX_ORDER` before
+        /// 6.4); the `free_blocks_N` columns hold the first 11.
+        orders: u32 => Count,
+        /// Free blocks of order 0 (single pages) on the zone's free lists,
+        /// `free_area[0].nr_free`: column 0 of `/proc/buddyinfo`. Null in
+        /// recordings made before memrec kept them.
+        free_blocks_0: Option<u64> => Count,
+        /// Free blocks of order 1 (2 pages each), `free_area[1].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_1: Option<u64> => Count,
+        /// Free blocks of order 2 (4 pages each), `free_area[2].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_2: Option<u64> => Count,
+        /// Free blocks of order 3 (8 pages each), `free_area[3].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_3: Option<u64> => Count,
+        /// Free blocks of order 4 (16 pages each), `free_area[4].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_4: Option<u64> => Count,
+        /// Free blocks of order 5 (32 pages each), `free_area[5].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_5: Option<u64> => Count,
+        /// Free blocks of order 6 (64 pages each), `free_area[6].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_6: Option<u64> => Count,
+        /// Free blocks of order 7 (128 pages each), `free_area[7].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_7: Option<u64> => Count,
+        /// Free blocks of order 8 (256 pages each), `free_area[8].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_8: Option<u64> => Count,
+        /// Free blocks of order 9 (512 pages each), `free_area[9].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_9: Option<u64> => Count,
+        /// Free blocks of order 10 (1024 pages each), `free_area[10].nr_free`;
+        /// null where the kernel has fewer orders.
+        free_blocks_10: Option<u64> => Count,
     }
 }
 

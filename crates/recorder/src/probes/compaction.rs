@@ -1,0 +1,500 @@
+//! compaction: compaction runs, zone deferrals, kcompactd, migrate-type
+//! fallbacks and page migrations.
+
+use std::sync::LazyLock;
+
+use memtrace_schema::tables::compaction::{
+    compaction_defer, compaction_run, extfrag, kcompactd, migrate_pages,
+};
+use memtrace_schema::Text;
+
+use super::decode::{header, read, DecodeCtx, DecodeError, RowSink};
+#[cfg(test)]
+use super::object_programs;
+use super::{load_skeleton, Group, Method, Program};
+use crate::bpf::compaction::{types, CompactionSkelBuilder};
+use crate::kernel;
+use crate::printfmt::{self, SymbolTable};
+use crate::writer::Tables;
+use types::compaction_probe as P;
+
+// SAFETY: generated from C structs of fixed-width integers.
+unsafe impl plain::Plain for types::cmp_run {}
+unsafe impl plain::Plain for types::cmp_defer {}
+unsafe impl plain::Plain for types::cmp_kcompactd {}
+unsafe impl plain::Plain for types::cmp_extfrag {}
+unsafe impl plain::Plain for types::cmp_migrate {}
+
+const fn tp(name: &'static str, target: &'static str, slot: u32) -> Program {
+    Program {
+        name,
+        target,
+        method: Method::Tp,
+        slot,
+        fallback: None,
+        requires: None,
+    }
+}
+
+const fn tp_btf(name: &'static str, target: &'static str, slot: u32) -> Program {
+    Program {
+        method: Method::TpBtf,
+        ..tp(name, target, slot)
+    }
+}
+
+pub static GROUP: Group = Group {
+    name: "compaction",
+    about: "compaction runs with their duration, result and scan counts, deferrals, kcompactd, \
+            migrate-type fallbacks and page migrations",
+    programs: &[
+        tp_btf(
+            "cmp_begin",
+            "compaction:mm_compaction_begin",
+            P::CMP_PROBE_BEGIN.0,
+        ),
+        tp_btf(
+            "cmp_end",
+            "compaction:mm_compaction_end",
+            P::CMP_PROBE_END.0,
+        ),
+        tp(
+            "cmp_try",
+            "compaction:mm_compaction_try_to_compact_pages",
+            P::CMP_PROBE_TRY.0,
+        ),
+        tp(
+            "cmp_isolate_migrate",
+            "compaction:mm_compaction_isolate_migratepages",
+            P::CMP_PROBE_ISOLATE_MIGRATE.0,
+        ),
+        tp(
+            "cmp_isolate_free",
+            "compaction:mm_compaction_isolate_freepages",
+            P::CMP_PROBE_ISOLATE_FREE.0,
+        ),
+        tp(
+            "cmp_fast_isolate_free",
+            "compaction:mm_compaction_fast_isolate_freepages",
+            P::CMP_PROBE_FAST_ISOLATE_FREE.0,
+        ),
+        tp(
+            "cmp_migratepages",
+            "compaction:mm_compaction_migratepages",
+            P::CMP_PROBE_MIGRATEPAGES.0,
+        ),
+        tp(
+            "cmp_deferred",
+            "compaction:mm_compaction_deferred",
+            P::CMP_PROBE_DEFERRED.0,
+        ),
+        tp(
+            "cmp_defer_compaction",
+            "compaction:mm_compaction_defer_compaction",
+            P::CMP_PROBE_DEFER_COMPACTION.0,
+        ),
+        tp(
+            "cmp_defer_reset",
+            "compaction:mm_compaction_defer_reset",
+            P::CMP_PROBE_DEFER_RESET.0,
+        ),
+        tp(
+            "cmp_kcompactd_wake",
+            "compaction:mm_compaction_kcompactd_wake",
+            P::CMP_PROBE_KCOMPACTD_WAKE.0,
+        ),
+        tp(
+            "cmp_kcompactd_sleep",
+            "compaction:mm_compaction_kcompactd_sleep",
+            P::CMP_PROBE_KCOMPACTD_SLEEP.0,
+        ),
+        tp(
+            "cmp_extfrag",
+            "kmem:mm_page_alloc_extfrag",
+            P::CMP_PROBE_EXTFRAG.0,
+        ),
+        tp(
+            "cmp_migrate_pages",
+            "migrate:mm_migrate_pages",
+            P::CMP_PROBE_MIGRATE_PAGES.0,
+        ),
+    ],
+    tables: memtrace_schema::tables::compaction::TABLES,
+    max_ring_bytes: 4 << 20,
+    default_on: false,
+    needs_ksyms: false,
+    timer: None,
+    load_test: None,
+    load_object: |s, skip| load_skeleton!(CompactionSkelBuilder, s, skip),
+    #[cfg(test)]
+    object_programs: || object_programs!(CompactionSkelBuilder),
+    decode: decode::<Tables>,
+};
+
+/// This kernel's names for the values its tracepoints print symbolically.
+#[derive(Debug, Default)]
+struct Names {
+    /// enum compact_result, from mm_compaction_end's `status`.
+    status: SymbolTable,
+    /// enum migrate_mode, from mm_migrate_pages' `mode`.
+    mode: SymbolTable,
+    /// enum migrate_reason, from mm_migrate_pages' `reason`.
+    reason: SymbolTable,
+}
+
+impl Names {
+    /// Read from the running kernel's tracepoint formats; a table that
+    /// cannot be read leaves its values as numbers.
+    fn from_kernel() -> Names {
+        let table = |tp: &str, field: &str| {
+            kernel::tracepoint_format(tp)
+                .ok()
+                .and_then(|f| printfmt::parse_symbolic(&f, field).ok())
+                .unwrap_or_default()
+        };
+        Names {
+            status: table("compaction/mm_compaction_end", "status"),
+            mode: table("migrate/mm_migrate_pages", "mode"),
+            reason: table("migrate/mm_migrate_pages", "reason"),
+        }
+    }
+}
+
+/// The name of a value, or the value in hex as the kernel prints unknown ones.
+fn name(table: &SymbolTable, value: i64) -> Text {
+    match table.values.iter().find(|(v, _)| *v == value) {
+        Some((_, n)) => Text::from(n.clone()),
+        None => Text::from(format!("{value:#x}")),
+    }
+}
+
+static NAMES: LazyLock<Names> = LazyLock::new(Names::from_kernel);
+
+fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(), DecodeError> {
+    decode_with(&NAMES, data, ctx, out)
+}
+
+fn runner_name(r: u32) -> Text {
+    use types::cmp_runner as R;
+    Text::Static(match R(r) {
+        R::CMP_RUNNER_DIRECT => "direct",
+        R::CMP_RUNNER_KCOMPACTD => "kcompactd",
+        R::CMP_RUNNER_PROACTIVE => "proactive",
+        R::CMP_RUNNER_MANUAL => "manual",
+        _ => "unknown",
+    })
+}
+
+fn defer_event_name(e: u32) -> Text {
+    use types::cmp_defer_event as E;
+    Text::Static(match E(e) {
+        E::CMP_DEFERRED => "deferred",
+        E::CMP_DEFER_COMPACTION => "defer_compaction",
+        E::CMP_DEFER_RESET => "defer_reset",
+        _ => "unknown",
+    })
+}
+
+/// A time stamp that 0 marks as not seen.
+fn seen(ts: u64) -> Option<i64> {
+    (ts != 0).then_some(ts as i64)
+}
+
+fn decode_with<O: RowSink>(
+    names: &Names,
+    data: &[u8],
+    ctx: &mut DecodeCtx,
+    out: &mut O,
+) -> Result<(), DecodeError> {
+    use types::compaction_kind as K;
+    let (hdr, kind) = header(data, ctx)?;
+    match kind {
+        k if k == K::CMP_RUN.0 as u16 => {
+            let e: types::cmp_run = read(data)?;
+            let begin = seen(e.begin_ts_ns);
+            out.push(
+                &hdr,
+                &compaction_run::Row {
+                    runner: runner_name(e.runner),
+                    node: e.node,
+                    zone: ctx.zone_name(e.zone_idx as i64),
+                    // The kernel's -1: the whole zone, for no order.
+                    order: (e.order >= 0).then_some(e.order),
+                    status: name(&names.status, e.status as i64),
+                    status_code: e.status,
+                    mode: name(&names.mode, e.mode as i64),
+                    whole_zone: e.whole_zone != 0,
+                    gfp_flags: e.gfp_flags,
+                    begin_ts_ns: begin,
+                    duration_ns: begin.map(|b| hdr.ts_ns - b),
+                    attempt_ts_ns: seen(e.attempt_ts_ns),
+                    migrate_scanned: e.migrate_scanned,
+                    free_scanned: e.free_scanned,
+                    isolated_migrate: e.isolated_migrate,
+                    isolated_free: e.isolated_free,
+                    migrated: e.migrated,
+                    migrate_failed: e.migrate_failed,
+                    migrate_pfn: e.migrate_pfn,
+                    free_pfn: e.free_pfn,
+                    zone_start: e.zone_start,
+                    zone_end: e.zone_end,
+                },
+            )?;
+        }
+        k if k == K::CMP_DEFER.0 as u16 => {
+            let e: types::cmp_defer = read(data)?;
+            out.push(
+                &hdr,
+                &compaction_defer::Row {
+                    event: defer_event_name(e.event),
+                    node: e.node,
+                    zone: ctx.zone_name(e.zone_idx as i64),
+                    order: e.order,
+                    considered: e.considered,
+                    defer_shift: e.defer_shift,
+                    order_failed: e.order_failed,
+                    attempt_ts_ns: seen(e.attempt_ts_ns),
+                    after_return: e.after_return != 0,
+                },
+            )?;
+        }
+        k if k == K::CMP_KCOMPACTD.0 as u16 => {
+            let e: types::cmp_kcompactd = read(data)?;
+            let wake = types::cmp_kcompactd_event(e.event)
+                == types::cmp_kcompactd_event::CMP_KCOMPACTD_WAKE;
+            out.push(
+                &hdr,
+                &kcompactd::Row {
+                    event: Text::Static(if wake { "wake" } else { "sleep" }),
+                    node: e.node,
+                    order: wake.then_some(e.order),
+                    highest_zone: wake.then(|| ctx.zone_name(e.highest_zone_idx as i64)),
+                },
+            )?;
+        }
+        k if k == K::CMP_EXTFRAG.0 as u16 => {
+            let e: types::cmp_extfrag = read(data)?;
+            // pageblock_order is HPAGE_PMD_ORDER where THP is configured
+            // (x86-64: 9), as the tracepoint's own `fragmenting` computes it.
+            let pageblock_order = ctx.hpage_pmd_nr.max(1).trailing_zeros() as i32;
+            out.push(
+                &hdr,
+                &extfrag::Row {
+                    alloc_order: e.alloc_order,
+                    fallback_order: e.fallback_order,
+                    alloc_migratetype: ctx.migratetype_name(e.alloc_migratetype),
+                    fallback_migratetype: ctx.migratetype_name(e.fallback_migratetype),
+                    change_ownership: e.change_ownership != 0,
+                    fragmenting: e.fallback_order < pageblock_order,
+                    pfn: e.pfn,
+                },
+            )?;
+        }
+        k if k == K::CMP_MIGRATE.0 as u16 => {
+            let e: types::cmp_migrate = read(data)?;
+            out.push(
+                &hdr,
+                &migrate_pages::Row {
+                    reason: name(&names.reason, e.reason as i64),
+                    mode: name(&names.mode, e.mode as i64),
+                    succeeded: e.succeeded,
+                    failed: e.failed,
+                    thp_succeeded: e.thp_succeeded,
+                    thp_failed: e.thp_failed,
+                    thp_split: e.thp_split,
+                    large_folio_split: (e.large_folio_split != u64::MAX)
+                        .then_some(e.large_folio_split),
+                },
+            )?;
+        }
+        other => return Err(DecodeError::UnknownKind(other)),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::decode::testing::{bytes, comm, ctx, Collect, Decoded, Val};
+    use types::compaction_kind as K;
+
+    /// The names a 6.18 kernel prints (its tracepoint formats).
+    fn names() -> Names {
+        let status = r#"print fmt: "status=%s", __print_symbolic(REC->status, {1, "skipped"}, {2, "deferred"}, {4, "continue"}, {8, "success"}, {6, "partial_skipped"}, {5, "complete"}, {3, "no_suitable_page"}, {0, "not_suitable_zone"}, {7, "contended"})"#;
+        let migrate = r#"print fmt: "mode=%s reason=%s", __print_symbolic(REC->mode, {0, "MIGRATE_ASYNC"}, {1, "MIGRATE_SYNC_LIGHT"}, {2, "MIGRATE_SYNC"}), __print_symbolic(REC->reason, {0, "compaction"}, {1, "memory_failure"}, {5, "numa_misplaced"})"#;
+        Names {
+            status: printfmt::parse_symbolic(status, "status").unwrap(),
+            mode: printfmt::parse_symbolic(migrate, "mode").unwrap(),
+            reason: printfmt::parse_symbolic(migrate, "reason").unwrap(),
+        }
+    }
+
+    fn hdr(kind: K) -> types::mt_hdr {
+        types::mt_hdr {
+            kind: kind.0 as u16,
+            ts_ns: 5_000,
+            pid: 42,
+            tgid: 40,
+            comm: comm("memscen"),
+            ..Default::default()
+        }
+    }
+
+    fn one<T: plain::Plain>(record: &T) -> Decoded {
+        let mut out = Collect::default();
+        decode_with(&names(), &bytes(record), &mut ctx(), &mut out).unwrap();
+        assert_eq!(out.rows.len(), 1, "{:?}", out.rows);
+        out.rows.remove(0)
+    }
+
+    #[test]
+    fn a_direct_run_decodes_with_its_duration_and_the_kernel_names() {
+        let row = one(&types::cmp_run {
+            hdr: hdr(K::CMP_RUN),
+            begin_ts_ns: 1_000,
+            attempt_ts_ns: 900,
+            migrate_scanned: 512,
+            free_scanned: 2048,
+            isolated_migrate: 32,
+            isolated_free: 40,
+            migrated: 30,
+            migrate_failed: 2,
+            gfp_flags: 0xcc0,
+            node: 0,
+            zone_idx: 2,
+            order: 9,
+            status: 8,
+            runner: types::cmp_runner::CMP_RUNNER_DIRECT.0,
+            mode: 1,
+            sync: 1,
+            whole_zone: 0,
+            ..Default::default()
+        });
+        assert_eq!(row.table, "compaction_run");
+        assert_eq!(row.get("runner"), &Val::from("direct"));
+        assert_eq!(row.get("zone"), &Val::from("Normal"));
+        assert_eq!(row.get("order"), &Val::I32(9));
+        assert_eq!(row.get("status"), &Val::from("success"));
+        assert_eq!(row.get("status_code"), &Val::I32(8));
+        assert_eq!(row.get("mode"), &Val::from("MIGRATE_SYNC_LIGHT"));
+        assert_eq!(row.get("begin_ts_ns"), &Val::I64(1_000));
+        assert_eq!(row.get("duration_ns"), &Val::I64(4_000));
+        assert_eq!(row.get("attempt_ts_ns"), &Val::I64(900));
+        assert_eq!(row.get("migrate_scanned"), &Val::U64(512));
+        assert_eq!(row.get("isolated_free"), &Val::U64(40));
+        assert_eq!(row.get("migrated"), &Val::U64(30));
+        assert_eq!(row.get("whole_zone"), &Val::Bool(false));
+    }
+
+    #[test]
+    fn a_run_without_its_begin_has_no_duration_and_unknown_values_print_in_hex() {
+        let row = one(&types::cmp_run {
+            hdr: hdr(K::CMP_RUN),
+            order: -1,
+            status: 42,
+            runner: types::cmp_runner::CMP_RUNNER_MANUAL.0,
+            ..Default::default()
+        });
+        assert_eq!(row.get("runner"), &Val::from("manual"));
+        assert_eq!(row.get("order"), &Val::Null);
+        assert_eq!(row.get("begin_ts_ns"), &Val::Null);
+        assert_eq!(row.get("duration_ns"), &Val::Null);
+        assert_eq!(row.get("attempt_ts_ns"), &Val::Null);
+        assert_eq!(row.get("status"), &Val::from("0x2a"));
+    }
+
+    #[test]
+    fn a_reset_after_the_attempt_names_it() {
+        let row = one(&types::cmp_defer {
+            hdr: hdr(K::CMP_DEFER),
+            attempt_ts_ns: 900,
+            event: types::cmp_defer_event::CMP_DEFER_RESET.0,
+            node: 0,
+            zone_idx: 1,
+            order: 9,
+            considered: 0,
+            defer_shift: 0,
+            order_failed: 10,
+            after_return: 1,
+        });
+        assert_eq!(row.table, "compaction_defer");
+        assert_eq!(row.get("event"), &Val::from("defer_reset"));
+        assert_eq!(row.get("zone"), &Val::from("DMA32"));
+        assert_eq!(row.get("order_failed"), &Val::I32(10));
+        assert_eq!(row.get("attempt_ts_ns"), &Val::I64(900));
+        assert_eq!(row.get("after_return"), &Val::Bool(true));
+    }
+
+    #[test]
+    fn kcompactd_sleep_has_no_order_or_zone() {
+        let wake = one(&types::cmp_kcompactd {
+            hdr: hdr(K::CMP_KCOMPACTD),
+            event: types::cmp_kcompactd_event::CMP_KCOMPACTD_WAKE.0,
+            node: 0,
+            order: 9,
+            highest_zone_idx: 2,
+        });
+        assert_eq!(wake.get("event"), &Val::from("wake"));
+        assert_eq!(wake.get("order"), &Val::I32(9));
+        assert_eq!(wake.get("highest_zone"), &Val::from("Normal"));
+        let sleep = one(&types::cmp_kcompactd {
+            hdr: hdr(K::CMP_KCOMPACTD),
+            event: types::cmp_kcompactd_event::CMP_KCOMPACTD_SLEEP.0,
+            node: 0,
+            order: -1,
+            highest_zone_idx: -1,
+        });
+        assert_eq!(sleep.get("event"), &Val::from("sleep"));
+        assert_eq!(sleep.get("order"), &Val::Null);
+        assert_eq!(sleep.get("highest_zone"), &Val::Null);
+    }
+
+    #[test]
+    fn a_fallback_names_its_migrate_types_and_says_whether_it_fragments() {
+        let row = one(&types::cmp_extfrag {
+            hdr: hdr(K::CMP_EXTFRAG),
+            pfn: 0x1234,
+            alloc_order: 0,
+            fallback_order: 3,
+            alloc_migratetype: 0,
+            fallback_migratetype: 1,
+            change_ownership: 0,
+            ..Default::default()
+        });
+        assert_eq!(row.table, "extfrag");
+        assert_eq!(row.get("alloc_migratetype"), &Val::from("Unmovable"));
+        assert_eq!(row.get("fallback_migratetype"), &Val::from("Movable"));
+        assert_eq!(row.get("fragmenting"), &Val::Bool(true));
+        assert_eq!(row.get("change_ownership"), &Val::Bool(false));
+    }
+
+    #[test]
+    fn a_migration_names_its_reason_and_mode() {
+        let row = one(&types::cmp_migrate {
+            hdr: hdr(K::CMP_MIGRATE),
+            succeeded: 30,
+            failed: 2,
+            large_folio_split: u64::MAX,
+            mode: 0,
+            reason: 5,
+            ..Default::default()
+        });
+        assert_eq!(row.table, "migrate_pages");
+        assert_eq!(row.get("reason"), &Val::from("numa_misplaced"));
+        assert_eq!(row.get("mode"), &Val::from("MIGRATE_ASYNC"));
+        assert_eq!(row.get("succeeded"), &Val::U64(30));
+        assert_eq!(row.get("large_folio_split"), &Val::Null);
+    }
+
+    #[test]
+    fn a_short_record_is_refused_not_misread() {
+        let b = bytes(&types::cmp_run {
+            hdr: hdr(K::CMP_RUN),
+            ..Default::default()
+        });
+        let mut out = Collect::default();
+        let e = decode_with(&names(), &b[..b.len() - 4], &mut ctx(), &mut out).err();
+        assert!(matches!(e, Some(DecodeError::Short { .. })), "{e:?}");
+        assert!(out.rows.is_empty());
+    }
+}

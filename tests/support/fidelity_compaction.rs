@@ -1,0 +1,395 @@
+//! Fidelity of the compaction group and of the zone snapshots' free blocks
+//! per order: each figure against the kernel's own accounting, read with the
+//! arrow-rs reader (independent of the analyzer).
+//!
+//! - Direct compaction: the attempts the rows make up (runs and deferral
+//!   events carry the time of their thread's try_to_compact_pages()) equal
+//!   `compact_stall`, and those the allocation's own reset follows equal
+//!   `compact_success`, the rest `compact_fail`. Exact: the kernel counts
+//!   one stall per attempt that returns more than COMPACT_SKIPPED, which an
+//!   attempt does exactly when it deferred, compacted or found ready a zone,
+//!   each of which leaves a row.
+//! - Scans: every run's row holds the kernel's own totals
+//!   (`cc->total_migrate_scanned` / `total_free_scanned`), which compact_zone()
+//!   adds to `compact_migrate_scanned` / `compact_free_scanned` right before
+//!   the end tracepoint: exact. kcompactd's (and proactive compaction's) runs
+//!   also to `compact_daemon_*_scanned`: exact.
+//! - `compact_isolated`: the isolate tracepoints inside the runs, summed.
+//!   Exact where nothing isolates outside compaction runs:
+//!   alloc_contig_range() (CMA, gigantic huge pages, memory offlining) counts
+//!   its isolations there too, and a fatal signal that cuts a migration scan
+//!   counts its isolations without the tracepoint.
+//! - kcompactd wake-ups equal `compact_daemon_wake`: exact.
+//! - Free blocks per order in the start and end snapshots against
+//!   /proc/buddyinfo read by memrec right after the start snapshot and right
+//!   before the end one (see [`buddyinfo`] for the tolerance).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::fidelity::{Case, Report};
+use super::{Cell, Row};
+
+/// The group's programs whose rows the counter checks need.
+const RUN_PROGRAMS: &[&str] = &[
+    "cmp_begin",
+    "cmp_end",
+    "cmp_try",
+    "cmp_isolate_migrate",
+    "cmp_isolate_free",
+    "cmp_fast_isolate_free",
+    "cmp_deferred",
+    "cmp_defer_reset",
+];
+
+fn int(row: &Row, col: &str) -> i128 {
+    match row.get(col) {
+        Some(Cell::Int(v)) => *v,
+        other => panic!("column {col}: not an integer: {other:?}"),
+    }
+}
+
+/// An integer, or None where it is null or the recording has no such
+/// column (an older memrec).
+fn opt_int(row: &Row, col: &str) -> Option<i128> {
+    match row.get(col) {
+        Some(Cell::Int(v)) => Some(*v),
+        Some(Cell::Null) | None => None,
+        other => panic!("column {col}: not an integer or null: {other:?}"),
+    }
+}
+
+fn text<'r>(row: &'r Row, col: &str) -> &'r str {
+    match row.get(col) {
+        Some(Cell::Text(v)) => v,
+        other => panic!("column {col}: not text: {other:?}"),
+    }
+}
+
+fn flag(row: &Row, col: &str) -> bool {
+    matches!(row.get(col), Some(Cell::Bool(true)))
+}
+
+/// Whether the recording holds the compaction group.
+fn recorded(c: &Case) -> bool {
+    c.meta()["groups"].as_array().is_some_and(|g| {
+        g.iter().any(|g| {
+            g["name"] == "compaction"
+                && matches!(g["status"].as_str(), Some("attached" | "partial"))
+        })
+    })
+}
+
+/// One direct compaction attempt, from its rows.
+#[derive(Debug, Default)]
+struct Attempt {
+    rows: u64,
+    success: bool,
+}
+
+/// Direct compaction attempts by (thread, try_to_compact_pages() time).
+fn attempts(c: &Case) -> BTreeMap<(i128, i128), Attempt> {
+    let mut out: BTreeMap<(i128, i128), Attempt> = BTreeMap::new();
+    for x in c.table("compaction_run").iter() {
+        if let Some(at) = opt_int(x, "attempt_ts_ns") {
+            out.entry((int(x, "pid"), at)).or_default().rows += 1;
+        }
+    }
+    for x in c.table("compaction_defer").iter() {
+        let Some(at) = opt_int(x, "attempt_ts_ns") else {
+            continue;
+        };
+        let a = out.entry((int(x, "pid"), at)).or_default();
+        match (text(x, "event"), flag(x, "after_return")) {
+            ("defer_reset", true) => a.success = true,
+            ("defer_reset", false) | ("deferred", _) => a.rows += 1,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The compaction group against the kernel's compact_* counters.
+pub fn compaction(c: &Case, r: &mut Report) {
+    let s = c.name;
+    if !recorded(c) {
+        r.skip(
+            s,
+            "compaction rows vs compact_* counters",
+            "the compaction group was not recorded",
+        );
+        return;
+    }
+    if let Some(why) = c.missing(RUN_PROGRAMS) {
+        r.skip(s, "compaction rows vs compact_* counters", why);
+        return;
+    }
+    let at = attempts(c);
+    let stalls = at.values().filter(|a| a.rows > 0).count() as i128;
+    let success = at.values().filter(|a| a.rows > 0 && a.success).count() as i128;
+    r.exact(
+        s,
+        "direct compaction stalls vs compact_stall",
+        stalls,
+        c.vmstat_delta("compact_stall"),
+    );
+    r.exact(
+        s,
+        "stalls whose allocation got its page vs compact_success",
+        success,
+        c.vmstat_delta("compact_success"),
+    );
+    r.exact(
+        s,
+        "other stalls vs compact_fail",
+        stalls - success,
+        c.vmstat_delta("compact_fail"),
+    );
+    let runs = c.table("compaction_run");
+    let sum = |col: &str, daemon: bool| -> i128 {
+        runs.iter()
+            .filter(|x| !daemon || matches!(text(x, "runner"), "kcompactd" | "proactive"))
+            .map(|x| int(x, col))
+            .sum()
+    };
+    r.exact(
+        s,
+        "Σ compaction_run.migrate_scanned vs compact_migrate_scanned",
+        sum("migrate_scanned", false),
+        c.vmstat_delta("compact_migrate_scanned"),
+    );
+    r.exact(
+        s,
+        "Σ compaction_run.free_scanned vs compact_free_scanned",
+        sum("free_scanned", false),
+        c.vmstat_delta("compact_free_scanned"),
+    );
+    r.exact(
+        s,
+        "Σ compaction_run.isolated_migrate + isolated_free vs compact_isolated",
+        sum("isolated_migrate", false) + sum("isolated_free", false),
+        c.vmstat_delta("compact_isolated"),
+    );
+    r.exact(
+        s,
+        "Σ kcompactd and proactive runs' migrate_scanned vs compact_daemon_migrate_scanned",
+        sum("migrate_scanned", true),
+        c.vmstat_delta("compact_daemon_migrate_scanned"),
+    );
+    r.exact(
+        s,
+        "Σ kcompactd and proactive runs' free_scanned vs compact_daemon_free_scanned",
+        sum("free_scanned", true),
+        c.vmstat_delta("compact_daemon_free_scanned"),
+    );
+    match c.missing(&["cmp_kcompactd_wake"]) {
+        Some(why) => r.skip(s, "kcompactd wake-ups vs compact_daemon_wake", why),
+        None => {
+            let wakes = c
+                .table("kcompactd")
+                .iter()
+                .filter(|x| text(x, "event") == "wake")
+                .count();
+            r.exact(
+                s,
+                "kcompactd wake-ups vs compact_daemon_wake",
+                wakes as i128,
+                c.vmstat_delta("compact_daemon_wake"),
+            );
+        }
+    }
+    // Every run of a direct attempt is a direct run, and the reverse.
+    let direct_without = runs
+        .iter()
+        .filter(|x| (text(x, "runner") == "direct") != opt_int(x, "attempt_ts_ns").is_some())
+        .count();
+    r.check(
+        s,
+        "direct runs are exactly those with an attempt",
+        direct_without == 0,
+        format!("{direct_without} of {} runs differ", runs.len()),
+    );
+    if s == "fragment" || c.truth["scenario"] == "fragment" {
+        // The scenario exists to make direct compaction.
+        r.check(
+            s,
+            "the scenario made direct compaction, and it was recorded",
+            stalls > 0 && c.vmstat_delta("compact_stall") > 0,
+            format!("{stalls} stalls recorded"),
+        );
+    }
+}
+
+/// A zone's free blocks per order in a zone row; None when the row has none
+/// (a recording from an older memrec).
+fn free_blocks(row: &Row) -> Option<Vec<i128>> {
+    let n = opt_int(row, "orders")?.min(11) as usize;
+    (0..n)
+        .map(|o| opt_int(row, &format!("free_blocks_{o}")))
+        .collect()
+}
+
+/// Pages a set of free block counts holds.
+fn pages(blocks: &[i128]) -> i128 {
+    blocks.iter().enumerate().map(|(o, n)| n << o).sum()
+}
+
+/// The zone snapshots' free blocks per order against /proc/buddyinfo.
+///
+/// memrec reads /proc/buddyinfo right after its start snapshot and right
+/// before its end one, with nothing else in between (tens of microseconds),
+/// while the machine is quiet (memscen has not started or has ended). Both
+/// read the same free lists, so they agree exactly unless another CPU
+/// changed a zone's lists in between: mostly by refilling or draining its
+/// per-CPU page list, which moves `batch` pages at a time. The tolerance is
+/// one refill and one drain per CPU in between: 2 × CPUs × the largest
+/// `batch` (from memscen's /proc/zoneinfo) pages, counted as the pages in
+/// the blocks whose counts differ.
+pub fn buddyinfo(c: &Case, r: &mut Report) {
+    let s = c.name;
+    let zones = c.table("zone");
+    if zones.iter().all(|z| free_blocks(z).is_none()) {
+        r.skip(
+            s,
+            "zone free blocks per order vs /proc/buddyinfo",
+            "the zone snapshots have no free blocks per order (an older memrec)",
+        );
+        return;
+    }
+    let tol = pcp_tolerance(c);
+    for (trigger, key) in [("start", "buddyinfo_start"), ("end", "buddyinfo_end")] {
+        let Some(kernel) = c.meta()[key].as_array() else {
+            r.skip(
+                s,
+                &format!("{trigger} snapshot's free blocks vs /proc/buddyinfo"),
+                format!("no {key} in the metadata (an older memrec)"),
+            );
+            continue;
+        };
+        let snap: Vec<&Row> = zones
+            .iter()
+            .filter(|z| text(z, "trigger") == trigger)
+            .collect();
+        let mut exact = 0;
+        let mut bad: Vec<String> = Vec::new();
+        let mut worst = 0i128;
+        for k in kernel {
+            let (node, zone) = (
+                k["node"].as_i64().unwrap_or(-1) as i128,
+                k["zone"].as_str().unwrap_or(""),
+            );
+            let want: Vec<i128> = k["free_blocks"]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_u64().unwrap_or(0) as i128).collect())
+                .unwrap_or_default();
+            let Some(row) = snap
+                .iter()
+                .find(|z| int(z, "node") == node && text(z, "zone") == zone)
+            else {
+                // buddyinfo prints populated zones; the snapshot skips unpopulated ones.
+                if want.iter().any(|&n| n > 0) {
+                    bad.push(format!("{node}:{zone} missing from the {trigger} snapshot"));
+                }
+                continue;
+            };
+            let got = free_blocks(row).unwrap_or_default();
+            if got.len() != want.len() {
+                bad.push(format!(
+                    "{node}:{zone}: {} orders recorded, {} in buddyinfo",
+                    got.len(),
+                    want.len()
+                ));
+                continue;
+            }
+            // Pages in blocks that differ, order by order.
+            let moved: i128 = got
+                .iter()
+                .zip(&want)
+                .enumerate()
+                .map(|(o, (g, w))| (g - w).abs() << o)
+                .sum();
+            worst = worst.max(moved);
+            if moved == 0 {
+                exact += 1;
+            } else if moved > tol.0 {
+                bad.push(format!(
+                    "{node}:{zone}: recorded {got:?} ({} pages), buddyinfo {want:?} ({} pages)",
+                    pages(&got),
+                    pages(&want)
+                ));
+            }
+        }
+        r.check(
+            s,
+            &format!("{trigger} snapshot's free blocks per order vs /proc/buddyinfo"),
+            bad.is_empty() && !snap.is_empty(),
+            format!(
+                "{} zones, {exact} exactly equal; largest difference {worst} pages in blocks | \
+                 tolerance {} pages ({}){}",
+                kernel.len(),
+                tol.0,
+                tol.1,
+                if bad.is_empty() {
+                    String::new()
+                } else {
+                    format!(" | {bad:?}")
+                }
+            ),
+        );
+    }
+}
+
+/// Pages the CPUs can move between the free lists and their per-CPU lists
+/// with one refill and one drain each: 2 × CPUs × the largest per-CPU list
+/// `batch` in memscen's /proc/zoneinfo; and why.
+fn pcp_tolerance(c: &Case) -> (i128, String) {
+    let raw = c.truth["before"]["zoneinfo_raw"].as_str().unwrap_or("");
+    let batch: i128 = raw
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("batch:"))
+        .filter_map(|v| v.trim().parse::<i128>().ok())
+        .max()
+        .unwrap_or(0);
+    let cpus = c.nr_cpus() as i128;
+    (
+        2 * cpus * batch,
+        format!("2 × {cpus} CPUs × per-CPU list batch {batch}"),
+    )
+}
+
+/// The analyzer's compaction figures against the same counters.
+pub fn analyzer(c: &Case, report: &Value, r: &mut Report) {
+    let s = &format!("{} memana", c.name);
+    if !recorded(c) {
+        r.skip(
+            s,
+            "compaction section",
+            "the compaction group was not recorded",
+        );
+        return;
+    }
+    if let Some(why) = c.missing(RUN_PROGRAMS) {
+        r.skip(s, "compaction section", why);
+        return;
+    }
+    let metric = |key: &str| -> i128 {
+        report["metrics"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["key"] == key))
+            .and_then(|m| m["value"].as_f64())
+            .unwrap_or_else(|| panic!("memana reports no metric {key}")) as i128
+    };
+    for (m, k) in [
+        ("compaction.stalls", "compact_stall"),
+        ("compaction.success", "compact_success"),
+        ("compaction.fail", "compact_fail"),
+        ("compaction.migrate_scanned", "compact_migrate_scanned"),
+        ("compaction.free_scanned", "compact_free_scanned"),
+        ("compaction.isolated", "compact_isolated"),
+        ("compaction.kcompactd_wakes", "compact_daemon_wake"),
+    ] {
+        r.exact(s, &format!("{m} vs {k}"), metric(m), c.vmstat_delta(k));
+    }
+}
