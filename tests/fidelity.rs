@@ -21,18 +21,20 @@ use std::process::Command;
 use std::time::Instant;
 
 use support::fidelity::{self, Case, Report};
+use support::fidelity_mappings;
 use support::fidelity_compaction;
 use support::kernel::{self, KernelProbes};
 use support::tracefs::KernelTrace;
 use support::*;
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "memcg-reclaim",
     "oom",
     "alloc-fail",
     "leak",
     "swap",
     "fragment",
+    "mappings",
 ];
 
 /// What memscen may touch on the machine, to check it is put back.
@@ -212,7 +214,7 @@ fn root_fidelity_of_every_scenario() {
         let path: PathBuf = dir.join(format!("{s}.parquet"));
         let mut rec = StopOnDrop(Some(start_recording(
             &path,
-            &["--force", "--probes", "+compaction"],
+            &["--force", "--probes", "+compaction,+mappings"],
         )));
         let truth = run_scenario(s, dir);
         let summary = rec.0.take().unwrap().stop();
@@ -243,6 +245,8 @@ fn root_fidelity_of_every_scenario() {
         fidelity::sysstat(&c, &mut r);
         fidelity::zones(&c, &mut r);
         fidelity::procstat(&c, &mut r);
+        fidelity_mappings::mappings(&c, &mut r);
+        fidelity_mappings::analyzer(&c, &memana, &path, &mut r);
         fidelity_compaction::compaction(&c, &mut r);
         fidelity_compaction::buddyinfo(&c, &mut r);
         if s == "leak" {

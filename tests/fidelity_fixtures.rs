@@ -15,16 +15,18 @@ mod support;
 use std::path::PathBuf;
 
 use support::fidelity::{self, Case, Report};
+use support::fidelity_mappings;
 use support::fidelity_compaction;
 use support::{bin, read, File};
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "memcg-reclaim",
     "oom",
     "alloc-fail",
     "leak",
     "swap",
     "fragment",
+    "mappings",
 ];
 
 /// fixtures/, or the directory named by MEMTRACE_FIXTURES (to check a set of
@@ -76,6 +78,21 @@ fn fixtures_are_small_complete_and_lossless() {
         );
         fidelity::recording_is_complete(&c, &mut r);
     }
+    r.finish();
+}
+
+/// The mappings fixture (memscen's mappings scenario recorded with
+/// `--probes +mappings`): each call's count, failures and bytes against the
+/// scenario's truth, the sizes against procstat's VmSize, and memana's
+/// mappings section.
+#[test]
+fn fixtures_mappings_match_the_scenarios_calls_and_vsize() {
+    let (f, t) = fixture("mappings");
+    let c = Case::new("mappings", &f, &t);
+    let mut r = Report::new();
+    fidelity_mappings::mappings(&c, &mut r);
+    let file = fixtures().join("mappings.parquet");
+    fidelity_mappings::analyzer(&c, &bin("memana"), &file, &mut r);
     r.finish();
 }
 
