@@ -15,8 +15,8 @@ mod support;
 use std::path::PathBuf;
 
 use support::fidelity::{self, Case, Report};
-use support::fidelity_mappings;
 use support::fidelity_compaction;
+use support::fidelity_mappings;
 use support::{bin, read, File};
 
 const SCENARIOS: [&str; 7] = [

@@ -26,6 +26,13 @@ fn missing(meta: &serde_json::Value, programs: &[&str]) -> Option<String> {
     (!why.is_empty()).then(|| why.join("; "))
 }
 
+/// A line for the test's output even when it passes and the harness
+/// captures (what this kernel lacks, what was skipped).
+fn say(line: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 fn sum(rows: &[&Row], col: &str) -> i128 {
     rows.iter().map(|r| r[col].int()).sum()
 }
@@ -54,7 +61,9 @@ fn root_records_every_group_under_memory_pressure() {
     let mut bad = Vec::new();
     for p in kernel::recorded_probes(&f.meta) {
         let (ok, seen) = kernel::probe_verdict(&p, Some(&here));
-        eprintln!("probe {} ({}): {seen}", p.program, p.target);
+        if p.state != Ok(ProbeState::Attached) {
+            say(format!("probe {} ({}): {seen}", p.program, p.target));
+        }
         if !ok {
             bad.push(format!("{} ({}): {seen}", p.program, p.target));
         }
@@ -80,7 +89,7 @@ fn root_records_every_group_under_memory_pressure() {
         ("oom_victim", &["oom_mark_victim"][..]),
     ] {
         if let Some(why) = missing(&f.meta, programs) {
-            eprintln!("SKIPPED: rows in {table}: {why}");
+            say(format!("SKIPPED: rows in {table}: {why}"));
             continue;
         }
         assert!(!f.table(table).is_empty(), "no {table} rows");
@@ -88,7 +97,10 @@ fn root_records_every_group_under_memory_pressure() {
     // The last sample of a process is its exit, written by the exit
     // tracepoint's program or the mmput() hook standing in for it.
     let exit = fidelity::exit_programs(&f.meta);
-    eprintln!("exit samples: {}", exit.as_ref().unwrap_or_else(|e| e));
+    say(format!(
+        "exit samples: {}",
+        exit.as_ref().unwrap_or_else(|e| e)
+    ));
 
     // The OOM victim is the workload memscen started, and only it was killed.
     let victims = f.table("oom_victim");
@@ -199,17 +211,30 @@ fn root_records_every_group_under_memory_pressure() {
         steal(&["pgsteal_anon", "pgsteal_file"])
     );
     assert_eq!(
-        sum(&all, "nr_scanned"),
-        steal(&["pgscan_anon", "pgscan_file"])
-    );
-    assert_eq!(
         sum(&global, "nr_reclaimed"),
         steal(&["pgsteal_kswapd", "pgsteal_direct", "pgsteal_khugepaged"])
     );
-    assert_eq!(
-        sum(&global, "nr_scanned"),
-        steal(&["pgscan_kswapd", "pgscan_direct", "pgscan_khugepaged"])
-    );
+    // With the multi-generational LRU the tracepoint's nr_scanned is what
+    // evict_folios() scanned, not the isolated folios pgscan_* count.
+    match kernel::mglru_here() {
+        Some(why) => say(format!(
+            "SKIPPED: Σ nr_scanned vs Δpgscan: {why} (recorded {} and {} (kswapd+direct), kernel {} and {})",
+            sum(&all, "nr_scanned"),
+            sum(&global, "nr_scanned"),
+            steal(&["pgscan_anon", "pgscan_file"]),
+            steal(&["pgscan_kswapd", "pgscan_direct", "pgscan_khugepaged"])
+        )),
+        None => {
+            assert_eq!(
+                sum(&all, "nr_scanned"),
+                steal(&["pgscan_anon", "pgscan_file"])
+            );
+            assert_eq!(
+                sum(&global, "nr_scanned"),
+                steal(&["pgscan_kswapd", "pgscan_direct", "pgscan_khugepaged"])
+            );
+        }
+    }
     assert!(sum(&all, "nr_reclaimed") > 0);
     assert!(
         lru.iter().any(|r| r["reclaimer"].text() == "memcg"),

@@ -282,6 +282,29 @@ pub fn split_rss_of(meta: &Value) -> SplitRss {
     }
 }
 
+/// The page size of the running kernel.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(v).unwrap_or(4096)
+}
+
+// ---------------------------------------------------------------------------
+// Multi-generational LRU
+
+/// Whether the running kernel reclaims with the multi-generational LRU
+/// (`/sys/kernel/mm/lru_gen/enabled` with its main switch, bit 0, set):
+/// Some(why) then. There `mm_vmscan_lru_shrink_inactive`'s `nr_scanned`
+/// is what `evict_folios()` scanned (sorted folios and generation bumps
+/// included, and again on its retry pass), not the isolated folios that
+/// `pgscan_*` count; `nr_reclaimed` is still what `pgsteal_*` count.
+pub fn mglru_here() -> Option<String> {
+    const PATH: &str = "/sys/kernel/mm/lru_gen/enabled";
+    let text = std::fs::read_to_string(PATH).ok()?;
+    let bits = u64::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()?;
+    (bits & 1 == 1).then(|| format!("the multi-generational LRU is on ({PATH} {})", text.trim()))
+}
+
 // ---------------------------------------------------------------------------
 // Emulation
 
