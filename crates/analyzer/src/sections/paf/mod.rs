@@ -325,6 +325,7 @@ mod tests {
             high: 150,
             free_cma: cma,
             reserve: Some(reserve),
+            ..Default::default()
         }
     }
 

@@ -6,7 +6,9 @@ use crate::filter::Filter;
 use crate::frame::{values_i64_opt, values_u64};
 use crate::recording::Recording;
 use crate::sections::SectionError;
+use memtrace_schema::file_column_name;
 use polars::prelude::*;
+use std::collections::HashMap;
 
 /// Counts of slow-path events in a window before a failure.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -163,6 +165,8 @@ pub(super) fn load_zones(rec: &Recording, lf: LazyFrame) -> Result<Vec<ZoneRow>,
         fr.u64_or0("high")?,
     );
     let (cma, reserve) = (fr.u64_or0("free_cma")?, fr.u64("reserve")?);
+    let highatomic = fr.u64_or0("reserved_highatomic")?;
+    let blocks = free_blocks(rec, &ts)?;
     let mut out: Vec<ZoneRow> = (0..fr.height())
         .map(|i| ZoneRow {
             ts_ns: ts[i],
@@ -175,6 +179,11 @@ pub(super) fn load_zones(rec: &Recording, lf: LazyFrame) -> Result<Vec<ZoneRow>,
             high: high[i],
             free_cma: cma[i],
             reserve: reserve[i],
+            reserved_highatomic: highatomic[i],
+            free_blocks: blocks
+                .get(&(ts[i], node[i], idx[i]))
+                .cloned()
+                .unwrap_or_default(),
         })
         .collect();
     out.sort_by_key(|a| (a.ts_ns, a.node, a.zone_idx));
@@ -183,8 +192,55 @@ pub(super) fn load_zones(rec: &Recording, lf: LazyFrame) -> Result<Vec<ZoneRow>,
 }
 
 pub(super) const ZONE_COLS: &[&str] = &[
-    "ts_ns", "node", "zone", "zone_idx", "free", "min", "low", "high", "free_cma", "reserve",
+    "ts_ns",
+    "node",
+    "zone",
+    "zone_idx",
+    "free",
+    "min",
+    "low",
+    "high",
+    "free_cma",
+    "reserve",
+    "reserved_highatomic",
 ];
+
+/// Free blocks per order of the zone rows at these times, by (ts_ns, node,
+/// zone_idx); empty for recordings without them (an older memrec).
+fn free_blocks(
+    rec: &Recording,
+    ts: &[i64],
+) -> Result<HashMap<(i64, u64, u64), Vec<u64>>, SectionError> {
+    let orders: Vec<String> = (0..11).map(|o| format!("free_blocks_{o}")).collect();
+    let mut out = HashMap::new();
+    if ts.is_empty() || !rec.columns.contains(&file_column_name("zone", &orders[0])) {
+        return Ok(out);
+    }
+    let mut cols: Vec<&str> = vec!["ts_ns", "node", "zone_idx"];
+    cols.extend(orders.iter().map(String::as_str));
+    let lf = rec
+        .scan_with("zone", &Filter::default(), &cols, false)?
+        .filter(col("ts_ns").is_in(
+            lit(Series::new("ts".into(), ts.to_vec())).implode(false),
+            false,
+        ));
+    let fr = rec.fetch("zone", lf)?;
+    let (t, node, idx) = (
+        fr.i64_or0("ts_ns")?,
+        fr.u64_or0("node")?,
+        fr.u64_or0("zone_idx")?,
+    );
+    let mut per: Vec<Vec<Option<u64>>> = Vec::with_capacity(orders.len());
+    for o in &orders {
+        per.push(fr.u64(o)?);
+    }
+    for i in 0..fr.height() {
+        // Orders the kernel has are non-null, from order 0 up.
+        let b: Vec<u64> = per.iter().map_while(|c| c[i]).collect();
+        out.insert((t[i], node[i], idx[i]), b);
+    }
+    Ok(out)
+}
 
 pub(super) fn contexts(
     rec: &Recording,

@@ -45,6 +45,11 @@ pub struct ZoneRow {
     pub high: u64,
     pub free_cma: u64,
     pub reserve: Option<u64>,
+    /// Pages held back for high-order atomic allocations.
+    pub reserved_highatomic: u64,
+    /// Free blocks per order (`zone.free_blocks_N`); empty when the
+    /// recording has none (an older memrec).
+    pub free_blocks: Vec<u64>,
 }
 
 /// Where free pages stood against the watermarks.
@@ -89,7 +94,8 @@ pub enum Verdict {
     /// Every eligible zone was at or under min (+ reserve).
     Exhaustion,
     /// Some eligible zone had free pages above min (+ reserve) but the
-    /// order > 0 allocation failed: no free block of that order.
+    /// order > 0 allocation failed: no free block of that order (measured
+    /// where the zones' free blocks per order were recorded, else inferred).
     Fragmentation,
     /// Order 0 with free pages above min somewhere (cpuset, mempolicy, or a
     /// no-retry allocation).
@@ -114,6 +120,27 @@ impl Verdict {
 pub fn usable_free(f: &Failure, z: &ZoneRow) -> i64 {
     let unusable = if f.movable() { 0 } else { z.free_cma };
     z.free as i64 - unusable as i64
+}
+
+/// Whether the zone had a free block of the failure's order or larger that
+/// the allocation could take, from the zone's free blocks per order; None
+/// when the recording has no such counts. Conservative: every free CMA page
+/// (unless the allocation is movable) and every page of the high-order
+/// atomic reserve is taken to sit in such a block, since the kernel's
+/// watermark check does not count those free lists for this allocation.
+pub fn usable_block(f: &Failure, z: &ZoneRow) -> Option<bool> {
+    if z.free_blocks.is_empty() {
+        return None;
+    }
+    let big: u64 = z
+        .free_blocks
+        .iter()
+        .enumerate()
+        .skip(f.order as usize)
+        .map(|(o, n)| n << o)
+        .sum();
+    let reserved = if f.movable() { 0 } else { z.free_cma } + z.reserved_highatomic;
+    Some(big > reserved)
 }
 
 /// Zone index of a zone name: from the recording's zone rows, else the
@@ -151,9 +178,91 @@ pub fn judge<'a>(
     } else if eligible.iter().all(|e| e.2 == Level::BelowMin) {
         Verdict::Exhaustion
     } else if f.order > 0 {
-        Verdict::Fragmentation
+        // Enough free pages by the watermarks. Where the zones' free blocks
+        // per order were recorded, fragmentation is the cause only when no
+        // zone above min had a usable block of the order; else the failure
+        // is something else (cpuset, mempolicy, a no-retry allocation).
+        let block = eligible
+            .iter()
+            .filter(|e| e.2 != Level::BelowMin)
+            .any(|e| usable_block(f, e.0) == Some(true));
+        if block {
+            Verdict::Other
+        } else {
+            Verdict::Fragmentation
+        }
     } else {
         Verdict::Other
     };
     (eligible, verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fail(order: u32, movable: bool) -> Failure {
+        Failure {
+            ts_ns: 1,
+            tgid: 1,
+            comm: "x".into(),
+            order,
+            gfp: "GFP_KERNEL".into(),
+            migratetype: i32::from(movable),
+            migratetype_name: String::new(),
+            highest_zone: "Normal".into(),
+            node: 0,
+        }
+    }
+
+    fn zone(blocks: &[u64], free_cma: u64, highatomic: u64) -> ZoneRow {
+        ZoneRow {
+            zone: "Normal".into(),
+            zone_idx: 2,
+            free: 10_000,
+            min: 100,
+            low: 125,
+            high: 150,
+            free_cma,
+            reserved_highatomic: highatomic,
+            free_blocks: blocks.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn fragmentation_is_measured_where_free_blocks_were_recorded() {
+        let idx = HashMap::from([("Normal".to_string(), 2)]);
+        // Free pages above the watermarks, but no block of order 3 or more.
+        let small = [2000, 1000, 1500, 0, 0];
+        assert_eq!(
+            judge(&fail(3, true), &[zone(&small, 0, 0)], &idx).1,
+            Verdict::Fragmentation
+        );
+        // An order-4 block: the failure had another cause.
+        let big = [2000, 1000, 1500, 0, 1];
+        assert_eq!(
+            judge(&fail(3, true), &[zone(&big, 0, 0)], &idx).1,
+            Verdict::Other
+        );
+        // ... unless CMA (for an unmovable allocation) or the high-order
+        // atomic reserve may hold it.
+        assert_eq!(
+            judge(&fail(3, false), &[zone(&big, 16, 0)], &idx).1,
+            Verdict::Fragmentation
+        );
+        assert_eq!(
+            judge(&fail(3, true), &[zone(&big, 16, 0)], &idx).1,
+            Verdict::Other
+        );
+        assert_eq!(
+            judge(&fail(3, true), &[zone(&big, 0, 512)], &idx).1,
+            Verdict::Fragmentation
+        );
+        // Without the counts (an older recording): inferred, as before.
+        assert_eq!(
+            judge(&fail(3, true), &[zone(&[], 0, 0)], &idx).1,
+            Verdict::Fragmentation
+        );
+    }
 }
