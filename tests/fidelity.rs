@@ -21,6 +21,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use support::fidelity::{self, Case, Report};
+use support::fidelity_faults;
 use support::fidelity_mappings;
 use support::fidelity_compaction;
 use support::kernel::{self, KernelProbes};
@@ -281,5 +282,175 @@ fn root_fidelity_of_every_scenario() {
         "runtime",
         format!("{:.1} s", all.elapsed().as_secs_f64()),
     );
+    r.finish();
+}
+
+/// /proc/PID/stat `minflt` and `majflt` of an exited, unreaped child.
+fn fault_counts(pid: libc::pid_t) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state ppid pgrp session tty_nr tpgid flags minflt
+    // cminflt majflt.
+    (f[7].parse().unwrap(), f[9].parse().unwrap())
+}
+
+/// The faults group on a process the test makes: a child forked (no exec,
+/// so every fault it takes is a hardware one) inside the recording writes
+/// fresh anonymous pages, reads a file whose page cache was dropped (major
+/// faults), writes its private copy (copy-on-write) and grows its heap.
+/// Its rows must equal its own counters exactly; the system's, the
+/// kernel's within the documented bounds.
+#[test]
+fn root_faults_of_a_known_process() {
+    if skip_unless_root("root_faults_of_a_known_process") {
+        return;
+    }
+    const ANON_PAGES: usize = 4096;
+    const FILE_PAGES: usize = 256;
+    const HEAP_PAGES: usize = 64;
+    const FILE_NAME: &str = "memtrace-faults-probe.dat";
+    let tmp = tempfile::tempdir().unwrap();
+    let page = 4096usize;
+    let data = tmp.path().join(FILE_NAME);
+    std::fs::write(&data, vec![7u8; FILE_PAGES * page]).unwrap();
+    let file = std::fs::File::open(&data).unwrap();
+    file.sync_all().unwrap();
+    let path = tmp.path().join("faults.parquet");
+    let mut rec = StopOnDrop(Some(start_recording(
+        &path,
+        &["--force", "--probes", "faults"],
+    )));
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: the child only makes system calls and touches memory it maps,
+    // then _exits; nothing of the parent's runtime runs in it.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: plain system calls on memory this child maps itself.
+        unsafe {
+            libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED);
+            let len = ANON_PAGES * page;
+            let anon = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            ) as *mut u8;
+            if anon as *mut libc::c_void == libc::MAP_FAILED {
+                libc::_exit(2);
+            }
+            // One fault per page, not one per 2 MiB.
+            libc::madvise(anon as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE);
+            for i in 0..ANON_PAGES {
+                std::ptr::write_volatile(anon.add(i * page), 1);
+            }
+            let flen = FILE_PAGES * page;
+            let mapped = libc::mmap(
+                std::ptr::null_mut(),
+                flen,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE,
+                fd,
+                0,
+            ) as *mut u8;
+            if mapped as *mut libc::c_void == libc::MAP_FAILED {
+                libc::_exit(3);
+            }
+            let mut sum = 0u8;
+            for i in 0..FILE_PAGES {
+                sum = sum.wrapping_add(std::ptr::read_volatile(mapped.add(i * page)));
+            }
+            for i in 0..FILE_PAGES {
+                std::ptr::write_volatile(mapped.add(i * page), sum);
+            }
+            let heap = libc::sbrk((HEAP_PAGES * page) as libc::intptr_t) as *mut u8;
+            if heap as isize == -1 {
+                libc::_exit(4);
+            }
+            for i in 0..HEAP_PAGES {
+                std::ptr::write_volatile(heap.add(i * page), 1);
+            }
+            libc::_exit(0);
+        }
+    }
+    // Wait for the child's exit without reaping it: its counters stay
+    // readable and final.
+    // SAFETY: siginfo is plain data the call fills.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    assert_eq!(rc, 0, "waitid");
+    let (minflt, majflt) = fault_counts(pid);
+    let mut status = 0;
+    // SAFETY: reaps our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
+    let summary = rec.0.take().unwrap().stop();
+    eprintln!("{summary}");
+
+    let f = read(&path);
+    let here = KernelProbes::here(&bin("memrec")).unwrap();
+    let truth = serde_json::json!({});
+    let c = Case::live("faults", &f, &truth, &here);
+    let mut r = Report::new();
+    let tgid = pid as u32;
+    fidelity_faults::probes(&c, &mut r);
+    fidelity_faults::faults(&c, &mut r);
+    fidelity_faults::process(&c, &mut r, tgid, minflt, majflt);
+    let anon = fidelity_faults::count_rows(&c, tgid, |x| {
+        fidelity_faults::is(x, "anon", "write", "not-present")
+    });
+    r.check(
+        "faults",
+        "anonymous write faults on absent pages",
+        anon >= ANON_PAGES,
+        format!("{anon} rows, {ANON_PAGES} pages written"),
+    );
+    let in_file = |x: &support::Row| fidelity_faults::file_of(x) == Some(FILE_NAME);
+    let cow = fidelity_faults::count_rows(&c, tgid, |x| {
+        in_file(x) && fidelity_faults::is(x, "file", "write", "protection")
+    });
+    r.exact(
+        "faults",
+        "copy-on-write faults on the file's mapped pages",
+        cow as i128,
+        FILE_PAGES as i128,
+    );
+    let majors = fidelity_faults::count_rows(&c, tgid, |x| {
+        in_file(x) && fidelity_faults::is_major(x)
+    });
+    r.check(
+        "faults",
+        "major faults on the file whose cache was dropped",
+        majors >= 1 && majors as u64 <= majflt,
+        format!("{majors} rows, majflt {majflt}"),
+    );
+    let heap = fidelity_faults::count_rows(&c, tgid, |x| {
+        fidelity_faults::is(x, "heap", "write", "not-present")
+    });
+    r.check(
+        "faults",
+        "heap write faults",
+        heap >= HEAP_PAGES,
+        format!("{heap} rows, {HEAP_PAGES} pages written"),
+    );
+    match fidelity::analyzer_report(&bin("memana"), &path) {
+        Ok(report) => fidelity_faults::analyzer(&c, &report, &mut r),
+        Err(e) => r.check("faults", "memana report --format json", false, e),
+    }
     r.finish();
 }

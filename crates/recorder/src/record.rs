@@ -585,6 +585,18 @@ impl Session {
                         a.error = Some(format!("{e:#}"));
                     }
                 },
+                (Some(p), Method::SwEvent(ev)) => match ev.attach(&p) {
+                    Ok(mut links) => {
+                        self.links.append(&mut links);
+                        a.attached = true;
+                    }
+                    Err(e) => {
+                        let msg = format!("{}: attaching {} failed: {e:#}", l.spec.name, spec.name);
+                        warn!("{msg}");
+                        warnings.push(msg);
+                        a.error = Some(format!("{e:#}"));
+                    }
+                },
                 (Some(p), _) => match p.attach() {
                     Ok(link) => {
                         self.links.push(link);

@@ -2,6 +2,7 @@
 //! `compute(&Recording, &Filter) -> Result<SectionReport, SectionError>`.
 
 pub mod compaction;
+pub mod faults;
 pub mod growth;
 pub mod header;
 pub mod mappings;
@@ -36,6 +37,7 @@ pub static SECTIONS: &[&Section] = &[
     &reclaim::SECTION,
     &sysstat::SECTION,
     &oom::SECTION,
+    &faults::SECTION,
     &mappings::SECTION,
     &compaction::SECTION,
 ];
@@ -164,7 +166,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             SectionError::Unknown("nope".into()).to_string(),
-            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, mappings, compaction)"
+            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, faults, mappings, compaction)"
         );
     }
 }

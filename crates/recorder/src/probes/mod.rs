@@ -8,6 +8,7 @@
 
 pub mod compaction;
 pub mod decode;
+pub mod faults;
 pub mod mappings;
 pub mod oom;
 pub mod paf;
@@ -56,6 +57,9 @@ pub enum Method {
     /// for a tracepoint program where the tracepoint cannot do the job, and
     /// is chosen only after a trial hook attached.
     Fentry,
+    /// A software perf event on every online CPU that runs the program on
+    /// every occurrence, in the task it happened in (page faults).
+    SwEvent(faults::SwEvent),
 }
 
 impl Method {
@@ -66,6 +70,7 @@ impl Method {
             Method::TestRun => "test_run",
             Method::CpuTimer => "cpu_timer",
             Method::Fentry => "fentry",
+            Method::SwEvent(_) => "perf_sw",
         }
     }
 }
@@ -101,6 +106,7 @@ impl Program {
             Method::TestRun => Ok(()),
             Method::CpuTimer => crate::timer::available(),
             Method::Fentry => crate::hooks::fentry_available(self.target),
+            Method::SwEvent(ev) => ev.available(),
             Method::Tp | Method::TpBtf => {
                 if crate::kernel::has_tracepoint(&self.target.replace(':', "/")) {
                     Ok(())
@@ -200,6 +206,7 @@ pub static GROUPS: &[&Group] = &[
     &paf::GROUP,
     &pr::GROUP,
     &oom::GROUP,
+    &faults::GROUP,
     &mappings::GROUP,
     &compaction::GROUP,
 ];

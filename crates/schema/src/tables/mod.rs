@@ -2,6 +2,7 @@
 
 pub mod compaction;
 pub mod mappings;
+pub mod faults;
 pub mod oom;
 pub mod paf;
 pub mod pr;
@@ -21,6 +22,7 @@ const GROUPS: &[&[&Table]] = &[
     paf::TABLES,
     pr::TABLES,
     oom::TABLES,
+    faults::TABLES,
     mappings::TABLES,
     compaction::TABLES,
 ];

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * faults: every page fault the kernel accounts, with its VMA.
+ *
+ * The row is written by the page-fault software perf events
+ * (PERF_COUNT_SW_PAGE_FAULTS_MIN/MAJ, one per CPU, every event), which fire
+ * in mm_account_fault() once per fault that completed, after any retry, in
+ * the faulting task: so a fault is one row, with the kernel's own minor or
+ * major verdict. They exist on every architecture. Where the x86
+ * exceptions tracepoints exist, they stash the hardware error code per task
+ * at fault entry and the row takes it.
+ */
+#include "../common/runtime.h"
+#include "faults.h"
+
+/* Dummy instances so the skeleton also generates these types. */
+enum faults_kind _faults_kind = 0;
+enum faults_probe _faults_probe = 0;
+enum faults_vma _faults_vma = 0;
+enum faults_flag _faults_flag = 0;
+struct faults_fault _faults_fault = {};
+
+/* vm_flags bits (include/linux/mm.h), unchanged since 2.6. */
+#define MT_VM_GROWSDOWN 0x00000100UL
+#define MT_VM_PFNMAP 0x00000400UL
+#define MT_VM_IO 0x00004000UL
+#define MT_VM_HUGETLB 0x00400000UL
+/* include/uapi/linux/magic.h */
+#define MT_TMPFS_MAGIC 0x01021994
+
+struct vma_info {
+	__u64 start;
+	__u64 end;
+	__u8 kind; /* enum faults_vma */
+	char file[FAULTS_FILE_LEN];
+};
+
+/* Per task: what a fault's row needs from before it was accounted. */
+struct task_cache {
+	/* The exception's error code, from fault entry to its accounting. */
+	__u64 page;
+	__u32 error_code;
+	__u32 error_valid;
+	/*
+	 * The VMA of the task's last fault, valid while its mm's VMAs are
+	 * unchanged: bpf_find_vma() costs microseconds here (it must drop the
+	 * mmap lock through an irq_work), a storm of faults mostly hits one VMA.
+	 */
+	__u64 mm;
+	__u32 seq;
+	__u32 vma_valid;
+	struct vma_info vma;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_cache);
+} task_cache SEC(".maps");
+
+static __always_inline void stash_entry(__u64 address, __u64 error_code)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_cache *s;
+
+	if (!mt_live() || !mt_current_selected())
+		return;
+	s = bpf_task_storage_get(&task_cache, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s)
+		return;
+	s->page = address >> 12;
+	s->error_code = error_code;
+	s->error_valid = 1;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(faults_exc_user, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	stash_entry(address, error_code);
+	return 0;
+}
+
+SEC("tp_btf/page_fault_kernel")
+int BPF_PROG(faults_exc_kernel, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	stash_entry(address, error_code);
+	return 0;
+}
+
+/*
+ * The mm's VMA sequence: changed by every write-locked change of its VMAs
+ * (6.12+: a seqcount, odd while write-locked; 6.4-6.11: an int bumped at
+ * each write unlock). False where the kernel has none (before 6.4) or a
+ * change is under way: then every fault looks its VMA up.
+ */
+struct mm_struct___seqcount {
+	seqcount_t mm_lock_seq;
+} __attribute__((preserve_access_index));
+
+struct mm_struct___intseq {
+	int mm_lock_seq;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool mm_vma_seq(struct mm_struct *mm, __u32 *seq)
+{
+	struct mm_struct___seqcount *a = (void *)mm;
+	struct mm_struct___intseq *b = (void *)mm;
+
+	if (!mm)
+		return false;
+	if (bpf_core_field_exists(a->mm_lock_seq.sequence)) {
+		*seq = BPF_CORE_READ(a, mm_lock_seq.sequence);
+		return !(*seq & 1);
+	}
+	if (bpf_core_field_exists(b->mm_lock_seq)) {
+		*seq = BPF_CORE_READ(b, mm_lock_seq);
+		return true;
+	}
+	return false;
+}
+
+static long vma_kind(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct vma_info *v = data;
+	unsigned long fl = vma->vm_flags;
+	struct file *f = vma->vm_file;
+
+	v->start = vma->vm_start;
+	v->end = vma->vm_end;
+	if (fl & MT_VM_HUGETLB) {
+		v->kind = FAULTS_VMA_HUGETLB;
+	} else if (fl & (MT_VM_IO | MT_VM_PFNMAP)) {
+		v->kind = FAULTS_VMA_IO;
+	} else if (f) {
+		v->kind = f->f_inode->i_sb->s_magic == MT_TMPFS_MAGIC ? FAULTS_VMA_SHMEM
+								       : FAULTS_VMA_FILE;
+		bpf_probe_read_kernel_str(v->file, sizeof(v->file),
+					  f->f_path.dentry->d_name.name);
+	} else if (fl & MT_VM_GROWSDOWN) {
+		v->kind = FAULTS_VMA_STACK;
+	} else {
+		struct mm_struct *mm = vma->vm_mm;
+
+		v->kind = vma->vm_start <= mm->brk && vma->vm_end > mm->start_brk
+				  ? FAULTS_VMA_HEAP
+				  : FAULTS_VMA_ANON;
+	}
+	return 0;
+}
+
+static __always_inline int on_fault(struct bpf_perf_event_data *ctx, __u32 probe, __u8 flags)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct mm_struct *mm = t->mm;
+	struct task_cache *s;
+	struct faults_fault *e;
+	__u64 addr = ctx->addr;
+	__u64 ip = PT_REGS_IP(&ctx->regs);
+	__u32 seq = 0;
+	bool have_seq;
+
+	if (!mt_current_selected())
+		return 0;
+	e = mt_reserve(probe, sizeof(*e));
+	if (!e)
+		return 0;
+	mt_fill_hdr_task(&e->hdr, FAULTS_FAULT, probe, t);
+	e->address = addr;
+	e->ip = ip;
+	/* Kernel text is in the upper half on 64-bit x86 and arm64. */
+	if (!(ip >> 63))
+		flags |= FAULTS_F_USER;
+	e->error_code = 0;
+	e->_pad = 0;
+	s = bpf_task_storage_get(&task_cache, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (s && s->error_valid && s->page == addr >> 12) {
+		e->error_code = s->error_code;
+		flags |= FAULTS_F_ERROR_CODE;
+		s->error_valid = 0;
+	}
+	e->flags = flags;
+	have_seq = mm_vma_seq(mm, &seq);
+	if (s && have_seq && s->vma_valid && s->mm == (__u64)mm && s->seq == seq &&
+	    addr >= s->vma.start && addr < s->vma.end) {
+		e->vma = s->vma.kind;
+		__builtin_memcpy(e->file, s->vma.file, sizeof(e->file));
+	} else {
+		struct vma_info v = {};
+		long err = bpf_find_vma(t, addr, vma_kind, &v, 0);
+
+		e->vma = v.kind;
+		__builtin_memcpy(e->file, v.file, sizeof(e->file));
+		if (s) {
+			s->vma_valid = 0;
+			if (have_seq && !err) {
+				s->mm = (__u64)mm;
+				s->seq = seq;
+				__builtin_memcpy(&s->vma, &v, sizeof(v));
+				s->vma_valid = 1;
+			}
+		}
+	}
+	mt_submit(e);
+	return 0;
+}
+
+SEC("perf_event")
+int faults_min(struct bpf_perf_event_data *ctx)
+{
+	return on_fault(ctx, FAULTS_PROBE_MIN, 0);
+}
+
+SEC("perf_event")
+int faults_maj(struct bpf_perf_event_data *ctx)
+{
+	return on_fault(ctx, FAULTS_PROBE_MAJ, FAULTS_F_MAJOR);
+}
