@@ -273,10 +273,40 @@ fn probes_lists_every_group() {
         .iter()
         .map(|g| g["group"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["procstat", "sysstat", "paf", "pr", "oom"]);
-    // Whether `record` without --probes takes the group: all of them today.
+    // The groups `record` takes without --probes come first; the others
+    // are recorded only when asked for (`--probes +GROUP` or `all`).
+    let defaults = ["procstat", "sysstat", "paf", "pr", "oom"];
+    assert_eq!(names[..defaults.len()], defaults);
     for g in v.as_array().unwrap() {
-        assert_eq!(g["default_on"], true, "{}", g["group"]);
+        let name = g["group"].as_str().unwrap();
+        assert_eq!(
+            g["default_on"],
+            defaults.contains(&name),
+            "{name}: default_on"
+        );
+        assert!(
+            matches!(g["supported"].as_str(), Some("yes" | "partly" | "no")),
+            "{name}: {}",
+            g["supported"]
+        );
+        let programs = g["programs"].as_array().unwrap();
+        assert!(!programs.is_empty(), "{name} lists no program");
+        for p in programs {
+            assert!(
+                matches!(
+                    p["state"].as_str(),
+                    Some("available" | "standby" | "missing")
+                ),
+                "{name}: {p}"
+            );
+            // A program this kernel cannot run says why.
+            if p["state"] != "available" {
+                assert!(
+                    p["why"].as_str().is_some_and(|w| !w.is_empty()),
+                    "{name}: {p}"
+                );
+            }
+        }
     }
 }
 
