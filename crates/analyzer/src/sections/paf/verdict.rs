@@ -124,13 +124,21 @@ pub fn usable_free(f: &Failure, z: &ZoneRow) -> i64 {
 
 /// Whether the zone had a free block of the failure's order or larger that
 /// the allocation could take, from the zone's free blocks per order; None
-/// when the recording has no such counts. Conservative: every free CMA page
+/// when the recording has no such counts. The zone must pass the order's
+/// watermark check (free pages less the block's other 2^order - 1 above
+/// min + reserve), and hold such a block. Conservative: every free CMA page
 /// (unless the allocation is movable) and every page of the high-order
 /// atomic reserve is taken to sit in such a block, since the kernel's
 /// watermark check does not count those free lists for this allocation.
 pub fn usable_block(f: &Failure, z: &ZoneRow) -> Option<bool> {
     if z.free_blocks.is_empty() {
         return None;
+    }
+    // The kernel's order-n check first takes the block's other 2^n - 1
+    // pages off the free count.
+    let after = usable_free(f, z) - ((1i64 << f.order.min(62)) - 1);
+    if after <= (z.min + z.reserve.unwrap_or(0)) as i64 {
+        return Some(false);
     }
     let big: u64 = z
         .free_blocks
@@ -257,6 +265,14 @@ mod tests {
         );
         assert_eq!(
             judge(&fail(3, true), &[zone(&big, 0, 512)], &idx).1,
+            Verdict::Fragmentation
+        );
+        // A block, but the order's watermark check fails: free pages less
+        // the block's other 15 pages are not above min (100).
+        let mut tight = zone(&big, 0, 0);
+        tight.free = 110;
+        assert_eq!(
+            judge(&fail(4, true), &[tight], &idx).1,
             Verdict::Fragmentation
         );
         // Without the counts (an older recording): inferred, as before.
