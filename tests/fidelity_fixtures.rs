@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use support::fidelity::{self, Case, Report};
 use support::fidelity_compaction;
+use support::fidelity_faults;
 use support::fidelity_mappings;
 use support::{bin, read, File};
 
@@ -292,4 +293,22 @@ fn fixtures_compaction_matches_compact_counters_and_buddyinfo() {
     r.finish();
     each(fidelity_compaction::compaction);
     each(fidelity_compaction::buddyinfo);
+}
+
+/// The faults fixture (memscen's leak scenario recorded with `--probes
+/// +faults`), and every other fixture where the group was recorded, against
+/// /proc/vmstat pgfault and pgmajfault.
+#[test]
+fn fixtures_faults_match_pgfault() {
+    let mut r = Report::new();
+    let (f, t) = fixture("faults");
+    let c = Case::new("faults", &f, &t);
+    fidelity::recording_is_complete(&c, &mut r);
+    fidelity_faults::faults(&c, &mut r);
+    match fidelity::analyzer_report(&bin("memana"), &fixtures().join("faults.parquet")) {
+        Ok(report) => fidelity_faults::analyzer(&c, &report, &mut r),
+        Err(e) => r.check("faults", "memana report --format json", false, e),
+    }
+    r.finish();
+    each(fidelity_faults::faults);
 }

@@ -1,8 +1,8 @@
 //! One module per probe group, each defining that group's tables.
 
 pub mod compaction;
-pub mod mappings;
 pub mod faults;
+pub mod mappings;
 pub mod oom;
 pub mod paf;
 pub mod pr;
