@@ -13,7 +13,7 @@
 /* Buddy orders kept per zone: NR_PAGE_ORDERS (MAX_ORDER before 6.4) is 11 on x86-64. */
 #define MT_MAX_ORDERS 11
 /* Stat slots per probe group (one per attached program). */
-#define MT_MAX_PROBES 16
+#define MT_MAX_PROBES 32
 
 /* Every record starts with this header. */
 struct mt_hdr {

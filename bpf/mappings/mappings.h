@@ -13,9 +13,28 @@ enum mappings_kind {
 	MAPPINGS_CALL_FILE = 2, /* struct mappings_call_file: an mmap of a file */
 };
 
+/* Stat slots: one per program, entry (writes no record) and return per call. */
 enum mappings_probe {
-	MAPPINGS_PROBE_ENTER = 0, /* writes no record; its slot stays at 0 */
-	MAPPINGS_PROBE_EXIT = 1,
+	MAPPINGS_PROBE_ENTER_MMAP = 0,
+	MAPPINGS_PROBE_ENTER_MUNMAP = 1,
+	MAPPINGS_PROBE_ENTER_MREMAP = 2,
+	MAPPINGS_PROBE_ENTER_BRK = 3,
+	MAPPINGS_PROBE_ENTER_MADVISE = 4,
+	MAPPINGS_PROBE_ENTER_MPROTECT = 5,
+	MAPPINGS_PROBE_ENTER_SHMGET = 6,
+	MAPPINGS_PROBE_ENTER_SHMAT = 7,
+	MAPPINGS_PROBE_ENTER_SHMDT = 8,
+	MAPPINGS_PROBE_ENTER_SHMCTL = 9,
+	MAPPINGS_PROBE_EXIT_MMAP = 10,
+	MAPPINGS_PROBE_EXIT_MUNMAP = 11,
+	MAPPINGS_PROBE_EXIT_MREMAP = 12,
+	MAPPINGS_PROBE_EXIT_BRK = 13,
+	MAPPINGS_PROBE_EXIT_MADVISE = 14,
+	MAPPINGS_PROBE_EXIT_MPROTECT = 15,
+	MAPPINGS_PROBE_EXIT_SHMGET = 16,
+	MAPPINGS_PROBE_EXIT_SHMAT = 17,
+	MAPPINGS_PROBE_EXIT_SHMDT = 18,
+	MAPPINGS_PROBE_EXIT_SHMCTL = 19,
 };
 
 /* The calls recorded, in the order of the `call` column's names. */
@@ -33,7 +52,7 @@ enum mappings_call_id {
 };
 
 /*
- * One call, written at its return (raw_syscalls:sys_exit) with the
+ * One call, written at its return (syscalls:sys_exit_<call>) with the
  * arguments saved at its entry on the same thread. hdr.ts_ns is the return.
  */
 struct mappings_call {

@@ -236,7 +236,7 @@ fn per_call(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<u64, S
             .push(Metric::new("mappings.failed", fl, Unit::Count).label("call", &c));
         if let Some(p) = lat.p99 {
             r.metrics
-                .push(Metric::new("mappings.latency_p99", p, Unit::Ns).label("call", &c));
+                .push(Metric::new("mappings.p99_ms", p as f64 / 1e6, Unit::Ms).label("call", &c));
         }
         t.push_row(CallRow {
             call: c,

@@ -23,26 +23,123 @@ use types::mappings_probe as P;
 unsafe impl plain::Plain for types::mappings_call {}
 unsafe impl plain::Plain for types::mappings_call_file {}
 
+const fn tp(name: &'static str, target: &'static str, slot: types::mappings_probe) -> Program {
+    Program {
+        name,
+        target,
+        method: Method::Tp,
+        slot: slot.0,
+        fallback: None,
+        requires: None,
+    }
+}
+
+/// Each call's entry and return tracepoints (CONFIG_FTRACE_SYSCALLS): the
+/// programs run only for their own call.
 pub static GROUP: Group = Group {
     name: "mappings",
     about: "mmap, munmap, mremap, brk, madvise, mprotect and SysV shm calls: arguments, result, errno, latency, file",
     programs: &[
-        Program {
-            name: "mappings_enter",
-            target: "raw_syscalls:sys_enter",
-            method: Method::TpBtf,
-            slot: P::MAPPINGS_PROBE_ENTER.0,
-            fallback: None,
-            requires: None,
-        },
-        Program {
-            name: "mappings_exit",
-            target: "raw_syscalls:sys_exit",
-            method: Method::TpBtf,
-            slot: P::MAPPINGS_PROBE_EXIT.0,
-            fallback: None,
-            requires: None,
-        },
+        tp(
+            "mappings_enter_mmap",
+            "syscalls:sys_enter_mmap",
+            P::MAPPINGS_PROBE_ENTER_MMAP,
+        ),
+        tp(
+            "mappings_exit_mmap",
+            "syscalls:sys_exit_mmap",
+            P::MAPPINGS_PROBE_EXIT_MMAP,
+        ),
+        tp(
+            "mappings_enter_munmap",
+            "syscalls:sys_enter_munmap",
+            P::MAPPINGS_PROBE_ENTER_MUNMAP,
+        ),
+        tp(
+            "mappings_exit_munmap",
+            "syscalls:sys_exit_munmap",
+            P::MAPPINGS_PROBE_EXIT_MUNMAP,
+        ),
+        tp(
+            "mappings_enter_mremap",
+            "syscalls:sys_enter_mremap",
+            P::MAPPINGS_PROBE_ENTER_MREMAP,
+        ),
+        tp(
+            "mappings_exit_mremap",
+            "syscalls:sys_exit_mremap",
+            P::MAPPINGS_PROBE_EXIT_MREMAP,
+        ),
+        tp(
+            "mappings_enter_brk",
+            "syscalls:sys_enter_brk",
+            P::MAPPINGS_PROBE_ENTER_BRK,
+        ),
+        tp(
+            "mappings_exit_brk",
+            "syscalls:sys_exit_brk",
+            P::MAPPINGS_PROBE_EXIT_BRK,
+        ),
+        tp(
+            "mappings_enter_madvise",
+            "syscalls:sys_enter_madvise",
+            P::MAPPINGS_PROBE_ENTER_MADVISE,
+        ),
+        tp(
+            "mappings_exit_madvise",
+            "syscalls:sys_exit_madvise",
+            P::MAPPINGS_PROBE_EXIT_MADVISE,
+        ),
+        tp(
+            "mappings_enter_mprotect",
+            "syscalls:sys_enter_mprotect",
+            P::MAPPINGS_PROBE_ENTER_MPROTECT,
+        ),
+        tp(
+            "mappings_exit_mprotect",
+            "syscalls:sys_exit_mprotect",
+            P::MAPPINGS_PROBE_EXIT_MPROTECT,
+        ),
+        tp(
+            "mappings_enter_shmget",
+            "syscalls:sys_enter_shmget",
+            P::MAPPINGS_PROBE_ENTER_SHMGET,
+        ),
+        tp(
+            "mappings_exit_shmget",
+            "syscalls:sys_exit_shmget",
+            P::MAPPINGS_PROBE_EXIT_SHMGET,
+        ),
+        tp(
+            "mappings_enter_shmat",
+            "syscalls:sys_enter_shmat",
+            P::MAPPINGS_PROBE_ENTER_SHMAT,
+        ),
+        tp(
+            "mappings_exit_shmat",
+            "syscalls:sys_exit_shmat",
+            P::MAPPINGS_PROBE_EXIT_SHMAT,
+        ),
+        tp(
+            "mappings_enter_shmdt",
+            "syscalls:sys_enter_shmdt",
+            P::MAPPINGS_PROBE_ENTER_SHMDT,
+        ),
+        tp(
+            "mappings_exit_shmdt",
+            "syscalls:sys_exit_shmdt",
+            P::MAPPINGS_PROBE_EXIT_SHMDT,
+        ),
+        tp(
+            "mappings_enter_shmctl",
+            "syscalls:sys_enter_shmctl",
+            P::MAPPINGS_PROBE_ENTER_SHMCTL,
+        ),
+        tp(
+            "mappings_exit_shmctl",
+            "syscalls:sys_exit_shmctl",
+            P::MAPPINGS_PROBE_EXIT_SHMCTL,
+        ),
     ],
     tables: memtrace_schema::tables::mappings::TABLES,
     // A malloc-heavy program makes thousands of these calls a second.

@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn descriptors_are_consistent() {
         // MT_MAX_PROBES in bpf/common/event.h: entries of the stats map.
-        const MAX_PROBES: u32 = 16;
+        const MAX_PROBES: u32 = 32;
         for g in GROUPS {
             let names: BTreeSet<&str> = g.programs.iter().map(|p| p.name).collect();
             assert_eq!(

@@ -7,7 +7,7 @@ crate::table! {
     /// paired in the kernel, per thread). `ts_ns` is the return. Columns a
     /// call does not have are null. Flags are kept raw and decoded with the
     /// UAPI names (`MAP_PRIVATE|MAP_ANONYMOUS`, `PROT_READ|PROT_WRITE`).
-    mapping_call, group = "mappings", task = header, sources = "raw_syscalls:sys_enter, raw_syscalls:sys_exit" {
+    mapping_call, group = "mappings", task = header, sources = "syscalls:sys_enter_<call>, syscalls:sys_exit_<call>" {
         /// The call: `mmap`, `munmap`, `mremap`, `brk`, `madvise`,
         /// `mprotect`, `shmget`, `shmat`, `shmdt` or `shmctl`.
         call: Text => None,
