@@ -821,8 +821,9 @@ struct Drained {
     start: Edge,
     end: Edge,
     zones_end: Vec<ZoneInfo>,
-    /// /proc/buddyinfo next to the start and end snapshots.
-    buddyinfo: [Option<Vec<BuddyInfo>>; 2],
+    /// /proc/buddyinfo around the start and end snapshots: start before and
+    /// after, end before and after.
+    buddyinfo: [Option<Vec<BuddyInfo>>; 4],
     end_reason: EndReason,
     sink: Sink,
 }
@@ -853,6 +854,7 @@ fn drain(
     let anchor_start = kernel::clock_anchor();
     let start_time = chrono::Utc::now();
     let vmstat_start = kernel::vmstat().unwrap_or_default();
+    let buddyinfo_start_before = buddyinfo();
     session.snapshot(snapshot::TRIGGER_START);
     let buddyinfo_start = buddyinfo();
     let load_test = match opts.load_test {
@@ -929,6 +931,7 @@ fn drain(
     // before the slow detaching of the probes.
     let buddyinfo_end = buddyinfo();
     session.snapshot(snapshot::TRIGGER_END);
+    let buddyinfo_end_after = buddyinfo();
     let vmstat_end = kernel::vmstat().unwrap_or_default();
     session.set_live(false);
     let anchor_end = kernel::clock_anchor();
@@ -955,7 +958,12 @@ fn drain(
             vmstat: vmstat_end,
         },
         zones_end,
-        buddyinfo: [buddyinfo_start, buddyinfo_end],
+        buddyinfo: [
+            buddyinfo_start_before,
+            buddyinfo_start,
+            buddyinfo_end,
+            buddyinfo_end_after,
+        ],
         end_reason,
         sink,
     })
@@ -1048,8 +1056,10 @@ fn metadata(
         rows,
         zones_start: plan.host.zones_start.clone(),
         zones_end: drained.zones_end.clone(),
-        buddyinfo_start: drained.buddyinfo[0].clone(),
-        buddyinfo_end: drained.buddyinfo[1].clone(),
+        buddyinfo_start_before: drained.buddyinfo[0].clone(),
+        buddyinfo_start: drained.buddyinfo[1].clone(),
+        buddyinfo_end: drained.buddyinfo[2].clone(),
+        buddyinfo_end_after: drained.buddyinfo[3].clone(),
         vmstat_start: start.vmstat.clone(),
         vmstat_end: end.vmstat.clone(),
         gfp_names: ctx.gfp.flags.clone(),

@@ -243,6 +243,12 @@ pub struct FileMeta {
     pub buddyinfo_start: Option<Vec<BuddyInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buddyinfo_end: Option<Vec<BuddyInfo>>,
+    /// The same read right before the start snapshot and right after the
+    /// end one: with the above, each snapshot lies between two reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buddyinfo_start_before: Option<Vec<BuddyInfo>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buddyinfo_end_after: Option<Vec<BuddyInfo>>,
     /// /proc/vmstat at start and at end: ground truth for the recorded figures.
     pub vmstat_start: BTreeMap<String, u64>,
     pub vmstat_end: BTreeMap<String, u64>,

@@ -49,7 +49,9 @@ crate::table! {
         free_scanned: u64 => Pages,
         /// Pages isolated for migration (part of `compact_isolated`).
         isolated_migrate: u64 => Pages,
-        /// Free pages isolated as migration targets (the rest of `compact_isolated`).
+        /// Free pages isolated as migration targets (the rest of
+        /// `compact_isolated`); without the free-list fast path's where the
+        /// kernel lacks `mm_compaction_fast_isolate_freepages` (6.1).
         isolated_free: u64 => Pages,
         /// Pages migrated (`mm_compaction_migratepages`' nr_migrated, summed).
         migrated: u64 => Pages,
