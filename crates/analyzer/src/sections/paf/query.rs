@@ -205,12 +205,12 @@ pub(super) const ZONE_COLS: &[&str] = &[
     "reserved_highatomic",
 ];
 
-/// Free blocks per order of the zone rows at these times, by (ts_ns, node,
-/// zone_idx); empty for recordings without them (an older memrec).
-fn free_blocks(
-    rec: &Recording,
-    ts: &[i64],
-) -> Result<HashMap<(i64, u64, u64), Vec<u64>>, SectionError> {
+/// Free blocks per order by (ts_ns, node, zone_idx).
+type FreeBlocks = HashMap<(i64, u64, u64), Vec<u64>>;
+
+/// Free blocks per order of the zone rows at these times; empty for
+/// recordings without them (an older memrec).
+fn free_blocks(rec: &Recording, ts: &[i64]) -> Result<FreeBlocks, SectionError> {
     let orders: Vec<String> = (0..11).map(|o| format!("free_blocks_{o}")).collect();
     let mut out = HashMap::new();
     if ts.is_empty() || !rec.columns.contains(&file_column_name("zone", &orders[0])) {
