@@ -516,6 +516,10 @@ fn check_paf(rec: &Rec, rep: &J) {
         let mut seen = BTreeSet::new();
         let mut eligible = 0;
         let mut below = 0;
+        // A zone above min that passes the order's check and holds a free
+        // block of the order beyond free CMA (unmovable) and the atomic
+        // reserve: the failure was not for fragmentation (REPORTS.md, paf).
+        let mut block = false;
         for z in zones
             .iter()
             .filter(|z| z.ts() == t && z.s("trigger") == "alloc_fail")
@@ -532,13 +536,35 @@ fn check_paf(rec: &Rec, rep: &J) {
             if usable <= bar {
                 below += 1;
             }
+            let order = f.u("order");
+            let blocks: Vec<u64> = (0..11)
+                .map_while(|o| z.get(&format!("free_blocks_{o}")).u64())
+                .collect();
+            let big: u64 = blocks
+                .iter()
+                .enumerate()
+                .skip(order as usize)
+                .map(|(o, n)| n << o)
+                .sum();
+            let held = if movable { 0 } else { z.u("free_cma") } + z.u("reserved_highatomic");
+            if usable > bar
+                && usable - ((1i64 << order) - 1) > bar
+                && !blocks.is_empty()
+                && big > held
+            {
+                block = true;
+            }
         }
         let verdict = if eligible == 0 {
             "unknown"
         } else if below == eligible {
             "exhaustion"
         } else if f.u("order") > 0 {
-            "fragmentation"
+            if block {
+                "other"
+            } else {
+                "fragmentation"
+            }
         } else {
             "other"
         };

@@ -12,7 +12,7 @@ use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
 use crate::model::{Metric, SectionReport, Status, Table, TextLimit, Unit, Value};
-use crate::recording::Recording;
+use crate::recording::{GroupState, Recording};
 use crate::report_row;
 use crate::stats::Latency;
 
@@ -227,6 +227,12 @@ pub fn attempts(rows: Vec<(u64, u64, String, i64, i64, AttemptEvent)>) -> Vec<At
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
     let mut r = start(rec, &SECTION);
     if r.status != Status::Ok {
+        return Ok(r);
+    }
+    // Without the group its tables and metrics are absent, not zero: only
+    // the zone snapshots' fragmentation is reported.
+    if rec.group_state("compaction") != GroupState::Recorded {
+        fragmentation(rec, f, &mut r)?;
         return Ok(r);
     }
     let stalls = stall_tables(rec, f, &mut r)?;
