@@ -21,9 +21,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use support::fidelity::{self, Case, Report};
+use support::fidelity_compaction;
 use support::fidelity_faults;
 use support::fidelity_mappings;
-use support::fidelity_compaction;
+use support::fidelity_swap;
 use support::kernel::{self, KernelProbes};
 use support::tracefs::KernelTrace;
 use support::*;
@@ -430,9 +431,8 @@ fn root_faults_of_a_known_process() {
         cow as i128,
         FILE_PAGES as i128,
     );
-    let majors = fidelity_faults::count_rows(&c, tgid, |x| {
-        in_file(x) && fidelity_faults::is_major(x)
-    });
+    let majors =
+        fidelity_faults::count_rows(&c, tgid, |x| in_file(x) && fidelity_faults::is_major(x));
     r.check(
         "faults",
         "major faults on the file whose cache was dropped",
@@ -451,6 +451,35 @@ fn root_faults_of_a_known_process() {
     match fidelity::analyzer_report(&bin("memana"), &path) {
         Ok(report) => fidelity_faults::analyzer(&c, &report, &mut r),
         Err(e) => r.check("faults", "memana report --format json", false, e),
+    }
+    r.finish();
+}
+
+/// The swap group during memscen's swap scenario (a zram swap device):
+/// swap-outs exactly the kernel's, swap-ins within the readahead bound.
+#[test]
+fn root_swap_matches_pswpin_pswpout() {
+    if skip_unless_root("root_swap_matches_pswpin_pswpout") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("swap-inout.parquet");
+    let mut rec = StopOnDrop(Some(start_recording(
+        &path,
+        &["--force", "--probes", "+swap"],
+    )));
+    let truth = support::scenario("swap", "small", tmp.path());
+    let summary = rec.0.take().unwrap().stop();
+    eprintln!("{summary}");
+    let f = read(&path);
+    let here = KernelProbes::here(&bin("memrec")).unwrap();
+    let c = Case::live("swap-inout", &f, &truth, &here);
+    let mut r = Report::new();
+    fidelity::recording_is_complete(&c, &mut r);
+    fidelity_swap::swap(&c, &mut r);
+    match fidelity::analyzer_report(&bin("memana"), &path) {
+        Ok(report) => fidelity_swap::analyzer(&c, &report, &mut r),
+        Err(e) => r.check("swap-inout", "memana report --format json", false, e),
     }
     r.finish();
 }

@@ -18,6 +18,7 @@ use support::fidelity::{self, Case, Report};
 use support::fidelity_compaction;
 use support::fidelity_faults;
 use support::fidelity_mappings;
+use support::fidelity_swap;
 use support::{bin, read, File};
 
 const SCENARIOS: [&str; 7] = [
@@ -311,4 +312,22 @@ fn fixtures_faults_match_pgfault() {
     }
     r.finish();
     each(fidelity_faults::faults);
+}
+
+/// The swap group's fixture (memscen's swap scenario recorded with
+/// `--probes +swap`), and every other fixture where the group was
+/// recorded, against pswpin and pswpout.
+#[test]
+fn fixtures_swap_matches_pswpin_pswpout() {
+    let mut r = Report::new();
+    let (f, t) = fixture("swap-inout");
+    let c = Case::new("swap-inout", &f, &t);
+    fidelity::recording_is_complete(&c, &mut r);
+    fidelity_swap::swap(&c, &mut r);
+    match fidelity::analyzer_report(&bin("memana"), &fixtures().join("swap-inout.parquet")) {
+        Ok(report) => fidelity_swap::analyzer(&c, &report, &mut r),
+        Err(e) => r.check("swap-inout", "memana report --format json", false, e),
+    }
+    r.finish();
+    each(fidelity_swap::swap);
 }

@@ -64,7 +64,11 @@ static __always_inline void stash_entry(__u64 address, __u64 error_code)
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct task_cache *s;
 
-	if (!mt_live() || !mt_current_selected())
+	/*
+	 * Stashed outside the live window too: a fault that enters just before
+	 * it and is accounted inside keeps its error code.
+	 */
+	if (!mt_current_selected())
 		return;
 	s = bpf_task_storage_get(&task_cache, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s)

@@ -92,7 +92,11 @@ pub fn probes(c: &Case, r: &mut Report) {
 pub fn faults(c: &Case, r: &mut Report) {
     let s = c.name;
     if !recorded(c) {
-        r.skip(s, "fault rows vs pgfault", "the faults group was not recorded");
+        r.skip(
+            s,
+            "fault rows vs pgfault",
+            "the faults group was not recorded",
+        );
         return;
     }
     let rows = c.table("fault");

@@ -4,9 +4,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fidelity;
-pub mod fidelity_faults;
 pub mod fidelity_compaction;
+pub mod fidelity_faults;
 pub mod fidelity_mappings;
+pub mod fidelity_swap;
 pub mod kernel;
 pub mod tracefs;
 

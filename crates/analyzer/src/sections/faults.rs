@@ -82,10 +82,12 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         return Ok(r);
     }
     let (total, major) = per_process(rec, f, &mut r)?;
-    r.metrics.push(Metric::new("faults.total", total, Unit::Count));
+    r.metrics
+        .push(Metric::new("faults.total", total, Unit::Count));
     r.metrics
         .push(Metric::new("faults.minor", total - major, Unit::Count));
-    r.metrics.push(Metric::new("faults.major", major, Unit::Count));
+    r.metrics
+        .push(Metric::new("faults.major", major, Unit::Count));
     if total == 0 {
         r.notes
             .push("No page fault recorded in the selected window.".into());
@@ -166,13 +168,11 @@ fn over_time(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), S
     let from = f.from_ns.unwrap_or(rec.start_ns).max(rec.start_ns);
     let to = f.to_ns.unwrap_or(rec.end_ns).min(rec.end_ns);
     let step = interval_ns(to - from);
-    let lf = rec
-        .scan(TABLE, f, &["ts_ns", "major"])?
-        .with_column(
-            ((col("ts_ns") - lit(from)) / lit(step))
-                .cast(DataType::Int64)
-                .alias("bucket"),
-        );
+    let lf = rec.scan(TABLE, f, &["ts_ns", "major"])?.with_column(
+        ((col("ts_ns") - lit(from)) / lit(step))
+            .cast(DataType::Int64)
+            .alias("bucket"),
+    );
     let fr = rec.fetch(TABLE, count_by(lf, &["bucket"], vec![majors()]))?;
     let (b, n, mj) = (
         fr.i64_or0("bucket")?,
@@ -265,9 +265,22 @@ fn locations(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), S
         fr.u64_or0("writes")?,
     );
     let mut rows: Vec<(u64, u64, String, u64, bool, u64)> = (0..fr.height())
-        .map(|i| (n[i], mj[i], cm[i].clone(), ip[i], us[i].unwrap_or(false), wr[i]))
+        .map(|i| {
+            (
+                n[i],
+                mj[i],
+                cm[i].clone(),
+                ip[i],
+                us[i].unwrap_or(false),
+                wr[i],
+            )
+        })
         .collect();
-    rows.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)).then_with(|| (&a.2, a.3).cmp(&(&b.2, b.3))));
+    rows.sort_by(|a, b| {
+        (b.0, b.1)
+            .cmp(&(a.0, a.1))
+            .then_with(|| (&a.2, a.3).cmp(&(&b.2, b.3)))
+    });
     let mut t = Table::of::<LocationRow>(
         "top_locations",
         "Instructions that fault most, per program (kernel: the kernel touching user memory)",

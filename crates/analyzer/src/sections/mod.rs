@@ -9,6 +9,7 @@ pub mod mappings;
 pub mod oom;
 pub mod paf;
 pub mod reclaim;
+pub mod swap;
 pub mod sysstat;
 
 use crate::filter::Filter;
@@ -38,6 +39,7 @@ pub static SECTIONS: &[&Section] = &[
     &sysstat::SECTION,
     &oom::SECTION,
     &faults::SECTION,
+    &swap::SECTION,
     &mappings::SECTION,
     &compaction::SECTION,
 ];
@@ -166,7 +168,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             SectionError::Unknown("nope".into()).to_string(),
-            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, faults, mappings, compaction)"
+            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, faults, swap, mappings, compaction)"
         );
     }
 }

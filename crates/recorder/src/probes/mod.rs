@@ -15,6 +15,7 @@ pub mod paf;
 pub mod pr;
 pub mod procstat;
 pub mod snapshot;
+pub mod swap;
 pub mod sysstat;
 
 use std::mem::MaybeUninit;
@@ -207,6 +208,7 @@ pub static GROUPS: &[&Group] = &[
     &pr::GROUP,
     &oom::GROUP,
     &faults::GROUP,
+    &swap::GROUP,
     &mappings::GROUP,
     &compaction::GROUP,
 ];

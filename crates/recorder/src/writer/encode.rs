@@ -155,7 +155,10 @@ impl Encoder {
             .set_column_encoding(ColumnPath::from("tgid"), Encoding::DELTA_BINARY_PACKED)
             // Fault addresses: a storm walks pages in order, deltas pack it.
             .set_column_dictionary_enabled(ColumnPath::from("fault.address"), false)
-            .set_column_encoding(ColumnPath::from("fault.address"), Encoding::DELTA_BINARY_PACKED)
+            .set_column_encoding(
+                ColumnPath::from("fault.address"),
+                Encoding::DELTA_BINARY_PACKED,
+            )
             .build();
         let descr = ArrowSchemaConverter::new().convert(&schema)?;
         let file = SerializedFileWriter::new(file, descr.root_schema_ptr(), Arc::new(props))?;

@@ -7,6 +7,7 @@ pub mod oom;
 pub mod paf;
 pub mod pr;
 pub mod procstat;
+pub mod swap;
 pub mod sysstat;
 
 use crate::Table;
@@ -23,6 +24,7 @@ const GROUPS: &[&[&Table]] = &[
     pr::TABLES,
     oom::TABLES,
     faults::TABLES,
+    swap::TABLES,
     mappings::TABLES,
     compaction::TABLES,
 ];
