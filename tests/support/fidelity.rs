@@ -1618,8 +1618,8 @@ pub fn procstat(c: &Case, r: &mut Report) {
 /// How far behind its schedule the leak worker was, ms, at worst: at the
 /// end (its own `grow-done` event: `seconds` taken against `duration_s`)
 /// and at each of memscen's /proc/PID/status samples during the growth
-/// (RssAnon grown since the growth started, against the steps due by
-/// then). memscen's samples are independent of memrec's.
+/// (RssAnon less what the worker had before it grew, against the steps
+/// due by then). memscen's samples are independent of memrec's.
 pub fn leak_lateness_ms(truth: &Value) -> Option<f64> {
     let l = &truth["leak"];
     let worker = truth["workers"].as_array()?.first()?;
@@ -1637,24 +1637,29 @@ pub fn leak_lateness_ms(truth: &Value) -> Option<f64> {
         l["grow_end_boottime_ns"].as_f64()?,
     );
     let pid = worker["pid"].as_i64()?;
-    let samples: Vec<(f64, f64)> = truth["status_samples"]
+    let mine: Vec<(f64, f64)> = truth["status_samples"]
         .as_array()?
         .iter()
         .filter(|x| x["pid"].as_i64() == Some(pid))
         .filter_map(|x| {
-            let t = x["boottime_ns"].as_f64()?;
-            ((from..=to).contains(&t))
-                .then_some(((t - from) / 1e9, x["rss_anon_kb"].as_f64()? * 1024.0))
+            Some((
+                (x["boottime_ns"].as_f64()? - from) / 1e9,
+                x["rss_anon_kb"].as_f64()? * 1024.0,
+            ))
         })
         .collect();
-    // The first sample, taken as the growth starts, is the base.
+    // What the worker had before it grew: its RssAnon after the growth
+    // (memscen samples it at `hold`) less all it allocated.
+    let allocated = l["allocated_bytes"].as_f64()?;
+    let grown_s = (to - from) / 1e9;
     let mut worst = end;
-    if let Some(&(_, r0)) = samples.first().filter(|(t0, _)| *t0 < step) {
-        for &(t, rss) in &samples[1..] {
-            // Steps due by t; none after the last (its end lateness says
+    if let Some(&(_, after)) = mine.iter().rev().find(|(t, _)| *t >= grown_s) {
+        let base = after - allocated;
+        for &(t, rss) in mine.iter().filter(|(t, _)| (0.0..grown_s).contains(t)) {
+            // Steps due by t; none after the last (the end's lateness says
             // the rest).
             let due = rate * ((t / step).floor() * step).min(duration);
-            worst = worst.max((due - (rss - r0)) / rate);
+            worst = worst.max((due - (rss - base)) / rate);
         }
     }
     Some(worst * 1000.0)
