@@ -240,6 +240,9 @@ for k in "${kernels[@]}"; do
         # shared read-write at the same path.
         rw=(--rwdir "$CARGO_TARGET_DIR")
         [[ $KM_OUT == "$CARGO_TARGET_DIR"/* ]] || rw+=(--rwdir "$KM_OUT")
+        # The kernel's modules too (virtio_blk, zram): the guest's /var/tmp
+        # is its own, so a cache there is out of its sight otherwise.
+        [[ $KM_CACHE == "$CARGO_TARGET_DIR"/* ]] || rw+=(--rwdir "$KM_CACHE")
         if [[ $KM_ACCEL == tcg ]]; then
             # The tests relax the checks that bound a time (MEMTRACE_EMULATED).
             echo tcg >"$dir/emulated"

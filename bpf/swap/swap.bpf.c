@@ -75,6 +75,7 @@ int swap_in(struct bpf_perf_event_data *ctx)
 
 /* 6.1-6.5 keep a large folio's order in its own field. */
 struct folio___old {
+	unsigned long flags;
 	unsigned char _folio_order;
 } __attribute__((preserve_access_index));
 
@@ -85,8 +86,15 @@ static __always_inline void write_out(struct folio *folio, __u32 probe)
 	__u64 pages = 1;
 	unsigned long memcg_data;
 
-	/* An unsigned long, wrapped in a struct (memdesc_flags_t) since 6.17. */
-	bpf_core_read(&flags, sizeof(flags), &folio->flags);
+	/*
+	 * An unsigned long, wrapped in a struct (memdesc_flags_t) since 6.17:
+	 * each kernel is read through the layout it has, or the relocation of
+	 * the other fails the load.
+	 */
+	if (bpf_core_type_exists(memdesc_flags_t))
+		bpf_core_read(&flags, sizeof(flags), &folio->flags);
+	else
+		bpf_core_read(&flags, sizeof(flags), &((struct folio___old *)folio)->flags);
 	/* Swap-backed is anonymous (and shmem): what goes to swap. */
 	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_swapbacked))))
 		return;
