@@ -32,7 +32,7 @@ fn text<'r>(row: &'r Row, col: &str) -> &'r str {
 
 /// The worker's calls inside its own window: entry at or after its start,
 /// return at or before its end.
-fn window_rows<'r>(rows: &'r [Row], pid: i128, from: i128, to: i128) -> Vec<&'r Row> {
+fn window_rows(rows: &[Row], pid: i128, from: i128, to: i128) -> Vec<&Row> {
     let mut v: Vec<&Row> = rows
         .iter()
         .filter(|x| int(x, "tgid") == pid)
