@@ -11,13 +11,19 @@ use libbpf_sys::{
 
 /// Opens a cpu-clock event on `cpu` that fires every `period_ns`.
 pub fn open_cpu_clock(cpu: u32, period_ns: u64) -> io::Result<OwnedFd> {
+    open_software_event(PERF_COUNT_SW_CPU_CLOCK, cpu, period_ns)
+}
+
+/// Opens a software perf event (`PERF_COUNT_SW_*`) on `cpu`, for every task
+/// there, that fires every `period` counts (ns for the clocks).
+pub fn open_software_event(config: u32, cpu: u32, period: u64) -> io::Result<OwnedFd> {
     let mut attr = perf_event_attr {
         type_: PERF_TYPE_SOFTWARE,
         size: std::mem::size_of::<perf_event_attr>() as u32,
-        config: u64::from(PERF_COUNT_SW_CPU_CLOCK),
+        config: u64::from(config),
         ..Default::default()
     };
-    attr.__bindgen_anon_1.sample_period = period_ns.max(1);
+    attr.__bindgen_anon_1.sample_period = period.max(1);
     // SAFETY: attr is a valid perf_event_attr that outlives the call; the
     // kernel copies it.
     let fd = unsafe {

@@ -3,14 +3,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
 use libbpf_rs::Link;
-use libbpf_sys::{
-    perf_event_attr, PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN,
-    PERF_FLAG_FD_CLOEXEC, PERF_TYPE_SOFTWARE,
-};
+use libbpf_sys::{PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN};
 use memtrace_schema::tables::faults::fault;
 use memtrace_schema::Text;
 
@@ -52,30 +49,7 @@ impl SwEvent {
 
     /// Opens the event on `cpu` for every task, sampling every occurrence.
     pub fn open(self, cpu: u32) -> io::Result<OwnedFd> {
-        let mut attr = perf_event_attr {
-            type_: PERF_TYPE_SOFTWARE,
-            size: std::mem::size_of::<perf_event_attr>() as u32,
-            config: u64::from(self.config()),
-            ..Default::default()
-        };
-        attr.__bindgen_anon_1.sample_period = 1;
-        // SAFETY: attr is a valid perf_event_attr that outlives the call; the
-        // kernel copies it.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_perf_event_open,
-                &attr as *const perf_event_attr,
-                -1 as libc::pid_t,
-                cpu as libc::c_int,
-                -1 as libc::c_int,
-                libc::c_ulong::from(PERF_FLAG_FD_CLOEXEC),
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the syscall returned a new descriptor that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+        crate::timer::open_software_event(self.config(), cpu, 1)
     }
 
     /// Whether the event can be opened here; the error says why not.
