@@ -7,6 +7,7 @@ host). Usage: table.py [--architecture] OUT LABEL...
 --architecture prints only the kernel x group x attach-method table that
 docs/ARCHITECTURE.md holds.
 """
+import builtins
 import json
 import os
 import sys
@@ -65,7 +66,7 @@ def architecture(runs, order, status):
     for group in groups:
         cells = []
         for r in runs:
-            used, notes = [], []
+            used, notes, unrecorded = [], [], []
             for g, program in order:
                 if g != group:
                     continue
@@ -74,9 +75,18 @@ def architecture(runs, order, status):
                     m = st[len("attached (") : -1]
                     if m not in used:
                         used.append(m)
+                elif st.startswith("target present"):
+                    unrecorded.append(st[len("target present (") : st.index(")")])
                 elif not st.startswith(("standby", "not_asked")):
                     notes.append(f"{program}: {st}")
-            text = ", ".join(used) or "nothing attached"
+            if used:
+                text = ", ".join(used)
+            elif unrecorded:
+                # Not a default group: the matrix's recording leaves it out.
+                methods = ", ".join(dict.fromkeys(unrecorded))
+                text = f"not in the matrix's recording; targets present ({methods})"
+            else:
+                text = "nothing attached"
             if notes:
                 text += "; " + "; ".join(notes)
             cells.append(cell(text))
@@ -86,6 +96,8 @@ def architecture(runs, order, status):
 def main():
     flags = [a for a in sys.argv[1:] if a.startswith("--")]
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    # --architecture prints only its own table (architecture() prints).
+    print = (lambda *a, **k: None) if "--architecture" in flags else builtins.print
     out, labels = args[0], args[1:]
     timings = {}
     for line in read_text(os.path.join(out, "timings.tsv")).splitlines():
