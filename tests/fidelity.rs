@@ -166,11 +166,21 @@ fn run_scenario(name: &str, dir: &Path) -> Result<serde_json::Value, String> {
     read()
 }
 
+/// These tests change the machine (memcgs, swap on zram, dropped caches)
+/// and compare with its system-wide counters, so they must not overlap,
+/// whatever `--test-threads` says: a swap device turned on by one would
+/// let the other's memcg reclaim swap anonymous pages.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn root_fidelity_of_every_scenario() {
     if skip_unless_root("root_fidelity_of_every_scenario") {
         return;
     }
+    let _machine = one_at_a_time();
     // MEMTRACE_FIDELITY_DIR keeps the recordings and truths there.
     let tmp = tempfile::tempdir().unwrap();
     let keep = std::env::var_os("MEMTRACE_FIDELITY_DIR").map(PathBuf::from);
@@ -307,6 +317,7 @@ fn root_faults_of_a_known_process() {
     if skip_unless_root("root_faults_of_a_known_process") {
         return;
     }
+    let _machine = one_at_a_time();
     const ANON_PAGES: usize = 4096;
     const FILE_PAGES: usize = 256;
     const HEAP_PAGES: usize = 64;
@@ -462,6 +473,7 @@ fn root_swap_matches_pswpin_pswpout() {
     if skip_unless_root("root_swap_matches_pswpin_pswpout") {
         return;
     }
+    let _machine = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("swap-inout.parquet");
     let mut rec = StopOnDrop(Some(start_recording(
