@@ -28,8 +28,12 @@ pub struct WorkerEvent {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusSample {
     pub pid: i32,
+    /// When the read began (CLOCK_BOOTTIME).
     pub boottime_ns: u64,
     pub realtime_ns: u64,
+    /// When the read returned: the values are of some moment between the
+    /// two stamps (memscen can be preempted in between).
+    pub read_done_boottime_ns: u64,
     #[serde(flatten)]
     pub status: ProcStatus,
 }
@@ -197,11 +201,14 @@ impl Worker {
             return;
         }
         let stamp = Stamp::now();
-        match procfs::read_status(self.pid) {
+        let read = procfs::read_status(self.pid);
+        let done = Stamp::now();
+        match read {
             Ok(status) if status.vm_rss_kb.is_some() => self.samples.push(StatusSample {
                 pid: self.pid,
                 boottime_ns: stamp.boottime_ns,
                 realtime_ns: stamp.realtime_ns,
+                read_done_boottime_ns: done.boottime_ns,
                 status,
             }),
             Ok(_) => {}
