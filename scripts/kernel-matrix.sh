@@ -312,6 +312,12 @@ for k in "${kernels[@]}"; do
             rm -rf "fixtures/kernels/$release"
             mkdir -p "fixtures/kernels/$release"
             cp "$dir"/fixtures/*.{parquet,truth.json,summary.txt} "fixtures/kernels/$release/"
+            # What the fidelity checks need to know of that guest: memrec
+            # probes there (to cross-check missing programs) and whether
+            # it was emulated (time bounds).
+            cp "$dir/probes.json" "fixtures/kernels/$release/"
+            rm -f "fixtures/kernels/$release/emulated"
+            [[ ! -f $dir/emulated ]] || cp "$dir/emulated" "fixtures/kernels/$release/"
             log "$label: fixtures in fixtures/kernels/$release"
         fi
     fi

@@ -67,6 +67,8 @@ pub const PAIR_WINDOW_EMULATED_NS: i128 = EMULATED_STALL_NS;
 pub struct Report {
     pub lines: Vec<String>,
     pub failures: Vec<String>,
+    /// Put before every scope: which kernel's recordings are being checked.
+    prefix: String,
 }
 
 impl Report {
@@ -74,9 +76,20 @@ impl Report {
         Report::default()
     }
 
+    /// Lines from now on are about recordings from `kernel` (a release),
+    /// or, with "", about the host's own.
+    pub fn kernel(&mut self, kernel: &str) {
+        self.prefix = if kernel.is_empty() {
+            String::new()
+        } else {
+            format!("{kernel}/")
+        };
+    }
+
     fn line(&mut self, scope: &str, figure: &str, text: String, ok: bool) {
         let l = format!(
-            "FIDELITY {scope} | {figure} | {text}{}",
+            "FIDELITY {}{scope} | {figure} | {text}{}",
+            self.prefix,
             if ok { "" } else { " | FAIL" }
         );
         eprintln!("{l}");
@@ -142,7 +155,11 @@ impl Report {
 
     /// A check that cannot be made here, and why (said, not failed).
     pub fn skip(&mut self, scope: &str, figure: &str, why: impl Into<String>) {
-        let l = format!("FIDELITY {scope} | {figure} | SKIPPED: {}", why.into());
+        let l = format!(
+            "FIDELITY {}{scope} | {figure} | SKIPPED: {}",
+            self.prefix,
+            why.into()
+        );
         eprintln!("{l}");
         self.lines.push(l);
     }
@@ -153,7 +170,11 @@ impl Report {
     }
 
     pub fn note(&mut self, scope: &str, figure: &str, text: impl Into<String>) {
-        let l = format!("FIDELITY {scope} | {figure} | {}", text.into());
+        let l = format!(
+            "FIDELITY {}{scope} | {figure} | {}",
+            self.prefix,
+            text.into()
+        );
         eprintln!("{l}");
         self.lines.push(l);
     }
@@ -213,10 +234,15 @@ pub struct Case<'a> {
     pub name: &'a str,
     pub file: &'a File,
     pub truth: &'a Value,
-    /// `memrec probes` on the running kernel, when the recording was just
-    /// made on it (root tests); None for a fixture.
+    /// `memrec probes` on the recording's kernel: the running kernel's for
+    /// a recording just made (root tests), the guest's as the kernel matrix
+    /// kept it beside another kernel's fixture; None for the host's
+    /// fixtures.
     pub here: Option<&'a KernelProbes>,
-    /// The emulator the recording was just made under (root tests only).
+    /// Made just now on the running kernel (root tests).
+    live: bool,
+    /// The emulator the recording was made under: the environment's for a
+    /// recording just made, the kernel matrix's note for a guest's fixture.
     pub emulated: Option<String>,
     /// Tables read once.
     tables: std::cell::RefCell<BTreeMap<String, std::rc::Rc<Vec<Row>>>>,
@@ -230,6 +256,7 @@ impl<'a> Case<'a> {
             file,
             truth,
             here: None,
+            live: false,
             emulated: None,
             tables: Default::default(),
         }
@@ -240,6 +267,7 @@ impl<'a> Case<'a> {
     pub fn live(name: &'a str, file: &'a File, truth: &'a Value, here: &'a KernelProbes) -> Self {
         Case {
             here: Some(here),
+            live: true,
             emulated: kernel::emulated(),
             ..Case::new(name, file, truth)
         }
@@ -263,10 +291,34 @@ impl<'a> Case<'a> {
         (!why.is_empty()).then(|| why.join("; "))
     }
 
-    /// Why `nr_scanned` is not `pgscan_*` here: the running kernel reclaims
-    /// with the multi-generational LRU (a recording just made on it only).
+    /// A fixture recorded under emulation (the kernel matrix's guests):
+    /// `emulator` as the matrix wrote it beside the fixture.
+    pub fn emulated_by(self, emulator: Option<String>) -> Self {
+        Case {
+            emulated: emulator,
+            ..self
+        }
+    }
+
+    /// A fixture from another kernel, with `memrec probes --json` as it
+    /// ran there: its missing programs are cross-checked against that.
+    pub fn probed_by(self, probes: Option<&'a KernelProbes>) -> Self {
+        Case {
+            here: probes,
+            ..self
+        }
+    }
+
+    /// Why `nr_scanned` is not `pgscan_*` here: the recording's kernel
+    /// reclaims with the multi-generational LRU (the running kernel for a
+    /// recording just made; what memscen read for a fixture).
     pub fn mglru(&self) -> Option<String> {
-        self.here.and_then(|_| kernel::mglru_here())
+        if self.truth["host"].get("lru_gen_enabled").is_some() {
+            return kernel::mglru_of(self.truth);
+        }
+        // A truth file from before memscen noted it: the running kernel's,
+        // for a recording just made on it.
+        self.live.then(kernel::mglru_here).flatten()
     }
 
     /// Per-thread RSS counting on the recording's kernel (before 6.2).

@@ -299,10 +299,27 @@ pub fn page_size() -> u64 {
 /// included, and again on its retry pass), not the isolated folios that
 /// `pgscan_*` count; `nr_reclaimed` is still what `pgsteal_*` count.
 pub fn mglru_here() -> Option<String> {
-    const PATH: &str = "/sys/kernel/mm/lru_gen/enabled";
-    let text = std::fs::read_to_string(PATH).ok()?;
+    mglru_in(std::fs::read_to_string(LRU_GEN).ok()?.trim(), "")
+}
+
+const LRU_GEN: &str = "/sys/kernel/mm/lru_gen/enabled";
+
+/// The same for the kernel a recording was made on, from what memscen
+/// read there (`host.lru_gen_enabled` in its truth; absent in truth files
+/// from before it did, which were all made with it off or absent).
+pub fn mglru_of(truth: &Value) -> Option<String> {
+    let text = truth["host"]["lru_gen_enabled"].as_str()?;
+    mglru_in(text, " when memscen ran")
+}
+
+fn mglru_in(text: &str, when: &str) -> Option<String> {
     let bits = u64::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()?;
-    (bits & 1 == 1).then(|| format!("the multi-generational LRU is on ({PATH} {})", text.trim()))
+    (bits & 1 == 1).then(|| {
+        format!(
+            "the multi-generational LRU is on ({LRU_GEN} {}{when})",
+            text.trim()
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------

@@ -104,6 +104,10 @@ pub struct HostInfo {
     pub cpus: usize,
     /// pid of the `memscen run` process itself.
     pub memscen_pid: i32,
+    /// /sys/kernel/mm/lru_gen/enabled as read (absent without the
+    /// multi-generational LRU): with it on, reclaim's scanned-page counts
+    /// mean something else (docs/FIDELITY.md, "Kernels").
+    pub lru_gen_enabled: Option<String>,
 }
 
 /// The system's memory counters at one moment.
@@ -340,6 +344,9 @@ impl GroundTruth {
                 mem_total_kb: meminfo.get("MemTotal").copied().unwrap_or(0),
                 cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 memscen_pid: sys::pid(),
+                lru_gen_enabled: std::fs::read_to_string("/sys/kernel/mm/lru_gen/enabled")
+                    .ok()
+                    .map(|s| s.trim().to_string()),
             },
             start_boottime_ns: 0,
             start_realtime_ns: 0,
