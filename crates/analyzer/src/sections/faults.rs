@@ -1,6 +1,7 @@
 //! Page faults: per process by VMA kind, over time, top files by major
 //! faults, top code locations.
 
+use super::common::{per_process as count_per_process, push_ranked, Intervals, BUCKET};
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
@@ -64,13 +65,6 @@ pub static SECTION: Section = Section {
     compute,
 };
 
-/// The interval of the over-time table: whole seconds, at most about 60 rows.
-pub fn interval_ns(span_ns: i64) -> i64 {
-    const S: i64 = 1_000_000_000;
-    let n = (span_ns.max(0) + 60 * S - 1) / (60 * S);
-    n.max(1) * S
-}
-
 /// Sums of `major` as minor and major counts next to the row count.
 fn majors() -> Expr {
     col("major").cast(DataType::UInt64).sum().alias("majors")
@@ -111,25 +105,21 @@ fn per_process(
     f: &Filter,
     r: &mut SectionReport,
 ) -> Result<(u64, u64), SectionError> {
-    let q = count_by(
+    let pc = count_per_process(
+        rec,
+        TABLE,
         rec.scan(TABLE, f, &["tgid", "comm", "vma", "major"])?,
-        &["tgid", "comm", "vma"],
+        &["vma"],
         vec![majors()],
-    );
-    let fr = rec.fetch(TABLE, q)?;
-    let (tg, cm, vm) = (
-        fr.u64_or0("tgid")?,
-        fr.str_or_empty("comm")?,
-        fr.str_or_empty("vma")?,
-    );
-    let (n, mj) = (fr.u64_or0(COUNT)?, fr.u64_or0("majors")?);
-    let mut rows: Vec<ProcessRow> = (0..fr.height())
+    )?;
+    let (vm, mj) = (pc.frame.str_or_empty("vma")?, pc.frame.u64_or0("majors")?);
+    let mut rows: Vec<ProcessRow> = (0..pc.len())
         .map(|i| ProcessRow {
-            tgid: tg[i],
-            comm: cm[i].clone(),
+            tgid: pc.tgid[i],
+            comm: pc.comm[i].clone(),
             vma: vm[i].clone(),
-            faults: n[i],
-            minor: n[i] - mj[i],
+            faults: pc.n[i],
+            minor: pc.n[i] - mj[i],
             major: mj[i],
         })
         .collect();
@@ -152,30 +142,22 @@ fn per_process(
     }
     let total = rows.iter().map(|p| p.faults).sum();
     let major = rows.iter().map(|p| p.major).sum();
-    let mut t = Table::of::<ProcessRow>(
+    push_ranked(
+        r,
         "by_process",
         "Faults per process and kind of VMA (minor: page found or made without I/O)",
+        rows,
+        f.top,
     );
-    for p in rows {
-        t.push_row(p);
-    }
-    t.truncate(f.top);
-    r.tables.push(t);
     Ok((total, major))
 }
 
 fn over_time(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), SectionError> {
-    let from = f.from_ns.unwrap_or(rec.start_ns).max(rec.start_ns);
-    let to = f.to_ns.unwrap_or(rec.end_ns).min(rec.end_ns);
-    let step = interval_ns(to - from);
-    let lf = rec.scan(TABLE, f, &["ts_ns", "major"])?.with_column(
-        ((col("ts_ns") - lit(from)) / lit(step))
-            .cast(DataType::Int64)
-            .alias("bucket"),
-    );
-    let fr = rec.fetch(TABLE, count_by(lf, &["bucket"], vec![majors()]))?;
+    let w = Intervals::of(rec, f);
+    let lf = rec.scan(TABLE, f, &["ts_ns", "major"])?;
+    let fr = rec.fetch(TABLE, w.count(lf, &[], vec![majors()]))?;
     let (b, n, mj) = (
-        fr.i64_or0("bucket")?,
+        fr.i64_or0(BUCKET)?,
         fr.u64_or0(COUNT)?,
         fr.u64_or0("majors")?,
     );
@@ -185,19 +167,13 @@ fn over_time(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), S
         e.0 += n[i];
         e.1 += mj[i];
     }
-    let mut t = Table::of::<TimeRow>(
-        "over_time",
-        &format!("Faults per {} s interval", step / 1_000_000_000),
-    );
+    let mut t = Table::of::<TimeRow>("over_time", &format!("Faults {}", w.per()));
     for (bucket, (n, major)) in acc {
-        let begin = from + bucket * step;
-        // The last interval may be cut short by the window's end.
-        let span = (to.min(begin + step) - begin).max(1);
         t.push_row(TimeRow {
-            ts_ns: begin,
+            ts_ns: w.begin(bucket),
             minor: n - major,
             major,
-            faults_per_s: n as f64 * 1e9 / span as f64,
+            faults_per_s: w.per_s(bucket, n),
         });
     }
     r.tables.push(t);
@@ -224,15 +200,13 @@ fn files(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Secti
             .cmp(&(a.major, a.minor))
             .then_with(|| (&a.file, &a.vma).cmp(&(&b.file, &b.vma)))
     });
-    let mut t = Table::of::<FileRow>(
+    push_ranked(
+        r,
         "top_files",
         "Files by major faults (file and shmem VMAs; the file's name, not its path)",
+        rows,
+        f.top,
     );
-    for row in rows {
-        t.push_row(row);
-    }
-    t.truncate(f.top);
-    r.tables.push(t);
     Ok(())
 }
 
@@ -281,36 +255,20 @@ fn locations(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), S
             .cmp(&(a.0, a.1))
             .then_with(|| (&a.2, a.3).cmp(&(&b.2, b.3)))
     });
-    let mut t = Table::of::<LocationRow>(
+    push_ranked(
+        r,
         "top_locations",
         "Instructions that fault most, per program (kernel: the kernel touching user memory)",
+        rows.into_iter()
+            .map(|(faults, major, comm, ip, user, write)| LocationRow {
+                comm,
+                ip: format!("{ip:#x}"),
+                mode: if user { "user" } else { "kernel" }.to_string(),
+                faults,
+                major,
+                write,
+            }),
+        f.top,
     );
-    for (faults, major, comm, ip, user, write) in rows {
-        t.push_row(LocationRow {
-            comm,
-            ip: format!("{ip:#x}"),
-            mode: if user { "user" } else { "kernel" }.to_string(),
-            faults,
-            major,
-            write,
-        });
-    }
-    t.truncate(f.top);
-    r.tables.push(t);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals_are_whole_seconds_and_at_most_about_sixty() {
-        const S: i64 = 1_000_000_000;
-        assert_eq!(interval_ns(0), S);
-        assert_eq!(interval_ns(10 * S), S);
-        assert_eq!(interval_ns(60 * S), S);
-        assert_eq!(interval_ns(61 * S), 2 * S);
-        assert_eq!(interval_ns(600 * S), 10 * S);
-    }
 }

@@ -1,6 +1,7 @@
 //! Address-space calls: per call and per process, mapped and unmapped bytes
 //! and heap growth over time, SysV shm segments, failed calls and latency.
 
+use super::common::{per_process as count_per_process, push_ranked, Intervals, BUCKET};
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
@@ -148,13 +149,6 @@ fn failed_expr() -> Expr {
         .alias("failed")
 }
 
-/// Interval of the timeline: 1 s, or longer so a recording has at most 60.
-pub fn interval_ns(span_ns: i64) -> i64 {
-    const S: i64 = 1_000_000_000;
-    let n = (span_ns.max(0) + 60 * S - 1) / (60 * S);
-    n.max(1) * S
-}
-
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
     let mut r = start(rec, &SECTION);
     if r.status != Status::Ok {
@@ -280,9 +274,11 @@ fn per_process(
         f,
         &["tgid", "comm", "call", "error", "mapped", "unmapped"],
     )?;
-    let q = count_by(
+    let pc = count_per_process(
+        rec,
+        TABLE,
         lf,
-        &["tgid", "comm"],
+        &[],
         vec![
             failed_expr(),
             delta_sum(1, None, "mapped"),
@@ -295,14 +291,9 @@ fn per_process(
                 .alias("brk_calls"),
             delta_sum(1, Some("shmat"), "shm"),
         ],
-    );
-    let fr = rec.fetch(TABLE, q)?;
-    let (tg, cm, n, fl) = (
-        fr.u64_or0("tgid")?,
-        fr.str_or_empty("comm")?,
-        fr.u64_or0(COUNT)?,
-        fr.u64_or0("failed")?,
-    );
+    )?;
+    let (tg, cm, n, fr) = (&pc.tgid, &pc.comm, &pc.n, &pc.frame);
+    let fl = fr.u64_or0("failed")?;
     let (m, u, heap, brk, shm) = (
         fr.i64_or0("mapped")?,
         fr.i64_or0("unmapped")?,
@@ -395,15 +386,13 @@ fn timeline(
     top: &[(u64, String)],
     r: &mut SectionReport,
 ) -> Result<(), SectionError> {
-    let from = f.from_ns.unwrap_or(rec.start_ns).max(rec.start_ns);
-    let to = f.to_ns.unwrap_or(rec.end_ns).min(rec.end_ns);
-    let step = interval_ns(to - from);
+    let w = Intervals::of(rec, f);
     let keep: Vec<u64> = top.iter().take(5).map(|p| p.0).collect();
     let mut t = Table::of::<TimeRow>(
         "timeline",
         &format!(
-            "Over time, top processes: bytes per {} s interval and running sums",
-            step / 1_000_000_000
+            "Over time, top processes: bytes {} and running sums",
+            w.per()
         ),
     );
     if keep.is_empty() {
@@ -415,11 +404,10 @@ fn timeline(
         .filter(col("tgid").cast(DataType::UInt64).is_in(
             lit(Series::new("k".into(), keep.clone())).implode(false),
             false,
-        ))
-        .with_column(((col("ts_ns") - lit(from)) / lit(step)).alias("bucket"));
-    let q = count_by(
+        ));
+    let q = w.count(
         lf,
-        &["tgid", "bucket"],
+        &["tgid"],
         vec![
             delta_sum(1, None, "mapped"),
             delta_sum(-1, None, "unmapped"),
@@ -427,11 +415,7 @@ fn timeline(
         ],
     );
     let fr = rec.fetch(TABLE, q)?;
-    let (tg, b, n) = (
-        fr.u64_or0("tgid")?,
-        fr.i64_or0("bucket")?,
-        fr.u64_or0(COUNT)?,
-    );
+    let (tg, b, n) = (fr.u64_or0("tgid")?, fr.i64_or0(BUCKET)?, fr.u64_or0(COUNT)?);
     let (m, u, h) = (
         fr.i64_or0("mapped")?,
         fr.i64_or0("unmapped")?,
@@ -455,7 +439,7 @@ fn timeline(
         t.push_row(TimeRow {
             tgid,
             comm,
-            from: from + bucket * step,
+            from: w.begin(bucket),
             calls: n,
             mapped: m.max(0) as u64,
             unmapped: u.max(0) as u64,
@@ -599,18 +583,15 @@ fn failures(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Se
     let lf = rec
         .scan(TABLE, f, &["tgid", "comm", "call", "error"])?
         .filter(col("error").is_not_null());
-    let q = count_by(lf, &["call", "error", "tgid", "comm"], vec![]);
-    let fr = rec.fetch(TABLE, q)?;
-    let (call, err, tg, cm, n) = (
-        fr.str_or_empty("call")?,
-        fr.str_or_empty("error")?,
-        fr.u64_or0("tgid")?,
-        fr.str_or_empty("comm")?,
-        fr.u64_or0(COUNT)?,
+    let pc = count_per_process(rec, TABLE, lf, &["call", "error"], vec![])?;
+    let (call, err) = (
+        pc.frame.str_or_empty("call")?,
+        pc.frame.str_or_empty("error")?,
     );
+    let (tg, cm, n) = (&pc.tgid, &pc.comm, &pc.n);
     let mut acc: BTreeMap<(String, String, u64, String), u64> = BTreeMap::new();
     let mut per_error: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for i in 0..fr.height() {
+    for i in 0..pc.len() {
         *acc.entry((call[i].clone(), err[i].clone(), tg[i], cm[i].clone()))
             .or_default() += n[i];
         *per_error
@@ -630,20 +611,20 @@ fn failures(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Se
             .then_with(|| call_key(&a.0 .0).cmp(&call_key(&b.0 .0)))
             .then_with(|| a.0.cmp(&b.0))
     });
-    let mut t = Table::of::<FailRow>("failures", "Failed calls by error and process");
-    for ((call, error, tgid, comm), failed) in rows {
-        t.push_row(FailRow {
-            call,
-            error,
-            tgid,
-            comm,
-            failed,
-        });
-    }
-    if f.top > 0 {
-        t.truncate(f.top);
-    }
-    r.tables.push(t);
+    push_ranked(
+        r,
+        "failures",
+        "Failed calls by error and process",
+        rows.into_iter()
+            .map(|((call, error, tgid, comm), failed)| FailRow {
+                call,
+                error,
+                tgid,
+                comm,
+                failed,
+            }),
+        f.top,
+    );
     Ok(())
 }
 
@@ -662,34 +643,23 @@ fn files(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Secti
         .map(|i| (file[i].clone(), n[i], m[i].max(0) as u64))
         .collect();
     rows.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
-    let mut t = Table::of::<FileRow>("files", "Files mapped with mmap, by bytes");
-    for (file, mmaps, mapped) in rows {
-        t.push_row(FileRow {
+    push_ranked(
+        r,
+        "files",
+        "Files mapped with mmap, by bytes",
+        rows.into_iter().map(|(file, mmaps, mapped)| FileRow {
             file,
             mmaps,
             mapped,
-        });
-    }
-    if f.top > 0 {
-        t.truncate(f.top);
-    }
-    r.tables.push(t);
+        }),
+        f.top,
+    );
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_timeline_has_at_most_sixty_intervals_of_whole_seconds() {
-        const S: i64 = 1_000_000_000;
-        assert_eq!(interval_ns(0), S);
-        assert_eq!(interval_ns(5 * S), S);
-        assert_eq!(interval_ns(60 * S), S);
-        assert_eq!(interval_ns(61 * S), 2 * S);
-        assert_eq!(interval_ns(3600 * S), 60 * S);
-    }
 
     #[test]
     fn calls_keep_their_report_order() {

@@ -1,6 +1,7 @@
 //! One module per report section, each with the same shape:
 //! `compute(&Recording, &Filter) -> Result<SectionReport, SectionError>`.
 
+mod common;
 pub mod compaction;
 pub mod faults;
 pub mod growth;

@@ -1,7 +1,7 @@
 //! Swap: pages read back (swap-ins, per process and cgroup) and written out
 //! (swap-outs, per owning cgroup and reclaimer), over time.
 
-use super::faults::interval_ns;
+use super::common::{per_process, push_ranked, Intervals, BUCKET};
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
@@ -70,27 +70,23 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         return Ok(r);
     }
     // Swap-ins per process and cgroup (one page each).
-    let q = count_by(
+    let pc = per_process(
+        rec,
+        "swap_in",
         rec.scan("swap_in", f, &["tgid", "comm", "cgroup_id"])?,
-        &["tgid", "comm", "cgroup_id"],
+        &["cgroup_id"],
         vec![],
-    );
-    let fr = rec.fetch("swap_in", q)?;
-    let (tg, cm, cg, n) = (
-        fr.u64_or0("tgid")?,
-        fr.str_or_empty("comm")?,
-        fr.u64_or0("cgroup_id")?,
-        fr.u64_or0(COUNT)?,
-    );
+    )?;
+    let cg = pc.frame.u64_or0("cgroup_id")?;
     let mut procs: Vec<ProcessRow> = Vec::new();
     let mut by_cg: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for i in 0..fr.height() {
-        by_cg.entry(cg[i]).or_default().0 += n[i];
+    for (i, &cg) in cg.iter().enumerate() {
+        by_cg.entry(cg).or_default().0 += pc.n[i];
         procs.push(ProcessRow {
-            tgid: tg[i],
-            comm: cm[i].clone(),
-            cgroup: cgroup_name(rec, cg[i]),
-            swap_ins: n[i],
+            tgid: pc.tgid[i],
+            comm: pc.comm[i].clone(),
+            cgroup: cgroup_name(rec, cg),
+            swap_ins: pc.n[i],
         });
     }
     procs.sort_by(|a, b| {
@@ -125,15 +121,13 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         .push(Metric::new("swap.in_pages", ins, Unit::Pages));
     r.metrics
         .push(Metric::new("swap.out_pages", outs, Unit::Pages));
-    let mut t = Table::of::<ProcessRow>(
+    push_ranked(
+        &mut r,
         "processes",
         "Swap-ins per process (major faults on anonymous and shmem VMAs)",
+        procs,
+        f.top,
     );
-    for p in procs {
-        t.push_row(p);
-    }
-    t.truncate(f.top);
-    r.tables.push(t);
     let mut rows: Vec<CgroupRow> = by_cg
         .into_iter()
         .map(|(id, (i, o))| CgroupRow {
@@ -147,30 +141,27 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             .cmp(&(a.swap_ins + a.swap_outs))
             .then_with(|| a.cgroup.cmp(&b.cgroup))
     });
-    let mut t = Table::of::<CgroupRow>(
+    push_ranked(
+        &mut r,
         "cgroups",
         "Per memory cgroup: swap-ins of its tasks, swap-outs of pages charged to it",
-    );
-    for row in rows {
-        t.push_row(row);
-    }
-    t.truncate(f.top);
-    r.tables.push(t);
-    let mut t = Table::of::<ReclaimerRow>(
-        "reclaimers",
-        "Swap-outs per reclaiming task (kswapd, or the task in direct reclaim)",
+        rows,
+        f.top,
     );
     let mut recl: Vec<(String, (u64, u64))> = by_reclaimer.into_iter().collect();
     recl.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
-    for (comm, (pages, writes)) in recl {
-        t.push_row(ReclaimerRow {
-            comm,
-            swap_outs: pages,
-            writes,
-        });
-    }
-    t.truncate(f.top);
-    r.tables.push(t);
+    push_ranked(
+        &mut r,
+        "reclaimers",
+        "Swap-outs per reclaiming task (kswapd, or the task in direct reclaim)",
+        recl.into_iter()
+            .map(|(comm, (pages, writes))| ReclaimerRow {
+                comm,
+                swap_outs: pages,
+                writes,
+            }),
+        f.top,
+    );
     over_time(rec, f, &mut r)?;
     r.notes.push(
         "A swap-in is a major fault on an anonymous or shmem VMA (the kernel has no swap-in \
@@ -182,42 +173,30 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
 }
 
 fn over_time(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), SectionError> {
-    let from = f.from_ns.unwrap_or(rec.start_ns).max(rec.start_ns);
-    let to = f.to_ns.unwrap_or(rec.end_ns).min(rec.end_ns);
-    let step = interval_ns(to - from);
-    let bucket = || {
-        ((col("ts_ns") - lit(from)) / lit(step))
-            .cast(DataType::Int64)
-            .alias("bucket")
-    };
+    let w = Intervals::of(rec, f);
     let mut acc: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
-    let lf = rec.scan("swap_in", f, &["ts_ns"])?.with_column(bucket());
-    let fr = rec.fetch("swap_in", count_by(lf, &["bucket"], vec![]))?;
-    let (b, n) = (fr.i64_or0("bucket")?, fr.u64_or0(COUNT)?);
+    let lf = rec.scan("swap_in", f, &["ts_ns"])?;
+    let fr = rec.fetch("swap_in", w.count(lf, &[], vec![]))?;
+    let (b, n) = (fr.i64_or0(BUCKET)?, fr.u64_or0(COUNT)?);
     for i in 0..fr.height() {
         acc.entry(b[i]).or_default().0 += n[i];
     }
-    let lf = rec
-        .scan_with("swap_out", f, &["ts_ns", "pages"], false)?
-        .with_column(bucket());
+    let lf = rec.scan_with("swap_out", f, &["ts_ns", "pages"], false)?;
     let fr = rec.fetch(
         "swap_out",
-        count_by(lf, &["bucket"], vec![col("pages").sum().alias("pages_sum")]),
+        w.count(lf, &[], vec![col("pages").sum().alias("pages_sum")]),
     )?;
-    let (b, p) = (fr.i64_or0("bucket")?, fr.u64_or0("pages_sum")?);
+    let (b, p) = (fr.i64_or0(BUCKET)?, fr.u64_or0("pages_sum")?);
     for i in 0..fr.height() {
         acc.entry(b[i]).or_default().1 += p[i];
     }
     let mut t = Table::of::<TimeRow>(
         "over_time",
-        &format!(
-            "Pages swapped in and out per {} s interval",
-            step / 1_000_000_000
-        ),
+        &format!("Pages swapped in and out {}", w.per()),
     );
     for (bucket, (i, o)) in acc {
         t.push_row(TimeRow {
-            ts_ns: from + bucket * step,
+            ts_ns: w.begin(bucket),
             swap_ins: i,
             swap_outs: o,
         });
