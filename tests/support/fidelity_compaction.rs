@@ -33,7 +33,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::fidelity::{Case, Report};
-use super::{Cell, Row};
+use super::rows::{flag, group_recorded, int, metric, opt_int, text};
+use super::Row;
 
 /// The group's programs whose rows the counter checks need.
 const RUN_PROGRAMS: &[&str] = &[
@@ -46,42 +47,9 @@ const RUN_PROGRAMS: &[&str] = &[
     "cmp_defer_reset",
 ];
 
-fn int(row: &Row, col: &str) -> i128 {
-    match row.get(col) {
-        Some(Cell::Int(v)) => *v,
-        other => panic!("column {col}: not an integer: {other:?}"),
-    }
-}
-
-/// An integer, or None where it is null or the recording has no such
-/// column (an older memrec).
-fn opt_int(row: &Row, col: &str) -> Option<i128> {
-    match row.get(col) {
-        Some(Cell::Int(v)) => Some(*v),
-        Some(Cell::Null) | None => None,
-        other => panic!("column {col}: not an integer or null: {other:?}"),
-    }
-}
-
-fn text<'r>(row: &'r Row, col: &str) -> &'r str {
-    match row.get(col) {
-        Some(Cell::Text(v)) => v,
-        other => panic!("column {col}: not text: {other:?}"),
-    }
-}
-
-fn flag(row: &Row, col: &str) -> bool {
-    matches!(row.get(col), Some(Cell::Bool(true)))
-}
-
 /// Whether the recording holds the compaction group.
 fn recorded(c: &Case) -> bool {
-    c.meta()["groups"].as_array().is_some_and(|g| {
-        g.iter().any(|g| {
-            g["name"] == "compaction"
-                && matches!(g["status"].as_str(), Some("attached" | "partial"))
-        })
-    })
+    group_recorded(c.meta(), "compaction")
 }
 
 /// One direct compaction attempt, from its rows.
@@ -420,12 +388,8 @@ pub fn analyzer(c: &Case, report: &Value, r: &mut Report) {
         r.skip(s, "compaction section", why);
         return;
     }
-    let metric = |key: &str| -> i128 {
-        report["metrics"]
-            .as_array()
-            .and_then(|m| m.iter().find(|m| m["key"] == key))
-            .and_then(|m| m["value"].as_f64())
-            .unwrap_or_else(|| panic!("memana reports no metric {key}")) as i128
+    let memana = |key: &str| -> i128 {
+        metric(report, key).unwrap_or_else(|| panic!("memana reports no whole metric {key}"))
     };
     let fast = c.missing(&["cmp_fast_isolate_free"]);
     for (m, k) in [
@@ -439,7 +403,7 @@ pub fn analyzer(c: &Case, report: &Value, r: &mut Report) {
     ] {
         match &fast {
             Some(why) if k == "compact_isolated" => r.skip(s, &format!("{m} vs {k}"), why.clone()),
-            _ => r.exact(s, &format!("{m} vs {k}"), metric(m), c.vmstat_delta(k)),
+            _ => r.exact(s, &format!("{m} vs {k}"), memana(m), c.vmstat_delta(k)),
         }
     }
 }

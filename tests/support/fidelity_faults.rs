@@ -27,10 +27,12 @@
 //!   waiting (FAULT_FLAG_TRIED).
 #![allow(dead_code)]
 
+use memtrace_schema::ProbeState;
 use serde_json::Value;
 
 use super::fidelity::{Case, Report};
-use super::{Cell, Row};
+use super::rows::{count, flag, group_recorded, metric, opt_int, opt_text, probe_state};
+use super::Row;
 
 /// Rows beyond Δpgfault allowed: faults between going live and the
 /// counter read at start, and between the counter read and going quiet at
@@ -41,38 +43,19 @@ pub const BRACKET_MAX: i128 = 64;
 /// faults (see the module doc).
 pub const UNMARKED_SHARE_MAX: f64 = 0.01;
 
-fn int(row: &Row, col: &str) -> Option<i128> {
-    match row.get(col) {
-        Some(Cell::Int(v)) => Some(*v),
-        _ => None,
-    }
-}
-
-fn text<'r>(row: &'r Row, col: &str) -> Option<&'r str> {
-    match row.get(col) {
-        Some(Cell::Text(v)) => Some(v),
-        _ => None,
-    }
-}
-
-fn flag(row: &Row, col: &str) -> bool {
-    matches!(row.get(col), Some(Cell::Bool(true)))
-}
-
 /// Whether the recording holds the faults group.
 pub fn recorded(c: &Case) -> bool {
-    c.meta()["groups"].as_array().is_some_and(|g| {
-        g.iter().any(|g| {
-            g["name"] == "faults" && matches!(g["status"].as_str(), Some("attached" | "partial"))
-        })
-    })
+    group_recorded(c.meta(), "faults")
 }
 
 /// Whether the exceptions tracepoints (the error code) were recorded.
 fn has_error_codes(c: &Case) -> bool {
-    super::kernel::recorded_probes(c.meta()).iter().any(|p| {
-        p.program == "faults_exc_user" && p.state == Ok(super::kernel::ProbeState::Attached)
-    })
+    probe_state(c.meta(), "faults_exc_user") == Some(ProbeState::Attached)
+}
+
+/// Fault rows and major fault rows among `rows`.
+fn totals(rows: &[Row]) -> (i128, i128) {
+    (rows.len() as i128, count(rows, is_major))
 }
 
 /// Every program's state (as `memrec probes` says for this kernel) and no
@@ -103,8 +86,7 @@ pub fn faults(c: &Case, r: &mut Report) {
         return;
     }
     let rows = c.table("fault");
-    let total = rows.len() as i128;
-    let major = rows.iter().filter(|x| flag(x, "major")).count() as i128;
+    let (total, major) = totals(&rows);
     // Before 6.4 handle_mm_fault() counted pgfault on every attempt, the
     // ones that gave up the lock to wait (VM_FAULT_RETRY) included; the
     // event fires once, when the fault completes, and a retried fault
@@ -140,24 +122,18 @@ pub fn faults(c: &Case, r: &mut Report) {
         );
     }
     // Every row names a kind of VMA; file names only on file and shmem VMAs.
-    let bad_file = rows
-        .iter()
-        .filter(|x| {
-            let named = text(x, "file").is_some();
-            let filed = matches!(text(x, "vma"), Some("file" | "shmem"));
-            named && !filed
-        })
-        .count();
+    let bad_file = count(&rows, |x| {
+        let named = opt_text(x, "file").is_some();
+        let filed = matches!(opt_text(x, "vma"), Some("file" | "shmem"));
+        named && !filed
+    });
     r.check(
         s,
         "file names only on file and shmem VMAs",
         bad_file == 0,
         format!("{bad_file} rows name a file on another VMA kind"),
     );
-    let unknown = rows
-        .iter()
-        .filter(|x| text(x, "vma") == Some("unknown"))
-        .count();
+    let unknown = count(&rows, |x| opt_text(x, "vma") == Some("unknown"));
     r.note(
         s,
         "faults whose VMA could not be looked up without waiting",
@@ -166,10 +142,7 @@ pub fn faults(c: &Case, r: &mut Report) {
     if has_error_codes(c) {
         // The stash is per task and matched by page: every accounted
         // hardware fault passed through the exception handler first.
-        let without = rows
-            .iter()
-            .filter(|x| int(x, "error_code").is_none())
-            .count();
+        let without = count(&rows, |x| opt_int(x, "error_code").is_none());
         r.check(
             s,
             "every fault row has its exception's error code",
@@ -182,13 +155,9 @@ pub fn faults(c: &Case, r: &mut Report) {
 /// One process's rows against its /proc/PID/stat, exactly.
 pub fn process(c: &Case, r: &mut Report, tgid: u32, minflt: u64, majflt: u64) {
     let s = c.name;
-    let rows = c.table("fault");
-    let mine: Vec<&Row> = rows
-        .iter()
-        .filter(|x| int(x, "tgid") == Some(i128::from(tgid)))
-        .collect();
-    let major = mine.iter().filter(|x| flag(x, "major")).count() as i128;
-    let minor = mine.len() as i128 - major;
+    let total = count_rows(c, tgid, |_| true) as i128;
+    let major = count_rows(c, tgid, is_major) as i128;
+    let minor = total - major;
     r.exact(
         s,
         &format!("process {tgid}: minor fault rows vs /proc/PID/stat minflt"),
@@ -205,22 +174,20 @@ pub fn process(c: &Case, r: &mut Report, tgid: u32, minflt: u64, majflt: u64) {
 
 /// Rows of one process matching a predicate.
 pub fn count_rows(c: &Case, tgid: u32, keep: impl Fn(&Row) -> bool) -> usize {
-    c.table("fault")
-        .iter()
-        .filter(|x| int(x, "tgid") == Some(i128::from(tgid)) && keep(x))
-        .count()
+    let tgid = Some(i128::from(tgid));
+    count(&c.table("fault"), |x| opt_int(x, "tgid") == tgid && keep(x)) as usize
 }
 
 /// Access, cause and VMA kind of a row, for [`count_rows`].
 pub fn is(row: &Row, vma: &str, access: &str, cause: &str) -> bool {
-    text(row, "vma") == Some(vma)
-        && text(row, "access") == Some(access)
-        && text(row, "cause") == Some(cause)
+    opt_text(row, "vma") == Some(vma)
+        && opt_text(row, "access") == Some(access)
+        && opt_text(row, "cause") == Some(cause)
 }
 
 /// The file a row names.
 pub fn file_of(row: &Row) -> Option<&str> {
-    text(row, "file")
+    opt_text(row, "file")
 }
 
 /// Whether a row is a major fault.
@@ -234,17 +201,7 @@ pub fn analyzer(c: &Case, report: &Value, r: &mut Report) {
     if !recorded(c) {
         return;
     }
-    let metric = |key: &str| -> Option<i128> {
-        report["metrics"]
-            .as_array()?
-            .iter()
-            .find(|m| m["key"] == key)
-            .and_then(|m| m["value"].as_i64())
-            .map(i128::from)
-    };
-    let rows = c.table("fault");
-    let major = rows.iter().filter(|x| flag(x, "major")).count() as i128;
-    let total = rows.len() as i128;
+    let (total, major) = totals(&c.table("fault"));
     for (key, want) in [
         ("faults.total", total),
         ("faults.major", major),
@@ -253,7 +210,7 @@ pub fn analyzer(c: &Case, report: &Value, r: &mut Report) {
         r.exact(
             s,
             &format!("memana {key} vs rows"),
-            metric(key).unwrap_or(-1),
+            metric(report, key).unwrap_or(-1),
             want,
         );
     }

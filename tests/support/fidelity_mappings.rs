@@ -13,21 +13,16 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::fidelity::{Case, Report};
-use super::{Cell, Row};
+use super::rows::{self, opt_int, opt_text};
+use super::Row;
 
+// A null size or errno (a call that failed, or succeeded) counts 0 or "".
 fn int(row: &Row, col: &str) -> i128 {
-    match row.get(col) {
-        Some(Cell::Int(v)) => *v,
-        Some(Cell::Null) | None => 0,
-        Some(other) => panic!("{col}: not an integer: {other:?}"),
-    }
+    opt_int(row, col).unwrap_or(0)
 }
 
 fn text<'r>(row: &'r Row, col: &str) -> &'r str {
-    match row.get(col) {
-        Some(Cell::Text(v)) => v,
-        _ => "",
-    }
+    opt_text(row, col).unwrap_or("")
 }
 
 /// The worker's calls inside its own window: entry at or after its start,
@@ -71,7 +66,7 @@ pub fn mappings(c: &Case, r: &mut Report) {
         let failed: Vec<&&Row> = of
             .iter()
             .copied()
-            .filter(|x| !matches!(x.get("error"), Some(Cell::Null) | None))
+            .filter(|x| opt_text(x, "error").is_some())
             .collect();
         let sum = |col: &str| of.iter().map(|x| int(x, col)).sum::<i128>();
         let n = |k: &str| want[k].as_u64().unwrap() as i128;
@@ -281,14 +276,7 @@ pub fn analyzer(c: &Case, memana: &Path, file: &Path, r: &mut Report) {
         return;
     }
     let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let metric = |key: &str| -> Option<i128> {
-        rep["metrics"]
-            .as_array()?
-            .iter()
-            .find(|m| m["key"] == key)
-            .and_then(|m| m["value"].as_f64())
-            .map(|v| v as i128)
-    };
+    let metric = |key: &str| rows::metric(&rep, key);
     for (name, want) in t["calls"].as_object().unwrap() {
         let n = |k: &str| want[k].as_u64().unwrap() as i128;
         let got = metric(&format!("mappings.calls{{call=\"{name}\"}}")).unwrap_or(0);

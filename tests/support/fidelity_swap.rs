@@ -21,7 +21,7 @@
 use serde_json::Value;
 
 use super::fidelity::{Case, Report};
-use super::{Cell, Row};
+use super::rows::{group_recorded, metric, sum};
 
 /// Share of the swap-in counters allowed without a row (readahead,
 /// swap-ins outside faults).
@@ -30,20 +30,17 @@ pub const SWAPIN_UNMARKED_SHARE_MAX: f64 = 0.01;
 /// Rows allowed above the swap-in counters.
 pub const SWAPIN_ABOVE_MAX: i128 = 64;
 
-fn int(row: &Row, col: &str) -> i128 {
-    match row.get(col) {
-        Some(Cell::Int(v)) => *v,
-        other => panic!("column {col}: not an integer: {other:?}"),
-    }
-}
-
 /// Whether the recording holds the swap group.
 pub fn recorded(c: &Case) -> bool {
-    c.meta()["groups"].as_array().is_some_and(|g| {
-        g.iter().any(|g| {
-            g["name"] == "swap" && matches!(g["status"].as_str(), Some("attached" | "partial"))
-        })
-    })
+    group_recorded(c.meta(), "swap")
+}
+
+/// Swap-ins (one page each) and swapped-out pages recorded.
+fn pages(c: &Case) -> (i128, i128) {
+    (
+        c.table("swap_in").len() as i128,
+        sum(&c.table("swap_out"), "pages"),
+    )
 }
 
 fn delta_sum(c: &Case, keys: &[&str]) -> i128 {
@@ -61,14 +58,13 @@ pub fn swap(c: &Case, r: &mut Report) {
         );
         return;
     }
-    let outs: i128 = c.table("swap_out").iter().map(|x| int(x, "pages")).sum();
+    let (ins, outs) = pages(c);
     r.exact(
         s,
         "Σ swap_out.pages vs Δ(pswpout + zswpout + swpout_zero)",
         outs,
         delta_sum(c, &["pswpout", "zswpout", "swpout_zero"]),
     );
-    let ins = c.table("swap_in").len() as i128;
     let kernel = delta_sum(c, &["pswpin", "zswpin", "swpin_zero"]);
     let gap = kernel - ins;
     let max = (kernel as f64 * SWAPIN_UNMARKED_SHARE_MAX).ceil() as i128;
@@ -90,26 +86,17 @@ pub fn analyzer(c: &Case, report: &Value, r: &mut Report) {
     if !recorded(c) {
         return;
     }
-    let metric = |key: &str| -> Option<i128> {
-        report["metrics"]
-            .as_array()?
-            .iter()
-            .find(|m| m["key"] == key)
-            .and_then(|m| m["value"].as_i64())
-            .map(i128::from)
-    };
-    let outs: i128 = c.table("swap_out").iter().map(|x| int(x, "pages")).sum();
-    let ins = c.table("swap_in").len() as i128;
+    let (ins, outs) = pages(c);
     r.exact(
         s,
         "memana swap.in_pages vs rows",
-        metric("swap.in_pages").unwrap_or(-1),
+        metric(report, "swap.in_pages").unwrap_or(-1),
         ins,
     );
     r.exact(
         s,
         "memana swap.out_pages vs Σ pages",
-        metric("swap.out_pages").unwrap_or(-1),
+        metric(report, "swap.out_pages").unwrap_or(-1),
         outs,
     );
 }

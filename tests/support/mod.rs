@@ -9,6 +9,7 @@ pub mod fidelity_faults;
 pub mod fidelity_mappings;
 pub mod fidelity_swap;
 pub mod kernel;
+pub mod rows;
 pub mod tracefs;
 
 use std::collections::BTreeMap;
