@@ -284,7 +284,7 @@ fn invariants_are_checked_without_checksums() {
     // A comm longer than the kernel's 16 bytes: damage, said so.
     let p = rewritten(dir, "comm.parquet", |b| {
         let victim = memtrace_schema::tables::oom::oom_victim::Row {
-            victim_comm: "x".repeat(1 << 20).into(),
+            victim_comm: Some("x".repeat(1 << 20).into()),
             ..Default::default()
         };
         let ts = b.meta.start_ns + 1;
@@ -307,7 +307,7 @@ fn invariants_are_checked_without_checksums() {
     let p = rewritten(dir, "load.parquet", |b| {
         let ts = b.meta.start_ns + 1;
         let row = memtrace_schema::tables::oom::oom_victim::Row {
-            victim_comm: "v".into(),
+            victim_comm: Some("v".into()),
             load1: f64::NAN,
             ..Default::default()
         };
@@ -513,7 +513,7 @@ fn a_small_file_with_a_huge_comm_is_refused_before_decoding() {
     let p = rewritten(d.path(), "huge-comm.parquet", |b| {
         let ts = b.meta.start_ns + 1;
         let victim = memtrace_schema::tables::oom::oom_victim::Row {
-            victim_comm: "x".repeat(300 << 20).into(),
+            victim_comm: Some("x".repeat(300 << 20).into()),
             ..Default::default()
         };
         b.add(hdr(ts, 1, 1, "a"), &victim);

@@ -27,7 +27,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 ///
 /// Fields:
 /// - `schema_version`: [`SCHEMA_VERSION`].
-/// - `scenario`: `memcg-reclaim`, `oom`, `alloc-fail`, `leak`, `swap`, `fragment` or `mappings`.
+/// - `scenario`: `memcg-reclaim`, `oom`, `alloc-fail`, `leak`, `swap`, `fragment`, `mappings` or `hugetlb`.
 /// - `scale`: `small` or `normal`.
 /// - `produced`: whether the situation the scenario is meant to create
 ///   happened (exit code 0 if true, 1 if false); `verdict` says why in words.
@@ -57,7 +57,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 ///   `rss_anon_kb`, `rss_file_kb`, `rss_shmem_kb`, `vm_swap_kb`,
 ///   `vm_hwm_kb`, `vm_size_kb`, `vm_data_kb`, `vm_stk_kb`, `vm_pte_kb`.
 /// - One scenario section, named after the scenario with `_` for `-`:
-///   `memcg_reclaim`, `oom`, `alloc_fail`, `leak`, `swap`, `fragment`, `mappings`
+///   `memcg_reclaim`, `oom`, `alloc_fail`, `leak`, `swap`, `fragment`, `mappings`, `hugetlb`
 ///   (see each struct).
 #[derive(Debug, Serialize)]
 pub struct GroundTruth {
@@ -94,6 +94,8 @@ pub struct GroundTruth {
     pub fragment: Option<FragmentTruth>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mappings: Option<crate::scenarios::mappings::MappingsTruth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hugetlb: Option<crate::scenarios::hugetlb::HugetlbTruth>,
 }
 
 #[derive(Debug, Serialize)]
@@ -367,6 +369,7 @@ impl GroundTruth {
             swap: None,
             fragment: None,
             mappings: None,
+            hugetlb: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod compaction;
 pub mod faults;
 pub mod growth;
 pub mod header;
+pub mod hugetlb;
 pub mod mappings;
 pub mod oom;
 pub mod paf;
@@ -43,6 +44,7 @@ pub static SECTIONS: &[&Section] = &[
     &swap::SECTION,
     &mappings::SECTION,
     &compaction::SECTION,
+    &hugetlb::SECTION,
 ];
 
 /// The section with this id.
@@ -169,7 +171,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             SectionError::Unknown("nope".into()).to_string(),
-            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, faults, swap, mappings, compaction)"
+            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, faults, swap, mappings, compaction, hugetlb)"
         );
     }
 }

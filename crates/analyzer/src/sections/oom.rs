@@ -40,15 +40,15 @@ report_row! {
     struct VictimRow {
         ts_ns: i64 => Timestamp,
         victim_pid: u64 => None,
-        victim_comm: String => None,
-        uid: u64 => None,
-        oom_score_adj: i64 => None,
-        total_vm: u64 => Bytes,
-        anon_rss: u64 => Bytes,
-        file_rss: u64 => Bytes,
-        shmem_rss: u64 => Bytes,
-        rss: u64 => Bytes,
-        pgtables: u64 => Bytes,
+        victim_comm: Option<String> => None,
+        uid: Option<u64> => None,
+        oom_score_adj: Option<i64> => None,
+        total_vm: Option<u64> => Bytes,
+        anon_rss: Option<u64> => Bytes,
+        file_rss: Option<u64> => Bytes,
+        shmem_rss: Option<u64> => Bytes,
+        rss: Option<u64> => Bytes,
+        pgtables: Option<u64> => Bytes,
         killer_tgid: u64 => None,
         killer_comm: String => None,
         samples_before: u64 => Count,
@@ -94,20 +94,21 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     let fr = rec.fetch("oom_victim", rec.scan("oom_victim", f, &cols)?)?;
     let ts = fr.i64_or0("ts_ns")?;
     let (ktg, kcm) = (fr.u64_or0("tgid")?, fr.str_or_empty("comm")?);
+    // Null where the kernel's tracepoint has only the pid.
     let (vp, vc, uid) = (
         fr.u64_or0("victim_pid")?,
-        fr.str_or_empty("victim_comm")?,
-        fr.u64_or0("uid")?,
+        fr.str("victim_comm")?,
+        fr.u64("uid")?,
     );
     let (vm, an, fi) = (
-        fr.u64_or0("total_vm")?,
-        fr.u64_or0("anon_rss")?,
-        fr.u64_or0("file_rss")?,
+        fr.u64("total_vm")?,
+        fr.u64("anon_rss")?,
+        fr.u64("file_rss")?,
     );
     let (sh, pt, adj) = (
-        fr.u64_or0("shmem_rss")?,
-        fr.u64_or0("pgtables")?,
-        fr.i64_or0("oom_score_adj")?,
+        fr.u64("shmem_rss")?,
+        fr.u64("pgtables")?,
+        fr.i64("oom_score_adj")?,
     );
     // The victims' procstat samples in the windows before the kills.
     // The victims' procstat samples (tgid, name epoch, ts, total RSS).
@@ -184,7 +185,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             anon_rss: an[i],
             file_rss: fi[i],
             shmem_rss: sh[i],
-            rss: an[i] + fi[i] + sh[i],
+            rss: an[i].zip(fi[i]).zip(sh[i]).map(|((a, b), c)| a + b + c),
             pgtables: pt[i],
             killer_tgid: ktg[i],
             killer_comm: kcm[i].clone(),

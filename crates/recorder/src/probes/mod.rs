@@ -9,6 +9,7 @@
 pub mod compaction;
 pub mod decode;
 pub mod faults;
+pub mod hugetlb;
 pub mod mappings;
 pub mod oom;
 pub mod paf;
@@ -211,6 +212,7 @@ pub static GROUPS: &[&Group] = &[
     &swap::GROUP,
     &mappings::GROUP,
     &compaction::GROUP,
+    &hugetlb::GROUP,
 ];
 
 /// Names of the groups recorded when `--probes` is not given, in
@@ -407,7 +409,7 @@ mod tests {
             GROUPS.iter().filter(|g| f(g)).map(|g| g.name).collect()
         };
         assert_eq!(with(|g| g.needs_ksyms), ["pr"]);
-        assert_eq!(with(|g| g.timer.is_some()), ["sysstat"]);
+        assert_eq!(with(|g| g.timer.is_some()), ["sysstat", "hugetlb"]);
         assert_eq!(with(|g| g.load_test.is_some()), ["procstat"]);
     }
 }

@@ -48,18 +48,22 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
     // kallsyms for data; /proc/loadavg now is within one drain interval.
     let (load1, load5, load15) = kernel::loadavg();
     let comm = Comm(e.victim_comm.map(|c| c as u8));
+    // Without the tracepoint's details (has_details 0) the fields are
+    // unknown, not zero.
+    let known = e.has_details != 0;
+    let kb = |v: u64| known.then_some(v * 1024);
     out.push(
         &hdr,
         &oom_victim::Row {
             victim_pid: e.victim_pid.max(0) as u32,
-            victim_comm: Text::from(comm.as_str().to_string()),
-            uid: e.uid,
-            total_vm: e.total_vm_kb * 1024,
-            anon_rss: e.anon_rss_kb * 1024,
-            file_rss: e.file_rss_kb * 1024,
-            shmem_rss: e.shmem_rss_kb * 1024,
-            pgtables: e.pgtables_kb * 1024,
-            oom_score_adj: e.oom_score_adj,
+            victim_comm: known.then(|| Text::from(comm.as_str().to_string())),
+            uid: known.then_some(e.uid),
+            total_vm: kb(e.total_vm_kb),
+            anon_rss: kb(e.anon_rss_kb),
+            file_rss: kb(e.file_rss_kb),
+            shmem_rss: kb(e.shmem_rss_kb),
+            pgtables: kb(e.pgtables_kb),
+            oom_score_adj: known.then_some(e.oom_score_adj),
             load1,
             load5,
             load15,
@@ -111,6 +115,31 @@ mod tests {
         assert_eq!(row.get("shmem_rss"), &Val::U64(8 * 1024));
         assert_eq!(row.get("pgtables"), &Val::U64(12 * 1024));
         assert_eq!(row.get("oom_score_adj"), &Val::I32(-500));
+    }
+
+    /// Kernels whose mark_victim has only the pid: unknown, not zero.
+    #[test]
+    fn a_victim_without_details_has_nulls() {
+        let mut e = victim();
+        e.has_details = 0;
+        let mut out = Collect::default();
+        decode(&bytes(&e), &mut ctx(), &mut out).unwrap();
+        let [row] = &out.rows[..] else {
+            panic!("{:?}", out.rows)
+        };
+        assert_eq!(row.get("victim_pid"), &Val::U32(4242));
+        for c in [
+            "victim_comm",
+            "uid",
+            "total_vm",
+            "anon_rss",
+            "file_rss",
+            "shmem_rss",
+            "pgtables",
+            "oom_score_adj",
+        ] {
+            assert_eq!(row.get(c), &Val::Null, "{c}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod alloc_fail;
 mod fragment;
+pub(crate) mod hugetlb;
 mod leak;
 pub(crate) mod mappings;
 mod memcg_reclaim;
@@ -40,10 +41,12 @@ pub enum ScenarioName {
     Fragment,
     /// Known counts and sizes of mmap, munmap, mremap, brk, madvise, mprotect and SysV shm calls.
     Mappings,
+    /// Known hugetlb faults and huge page pool changes.
+    Hugetlb,
 }
 
 impl ScenarioName {
-    pub const ALL: [ScenarioName; 7] = [
+    pub const ALL: [ScenarioName; 8] = [
         ScenarioName::MemcgReclaim,
         ScenarioName::Oom,
         ScenarioName::AllocFail,
@@ -51,6 +54,7 @@ impl ScenarioName {
         ScenarioName::Swap,
         ScenarioName::Fragment,
         ScenarioName::Mappings,
+        ScenarioName::Hugetlb,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +66,7 @@ impl ScenarioName {
             ScenarioName::Swap => "swap",
             ScenarioName::Fragment => "fragment",
             ScenarioName::Mappings => "mappings",
+            ScenarioName::Hugetlb => "hugetlb",
         }
     }
 
@@ -87,6 +92,9 @@ impl ScenarioName {
             }
             ScenarioName::Mappings => {
                 "a worker makes known numbers of mmap (anonymous and file), mremap, brk, mprotect, madvise, munmap and SysV shm calls, and 9 that fail with known errnos"
+            }
+            ScenarioName::Hugetlb => {
+                "grow the huge page pool by 8 pages, map 6 (MAP_HUGETLB) and touch 4 of them (4 hugetlb faults), unmap, restore the pool"
             }
         }
     }
@@ -141,6 +149,7 @@ pub fn run(cfg: &RunConfig) -> Result<bool> {
         ScenarioName::Swap => swap::run(cfg, &mut truth)?,
         ScenarioName::Fragment => fragment::run(cfg, &mut truth)?,
         ScenarioName::Mappings => mappings::run(cfg, &mut truth)?,
+        ScenarioName::Hugetlb => hugetlb::run(cfg, &mut truth)?,
     }
     truth.print_summary();
     if let Some(path) = &cfg.truth {

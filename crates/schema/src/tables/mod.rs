@@ -2,6 +2,7 @@
 
 pub mod compaction;
 pub mod faults;
+pub mod hugetlb;
 pub mod mappings;
 pub mod oom;
 pub mod paf;
@@ -27,6 +28,7 @@ const GROUPS: &[&[&Table]] = &[
     swap::TABLES,
     mappings::TABLES,
     compaction::TABLES,
+    hugetlb::TABLES,
 ];
 
 const fn count(groups: &[&[&Table]]) -> usize {
@@ -142,7 +144,10 @@ mod tests {
             .filter(|t| t.task == TaskFilter::SystemWide)
             .map(|t| t.name)
             .collect();
-        assert_eq!(system, ["sysstat", "zone", "wmark_setup", "kswapd"]);
+        assert_eq!(
+            system,
+            ["sysstat", "zone", "wmark_setup", "kswapd", "hugetlb_pool"]
+        );
         assert_eq!(
             oom::oom_victim::TABLE.task_columns(),
             Some(("oom_victim.victim_pid", "oom_victim.victim_comm"))

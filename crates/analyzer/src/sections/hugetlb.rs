@@ -1,0 +1,253 @@
+//! hugetlb: faults in hugetlb VMAs per process and page size, the huge page
+//! pools over time, and the pool's buddy allocations.
+
+use super::{start, Section, SectionError};
+use crate::filter::Filter;
+use crate::frame::{count_by, COUNT};
+use crate::model::{Metric, SectionReport, Status, Table, Unit};
+use crate::recording::Recording;
+use crate::report_row;
+use polars::prelude::*;
+
+report_row! {
+    /// Hugetlb faults of one process in huge pages of one size.
+    struct ProcessRow {
+        tgid: u64 => None,
+        comm: String => None,
+        page_size: u64 => Bytes,
+        faults: u64 => Count,
+        minor: u64 => Count,
+        major: u64 => Count,
+        shared: u64 => Count,
+    }
+}
+
+report_row! {
+    /// One huge page size's pool at one snapshot.
+    struct PoolRow {
+        ts_ns: i64 => Timestamp,
+        trigger: String => None,
+        page_size: u64 => Bytes,
+        total: u64 => Count,
+        free: u64 => Count,
+        reserved: u64 => Count,
+        surplus: u64 => Count,
+        in_use: u64 => Count,
+    }
+}
+
+report_row! {
+    /// A /proc/vmstat counter of the pool's allocations, over the recording.
+    struct AllocRow {
+        counter: String => None,
+        start: u64 => Count,
+        end: u64 => Count,
+        delta: i64 => Count,
+    }
+}
+
+pub static SECTION: Section = Section {
+    id: "hugetlb",
+    title: "Hugetlb faults and huge page pools (hugetlb_fault, hugetlb_pool)",
+    required: &["hugetlb"],
+    optional: &[],
+    compute,
+};
+
+/// The sysfs name of a huge page size (`2048kB`), as metric labels use it.
+fn size_label(bytes: u64) -> String {
+    format!("{}kB", bytes / 1024)
+}
+
+/// The /proc/vmstat counters of huge page allocations from the buddy
+/// allocator (growing the pool, or a surplus page): successes and failures.
+pub const ALLOC_COUNTERS: [&str; 2] = ["htlb_buddy_alloc_success", "htlb_buddy_alloc_fail"];
+
+pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
+    let mut r = start(rec, &SECTION);
+    if r.status != Status::Ok {
+        return Ok(r);
+    }
+    let (total, major) = per_process(rec, f, &mut r)?;
+    r.metrics
+        .push(Metric::new("hugetlb.faults", total, Unit::Count));
+    r.metrics
+        .push(Metric::new("hugetlb.major_faults", major, Unit::Count));
+    pools(rec, f, &mut r)?;
+    allocations(rec, &mut r);
+    r.notes.push(
+        "A hugetlb fault is a page fault the kernel accounted (page-fault perf events) in a \
+         VM_HUGETLB VMA; faults that end in SIGBUS (no free huge page) are not here. Pools are \
+         the kernel's counters (HugePages_* in /proc/meminfo for the default size) at memrec's \
+         snapshots; in_use = total - free. The buddy allocation counters cover the whole \
+         recording, whatever --from/--to say."
+            .into(),
+    );
+    Ok(r)
+}
+
+/// Per process and page size; returns (faults, major faults) over all.
+fn per_process(
+    rec: &Recording,
+    f: &Filter,
+    r: &mut SectionReport,
+) -> Result<(u64, u64), SectionError> {
+    let keys = ["tgid", "comm", "page_size"];
+    let q = count_by(
+        rec.scan(
+            "hugetlb_fault",
+            f,
+            &["tgid", "comm", "page_size", "major", "shared"],
+        )?,
+        &keys,
+        vec![
+            col("major").cast(DataType::UInt64).sum().alias("majors"),
+            col("shared").cast(DataType::UInt64).sum().alias("shareds"),
+        ],
+    );
+    let fr = rec.fetch("hugetlb_fault", q)?;
+    let (tg, cm, ps) = (
+        fr.u64_or0("tgid")?,
+        fr.str_or_empty("comm")?,
+        fr.u64_or0("page_size")?,
+    );
+    let (n, mj, sh) = (
+        fr.u64_or0(COUNT)?,
+        fr.u64_or0("majors")?,
+        fr.u64_or0("shareds")?,
+    );
+    let mut rows: Vec<ProcessRow> = (0..fr.height())
+        .map(|i| ProcessRow {
+            tgid: tg[i],
+            comm: cm[i].clone(),
+            page_size: ps[i],
+            faults: n[i],
+            minor: n[i] - mj[i],
+            major: mj[i],
+            shared: sh[i],
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.faults
+            .cmp(&a.faults)
+            .then_with(|| (a.tgid, &a.comm, a.page_size).cmp(&(b.tgid, &b.comm, b.page_size)))
+    });
+    let total = rows.iter().map(|x| x.faults).sum();
+    let major = rows.iter().map(|x| x.major).sum();
+    let mut t =
+        Table::of::<ProcessRow>("processes", "Hugetlb faults per process and huge page size");
+    for row in rows {
+        t.push_row(row);
+    }
+    t.truncate(f.top);
+    r.tables.push(t);
+    Ok((total, major))
+}
+
+/// The pools at every snapshot, and each size's first and last as metrics.
+fn pools(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), SectionError> {
+    let cols = [
+        "ts_ns",
+        "trigger",
+        "page_size",
+        "total",
+        "free",
+        "reserved",
+        "surplus",
+    ];
+    let lf = rec
+        .scan_with("hugetlb_pool", f, &cols, false)?
+        .sort(["ts_ns", "page_size"], SortMultipleOptions::default());
+    let fr = rec.fetch("hugetlb_pool", lf)?;
+    let (ts, tr, ps) = (
+        fr.i64_or0("ts_ns")?,
+        fr.str_or_empty("trigger")?,
+        fr.u64_or0("page_size")?,
+    );
+    let (to, fe, rs, su) = (
+        fr.u64_or0("total")?,
+        fr.u64_or0("free")?,
+        fr.u64_or0("reserved")?,
+        fr.u64_or0("surplus")?,
+    );
+    let mut t = Table::of::<PoolRow>(
+        "pools",
+        "Huge page pools at each snapshot (start, every interval, end), per page size",
+    );
+    let mut first: Vec<(u64, usize)> = Vec::new();
+    let mut last: Vec<(u64, usize)> = Vec::new();
+    for i in 0..fr.height() {
+        if !first.iter().any(|(s, _)| *s == ps[i]) {
+            first.push((ps[i], i));
+        }
+        match last.iter_mut().find(|(s, _)| *s == ps[i]) {
+            Some(l) => l.1 = i,
+            None => last.push((ps[i], i)),
+        }
+        t.push_row(PoolRow {
+            ts_ns: ts[i],
+            trigger: tr[i].clone(),
+            page_size: ps[i],
+            total: to[i],
+            free: fe[i],
+            reserved: rs[i],
+            surplus: su[i],
+            in_use: to[i].saturating_sub(fe[i]),
+        });
+    }
+    r.tables.push(t);
+    for (at, list) in [("first", &first), ("last", &last)] {
+        for &(size, i) in list.iter() {
+            for (name, v) in [
+                ("hugetlb.pool_total", to[i]),
+                ("hugetlb.pool_free", fe[i]),
+                ("hugetlb.pool_reserved", rs[i]),
+                ("hugetlb.pool_surplus", su[i]),
+            ] {
+                r.metrics.push(
+                    Metric::new(name, v, Unit::Count)
+                        .label("page_size", size_label(size))
+                        .label("at", at),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// htlb_buddy_alloc_* from memrec's /proc/vmstat reads at start and end.
+fn allocations(rec: &Recording, r: &mut SectionReport) {
+    let mut t = Table::of::<AllocRow>(
+        "allocations",
+        "Huge pages allocated from the buddy allocator for the pools (/proc/vmstat)",
+    );
+    for name in ALLOC_COUNTERS {
+        let (Some(&a), Some(&b)) = (
+            rec.meta.vmstat_start.get(name),
+            rec.meta.vmstat_end.get(name),
+        ) else {
+            continue;
+        };
+        let delta = b as i64 - a as i64;
+        r.metrics
+            .push(Metric::new(format!("hugetlb.{name}"), delta, Unit::Count));
+        t.push_row(AllocRow {
+            counter: name.to_string(),
+            start: a,
+            end: b,
+            delta,
+        });
+    }
+    r.tables.push(t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_labelled_as_sysfs_names_them() {
+        assert_eq!(size_label(2 << 20), "2048kB");
+        assert_eq!(size_label(1 << 30), "1048576kB");
+    }
+}
