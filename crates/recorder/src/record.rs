@@ -318,6 +318,7 @@ fn decode_ctx(needs_ksyms: bool, zones: &[ZoneInfo], warnings: &mut Vec<String>)
         migratetypes: migratetypes.into_iter().map(Text::from).collect(),
         gfp,
         compact_result,
+        compaction: probes::compaction::Names::from_kernel(),
         ksyms,
         ..Default::default()
     }

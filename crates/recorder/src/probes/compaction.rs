@@ -1,8 +1,6 @@
 //! compaction: compaction runs, zone deferrals, kcompactd, migrate-type
 //! fallbacks and page migrations.
 
-use std::sync::LazyLock;
-
 use memtrace_schema::tables::compaction::{
     compaction_defer, compaction_run, extfrag, kcompactd, migrate_pages,
 };
@@ -131,47 +129,36 @@ pub static GROUP: Group = Group {
     decode: decode::<Tables>,
 };
 
-/// This kernel's names for the values its tracepoints print symbolically.
+/// This kernel's names for the values mm_migrate_pages prints
+/// symbolically, read once as the recording starts into the decode context
+/// ([`DecodeCtx::compaction`]). mm_compaction_end's `status` is the
+/// COMPACTION_STATUS table mm_compaction_suitable prints too, which the
+/// context already holds for paf ([`DecodeCtx::compact_result`]).
 #[derive(Debug, Default)]
-struct Names {
-    /// enum compact_result, from mm_compaction_end's `status`.
-    status: SymbolTable,
+pub struct Names {
     /// enum migrate_mode, from mm_migrate_pages' `mode`.
-    mode: SymbolTable,
+    pub mode: SymbolTable,
     /// enum migrate_reason, from mm_migrate_pages' `reason`.
-    reason: SymbolTable,
+    pub reason: SymbolTable,
 }
 
 impl Names {
-    /// Read from the running kernel's tracepoint formats; a table that
-    /// cannot be read leaves its values as numbers.
-    fn from_kernel() -> Names {
-        let table = |tp: &str, field: &str| {
-            kernel::tracepoint_format(tp)
-                .ok()
-                .and_then(|f| printfmt::parse_symbolic(&f, field).ok())
-                .unwrap_or_default()
-        };
+    /// From the running kernel's tracepoint format; what cannot be read
+    /// leaves its values as numbers.
+    pub fn from_kernel() -> Names {
+        kernel::tracepoint_format("migrate/mm_migrate_pages")
+            .map(|f| Names::from_format(&f))
+            .unwrap_or_default()
+    }
+
+    /// From the text of mm_migrate_pages' format.
+    pub fn from_format(format: &str) -> Names {
+        let table = |field: &str| printfmt::parse_symbolic(format, field).unwrap_or_default();
         Names {
-            status: table("compaction/mm_compaction_end", "status"),
-            mode: table("migrate/mm_migrate_pages", "mode"),
-            reason: table("migrate/mm_migrate_pages", "reason"),
+            mode: table("mode"),
+            reason: table("reason"),
         }
     }
-}
-
-/// The name of a value, or the value in hex as the kernel prints unknown ones.
-fn name(table: &SymbolTable, value: i64) -> Text {
-    match table.values.iter().find(|(v, _)| *v == value) {
-        Some((_, n)) => Text::from(n.clone()),
-        None => Text::from(format!("{value:#x}")),
-    }
-}
-
-static NAMES: LazyLock<Names> = LazyLock::new(Names::from_kernel);
-
-fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(), DecodeError> {
-    decode_with(&NAMES, data, ctx, out)
 }
 
 fn runner_name(r: u32) -> Text {
@@ -200,12 +187,7 @@ fn seen(ts: u64) -> Option<i64> {
     (ts != 0).then_some(ts as i64)
 }
 
-fn decode_with<O: RowSink>(
-    names: &Names,
-    data: &[u8],
-    ctx: &mut DecodeCtx,
-    out: &mut O,
-) -> Result<(), DecodeError> {
+fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(), DecodeError> {
     use types::compaction_kind as K;
     let (hdr, kind) = header(data, ctx)?;
     match kind {
@@ -220,9 +202,9 @@ fn decode_with<O: RowSink>(
                     zone: ctx.zone_name(e.zone_idx as i64),
                     // The kernel's -1: the whole zone, for no order.
                     order: (e.order >= 0).then_some(e.order),
-                    status: name(&names.status, e.status as i64),
+                    status: ctx.compact_result.decode_cached(e.status as i64),
                     status_code: e.status,
-                    mode: name(&names.mode, e.mode as i64),
+                    mode: ctx.compaction.mode.decode_cached(e.mode as i64),
                     whole_zone: e.whole_zone != 0,
                     gfp_flags: e.gfp_flags,
                     begin_ts_ns: begin,
@@ -295,8 +277,8 @@ fn decode_with<O: RowSink>(
             out.push(
                 &hdr,
                 &migrate_pages::Row {
-                    reason: name(&names.reason, e.reason as i64),
-                    mode: name(&names.mode, e.mode as i64),
+                    reason: ctx.compaction.reason.decode_cached(e.reason as i64),
+                    mode: ctx.compaction.mode.decode_cached(e.mode as i64),
                     succeeded: e.succeeded,
                     failed: e.failed,
                     thp_succeeded: e.thp_succeeded,
@@ -318,14 +300,20 @@ mod tests {
     use crate::probes::decode::testing::{bytes, comm, ctx, Collect, Decoded, Val};
     use types::compaction_kind as K;
 
-    /// The names a 6.18 kernel prints (its tracepoint formats).
-    fn names() -> Names {
-        let status = r#"print fmt: "status=%s", __print_symbolic(REC->status, {1, "skipped"}, {2, "deferred"}, {4, "continue"}, {8, "success"}, {6, "partial_skipped"}, {5, "complete"}, {3, "no_suitable_page"}, {0, "not_suitable_zone"}, {7, "contended"})"#;
-        let migrate = r#"print fmt: "mode=%s reason=%s", __print_symbolic(REC->mode, {0, "MIGRATE_ASYNC"}, {1, "MIGRATE_SYNC_LIGHT"}, {2, "MIGRATE_SYNC"}), __print_symbolic(REC->reason, {0, "compaction"}, {1, "memory_failure"}, {5, "numa_misplaced"})"#;
-        Names {
-            status: printfmt::parse_symbolic(status, "status").unwrap(),
-            mode: printfmt::parse_symbolic(migrate, "mode").unwrap(),
-            reason: printfmt::parse_symbolic(migrate, "reason").unwrap(),
+    /// mm_compaction_suitable's format on 6.18 (its `ret` table is the
+    /// status table of mm_compaction_end).
+    const SUITABLE_6_18: &str = r#"print fmt: "node=%d zone=%-8s order=%d ret=%s", REC->nid, __print_symbolic(REC->idx, {0, "DMA"}, {1, "DMA32"}, {2, "Normal"}, {3, "Movable"}), REC->order, __print_symbolic(REC->ret, {1, "skipped"}, {2, "deferred"}, {4, "continue"}, {8, "success"}, {6, "partial_skipped"}, {5, "complete"}, {3, "no_suitable_page"}, {0, "not_suitable_zone"}, {7, "contended"})"#;
+
+    /// mm_migrate_pages' format on 6.18, shortened.
+    const MIGRATE_6_18: &str = r#"print fmt: "nr_succeeded=%lu nr_failed=%lu mode=%s reason=%s", REC->succeeded, REC->failed, __print_symbolic(REC->mode, {0, "MIGRATE_ASYNC"}, {1, "MIGRATE_SYNC_LIGHT"}, {2, "MIGRATE_SYNC"}), __print_symbolic(REC->reason, {0, "compaction"}, {1, "memory_failure"}, {5, "numa_misplaced"})"#;
+
+    /// A decode context with the names a 6.18 kernel prints, as memrec
+    /// builds it at record start from the tracepoint formats.
+    fn ctx_6_18() -> DecodeCtx {
+        DecodeCtx {
+            compact_result: printfmt::parse_symbolic(SUITABLE_6_18, "ret").unwrap(),
+            compaction: Names::from_format(MIGRATE_6_18),
+            ..ctx()
         }
     }
 
@@ -340,11 +328,15 @@ mod tests {
         }
     }
 
-    fn one<T: plain::Plain>(record: &T) -> Decoded {
+    fn one_with<T: plain::Plain>(ctx: &mut DecodeCtx, record: &T) -> Decoded {
         let mut out = Collect::default();
-        decode_with(&names(), &bytes(record), &mut ctx(), &mut out).unwrap();
+        decode(&bytes(record), ctx, &mut out).unwrap();
         assert_eq!(out.rows.len(), 1, "{:?}", out.rows);
         out.rows.remove(0)
+    }
+
+    fn one<T: plain::Plain>(record: &T) -> Decoded {
+        one_with(&mut ctx_6_18(), record)
     }
 
     #[test]
@@ -487,13 +479,67 @@ mod tests {
     }
 
     #[test]
+    fn names_come_from_the_context_the_recording_started_with() {
+        // Another kernel's numbering: the decoder must not assume 6.18's.
+        let other = r#"print fmt: "mode=%s reason=%s", __print_symbolic(REC->mode, {0, "MIGRATE_SYNC"}), __print_symbolic(REC->reason, {5, "demotion"})"#;
+        let mut c = DecodeCtx {
+            compact_result: printfmt::SymbolTable::new(vec![(8, "COMPACT_SUCCESS".into())]),
+            compaction: Names::from_format(other),
+            ..ctx()
+        };
+        let run = one_with(
+            &mut c,
+            &types::cmp_run {
+                hdr: hdr(K::CMP_RUN),
+                status: 8,
+                mode: 0,
+                ..Default::default()
+            },
+        );
+        assert_eq!(run.get("status"), &Val::from("COMPACT_SUCCESS"));
+        assert_eq!(run.get("mode"), &Val::from("MIGRATE_SYNC"));
+        let migrate = one_with(
+            &mut c,
+            &types::cmp_migrate {
+                hdr: hdr(K::CMP_MIGRATE),
+                reason: 5,
+                mode: 1,
+                large_folio_split: u64::MAX,
+                ..Default::default()
+            },
+        );
+        assert_eq!(migrate.get("reason"), &Val::from("demotion"));
+        assert_eq!(migrate.get("mode"), &Val::from("0x1"));
+    }
+
+    #[test]
+    fn a_format_without_the_tables_leaves_numbers() {
+        let mut c = DecodeCtx {
+            compaction: Names::from_format("print fmt: \"nr_succeeded=%lu\", REC->succeeded"),
+            ..ctx()
+        };
+        let row = one_with(
+            &mut c,
+            &types::cmp_migrate {
+                hdr: hdr(K::CMP_MIGRATE),
+                reason: 1,
+                mode: 2,
+                large_folio_split: u64::MAX,
+                ..Default::default()
+            },
+        );
+        assert_eq!(row.get("reason"), &Val::from("0x1"));
+        assert_eq!(row.get("mode"), &Val::from("0x2"));
+    }
+
+    #[test]
     fn a_short_record_is_refused_not_misread() {
         let b = bytes(&types::cmp_run {
             hdr: hdr(K::CMP_RUN),
             ..Default::default()
         });
         let mut out = Collect::default();
-        let e = decode_with(&names(), &b[..b.len() - 4], &mut ctx(), &mut out).err();
+        let e = decode(&b[..b.len() - 4], &mut ctx_6_18(), &mut out).err();
         assert!(matches!(e, Some(DecodeError::Short { .. })), "{e:?}");
         assert!(out.rows.is_empty());
     }

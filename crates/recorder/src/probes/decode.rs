@@ -75,6 +75,8 @@ pub struct DecodeCtx {
     pub migratetypes: Vec<Text>,
     pub gfp: FlagTable,
     pub compact_result: SymbolTable,
+    /// This kernel's migrate mode and reason names (compaction group).
+    pub compaction: super::compaction::Names,
     pub ksyms: Option<Ksyms>,
     pub symbols: HashMap<u64, Text>,
     /// Highest zone index of the last allocation failure seen per CPU: the
