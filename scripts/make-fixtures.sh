@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
-# Re-records fixtures/: one recording per memscen scenario, with memscen's
-# ground truth beside it. Needs root.
+# Re-records fixtures/: one recording per fixture, each around a memscen
+# scenario with memscen's ground truth beside it. Needs root.
 #
-# Usage: scripts/make-fixtures.sh [--out DIR] [--bin DIR] [SCENARIO...]
+# Usage: scripts/make-fixtures.sh [--out DIR] [--bin DIR] [FIXTURE...]
 #   --out DIR  write there instead of fixtures/ (the kernel matrix records
 #              each kernel's fixtures into fixtures/kernels/<release>/)
 #   --bin DIR  use memrec and memscen from DIR as they are; no cargo build
-#   default scenarios: memcg-reclaim oom alloc-fail leak swap fragment
+#   --list     print the fixtures (name, scenario, memrec --probes) and exit
+#   default: every fixture of the table below; a name not in it records the
+#   memscen scenario of that name with the default probe groups
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# name, memscen scenario, memrec --probes (none: the default groups). A
+# group's fixture records the default groups plus that group.
+FIXTURES=(
+    "memcg-reclaim memcg-reclaim"
+    "oom oom"
+    "alloc-fail alloc-fail"
+    "leak leak"
+    "swap swap"
+    "fragment fragment"
+    "mappings mappings +mappings"
+    "compaction fragment +compaction"
+    "faults leak +faults"
+    "swap-inout swap +swap"
+)
 
 out_dir=fixtures
 bin=
@@ -17,6 +34,10 @@ while (($#)); do
     case $1 in
     --out) out_dir=$2 && shift 2 ;;
     --bin) bin=$2 && shift 2 ;;
+    --list)
+        printf '%s\n' "${FIXTURES[@]}"
+        exit 0
+        ;;
     -h | --help)
         sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -33,14 +54,29 @@ if [[ -z $bin ]]; then
     cargo build --release --workspace --bins
     bin=$BIN
 fi
-((${#scenarios[@]})) || scenarios=(memcg-reclaim oom alloc-fail leak swap fragment)
+if ((${#scenarios[@]} == 0)); then
+    for f in "${FIXTURES[@]}"; do
+        scenarios+=("${f%% *}")
+    done
+fi
 mkdir -p "$out_dir"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 for s in "${scenarios[@]}"; do
+    scenario=$s
+    probes=()
+    for f in "${FIXTURES[@]}"; do
+        read -r name sc pr <<<"$f"
+        if [[ $name == "$s" ]]; then
+            scenario=$sc
+            [[ -n $pr ]] && probes=(--probes "$pr")
+            break
+        fi
+    done
     out="$out_dir/$s.parquet"
-    "$bin/memrec" record -o "$out" --force --no-progress >"$out_dir/$s.summary.txt" 2>"$log" &
+    "$bin/memrec" record -o "$out" --force --no-progress "${probes[@]}" \
+        >"$out_dir/$s.summary.txt" 2>"$log" &
     rec=$!
     # The scenario starts once the probes are attached (slow on an emulated
     # machine), then runs at small scale.
@@ -57,7 +93,7 @@ for s in "${scenarios[@]}"; do
         exit 1
     fi
     sleep 1
-    "$bin/memscen" run "$s" --scale small --truth "$out_dir/$s.truth.json"
+    "$bin/memscen" run "$scenario" --scale small --truth "$out_dir/$s.truth.json"
     sleep 1
     kill -INT $rec
     wait $rec
