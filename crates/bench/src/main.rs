@@ -69,6 +69,12 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         page: usize,
     },
+    /// Compressed bytes and encodings of each column of a Parquet file,
+    /// largest first (where a recording's bytes go).
+    Columns {
+        /// The file.
+        file: PathBuf,
+    },
     /// The whole suite: throughput, overhead, size, recorder CPU and memory.
     Suite(suite::SuiteArgs),
     /// Remove memcgs, tracefs instances and scratch files of dead membench runs.
@@ -109,6 +115,31 @@ fn run(cli: Cli) -> Result<()> {
         Command::CountRaw { files, page } => {
             let c = ftrace::count_raw(&files, page)?;
             println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+        Command::Columns { file } => {
+            let rows = suite::file_rows(&file)?;
+            println!(
+                "{:<32} {:>12} {:>8} {:>9}  encodings",
+                "column", "bytes", "share", "B/row"
+            );
+            let cols = suite::column_details(&file)?;
+            let total: u64 = cols.iter().map(|c| c.bytes).sum();
+            for c in &cols {
+                println!(
+                    "{:<32} {:>12} {:>7.1}% {:>9.3}  {}",
+                    c.name,
+                    c.bytes,
+                    100.0 * c.bytes as f64 / total.max(1) as f64,
+                    c.bytes as f64 / rows.max(1) as f64,
+                    c.encodings
+                );
+            }
+            let size = std::fs::metadata(&file)?.len();
+            println!(
+                "{rows} rows; column chunks {total} B ({:.3} B/row); file {size} B ({:.3} B/row)",
+                total as f64 / rows.max(1) as f64,
+                size as f64 / rows.max(1) as f64
+            );
         }
         Command::Suite(a) => suite::run(a)?,
         Command::Cleanup => stale::remove_stale(),

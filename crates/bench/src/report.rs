@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::results::{Results, Run, Step};
+use crate::results::{FaultRound, Results, Run, Step};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -411,6 +411,9 @@ pub fn markdown(r: &Results) -> String {
             }
         }
     }
+    if !r.faults.is_empty() {
+        faults_tables(&mut o, r);
+    }
     if !r.groups.is_empty() {
         let med = overhead_medians(&r.groups);
         let w = r.groups[0].workload.clone();
@@ -509,19 +512,24 @@ pub fn markdown(r: &Results) -> String {
     }
     if !r.bpf_cost.is_empty() {
         let _ = writeln!(o, "\n## 4b. memrec's BPF programs: run time in the traced tasks (kernel.bpf_stats_enabled)\n");
-        let _ = writeln!(o, "| during | program | runs | total ms | ns / run |");
-        let _ = writeln!(o, "|---|---|---:|---:|---:|");
+        let _ = writeln!(
+            o,
+            "| during | group | program | runs | total ms | ns / run |"
+        );
+        let _ = writeln!(o, "|---|---|---|---:|---:|---:|");
         for c in r.bpf_cost.iter().filter(|c| c.run_cnt > 0) {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {:.1} | {:.0} |",
+                "| {} | {} | {} | {} | {:.1} | {:.0} |",
                 c.during,
+                c.group,
                 c.program,
                 c.run_cnt,
                 c.run_time_ns as f64 / 1e6,
                 c.run_time_ns as f64 / c.run_cnt as f64
             );
         }
+        group_costs(&mut o, r);
     }
     let _ = writeln!(o, "\n## 5. Analyzer\n");
     match &r.analyzer {
@@ -546,6 +554,202 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(o, "\n## Targets\n");
     targets(&mut o, r);
     o
+}
+
+/// Recorders of the `faults` section in the order they are reported.
+const FAULT_RECORDERS: [&str; 6] = [
+    "none",
+    "memrec-faults",
+    "memrec-defaults",
+    "ftrace",
+    "perf",
+    "bpftrace",
+];
+
+fn fault_seconds(round: &FaultRound, name: &str) -> Option<f64> {
+    round.runs.get(name)?.work.as_ref().map(|w| w.seconds)
+}
+
+/// Median over the `faults` rounds of recorder / none.
+pub fn fault_ratio(r: &Results, name: &str) -> Option<f64> {
+    median(
+        r.faults
+            .iter()
+            .filter_map(|f| Some(fault_seconds(f, name)? / fault_seconds(f, "none")?))
+            .collect(),
+    )
+}
+
+/// Median bytes on disk per record of a recorder in the `faults` rounds.
+pub fn fault_bytes_per_record(r: &Results, name: &str) -> Option<f64> {
+    median(
+        r.faults
+            .iter()
+            .filter_map(|f| {
+                let t = f.runs.get(name)?.trace.as_ref()?;
+                (t.events > 0).then(|| t.bytes as f64 / t.events as f64)
+            })
+            .collect(),
+    )
+}
+
+/// Records lost by a recorder over all `faults` rounds.
+pub fn fault_lost(r: &Results, name: &str) -> u64 {
+    r.faults
+        .iter()
+        .filter_map(|f| f.runs.get(name)?.trace.as_ref().map(|t| t.lost))
+        .sum()
+}
+
+fn faults_tables(o: &mut String, r: &Results) {
+    let _ = writeln!(
+        o,
+        "\n## 2d. Every page fault recorded: the page-fault workload pinned to CPU 0 under nothing and each recorder, back to back (order rotated)\n"
+    );
+    let _ = writeln!(
+        o,
+        "memrec-faults is `memrec record --probes faults` (every fault with its VMA kind, file, minor/major and error code); memrec-defaults is `memrec record` (the default groups); ftrace, perf and bpftrace record `exceptions:page_fault_user` and `exceptions:page_fault_kernel` (address, ip, error code of every fault).\n"
+    );
+    let _ = write!(o, "| round |");
+    for n in FAULT_RECORDERS {
+        let _ = write!(o, " {n} s |");
+    }
+    let _ = writeln!(o, " load before |");
+    let _ = writeln!(o, "|---:|{}---|", "---:|".repeat(FAULT_RECORDERS.len()));
+    for (i, f) in r.faults.iter().enumerate() {
+        let _ = write!(o, "| {} |", i + 1);
+        for n in FAULT_RECORDERS {
+            match fault_seconds(f, n) {
+                Some(v) => {
+                    let _ = write!(o, " {v:.3} |");
+                }
+                None => {
+                    let _ = write!(o, " – |");
+                }
+            }
+        }
+        let _ = writeln!(o, " {} |", f.load_before);
+    }
+    let _ = writeln!(
+        o,
+        "\n| recorder | median s | median of round ratios to none | records / run | lost (all rounds) | bytes / run | bytes / record |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
+    for n in FAULT_RECORDERS {
+        let secs = median(
+            r.faults
+                .iter()
+                .filter_map(|f| fault_seconds(f, n))
+                .collect(),
+        );
+        let traces: Vec<_> = r
+            .faults
+            .iter()
+            .filter_map(|f| f.runs.get(n)?.trace.as_ref())
+            .collect();
+        let per_run = |f: &dyn Fn(&crate::tracers::TraceResult) -> u64| {
+            median(traces.iter().map(|t| f(t) as f64).collect())
+        };
+        let records = per_run(&|t| t.events);
+        let b = per_run(&|t| t.bytes);
+        let _ = writeln!(
+            o,
+            "| {n} | {} | {} | {} | {} | {} | {} |",
+            secs.map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "–".into()),
+            fault_ratio(r, n)
+                .map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "–".into()),
+            records.map(si).unwrap_or_else(|| "–".into()),
+            if n == "none" {
+                "–".into()
+            } else {
+                fault_lost(r, n).to_string()
+            },
+            b.map(bytes).unwrap_or_else(|| "–".into()),
+            fault_bytes_per_record(r, n)
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_else(|| "–".into()),
+        );
+    }
+    if !r.fault_columns.is_empty() {
+        let total: u64 = r.fault_columns.iter().map(|c| c.1).sum();
+        let rows = r
+            .faults
+            .first()
+            .and_then(|f| f.runs.get("memrec-faults")?.trace.as_ref())
+            .map(|t| t.events)
+            .unwrap_or(0);
+        let _ = writeln!(
+            o,
+            "\n### 3e. Where `--probes faults` bytes go (first round's recording, compressed column chunks)\n"
+        );
+        let _ = writeln!(o, "| column | bytes | share | bytes / fault |");
+        let _ = writeln!(o, "|---|---:|---:|---:|");
+        for (c, b) in r.fault_columns.iter().take(12) {
+            let _ = writeln!(
+                o,
+                "| {c} | {} | {:.1} % | {:.3} |",
+                bytes(*b as f64),
+                100.0 * *b as f64 / total.max(1) as f64,
+                *b as f64 / rows.max(1) as f64
+            );
+        }
+        let _ = writeln!(
+            o,
+            "\nAll {} column chunks: {} ({:.2} B/fault over {rows} rows).",
+            r.fault_columns.len(),
+            bytes(total as f64),
+            total as f64 / rows.max(1) as f64
+        );
+    }
+}
+
+/// Each group's cost per event: its programs' run time over their runs,
+/// summed over the bpfcost workloads that ran the whole registry.
+fn group_costs(o: &mut String, r: &Results) {
+    let mut by_group: BTreeMap<&str, (u64, u64, Vec<&str>)> = BTreeMap::new();
+    for c in r
+        .bpf_cost
+        .iter()
+        .filter(|c| c.during.contains("--probes all") && !c.group.is_empty())
+    {
+        let g = by_group.entry(c.group.as_str()).or_default();
+        g.0 += c.run_cnt;
+        g.1 += c.run_time_ns;
+        if c.run_cnt > 0 && !g.2.contains(&c.program.as_str()) {
+            g.2.push(&c.program);
+        }
+    }
+    if by_group.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n### 4c. Cost per event by probe group (`--probes all`, the three workloads above together)\n"
+    );
+    let _ = writeln!(
+        o,
+        "| group | runs | total ms | ns / run | programs that ran |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---|");
+    for (g, (n, ns, progs)) in &by_group {
+        let _ = writeln!(
+            o,
+            "| {g} | {n} | {:.1} | {} | {} |",
+            *ns as f64 / 1e6,
+            if *n > 0 {
+                format!("{:.0}", *ns as f64 / *n as f64)
+            } else {
+                "–".into()
+            },
+            if progs.is_empty() {
+                "none (no such events in these workloads)".to_string()
+            } else {
+                progs.join(", ")
+            }
+        );
+    }
 }
 
 /// Median over memcg-reclaim rounds of tool / none − 1.
@@ -659,6 +863,27 @@ fn targets(o: &mut String, r: &Results) {
                 ""
             },
             verdict(ok)
+        );
+    }
+    // Every fault (section 2d).
+    if !r.faults.is_empty() {
+        let ratio = fault_ratio(r, "memrec-faults");
+        let lost = fault_lost(r, "memrec-faults");
+        let _ = writeln!(
+            o,
+            "| every fault (`--probes faults`): page-fault time ≤ 1.25× unattached, 0 lost | memrec {} ×, {lost} lost (ftrace {}, perf {}, bpftrace {}) | {} |",
+            ratio.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into()),
+            fault_ratio(r, "ftrace").map(|v| format!("{v:.2} ×")).unwrap_or_else(|| "–".into()),
+            fault_ratio(r, "perf").map(|v| format!("{v:.2} ×")).unwrap_or_else(|| "–".into()),
+            fault_ratio(r, "bpftrace").map(|v| format!("{v:.2} ×")).unwrap_or_else(|| "–".into()),
+            verdict(ratio.map(|v| v <= 1.25 && lost == 0))
+        );
+        let bpf = fault_bytes_per_record(r, "memrec-faults");
+        let _ = writeln!(
+            o,
+            "| ≤ 4 bytes per fault on disk | memrec {} B/fault | {} |",
+            bpf.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into()),
+            verdict(bpf.map(|v| v <= 4.0))
         );
     }
     // 3. Size.

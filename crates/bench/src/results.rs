@@ -51,10 +51,30 @@ pub struct Round {
     pub load_before: String,
 }
 
+/// One round of the page-fault workload under each fault recorder, one
+/// right after the other (section `faults`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultRound {
+    /// Recorder name (`none`, `memrec-faults`, `memrec-defaults`, `ftrace`,
+    /// `perf`, `bpftrace`) → its run.
+    pub runs: BTreeMap<String, FaultRun>,
+    pub load_before: String,
+}
+
+/// The page-fault workload under one recorder.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultRun {
+    pub work: Option<WorkResult>,
+    pub trace: Option<TraceResult>,
+    pub error: Option<String>,
+}
+
 /// Run time of one BPF program.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProgCost {
     pub during: String,
+    /// memrec's probe group of the program (from `memrec probes --json`).
+    pub group: String,
     pub program: String,
     pub run_cnt: u64,
     pub run_time_ns: u64,
@@ -92,6 +112,11 @@ pub struct Results {
     pub paired: Vec<Pair>,
     /// memcg-reclaim rounds: nothing, memrec, ftrace back to back.
     pub triples: Vec<Round>,
+    /// Page-fault rounds: nothing and every fault recorder back to back.
+    pub faults: Vec<FaultRound>,
+    /// Compressed bytes per column of memrec's `--probes faults` recording
+    /// of the page-fault workload (section `faults`).
+    pub fault_columns: Vec<(String, u64)>,
     /// Compressed bytes per column of memrec's storm recording.
     pub columns: Vec<(String, u64)>,
     pub analyzer: Option<AnalyzerRun>,

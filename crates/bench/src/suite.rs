@@ -13,7 +13,9 @@ use tracing::{info, warn};
 use crate::gen::GenReport;
 use crate::memrec;
 use crate::report;
-use crate::results::{AnalyzerRun, Pair, ProgCost, Results, Round, Run, Step};
+use crate::results::{
+    AnalyzerRun, FaultRound, FaultRun, Pair, ProgCost, Results, Round, Run, Step,
+};
 use crate::stale;
 use crate::sys::{self, load_string};
 use crate::tracers::{self, Tool, ToolConfig};
@@ -42,6 +44,10 @@ pub enum Section {
     Paired,
     /// memcg reclaim, nothing, memrec and ftrace one after the other: rounds.
     Triples,
+    /// Every page fault recorded: the page-fault workload under nothing,
+    /// memrec `--probes faults`, memrec's defaults, and ftrace, perf and
+    /// bpftrace on the page-fault tracepoints, one after the other: rounds.
+    Faults,
     /// memrec's own pipeline: `memrec record --load-test RATE` (synthetic
     /// rows written in the kernel, no generator limiting the rate).
     Loadtest,
@@ -90,7 +96,7 @@ pub struct SuiteArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "paired,triples,overhead,groups,loadtest,throughput,capacity,storm,zstd,bpfcost,analyzer"
+        default_value = "paired,triples,faults,overhead,groups,loadtest,throughput,capacity,storm,zstd,bpfcost,analyzer"
     )]
     pub sections: Vec<Section>,
     /// Per-CPU buffer for ftrace and perf, KiB.
@@ -400,9 +406,10 @@ impl Section {
     /// Every section in the order a suite runs them: fixed workloads first,
     /// while the machine is as quiet as it will be; the storms after them
     /// load it heavily themselves.
-    const ORDER: [Section; 11] = [
+    const ORDER: [Section; 12] = [
         Section::Paired,
         Section::Triples,
+        Section::Faults,
         Section::Overhead,
         Section::Groups,
         Section::Loadtest,
@@ -419,6 +426,7 @@ impl Section {
         match self {
             Section::Paired => paired,
             Section::Triples => triples,
+            Section::Faults => faults,
             Section::Overhead => overhead,
             Section::Groups => groups,
             Section::Loadtest => loadtest,
@@ -437,8 +445,8 @@ struct Suite {
     quick: bool,
     out: PathBuf,
     memrec: PathBuf,
-    /// memrec's probe groups, in its order.
-    groups: Vec<String>,
+    /// memrec's probe groups, their programs and tracepoints.
+    probes: memrec::Probes,
     cfg: ToolConfig,
     tools: Vec<Tool>,
     runs: usize,
@@ -560,11 +568,11 @@ pub fn run(a: SuiteArgs) -> Result<()> {
             bpftrace_script: script,
             memrec_args: Vec::new(),
             buffer_kb: a.buffer_kb,
-            tracepoints: probes.tracepoints,
+            tracepoints: probes.tracepoints.clone(),
         },
         out,
         memrec,
-        groups: probes.groups,
+        probes,
         tools: a.tools.clone(),
         runs,
         step_s,
@@ -652,6 +660,78 @@ fn triples(s: &Suite, res: &mut Results) -> Result<()> {
     s.save(res)
 }
 
+/// The recorders of the `faults` section: every page fault, each its own way.
+fn fault_recorders(s: &Suite) -> Vec<(&'static str, Tool, ToolConfig)> {
+    let mut faults = s.cfg.clone();
+    faults.memrec_args = vec!["--probes=faults".into()];
+    // ftrace and perf record faults' tracepoints (address, ip, error code
+    // per fault); bpftrace prints the same fields from them.
+    faults.tracepoints = s
+        .probes
+        .group_tracepoints
+        .get("faults")
+        .cloned()
+        .unwrap_or_default();
+    faults.bpftrace_script = s.cfg.bpftrace_script.with_file_name("faults.bt");
+    vec![
+        ("none", Tool::None, s.cfg.clone()),
+        ("memrec-faults", Tool::Memrec, faults.clone()),
+        ("memrec-defaults", Tool::Memrec, s.cfg.clone()),
+        ("ftrace", Tool::Ftrace, faults.clone()),
+        ("perf", Tool::Perf, faults.clone()),
+        ("bpftrace", Tool::Bpftrace, faults),
+    ]
+}
+
+fn faults(s: &Suite, res: &mut Results) -> Result<()> {
+    let w = &workloads(s.quick)[0];
+    let mut args = vec!["work".to_string(), "--cpu=0".into()];
+    args.extend(w.args());
+    let recorders = fault_recorders(s);
+    // A first run after other work is slower (cold allocator state): discard it.
+    let _ = membench_cmd(&s.cfg.membench, &args);
+    for round in 0..s.runs {
+        if sys::stopping() {
+            break;
+        }
+        let load_before = load_string();
+        let mut runs = BTreeMap::new();
+        // Rotate the order so no recorder always follows the same one.
+        for k in 0..recorders.len() {
+            let (name, tool, cfg) = &recorders[(round + k) % recorders.len()];
+            let tag = format!("faults-{name}-r{round}");
+            let mut run = FaultRun {
+                work: None,
+                trace: None,
+                error: None,
+            };
+            match tracers::start(*tool, cfg, &s.out, &tag) {
+                Ok(running) => {
+                    match membench_cmd(&cfg.membench, &args) {
+                        Ok(text) => run.work = serde_json::from_str(&text).ok(),
+                        Err(e) => run.error = Some(format!("{e:#}")),
+                    }
+                    let out = running.out.clone();
+                    match tracers::stop(running) {
+                        Ok(t) => run.trace = Some(t),
+                        Err(e) => run.error = Some(format!("{e:#}")),
+                    }
+                    if *name == "memrec-faults" && round == 0 {
+                        res.fault_columns = column_sizes(&out).unwrap_or_default();
+                    }
+                    remove_output(&out);
+                }
+                Err(e) => run.error = Some(format!("{e:#}")),
+            }
+            info!(recorder = name, round, seconds = ?run.work.as_ref().map(|w| w.seconds), "every fault recorded");
+            runs.insert(name.to_string(), run);
+        }
+        res.faults.push(FaultRound { runs, load_before });
+        s.save(res)?;
+    }
+    Ok(())
+}
+
 fn overhead(s: &Suite, res: &mut Results) -> Result<()> {
     for round in 0..s.runs {
         // Rotate the order so drift in machine load spreads over tools.
@@ -677,7 +757,7 @@ fn groups(s: &Suite, res: &mut Results) -> Result<()> {
     for round in 0..s.runs {
         for g in ["none", "all"]
             .into_iter()
-            .chain(s.groups.iter().map(String::as_str))
+            .chain(s.probes.groups.iter().map(String::as_str))
         {
             if sys::stopping() {
                 break;
@@ -804,7 +884,7 @@ fn zstd(s: &Suite, res: &mut Results) -> Result<()> {
 }
 
 fn bpfcost(s: &Suite, res: &mut Results) -> Result<()> {
-    match bpf_cost(&s.cfg, &s.out, s.quick) {
+    match bpf_cost(&s.cfg, &s.probes, &s.out, s.quick) {
         Ok(c) => res.bpf_cost = c,
         Err(e) => warn!("bpf cost: {e:#}"),
     }
@@ -865,7 +945,12 @@ fn overhead_run(tool: Tool, cfg: &ToolConfig, dir: &Path, w: &Workload, round: u
     run
 }
 
-fn bpf_cost(cfg: &ToolConfig, dir: &Path, quick: bool) -> Result<Vec<ProgCost>> {
+fn bpf_cost(
+    cfg: &ToolConfig,
+    probes: &memrec::Probes,
+    dir: &Path,
+    quick: bool,
+) -> Result<Vec<ProgCost>> {
     let mut all = Vec::new();
     let mut pf = vec!["work".to_string()];
     pf.extend(workloads(quick)[0].args());
@@ -886,10 +971,17 @@ fn bpf_cost(cfg: &ToolConfig, dir: &Path, quick: bool) -> Result<Vec<ProgCost>> 
         "--procstat-interval=0.001ms".to_string(),
         "--procstat-sampler=rss".to_string(),
     ];
+    // Every group (`--probes all`): each program's cost per event on the
+    // same workloads; groups whose events these workloads do not cause
+    // (swap without swap space, hugetlb without a pool) show no runs.
+    let every_group = vec!["--probes=all".to_string()];
     for (name, memrec_args, args) in [
-        ("pagefault", Vec::new(), pf),
-        ("storm", Vec::new(), storm),
-        ("churn, procstat interval 1 us", every, churn),
+        ("pagefault", Vec::new(), pf.clone()),
+        ("storm", Vec::new(), storm.clone()),
+        ("churn, procstat interval 1 us", every, churn.clone()),
+        ("pagefault, --probes all", every_group.clone(), pf),
+        ("storm, --probes all", every_group.clone(), storm),
+        ("churn, --probes all", every_group, churn),
     ] {
         let _stats = BpfStats::enable()?;
         // Programs loaded before our memrec are someone else's.
@@ -916,6 +1008,7 @@ fn bpf_cost(cfg: &ToolConfig, dir: &Path, quick: bool) -> Result<Vec<ProgCost>> 
             if let Some((_, cnt1, ns1)) = after.get(&id) {
                 all.push(ProgCost {
                     during: name.into(),
+                    group: probes.group_of(&prog).unwrap_or_default().to_string(),
                     program: prog,
                     run_cnt: cnt1.saturating_sub(cnt0),
                     run_time_ns: ns1.saturating_sub(ns0),
@@ -924,6 +1017,53 @@ fn bpf_cost(cfg: &ToolConfig, dir: &Path, quick: bool) -> Result<Vec<ProgCost>> 
         }
     }
     Ok(all)
+}
+
+/// One column of a Parquet file over all its row groups.
+pub struct ColumnDetail {
+    pub name: String,
+    /// Compressed bytes.
+    pub bytes: u64,
+    /// The encodings its chunks use, e.g. `DELTA_BINARY_PACKED RLE`.
+    pub encodings: String,
+}
+
+/// Every column's compressed bytes and encodings, largest first; chunks of
+/// all-null columns (other tables' row groups) count in their column.
+pub fn column_details(path: &Path) -> Result<Vec<ColumnDetail>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(path)?)?;
+    let mut cols: BTreeMap<String, (u64, std::collections::BTreeSet<String>)> = BTreeMap::new();
+    for rg in reader.metadata().row_groups() {
+        for c in rg.columns() {
+            let e = cols.entry(c.column_path().string()).or_default();
+            e.0 += c.compressed_size().max(0) as u64;
+            // A chunk of nulls only says nothing about the column's encoding.
+            if c.num_values() > 0
+                && c.statistics()
+                    .is_none_or(|s| s.null_count_opt() != Some(c.num_values() as u64))
+            {
+                e.1.extend(c.encodings().map(|e| format!("{e:?}")));
+            }
+        }
+    }
+    let mut v: Vec<ColumnDetail> = cols
+        .into_iter()
+        .map(|(name, (bytes, enc))| ColumnDetail {
+            name,
+            bytes,
+            encodings: enc.into_iter().collect::<Vec<_>>().join(" "),
+        })
+        .collect();
+    v.sort_by_key(|c| std::cmp::Reverse(c.bytes));
+    Ok(v)
+}
+
+/// Rows in a Parquet file (all row groups).
+pub fn file_rows(path: &Path) -> Result<u64> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(path)?)?;
+    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
 }
 
 /// Compressed bytes of each column over all row groups, largest first.
