@@ -23,6 +23,7 @@ use std::time::Instant;
 use support::fidelity::{self, Case, Report};
 use support::fidelity_compaction;
 use support::fidelity_faults;
+use support::fidelity_hugetlb;
 use support::fidelity_mappings;
 use support::fidelity_swap;
 use support::kernel::{self, KernelProbes};
@@ -492,6 +493,37 @@ fn root_swap_matches_pswpin_pswpout() {
     match fidelity::analyzer_report(&bin("memana"), &path) {
         Ok(report) => fidelity_swap::analyzer(&c, &report, &mut r),
         Err(e) => r.check("swap-inout", "memana report --format json", false, e),
+    }
+    r.finish();
+}
+
+/// The hugetlb group during memscen's hugetlb scenario: its faults exactly
+/// the huge pages it touched, the pool after each fault and at every
+/// snapshot as the kernel's /proc/meminfo, the htlb_buddy_alloc_* deltas.
+#[test]
+fn root_hugetlb_matches_meminfo_hugepages() {
+    if skip_unless_root("root_hugetlb_matches_meminfo_hugepages") {
+        return;
+    }
+    let _machine = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("hugetlb.parquet");
+    let mut rec = StopOnDrop(Some(start_recording(
+        &path,
+        &["--force", "--probes", "+hugetlb"],
+    )));
+    let truth = support::scenario("hugetlb", "small", tmp.path());
+    let summary = rec.0.take().unwrap().stop();
+    eprintln!("{summary}");
+    let f = read(&path);
+    let here = KernelProbes::here(&bin("memrec")).unwrap();
+    let c = Case::live("hugetlb", &f, &truth, &here);
+    let mut r = Report::new();
+    fidelity::recording_is_complete(&c, &mut r);
+    fidelity_hugetlb::hugetlb(&c, &mut r);
+    match fidelity::analyzer_report(&bin("memana"), &path) {
+        Ok(report) => fidelity_hugetlb::analyzer(&c, &report, &mut r),
+        Err(e) => r.check("hugetlb", "memana report --format json", false, e),
     }
     r.finish();
 }

@@ -26,9 +26,9 @@ const GROW: u64 = 8;
 const MAPPED: u64 = 6;
 const TOUCHED: u64 = 4;
 
-/// How long each state is held: past one snapshot interval of a recorder
-/// sampling every second.
-const HOLD: Duration = Duration::from_millis(1200);
+/// How long each state is held: a recorder snapshotting every second
+/// (late by at most its 100 ms drain) takes at least one in each.
+const HOLD: Duration = Duration::from_millis(1500);
 
 /// The default huge page size's pool, as /proc/meminfo prints it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
