@@ -32,7 +32,7 @@ const HSTATE_FILES_MAP: &str = "hstate_files";
 
 pub static GROUP: Group = Group {
     name: "hugetlb",
-    about: "faults in hugetlb VMAs (page size, major/minor, the pool after each) and the huge page pools at every snapshot",
+    about: "faults in hugetlb VMAs (page size, major/minor, the pool after each) and the huge page pools at every snapshot; runs on every page fault: about 70 ns (120 ns in a process with hugetlb pages)",
     programs: &[
         Program {
             name: "hugetlb_fault_min",
