@@ -36,17 +36,31 @@ struct cmp_task_state {
 	__u64 migrate_failed;
 };
 
+/*
+ * Per thread, keyed by its id: an LRU hash is allocated when loaded, while
+ * task-local storage allocates on first use, and compaction runs when
+ * memory is short (seen: runs recorded without their begin, their
+ * isolated pages lost, in a guest whose huge page pool took the rest).
+ * A thread that died mid-run leaves an entry the LRU evicts.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
 	__type(value, struct cmp_task_state);
 } task_state SEC(".maps");
 
 static __always_inline struct cmp_task_state *task_state_get(bool create)
 {
-	return bpf_task_storage_get(&task_state, bpf_get_current_task_btf(), 0,
-				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct cmp_task_state *st = bpf_map_lookup_elem(&task_state, &tid);
+
+	if (st || !create)
+		return st;
+	struct cmp_task_state zero = {};
+
+	bpf_map_update_elem(&task_state, &tid, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&task_state, &tid);
 }
 
 static __always_inline __u32 current_flags(void)

@@ -212,10 +212,11 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
                     attempt_ts_ns: seen(e.attempt_ts_ns),
                     migrate_scanned: e.migrate_scanned,
                     free_scanned: e.free_scanned,
-                    isolated_migrate: e.isolated_migrate,
-                    isolated_free: e.isolated_free,
-                    migrated: e.migrated,
-                    migrate_failed: e.migrate_failed,
+                    // Summed from begin to end: unknown without the begin.
+                    isolated_migrate: begin.and(Some(e.isolated_migrate)),
+                    isolated_free: begin.and(Some(e.isolated_free)),
+                    migrated: begin.and(Some(e.migrated)),
+                    migrate_failed: begin.and(Some(e.migrate_failed)),
                     migrate_pfn: e.migrate_pfn,
                     free_pfn: e.free_pfn,
                     zone_start: e.zone_start,
@@ -376,6 +377,25 @@ mod tests {
         assert_eq!(row.get("isolated_free"), &Val::U64(40));
         assert_eq!(row.get("migrated"), &Val::U64(30));
         assert_eq!(row.get("whole_zone"), &Val::Bool(false));
+    }
+
+    /// A run whose begin was not seen (it began before memrec attached):
+    /// its sums are unknown, not 0; the kernel's own totals stay.
+    #[test]
+    fn a_run_without_its_begin_has_no_sums() {
+        let row = one(&types::cmp_run {
+            hdr: hdr(K::CMP_RUN),
+            migrate_scanned: 512,
+            isolated_migrate: 0,
+            runner: types::cmp_runner::CMP_RUNNER_KCOMPACTD.0,
+            ..Default::default()
+        });
+        assert_eq!(row.get("begin_ts_ns"), &Val::Null);
+        assert_eq!(row.get("duration_ns"), &Val::Null);
+        assert_eq!(row.get("migrate_scanned"), &Val::U64(512));
+        for c in ["isolated_migrate", "isolated_free", "migrated", "migrate_failed"] {
+            assert_eq!(row.get(c), &Val::Null, "{c}");
+        }
     }
 
     #[test]

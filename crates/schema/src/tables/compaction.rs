@@ -47,16 +47,18 @@ crate::table! {
         migrate_scanned: u64 => Pages,
         /// Pages the free scanner looked at (`compact_free_scanned`).
         free_scanned: u64 => Pages,
-        /// Pages isolated for migration (part of `compact_isolated`).
-        isolated_migrate: u64 => Pages,
+        /// Pages isolated for migration (part of `compact_isolated`). This
+        /// and the next three are summed from the run's begin to its end:
+        /// null for a run whose begin was not seen.
+        isolated_migrate: Option<u64> => Pages,
         /// Free pages isolated as migration targets (the rest of
         /// `compact_isolated`); without the free-list fast path's where the
         /// kernel lacks `mm_compaction_fast_isolate_freepages` (6.1).
-        isolated_free: u64 => Pages,
+        isolated_free: Option<u64> => Pages,
         /// Pages migrated (`mm_compaction_migratepages`' nr_migrated, summed).
-        migrated: u64 => Pages,
+        migrated: Option<u64> => Pages,
         /// Pages that failed to migrate.
-        migrate_failed: u64 => Pages,
+        migrate_failed: Option<u64> => Pages,
         /// Where the migration scanner stopped (pfn).
         migrate_pfn: u64 => Address,
         /// Where the free scanner stopped (pfn).
