@@ -4,7 +4,7 @@
 # the root tests; then reports each recording on the host and prints one
 # table: kernel x group x program, attached or skipped and why.
 #
-# Usage: scripts/kernel-matrix.sh [--docs] [KERNEL...]
+# Usage: scripts/kernel-matrix.sh [--docs] [--fixtures] [KERNEL...]
 #   KERNEL  6.1 | 6.12       the newest Debian bookworm image of that series
 #           linux-image-...  a Debian kernel package
 #           PATH/vmlinuz-V   an unpacked kernel, its modules in PATH/../lib/modules/V
@@ -13,7 +13,9 @@
 #   --docs  also write the table to docs/KERNELS.md and docs/ARCHITECTURE.md
 #   --fixtures  also record each guest kernel's fixtures (memscen's
 #           $KM_FIXTURES scenarios, default "memcg-reclaim oom leak") into
-#           fixtures/kernels/<release>/; the host kernel's are fixtures/
+#           fixtures/kernels/<release>/, with that guest's memrec probes
+#           (probes.json) and its emulator (emulated); the host kernel's
+#           are fixtures/
 #
 # Needs root (apt, BPF). Installs qemu, busybox-static, kmod, file, jq and
 # e2fsprogs from Debian and virtme-ng from PyPI when missing. Kernel packages
