@@ -19,6 +19,7 @@ enum faults_probe _faults_probe = 0;
 enum faults_vma _faults_vma = 0;
 enum faults_flag _faults_flag = 0;
 struct faults_fault _faults_fault = {};
+struct faults_fault_ctx _faults_fault_ctx = {};
 
 /* vm_flags bits (include/linux/mm.h), unchanged since 2.6. */
 #define MT_VM_GROWSDOWN 0x00000100UL
@@ -50,6 +51,15 @@ struct task_cache {
 	__u32 seq;
 	__u32 vma_valid;
 	struct vma_info vma;
+	/*
+	 * The context the decoder has for this task: what its last
+	 * FAULTS_FAULT_CTX record said (and when), while ctx_valid.
+	 */
+	__u64 ctx_ts;
+	__u64 cgroup_id;
+	__u64 comm[2];
+	__u32 ctx_valid;
+	__u32 _pad;
 };
 
 struct {
@@ -115,12 +125,13 @@ static __always_inline bool mm_vma_seq(struct mm_struct *mm, __u32 *seq)
 
 	if (!mm)
 		return false;
+	/* Plain loads through the mm's BTF type, not probe reads (~20 ns less a fault). */
 	if (bpf_core_field_exists(a->mm_lock_seq.sequence)) {
-		*seq = BPF_CORE_READ(a, mm_lock_seq.sequence);
+		*seq = a->mm_lock_seq.sequence;
 		return !(*seq & 1);
 	}
 	if (bpf_core_field_exists(b->mm_lock_seq)) {
-		*seq = BPF_CORE_READ(b, mm_lock_seq);
+		*seq = b->mm_lock_seq;
 		return true;
 	}
 	return false;
@@ -155,48 +166,75 @@ static long vma_kind(struct task_struct *task, struct vm_area_struct *vma, void 
 	return 0;
 }
 
+/* Reserves a record; counts it, or its loss, for the probe. */
+static __always_inline void *reserve(__u32 probe, __u64 size)
+{
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+	struct mt_stat *st = mt_stat_slot(probe);
+
+	if (st) {
+		if (rec)
+			st->events++;
+		else
+			st->lost++;
+	}
+	return rec;
+}
+
+static __always_inline void fill(struct faults_fault *e, __u16 kind, __u64 now,
+				 struct task_struct *t, __u64 addr, __u64 ip, __u32 code,
+				 __u8 flags, __u8 vma)
+{
+	e->ts_ns = now;
+	e->address = addr;
+	e->pid = t->pid;
+	e->tgid = t->tgid;
+	e->cpu = bpf_get_smp_processor_id();
+	e->flags = flags;
+	e->vma = vma;
+	e->kind = kind;
+	e->_pad = 0;
+	e->ip = ip;
+	e->error_code = code;
+	e->_pad2 = 0;
+}
+
 static __always_inline int on_fault(struct bpf_perf_event_data *ctx, __u32 probe, __u8 flags)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct mm_struct *mm = t->mm;
 	struct task_cache *s;
 	struct faults_fault *e;
+	struct faults_fault_ctx *full;
+	struct vma_info v = {};
 	__u64 addr = ctx->addr;
 	__u64 ip = PT_REGS_IP(&ctx->regs);
-	__u32 seq = 0;
-	bool have_seq;
+	__u64 now, cg, comm[2];
+	__u32 seq = 0, code = 0;
+	bool have_seq, hit;
+	__u8 vma;
 
-	if (!mt_current_selected())
+	if (!mt_current_selected() || !mt_live())
 		return 0;
-	e = mt_reserve(probe, sizeof(*e));
-	if (!e)
-		return 0;
-	mt_fill_hdr_task(&e->hdr, FAULTS_FAULT, probe, t);
-	e->address = addr;
-	e->ip = ip;
+	now = bpf_ktime_get_boot_ns();
 	/* Kernel text is in the upper half on 64-bit x86 and arm64. */
 	if (!(ip >> 63))
 		flags |= FAULTS_F_USER;
-	e->error_code = 0;
-	e->_pad = 0;
 	s = bpf_task_storage_get(&task_cache, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (s && s->error_valid && s->page == addr >> 12) {
-		e->error_code = s->error_code;
+		code = s->error_code;
 		flags |= FAULTS_F_ERROR_CODE;
 		s->error_valid = 0;
 	}
-	e->flags = flags;
 	have_seq = mm_vma_seq(mm, &seq);
-	if (s && have_seq && s->vma_valid && s->mm == (__u64)mm && s->seq == seq &&
-	    addr >= s->vma.start && addr < s->vma.end) {
-		e->vma = s->vma.kind;
-		__builtin_memcpy(e->file, s->vma.file, sizeof(e->file));
+	hit = s && have_seq && s->vma_valid && s->mm == (__u64)mm && s->seq == seq &&
+	      addr >= s->vma.start && addr < s->vma.end;
+	if (hit) {
+		vma = s->vma.kind;
 	} else {
-		struct vma_info v = {};
 		long err = bpf_find_vma(t, addr, vma_kind, &v, 0);
 
-		e->vma = v.kind;
-		__builtin_memcpy(e->file, v.file, sizeof(e->file));
+		vma = v.kind;
 		if (s) {
 			s->vma_valid = 0;
 			if (have_seq && !err) {
@@ -207,7 +245,42 @@ static __always_inline int on_fault(struct bpf_perf_event_data *ctx, __u32 probe
 			}
 		}
 	}
-	mt_submit(e);
+	cg = mt_cgroup_id(mt_task_memcg_cgroup(t));
+	__builtin_memcpy(comm, t->comm, sizeof(comm));
+	/* The decoder has this task's context: a plain fault will do. */
+	if (hit && s->ctx_valid && now - s->ctx_ts < FAULTS_CTX_REFRESH_NS &&
+	    s->cgroup_id == cg && s->comm[0] == comm[0] && s->comm[1] == comm[1]) {
+		e = reserve(probe, sizeof(*e));
+		if (!e) {
+			/* A lost record may have been a context: send it again. */
+			s->ctx_valid = 0;
+			return 0;
+		}
+		fill(e, FAULTS_FAULT, now, t, addr, ip, code, flags, vma);
+		mt_submit(e);
+		return 0;
+	}
+	full = reserve(probe, sizeof(*full));
+	if (!full) {
+		if (s)
+			s->ctx_valid = 0;
+		return 0;
+	}
+	fill(&full->fault, FAULTS_FAULT_CTX, now, t, addr, ip, code, flags, vma);
+	full->ctx.cgroup_id = cg;
+	__builtin_memcpy(full->ctx.comm, comm, sizeof(comm));
+	if (hit)
+		__builtin_memcpy(full->ctx.file, s->vma.file, sizeof(full->ctx.file));
+	else
+		__builtin_memcpy(full->ctx.file, v.file, sizeof(full->ctx.file));
+	if (s) {
+		s->ctx_valid = 1;
+		s->ctx_ts = now;
+		s->cgroup_id = cg;
+		s->comm[0] = comm[0];
+		s->comm[1] = comm[1];
+	}
+	mt_submit(full);
 	return 0;
 }
 

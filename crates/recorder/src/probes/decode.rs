@@ -16,6 +16,9 @@ pub enum DecodeError {
     Short { got: usize, want: usize },
     #[error("unknown record kind {0}")]
     UnknownKind(u16),
+    /// A record that relies on an earlier one the decoder never saw.
+    #[error("{0}")]
+    Missing(&'static str),
     #[error(transparent)]
     Write(#[from] crate::writer::WriteError),
 }
