@@ -467,6 +467,158 @@ fn root_faults_of_a_known_process() {
     r.finish();
 }
 
+/// Writes one byte in each of `pages` pages: every write faults here, in
+/// this function, which the sampled stacks must name.
+#[inline(never)]
+fn touch_pages_for_stacks(base: *mut u8, pages: usize, page: usize) {
+    for i in 0..pages {
+        // SAFETY: the caller mapped `pages` pages at `base`.
+        unsafe { std::ptr::write_volatile(base.add(i * page), 1) };
+    }
+}
+
+/// `--fault-stacks 1`: every fault has its user stack, joined to its row
+/// by ts_ns and pid, and memana names the function that faulted, from the
+/// process's mappings memrec kept (this test binary, symbolized by its
+/// build-id) — in every format.
+#[test]
+fn root_fault_stacks_name_the_faulting_function() {
+    if skip_unless_root("root_fault_stacks_name_the_faulting_function") {
+        return;
+    }
+    let _machine = one_at_a_time();
+    const PAGES: usize = 1024;
+    let page = 4096usize;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("stacks.parquet");
+    let mut rec = StopOnDrop(Some(start_recording(
+        &path,
+        &["--force", "--probes", "faults", "--fault-stacks", "1"],
+    )));
+    // SAFETY: the child only maps memory, writes it, sleeps and _exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: plain system calls on memory this child maps itself.
+        unsafe {
+            let len = PAGES * page;
+            let anon = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            ) as *mut u8;
+            if anon as *mut libc::c_void == libc::MAP_FAILED {
+                libc::_exit(2);
+            }
+            libc::madvise(anon as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE);
+            touch_pages_for_stacks(anon, PAGES, page);
+            // Alive until memrec has read its mappings (it drains every
+            // 100 ms): a process gone first has addresses only.
+            libc::usleep(1_500_000);
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: reaps our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
+    let summary = rec.0.take().unwrap().stop();
+    eprintln!("{summary}");
+
+    let f = read(&path);
+    let tgid = pid as i128;
+    let mine = |rows: Vec<support::Row>| -> Vec<support::Row> {
+        rows.into_iter()
+            .filter(|r| r["tgid"].int() == tgid)
+            .collect()
+    };
+    let faults = mine(f.table("fault"));
+    let samples = mine(f.table("fault_stack"));
+    let key = |r: &support::Row| (r["ts_ns"].int(), r["pid"].int());
+    let fault_keys: BTreeSet<(i128, i128)> = faults.iter().map(key).collect();
+    let mut r = Report::new();
+    r.exact(
+        "fault-stacks",
+        "stack samples of the child = its fault rows (every fault sampled)",
+        samples.len() as i128,
+        faults.len() as i128,
+    );
+    let joined = samples
+        .iter()
+        .filter(|s| fault_keys.contains(&key(s)))
+        .count();
+    r.exact(
+        "fault-stacks",
+        "samples joined to a fault row on ts_ns and pid",
+        joined as i128,
+        samples.len() as i128,
+    );
+    r.check(
+        "fault-stacks",
+        "the child's faults include its page writes",
+        faults.len() >= PAGES,
+        format!("{} fault rows, {PAGES} pages written", faults.len()),
+    );
+    let maps = mine(f.table("module_map"));
+    let exe = std::env::current_exe().unwrap();
+    r.check(
+        "fault-stacks",
+        "the child's mappings include this test binary, with its build-id",
+        maps.iter().any(|m| {
+            m["path"].text() == exe.to_str().unwrap() && m["build_id"] != support::Cell::Null
+        }),
+        format!("{} mappings", maps.len()),
+    );
+    for format in ["json", "text", "markdown"] {
+        let out = Command::new(bin("memana"))
+            .args(["report", path.to_str().unwrap(), "--section", "faults"])
+            .args(["--format", format, "--pid", &pid.to_string()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            r.check(
+                "fault-stacks",
+                &format!("memana report --format {format}"),
+                false,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            );
+            continue;
+        }
+        if format == "json" {
+            let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            let top = &j["sections"]["faults"]["tables"]["stack_locations"]["rows"][0];
+            let function = top["function"].as_str().unwrap_or("");
+            r.check(
+                "fault-stacks",
+                "the top code location is the function that wrote the pages",
+                function.ends_with("touch_pages_for_stacks"),
+                format!("{top}"),
+            );
+            r.check(
+                "fault-stacks",
+                "its samples cover the pages written",
+                top["samples"].as_u64().unwrap_or(0) >= PAGES as u64,
+                format!("{} samples", top["samples"]),
+            );
+        } else {
+            r.check(
+                "fault-stacks",
+                &format!("memana --format {format} names the function"),
+                stdout.contains("touch_pages_for_stacks"),
+                "the code locations table".to_string(),
+            );
+        }
+    }
+    r.finish();
+}
+
 /// The swap group during memscen's swap scenario (a zram swap device):
 /// swap-outs exactly the kernel's, swap-ins within the readahead bound.
 #[test]

@@ -44,6 +44,7 @@ struct mt_config {
 	__u64 wakeup_bytes;          /* wake the reader once this much is queued */
 	__u64 procstat_min_interval_ns;
 	__u64 snapshot_min_interval_ns;
+	__u32 stack_every;           /* user stack of one event in this many per CPU; 0: none (stacks.h) */
 	__u32 nr_nodes;              /* online node ids in node_ids[] */
 	__u32 node_ids[64];
 };

@@ -12,6 +12,7 @@
  */
 #include "../common/runtime.h"
 #include "faults.h"
+#include "../common/stacks.h"
 
 /* Dummy instances so the skeleton also generates these types. */
 enum faults_kind _faults_kind = 0;
@@ -217,6 +218,7 @@ static __always_inline int on_fault(struct bpf_perf_event_data *ctx, __u32 probe
 	if (!mt_current_selected() || !mt_live())
 		return 0;
 	now = bpf_ktime_get_boot_ns();
+	mt_stack_sample(ctx, probe, now, cfg.stack_every);
 	/* Kernel text is in the upper half on 64-bit x86 and arm64. */
 	if (!(ip >> 63))
 		flags |= FAULTS_F_USER;

@@ -105,6 +105,8 @@ pub struct Filter {
     /// How far before an OOM kill to look at the victim's growth.
     pub oom_window_ns: i64,
     pub leak: LeakCriterion,
+    /// Directories of debug files for symbolizing stacks (`--debuginfo`).
+    pub debuginfo: Vec<std::path::PathBuf>,
 }
 
 impl Default for Filter {
@@ -118,6 +120,7 @@ impl Default for Filter {
             window_ns: 5_000_000_000,
             oom_window_ns: 300_000_000_000,
             leak: LeakCriterion::default(),
+            debuginfo: Vec::new(),
         }
     }
 }

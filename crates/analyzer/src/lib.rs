@@ -15,7 +15,9 @@ pub mod render;
 pub mod report;
 pub mod rules;
 pub mod sections;
+pub mod stacks;
 pub mod stats;
+pub mod symbolize;
 
 /// The integration tests' recording writer and raw reader, for unit tests.
 #[cfg(test)]

@@ -61,6 +61,13 @@ struct FilterArgs {
     /// Leak criterion: at least this R² of the linear fit.
     #[arg(long, default_value_t = 0.9)]
     leak_min_r2: f64,
+    /// A directory of debug files for naming the code in sampled stacks
+    /// (repeatable), searched by build-id (`DIR/.build-id/ab/cdef….debug`),
+    /// by the recorded path under DIR, and by file name; /usr/lib/debug and
+    /// the recorded paths themselves are searched too. A file is used only
+    /// if its build-id is the recorded one.
+    #[arg(long, value_name = "DIR")]
+    debuginfo: Vec<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -269,6 +276,7 @@ fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
             min_span_ns: ns("leak-min-span", &a.leak_min_span)?,
             min_r2: a.leak_min_r2,
         },
+        debuginfo: a.debuginfo.clone(),
     })
 }
 

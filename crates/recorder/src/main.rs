@@ -9,6 +9,7 @@ mod preflight;
 mod printfmt;
 mod probes;
 mod record;
+mod stacks;
 mod timer;
 mod writer;
 
@@ -109,6 +110,13 @@ struct RecordArgs {
     /// No live progress line on stderr.
     #[arg(long)]
     no_progress: bool,
+    /// Sample the user stack of every Nth page fault per CPU (faults group;
+    /// off by default). Each sample also records the process's executable
+    /// mappings and their build-ids, so `memana` names the code that
+    /// faults, on this machine or another: e.g.
+    /// `memrec record -o run.parquet --probes +faults --fault-stacks 100`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    fault_stacks: Option<u32>,
 }
 
 /// Programs the options leave out.
@@ -179,6 +187,11 @@ fn probes_command(json: bool) -> Result<()> {
                 && p.fallback.is_none_or(|f| plan.left_out(f).is_some())
         });
         let tables: Vec<&str> = g.tables.iter().map(|t| t.name).collect();
+        let options: Vec<serde_json::Value> = stacks::SAMPLERS
+            .iter()
+            .filter(|s| s.group == g.name)
+            .map(|s| serde_json::json!({ "flag": s.flag, "cost": s.cost }))
+            .collect();
         rows.push(serde_json::json!({
             "group": g.name,
             "about": g.about,
@@ -186,6 +199,7 @@ fn probes_command(json: bool) -> Result<()> {
             "default_on": g.default_on,
             "supported": if none { "no" } else if plan.degraded() { "partly" } else { "yes" },
             "programs": progs,
+            "options": options,
         }));
     }
     if json {
@@ -225,6 +239,14 @@ fn probes_command(json: bool) -> Result<()> {
                     Some("standby") => "  [standby: stands in where needed]",
                     _ => "",
                 }
+            ));
+        }
+        for o in r["options"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "{:<20} option    {} N: {}\n",
+                "",
+                o["flag"].as_str().unwrap_or(""),
+                o["cost"].as_str().unwrap_or("")
             ));
         }
         out.push_str(&format!(
@@ -301,6 +323,7 @@ fn main() -> ExitCode {
                     ..Default::default()
                 },
                 progress: !a.no_progress,
+                stack_every: a.fault_stacks.map(|n| ("faults", n)).into_iter().collect(),
                 command_line: std::env::args().collect(),
             })
         }

@@ -52,6 +52,9 @@ pub struct RecordOptions {
     pub writer: WriterOptions,
     pub progress: bool,
     pub command_line: Vec<String>,
+    /// User-stack sampling period per group (`--fault-stacks`: faults);
+    /// groups not named sample none.
+    pub stack_every: BTreeMap<&'static str, u32>,
 }
 
 /// A problem with the invocation or the host, reported with exit code 2.
@@ -186,6 +189,26 @@ pub fn resolve_groups(requested: Option<&[String]>) -> Result<Vec<Selected>, Usa
         return Err(UsageError("no probe groups to record".into()));
     }
     Ok(out)
+}
+
+/// A stack option (`--fault-stacks`) needs its group among those recorded.
+fn check_stack_options(
+    stack_every: &BTreeMap<&'static str, u32>,
+    groups: &[Selected],
+) -> Result<(), UsageError> {
+    for (group, _) in stack_every.iter().filter(|(_, n)| **n > 0) {
+        if !groups.iter().any(|s| s.group.name == *group) {
+            let flag = crate::stacks::SAMPLERS
+                .iter()
+                .find(|s| s.group == *group)
+                .map_or("the stack option", |s| s.flag);
+            return Err(UsageError(format!(
+                "{flag} samples the stacks of the {group} group, which is not recorded: \
+                 add `--probes +{group}`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `comm` as the kernel stores it, NUL-padded.
@@ -330,6 +353,8 @@ struct GroupPlan {
     /// Named in --probes: if it cannot be recorded, that is an error.
     named: bool,
     programs: ProgramPlan,
+    /// Its user-stack sampling period (0: none).
+    stack_every: u32,
 }
 
 /// The host as the recording starts, for the metadata.
@@ -353,6 +378,7 @@ struct RecordPlan {
 
 fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
     let groups = resolve_groups(opts.groups.as_deref())?;
+    check_stack_options(&opts.stack_every, &groups)?;
     let filter_comm = opts.comm.as_deref().map(comm_bytes).transpose()?;
     let output = Output::prepare(&opts.output, opts.force).map_err(output_error)?;
     // From here a signal must not kill memrec outright: the temporary file
@@ -392,6 +418,8 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
         wakeup_bytes: u64::from(opts.ring_bytes / 4),
         procstat_min_interval_ns: opts.procstat_interval.as_nanos() as u64,
         snapshot_min_interval_ns: opts.snapshot_gap.as_nanos() as u64,
+        // Set per group, from its GroupPlan.
+        stack_every: 0,
     };
     // After tracefs is mounted: whether a tracepoint exists is read there.
     let groups = groups
@@ -400,6 +428,7 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
             group: s.group,
             named: s.named,
             programs: plan_programs(s.group, &opts.disabled_programs),
+            stack_every: opts.stack_every.get(s.group.name).copied().unwrap_or(0),
         })
         .collect();
     Ok(RecordPlan {
@@ -715,6 +744,7 @@ fn load_group(
         group: g,
         named: explicit,
         programs,
+        stack_every,
     } = plan;
     let explicit = *explicit;
     let mut meta = GroupMeta {
@@ -737,6 +767,7 @@ fn load_group(
     let mut group_settings = settings.clone();
     group_settings.ring_bytes = settings.ring_bytes.min(g.max_ring_bytes);
     group_settings.wakeup_bytes = u64::from(group_settings.ring_bytes / 4);
+    group_settings.stack_every = *stack_every;
     match (g.load_object)(&group_settings, &skip) {
         Ok(object) => {
             let status = if programs.degraded {
@@ -1414,6 +1445,17 @@ mod tests {
             .iter()
             .map(|s| s.group.name)
             .collect()
+    }
+
+    #[test]
+    fn fault_stacks_need_the_faults_group() {
+        let every: BTreeMap<&'static str, u32> = [("faults", 10)].into_iter().collect();
+        let with = resolve_groups(Some(&["+faults".into()])).unwrap();
+        assert!(check_stack_options(&every, &with).is_ok());
+        let without = resolve_groups(None).unwrap();
+        let e = check_stack_options(&every, &without).unwrap_err().to_string();
+        assert!(e.contains("--fault-stacks") && e.contains("--probes +faults"), "{e}");
+        assert!(check_stack_options(&BTreeMap::new(), &without).is_ok());
     }
 
     #[test]

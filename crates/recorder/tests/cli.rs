@@ -263,6 +263,43 @@ fn a_full_stdout_is_named() {
 }
 
 #[test]
+fn fault_stacks_without_the_faults_group_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.parquet");
+    let (code, _, err) = record(&out, &["--fault-stacks", "10"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--probes +faults"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!out.exists());
+    let (code, _, err) = record(&out, &["--probes", "+faults", "--fault-stacks", "0"]);
+    assert_eq!(code, 2, "N = 0 is refused: {err}");
+}
+
+#[test]
+fn probes_shows_the_cost_of_fault_stacks() {
+    let (code, out, err) = run(&["probes", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let faults = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "faults")
+        .unwrap();
+    let opt = &faults["options"][0];
+    assert_eq!(opt["flag"], "--fault-stacks", "{faults}");
+    assert!(
+        opt["cost"]
+            .as_str()
+            .is_some_and(|c| c.contains("per sampled fault")),
+        "{opt}"
+    );
+    let (code, text, err) = run(&["probes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("option    --fault-stacks N:"), "{text}");
+}
+
+#[test]
 fn probes_lists_every_group() {
     let (code, out, err) = run(&["probes", "--json"]);
     assert_eq!(code, 0, "{err}");

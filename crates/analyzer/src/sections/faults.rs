@@ -89,6 +89,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     over_time(rec, f, &mut r)?;
     files(rec, f, &mut r)?;
     locations(rec, f, &mut r)?;
+    crate::stacks::push_top_locations(rec, f, &mut r, &crate::stacks::FAULT_SAMPLES)?;
     r.notes.push(
         "One row per fault the kernel accounted with a perf event (a fault retried after \
          waiting is one, major). Faults by get_user_pages (populate, mlock, exec's argument \

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use libbpf_rs::Link;
 use libbpf_sys::{PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN};
 use memtrace_schema::tables::faults::fault;
+use memtrace_schema::tables::stacks::fault_stack;
 use memtrace_schema::{Comm, Header, Text};
 
 use super::decode::{read, DecodeCtx, DecodeError, RowSink};
@@ -253,6 +254,13 @@ fn record_kind(data: &[u8]) -> Result<u16, DecodeError> {
 fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(), DecodeError> {
     use types::faults_kind as K;
     let kind = record_kind(data)?;
+    if kind == crate::stacks::KIND {
+        return crate::stacks::decode(data, ctx, out, |s| fault_stack::Row {
+            stack_id: s.stack_id,
+            every: s.every,
+            stack_error: s.error,
+        });
+    }
     let (e, task) = if kind == K::FAULTS_FAULT_CTX.0 as u16 {
         let f: types::faults_fault_ctx = read(data)?;
         let task = TaskCtx {

@@ -134,6 +134,9 @@ pub struct BpfSettings {
     pub wakeup_bytes: u64,
     pub procstat_min_interval_ns: u64,
     pub snapshot_min_interval_ns: u64,
+    /// The group's user-stack sampling period (one stack per this many
+    /// events per CPU; 0: none), for groups that call `mt_stack_sample`.
+    pub stack_every: u32,
 }
 
 /// The maps every group's object has (bpf/common/runtime.h), taken from the
@@ -260,6 +263,7 @@ macro_rules! load_skeleton {
             c.wakeup_bytes = s.wakeup_bytes;
             c.procstat_min_interval_ns = s.procstat_min_interval_ns;
             c.snapshot_min_interval_ns = s.snapshot_min_interval_ns;
+            c.stack_every = s.stack_every;
             let n = s.nodes.len().min(c.node_ids.len());
             c.nr_nodes = n as u32;
             c.node_ids[..n].copy_from_slice(&s.nodes[..n]);

@@ -41,4 +41,10 @@ crate::table! {
 }
 
 /// The group's tables, in file order.
-pub const TABLES: &[&crate::Table] = &[&fault::TABLE];
+pub const TABLES: &[&crate::Table] = &[
+    &fault::TABLE,
+    // The stack store (--fault-stacks).
+    &super::stacks::fault_stack::TABLE,
+    &super::stacks::stack_frame::TABLE,
+    &super::stacks::module_map::TABLE,
+];

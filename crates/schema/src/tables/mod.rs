@@ -8,6 +8,7 @@ pub mod oom;
 pub mod paf;
 pub mod pr;
 pub mod procstat;
+pub mod stacks;
 pub mod swap;
 pub mod sysstat;
 

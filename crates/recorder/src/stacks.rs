@@ -1,0 +1,501 @@
+//! The stack store: sampled user stacks (bpf/common/stacks.h) decoded into
+//! a table of distinct stacks, and each sampled process's executable
+//! mappings with their build-ids, so that stacks recorded here can be
+//! symbolized on another machine (memana).
+//!
+//! A group that samples stacks calls [`decode`] for records of kind [`KIND`]
+//! and says which row a sample makes (`fault_stack` for faults). The store
+//! is the decoding thread's, shared by every group, so stack ids are unique
+//! in a recording.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use memtrace_schema::tables::stacks::{module_map, stack_frame};
+use memtrace_schema::{Header, Row, Text};
+
+use crate::bpf::faults::types::{mt_stack, mt_stack_kind};
+use crate::probes::decode::{header, DecodeCtx, DecodeError, RowSink};
+
+// SAFETY: generated from a C struct of fixed-width integers.
+unsafe impl plain::Plain for mt_stack {}
+
+/// Record kind of a stack sample, the same in every group. The layout is
+/// taken from the faults skeleton, the first group that includes stacks.h.
+pub const KIND: u16 = mt_stack_kind::MT_KIND_USER_STACK.0 as u16;
+
+/// A `--GROUP-stacks N` option: which group it samples, and what it costs.
+#[derive(Debug)]
+pub struct Sampler {
+    pub group: &'static str,
+    pub flag: &'static str,
+    /// For `memrec probes`: the cost of a sample, measured (docs/BENCHMARKS.md).
+    pub cost: &'static str,
+}
+
+/// Every group that can sample user stacks.
+pub static SAMPLERS: &[Sampler] = &[Sampler {
+    group: "faults",
+    flag: "--fault-stacks",
+    cost: "user stack of every Nth fault per CPU (off unless N is given): \
+           about 1-3 us per sampled fault for the frame walk, up to 1 KiB in the ring; \
+           tables fault_stack, stack_frame, module_map",
+}];
+
+/// Bytes of a stack record before its frames.
+const HEAD: usize = std::mem::size_of::<mt_stack>() - 8 * MT_STACK_MAX;
+/// MT_STACK_MAX in stacks.h.
+const MT_STACK_MAX: usize = 127;
+
+/// What a group's sample row is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// Null when no user stack could be read.
+    pub stack_id: Option<u64>,
+    /// The sampling period.
+    pub every: u32,
+    /// The kernel's error when no stack could be read.
+    pub error: Option<i32>,
+}
+
+/// Distinct stacks kept for dedup; past this the map starts afresh (a stack
+/// seen again then gets a new id and its frames again: more rows, same
+/// answers).
+const MAX_STACKS: usize = 1 << 20;
+/// Processes whose mappings are remembered; past this they start afresh
+/// (their maps are read again at their next sample).
+const MAX_PROCS: usize = 1 << 16;
+/// A process's maps are read again for an address outside them at most
+/// this often.
+const REREAD_NS: i64 = 1_000_000_000;
+
+/// One process's executable mappings as last read.
+#[derive(Debug, Default)]
+struct Proc {
+    ranges: Vec<(u64, u64)>,
+    read_ts: i64,
+    /// Its maps could not be read (it had exited): not tried again.
+    gone: bool,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    stacks: HashMap<(u32, Vec<u64>), u64>,
+    next_id: u64,
+    procs: HashMap<u32, Proc>,
+    /// Build-ids by (device, inode) of the file, or None if it has none.
+    build_ids: HashMap<(String, u64), Option<Text>>,
+}
+
+thread_local! {
+    static STORE: RefCell<Store> = RefCell::new(Store::default());
+}
+
+/// Decodes a stack record (kind [`KIND`]): writes its stack's frames the
+/// first time the process has it, the process's mappings the first time it
+/// has a stack (or when a frame lies outside them), and the group's sample
+/// row made by `row`.
+pub fn decode<O: RowSink, R: Row>(
+    data: &[u8],
+    ctx: &mut DecodeCtx,
+    out: &mut O,
+    row: impl FnOnce(Sample) -> R,
+) -> Result<(), DecodeError> {
+    let (hdr, _) = header(data, ctx)?;
+    let hdr = &hdr;
+    if data.len() < HEAD {
+        return Err(DecodeError::Short {
+            got: data.len(),
+            want: HEAD,
+        });
+    }
+    let mut buf = [0u8; std::mem::size_of::<mt_stack>()];
+    let n = data.len().min(buf.len());
+    buf[..n].copy_from_slice(&data[..n]);
+    let rec: mt_stack = crate::probes::decode::read(&buf)?;
+    let nr = (rec.nr as usize).min(MT_STACK_MAX);
+    if data.len() < HEAD + 8 * nr {
+        return Err(DecodeError::Short {
+            got: data.len(),
+            want: HEAD + 8 * nr,
+        });
+    }
+    let frames = &rec.ips[..nr];
+    let stack_id = if frames.is_empty() {
+        None
+    } else {
+        Some(STORE.with(|s| s.borrow_mut().intern(hdr, frames, out))?)
+    };
+    let sample = Sample {
+        stack_id,
+        every: rec.every,
+        error: (rec.err != 0).then_some(rec.err),
+    };
+    out.push(hdr, &row(sample))?;
+    Ok(())
+}
+
+impl Store {
+    /// The stack's id, writing its frames (and the process's maps) if new.
+    fn intern<O: RowSink>(
+        &mut self,
+        hdr: &Header,
+        frames: &[u64],
+        out: &mut O,
+    ) -> Result<u64, DecodeError> {
+        self.maps_for(hdr, frames, out)?;
+        let key = (hdr.tgid, frames.to_vec());
+        if let Some(&id) = self.stacks.get(&key) {
+            return Ok(id);
+        }
+        if self.stacks.len() >= MAX_STACKS {
+            self.stacks.clear();
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        for (depth, &ip) in frames.iter().enumerate() {
+            out.push(
+                hdr,
+                &stack_frame::Row {
+                    stack_id: id,
+                    depth: depth as u32,
+                    ip,
+                },
+            )?;
+        }
+        self.stacks.insert(key, id);
+        Ok(id)
+    }
+
+    /// Reads the process's mappings on its first stack, and again (rate
+    /// limited) when a frame lies outside every mapping read.
+    fn maps_for<O: RowSink>(
+        &mut self,
+        hdr: &Header,
+        frames: &[u64],
+        out: &mut O,
+    ) -> Result<(), DecodeError> {
+        if let Some(p) = self.procs.get(&hdr.tgid) {
+            let outside = frames
+                .iter()
+                .any(|&ip| !p.ranges.iter().any(|&(s, e)| ip >= s && ip < e));
+            if p.gone || !outside || hdr.ts_ns - p.read_ts < REREAD_NS {
+                return Ok(());
+            }
+        }
+        if self.procs.len() >= MAX_PROCS {
+            self.procs.clear();
+        }
+        let maps = match std::fs::read_to_string(format!("/proc/{}/maps", hdr.tgid)) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!("stacks: maps of {} not read: {e}", hdr.tgid);
+                self.procs.insert(
+                    hdr.tgid,
+                    Proc {
+                        gone: true,
+                        read_ts: hdr.ts_ns,
+                        ..Default::default()
+                    },
+                );
+                return Ok(());
+            }
+        };
+        let mut proc = Proc {
+            read_ts: hdr.ts_ns,
+            ..Default::default()
+        };
+        for m in maps.lines().filter_map(parse_maps_line) {
+            let build_id = match m.inode {
+                0 => None,
+                inode => {
+                    let key = (m.dev.to_string(), inode);
+                    match self.build_ids.get(&key) {
+                        Some(b) => b.clone(),
+                        None => {
+                            let b = read_build_id(hdr.tgid, &m).map(|b| Text::from(hex(&b)));
+                            self.build_ids.insert(key, b.clone());
+                            b
+                        }
+                    }
+                }
+            };
+            proc.ranges.push((m.start, m.end));
+            out.push(
+                hdr,
+                &module_map::Row {
+                    start: m.start,
+                    end: m.end,
+                    file_offset: m.offset,
+                    path: Text::from(m.path.to_string()),
+                    build_id,
+                },
+            )?;
+        }
+        self.procs.insert(hdr.tgid, proc);
+        Ok(())
+    }
+}
+
+/// One executable mapping from /proc/PID/maps.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MapsLine<'a> {
+    pub start: u64,
+    pub end: u64,
+    pub offset: u64,
+    pub dev: &'a str,
+    pub inode: u64,
+    pub path: &'a str,
+}
+
+/// Parses a /proc/PID/maps line; only executable mappings of a file or the
+/// vDSO are kept.
+pub fn parse_maps_line(line: &str) -> Option<MapsLine<'_>> {
+    let mut f = line.splitn(6, ' ');
+    let range = f.next()?;
+    let perms = f.next()?;
+    let offset = u64::from_str_radix(f.next()?, 16).ok()?;
+    let dev = f.next()?;
+    let inode = f.next()?.parse().ok()?;
+    let path = f.next().unwrap_or("").trim_start();
+    let (start, end) = range.split_once('-')?;
+    let start = u64::from_str_radix(start, 16).ok()?;
+    let end = u64::from_str_radix(end, 16).ok()?;
+    if perms.as_bytes().get(2) != Some(&b'x') {
+        return None;
+    }
+    if !(path.starts_with('/') || path == "[vdso]") {
+        return None;
+    }
+    Some(MapsLine {
+        start,
+        end,
+        offset,
+        dev,
+        inode,
+        path,
+    })
+}
+
+/// The build-id of a mapped file, read through /proc/PID/map_files (the
+/// very file mapped, even deleted or in another mount namespace), else
+/// through the process's root.
+fn read_build_id(tgid: u32, m: &MapsLine<'_>) -> Option<Vec<u8>> {
+    let by_map = format!("/proc/{tgid}/map_files/{:x}-{:x}", m.start, m.end);
+    let path = m.path.trim_end_matches(" (deleted)");
+    let file = File::open(by_map)
+        .or_else(|_| File::open(format!("/proc/{tgid}/root{path}")))
+        .ok()?;
+    elf_build_id(&file)
+}
+
+/// The GNU build-id note of a 64-bit little-endian ELF file (what memrec's
+/// targets run), read from its PT_NOTE segments.
+pub fn elf_build_id(f: &File) -> Option<Vec<u8>> {
+    const PT_NOTE: u32 = 4;
+    const NT_GNU_BUILD_ID: u32 = 3;
+    let mut eh = [0u8; 64];
+    f.read_exact_at(&mut eh, 0).ok()?;
+    // ELFCLASS64, ELFDATA2LSB.
+    if &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
+        return None;
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+    let u32_at = |b: &[u8], o: usize| {
+        b.get(o..o + 4)
+            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+    };
+    let u64_at = |b: &[u8], o: usize| {
+        b.get(o..o + 8)
+            .and_then(|x| x.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    let phoff = u64_at(&eh, 0x20)?;
+    let phentsize = u64::from(u16_at(&eh, 0x36));
+    let phnum = u64::from(u16_at(&eh, 0x38)).min(256);
+    if phentsize < 56 {
+        return None;
+    }
+    for i in 0..phnum {
+        let mut ph = [0u8; 56];
+        f.read_exact_at(&mut ph, phoff.checked_add(i * phentsize)?)
+            .ok()?;
+        if u32_at(&ph, 0)? != PT_NOTE {
+            continue;
+        }
+        let (off, size) = (u64_at(&ph, 8)?, u64_at(&ph, 32)?.min(1 << 16));
+        let mut notes = vec![0u8; size as usize];
+        f.read_exact_at(&mut notes, off).ok()?;
+        let mut at = 0usize;
+        let align = |x: usize| (x + 3) & !3;
+        while at + 12 <= notes.len() {
+            let namesz = u32_at(&notes, at)? as usize;
+            let descsz = u32_at(&notes, at + 4)? as usize;
+            let ty = u32_at(&notes, at + 8)?;
+            let name = at + 12;
+            let desc = name.checked_add(align(namesz))?;
+            let next = desc.checked_add(align(descsz))?;
+            if desc + descsz > notes.len() {
+                break;
+            }
+            if ty == NT_GNU_BUILD_ID && notes.get(name..name + namesz) == Some(b"GNU\0") {
+                return Some(notes[desc..desc + descsz].to_vec());
+            }
+            at = next;
+        }
+    }
+    None
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::decode::testing::{bytes, ctx, Collect, Val};
+    use memtrace_schema::tables::stacks::fault_stack;
+
+    fn record(tgid: u32, ts: u64, frames: &[u64]) -> Vec<u8> {
+        let mut r = mt_stack {
+            every: 4,
+            nr: frames.len() as u32,
+            ..Default::default()
+        };
+        r.hdr.kind = KIND;
+        r.hdr.tgid = tgid;
+        r.hdr.pid = tgid;
+        r.hdr.ts_ns = ts;
+        r.ips[..frames.len()].copy_from_slice(frames);
+        let mut b = bytes(&r);
+        // The kernel sends only the frames found.
+        b.truncate(HEAD + 8 * frames.len());
+        b
+    }
+
+    fn decode_one(data: &[u8], out: &mut Collect) -> Result<(), DecodeError> {
+        decode(data, &mut ctx(), out, |s| fault_stack::Row {
+            stack_id: s.stack_id,
+            every: s.every,
+            stack_error: s.error,
+        })
+    }
+
+    #[inline(never)]
+    fn here() -> u64 {
+        here as fn() -> u64 as usize as u64
+    }
+
+    #[test]
+    fn a_stack_is_written_once_per_process_with_the_maps_that_place_it() {
+        let me = std::process::id();
+        let ip = here();
+        let mut out = Collect::default();
+        decode_one(&record(me, 1_000, &[ip, ip + 1]), &mut out).unwrap();
+        decode_one(&record(me, 2_000, &[ip, ip + 1]), &mut out).unwrap();
+        let tables: Vec<&str> = out.rows.iter().map(|r| r.table).collect();
+        let frames: Vec<&_> = out
+            .rows
+            .iter()
+            .filter(|r| r.table == "stack_frame")
+            .collect();
+        assert_eq!(frames.len(), 2, "{tables:?}");
+        assert_eq!(frames[0].get("depth"), &Val::U32(0));
+        assert_eq!(frames[0].get("ip"), &Val::U64(ip));
+        assert_eq!(frames[1].get("ip"), &Val::U64(ip + 1));
+        let samples: Vec<&_> = out
+            .rows
+            .iter()
+            .filter(|r| r.table == "fault_stack")
+            .collect();
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples[0].get("stack_id"), samples[1].get("stack_id"));
+        assert_eq!(samples[0].get("every"), &Val::U32(4));
+        assert_eq!(samples[0].get("stack_error"), &Val::Null);
+        assert_eq!(samples[1].hdr.ts_ns, 2_000);
+        // This test binary's own text mapping holds `here`, with its build-id.
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let mine = out
+            .rows
+            .iter()
+            .filter(|r| r.table == "module_map")
+            .find(|r| match (r.get("start"), r.get("end")) {
+                (Val::U64(s), Val::U64(e)) => *s <= ip && ip < *e,
+                _ => false,
+            })
+            .expect("a mapping holds the test's own code");
+        assert_eq!(mine.get("path"), &Val::from(exe.to_str().unwrap()));
+        let own = elf_build_id(&File::open(&exe).unwrap()).map(|b| hex(&b));
+        assert!(own.is_some(), "the test binary has a build-id note");
+        assert_eq!(mine.get("build_id"), &Val::from(own.unwrap().as_str()));
+        // The maps were read once: the second sample found them.
+        let reads = out.rows.iter().filter(|r| r.table == "module_map").count();
+        let in_maps = std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .filter_map(parse_maps_line)
+            .count();
+        assert!(
+            reads >= 1 && reads <= in_maps + 2,
+            "{reads} rows, {in_maps} mappings"
+        );
+    }
+
+    #[test]
+    fn a_sample_without_a_stack_has_no_id_and_says_why() {
+        let mut r = mt_stack {
+            every: 1,
+            err: -14,
+            ..Default::default()
+        };
+        r.hdr.kind = KIND;
+        let mut b = bytes(&r);
+        b.truncate(HEAD);
+        let mut out = Collect::default();
+        decode_one(&b, &mut out).unwrap();
+        assert_eq!(out.rows.len(), 1);
+        assert_eq!(out.rows[0].get("stack_id"), &Val::Null);
+        assert_eq!(out.rows[0].get("stack_error"), &Val::I32(-14));
+    }
+
+    #[test]
+    fn a_record_shorter_than_its_frames_is_refused() {
+        let mut b = record(1, 1, &[0x1000, 0x2000, 0x3000]);
+        b.truncate(b.len() - 4);
+        let mut out = Collect::default();
+        let e = decode_one(&b, &mut out).err();
+        assert!(matches!(e, Some(DecodeError::Short { .. })), "{e:?}");
+        assert!(out.rows.is_empty());
+    }
+
+    #[test]
+    fn maps_lines_keep_executable_file_mappings() {
+        let l = "7f1c2a428000-7f1c2a5bd000 r-xp 00028000 fd:01 1837218                    /usr/lib/x86_64-linux-gnu/libc.so.6";
+        assert_eq!(
+            parse_maps_line(l),
+            Some(MapsLine {
+                start: 0x7f1c2a428000,
+                end: 0x7f1c2a5bd000,
+                offset: 0x28000,
+                dev: "fd:01",
+                inode: 1837218,
+                path: "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            })
+        );
+        let data = "7f1c2a400000-7f1c2a428000 r--p 00000000 fd:01 1837218 /usr/lib/libc.so.6";
+        assert_eq!(parse_maps_line(data), None);
+        let anon = "7ffd1000-7ffd3000 rwxp 00000000 00:00 0 ";
+        assert_eq!(parse_maps_line(anon), None);
+        let vdso =
+            "7ffd5b9f0000-7ffd5b9f2000 r-xp 00000000 00:00 0                          [vdso]";
+        assert_eq!(parse_maps_line(vdso).map(|m| m.path), Some("[vdso]"));
+        let deleted = "55d0a000-55d0b000 r-xp 00001000 08:02 42 /tmp/a.out (deleted)";
+        assert_eq!(
+            parse_maps_line(deleted).map(|m| m.path),
+            Some("/tmp/a.out (deleted)")
+        );
+    }
+}

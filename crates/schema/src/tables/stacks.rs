@@ -1,0 +1,74 @@
+//! The stack store: sampled user stacks and what symbolizes them offline.
+//!
+//! A group that samples user stacks (faults with `--fault-stacks N`) writes
+//! one row per sample in its own table (`fault_stack`), which names a stack
+//! by `stack_id`. Stacks are written once per recording and process, frame
+//! by frame (`stack_frame`). User addresses mean nothing off the machine,
+//! so each process's executable mappings (`module_map`) are read from
+//! /proc when its first stack arrives: a frame becomes a module and a file
+//! offset, and a function name wherever a file with the module's build-id
+//! can be read. The tables belong to the faults group while it is the only
+//! one that samples stacks.
+
+crate::table! {
+    /// One sampled user stack of a page fault: every `every`th fault of a
+    /// CPU (`memrec record --fault-stacks N`). The header is the fault row's
+    /// (same `ts_ns`, `pid`, `tgid`), so a sample joins its `fault` row on
+    /// `ts_ns` and `pid`; counts of samples times `every` estimate faults.
+    fault_stack, group = "faults", task = header, sources = "perf:page-faults-min, perf:page-faults-maj (bpf_get_stack, user stack)" {
+        /// The stack (`stack_frame.stack_id`); null when the task had no
+        /// readable user stack (a kernel thread, or `stack_error`).
+        stack_id: Option<u64> => Id,
+        /// The sampling period this sample stands for: one fault in this
+        /// many per CPU had its stack taken.
+        every: u32 => Count,
+        /// The kernel's error when no user stack could be read (negative
+        /// errno of `bpf_get_stack`, e.g. -14 EFAULT); null otherwise.
+        stack_error: Option<i32> => None,
+    }
+}
+
+crate::table! {
+    /// One frame of a distinct user stack, written with the first sample
+    /// that had it. A stack is distinct per process (`tgid`): the same
+    /// addresses in another address space are other code. The header is
+    /// that first sample's. Frames come from the frame-pointer chain the
+    /// kernel walks: code built without frame pointers shows its leaf
+    /// function at depth 0 and may lose or misname callers beyond it.
+    stack_frame, group = "faults", task = header, sources = "bpf_get_stack (BPF_F_USER_STACK)" {
+        /// The stack this frame belongs to.
+        stack_id: u64 => Id,
+        /// Position from the leaf: 0 is the instruction that was running
+        /// (for a fault, the faulting one), 1 its caller's return address,
+        /// and so on.
+        depth: u32 => None,
+        /// User virtual address (an instruction pointer, or a return
+        /// address at depth ≥ 1).
+        ip: u64 => None,
+    }
+}
+
+crate::table! {
+    /// One executable file mapping of a process, read from /proc/PID/maps
+    /// when the first stack of that process (`tgid`) was decoded, and again
+    /// when a later stack had an address outside every mapping read (a
+    /// library loaded since, or an exec; at most once a second). A process
+    /// that exited before its first stack was decoded (within one drain
+    /// interval, about 100 ms) has no rows: its frames stay addresses. The
+    /// header is the sample's that caused the read: the maps were read
+    /// within a drain interval after its `ts_ns`.
+    module_map, group = "faults", task = header, sources = "/proc/PID/maps, the ELF build-id note" {
+        /// First address of the mapping.
+        start: u64 => None,
+        /// Address just past the mapping.
+        end: u64 => None,
+        /// Offset in the file of the byte mapped at `start`.
+        file_offset: u64 => Bytes,
+        /// The file's path as the process sees it (its mount namespace),
+        /// with ` (deleted)` if it was removed; or `[vdso]`.
+        path: Text => None,
+        /// The file's GNU build-id (hex), from its `.note.gnu.build-id`;
+        /// null when the file has none or could not be read.
+        build_id: Option<Text> => None,
+    }
+}
