@@ -14,56 +14,26 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------
 // Probe states
 
-/// What became of one program of a recording (the `state` of each entry of
-/// the metadata's `probes`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeState {
-    /// It ran for the whole recording.
-    Attached,
-    /// The kernel lacks what it attaches to, or cannot use it.
-    Missing,
-    /// A fallback whose primary program runs.
-    Standby,
-    /// Turned off on the command line.
-    NotAsked,
-    /// Loading or attaching failed.
-    Failed,
-}
+pub use memtrace_schema::ProbeState;
 
-impl ProbeState {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "attached" => ProbeState::Attached,
-            "missing" => ProbeState::Missing,
-            "standby" => ProbeState::Standby,
-            "not_asked" => ProbeState::NotAsked,
-            "failed" => ProbeState::Failed,
-            _ => return None,
-        })
+/// The state of a `probes` entry, as memtrace-schema reads it
+/// (`ProbeMeta::state()`: derived for files written before the field).
+/// `Err` holds a state this schema does not know.
+pub fn probe_state(probe: &Value) -> Result<ProbeState, String> {
+    let recorded_state = match probe.get("state") {
+        Some(s) => Some(
+            serde_json::from_value::<ProbeState>(s.clone())
+                .map_err(|_| format!("unknown state {s}"))?,
+        ),
+        None => None,
+    };
+    Ok(memtrace_schema::ProbeMeta {
+        attached: probe["attached"] == true,
+        standby: probe["standby"] == true,
+        recorded_state,
+        ..Default::default()
     }
-
-    /// The state of a `probes` entry. Files written before the field
-    /// existed cannot tell a missing target from a failed attach (nor a
-    /// fallback from a program not asked for): attached, standby, or else
-    /// failed. `Err` holds a state this test does not know.
-    pub fn of(probe: &Value) -> Result<Self, String> {
-        match probe.get("state").and_then(Value::as_str) {
-            Some(s) => Self::parse(s).ok_or_else(|| format!("unknown state {s:?}")),
-            None if probe["attached"] == true => Ok(ProbeState::Attached),
-            None if probe["standby"] == true => Ok(ProbeState::Standby),
-            None => Ok(ProbeState::Failed),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeState::Attached => "attached",
-            ProbeState::Missing => "missing",
-            ProbeState::Standby => "standby",
-            ProbeState::NotAsked => "not_asked",
-            ProbeState::Failed => "failed",
-        }
-    }
+    .state())
 }
 
 /// One program of a recording: its state and memrec's reason.
@@ -85,7 +55,7 @@ pub fn recorded_probes(meta: &Value) -> Vec<RecordedProbe> {
         .map(|p| RecordedProbe {
             program: p["program"].as_str().unwrap_or("").to_string(),
             target: p["target"].as_str().unwrap_or("").to_string(),
-            state: ProbeState::of(p),
+            state: probe_state(p),
             error: p["error"].as_str().unwrap_or("").to_string(),
             lost: p["lost"].as_u64().unwrap_or(0),
         })
