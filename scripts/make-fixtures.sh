@@ -25,6 +25,7 @@ FIXTURES=(
     "compaction fragment +compaction"
     "faults leak +faults"
     "swap-inout swap +swap"
+    "hugetlb hugetlb +hugetlb"
 )
 
 out_dir=fixtures

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use support::fidelity::{self, Case, Report};
 use support::fidelity_compaction;
 use support::fidelity_faults;
+use support::fidelity_hugetlb;
 use support::fidelity_mappings;
 use support::fidelity_swap;
 use support::kernel::KernelProbes;
@@ -431,4 +432,22 @@ fn fixtures_swap_matches_pswpin_pswpout() {
     }
     r.finish();
     each(fidelity_swap::swap);
+}
+
+/// The hugetlb group's fixture (memscen's hugetlb scenario recorded with
+/// `--probes +hugetlb`), and every other fixture where the group was
+/// recorded, against /proc/meminfo HugePages_* and htlb_buddy_alloc_*.
+#[test]
+fn fixtures_hugetlb_matches_meminfo_hugepages() {
+    let mut r = Report::new();
+    let (f, t) = fixture("hugetlb");
+    let c = Case::new("hugetlb", &f, &t);
+    fidelity::recording_is_complete(&c, &mut r);
+    fidelity_hugetlb::hugetlb(&c, &mut r);
+    match fidelity::analyzer_report(&bin("memana"), &fixtures().join("hugetlb.parquet")) {
+        Ok(report) => fidelity_hugetlb::analyzer(&c, &report, &mut r),
+        Err(e) => r.check("hugetlb", "memana report --format json", false, e),
+    }
+    r.finish();
+    each(fidelity_hugetlb::hugetlb);
 }
