@@ -384,3 +384,182 @@ pub fn push_top_locations(
 fn short(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Value;
+    use crate::testutil::{hdr, Builder};
+    use memtrace_schema::tables::stacks::{fault_stack, module_map, stack_frame};
+    use memtrace_schema::Text;
+    use object::Object;
+
+    #[inline(never)]
+    fn faulting_here() -> u64 {
+        faulting_here as fn() -> u64 as usize as u64
+    }
+
+    /// This test binary's mapping that holds `addr`: (start, end, offset, path).
+    fn own_mapping(addr: u64) -> (u64, u64, u64, String) {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        for l in maps.lines() {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let Some((s, e)) = f.first().and_then(|r| r.split_once('-')) else {
+                continue;
+            };
+            let (s, e) = (
+                u64::from_str_radix(s, 16).unwrap_or(0),
+                u64::from_str_radix(e, 16).unwrap_or(0),
+            );
+            if s <= addr && addr < e && f.len() >= 6 {
+                let off = u64::from_str_radix(f[2], 16).unwrap_or(0);
+                return (s, e, off, f[5].to_string());
+            }
+        }
+        panic!("{addr:#x} is in no mapping");
+    }
+
+    fn build_id(path: &str) -> String {
+        let data = std::fs::read(path).unwrap_or_default();
+        let file = object::File::parse(&*data).unwrap_or_else(|e| panic!("{e}"));
+        let id = file.build_id().ok().flatten().unwrap_or_default();
+        id.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn sample(b: &mut Builder, ts: i64, tgid: u32, comm: &str, stack_id: Option<u64>, every: u32) {
+        b.add(
+            hdr(ts, tgid, tgid, comm),
+            &fault_stack::Row {
+                stack_id,
+                every,
+                stack_error: stack_id.is_none().then_some(-14),
+            },
+        );
+    }
+
+    fn frame(b: &mut Builder, ts: i64, tgid: u32, stack_id: u64, depth: u32, ip: u64) {
+        b.add(
+            hdr(ts, tgid, tgid, "x"),
+            &stack_frame::Row {
+                stack_id,
+                depth,
+                ip,
+            },
+        );
+    }
+
+    fn cell<'a>(t: &'a Table, row: usize, col: &str) -> &'a Value {
+        let i = t
+            .columns
+            .iter()
+            .position(|c| c.name == col)
+            .unwrap_or(usize::MAX);
+        &t.rows[row][i]
+    }
+
+    /// Rows written as memrec lays them out, read back by memana, and the
+    /// leaf frames named from this very binary by its build-id; frames and
+    /// mappings written before the window still place a sample inside it.
+    #[test]
+    fn sampled_stacks_become_named_code_locations() {
+        let ip = faulting_here() + 2;
+        let (start, end, off, path) = own_mapping(ip);
+        let id = build_id(&path);
+        assert!(!id.is_empty(), "test binaries carry a build-id");
+        let mut b = Builder::new(0, 10_000);
+        // Process 10: its maps and stack 1 (leaf in faulting_here) at
+        // ts 100, before the window; 3 samples of it inside, every 4th fault.
+        b.add(
+            hdr(100, 10, 10, "app"),
+            &module_map::Row {
+                start,
+                end,
+                file_offset: off,
+                path: Text::from(path.clone()),
+                build_id: Some(Text::from(id.clone())),
+            },
+        );
+        frame(&mut b, 100, 10, 1, 0, ip);
+        sample(&mut b, 100, 10, "app", Some(1), 4);
+        for ts in [2_000, 3_000, 4_000] {
+            sample(&mut b, ts, 10, "app", Some(1), 4);
+        }
+        // Stack 2 of process 10 outside every mapping; process 11 exited
+        // before its maps were read; one sample without a stack.
+        frame(&mut b, 2_500, 10, 2, 0, 0x10);
+        sample(&mut b, 2_500, 10, "app", Some(2), 4);
+        frame(&mut b, 2_600, 11, 3, 0, ip);
+        sample(&mut b, 2_600, 11, "gone", Some(3), 4);
+        sample(&mut b, 2_700, 12, "kthread", None, 4);
+        b.count();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("stacks.parquet");
+        b.write(&p);
+        let rec = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let f = Filter {
+            from_ns: Some(1_000),
+            ..Default::default()
+        };
+        let mut r = SectionReport::new("faults", "t");
+        push_top_locations(&rec, &f, &mut r, &FAULT_SAMPLES).unwrap_or_else(|e| panic!("{e}"));
+        let t = &r.tables[0];
+        assert_eq!(t.id, "stack_locations");
+        assert_eq!(t.rows.len(), 3, "{:?}", t.rows);
+        let function = cell(t, 0, "function");
+        assert!(
+            matches!(function, Value::Text(s) if s.ends_with("faulting_here")),
+            "{function:?}"
+        );
+        assert_eq!(cell(t, 0, "module"), &Value::Text(path.clone()));
+        assert_eq!(cell(t, 0, "samples"), &Value::UInt(3));
+        assert_eq!(cell(t, 0, "estimated"), &Value::UInt(12));
+        assert_eq!(cell(t, 0, "share"), &Value::Float(3.0 / 6.0));
+        assert_eq!(cell(t, 0, "comms"), &Value::Text("app".into()));
+        let modules: Vec<&Value> = (1..3).map(|i| cell(t, i, "module")).collect();
+        assert!(
+            modules.contains(&&Value::Text("[unmapped]".into())),
+            "{modules:?}"
+        );
+        assert!(
+            modules.contains(&&Value::Text("[process gone]".into())),
+            "{modules:?}"
+        );
+        let metric = |k: &str| {
+            r.metrics
+                .iter()
+                .find(|m| m.key() == k)
+                .map(|m| m.value.clone())
+        };
+        assert_eq!(metric("faults.stack_samples"), Some(Value::UInt(6)));
+        assert_eq!(metric("faults.stack_every"), Some(Value::UInt(4)));
+        let notes = r.notes.join(" | ");
+        assert!(notes.contains("one fault in 4 per CPU"), "{notes}");
+        assert!(
+            notes.contains("1 samples had no readable user stack"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("1 samples are in processes that exited"),
+            "{notes}"
+        );
+    }
+
+    #[test]
+    fn a_recording_without_samples_says_how_to_get_them() {
+        let mut b = Builder::new(0, 10_000);
+        sample(&mut b, 5, 1, "x", None, 1);
+        b.count();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("none.parquet");
+        b.write(&p);
+        let rec = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let f = Filter {
+            from_ns: Some(1_000),
+            ..Default::default()
+        };
+        let mut r = SectionReport::new("faults", "t");
+        push_top_locations(&rec, &f, &mut r, &FAULT_SAMPLES).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.tables[0].rows.len(), 0);
+        assert!(r.notes[0].contains("--fault-stacks N"), "{:?}", r.notes);
+    }
+}

@@ -376,6 +376,12 @@ mod tests {
         b
     }
 
+    /// The store is the thread's: a test starts with an empty one (tests may
+    /// share a thread under --test-threads=1).
+    fn fresh_store() {
+        STORE.with(|s| *s.borrow_mut() = Store::default());
+    }
+
     fn decode_one(data: &[u8], out: &mut Collect) -> Result<(), DecodeError> {
         decode(data, &mut ctx(), out, |s| fault_stack::Row {
             stack_id: s.stack_id,
@@ -391,6 +397,7 @@ mod tests {
 
     #[test]
     fn a_stack_is_written_once_per_process_with_the_maps_that_place_it() {
+        fresh_store();
         let me = std::process::id();
         let ip = here();
         let mut out = Collect::default();
@@ -444,8 +451,132 @@ mod tests {
         );
     }
 
+    /// Through the real writer and back with a Parquet reader: the three
+    /// tables keep their values and their join keys.
+    #[test]
+    fn the_stack_tables_round_trip_through_the_writer() {
+        fresh_store();
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Int64Type, UInt32Type, UInt64Type};
+        use arrow_array::Array;
+        let me = std::process::id();
+        let ip = here();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.parquet");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        let opts = crate::writer::WriterOptions {
+            zstd_level: 1,
+            ..Default::default()
+        };
+        let (mut t, w) = crate::writer::create(file, dir.path(), &opts).unwrap();
+        let mut c = ctx();
+        for (ts, frames) in [
+            (10u64, vec![ip, ip + 7]),
+            (20, vec![ip, ip + 7]),
+            (30, vec![ip]),
+        ] {
+            decode(&record(me, ts, &frames), &mut c, &mut t, |s| {
+                fault_stack::Row {
+                    stack_id: s.stack_id,
+                    every: s.every,
+                    stack_error: s.error,
+                }
+            })
+            .unwrap();
+        }
+        t.finish(memtrace_schema::FileMeta {
+            schema_version: memtrace_schema::SCHEMA_VERSION,
+            ..Default::default()
+        })
+        .unwrap();
+        w.join().unwrap();
+
+        let f = std::fs::File::open(&path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
+        // (kind, ts_ns, the table's own columns as u64, null as None)
+        let mut rows: Vec<(String, i64, Vec<Option<u64>>)> = Vec::new();
+        for b in reader {
+            let b = b.unwrap();
+            let kind = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
+            let ts = b
+                .column_by_name("ts_ns")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            for i in 0..b.num_rows() {
+                let k = kind.value(i).to_string();
+                let cols: Vec<Option<u64>> = b
+                    .schema()
+                    .fields()
+                    .iter()
+                    .zip(b.columns())
+                    .filter(|(f, _)| f.name().starts_with(&format!("{k}.")))
+                    .map(|(_, a)| {
+                        if a.is_null(i) {
+                            return None;
+                        }
+                        match a.data_type() {
+                            arrow_schema::DataType::UInt64 => {
+                                Some(a.as_primitive::<UInt64Type>().value(i))
+                            }
+                            arrow_schema::DataType::UInt32 => {
+                                Some(u64::from(a.as_primitive::<UInt32Type>().value(i)))
+                            }
+                            // Text (path, build-id) and i32: present or not.
+                            _ => Some(u64::MAX),
+                        }
+                    })
+                    .collect();
+                rows.push((k, ts.value(i), cols));
+            }
+        }
+        let of = |k: &str| -> Vec<(i64, Vec<Option<u64>>)> {
+            rows.iter()
+                .filter(|r| r.0 == k)
+                .map(|r| (r.1, r.2.clone()))
+                .collect()
+        };
+        let samples = of("fault_stack");
+        // stack_id, every, stack_error
+        assert_eq!(
+            samples,
+            [
+                (10, vec![Some(1), Some(4), None]),
+                (20, vec![Some(1), Some(4), None]),
+                (30, vec![Some(2), Some(4), None]),
+            ]
+        );
+        // stack_id, depth, ip: stack 1 once, then stack 2.
+        assert_eq!(
+            of("stack_frame"),
+            [
+                (10, vec![Some(1), Some(0), Some(ip)]),
+                (10, vec![Some(1), Some(1), Some(ip + 7)]),
+                (30, vec![Some(2), Some(0), Some(ip)]),
+            ]
+        );
+        let maps = of("module_map");
+        assert!(!maps.is_empty());
+        assert!(
+            maps.iter().all(|(ts, _)| *ts == 10),
+            "read once, at the first sample"
+        );
+        assert!(maps
+            .iter()
+            .any(|(_, m)| m[0].unwrap() <= ip && ip < m[1].unwrap()));
+    }
+
     #[test]
     fn a_sample_without_a_stack_has_no_id_and_says_why() {
+        fresh_store();
         let mut r = mt_stack {
             every: 1,
             err: -14,
@@ -463,6 +594,7 @@ mod tests {
 
     #[test]
     fn a_record_shorter_than_its_frames_is_refused() {
+        fresh_store();
         let mut b = record(1, 1, &[0x1000, 0x2000, 0x3000]);
         b.truncate(b.len() - 4);
         let mut out = Collect::default();
