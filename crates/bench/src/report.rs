@@ -187,6 +187,24 @@ fn overhead_medians(runs: &[Run]) -> BTreeMap<(String, String), (f64, usize, u64
 const TOOLS: [&str; 5] = ["none", "memrec", "bpftrace", "ftrace", "perf"];
 const WORKLOADS: [&str; 3] = ["pagefault", "memcg-reclaim", "stress-ng-vm"];
 
+/// Median CPU seconds (user + system of the work itself) of `tool` on
+/// `workload`, where the runs measured it.
+fn cpu_median(runs: &[Run], workload: &str, tool: &str) -> Option<f64> {
+    median(
+        runs.iter()
+            .filter(|r| r.workload == workload && r.tool == tool)
+            .filter_map(|r| r.work.as_ref()?.cpu_seconds)
+            .collect(),
+    )
+}
+
+/// CPU-time slowdown of `tool` on `workload` (ratio of medians − 1).
+pub fn cpu_slowdown(runs: &[Run], workload: &str, tool: &str) -> Option<f64> {
+    let base = cpu_median(runs, workload, "none")?;
+    let t = cpu_median(runs, workload, tool)?;
+    (base > 0.0).then(|| t / base - 1.0)
+}
+
 /// Slowdown of `tool` on `workload` (ratio of medians − 1).
 pub fn slowdown(runs: &[Run], workload: &str, tool: &str) -> Option<f64> {
     let m = overhead_medians(runs);
@@ -288,17 +306,22 @@ pub fn markdown(r: &Results) -> String {
             o,
             "\n## 2. Overhead: median wall time of fixed workloads (ratio to nothing attached)\n"
         );
-        let _ = writeln!(o, "| workload | tool | runs | median s | ratio | slowdown | lost (all runs) | load range |");
-        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(o, "| workload | tool | runs | median s | ratio | slowdown | median CPU s | CPU slowdown | lost (all runs) | load range |");
+        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
         for w in WORKLOADS {
             let base = med.get(&(w.to_string(), "none".to_string())).map(|v| v.0);
             for t in TOOLS {
                 if let Some((s, n, lost, load)) = med.get(&(w.to_string(), t.to_string())) {
                     let ratio = base.map(|b| s / b).unwrap_or(f64::NAN);
+                    let cpu = cpu_median(&r.overhead, w, t);
                     let _ = writeln!(
                         o,
-                        "| {w} | {t} | {n} | {s:.3} | {ratio:.3} | {:+.1} % | {lost} | {load} |",
-                        (ratio - 1.0) * 100.0
+                        "| {w} | {t} | {n} | {s:.3} | {ratio:.3} | {:+.1} % | {} | {} | {lost} | {load} |",
+                        (ratio - 1.0) * 100.0,
+                        cpu.map(|c| format!("{c:.3}")).unwrap_or_else(|| "–".into()),
+                        cpu_slowdown(&r.overhead, w, t)
+                            .map(|c| format!("{:+.1} %", c * 100.0))
+                            .unwrap_or_else(|| "–".into()),
                     );
                 }
             }
@@ -358,17 +381,21 @@ pub fn markdown(r: &Results) -> String {
         );
         let _ = writeln!(
             o,
-            "| pair | none s | memrec s | memrec / none | load before |"
+            "| pair | none s | memrec s | memrec / none | none CPU s | memrec CPU s | CPU memrec / none | load before |"
         );
-        let _ = writeln!(o, "|---:|---:|---:|---:|---|");
+        let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---|");
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into());
         for (i, p) in r.paired.iter().enumerate() {
             let _ = writeln!(
                 o,
-                "| {} | {:.3} | {:.3} | {:.3} | {} |",
+                "| {} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} |",
                 i + 1,
                 p.none_s,
                 p.memrec_s,
                 p.memrec_s / p.none_s,
+                opt(p.none_cpu_s),
+                opt(p.memrec_cpu_s),
+                opt(p.memrec_cpu_s.zip(p.none_cpu_s).map(|(m, n)| m / n)),
                 p.load_before
             );
         }
@@ -376,6 +403,18 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(
                 o,
                 "\nMedian of the pair ratios: memrec {:+.1} %.",
+                m * 100.0
+            );
+        }
+        if let Some(m) = median(
+            r.paired
+                .iter()
+                .filter_map(|p| Some(p.memrec_cpu_s? / p.none_cpu_s? - 1.0))
+                .collect(),
+        ) {
+            let _ = writeln!(
+                o,
+                "\nMedian of the pair CPU-time ratios: memrec {:+.1} %.",
                 m * 100.0
             );
         }
@@ -570,6 +609,20 @@ fn fault_seconds(round: &FaultRound, name: &str) -> Option<f64> {
     round.runs.get(name)?.work.as_ref().map(|w| w.seconds)
 }
 
+fn fault_cpu(round: &FaultRound, name: &str) -> Option<f64> {
+    round.runs.get(name)?.work.as_ref()?.cpu_seconds
+}
+
+/// Median over the `faults` rounds of recorder / none in CPU time.
+pub fn fault_cpu_ratio(r: &Results, name: &str) -> Option<f64> {
+    median(
+        r.faults
+            .iter()
+            .filter_map(|f| Some(fault_cpu(f, name)? / fault_cpu(f, "none")?))
+            .collect(),
+    )
+}
+
 /// Median over the `faults` rounds of recorder / none.
 pub fn fault_ratio(r: &Results, name: &str) -> Option<f64> {
     median(
@@ -632,9 +685,9 @@ fn faults_tables(o: &mut String, r: &Results) {
     }
     let _ = writeln!(
         o,
-        "\n| recorder | median s | median of round ratios to none | records / run | lost (all rounds) | bytes / run | bytes / record |"
+        "\n| recorder | median s | median of round ratios to none | median CPU s | median of round CPU ratios | records / run | lost (all rounds) | bytes / run | bytes / record |"
     );
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in FAULT_RECORDERS {
         let secs = median(
             r.faults
@@ -828,10 +881,12 @@ fn targets(o: &mut String, r: &Results) {
         pct(pf),
         verdict(pf.map(|v| v <= 0.05))
     );
+    let mx_cpu = cpu_slowdown(&r.overhead, "stress-ng-vm", "memrec");
     let _ = writeln!(
         o,
-        "| mixed (stress-ng --vm) slowdown ≤ 1 % | memrec {} | {} |",
+        "| mixed (stress-ng --vm) slowdown ≤ 1 % | memrec {} (CPU time per bogo op {}) | {} |",
         pct(mx),
+        pct(mx_cpu),
         verdict(mx.map(|v| v <= 0.01))
     );
     for w in WORKLOADS {
@@ -871,8 +926,9 @@ fn targets(o: &mut String, r: &Results) {
         let lost = fault_lost(r, "memrec-faults");
         let _ = writeln!(
             o,
-            "| every fault (`--probes faults`): page-fault time ≤ 1.25× unattached, 0 lost | memrec {} ×, {lost} lost (ftrace {}, perf {}, bpftrace {}) | {} |",
+            "| every fault (`--probes faults`): page-fault time ≤ 1.25× unattached, 0 lost | memrec {} × (CPU time {} ×), {lost} lost (ftrace {}, perf {}, bpftrace {}) | {} |",
             ratio.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into()),
+            fault_cpu_ratio(r, "memrec-faults").map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into()),
             fault_ratio(r, "ftrace").map(|v| format!("{v:.2} ×")).unwrap_or_else(|| "–".into()),
             fault_ratio(r, "perf").map(|v| format!("{v:.2} ×")).unwrap_or_else(|| "–".into()),
             fault_ratio(r, "bpftrace").map(|v| format!("{v:.2} ×")).unwrap_or_else(|| "–".into()),

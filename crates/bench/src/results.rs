@@ -39,6 +39,9 @@ pub struct Run {
 pub struct Pair {
     pub none_s: f64,
     pub memrec_s: f64,
+    /// CPU seconds of the same runs (`WorkResult::cpu_seconds`).
+    pub none_cpu_s: Option<f64>,
+    pub memrec_cpu_s: Option<f64>,
     pub load_before: String,
 }
 

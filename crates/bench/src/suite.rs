@@ -274,13 +274,13 @@ fn timed_under(
     dir: &Path,
     tag: &str,
     args: &[String],
-) -> Result<f64> {
+) -> Result<WorkResult> {
     let running = tracers::start(tool, cfg, dir, tag)?;
     let text = membench_cmd(&cfg.membench, args);
     let path = running.out.clone();
     tracers::stop(running)?;
     remove_output(&path);
-    Ok(serde_json::from_str::<WorkResult>(&text?)?.seconds)
+    Ok(serde_json::from_str::<WorkResult>(&text?)?)
 }
 
 /// Records `seconds` of memrec's load test at `rate` rows/s.
@@ -606,9 +606,13 @@ fn paired(s: &Suite, res: &mut Results) -> Result<()> {
         }
         let load_before = load_string();
         let pair = (|| -> Result<Pair> {
+            let none = timed_under(Tool::None, &s.cfg, &s.out, "paired", &args)?;
+            let memrec = timed_under(Tool::Memrec, &s.cfg, &s.out, "paired", &args)?;
             Ok(Pair {
-                none_s: timed_under(Tool::None, &s.cfg, &s.out, "paired", &args)?,
-                memrec_s: timed_under(Tool::Memrec, &s.cfg, &s.out, "paired", &args)?,
+                none_s: none.seconds,
+                memrec_s: memrec.seconds,
+                none_cpu_s: none.cpu_seconds,
+                memrec_cpu_s: memrec.cpu_seconds,
                 load_before,
             })
         })();
@@ -643,7 +647,7 @@ fn triples(s: &Suite, res: &mut Results) -> Result<()> {
         // Rotate the order so no tool always follows the same one.
         for k in 0..tools.len() {
             let tool = tools[(round + k) % tools.len()];
-            match timed_under(tool, &s.cfg, &s.out, "triple", &args) {
+            match timed_under(tool, &s.cfg, &s.out, "triple", &args).map(|w| w.seconds) {
                 Ok(sec) => {
                     seconds.insert(tool.name().to_string(), sec);
                 }

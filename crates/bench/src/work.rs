@@ -99,6 +99,23 @@ pub struct WorkResult {
     pub seconds: f64,
     /// What was done: page faults, bytes read, bogo ops.
     pub ops: u64,
+    /// CPU time (user + system) of the same work, in the same unit as
+    /// `seconds`: unlike wall time it leaves out the time other processes
+    /// held the CPU, which dominates on a busy 2-CPU machine; BPF programs
+    /// run in the traced task and count in its system time. For the
+    /// memcg-reclaim work it is its reading child's.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
+}
+
+/// User + system CPU seconds of the calling thread so far.
+fn thread_cpu() -> f64 {
+    // SAFETY: getrusage writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 pub fn run(w: &Workload) -> Result<WorkResult> {
@@ -121,6 +138,7 @@ fn pagefault(mib: usize, rounds: usize) -> Result<WorkResult> {
     let page = sys::page_size();
     let len = mib << 20;
     let t = Instant::now();
+    let cpu = thread_cpu();
     for _ in 0..rounds {
         let m = Mapping::anon(len, false)?;
         m.touch(page);
@@ -129,6 +147,7 @@ fn pagefault(mib: usize, rounds: usize) -> Result<WorkResult> {
         workload: "pagefault".into(),
         seconds: t.elapsed().as_secs_f64(),
         ops: (rounds * len / page) as u64,
+        cpu_seconds: Some(thread_cpu() - cpu),
     })
 }
 
@@ -157,9 +176,12 @@ fn reclaim(limit_mib: u64, file_mib: u64, passes: u32) -> Result<WorkResult> {
         unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
     }
     let mut st = 0;
+    // SAFETY: zeroed rusage is valid; wait4 fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waiting for the child we just forked.
-    unsafe { libc::waitpid(pid, &mut st, 0) };
+    unsafe { libc::wait4(pid, &mut st, 0, &mut ru) };
     let seconds = t.elapsed().as_secs_f64();
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
         bail!("the reclaim reader failed (status {st})");
     }
@@ -168,6 +190,7 @@ fn reclaim(limit_mib: u64, file_mib: u64, passes: u32) -> Result<WorkResult> {
         workload: "memcg-reclaim".into(),
         seconds,
         ops: (file_mib << 20) * passes as u64,
+        cpu_seconds: Some(tv(ru.ru_utime) + tv(ru.ru_stime)),
     })
 }
 
@@ -193,28 +216,42 @@ fn mixed(workers: u32, mib: u32, seconds: u32) -> Result<WorkResult> {
     if !out.status.success() {
         bail!("stress-ng failed ({}): {text}", out.status);
     }
-    let (ops, real) = parse_metrics(&text).with_context(|| format!("no vm metrics in: {text}"))?;
+    let m = parse_metrics(&text).with_context(|| format!("no vm metrics in: {text}"))?;
     Ok(WorkResult {
         workload: "stress-ng-vm".into(),
-        seconds: 1000.0 * real / ops as f64,
-        ops,
+        seconds: 1000.0 * m.real / m.ops as f64,
+        ops: m.ops,
+        cpu_seconds: Some(1000.0 * m.cpu / m.ops as f64),
     })
 }
 
-/// (bogo ops, real seconds) of the `vm` line of `--metrics-brief`.
-fn parse_metrics(text: &str) -> Option<(u64, f64)> {
+/// The `vm` line of `--metrics-brief`.
+#[derive(Debug, PartialEq)]
+struct Metrics {
+    ops: u64,
+    /// Real seconds.
+    real: f64,
+    /// User + system seconds of the workers.
+    cpu: f64,
+}
+
+fn parse_metrics(text: &str) -> Option<Metrics> {
     for line in text.lines() {
         let t: Vec<&str> = line.split_whitespace().collect();
         let Some(i) = t.iter().position(|w| *w == "vm") else {
             continue;
         };
-        let (Some(ops), Some(real)) = (t.get(i + 1), t.get(i + 2)) else {
+        let num = |k: usize| t.get(i + k).and_then(|w| w.parse::<f64>().ok());
+        let (Some(ops), Some(real)) = (t.get(i + 1).and_then(|w| w.parse::<u64>().ok()), num(2))
+        else {
             continue;
         };
-        if let (Ok(ops), Ok(real)) = (ops.parse::<u64>(), real.parse::<f64>()) {
-            if ops > 0 && real > 0.0 {
-                return Some((ops, real));
-            }
+        if ops > 0 && real > 0.0 {
+            return Some(Metrics {
+                ops,
+                real,
+                cpu: num(3).unwrap_or(f64::NAN) + num(4).unwrap_or(f64::NAN),
+            });
         }
     }
     None
@@ -228,7 +265,14 @@ mod tests {
     fn stress_ng_metrics_parse() {
         let text = "stress-ng: metrc: [11706] stressor       bogo ops real time  usr time  sys time   bogo ops/s     bogo ops/s\n\
                     stress-ng: metrc: [11706] vm                  600      1.18      0.05      0.38       508.21        1410.65\n";
-        assert_eq!(parse_metrics(text), Some((600, 1.18)));
+        assert_eq!(
+            parse_metrics(text),
+            Some(Metrics {
+                ops: 600,
+                real: 1.18,
+                cpu: 0.05 + 0.38
+            })
+        );
         assert_eq!(parse_metrics("nothing"), None);
     }
 }
