@@ -40,7 +40,8 @@ pub static SAMPLERS: &[Sampler] = &[Sampler {
     group: "faults",
     flag: "--fault-stacks",
     cost: "user stack of every Nth fault per CPU (off unless N is given): \
-           about 1-3 us per sampled fault for the frame walk, up to 1 KiB in the ring; \
+           about 0.4-0.7 us more per sampled fault in the kernel (frame walk and copy), \
+           up to 1 KiB in the ring, and memrec's decoding; other faults pay a per-CPU count; \
            tables fault_stack, stack_frame, module_map",
 }];
 
