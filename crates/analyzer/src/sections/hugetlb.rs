@@ -244,6 +244,77 @@ fn allocations(rec: &Recording, r: &mut SectionReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Value;
+    use std::path::Path;
+
+    /// fixtures/hugetlb.parquet: memscen's hugetlb scenario, 4 faults of
+    /// 2 MiB by its thread `memscen-htlb`, the pool 0 -> 8 -> 0.
+    fn fixture() -> Recording {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/hugetlb.parquet");
+        Recording::open(&p).expect("the hugetlb fixture opens")
+    }
+
+    fn metric(r: &SectionReport, key: &str) -> Option<f64> {
+        r.metrics
+            .iter()
+            .find(|m| m.key() == key)
+            .and_then(|m| m.value.as_f64())
+    }
+
+    fn table<'r>(r: &'r SectionReport, id: &str) -> &'r Table {
+        r.tables
+            .iter()
+            .find(|t| t.id == id)
+            .unwrap_or_else(|| panic!("no table {id}"))
+    }
+
+    #[test]
+    fn the_fixtures_faults_pools_and_allocations() {
+        let rec = fixture();
+        let r = compute(&rec, &Filter::default()).expect("computes");
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(metric(&r, "hugetlb.faults"), Some(4.0));
+        assert_eq!(metric(&r, "hugetlb.major_faults"), Some(0.0));
+        assert_eq!(metric(&r, "hugetlb.htlb_buddy_alloc_success"), Some(8.0));
+        assert_eq!(metric(&r, "hugetlb.htlb_buddy_alloc_fail"), Some(0.0));
+        for at in ["first", "last"] {
+            let key = format!("hugetlb.pool_total{{at=\"{at}\",page_size=\"2048kB\"}}");
+            assert_eq!(metric(&r, &key), Some(0.0), "{key}");
+        }
+        let procs = table(&r, "processes");
+        assert_eq!(procs.rows.len(), 1);
+        let row = &procs.rows[0];
+        assert_eq!(row[1], Value::Text("memscen-htlb".into()));
+        assert_eq!(row[2], Value::UInt(2 << 20));
+        assert_eq!(row[3], Value::UInt(4));
+        // The pool grew to 8 pages, 6 were reserved, 4 taken: every state
+        // held long enough for an interval snapshot.
+        let pools = table(&r, "pools");
+        let states: Vec<(u64, u64, u64)> = pools
+            .rows
+            .iter()
+            .filter(|x| x[2] == Value::UInt(2 << 20))
+            .map(|x| match (&x[3], &x[4], &x[5]) {
+                (Value::UInt(t), Value::UInt(f), Value::UInt(r)) => (*t, *f, *r),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        for want in [(0, 0, 0), (8, 8, 0), (8, 8, 6), (8, 4, 2)] {
+            assert!(states.contains(&want), "{want:?} not in {states:?}");
+        }
+    }
+
+    #[test]
+    fn a_task_filter_keeps_the_pools() {
+        let rec = fixture();
+        let f = Filter {
+            comm: Some("nobody".into()),
+            ..Filter::default()
+        };
+        let r = compute(&rec, &f).expect("computes");
+        assert_eq!(metric(&r, "hugetlb.faults"), Some(0.0));
+        assert!(!table(&r, "pools").rows.is_empty());
+    }
 
     #[test]
     fn sizes_are_labelled_as_sysfs_names_them() {
