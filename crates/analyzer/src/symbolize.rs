@@ -16,6 +16,13 @@
 //!
 //! The ELF reader is the `object` crate (read-only, ELF only; already in
 //! Cargo.lock), without DWARF: function names, not lines.
+//!
+//! The paths come from the recording, which memana does not trust: only
+//! regular files are opened (no FIFO, device or directory), at most
+//! [`MAX_FILES`] per report and [`MAX_FILE_BYTES`] each, a recorded path is
+//! looked up under a directory only without `..`, and a file is only parsed
+//! (bounds-checked) and never run. What a report can show of a file is the
+//! name of a function in an ELF file whose build-id the recording named.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -169,7 +176,11 @@ impl Symbolizer {
                 out.push(by_id.join(format!("{}.debug", &b[2..])));
                 out.push(by_id.join(&b[2..]));
             }
-            if !rel.is_empty() {
+            // A recorded path is only looked up under DIR, never out of it.
+            let escapes = Path::new(rel)
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)));
+            if !rel.is_empty() && !escapes {
                 out.push(d.join(rel));
             }
             if let Some(n) = name {
@@ -290,6 +301,23 @@ mod tests {
             .symbol("/opt/elsewhere/app", Some(&id), ip - start + off)
             .unwrap();
         assert!(sym.name.ends_with("a_known_function"), "{sym:?}");
+    }
+
+    #[test]
+    fn a_recorded_path_never_leads_out_of_a_debuginfo_dir() {
+        let s = Symbolizer::new(&[PathBuf::from("/dbg")]);
+        let c = s.candidates("/usr/../../etc/x", None);
+        assert!(c.iter().all(|p| !p.starts_with("/dbg/usr")), "{c:?}");
+        assert!(c.contains(&PathBuf::from("/dbg/x")), "{c:?}");
+        let c = s.candidates("/usr/lib/libc.so.6", Some("ab12cd"));
+        assert!(
+            c.contains(&PathBuf::from("/dbg/.build-id/ab/12cd.debug")),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&PathBuf::from("/dbg/usr/lib/libc.so.6")),
+            "{c:?}"
+        );
     }
 
     #[test]
