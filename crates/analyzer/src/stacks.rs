@@ -244,6 +244,9 @@ pub fn push_top_locations(
     let (mut total, mut no_stack, mut gone) = (0u64, 0u64, 0u64);
     let mut periods: BTreeSet<u64> = BTreeSet::new();
     let mut unnamed: BTreeSet<String> = BTreeSet::new();
+    // Samples in a module whose file was found but has no symbol there
+    // (stripped to its dynamic symbols), by module.
+    let mut stripped: BTreeMap<String, u64> = BTreeMap::new();
     for i in 0..sm.height() {
         total += n[i];
         periods.insert(ev[i]);
@@ -261,6 +264,8 @@ pub fn push_top_locations(
             if let Place::Module(path, id, _) = &p {
                 if !sym.found(path, id.as_deref()) {
                     unnamed.insert(path.clone());
+                } else {
+                    *stripped.entry(path.clone()).or_default() += n[i];
                 }
             }
         }
@@ -375,6 +380,15 @@ pub fn push_top_locations(
              `--debuginfo DIR` (searched by .build-id/, path and file name).",
             unnamed.len(),
             unnamed.iter().next().map(|p| short(p)).unwrap_or_default()
+        ));
+    }
+    if let Some((module, k)) = stripped.iter().max_by_key(|(_, k)| **k) {
+        r.notes.push(format!(
+            "{} samples are in modules found here without a symbol at their address \
+             (e.g. {k} in {}: stripped to its exported symbols): debug files (the \
+             distribution's debug packages under /usr/lib/debug, or `--debuginfo DIR`) name them.",
+            stripped.values().sum::<u64>(),
+            short(module)
         ));
     }
     Ok(())
