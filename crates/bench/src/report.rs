@@ -705,12 +705,17 @@ fn faults_tables(o: &mut String, r: &Results) {
         };
         let records = per_run(&|t| t.events);
         let b = per_run(&|t| t.bytes);
+        let cpu = median(r.faults.iter().filter_map(|f| fault_cpu(f, n)).collect());
         let _ = writeln!(
             o,
-            "| {n} | {} | {} | {} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
             secs.map(|v| format!("{v:.3}"))
                 .unwrap_or_else(|| "–".into()),
             fault_ratio(r, n)
+                .map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "–".into()),
+            cpu.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into()),
+            fault_cpu_ratio(r, n)
                 .map(|v| format!("{v:.3}"))
                 .unwrap_or_else(|| "–".into()),
             records.map(si).unwrap_or_else(|| "–".into()),
@@ -1001,6 +1006,55 @@ mod tests {
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(median(vec![]), None);
         assert_eq!(median(vec![f64::NAN, 1.0]), Some(1.0));
+    }
+
+    #[test]
+    fn the_faults_rounds_give_wall_and_cpu_ratios_in_whole_rows() {
+        use crate::results::FaultRun;
+        use crate::work::WorkResult;
+        let run = |seconds: f64, cpu: f64| FaultRun {
+            work: Some(WorkResult {
+                workload: "pagefault".into(),
+                seconds,
+                ops: 1,
+                cpu_seconds: Some(cpu),
+            }),
+            trace: None,
+            error: None,
+        };
+        let round = |m: f64| FaultRound {
+            runs: [
+                ("none".to_string(), run(1.0, 1.0)),
+                ("memrec-faults".to_string(), run(m, 1.2)),
+            ]
+            .into_iter()
+            .collect(),
+            load_before: String::new(),
+        };
+        let r = Results {
+            faults: vec![round(1.3), round(1.5), round(1.4)],
+            ..Default::default()
+        };
+        assert_eq!(fault_ratio(&r, "memrec-faults"), Some(1.4));
+        assert_eq!(fault_cpu_ratio(&r, "memrec-faults"), Some(1.2));
+        let md = markdown(&r);
+        let table: Vec<&str> = md
+            .lines()
+            .skip_while(|l| !l.starts_with("| recorder |"))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        let cells = |l: &str| l.matches('|').count();
+        assert!(table.len() > 2, "{md}");
+        assert!(
+            table.iter().all(|l| cells(l) == cells(table[0])),
+            "{table:#?}"
+        );
+        assert!(
+            table
+                .iter()
+                .any(|l| l.starts_with("| memrec-faults | 1.400 | 1.400 | 1.200 | 1.200 |")),
+            "{table:#?}"
+        );
     }
 
     #[test]
