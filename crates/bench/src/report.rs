@@ -461,8 +461,11 @@ pub fn markdown(r: &Results) -> String {
             o,
             "\n## 2c. Page-fault slowdown by memrec probe group (`memrec record --probes GROUP`)\n"
         );
-        let _ = writeln!(o, "| probes | runs | median s | slowdown | load range |");
-        let _ = writeln!(o, "|---|---:|---:|---:|---|");
+        let _ = writeln!(
+            o,
+            "| probes | runs | median s | slowdown | median CPU s | CPU slowdown | load range |"
+        );
+        let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---|");
         // In the order they were run: none, all, then memrec's groups.
         let mut order: Vec<&str> = Vec::new();
         for run in &r.groups {
@@ -475,8 +478,14 @@ pub fn markdown(r: &Results) -> String {
                 let ratio = base.map(|b| s / b).unwrap_or(f64::NAN);
                 let _ = writeln!(
                     o,
-                    "| {g} | {n} | {s:.3} | {:+.1} % | {load} |",
-                    (ratio - 1.0) * 100.0
+                    "| {g} | {n} | {s:.3} | {:+.1} % | {} | {} | {load} |",
+                    (ratio - 1.0) * 100.0,
+                    cpu_median(&r.groups, &w, g)
+                        .map(|c| format!("{c:.3}"))
+                        .unwrap_or_else(|| "–".into()),
+                    cpu_slowdown(&r.groups, &w, g)
+                        .map(|c| format!("{:+.1} %", c * 100.0))
+                        .unwrap_or_else(|| "–".into()),
                 );
             }
         }
