@@ -142,8 +142,12 @@ pub static GROUP: Group = Group {
         ),
     ],
     tables: memtrace_schema::tables::mappings::TABLES,
-    // A malloc-heavy program makes thousands of these calls a second.
-    max_ring_bytes: 4 << 20,
+    // A malloc-heavy program makes thousands of these calls a second, and
+    // an allocator returning memory makes them in bursts: memscen's
+    // fragment worker, one madvise per other page of 444 MB, sent 54 k
+    // records (8 MB) at once, and 4 MiB lost 7 k of them in an emulated
+    // guest whose reader ran slow. The --ring-mb default (8) caps it.
+    max_ring_bytes: 16 << 20,
     default_on: false,
     needs_ksyms: false,
     timer: None,
