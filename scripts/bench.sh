@@ -8,7 +8,10 @@
 # Usage: scripts/bench.sh [--quick] [--wait-quiet SECONDS] [membench suite options...]
 #   --quick         short runs (about 5 minutes): checks the suite, not the numbers
 #   --wait-quiet N  first wait up to N s for a 1-minute load average below 0.5
-# The full run takes about 45 minutes. See docs/BENCHMARKS.md.
+# The full run takes about 45 minutes; a subset, e.g.
+#   scripts/bench.sh --sections paired,faults,overhead,groups,bpfcost --tools none,memrec
+# (every page fault against ftrace/perf/bpftrace, the defaults, each group's
+# BPF cost) about 20. See docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
