@@ -57,6 +57,19 @@ struct {
 } mt_stack_scratch SEC(".maps");
 
 /*
+ * Processes whose stacks were sent lately. A process's first sample wakes
+ * the reader at once (not at its next 100 ms drain), so memrec reads the
+ * process's mappings while it most likely still runs: a short-lived one
+ * (a compiler, a shell command) is otherwise gone before its maps are read.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} mt_stack_tgids SEC(".maps");
+
+/*
  * Counts one event of this CPU and, on every `every`th (0: never), sends
  * the current task's user stack, stamped with the event's `ts_ns`. Only a
  * sampled event pays more than a per-CPU counter. The sample counts in the
@@ -69,7 +82,9 @@ static __always_inline void mt_stack_sample(void *ctx, __u32 probe, __u64 ts_ns,
 {
 	struct mt_stack_scratch *s;
 	struct mt_stat *st;
-	__u32 zero = 0;
+	__u32 zero = 0, tgid;
+	__u8 seen = 1;
+	bool wake;
 	__u64 size;
 	long n;
 
@@ -96,10 +111,14 @@ static __always_inline void mt_stack_sample(void *ctx, __u32 probe, __u64 ts_ns,
 		n = sizeof(s->rec.ips);
 	s->rec.nr = n / sizeof(__u64);
 	size = __builtin_offsetof(struct mt_stack, ips) + (__u64)(n & ~7L);
+	tgid = s->rec.hdr.tgid;
+	wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes;
+	if (!bpf_map_lookup_elem(&mt_stack_tgids, &tgid)) {
+		bpf_map_update_elem(&mt_stack_tgids, &tgid, &seen, BPF_ANY);
+		wake = true;
+	}
 	n = bpf_ringbuf_output(&events, &s->rec, size,
-			       bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes
-				       ? BPF_RB_FORCE_WAKEUP
-				       : BPF_RB_NO_WAKEUP);
+			       wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	st = mt_stat_slot(probe);
 	if (st) {
 		if (n)

@@ -52,11 +52,12 @@ crate::table! {
     /// One executable file mapping of a process, read from /proc/PID/maps
     /// when the first stack of that process (`tgid`) was decoded, and again
     /// when a later stack had an address outside every mapping read (a
-    /// library loaded since, or an exec; at most once a second). A process
-    /// that exited before its first stack was decoded (within one drain
-    /// interval, about 100 ms) has no rows: its frames stay addresses. The
-    /// header is the sample's that caused the read: the maps were read
-    /// within a drain interval after its `ts_ns`.
+    /// library loaded since, or an exec; at most once a second). A
+    /// process's first sample wakes memrec at once, but one that exited
+    /// before memrec decoded it (a command that runs for a millisecond or
+    /// two) has no rows: its frames stay addresses. The header is the
+    /// sample's that caused the read: the maps were read shortly after its
+    /// `ts_ns` (at most one drain interval, 100 ms).
     module_map, group = "faults", task = header, sources = "/proc/PID/maps, the ELF build-id note" {
         /// First address of the mapping.
         start: u64 => None,
