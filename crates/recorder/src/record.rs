@@ -1453,8 +1453,13 @@ mod tests {
         let with = resolve_groups(Some(&["+faults".into()])).unwrap();
         assert!(check_stack_options(&every, &with).is_ok());
         let without = resolve_groups(None).unwrap();
-        let e = check_stack_options(&every, &without).unwrap_err().to_string();
-        assert!(e.contains("--fault-stacks") && e.contains("--probes +faults"), "{e}");
+        let e = check_stack_options(&every, &without)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--fault-stacks") && e.contains("--probes +faults"),
+            "{e}"
+        );
         assert!(check_stack_options(&BTreeMap::new(), &without).is_ok());
     }
 

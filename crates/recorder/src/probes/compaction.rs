@@ -393,7 +393,12 @@ mod tests {
         assert_eq!(row.get("begin_ts_ns"), &Val::Null);
         assert_eq!(row.get("duration_ns"), &Val::Null);
         assert_eq!(row.get("migrate_scanned"), &Val::U64(512));
-        for c in ["isolated_migrate", "isolated_free", "migrated", "migrate_failed"] {
+        for c in [
+            "isolated_migrate",
+            "isolated_free",
+            "migrated",
+            "migrate_failed",
+        ] {
             assert_eq!(row.get(c), &Val::Null, "{c}");
         }
     }
