@@ -61,24 +61,47 @@ static __always_inline bool mt_live(void)
 }
 
 /*
- * Reserve a record; counts a loss for this probe when the ring is full.
- * Outside the live window nothing is reserved or counted.
+ * Reserve a record and count it, or count a loss for this probe when the
+ * ring is full. The record is tested once, each outcome counted on its own
+ * path (the loss in a subprogram, so the compiler cannot merge the two
+ * counts into one chosen by the pointer and test the pointer again after
+ * it): before 6.3 the verifier cannot settle a second test of ring memory,
+ * and on the path it then follows with the record never submitted it
+ * refuses the program ("Unreleased reference", seen on 6.1).
+ */
+static __noinline void mt_count_lost(__u32 probe)
+{
+	struct mt_stat *st = mt_stat_slot(probe);
+
+	if (st)
+		st->lost++;
+}
+
+static __always_inline void *mt_reserve_counted(__u32 probe, __u64 size)
+{
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!rec) {
+		mt_count_lost(probe);
+		return NULL;
+	}
+	struct mt_stat *st = mt_stat_slot(probe);
+
+	if (st)
+		st->events++;
+	return rec;
+}
+
+/*
+ * Reserve a record (mt_reserve_counted); outside the live window nothing
+ * is reserved or counted.
  */
 static __always_inline void *mt_reserve(__u32 probe, __u64 size)
 {
 	if (!mt_live())
 		return NULL;
 
-	void *rec = bpf_ringbuf_reserve(&events, size, 0);
-	struct mt_stat *st = mt_stat_slot(probe);
-
-	if (st) {
-		if (rec)
-			st->events++;
-		else
-			st->lost++;
-	}
-	return rec;
+	return mt_reserve_counted(probe, size);
 }
 
 /*

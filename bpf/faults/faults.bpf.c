@@ -170,16 +170,7 @@ static long vma_kind(struct task_struct *task, struct vm_area_struct *vma, void 
 /* Reserves a record; counts it, or its loss, for the probe. */
 static __always_inline void *reserve(__u32 probe, __u64 size)
 {
-	void *rec = bpf_ringbuf_reserve(&events, size, 0);
-	struct mt_stat *st = mt_stat_slot(probe);
-
-	if (st) {
-		if (rec)
-			st->events++;
-		else
-			st->lost++;
-	}
-	return rec;
+	return mt_reserve_counted(probe, size);
 }
 
 static __always_inline void fill(struct faults_fault *e, __u16 kind, __u64 now,
