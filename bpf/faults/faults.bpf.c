@@ -13,6 +13,7 @@
 #include "../common/runtime.h"
 #include "faults.h"
 #include "../common/stacks.h"
+#include "../common/vma.h"
 
 /* Dummy instances so the skeleton also generates these types. */
 enum faults_kind _faults_kind = 0;
@@ -103,39 +104,6 @@ int BPF_PROG(faults_exc_kernel, unsigned long address, struct pt_regs *regs,
 {
 	stash_entry(address, error_code);
 	return 0;
-}
-
-/*
- * The mm's VMA sequence: changed by every write-locked change of its VMAs
- * (6.12+: a seqcount, odd while write-locked; 6.4-6.11: an int bumped at
- * each write unlock). False where the kernel has none (before 6.4) or a
- * change is under way: then every fault looks its VMA up.
- */
-struct mm_struct___seqcount {
-	seqcount_t mm_lock_seq;
-} __attribute__((preserve_access_index));
-
-struct mm_struct___intseq {
-	int mm_lock_seq;
-} __attribute__((preserve_access_index));
-
-static __always_inline bool mm_vma_seq(struct mm_struct *mm, __u32 *seq)
-{
-	struct mm_struct___seqcount *a = (void *)mm;
-	struct mm_struct___intseq *b = (void *)mm;
-
-	if (!mm)
-		return false;
-	/* Plain loads through the mm's BTF type, not probe reads (~20 ns less a fault). */
-	if (bpf_core_field_exists(a->mm_lock_seq.sequence)) {
-		*seq = a->mm_lock_seq.sequence;
-		return !(*seq & 1);
-	}
-	if (bpf_core_field_exists(b->mm_lock_seq)) {
-		*seq = b->mm_lock_seq;
-		return true;
-	}
-	return false;
 }
 
 static long vma_kind(struct task_struct *task, struct vm_area_struct *vma, void *data)

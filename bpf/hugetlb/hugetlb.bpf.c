@@ -21,6 +21,7 @@
  */
 #include "../common/runtime.h"
 #include "hugetlb.h"
+#include "../common/vma.h"
 
 /* Dummy instances so the skeleton also generates these types. */
 enum hugetlb_kind _hugetlb_kind = 0;
@@ -93,37 +94,6 @@ struct {
 	__type(key, int);
 	__type(value, struct task_cache);
 } task_cache SEC(".maps");
-
-/*
- * The mm's VMA sequence, as the faults group reads it: changed by every
- * write-locked change of its VMAs (6.12+: a seqcount, odd while
- * write-locked; 6.4-6.11: an int bumped at each write unlock). False where
- * the kernel has none (before 6.4) or a change is under way: then every
- * fault looks its VMA up.
- */
-struct mm_struct___seqcount {
-	seqcount_t mm_lock_seq;
-} __attribute__((preserve_access_index));
-
-struct mm_struct___intseq {
-	int mm_lock_seq;
-} __attribute__((preserve_access_index));
-
-static __always_inline bool mm_vma_seq(struct mm_struct *mm, __u32 *seq)
-{
-	struct mm_struct___seqcount *a = (void *)mm;
-	struct mm_struct___intseq *b = (void *)mm;
-
-	if (bpf_core_field_exists(a->mm_lock_seq.sequence)) {
-		*seq = BPF_CORE_READ(a, mm_lock_seq.sequence);
-		return !(*seq & 1);
-	}
-	if (bpf_core_field_exists(b->mm_lock_seq)) {
-		*seq = BPF_CORE_READ(b, mm_lock_seq);
-		return true;
-	}
-	return false;
-}
 
 static long vma_hstate(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
