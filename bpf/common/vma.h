@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The mm's VMA sequence, for per-task caches of the last VMA a fault hit. */
+/* VMA flags, and the mm's VMA sequence for per-task caches of the last VMA a fault hit. */
 #ifndef MT_VMA_H
 #define MT_VMA_H
 
 #include "runtime.h"
+
+/* vm_flags bits (include/linux/mm.h), unchanged since 2.6. */
+#define MT_VM_SHARED 0x00000008UL
+#define MT_VM_GROWSDOWN 0x00000100UL
+#define MT_VM_PFNMAP 0x00000400UL
+#define MT_VM_IO 0x00004000UL
+#define MT_VM_HUGETLB 0x00400000UL
+/* include/uapi/linux/magic.h */
+#define MT_TMPFS_MAGIC 0x01021994
 
 /*
  * The mm's VMA sequence: changed by every write-locked change of its VMAs

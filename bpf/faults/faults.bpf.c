@@ -23,13 +23,6 @@ enum faults_flag _faults_flag = 0;
 struct faults_fault _faults_fault = {};
 struct faults_fault_ctx _faults_fault_ctx = {};
 
-/* vm_flags bits (include/linux/mm.h), unchanged since 2.6. */
-#define MT_VM_GROWSDOWN 0x00000100UL
-#define MT_VM_PFNMAP 0x00000400UL
-#define MT_VM_IO 0x00004000UL
-#define MT_VM_HUGETLB 0x00400000UL
-/* include/uapi/linux/magic.h */
-#define MT_TMPFS_MAGIC 0x01021994
 
 struct vma_info {
 	__u64 start;

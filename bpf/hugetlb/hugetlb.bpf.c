@@ -29,9 +29,6 @@ enum hugetlb_probe _hugetlb_probe = 0;
 struct hugetlb_fault _hugetlb_fault = {};
 struct hugetlb_pool _hugetlb_pool = {};
 
-/* vm_flags bits (include/linux/mm.h), unchanged since 2.6. */
-#define MT_VM_SHARED 0x00000008UL
-#define MT_VM_HUGETLB 0x00400000UL
 /* include/uapi/linux/magic.h */
 #define MT_HUGETLBFS_MAGIC 0x958458f6
 

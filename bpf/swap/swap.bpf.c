@@ -10,6 +10,7 @@
  */
 #include "../common/runtime.h"
 #include "swap.h"
+#include "../common/vma.h"
 
 /* Dummy instances so the skeleton also generates these types. */
 enum swap_kind _swap_kind = 0;
@@ -18,13 +19,6 @@ enum swap_vma _swap_vma = 0;
 struct swap_in _swap_in = {};
 struct swap_out _swap_out = {};
 
-/* vm_flags bits (include/linux/mm.h), unchanged since 2.6. */
-#define MT_VM_GROWSDOWN 0x00000100UL
-#define MT_VM_PFNMAP 0x00000400UL
-#define MT_VM_IO 0x00004000UL
-#define MT_VM_HUGETLB 0x00400000UL
-/* include/uapi/linux/magic.h */
-#define MT_TMPFS_MAGIC 0x01021994
 /* Low bits of folio->memcg_data that are flags (MEMCG_DATA_OBJEXTS, _KMEM). */
 #define MT_MEMCG_DATA_FLAGS 3UL
 
