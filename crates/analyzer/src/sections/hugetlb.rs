@@ -1,9 +1,9 @@
 //! hugetlb: faults in hugetlb VMAs per process and page size, the huge page
 //! pools over time, and the pool's buddy allocations.
 
+use super::common::{per_process as count_per_process, push_ranked};
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
-use crate::frame::{count_by, COUNT};
 use crate::model::{Metric, SectionReport, Status, Table, Unit};
 use crate::recording::Recording;
 use crate::report_row;
@@ -92,37 +92,32 @@ fn per_process(
     f: &Filter,
     r: &mut SectionReport,
 ) -> Result<(u64, u64), SectionError> {
-    let keys = ["tgid", "comm", "page_size"];
-    let q = count_by(
+    let pc = count_per_process(
+        rec,
+        "hugetlb_fault",
         rec.scan(
             "hugetlb_fault",
             f,
             &["tgid", "comm", "page_size", "major", "shared"],
         )?,
-        &keys,
+        &["page_size"],
         vec![
             col("major").cast(DataType::UInt64).sum().alias("majors"),
             col("shared").cast(DataType::UInt64).sum().alias("shareds"),
         ],
+    )?;
+    let (ps, mj, sh) = (
+        pc.frame.u64_or0("page_size")?,
+        pc.frame.u64_or0("majors")?,
+        pc.frame.u64_or0("shareds")?,
     );
-    let fr = rec.fetch("hugetlb_fault", q)?;
-    let (tg, cm, ps) = (
-        fr.u64_or0("tgid")?,
-        fr.str_or_empty("comm")?,
-        fr.u64_or0("page_size")?,
-    );
-    let (n, mj, sh) = (
-        fr.u64_or0(COUNT)?,
-        fr.u64_or0("majors")?,
-        fr.u64_or0("shareds")?,
-    );
-    let mut rows: Vec<ProcessRow> = (0..fr.height())
+    let mut rows: Vec<ProcessRow> = (0..pc.len())
         .map(|i| ProcessRow {
-            tgid: tg[i],
-            comm: cm[i].clone(),
+            tgid: pc.tgid[i],
+            comm: pc.comm[i].clone(),
             page_size: ps[i],
-            faults: n[i],
-            minor: n[i] - mj[i],
+            faults: pc.n[i],
+            minor: pc.n[i] - mj[i],
             major: mj[i],
             shared: sh[i],
         })
@@ -134,13 +129,13 @@ fn per_process(
     });
     let total = rows.iter().map(|x| x.faults).sum();
     let major = rows.iter().map(|x| x.major).sum();
-    let mut t =
-        Table::of::<ProcessRow>("processes", "Hugetlb faults per process and huge page size");
-    for row in rows {
-        t.push_row(row);
-    }
-    t.truncate(f.top);
-    r.tables.push(t);
+    push_ranked(
+        r,
+        "processes",
+        "Hugetlb faults per process and huge page size",
+        rows,
+        f.top,
+    );
     Ok((total, major))
 }
 
