@@ -619,34 +619,56 @@ fn root_fault_stacks_name_the_faulting_function() {
     r.finish();
 }
 
-/// The swap group during memscen's swap scenario (a zram swap device):
-/// swap-outs exactly the kernel's, swap-ins within the readahead bound.
-#[test]
-fn root_swap_matches_pswpin_pswpout() {
-    if skip_unless_root("root_swap_matches_pswpin_pswpout") {
+/// One group recorded (`--probes +GROUP`) during one memscen scenario at
+/// small scale, then its fidelity checks and memana's figures against the
+/// kernel's counters in the truth.
+fn group_during_scenario(
+    test: &str,
+    group: &str,
+    scenario: &str,
+    case: &str,
+    checks: fn(&Case, &mut Report),
+    analyzer: fn(&Case, &serde_json::Value, &mut Report),
+) {
+    if skip_unless_root(test) {
         return;
     }
     let _machine = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("swap-inout.parquet");
+    let path = tmp.path().join(format!("{case}.parquet"));
+    let probes = format!("+{group}");
     let mut rec = StopOnDrop(Some(start_recording(
         &path,
-        &["--force", "--probes", "+swap"],
+        &["--force", "--probes", &probes],
     )));
-    let truth = support::scenario("swap", "small", tmp.path());
+    let truth = support::scenario(scenario, "small", tmp.path());
     let summary = rec.0.take().unwrap().stop();
     eprintln!("{summary}");
     let f = read(&path);
     let here = KernelProbes::here(&bin("memrec")).unwrap();
-    let c = Case::live("swap-inout", &f, &truth, &here);
+    let c = Case::live(case, &f, &truth, &here);
     let mut r = Report::new();
     fidelity::recording_is_complete(&c, &mut r);
-    fidelity_swap::swap(&c, &mut r);
+    checks(&c, &mut r);
     match fidelity::analyzer_report(&bin("memana"), &path) {
-        Ok(report) => fidelity_swap::analyzer(&c, &report, &mut r),
-        Err(e) => r.check("swap-inout", "memana report --format json", false, e),
+        Ok(report) => analyzer(&c, &report, &mut r),
+        Err(e) => r.check(case, "memana report --format json", false, e),
     }
     r.finish();
+}
+
+/// The swap group during memscen's swap scenario (a zram swap device):
+/// swap-outs exactly the kernel's, swap-ins within the readahead bound.
+#[test]
+fn root_swap_matches_pswpin_pswpout() {
+    group_during_scenario(
+        "root_swap_matches_pswpin_pswpout",
+        "swap",
+        "swap",
+        "swap-inout",
+        fidelity_swap::swap,
+        fidelity_swap::analyzer,
+    );
 }
 
 /// The hugetlb group during memscen's hugetlb scenario: its faults exactly
@@ -654,28 +676,12 @@ fn root_swap_matches_pswpin_pswpout() {
 /// snapshot as the kernel's /proc/meminfo, the htlb_buddy_alloc_* deltas.
 #[test]
 fn root_hugetlb_matches_meminfo_hugepages() {
-    if skip_unless_root("root_hugetlb_matches_meminfo_hugepages") {
-        return;
-    }
-    let _machine = one_at_a_time();
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("hugetlb.parquet");
-    let mut rec = StopOnDrop(Some(start_recording(
-        &path,
-        &["--force", "--probes", "+hugetlb"],
-    )));
-    let truth = support::scenario("hugetlb", "small", tmp.path());
-    let summary = rec.0.take().unwrap().stop();
-    eprintln!("{summary}");
-    let f = read(&path);
-    let here = KernelProbes::here(&bin("memrec")).unwrap();
-    let c = Case::live("hugetlb", &f, &truth, &here);
-    let mut r = Report::new();
-    fidelity::recording_is_complete(&c, &mut r);
-    fidelity_hugetlb::hugetlb(&c, &mut r);
-    match fidelity::analyzer_report(&bin("memana"), &path) {
-        Ok(report) => fidelity_hugetlb::analyzer(&c, &report, &mut r),
-        Err(e) => r.check("hugetlb", "memana report --format json", false, e),
-    }
-    r.finish();
+    group_during_scenario(
+        "root_hugetlb_matches_meminfo_hugepages",
+        "hugetlb",
+        "hugetlb",
+        "hugetlb",
+        fidelity_hugetlb::hugetlb,
+        fidelity_hugetlb::analyzer,
+    );
 }
