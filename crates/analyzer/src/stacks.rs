@@ -474,6 +474,23 @@ mod tests {
     /// Rows written as memrec lays them out, read back by memana, and the
     /// leaf frames named from this very binary by its build-id; frames and
     /// mappings written before the window still place a sample inside it.
+    /// The code locations of a recording built by `b`, from 1 000 ns on
+    /// (frames written earlier still count).
+    fn locations(mut b: Builder) -> SectionReport {
+        b.count();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("stacks.parquet");
+        b.write(&p);
+        let rec = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let f = Filter {
+            from_ns: Some(1_000),
+            ..Default::default()
+        };
+        let mut r = SectionReport::new("faults", "t");
+        push_top_locations(&rec, &f, &mut r, &FAULT_SAMPLES).unwrap_or_else(|e| panic!("{e}"));
+        r
+    }
+
     #[test]
     fn sampled_stacks_become_named_code_locations() {
         let ip = faulting_here() + 2;
@@ -505,17 +522,7 @@ mod tests {
         frame(&mut b, 2_600, 11, 3, 0, ip);
         sample(&mut b, 2_600, 11, "gone", Some(3), 4);
         sample(&mut b, 2_700, 12, "kthread", None, 4);
-        b.count();
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let p = dir.path().join("stacks.parquet");
-        b.write(&p);
-        let rec = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
-        let f = Filter {
-            from_ns: Some(1_000),
-            ..Default::default()
-        };
-        let mut r = SectionReport::new("faults", "t");
-        push_top_locations(&rec, &f, &mut r, &FAULT_SAMPLES).unwrap_or_else(|e| panic!("{e}"));
+        let r = locations(b);
         let t = &r.tables[0];
         assert_eq!(t.id, "stack_locations");
         assert_eq!(t.rows.len(), 3, "{:?}", t.rows);
@@ -562,17 +569,7 @@ mod tests {
     fn a_recording_without_samples_says_how_to_get_them() {
         let mut b = Builder::new(0, 10_000);
         sample(&mut b, 5, 1, "x", None, 1);
-        b.count();
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let p = dir.path().join("none.parquet");
-        b.write(&p);
-        let rec = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
-        let f = Filter {
-            from_ns: Some(1_000),
-            ..Default::default()
-        };
-        let mut r = SectionReport::new("faults", "t");
-        push_top_locations(&rec, &f, &mut r, &FAULT_SAMPLES).unwrap_or_else(|e| panic!("{e}"));
+        let r = locations(b);
         assert_eq!(r.tables[0].rows.len(), 0);
         assert!(r.notes[0].contains("--fault-stacks N"), "{:?}", r.notes);
     }
