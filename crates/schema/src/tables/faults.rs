@@ -43,8 +43,6 @@ crate::table! {
 /// The group's tables, in file order.
 pub const TABLES: &[&crate::Table] = &[
     &fault::TABLE,
-    // The stack store (--fault-stacks).
+    // Its stack samples (--fault-stacks); the stacks are the store's.
     &super::stacks::fault_stack::TABLE,
-    &super::stacks::stack_frame::TABLE,
-    &super::stacks::module_map::TABLE,
 ];

@@ -3,7 +3,9 @@
 pub mod compaction;
 pub mod faults;
 pub mod hugetlb;
+pub mod kmemleak;
 pub mod mappings;
+pub mod memleak;
 pub mod oom;
 pub mod paf;
 pub mod pr;
@@ -30,6 +32,9 @@ const GROUPS: &[&[&Table]] = &[
     mappings::TABLES,
     compaction::TABLES,
     hugetlb::TABLES,
+    memleak::TABLES,
+    kmemleak::TABLES,
+    stacks::TABLES,
 ];
 
 const fn count(groups: &[&[&Table]]) -> usize {
@@ -147,7 +152,14 @@ mod tests {
             .collect();
         assert_eq!(
             system,
-            ["sysstat", "zone", "wmark_setup", "kswapd", "hugetlb_pool"]
+            [
+                "sysstat",
+                "zone",
+                "wmark_setup",
+                "kswapd",
+                "hugetlb_pool",
+                "kernel_symbol"
+            ]
         );
         assert_eq!(
             oom::oom_victim::TABLE.task_columns(),

@@ -1,14 +1,16 @@
-//! The stack store: sampled user stacks and what symbolizes them offline.
+//! The stack store: user and kernel stacks and what symbolizes them offline.
 //!
-//! A group that samples user stacks (faults with `--fault-stacks N`) writes
-//! one row per sample in its own table (`fault_stack`), which names a stack
-//! by `stack_id`. Stacks are written once per recording and process, frame
-//! by frame (`stack_frame`). User addresses mean nothing off the machine,
-//! so each process's executable mappings (`module_map`) are read from
-//! /proc when its first stack arrives: a frame becomes a module and a file
-//! offset, and a function name wherever a file with the module's build-id
-//! can be read. The tables belong to the faults group while it is the only
-//! one that samples stacks.
+//! A group's rows name a stack by `stack_id`: faults through its sample
+//! table (`fault_stack`, `--fault-stacks N`), memleak and kmemleak in their
+//! allocation rows. Stacks are written once per recording, frame by frame
+//! (`stack_frame`): a user stack once per process, a kernel stack once.
+//! User addresses mean nothing off the machine, so each process's
+//! executable mappings (`module_map`) are read from /proc when its first
+//! stack arrives: a frame becomes a module and a file offset, and a function
+//! name wherever a file with the module's build-id can be read. Kernel
+//! addresses are named from the kernel's symbols as they were while
+//! recording (`kernel_symbol`). The store's tables belong to the `stacks`
+//! group, recorded whenever a group that records stacks is.
 
 crate::table! {
     /// One sampled user stack of a page fault: every `every`th fault of a
@@ -29,22 +31,25 @@ crate::table! {
 }
 
 crate::table! {
-    /// One frame of a distinct user stack, written with the first sample
-    /// that had it. A stack is distinct per process (`tgid`): the same
-    /// addresses in another address space are other code. The header is
-    /// that first sample's. Frames come from the frame-pointer chain the
+    /// One frame of a distinct stack, written with the first event that had
+    /// it. A user stack is distinct per process (`tgid`): the same addresses
+    /// in another address space are other code; a kernel stack is one for
+    /// the whole recording. The header is that first event's. Frames come from the frame-pointer chain the
     /// kernel walks: code built without frame pointers shows its leaf
     /// function at depth 0 and may lose or misname callers beyond it.
-    stack_frame, group = "faults", task = header, sources = "bpf_get_stack (BPF_F_USER_STACK)" {
+    stack_frame, group = "stacks", task = header, sources = "bpf_get_stack" {
         /// The stack this frame belongs to.
         stack_id: u64 => Id,
         /// Position from the leaf: 0 is the instruction that was running
         /// (for a fault, the faulting one), 1 its caller's return address,
         /// and so on.
         depth: u32 => None,
-        /// User virtual address (an instruction pointer, or a return
-        /// address at depth ≥ 1).
+        /// Virtual address (an instruction pointer, or a return address at
+        /// depth ≥ 1): a user address, or a kernel one when `kernel`.
         ip: u64 => None,
+        /// A kernel stack (`kernel_symbol` names its frames); a user stack
+        /// (`module_map`) otherwise.
+        kernel: bool => None,
     }
 }
 
@@ -58,7 +63,7 @@ crate::table! {
     /// two) has no rows: its frames stay addresses. The header is the
     /// sample's that caused the read: the maps were read shortly after its
     /// `ts_ns` (at most one drain interval, 100 ms).
-    module_map, group = "faults", task = header, sources = "/proc/PID/maps, the ELF build-id note" {
+    module_map, group = "stacks", task = header, sources = "/proc/PID/maps, the ELF build-id note" {
         /// First address of the mapping.
         start: u64 => None,
         /// Address just past the mapping.
@@ -73,3 +78,27 @@ crate::table! {
         build_id: Option<Text> => None,
     }
 }
+
+crate::table! {
+    /// The kernel's text symbols as `/proc/kallsyms` listed them when the
+    /// recording began (root sees the real addresses), written once when a
+    /// group records kernel stacks or call sites: kernel frames and call
+    /// sites are named from these rows on any machine. A symbol covers its
+    /// address up to the next symbol's.
+    kernel_symbol, group = "stacks", task = system, sources = "/proc/kallsyms" {
+        /// The symbol's address.
+        address: u64 => Address,
+        /// The function (or other text symbol) name.
+        name: Text => None,
+        /// The module it belongs to (`[ext4]` without the brackets); null
+        /// for the kernel image.
+        module: Option<Text> => None,
+    }
+}
+
+/// The store's tables, in file order (`fault_stack` is the faults group's).
+pub const TABLES: &[&crate::Table] = &[
+    &stack_frame::TABLE,
+    &module_map::TABLE,
+    &kernel_symbol::TABLE,
+];

@@ -1,0 +1,54 @@
+//! memleak: user-space heap allocations and frees of the traced processes,
+//! from uprobes on their C library, with user stacks that symbolize on
+//! another machine (the stack store).
+
+crate::table! {
+    /// One user allocation that returned memory (a failed call, returning
+    /// NULL or an error, has no row), passed `--alloc-min-size` and was
+    /// kept by the byte sampling (`--alloc-sample`). Written at the call's
+    /// return, in the calling thread. Only allocations recorded here are
+    /// tracked: `user_free` holds only their frees.
+    user_alloc, group = "memleak", task = header, sources = "uprobe/uretprobe: libc malloc, calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc, mmap" {
+        /// The C library call: `malloc`, `calloc`, `realloc`,
+        /// `reallocarray`, `posix_memalign`, `aligned_alloc`, `memalign`,
+        /// `valloc`, `pvalloc` or `mmap`.
+        call: Text => None,
+        /// The address returned (for posix_memalign, stored through its
+        /// first argument).
+        address: u64 => Address,
+        /// Bytes asked for: malloc's size, calloc's count × size,
+        /// realloc's new size, mmap's length.
+        size: u64 => Bytes,
+        /// The alignment asked for (posix_memalign, aligned_alloc,
+        /// memalign; the page size for valloc and pvalloc); null otherwise.
+        align: Option<u64> => Bytes,
+        /// For realloc and reallocarray: the block it was given (0 for
+        /// none); its free, if that block was tracked, is a `user_free` row
+        /// at the same `ts_ns`.
+        old_address: Option<u64> => Address,
+        /// The user stack at the call's return (`stack_frame`): depth 0 is
+        /// the return address in the caller of the C library function; null
+        /// when stacks are off (`--alloc-stacks 0`) or none could be read.
+        stack_id: Option<u64> => Id,
+        /// The kernel's error when no stack could be read; null otherwise.
+        stack_error: Option<i32> => None,
+        /// The byte sampling period, as `kernel_alloc.sample_bytes` (over
+        /// `size`); null when every allocation was recorded.
+        sample_bytes: Option<u64> => Bytes,
+    }
+}
+
+crate::table! {
+    /// A free of an address that `user_alloc` recorded for the same
+    /// process: `free`, the old block of a `realloc` that moved or shrank
+    /// it to nothing, or a `munmap` of a recorded `mmap`.
+    user_free, group = "memleak", task = header, sources = "uprobe: libc free, realloc, reallocarray, munmap" {
+        /// The call: `free`, `realloc`, `reallocarray` or `munmap`.
+        call: Text => None,
+        /// The address freed.
+        address: u64 => Address,
+    }
+}
+
+/// The group's tables, in file order.
+pub const TABLES: &[&crate::Table] = &[&user_alloc::TABLE, &user_free::TABLE];
