@@ -458,6 +458,7 @@ mod tests {
                 stack_id,
                 depth,
                 ip,
+                kernel: false,
             },
         );
     }

@@ -324,6 +324,8 @@ fn main() -> ExitCode {
                 },
                 progress: !a.no_progress,
                 stack_every: a.fault_stacks.map(|n| ("faults", n)).into_iter().collect(),
+                // The --alloc-* options come with the allocation groups.
+                alloc: Default::default(),
                 command_line: std::env::args().collect(),
             })
         }

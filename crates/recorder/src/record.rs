@@ -55,6 +55,8 @@ pub struct RecordOptions {
     /// User-stack sampling period per group (`--fault-stacks`: faults);
     /// groups not named sample none.
     pub stack_every: BTreeMap<&'static str, u32>,
+    /// The allocation groups' sampling, size filter and stacks (`--alloc-*`).
+    pub alloc: crate::probes::alloc::AllocSettings,
 }
 
 /// A problem with the invocation or the host, reported with exit code 2.
@@ -420,6 +422,7 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
         snapshot_min_interval_ns: opts.snapshot_gap.as_nanos() as u64,
         // Set per group, from its GroupPlan.
         stack_every: 0,
+        alloc: opts.alloc,
     };
     // After tracefs is mounted: whether a tracepoint exists is read there.
     let groups = groups

@@ -83,7 +83,7 @@ struct Proc {
 
 #[derive(Debug, Default)]
 struct Store {
-    stacks: HashMap<(u32, Vec<u64>), u64>,
+    stacks: HashMap<(Space, Vec<u64>), u64>,
     next_id: u64,
     procs: HashMap<u32, Proc>,
     /// Build-ids by (device, inode) of the file, or None if it has none.
@@ -138,8 +138,49 @@ pub fn decode<O: RowSink, R: Row>(
     Ok(())
 }
 
+/// The id of a user stack of the process `hdr.tgid` (frames from
+/// `bpf_get_stack(..., BPF_F_USER_STACK)`, leaf first), writing its frames
+/// and the process's mappings the first time. For groups whose records
+/// carry their stack inline (memleak); `None` for an empty stack.
+pub fn intern_user<O: RowSink>(
+    hdr: &Header,
+    frames: &[u64],
+    out: &mut O,
+) -> Result<Option<u64>, DecodeError> {
+    if frames.is_empty() {
+        return Ok(None);
+    }
+    STORE.with(|s| s.borrow_mut().intern(hdr, frames, out).map(Some))
+}
+
+/// The id of a kernel stack (frames from `bpf_get_stack(..., 0)`, leaf
+/// first), writing its frames (`kernel` = true) the first time it is seen
+/// in the recording, from whichever task; `None` for an empty stack.
+pub fn intern_kernel<O: RowSink>(
+    hdr: &Header,
+    frames: &[u64],
+    out: &mut O,
+) -> Result<Option<u64>, DecodeError> {
+    if frames.is_empty() {
+        return Ok(None);
+    }
+    STORE.with(|s| {
+        s.borrow_mut()
+            .intern_in(hdr, Space::Kernel, frames, out)
+            .map(Some)
+    })
+}
+
+/// Whose addresses a stack holds: a process's, or the kernel's (one
+/// address space for every task).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Space {
+    User(u32),
+    Kernel,
+}
+
 impl Store {
-    /// The stack's id, writing its frames (and the process's maps) if new.
+    /// The user stack's id, writing its frames (and the process's maps) if new.
     fn intern<O: RowSink>(
         &mut self,
         hdr: &Header,
@@ -147,7 +188,18 @@ impl Store {
         out: &mut O,
     ) -> Result<u64, DecodeError> {
         self.maps_for(hdr, frames, out)?;
-        let key = (hdr.tgid, frames.to_vec());
+        self.intern_in(hdr, Space::User(hdr.tgid), frames, out)
+    }
+
+    /// The stack's id in its address space, writing its frames if new.
+    fn intern_in<O: RowSink>(
+        &mut self,
+        hdr: &Header,
+        space: Space,
+        frames: &[u64],
+        out: &mut O,
+    ) -> Result<u64, DecodeError> {
+        let key = (space, frames.to_vec());
         if let Some(&id) = self.stacks.get(&key) {
             return Ok(id);
         }
@@ -163,6 +215,7 @@ impl Store {
                     stack_id: id,
                     depth: depth as u32,
                     ip,
+                    kernel: space == Space::Kernel,
                 },
             )?;
         }

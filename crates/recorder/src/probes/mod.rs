@@ -6,6 +6,7 @@
 //! its line in [`GROUPS`]. The tests below fail while a folder under `bpf/`
 //! has no descriptor, or a descriptor names a program its object lacks.
 
+pub mod alloc;
 pub mod compaction;
 pub mod decode;
 pub mod faults;
@@ -137,6 +138,9 @@ pub struct BpfSettings {
     /// The group's user-stack sampling period (one stack per this many
     /// events per CPU; 0: none), for groups that call `mt_stack_sample`.
     pub stack_every: u32,
+    /// The allocation groups' settings (`--alloc-*`), for groups that
+    /// include bpf/common/alloc.h.
+    pub alloc: alloc::AllocSettings,
 }
 
 /// The maps every group's object has (bpf/common/runtime.h), taken from the
