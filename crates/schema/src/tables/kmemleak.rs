@@ -38,7 +38,7 @@ crate::table! {
         /// NUMA node asked for (-1: any); null where the tracepoint has none.
         node: Option<i32> => Id,
         /// The kernel stack of the allocation (`stack_frame`, `kernel` =
-        /// true); null when stacks are off (`--kernel-stacks 0`) or none
+        /// true); null when stacks are off (`--no-alloc-stacks`) or none
         /// could be read (`stack_error`).
         stack_id: Option<u64> => Id,
         /// The kernel's error when no stack could be read (negative errno

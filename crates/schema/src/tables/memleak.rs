@@ -28,7 +28,7 @@ crate::table! {
         old_address: Option<u64> => Address,
         /// The user stack at the call's return (`stack_frame`): depth 0 is
         /// the return address in the caller of the C library function; null
-        /// when stacks are off (`--alloc-stacks 0`) or none could be read.
+        /// when stacks are off (`--no-alloc-stacks`) or none could be read.
         stack_id: Option<u64> => Id,
         /// The kernel's error when no stack could be read; null otherwise.
         stack_error: Option<i32> => None,
