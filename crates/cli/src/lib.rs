@@ -1,10 +1,13 @@
 //! What memrec and memana share on the command line, so the two tools
-//! cannot drift apart: one duration syntax, one-line error messages with the
-//! tool's prefix (clap's included), and one logging setup.
+//! cannot drift apart: one duration syntax, one byte-size syntax, one-line
+//! error messages with the tool's prefix (clap's included), and one logging
+//! setup.
 
 pub mod duration;
 pub mod error;
 pub mod logging;
+pub mod size;
 pub mod testing;
 
 pub use duration::{parse_duration, DurationError};
+pub use size::{parse_size, SizeError};

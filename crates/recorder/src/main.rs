@@ -117,6 +117,27 @@ struct RecordArgs {
     /// `memrec record -o run.parquet --probes +faults --fault-stacks 100`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     fault_stacks: Option<u32>,
+    /// Allocation groups (kmemleak, memleak): sample allocations by bytes,
+    /// one sample per this many bytes allocated on average, as tcmalloc's
+    /// heap profiler does; each sample stands for 1/p allocations, with p
+    /// in the file's `sample_bytes` column. Default: every allocation, e.g.
+    /// `memrec record -o run.parquet --probes +kmemleak --alloc-sample 512K`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    alloc_sample: Option<u64>,
+    /// Allocation groups: leave out allocations smaller than SIZE (e.g. 4K).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    alloc_min_size: Option<u64>,
+    /// Allocation groups: no stack per allocation (cheaper; leaks are then
+    /// grouped by call site or cache only).
+    #[arg(long)]
+    no_alloc_stacks: bool,
+    /// kmemleak: only record these slab caches (as /proc/slabinfo names
+    /// them; comma-separated or repeated; at most 8). A kmalloc cache is
+    /// named as in the file: `kmalloc-64`, `kmalloc-cg-1k`. Pages and percpu
+    /// allocations are then left out, e.g.
+    /// `memrec record -o run.parquet --probes +kmemleak --kmem-cache filp,dentry`.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    kmem_cache: Vec<String>,
 }
 
 /// Programs the options leave out.
@@ -151,6 +172,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("`{}` must be more than zero", s.trim()));
     }
     Ok(d)
+}
+
+/// A size in bytes in the syntax both tools share (`4096`, `512K`, `1M`).
+fn parse_size(s: &str) -> Result<u64, String> {
+    memtrace_cli::parse_size(s).map_err(|e| e.to_string())
 }
 
 fn probes_command(json: bool) -> Result<()> {
@@ -324,8 +350,12 @@ fn main() -> ExitCode {
                 },
                 progress: !a.no_progress,
                 stack_every: a.fault_stacks.map(|n| ("faults", n)).into_iter().collect(),
-                // The --alloc-* options come with the allocation groups.
-                alloc: Default::default(),
+                alloc: probes::alloc::AllocSettings {
+                    sample_bytes: a.alloc_sample.unwrap_or(0),
+                    min_size: a.alloc_min_size.unwrap_or(0),
+                    stacks: !a.no_alloc_stacks,
+                },
+                kmem_caches: a.kmem_cache.clone(),
                 command_line: std::env::args().collect(),
             })
         }

@@ -57,6 +57,8 @@ pub struct RecordOptions {
     pub stack_every: BTreeMap<&'static str, u32>,
     /// The allocation groups' sampling, size filter and stacks (`--alloc-*`).
     pub alloc: crate::probes::alloc::AllocSettings,
+    /// kmemleak's slab cache filter (`--kmem-cache`); empty: every cache.
+    pub kmem_caches: Vec<String>,
 }
 
 /// A problem with the invocation or the host, reported with exit code 2.
@@ -423,6 +425,7 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
         // Set per group, from its GroupPlan.
         stack_every: 0,
         alloc: opts.alloc,
+        kmem_caches: opts.kmem_caches.clone(),
     };
     // After tracefs is mounted: whether a tracepoint exists is read there.
     let groups = groups
@@ -1042,6 +1045,12 @@ fn metadata(
         ("row_group_bytes", opts.writer.row_group_bytes.to_string()),
         ("open_bytes", opts.writer.open_bytes.to_string()),
         ("zstd_level", opts.writer.zstd_level.to_string()),
+        // The allocation groups' filters and sampling (`--alloc-*`,
+        // `--kmem-cache`): what memana needs to scale samples up.
+        ("alloc_sample_bytes", opts.alloc.sample_bytes.to_string()),
+        ("alloc_min_size", opts.alloc.min_size.to_string()),
+        ("alloc_stacks", opts.alloc.stacks.to_string()),
+        ("kmem_caches", opts.kmem_caches.join(",")),
         (
             "memory_cgroup",
             match memcg {

@@ -141,6 +141,8 @@ pub struct BpfSettings {
     /// The allocation groups' settings (`--alloc-*`), for groups that
     /// include bpf/common/alloc.h.
     pub alloc: alloc::AllocSettings,
+    /// kmemleak's slab cache filter (`--kmem-cache`); empty: every cache.
+    pub kmem_caches: Vec<String>,
 }
 
 /// The maps every group's object has (bpf/common/runtime.h), taken from the
