@@ -1027,6 +1027,7 @@ mod tests {
                 seconds,
                 ops: 1,
                 cpu_seconds: Some(cpu),
+                detail: None,
             }),
             trace: None,
             error: None,

@@ -46,6 +46,49 @@ pub enum Workload {
         #[arg(long, default_value_t = 5)]
         seconds: u32,
     },
+    /// malloc-heavy: malloc+free pairs of mixed sizes through libc (16 B to
+    /// 32 KiB, below glibc's mmap threshold), each block written once, a
+    /// window of 256 live blocks, and one block in `--leak-every` never
+    /// freed.
+    Malloc {
+        /// malloc calls (each freed later unless leaked).
+        #[arg(long, default_value_t = 500_000)]
+        pairs: u64,
+        /// One allocation in this many is leaked (0: none).
+        #[arg(long, default_value_t = 1000)]
+        leak_every: u64,
+        /// Before the timed loop, wait for a byte (or end of file) on
+        /// stdin, so that a tracer can attach to this process by its pid.
+        #[arg(long)]
+        wait_stdin: bool,
+    },
+    /// kmalloc-heavy from user space: a system call pair that makes and
+    /// frees kernel objects, `--ops` times.
+    Kmalloc {
+        /// Operations (one `--op` each).
+        #[arg(long, default_value_t = 200_000)]
+        ops: u64,
+        /// What one operation is.
+        #[arg(long, value_enum, default_value_t = KernelOp::Pipe)]
+        op: KernelOp,
+        /// Before the timed loop, wait for a byte (or end of file) on stdin.
+        #[arg(long)]
+        wait_stdin: bool,
+    },
+}
+
+/// One operation of the kmalloc workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelOp {
+    /// pipe2 + close of both ends: the pipe's inode, its buffer array, two
+    /// files and their dentry.
+    Pipe,
+    /// eventfd + close: the eventfd context and a file.
+    Eventfd,
+    /// A 64-byte datagram sent and received on a socketpair: an skb head
+    /// and its data.
+    Dgram,
 }
 
 impl Workload {
@@ -54,6 +97,8 @@ impl Workload {
             Workload::Pagefault { .. } => "pagefault",
             Workload::Reclaim { .. } => "memcg-reclaim",
             Workload::Mixed { .. } => "stress-ng-vm",
+            Workload::Malloc { .. } => "malloc",
+            Workload::Kmalloc { .. } => "kmalloc",
         }
     }
 
@@ -87,6 +132,46 @@ impl Workload {
                 format!("--mib={mib}"),
                 format!("--seconds={seconds}"),
             ],
+            Workload::Malloc {
+                pairs,
+                leak_every,
+                wait_stdin,
+            } => {
+                let mut a = vec![
+                    "malloc".into(),
+                    format!("--pairs={pairs}"),
+                    format!("--leak-every={leak_every}"),
+                ];
+                if *wait_stdin {
+                    a.push("--wait-stdin".into());
+                }
+                a
+            }
+            Workload::Kmalloc {
+                ops,
+                op,
+                wait_stdin,
+            } => {
+                let mut a = vec![
+                    "kmalloc".into(),
+                    format!("--ops={ops}"),
+                    format!("--op={}", op.name()),
+                ];
+                if *wait_stdin {
+                    a.push("--wait-stdin".into());
+                }
+                a
+            }
+        }
+    }
+}
+
+impl KernelOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelOp::Pipe => "pipe",
+            KernelOp::Eventfd => "eventfd",
+            KernelOp::Dgram => "dgram",
         }
     }
 }
@@ -106,6 +191,10 @@ pub struct WorkResult {
     /// memcg-reclaim work it is its reading child's.
     #[serde(default)]
     pub cpu_seconds: Option<f64>,
+    /// Workload-specific counts (malloc: calls, frees, leaked blocks and
+    /// bytes, calls/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// User + system CPU seconds of the calling thread so far.
@@ -131,7 +220,208 @@ pub fn run(w: &Workload) -> Result<WorkResult> {
             mib,
             seconds,
         } => mixed(workers, mib, seconds),
+        Workload::Malloc {
+            pairs,
+            leak_every,
+            wait_stdin,
+        } => malloc(pairs, leak_every, wait_stdin),
+        Workload::Kmalloc {
+            ops,
+            op,
+            wait_stdin,
+        } => kmalloc(ops, op, wait_stdin),
     }
+}
+
+/// Blocks until stdin has a byte or is closed: the suite starts a tracer
+/// on this pid in between.
+fn wait_for_go() -> Result<()> {
+    let mut b = [0u8; 1];
+    std::io::stdin()
+        .read(&mut b)
+        .context("waiting for the go byte on stdin")?;
+    Ok(())
+}
+
+/// xorshift64: sizes that are mixed but the same in every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// 60 % 16–256 B, 35 % 257 B–4 KiB, 5 % 4–32 KiB (mean about 1.8 KiB):
+    /// all below glibc's mmap threshold, so every call stays in the heap.
+    fn size(&mut self) -> usize {
+        let r = self.next();
+        let (lo, hi): (u64, u64) = match r % 100 {
+            0..=59 => (16, 256),
+            60..=94 => (257, 4096),
+            _ => (4097, 32768),
+        };
+        (lo + (r >> 8) % (hi - lo + 1)) as usize
+    }
+}
+
+/// Live blocks at a time: freeing in allocation order through a window
+/// makes the allocator reuse and split chunks as real programs do.
+const WINDOW: usize = 256;
+
+/// `count` malloc calls through libc (the tracers' uprobes are on libc's
+/// malloc and free, so not the Rust allocator's own paths). Returns
+/// (frees, leaked blocks, leaked bytes).
+fn malloc_loop(rng: &mut Rng, count: u64, leak_every: u64) -> (u64, u64, u64) {
+    let mut live: [(*mut libc::c_void, bool); WINDOW] = [(std::ptr::null_mut(), false); WINDOW];
+    let (mut frees, mut leaked, mut leaked_bytes) = (0u64, 0u64, 0u64);
+    for i in 0..count {
+        let slot = &mut live[(i % WINDOW as u64) as usize];
+        if !slot.0.is_null() && !slot.1 {
+            // SAFETY: a block from malloc below, freed once.
+            unsafe { libc::free(slot.0) };
+            frees += 1;
+        }
+        let size = rng.size();
+        // SAFETY: plain malloc; null is checked.
+        let p = unsafe { libc::malloc(size) };
+        if !p.is_null() {
+            // SAFETY: p points to `size` writable bytes.
+            unsafe { std::ptr::write_bytes(p.cast::<u8>(), i as u8, size) };
+        }
+        let leak = leak_every > 0 && i % leak_every == leak_every - 1 && !p.is_null();
+        if leak {
+            leaked += 1;
+            leaked_bytes += size as u64;
+        }
+        *slot = (p, leak);
+    }
+    for (p, leak) in live {
+        if !p.is_null() && !leak {
+            // SAFETY: still-live blocks of this loop, freed once.
+            unsafe { libc::free(p) };
+            frees += 1;
+        }
+    }
+    (frees, leaked, leaked_bytes)
+}
+
+fn malloc(pairs: u64, leak_every: u64, wait_stdin: bool) -> Result<WorkResult> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Warm the heap up to its working size first, nothing leaked.
+    malloc_loop(&mut rng, 10_000, 0);
+    if wait_stdin {
+        wait_for_go()?;
+    }
+    let t = Instant::now();
+    let cpu = thread_cpu();
+    let (frees, leaked, leaked_bytes) = malloc_loop(&mut rng, pairs, leak_every);
+    let seconds = t.elapsed().as_secs_f64();
+    Ok(WorkResult {
+        workload: "malloc".into(),
+        seconds,
+        ops: pairs,
+        cpu_seconds: Some(thread_cpu() - cpu),
+        detail: Some(serde_json::json!({
+            "mallocs": pairs,
+            "frees": frees,
+            "leaked": leaked,
+            "leaked_bytes": leaked_bytes,
+            "calls_per_s": (pairs + frees) as f64 / seconds,
+        })),
+    })
+}
+
+fn check(r: libc::c_int, what: &str) -> Result<libc::c_int> {
+    if r < 0 {
+        bail!("{what}: {}", std::io::Error::last_os_error());
+    }
+    Ok(r)
+}
+
+fn kmalloc(ops: u64, op: KernelOp, wait_stdin: bool) -> Result<WorkResult> {
+    let mut pair = [-1; 2];
+    if op == KernelOp::Dgram {
+        // SAFETY: socketpair fills two fds.
+        check(
+            unsafe {
+                libc::socketpair(
+                    libc::AF_UNIX,
+                    libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                    0,
+                    pair.as_mut_ptr(),
+                )
+            },
+            "socketpair",
+        )?;
+    }
+    let one = |op: KernelOp| -> Result<()> {
+        match op {
+            KernelOp::Pipe => {
+                let mut fds = [-1; 2];
+                // SAFETY: pipe2 fills two fds, closed right after.
+                check(
+                    unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) },
+                    "pipe2",
+                )?;
+                // SAFETY: our own fds.
+                unsafe {
+                    libc::close(fds[0]);
+                    libc::close(fds[1]);
+                }
+            }
+            KernelOp::Eventfd => {
+                // SAFETY: plain eventfd, closed right after.
+                let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) }, "eventfd")?;
+                // SAFETY: our own fd.
+                unsafe { libc::close(fd) };
+            }
+            KernelOp::Dgram => {
+                let buf = [7u8; 64];
+                let mut back = [0u8; 64];
+                // SAFETY: send and receive 64 bytes on our socketpair.
+                unsafe {
+                    if libc::send(pair[0], buf.as_ptr().cast(), buf.len(), 0) < 0
+                        || libc::recv(pair[1], back.as_mut_ptr().cast(), back.len(), 0) < 0
+                    {
+                        bail!("socketpair send/recv: {}", std::io::Error::last_os_error());
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    for _ in 0..1000 {
+        one(op)?;
+    }
+    if wait_stdin {
+        wait_for_go()?;
+    }
+    let t = Instant::now();
+    let cpu = thread_cpu();
+    for _ in 0..ops {
+        one(op)?;
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let cpu_seconds = thread_cpu() - cpu;
+    for fd in pair.into_iter().filter(|fd| *fd >= 0) {
+        // SAFETY: our own fd.
+        unsafe { libc::close(fd) };
+    }
+    Ok(WorkResult {
+        workload: "kmalloc".into(),
+        seconds,
+        ops,
+        cpu_seconds: Some(cpu_seconds),
+        detail: Some(serde_json::json!({
+            "op": op.name(),
+            "ops_per_s": ops as f64 / seconds,
+        })),
+    })
 }
 
 fn pagefault(mib: usize, rounds: usize) -> Result<WorkResult> {
@@ -148,6 +438,7 @@ fn pagefault(mib: usize, rounds: usize) -> Result<WorkResult> {
         seconds: t.elapsed().as_secs_f64(),
         ops: (rounds * len / page) as u64,
         cpu_seconds: Some(thread_cpu() - cpu),
+        detail: None,
     })
 }
 
@@ -191,6 +482,7 @@ fn reclaim(limit_mib: u64, file_mib: u64, passes: u32) -> Result<WorkResult> {
         seconds,
         ops: (file_mib << 20) * passes as u64,
         cpu_seconds: Some(tv(ru.ru_utime) + tv(ru.ru_stime)),
+        detail: None,
     })
 }
 
@@ -222,6 +514,7 @@ fn mixed(workers: u32, mib: u32, seconds: u32) -> Result<WorkResult> {
         seconds: 1000.0 * m.real / m.ops as f64,
         ops: m.ops,
         cpu_seconds: Some(1000.0 * m.cpu / m.ops as f64),
+        detail: None,
     })
 }
 
