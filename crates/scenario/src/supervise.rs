@@ -90,13 +90,26 @@ impl Worker {
         sample_every: Duration,
     ) -> Result<Self> {
         let exe = std::env::current_exe().context("locating the memscen binary")?;
+        Self::spawn_program(&exe, &["worker"], args, comm, cgroup, sample_every)
+    }
+
+    /// Runs `exe` with `pre` and `args` as a worker (the same protocol and
+    /// care as [`Worker::spawn`]); the truth lists `args`.
+    pub fn spawn_program(
+        exe: &std::path::Path,
+        pre: &[&str],
+        args: &[String],
+        comm: &str,
+        cgroup: Option<&crate::cgroup::MemCgroup>,
+        sample_every: Duration,
+    ) -> Result<Self> {
         let procs = cgroup
             .map(|c| CString::new(c.procs_file().as_os_str().as_bytes()))
             .transpose()
             .context("cgroup path")?;
         let parent = sys::pid();
-        let mut cmd = Command::new(&exe);
-        cmd.arg("worker")
+        let mut cmd = Command::new(exe);
+        cmd.args(pre)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -27,7 +27,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 ///
 /// Fields:
 /// - `schema_version`: [`SCHEMA_VERSION`].
-/// - `scenario`: `memcg-reclaim`, `oom`, `alloc-fail`, `leak`, `swap`, `fragment`, `mappings` or `hugetlb`.
+/// - `scenario`: `memcg-reclaim`, `oom`, `alloc-fail`, `leak`, `swap`, `fragment`, `mappings`, `hugetlb`, `heap-leak` or `slab-hold`.
 /// - `scale`: `small` or `normal`.
 /// - `produced`: whether the situation the scenario is meant to create
 ///   happened (exit code 0 if true, 1 if false); `verdict` says why in words.
@@ -57,7 +57,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 ///   `rss_anon_kb`, `rss_file_kb`, `rss_shmem_kb`, `vm_swap_kb`,
 ///   `vm_hwm_kb`, `vm_size_kb`, `vm_data_kb`, `vm_stk_kb`, `vm_pte_kb`.
 /// - One scenario section, named after the scenario with `_` for `-`:
-///   `memcg_reclaim`, `oom`, `alloc_fail`, `leak`, `swap`, `fragment`, `mappings`, `hugetlb`
+///   `memcg_reclaim`, `oom`, `alloc_fail`, `leak`, `swap`, `fragment`, `mappings`, `hugetlb`,
+///   `heap_leak`, `slab_hold`
 ///   (see each struct).
 #[derive(Debug, Serialize)]
 pub struct GroundTruth {
@@ -96,6 +97,10 @@ pub struct GroundTruth {
     pub mappings: Option<crate::scenarios::mappings::MappingsTruth>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hugetlb: Option<crate::scenarios::hugetlb::HugetlbTruth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heap_leak: Option<crate::scenarios::heap_leak::HeapLeakTruth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slab_hold: Option<crate::scenarios::slab_hold::SlabHoldTruth>,
 }
 
 #[derive(Debug, Serialize)]
@@ -370,6 +375,8 @@ impl GroundTruth {
             fragment: None,
             mappings: None,
             hugetlb: None,
+            heap_leak: None,
+            slab_hold: None,
         }
     }
 

@@ -78,6 +78,11 @@ pub enum WorkerKind {
         bytes: u64,
     },
     /// Make known address-space calls (mappings).
+    /// Hold N sockets open, then close them (slab-hold).
+    SlabHold {
+        #[arg(long)]
+        sockets: u64,
+    },
     Mappings {
         #[arg(long)]
         file: PathBuf,
@@ -99,6 +104,7 @@ impl WorkerKind {
             WorkerKind::Swap { .. } => COMM_SWAP,
             WorkerKind::Fragment { .. } => COMM_FRAGMENT,
             WorkerKind::Mappings { .. } => crate::scenarios::mappings::COMM,
+            WorkerKind::SlabHold { .. } => crate::scenarios::slab_hold::COMM,
         }
     }
 }
@@ -161,6 +167,7 @@ pub fn main(args: WorkerArgs) -> Result<u8> {
             brk_bytes,
             shm_bytes,
         } => crate::scenarios::mappings::worker(&file, anon_bytes, brk_bytes, shm_bytes),
+        WorkerKind::SlabHold { sockets } => crate::scenarios::slab_hold::worker(sockets),
     }
 }
 
@@ -177,7 +184,7 @@ pub(crate) fn emit(name: &str, data: Value) -> Result<()> {
 }
 
 /// Announces `name` and blocks until the parent says go (a line or EOF).
-fn hold(name: &str, data: Value) -> Result<()> {
+pub(crate) fn hold(name: &str, data: Value) -> Result<()> {
     emit(name, data)?;
     let mut line = String::new();
     std::io::stdin()

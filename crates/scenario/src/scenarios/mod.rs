@@ -5,11 +5,13 @@
 
 mod alloc_fail;
 mod fragment;
+pub(crate) mod heap_leak;
 pub(crate) mod hugetlb;
 mod leak;
 pub(crate) mod mappings;
 mod memcg_reclaim;
 mod oom;
+pub(crate) mod slab_hold;
 mod swap;
 
 use std::path::PathBuf;
@@ -43,10 +45,14 @@ pub enum ScenarioName {
     Mappings,
     /// Known hugetlb faults and huge page pool changes.
     Hugetlb,
+    /// Heap blocks leaked through one named C call chain, churned through another.
+    HeapLeak,
+    /// Known numbers of slab objects held, then freed.
+    SlabHold,
 }
 
 impl ScenarioName {
-    pub const ALL: [ScenarioName; 8] = [
+    pub const ALL: [ScenarioName; 10] = [
         ScenarioName::MemcgReclaim,
         ScenarioName::Oom,
         ScenarioName::AllocFail,
@@ -55,6 +61,8 @@ impl ScenarioName {
         ScenarioName::Fragment,
         ScenarioName::Mappings,
         ScenarioName::Hugetlb,
+        ScenarioName::HeapLeak,
+        ScenarioName::SlabHold,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +75,8 @@ impl ScenarioName {
             ScenarioName::Fragment => "fragment",
             ScenarioName::Mappings => "mappings",
             ScenarioName::Hugetlb => "hugetlb",
+            ScenarioName::HeapLeak => "heap-leak",
+            ScenarioName::SlabHold => "slab-hold",
         }
     }
 
@@ -95,6 +105,12 @@ impl ScenarioName {
             }
             ScenarioName::Hugetlb => {
                 "grow the huge page pool by 8 pages, map 6 (MAP_HUGETLB) and touch 4 of them (4 hugetlb faults), unmap, restore the pool"
+            }
+            ScenarioName::HeapLeak => {
+                "a C worker leaks 1024 heap blocks (4 sizes) through memtrace_leak_outer/middle/alloc and mallocs and frees 20 000 through a churn chain; its program is deleted afterwards"
+            }
+            ScenarioName::SlabHold => {
+                "a worker holds 4096 Unix sockets open (sock_inode_cache, filp objects) for a second, then closes them; /proc/slabinfo read around each step"
             }
         }
     }
@@ -150,6 +166,8 @@ pub fn run(cfg: &RunConfig) -> Result<bool> {
         ScenarioName::Fragment => fragment::run(cfg, &mut truth)?,
         ScenarioName::Mappings => mappings::run(cfg, &mut truth)?,
         ScenarioName::Hugetlb => hugetlb::run(cfg, &mut truth)?,
+        ScenarioName::HeapLeak => heap_leak::run(cfg, &mut truth)?,
+        ScenarioName::SlabHold => slab_hold::run(cfg, &mut truth)?,
     }
     truth.print_summary();
     if let Some(path) = &cfg.truth {
