@@ -358,6 +358,9 @@ impl Recording {
                 }
             };
         }
+        if group == crate::stacks::GROUP {
+            return self.store_state();
+        }
         if self.meta.groups_requested.iter().any(|g| g == group) {
             return GroupState::NotRecorded(format!(
                 "probe group `{group}` was asked for but the recording says nothing of it"
@@ -365,6 +368,30 @@ impl Recording {
         }
         GroupState::NotRecorded(format!(
             "probe group `{group}` was not recorded (add it to memrec's --probes)"
+        ))
+    }
+
+    /// The stack store in a file whose metadata does not list it: recorded
+    /// when a group that uses it was and the file has the store's columns
+    /// (a file from before the store was a group of its own, whose stack
+    /// tables were faults'); otherwise not recorded, saying which groups
+    /// record stacks.
+    fn store_state(&self) -> GroupState {
+        let users = crate::stacks::store_users();
+        let has_columns = memtrace_schema::tables()
+            .iter()
+            .filter(|t| t.group == crate::stacks::GROUP)
+            .flat_map(|t| t.columns.iter().map(|c| file_column_name(t.name, c.name)))
+            .any(|c| self.columns.contains(&c));
+        let user_recorded = users
+            .iter()
+            .any(|g| self.group_state(g) == GroupState::Recorded);
+        if has_columns && user_recorded {
+            return GroupState::Recorded;
+        }
+        GroupState::NotRecorded(format!(
+            "no stacks were recorded (the stack store is recorded with {})",
+            users.join(", ")
         ))
     }
 
@@ -810,5 +837,36 @@ mod tests {
             matches!(r.group_state("paf"), GroupState::NotRecorded(m) if m.contains("skipped: no BTF"))
         );
         assert!(matches!(r.group_state("pr"), GroupState::NotRecorded(_)));
+    }
+
+    /// The stack store is a group in newer files' metadata; older files
+    /// (stack tables then faults') have it when faults was recorded.
+    #[test]
+    fn the_stack_store_is_recorded_with_its_users() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let open = |keep: &[&str], name: &str| {
+            let mut b = Builder::new(1, 2);
+            b.add(hdr(1, 1, 1, "a"), &procstat::Row::default());
+            b.meta.groups.retain(|g| keep.contains(&g.name.as_str()));
+            b.meta
+                .groups_requested
+                .retain(|g| keep.contains(&g.as_str()));
+            b.count();
+            let p = d.path().join(name);
+            b.write(&p);
+            Recording::open(&p).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let store = crate::stacks::GROUP;
+        let listed = open(&["procstat", store], "listed.parquet");
+        assert_eq!(listed.group_state(store), GroupState::Recorded);
+        let old = open(&["procstat", "faults"], "old.parquet");
+        assert_eq!(old.group_state(store), GroupState::Recorded);
+        assert!(!old.may_have("stack_frame"), "recorded, but no rows");
+        let without = open(&["procstat"], "without.parquet");
+        assert!(
+            matches!(without.group_state(store), GroupState::NotRecorded(m) if m.contains("faults")),
+            "{:?}",
+            without.group_state(store)
+        );
     }
 }
