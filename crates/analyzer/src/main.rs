@@ -7,6 +7,7 @@ use memtrace_analyzer::model::{Status, Table};
 use memtrace_analyzer::recording::Recording;
 use memtrace_analyzer::render::{self, Format};
 use memtrace_analyzer::report::Report;
+use memtrace_analyzer::sections::leaks;
 use memtrace_analyzer::{diff, rules};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,51 @@ struct FilterArgs {
     debuginfo: Vec<std::path::PathBuf>,
 }
 
+/// `memana leaks`'s output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LeaksFormat {
+    /// Each stack with its bytes, allocations, ages and frames (leaf first).
+    Text,
+    /// The same, with every frame's function, module, offset and address.
+    Json,
+    /// `comm;root;...;leaf bytes` lines, weighted by (estimated) bytes.
+    Folded,
+}
+
+/// What `memana leaks` looks at.
+#[derive(Args, Clone, Debug)]
+struct LeaksArgs {
+    /// Start of the window, relative to the recording start (500ms, 10s, 2m, 1h, 1m30s):
+    /// only allocations made from then on count.
+    #[arg(long, value_name = "DURATION")]
+    from: Option<String>,
+    /// End of the window (excluded): what is not freed by then is outstanding.
+    #[arg(long, value_name = "DURATION")]
+    to: Option<String>,
+    /// Only allocations of this process (tgid).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Only allocations made by tasks with this command name (exact match).
+    #[arg(long)]
+    comm: Option<String>,
+    /// Stacks printed (text, json), largest first; 0 prints all. Folded output is never cut.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    format: LeaksFormat,
+    /// Only the user heap (memleak).
+    #[arg(long, conflicts_with = "kernel")]
+    user: bool,
+    /// Only kernel allocations (kmemleak).
+    #[arg(long)]
+    kernel: bool,
+    /// A directory of debug files for naming user frames (repeatable), searched by
+    /// build-id, by the recorded path under DIR and by file name; /usr/lib/debug and
+    /// the recorded paths are searched too.
+    #[arg(long, value_name = "DIR")]
+    debuginfo: Vec<std::path::PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     #[command(about = report_about())]
@@ -116,6 +162,19 @@ enum Cmd {
         format: Format,
         #[command(flatten)]
         filter: FilterArgs,
+    },
+    /// Print the allocations outstanding at the end of a window, by stack:
+    /// allocated in [--from, --to) and not freed by its end (memleak's user
+    /// heap and kmemleak's kernel allocations), with symbolized frames.
+    #[command(after_help = "Examples:\n  \
+        memana leaks run.parquet --from 30s --to 5m\n  \
+        memana leaks run.parquet --user --pid 1234 --debuginfo ./debug\n  \
+        memana leaks run.parquet --format folded > leaks.folded   # flamegraph.pl, inferno, speedscope")]
+    Leaks {
+        /// The recording (memrec record -o FILE --probes +memleak or +kmemleak).
+        file: PathBuf,
+        #[command(flatten)]
+        args: LeaksArgs,
     },
     /// Print the recording schema.
     Schema {
@@ -280,6 +339,30 @@ fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
     })
 }
 
+/// `memana leaks`'s window and process, as a report's filter.
+fn leaks_filter(a: &LeaksArgs, rec: &Recording) -> Result<Filter> {
+    let dur =
+        |flag: &str, v: &str| memtrace_cli::parse_duration(v).with_context(|| format!("--{flag}"));
+    let from = a.from.as_deref().map(|v| dur("from", v)).transpose()?;
+    let to = a.to.as_deref().map(|v| dur("to", v)).transpose()?;
+    let (from_ns, to_ns) = memtrace_analyzer::filter::window(
+        rec.start_ns,
+        rec.end_ns,
+        a.from.as_deref().zip(from),
+        a.to.as_deref().zip(to),
+    )
+    .with_context(|| rec.name.clone())?;
+    Ok(Filter {
+        from_ns,
+        to_ns,
+        pid: a.pid,
+        comm: a.comm.clone(),
+        top: a.top,
+        debuginfo: a.debuginfo.clone(),
+        ..Filter::default()
+    })
+}
+
 fn build_report(rec: &Recording, filter: &Filter, sections: &[String]) -> Result<Report> {
     let report = Report::build(rec, filter, sections)?;
     if !sections.is_empty() {
@@ -365,6 +448,26 @@ fn run(cli: Cli) -> Result<Done> {
             let rows = diff::join(&ra.metrics(), &rb.metrics());
             let t = diff::table(&rows, changed_only);
             Ok(Done::ok(render_diff(&t, &ra, &rb, format)))
+        }
+        Cmd::Leaks { file, args } => {
+            let rec = open_with_rows(&file)?;
+            let f = leaks_filter(&args, &rec)?;
+            let sides = leaks::Sides {
+                user: !args.kernel,
+                kernel: !args.user,
+            };
+            let out = match leaks::outstanding(&rec, &f, sides, args.top) {
+                Ok(o) => o,
+                Err(leaks::LeaksError::NotRecorded(why)) => {
+                    bail!("{}: no allocations to show: {why}", rec.name)
+                }
+                Err(leaks::LeaksError::Read(e)) => return Err(e.into()),
+            };
+            Ok(Done::ok(match args.format {
+                LeaksFormat::Text => out.to_text(&rec.name),
+                LeaksFormat::Json => render::json::to_string(&out.to_json(&rec.name)),
+                LeaksFormat::Folded => out.to_folded(),
+            }))
         }
         Cmd::Schema { markdown } => {
             if markdown {

@@ -7,6 +7,7 @@ pub mod faults;
 pub mod growth;
 pub mod header;
 pub mod hugetlb;
+pub mod leaks;
 pub mod mappings;
 pub mod oom;
 pub mod paf;
@@ -45,6 +46,7 @@ pub static SECTIONS: &[&Section] = &[
     &mappings::SECTION,
     &compaction::SECTION,
     &hugetlb::SECTION,
+    &leaks::SECTION,
 ];
 
 /// The section with this id.
@@ -171,7 +173,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             SectionError::Unknown("nope".into()).to_string(),
-            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, faults, swap, mappings, compaction, hugetlb)"
+            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, faults, swap, mappings, compaction, hugetlb, leaks)"
         );
     }
 }
