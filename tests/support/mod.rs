@@ -8,6 +8,7 @@ pub mod fidelity_compaction;
 pub mod fidelity_faults;
 pub mod fidelity_hugetlb;
 pub mod fidelity_mappings;
+pub mod fidelity_memleak;
 pub mod fidelity_swap;
 pub mod kernel;
 pub mod rows;
