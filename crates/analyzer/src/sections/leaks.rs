@@ -1671,7 +1671,8 @@ pub fn outstanding(
         let mut line = fold_name(l.name(a.comm));
         let frames = stacks.frames(g.key.origin);
         if frames.is_empty() {
-            line.push_str(";[no stack]");
+            line.push(';');
+            line.push_str(&stacks.short(g.key.origin));
         }
         for n in frames.iter().rev() {
             line.push(';');
