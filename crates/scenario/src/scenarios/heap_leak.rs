@@ -164,7 +164,7 @@ fn write_program(dir: &Path) -> Result<PathBuf> {
 
 pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
     let leak_count = cfg.scale.pick(1024u64, 4096);
-    let churn_count = cfg.scale.pick(20_000u64, 100_000);
+    let churn_count = cfg.scale.pick(5_000u64, 100_000);
     let symbols = elf::symbols(PROGRAM).context("reading the worker program's symbols")?;
     let build_id = elf::build_id(PROGRAM);
     let dir = PathBuf::from(format!(
