@@ -11,6 +11,7 @@ mod probes;
 mod record;
 mod stacks;
 mod timer;
+mod uprobes;
 mod writer;
 
 use std::io::Write;
@@ -223,6 +224,7 @@ fn probes_command(json: bool) -> Result<()> {
             "about": g.about,
             "tables": tables,
             "default_on": g.default_on,
+            "implies": g.implies,
             "supported": if none { "no" } else if plan.degraded() { "partly" } else { "yes" },
             "programs": progs,
             "options": options,

@@ -158,6 +158,8 @@ pub fn resolve_groups(requested: Option<&[String]>) -> Result<Vec<Selected>, Usa
     // Without plain names (or `all`), +/- edit the defaults.
     let plain = items.iter().any(|i| !i.starts_with(['+', '-']));
     let mut chosen: Vec<(&'static str, bool)> = Vec::new();
+    // Taken away by name: not brought back by a group that implies it.
+    let mut removed: Vec<&'static str> = Vec::new();
     if !plain {
         chosen.extend(probes::DEFAULT_GROUPS.iter().map(|g| (*g, false)));
     }
@@ -171,11 +173,31 @@ pub fn resolve_groups(requested: Option<&[String]>) -> Result<Vec<Selected>, Usa
         } else if let Some(n) = item.strip_prefix('-') {
             let g = lookup(n)?;
             chosen.retain(|(x, _)| *x != g.name);
+            removed.push(g.name);
         } else {
             let g = lookup(item.strip_prefix('+').unwrap_or(item))?;
             chosen.retain(|(x, _)| *x != g.name);
             chosen.push((g.name, true));
         }
+    }
+    // A group brings the groups it implies, named as it was.
+    let mut i = 0;
+    while i < chosen.len() {
+        let (name, named) = chosen[i];
+        for implied in probes::group(name).map_or(&[][..], |g| g.implies) {
+            match probes::group(implied) {
+                Some(g) if !removed.contains(&g.name) => {
+                    if let Some(c) = chosen.iter_mut().find(|(x, _)| *x == g.name) {
+                        c.1 |= named;
+                    } else {
+                        chosen.push((g.name, named));
+                    }
+                }
+                Some(_) => {}
+                None => debug!("{name} implies {implied}, which is not a group here"),
+            }
+        }
+        i += 1;
     }
     let out: Vec<Selected> = probes::GROUPS
         .iter()
@@ -405,6 +427,12 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
             "no memory cgroup controller: node snapshots and cgroup ids are unavailable".into(),
         );
     }
+    let groups = crate::uprobes::check_groups(
+        groups,
+        opts.pid,
+        opts.comm.is_some() || opts.cgroup.is_some(),
+        &mut warnings,
+    )?;
     let host = Host {
         uname: kernel::uname(),
         nodes: kernel::online_nodes(),
@@ -517,6 +545,8 @@ struct Session {
     programs: Vec<Attached>,
     /// Every planned group, loaded or not, in plan order.
     group_meta: Vec<GroupMeta>,
+    /// The C libraries probed and their uprobes, when a group uses them.
+    uprobes: Option<crate::uprobes::Uprobes>,
 }
 
 impl Session {
@@ -539,11 +569,16 @@ impl Session {
             return Err(UsageError("no probe group could be loaded on this kernel".into()).into());
         }
 
+        let uprobes = loaded
+            .iter()
+            .any(|l| crate::uprobes::uses_uprobes(l.spec))
+            .then(|| crate::uprobes::Uprobes::new(settings));
         let mut session = Session {
             links: Vec::new(),
             groups: Vec::new(),
             programs: Vec::new(),
             group_meta,
+            uprobes,
         };
         for l in loaded {
             let group = session.attach(l, settings.procstat_min_interval_ns, warnings);
@@ -633,6 +668,21 @@ impl Session {
                         a.error = Some(format!("{e:#}"));
                     }
                 },
+                (Some(p), Method::Uprobe { func, ret }) => {
+                    let done = match self.uprobes.as_mut() {
+                        Some(u) => u.attach(l.spec.name, &p, func, ret),
+                        None => Err("no C library to probe".to_string()),
+                    };
+                    match done {
+                        Ok(()) => a.attached = true,
+                        Err(e) => {
+                            let msg = format!("{}: attaching {} failed: {e}", l.spec.name, spec.name);
+                            warn!("{msg}");
+                            warnings.push(msg);
+                            a.error = Some(e);
+                        }
+                    }
+                }
                 (Some(p), _) => match p.attach() {
                     Ok(link) => {
                         self.links.push(link);
@@ -693,6 +743,22 @@ impl Session {
     /// Detaches every program; the maps stay readable.
     fn detach(&mut self) {
         self.links.clear();
+        if let Some(u) = self.uprobes.as_mut() {
+            u.detach();
+        }
+    }
+
+    /// Probes the C library of a process that started since, when the
+    /// uprobes are system-wide (rate-limited inside).
+    fn rescan_uprobes(&mut self) {
+        if let Some(u) = self.uprobes.as_mut() {
+            let objects: Vec<(&str, &libbpf_rs::Object)> = self
+                .groups
+                .iter()
+                .map(|g| (g.spec.name, g._skel.object()))
+                .collect();
+            u.rescan(&objects);
+        }
     }
 
     /// Every program of the loaded groups, with its kernel-side counts.
@@ -935,6 +1001,7 @@ fn drain(
             end_reason = EndReason::Error(e);
             break;
         }
+        session.rescan_uprobes();
         let now = Instant::now();
         if now >= next_snapshot {
             session.snapshot(snapshot::TRIGGER_INTERVAL);
@@ -1061,6 +1128,7 @@ fn metadata(
         ),
     ]
     .into_iter()
+    .chain(session.uprobes.as_ref().map(|u| ("uprobe_libraries", u.describe())))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let uname = &plan.host.uname;
@@ -1501,10 +1569,14 @@ mod tests {
     fn plus_and_minus_edit_the_defaults_and_all_takes_every_group() {
         let all: Vec<&str> = probes::GROUPS.iter().map(|g| g.name).collect();
         assert_eq!(names(&["all"]), all);
-        let (first, last) = (
-            probes::DEFAULT_GROUPS[0],
-            probes::GROUPS[probes::GROUPS.len() - 1].name,
-        );
+        // The last group that brings no other with it.
+        let last = probes::GROUPS
+            .iter()
+            .rev()
+            .find(|g| g.implies.is_empty())
+            .map(|g| g.name)
+            .unwrap();
+        let first = probes::DEFAULT_GROUPS[0];
         let without: Vec<&str> = probes::DEFAULT_GROUPS
             .iter()
             .copied()
@@ -1527,6 +1599,39 @@ mod tests {
         let minus: Vec<&str> = all.iter().copied().filter(|g| *g != first).collect();
         assert_eq!(names(&["all", &format!("-{first}")]), minus);
         assert!(resolve_groups(Some(&[format!("-{first}"), "all".into(), "-all".into()])).is_err());
+    }
+
+    #[test]
+    fn a_group_brings_the_groups_it_implies_unless_taken_away() {
+        let g = probes::GROUPS
+            .iter()
+            .find(|g| !g.implies.is_empty())
+            .expect("a group that implies another");
+        let implied = g.implies[0];
+        if probes::group(implied).is_none() {
+            return; // not registered in this build: ignored (see Group::implies)
+        }
+        let sel = resolve_groups(Some(&[g.name.to_string()])).unwrap();
+        let got: Vec<(&str, bool)> = sel.iter().map(|s| (s.group.name, s.named)).collect();
+        // In registry order, and named as the group that brings it.
+        let mut want = vec![(g.name, true), (implied, true)];
+        want.sort_by_key(|(n, _)| probes::GROUPS.iter().position(|x| x.name == *n));
+        assert_eq!(got, want);
+        // With the defaults.
+        let plus = names(&[&format!("+{}", g.name)]);
+        assert!(plus.contains(&implied) && plus.contains(&g.name), "{plus:?}");
+        // Taken away, before or after: not brought back.
+        for items in [
+            [format!("+{}", g.name), format!("-{implied}")],
+            [format!("-{implied}"), format!("+{}", g.name)],
+        ] {
+            let got = resolve_groups(Some(&items)).unwrap();
+            assert!(got.iter().all(|s| s.group.name != implied), "{items:?}");
+            assert!(got.iter().any(|s| s.group.name == g.name), "{items:?}");
+        }
+        // With `all` it is not named (left out with a warning if it cannot load).
+        let all = resolve_groups(Some(&["all".into()])).unwrap();
+        assert!(all.iter().all(|s| !s.named));
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub static GROUP: Group = Group {
     tables: memtrace_schema::tables::faults::TABLES,
     max_ring_bytes: 64 << 20,
     default_on: false,
+    implies: &[],
     needs_ksyms: false,
     timer: None,
     load_test: None,

@@ -62,6 +62,7 @@ pub static GROUP: Group = Group {
     tables: memtrace_schema::tables::hugetlb::TABLES,
     max_ring_bytes: 1 << 20,
     default_on: false,
+    implies: &[],
     needs_ksyms: false,
     timer: Some(TIMER_PROGRAM),
     load_test: None,

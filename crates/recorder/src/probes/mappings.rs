@@ -149,6 +149,7 @@ pub static GROUP: Group = Group {
     // guest whose reader ran slow. The --ring-mb default (8) caps it.
     max_ring_bytes: 16 << 20,
     default_on: false,
+    implies: &[],
     needs_ksyms: false,
     timer: None,
     load_test: None,

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod faults;
 pub mod hugetlb;
 pub mod mappings;
+pub mod memleak;
 pub mod oom;
 pub mod paf;
 pub mod pr;
@@ -63,6 +64,10 @@ pub enum Method {
     /// A software perf event on every online CPU that runs the program on
     /// every occurrence, in the task it happened in (page faults).
     SwEvent(faults::SwEvent),
+    /// A uprobe on `func` of the traced processes' C library (its return,
+    /// a uretprobe, with `ret`), found and attached by `uprobes.rs`; the
+    /// target names the function.
+    Uprobe { func: &'static str, ret: bool },
 }
 
 impl Method {
@@ -74,6 +79,8 @@ impl Method {
             Method::CpuTimer => "cpu_timer",
             Method::Fentry => "fentry",
             Method::SwEvent(_) => "perf_sw",
+            Method::Uprobe { ret: false, .. } => "uprobe",
+            Method::Uprobe { ret: true, .. } => "uretprobe",
         }
     }
 }
@@ -110,6 +117,7 @@ impl Program {
             Method::CpuTimer => crate::timer::available(),
             Method::Fentry => crate::hooks::fentry_available(self.target),
             Method::SwEvent(ev) => ev.available(),
+            Method::Uprobe { .. } => crate::uprobes::available(),
             Method::Tp | Method::TpBtf => {
                 if crate::kernel::has_tracepoint(&self.target.replace(':', "/")) {
                     Ok(())
@@ -175,6 +183,10 @@ pub struct Group {
     pub max_ring_bytes: u32,
     /// Recorded when `--probes` is not given.
     pub default_on: bool,
+    /// Groups recorded along with this one whenever it is (unless taken
+    /// away with `-GROUP`): memleak brings kmemleak. A name not in
+    /// [`GROUPS`] is ignored.
+    pub implies: &'static [&'static str],
     /// Its decoder names kernel functions, so the recorder loads the kernel
     /// symbols (/proc/kallsyms) before recording it.
     pub needs_ksyms: bool,
@@ -222,6 +234,7 @@ pub static GROUPS: &[&Group] = &[
     &mappings::GROUP,
     &compaction::GROUP,
     &hugetlb::GROUP,
+    &memleak::GROUP,
 ];
 
 /// Names of the groups recorded when `--probes` is not given, in
@@ -249,7 +262,11 @@ pub fn object_storage() -> &'static mut MaybeUninit<OpenObject> {
 /// maps every group has. One macro for all groups, since each skeleton has
 /// its own generated types.
 macro_rules! load_skeleton {
-    ($builder:ty, $settings:expr, $skip:expr) => {{
+    ($builder:ty, $settings:expr, $skip:expr) => {
+        $crate::probes::load_skeleton!($builder, $settings, $skip, |_ro| {})
+    };
+    // `$rodata` fills the group's own `.rodata` settings, after the common ones.
+    ($builder:ty, $settings:expr, $skip:expr, $rodata:expr) => {{
         use libbpf_rs::skel::{OpenSkel, SkelBuilder};
         let s: &$crate::probes::BpfSettings = $settings;
         let skip: &[&str] = $skip;
@@ -273,6 +290,7 @@ macro_rules! load_skeleton {
             let n = s.nodes.len().min(c.node_ids.len());
             c.nr_nodes = n as u32;
             c.node_ids[..n].copy_from_slice(&s.nodes[..n]);
+            ($rodata)(ro);
         }
         open.maps.events.set_max_entries(s.ring_bytes)?;
         for mut prog in open.open_object_mut().progs_mut() {

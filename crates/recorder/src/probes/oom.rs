@@ -29,6 +29,7 @@ pub static GROUP: Group = Group {
     tables: memtrace_schema::tables::oom::TABLES,
     max_ring_bytes: 1 << 20,
     default_on: true,
+    implies: &[],
     needs_ksyms: false,
     timer: None,
     load_test: None,

@@ -77,6 +77,7 @@ pub static GROUP: Group = Group {
     ],
     max_ring_bytes: 2 << 20,
     default_on: true,
+    implies: &[],
     needs_ksyms: false,
     timer: None,
     load_test: None,

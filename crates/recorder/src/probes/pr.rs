@@ -118,6 +118,7 @@ pub static GROUP: Group = Group {
     // five drain periods.
     max_ring_bytes: 2 << 20,
     default_on: true,
+    implies: &[],
     // Shrinker callbacks are named by address.
     needs_ksyms: true,
     timer: None,

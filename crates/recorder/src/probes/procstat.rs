@@ -74,6 +74,7 @@ pub static GROUP: Group = Group {
     tables: memtrace_schema::tables::procstat::TABLES,
     max_ring_bytes: u32::MAX,
     default_on: true,
+    implies: &[],
     needs_ksyms: false,
     timer: None,
     load_test: Some(SYNTHETIC_PROGRAM),

@@ -49,6 +49,7 @@ pub static GROUP: Group = Group {
     tables: memtrace_schema::tables::swap::TABLES,
     max_ring_bytes: 4 << 20,
     default_on: false,
+    implies: &[],
     needs_ksyms: false,
     timer: None,
     load_test: None,

@@ -52,6 +52,7 @@ pub static GROUP: Group = Group {
     tables: memtrace_schema::tables::sysstat::TABLES,
     max_ring_bytes: 1 << 20,
     default_on: true,
+    implies: &[],
     needs_ksyms: false,
     timer: Some(TIMER_PROGRAM),
     load_test: None,
