@@ -10,6 +10,14 @@ crate::table! {
     /// allocated before the recording began never shows as freed or
     /// outstanding. The header is the allocating task (for pages, the task
     /// in whose context the page was taken: often kswapd or a kworker).
+    ///
+    /// The kinds overlap: a slab takes its memory from the page allocator
+    /// (a `page` row when a slab grows), and a kmalloc larger than the
+    /// largest kmalloc cache (two pages) is a `page` row as well. Frees the
+    /// kernel does in bulk (kmem_cache_free_bulk, kfree_bulk, as batched
+    /// kfree_rcu does) fire no tracepoint: their objects stay outstanding.
+    /// A high-order page freed in parts after split_page() (as
+    /// alloc_pages_exact does) is seen freed only with its first page.
     kernel_alloc, group = "kmemleak", task = header, sources = "kmem:kmalloc, kmem:kmem_cache_alloc, kmem:mm_page_alloc, percpu:percpu_alloc_percpu" {
         /// What allocated: `kmalloc` (kmalloc and kmalloc_node), `cache`
         /// (kmem_cache_alloc from a named cache), `page` (the page
@@ -22,9 +30,14 @@ crate::table! {
         /// Bytes the allocator took for it: the slab object size, the pages
         /// (page size << order), or a percpu area's size times the CPUs.
         bytes_alloc: u64 => Bytes,
-        /// The slab cache: its name for `cache`; `kmalloc-<bytes_alloc>`
-        /// (or `kmalloc-cg-…`, `kmalloc-rcl-…` where the kernel names it)
-        /// for `kmalloc`; null for `page` and `percpu`.
+        /// The slab cache: its name for `cache`; for `kmalloc`, the kmalloc
+        /// cache that the size and gfp choose, named as /proc/slabinfo
+        /// names it (`kmalloc-64`, `kmalloc-1k`, `kmalloc-cg-…` with
+        /// __GFP_ACCOUNT, `kmalloc-rcl-…` with __GFP_RECLAIMABLE,
+        /// `dma-kmalloc-…` with __GFP_DMA; the kmalloc tracepoint names no
+        /// cache, so a kernel's dedicated buckets, CONFIG_SLAB_BUCKETS, show
+        /// as the general cache of their size); null for a kmalloc above
+        /// two pages (the page allocator's), `page` and `percpu`.
         cache: Option<Text> => None,
         /// The page order for `page`; null otherwise.
         order: Option<u32> => None,
@@ -62,7 +75,8 @@ crate::table! {
         kind: Text => None,
         /// The object's address; for `page`, the pfn.
         address: u64 => Address,
-        /// The kernel function that freed it; null for pages.
+        /// The kernel function that freed it; null for `page` and
+        /// `percpu` (their tracepoints have none).
         call_site: Option<u64> => Address,
     }
 }
