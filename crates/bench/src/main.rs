@@ -7,6 +7,7 @@ mod ftrace;
 mod gen;
 mod memrec;
 mod report;
+mod report_memleak;
 mod results;
 mod stale;
 mod suite;

@@ -453,6 +453,7 @@ pub fn markdown(r: &Results) -> String {
     if !r.faults.is_empty() {
         faults_tables(&mut o, r);
     }
+    crate::report_memleak::tables(&mut o, r);
     if !r.groups.is_empty() {
         let med = overhead_medians(&r.groups);
         let w = r.groups[0].workload.clone();

@@ -72,6 +72,18 @@ pub struct FaultRun {
     pub error: Option<String>,
 }
 
+/// One round of an allocation workload under each allocation tracer, one
+/// right after the other (section `memleak`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MemleakRound {
+    /// `malloc` or `kmalloc`.
+    pub workload: String,
+    /// Recorder name (`none`, `floor`, `memrec`, `memrec-sampled`,
+    /// `memrec-system`, `memleak`, `bpftrace`) → its run.
+    pub runs: BTreeMap<String, FaultRun>,
+    pub load_before: String,
+}
+
 /// Run time of one BPF program.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProgCost {
@@ -120,6 +132,11 @@ pub struct Results {
     /// Compressed bytes per column of memrec's `--probes faults` recording
     /// of the page-fault workload (section `faults`).
     pub fault_columns: Vec<(String, u64)>,
+    /// Allocation-tracing rounds (section `memleak`).
+    pub memleak: Vec<MemleakRound>,
+    /// Per workload of the `memleak` section: kmem/percpu tracepoint hits
+    /// in its task over one run (`perf stat -p`), and `ops`.
+    pub memleak_kernel_events: BTreeMap<String, BTreeMap<String, u64>>,
     /// Compressed bytes per column of memrec's storm recording.
     pub columns: Vec<(String, u64)>,
     pub analyzer: Option<AnalyzerRun>,

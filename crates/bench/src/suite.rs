@@ -14,7 +14,7 @@ use crate::gen::GenReport;
 use crate::memrec;
 use crate::report;
 use crate::results::{
-    AnalyzerRun, FaultRound, FaultRun, Pair, ProgCost, Results, Round, Run, Step,
+    AnalyzerRun, FaultRound, FaultRun, MemleakRound, Pair, ProgCost, Results, Round, Run, Step,
 };
 use crate::stale;
 use crate::sys::{self, load_string};
@@ -51,6 +51,11 @@ pub enum Section {
     /// memrec's own pipeline: `memrec record --load-test RATE` (synthetic
     /// rows written in the kernel, no generator limiting the rate).
     Loadtest,
+    /// Allocation tracing: a malloc-heavy and a kmalloc-heavy workload under
+    /// nothing, empty probes (the floor), memrec `memleak`/`kmemleak` (every
+    /// allocation and sampled), libbpf-tools' memleak and bench/memleak.bt,
+    /// one after the other: rounds.
+    Memleak,
 }
 
 /// Settings of a suite run.
@@ -406,10 +411,11 @@ impl Section {
     /// Every section in the order a suite runs them: fixed workloads first,
     /// while the machine is as quiet as it will be; the storms after them
     /// load it heavily themselves.
-    const ORDER: [Section; 12] = [
+    const ORDER: [Section; 13] = [
         Section::Paired,
         Section::Triples,
         Section::Faults,
+        Section::Memleak,
         Section::Overhead,
         Section::Groups,
         Section::Loadtest,
@@ -427,6 +433,7 @@ impl Section {
             Section::Paired => paired,
             Section::Triples => triples,
             Section::Faults => faults,
+            Section::Memleak => memleak,
             Section::Overhead => overhead,
             Section::Groups => groups,
             Section::Loadtest => loadtest,
@@ -569,6 +576,11 @@ pub fn run(a: SuiteArgs) -> Result<()> {
             memrec_args: Vec::new(),
             buffer_kb: a.buffer_kb,
             tracepoints: probes.tracepoints.clone(),
+            bpftrace_args: Vec::new(),
+            bpftrace_params: Vec::new(),
+            bpftrace_env: Vec::new(),
+            memleak: find_memleak(),
+            memleak_args: Vec::new(),
         },
         out,
         memrec,
@@ -734,6 +746,279 @@ fn faults(s: &Suite, res: &mut Results) -> Result<()> {
         s.save(res)?;
     }
     Ok(())
+}
+
+/// libbpf-tools' memleak: `$MEMLEAK_BIN`, or `memleak` on the PATH.
+/// (Debian's libbpf-tools package does not ship it; bcc's sources build it.)
+fn find_memleak() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MEMLEAK_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("memleak"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The workloads of the `memleak` section. Each waits on stdin until its
+/// tracer is attached to its pid.
+fn memleak_workloads(quick: bool) -> Vec<Workload> {
+    vec![
+        Workload::Malloc {
+            pairs: if quick { 50_000 } else { 200_000 },
+            leak_every: 1000,
+            wait_stdin: true,
+        },
+        Workload::Kmalloc {
+            ops: if quick { 20_000 } else { 100_000 },
+            op: crate::work::KernelOp::Pipe,
+            wait_stdin: true,
+        },
+    ]
+}
+
+/// Stands for the workload's pid in a recorder's arguments.
+const PID: &str = "{pid}";
+
+/// The recorders of the `memleak` section for one workload: (name, tool,
+/// config with [`PID`] where the workload's pid goes).
+fn memleak_recorders(s: &Suite, w: &Workload) -> Vec<(&'static str, Tool, ToolConfig)> {
+    let user = matches!(w, Workload::Malloc { .. });
+    let memrec = |args: &[&str]| {
+        let mut c = s.cfg.clone();
+        c.memrec_args = args.iter().map(|a| a.to_string()).collect();
+        c
+    };
+    let mut floor = s.cfg.clone();
+    floor.bpftrace_script = s.cfg.bpftrace_script.with_file_name("memleak-floor.bt");
+    floor.bpftrace_args = vec!["-p".into(), PID.into()];
+    let mut bt = floor.clone();
+    bt.bpftrace_script = s.cfg.bpftrace_script.with_file_name("memleak.bt");
+    bt.bpftrace_params = vec![PID.into()];
+    // Its maps hold every outstanding allocation (bpftrace's default is 4096).
+    bt.bpftrace_env = vec![("BPFTRACE_MAP_KEYS_MAX".into(), "262144".into())];
+    // memleak traces a process's libc (-p) or, without -p, every kernel
+    // allocation of the machine: it has no per-process kernel filter.
+    let mut ml = s.cfg.clone();
+    ml.memleak_args = if user {
+        vec!["-p".into(), PID.into()]
+    } else {
+        Vec::new()
+    };
+    let group = if user {
+        "--probes=memleak"
+    } else {
+        "--probes=kmemleak"
+    };
+    let pid = "--pid={pid}";
+    let mut v = vec![
+        ("none", Tool::None, s.cfg.clone()),
+        ("floor", Tool::Bpftrace, floor),
+        ("memrec", Tool::Memrec, memrec(&[group, pid])),
+        (
+            "memrec-sampled",
+            Tool::Memrec,
+            memrec(&[group, pid, "--alloc-sample=512K"]),
+        ),
+    ];
+    if !user {
+        // The same information as memleak's kernel mode: every process.
+        v.push(("memrec-system", Tool::Memrec, memrec(&[group])));
+    }
+    if s.cfg.memleak.is_some() {
+        v.push(("memleak", Tool::Memleak, ml));
+    }
+    v.push(("bpftrace", Tool::Bpftrace, bt));
+    // --tools picks the tracers (the floor comes with bpftrace); nothing
+    // attached is always the base.
+    v.retain(|(_, t, _)| *t == Tool::None || s.tools.contains(t));
+    v
+}
+
+/// `cfg` with the workload's pid in place of [`PID`].
+fn with_pid(cfg: &ToolConfig, pid: u32) -> ToolConfig {
+    let fill = |v: &[String]| -> Vec<String> {
+        v.iter().map(|a| a.replace(PID, &pid.to_string())).collect()
+    };
+    let mut c = cfg.clone();
+    c.memrec_args = fill(&cfg.memrec_args);
+    c.bpftrace_args = fill(&cfg.bpftrace_args);
+    c.bpftrace_params = fill(&cfg.bpftrace_params);
+    c.memleak_args = fill(&cfg.memleak_args);
+    c
+}
+
+/// A `membench work` that waits on stdin for its go.
+struct Waiting {
+    child: std::process::Child,
+}
+
+impl Waiting {
+    fn spawn(membench: &Path, w: &Workload) -> Result<Self> {
+        let mut args = vec!["work".to_string()];
+        args.extend(w.args());
+        let child = Command::new(membench)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("running membench {}", args.join(" ")))?;
+        Ok(Waiting { child })
+    }
+
+    /// Lets it run and returns what it printed.
+    fn go(mut self) -> Result<WorkResult> {
+        use std::io::{Read, Write};
+        if let Some(mut stdin) = self.child.stdin.take() {
+            stdin.write_all(b"g").context("starting the workload")?;
+        }
+        let mut text = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            out.read_to_string(&mut text)?;
+        }
+        let st = self.child.wait()?;
+        if !st.success() {
+            bail!("the workload failed ({st})");
+        }
+        serde_json::from_str(text.trim()).with_context(|| format!("workload output: {text}"))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        // A workload not started (its tracer failed) is not left waiting.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The kmem and percpu tracepoints a workload run hits in its own task,
+/// counted by `perf stat -p` over one run: events per operation.
+fn kernel_events(s: &Suite, w: &Workload) -> Result<BTreeMap<String, u64>> {
+    const EVENTS: &str = "kmem:kmalloc,kmem:kfree,kmem:kmem_cache_alloc,kmem:kmem_cache_free,kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_free_batched,percpu:percpu_alloc_percpu,percpu:percpu_free_percpu";
+    let work = Waiting::spawn(&s.cfg.membench, w)?;
+    let csv = s.out.join(format!("perf-stat-{}.csv", w.name()));
+    let mut perf = Command::new("perf")
+        .args(["stat", "-x", ",", "-e", EVENTS, "-o"])
+        .arg(&csv)
+        .arg("-p")
+        .arg(work.child.id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("perf stat")?;
+    // perf opens its counters within a moment.
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = work.go();
+    sys::wait_child(&mut perf, Duration::from_secs(30))?;
+    let ops = r?.ops.max(1);
+    let text = std::fs::read_to_string(&csv).unwrap_or_default();
+    let mut counts = BTreeMap::new();
+    counts.insert("ops".to_string(), ops);
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(',').collect();
+        if let (Some(n), Some(ev)) = (f.first().and_then(|n| n.parse().ok()), f.get(2)) {
+            counts.insert(ev.to_string(), n);
+        }
+    }
+    Ok(counts)
+}
+
+/// The counts bench/memleak.bt prints at exit (`@allocs: N` ...).
+fn bpftrace_counts(path: &Path) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.strip_prefix('@')?.split_once(": ")?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn memleak(s: &Suite, res: &mut Results) -> Result<()> {
+    if s.cfg.memleak.is_none() {
+        let note = "libbpf-tools memleak not found ($MEMLEAK_BIN or memleak on the PATH): skipped";
+        warn!("{note}");
+        res.notes.push(note.into());
+    }
+    for w in memleak_workloads(s.quick) {
+        match kernel_events(s, &w) {
+            Ok(c) => {
+                res.memleak_kernel_events.insert(w.name().into(), c);
+            }
+            Err(e) => warn!("kernel events of {}: {e:#}", w.name()),
+        }
+        let recorders = memleak_recorders(s, &w);
+        for round in 0..s.runs {
+            if sys::stopping() {
+                break;
+            }
+            let load_before = load_string();
+            let mut runs = BTreeMap::new();
+            // Rotate the order so no recorder always follows the same one.
+            for k in 0..recorders.len() {
+                let (name, tool, cfg) = &recorders[(round + k) % recorders.len()];
+                let tag = format!("memleak-{}-{name}-r{round}", w.name());
+                let run = memleak_run(s, &w, *tool, cfg, &tag, round == 0);
+                info!(workload = w.name(), recorder = name, round, cpu = ?run.work.as_ref().and_then(|w| w.cpu_seconds), error = ?run.error, "allocation tracing");
+                runs.insert(name.to_string(), run);
+            }
+            res.memleak.push(MemleakRound {
+                workload: w.name().into(),
+                runs,
+                load_before,
+            });
+            s.save(res)?;
+        }
+    }
+    Ok(())
+}
+
+/// One workload run under one recorder; the first round's files are kept.
+fn memleak_run(
+    s: &Suite,
+    w: &Workload,
+    tool: Tool,
+    cfg: &ToolConfig,
+    tag: &str,
+    keep: bool,
+) -> FaultRun {
+    let mut run = FaultRun {
+        work: None,
+        trace: None,
+        error: None,
+    };
+    let r = (|| -> Result<()> {
+        let work = Waiting::spawn(&s.cfg.membench, w)?;
+        let cfg = with_pid(cfg, work.child.id());
+        let running = tracers::start(tool, &cfg, &s.out, tag)?;
+        let out = running.out.clone();
+        let result = work.go();
+        let mut trace = tracers::stop(running)?;
+        if tool == Tool::Bpftrace {
+            let counts = bpftrace_counts(&out);
+            trace.events = ["allocs", "frees", "kallocs", "kfrees"]
+                .iter()
+                .filter_map(|k| counts.get(*k))
+                .sum();
+            trace.detail = serde_json::json!({ "counts": counts });
+        }
+        run.trace = Some(trace);
+        if !keep {
+            remove_output(&out);
+        }
+        run.work = Some(result?);
+        Ok(())
+    })();
+    if let Err(e) = r {
+        run.error = Some(format!("{e:#}"));
+    }
+    run
 }
 
 fn overhead(s: &Suite, res: &mut Results) -> Result<()> {

@@ -23,6 +23,9 @@ pub enum Tool {
     Bpftrace,
     Ftrace,
     Perf,
+    /// The `memleak` of libbpf-tools (bcc), built outside this project:
+    /// found through `$MEMLEAK_BIN` or `memleak` on the PATH.
+    Memleak,
 }
 
 impl Tool {
@@ -33,6 +36,7 @@ impl Tool {
             Tool::Bpftrace => "bpftrace",
             Tool::Ftrace => "ftrace",
             Tool::Perf => "perf",
+            Tool::Memleak => "memleak",
         }
     }
 }
@@ -50,6 +54,14 @@ pub struct ToolConfig {
     /// The tracepoints memrec attaches to, `system:event`: ftrace and perf
     /// record exactly these.
     pub tracepoints: Vec<String>,
+    /// bpftrace's options before the program (e.g. `-p PID`), the program's
+    /// positional parameters after it, and its environment.
+    pub bpftrace_args: Vec<String>,
+    pub bpftrace_params: Vec<String>,
+    pub bpftrace_env: Vec<(String, String)>,
+    /// libbpf-tools' memleak and its arguments.
+    pub memleak: Option<PathBuf>,
+    pub memleak_args: Vec<String>,
 }
 
 /// A tracer that is recording.
@@ -131,7 +143,11 @@ pub fn start(tool: Tool, cfg: &ToolConfig, dir: &Path, tag: &str) -> Result<Runn
         Tool::Bpftrace => {
             out = dir.join(format!("bpftrace-{tag}.txt"));
             cmd = Command::new("bpftrace");
-            cmd.arg(&cfg.bpftrace_script).stdout(File::create(&out)?);
+            cmd.args(&cfg.bpftrace_args)
+                .arg(&cfg.bpftrace_script)
+                .args(&cfg.bpftrace_params)
+                .envs(cfg.bpftrace_env.iter().map(|(k, v)| (k, v)))
+                .stdout(File::create(&out)?);
         }
         Tool::Ftrace => {
             out = dir.join(format!("ftrace-{tag}"));
@@ -155,6 +171,20 @@ pub fn start(tool: Tool, cfg: &ToolConfig, dir: &Path, tag: &str) -> Result<Runn
                 }
             }
             cmd.stdout(Stdio::null());
+        }
+        Tool::Memleak => {
+            out = dir.join(format!("memleak-{tag}.txt"));
+            let bin = cfg
+                .memleak
+                .as_ref()
+                .context("no libbpf-tools memleak (set MEMLEAK_BIN)")?;
+            // Line-buffered, so that its "Attaching to" line (printed once
+            // its probes are attached) is in the file when it is.
+            cmd = Command::new("stdbuf");
+            cmd.arg("-oL")
+                .arg(bin)
+                .args(&cfg.memleak_args)
+                .stdout(File::create(&out)?);
         }
     }
     cmd.stderr(File::create(&stderr)?).stdin(Stdio::null());
@@ -190,6 +220,7 @@ pub fn start(tool: Tool, cfg: &ToolConfig, dir: &Path, tag: &str) -> Result<Runn
                 _ => Ok(()),
             }
         }
+        Tool::Memleak => wait_for_text(&out, "Attaching to", &mut child, Duration::from_secs(60)),
         Tool::None => Ok(()),
     };
     if let Err(e) = ready {
@@ -282,6 +313,9 @@ pub fn stop(mut r: Running) -> Result<TraceResult> {
             });
         }
         Tool::Perf => perf_result(&r.out, &mut res)?,
+        // It keeps outstanding allocations in maps and prints a summary:
+        // no records, no loss count.
+        Tool::Memleak => res.bytes = file_size(&r.out),
     }
     Ok(res)
 }
