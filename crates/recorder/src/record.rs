@@ -1083,7 +1083,9 @@ fn metadata(
     tables: &Tables,
 ) -> FileMeta {
     let probes = session.probe_meta();
-    let groups = session.group_meta(&drained.sink.counts, &probes);
+    let mut groups = session.group_meta(&drained.sink.counts, &probes);
+    // The stack store is listed as recorded with the groups that use it.
+    groups.extend(crate::stacks::store_meta(&groups));
     let rows: BTreeMap<String, u64> = tables
         .row_counts()
         .into_iter()
@@ -1197,8 +1199,20 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     }
     let creating = || format!("creating {}", opts.output.display());
     let file = plan.output.file().with_context(creating)?;
-    let (tables, file_writer) =
+    let (mut tables, file_writer) =
         writer::create(file, plan.output.dir(), &opts.writer).with_context(creating)?;
+    if session.groups.iter().any(|g| g.spec.kernel_symbols) {
+        // Once, before the events: what names their kernel addresses later.
+        let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        let n = crate::stacks::write_kernel_symbols(
+            &kallsyms,
+            kernel::boottime_ns(),
+            &mut tables,
+            &mut plan.warnings,
+        )
+        .context("writing the kernel's symbols")?;
+        debug!("kernel_symbol: {n} rows");
+    }
     let sink = Sink::new(ctx, tables, session.groups.len());
     let mut drained = drain(&mut session, sink, &file_writer, &opts)?;
     let tables = drained

@@ -13,11 +13,121 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use memtrace_schema::tables::stacks::{module_map, stack_frame};
-use memtrace_schema::{Header, Row, Text};
+use memtrace_schema::tables::stacks::{kernel_symbol, module_map, stack_frame};
+use memtrace_schema::{GroupMeta, GroupStatus, Header, Row, Text};
 
 use crate::bpf::faults::types::{mt_stack, mt_stack_kind};
 use crate::probes::decode::{header, DecodeCtx, DecodeError, RowSink};
+use crate::probes::Group;
+
+/// The store's schema group (`stack_frame`, `module_map`,
+/// `kernel_symbol`): not a probe group of its own, it is recorded with the
+/// groups that use it.
+pub const GROUP: &str = stack_frame::TABLE.group;
+
+/// Whether a group's rows name stacks of the store: one of its tables has a
+/// `stack_id` column (the schema says so; no list to keep).
+pub fn uses_store(g: &Group) -> bool {
+    g.tables.iter().any(|t| t.column("stack_id").is_some())
+}
+
+/// The store's entry in the file's `groups`: attached when a group that
+/// uses it was recorded (attached or partial), so memana reads its tables;
+/// none when no such group was.
+pub fn store_meta(groups: &[GroupMeta]) -> Option<GroupMeta> {
+    let users: Vec<&str> = groups
+        .iter()
+        .filter(|m| {
+            m.status == GroupStatus::Attached.as_str() || m.status == GroupStatus::Partial.as_str()
+        })
+        .filter(|m| crate::probes::group(&m.name).is_some_and(uses_store))
+        .map(|m| m.name.as_str())
+        .collect();
+    if users.is_empty() {
+        return None;
+    }
+    Some(GroupMeta {
+        name: GROUP.to_string(),
+        status: GroupStatus::Attached.to_string(),
+        ..Default::default()
+    })
+}
+
+/// One text symbol of /proc/kallsyms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelSymbol {
+    pub address: u64,
+    pub name: String,
+    /// The module, without its brackets; None for the kernel image.
+    pub module: Option<String>,
+}
+
+/// The text symbols (types t, T, w, W) of a /proc/kallsyms listing, by
+/// address; those listed at address 0 (hidden by kptr_restrict) are left
+/// out.
+pub fn parse_kallsyms(text: &str) -> Vec<KernelSymbol> {
+    let mut out: Vec<KernelSymbol> = text
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let address = u64::from_str_radix(it.next()?, 16).ok()?;
+            let ty = it.next()?;
+            let name = it.next()?;
+            let module = it
+                .next()
+                .and_then(|m| m.strip_prefix('['))
+                .and_then(|m| m.strip_suffix(']'))
+                .map(str::to_string);
+            (address != 0 && matches!(ty, "t" | "T" | "w" | "W")).then(|| KernelSymbol {
+                address,
+                name: name.to_string(),
+                module,
+            })
+        })
+        .collect();
+    // Sorted, the addresses delta-encode and compress to little.
+    out.sort_by(|a, b| a.address.cmp(&b.address).then_with(|| a.name.cmp(&b.name)));
+    out
+}
+
+/// Why the kernel's symbols were not written.
+pub const NO_KERNEL_SYMBOLS: &str = "kernel addresses (call sites, kernel stacks) are recorded \
+     unnamed: /proc/kallsyms shows no addresses here (needs CAP_SYSLOG, or \
+     kernel.kptr_restrict=0 with perf_event_paranoid <= 1)";
+
+/// Writes the kernel's text symbols (`kernel_symbol`) from `kallsyms` (the
+/// text of /proc/kallsyms), stamped `ts_ns`, for the groups whose rows hold
+/// kernel addresses; returns how many. When every address reads as 0
+/// (kptr_restrict), writes nothing and says so once in `warnings`.
+pub fn write_kernel_symbols<O: RowSink>(
+    kallsyms: &str,
+    ts_ns: i64,
+    out: &mut O,
+    warnings: &mut Vec<String>,
+) -> Result<usize, crate::writer::WriteError> {
+    let syms = parse_kallsyms(kallsyms);
+    if syms.is_empty() {
+        tracing::warn!("{NO_KERNEL_SYMBOLS}");
+        warnings.push(NO_KERNEL_SYMBOLS.to_string());
+        return Ok(0);
+    }
+    // A system-wide table: no task.
+    let hdr = Header {
+        ts_ns,
+        ..Default::default()
+    };
+    for s in &syms {
+        out.push(
+            &hdr,
+            &kernel_symbol::Row {
+                address: s.address,
+                name: Text::from(s.name.clone()),
+                module: s.module.clone().map(Text::from),
+            },
+        )?;
+    }
+    Ok(syms.len())
+}
 
 // SAFETY: generated from a C struct of fixed-width integers.
 unsafe impl plain::Plain for mt_stack {}
@@ -584,6 +694,9 @@ mod tests {
                             arrow_schema::DataType::UInt32 => {
                                 Some(u64::from(a.as_primitive::<UInt32Type>().value(i)))
                             }
+                            arrow_schema::DataType::Boolean => {
+                                Some(u64::from(a.as_boolean().value(i)))
+                            }
                             // Text (path, build-id) and i32: present or not.
                             _ => Some(u64::MAX),
                         }
@@ -608,13 +721,13 @@ mod tests {
                 (30, vec![Some(2), Some(4), None]),
             ]
         );
-        // stack_id, depth, ip: stack 1 once, then stack 2.
+        // stack_id, depth, ip, kernel: stack 1 once, then stack 2.
         assert_eq!(
             of("stack_frame"),
             [
-                (10, vec![Some(1), Some(0), Some(ip)]),
-                (10, vec![Some(1), Some(1), Some(ip + 7)]),
-                (30, vec![Some(2), Some(0), Some(ip)]),
+                (10, vec![Some(1), Some(0), Some(ip), Some(0)]),
+                (10, vec![Some(1), Some(1), Some(ip + 7), Some(0)]),
+                (30, vec![Some(2), Some(0), Some(ip), Some(0)]),
             ]
         );
         let maps = of("module_map");
@@ -655,6 +768,167 @@ mod tests {
         let e = decode_one(&b, &mut out).err();
         assert!(matches!(e, Some(DecodeError::Short { .. })), "{e:?}");
         assert!(out.rows.is_empty());
+    }
+
+    fn hdr_of(tgid: u32, ts_ns: i64) -> Header {
+        Header {
+            ts_ns,
+            pid: tgid,
+            tgid,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_kernel_stack_is_written_once_for_every_task() {
+        fresh_store();
+        let mut out = Collect::default();
+        let k = [0xffff_ffff_8100_1000u64, 0xffff_ffff_8100_2000];
+        let a = intern_kernel(&hdr_of(10, 1), &k, &mut out).unwrap();
+        // Another process, the same kernel code: the same stack.
+        let b = intern_kernel(&hdr_of(20, 2), &k, &mut out).unwrap();
+        assert_eq!(a, b);
+        assert!(a.is_some());
+        let c = intern_kernel(&hdr_of(10, 3), &k[..1], &mut out).unwrap();
+        assert_ne!(a, c);
+        assert_eq!(intern_kernel(&hdr_of(10, 4), &[], &mut out).unwrap(), None);
+        let frames: Vec<&_> = out
+            .rows
+            .iter()
+            .filter(|r| r.table == "stack_frame")
+            .collect();
+        assert_eq!(
+            frames.len(),
+            3,
+            "2 frames of the first stack, 1 of the second"
+        );
+        assert!(frames.iter().all(|r| r.get("kernel") == &Val::Bool(true)));
+        assert_eq!(frames[0].get("ip"), &Val::U64(k[0]));
+        assert_eq!(frames[1].get("depth"), &Val::U32(1));
+        assert_eq!(frames[0].hdr.tgid, 10, "the first task's header");
+        // The kernel's addresses are nobody's mappings: none were read.
+        assert!(out.rows.iter().all(|r| r.table != "module_map"));
+    }
+
+    #[test]
+    fn kernel_and_user_stacks_of_the_same_addresses_are_two_stacks() {
+        fresh_store();
+        let mut out = Collect::default();
+        let ips = [0x1000u64, 0x2000];
+        // tgid 0 has no /proc maps: the user stack is still interned.
+        let u = intern_user(&hdr_of(u32::MAX, 1), &ips, &mut out).unwrap();
+        let k = intern_kernel(&hdr_of(u32::MAX, 2), &ips, &mut out).unwrap();
+        assert!(u.is_some() && k.is_some());
+        assert_ne!(u, k);
+        let kernel: Vec<&Val> = out
+            .rows
+            .iter()
+            .filter(|r| r.table == "stack_frame")
+            .map(|r| r.get("kernel"))
+            .collect();
+        assert_eq!(
+            kernel,
+            [
+                &Val::Bool(false),
+                &Val::Bool(false),
+                &Val::Bool(true),
+                &Val::Bool(true)
+            ]
+        );
+    }
+
+    const KALLSYMS: &str = "\
+ffffffff81000000 T _stext
+ffffffff81001000 t do_one_initcall
+ffffffff81002000 D some_data
+ffffffff81003000 W weak_fn
+ffffffffc0a01000 t ext4_fill_super	[ext4]
+ffffffffc0a00000 T ext4_iget	[ext4]
+0000000000000000 A fixed_percpu_data
+";
+
+    #[test]
+    fn kallsyms_keeps_text_symbols_with_their_module() {
+        let s = parse_kallsyms(KALLSYMS);
+        let names: Vec<(&str, Option<&str>)> = s
+            .iter()
+            .map(|s| (s.name.as_str(), s.module.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("_stext", None),
+                ("do_one_initcall", None),
+                ("weak_fn", None),
+                ("ext4_iget", Some("ext4")),
+                ("ext4_fill_super", Some("ext4")),
+            ]
+        );
+        assert_eq!(s[3].address, 0xffffffffc0a00000);
+        // kptr_restrict: every address 0, nothing kept.
+        let hidden = "0000000000000000 T _stext\n0000000000000000 t do_one_initcall\n";
+        assert!(parse_kallsyms(hidden).is_empty());
+    }
+
+    #[test]
+    fn kernel_symbols_are_written_once_or_a_warning_says_why_not() {
+        let mut out = Collect::default();
+        let mut warnings = Vec::new();
+        let n = write_kernel_symbols(KALLSYMS, 77, &mut out, &mut warnings).unwrap();
+        assert_eq!(n, 5);
+        assert!(warnings.is_empty());
+        assert_eq!(out.rows.len(), 5);
+        assert!(out.rows.iter().all(|r| r.table == "kernel_symbol"));
+        assert!(out
+            .rows
+            .iter()
+            .all(|r| r.hdr.ts_ns == 77 && r.hdr.tgid == 0));
+        assert_eq!(out.rows[4].get("module"), &Val::from("ext4"));
+        assert_eq!(out.rows[0].get("module"), &Val::Null);
+        let mut out = Collect::default();
+        let hidden = "0000000000000000 T _stext\n";
+        let n = write_kernel_symbols(hidden, 77, &mut out, &mut warnings).unwrap();
+        assert_eq!((n, out.rows.len()), (0, 0));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("kptr_restrict"), "{warnings:?}");
+    }
+
+    /// This machine's own kallsyms (root sees the addresses): how many rows
+    /// and how long reading takes, for the docs' cost figures.
+    #[test]
+    fn this_hosts_kallsyms_parse() {
+        let t = std::time::Instant::now();
+        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        let syms = parse_kallsyms(&text);
+        eprintln!(
+            "kallsyms: {} text symbols of {} lines in {:?}",
+            syms.len(),
+            text.lines().count(),
+            t.elapsed()
+        );
+        if !syms.is_empty() {
+            assert!(syms.windows(2).all(|w| w[0].address <= w[1].address));
+        }
+    }
+
+    #[test]
+    fn the_store_is_recorded_with_the_groups_that_use_it() {
+        let m = |name: &str, status: GroupStatus| GroupMeta {
+            name: name.into(),
+            status: status.to_string(),
+            ..Default::default()
+        };
+        let faults = crate::probes::group("faults").unwrap();
+        assert!(uses_store(faults));
+        assert!(!uses_store(crate::probes::group("oom").unwrap()));
+        assert_eq!(store_meta(&[m("oom", GroupStatus::Attached)]), None);
+        assert_eq!(store_meta(&[m("faults", GroupStatus::Failed)]), None);
+        let s = store_meta(&[
+            m("oom", GroupStatus::Attached),
+            m("faults", GroupStatus::Partial),
+        ])
+        .unwrap();
+        assert_eq!((s.name.as_str(), s.status.as_str()), ("stacks", "attached"));
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub static GROUP: Group = Group {
     default_on: false,
     implies: &[],
     needs_ksyms: false,
+    kernel_symbols: false,
     timer: None,
     load_test: None,
     load_object: |s, skip| load_skeleton!(CompactionSkelBuilder, s, skip),

@@ -64,6 +64,7 @@ pub static GROUP: Group = Group {
     default_on: false,
     implies: &[],
     needs_ksyms: false,
+    kernel_symbols: false,
     timer: Some(TIMER_PROGRAM),
     load_test: None,
     load_object: load,

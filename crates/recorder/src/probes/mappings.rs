@@ -151,6 +151,7 @@ pub static GROUP: Group = Group {
     default_on: false,
     implies: &[],
     needs_ksyms: false,
+    kernel_symbols: false,
     timer: None,
     load_test: None,
     load_object: |s, skip| load_skeleton!(MappingsSkelBuilder, s, skip),

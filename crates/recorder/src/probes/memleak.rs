@@ -103,6 +103,7 @@ pub static GROUP: Group = Group {
     default_on: false,
     implies: &["kmemleak"],
     needs_ksyms: false,
+    kernel_symbols: false,
     timer: None,
     load_test: None,
     load_object: |s, skip| {

@@ -190,6 +190,11 @@ pub struct Group {
     /// Its decoder names kernel functions, so the recorder loads the kernel
     /// symbols (/proc/kallsyms) before recording it.
     pub needs_ksyms: bool,
+    /// Its rows hold kernel code addresses (call sites, kernel stacks in
+    /// the stack store) that memana names later, elsewhere: the recorder
+    /// writes the kernel's text symbols into the file once (`kernel_symbol`,
+    /// from /proc/kallsyms; about 1 MB).
+    pub kernel_symbols: bool,
     /// Its program the recorder runs itself at the start, every
     /// `--interval` and at the end, with the trigger (`enum mt_trigger`, a
     /// `u64`) as its argument: the timed snapshots. A `TestRun` program.
@@ -419,14 +424,35 @@ mod tests {
                 );
             }
         }
-        // Every schema table belongs to a registered group.
+        // Every schema table belongs to a registered group, or to the
+        // stack store, which is recorded with the groups that use it.
         for t in memtrace_schema::tables() {
             assert!(
-                group(t.group).is_some(),
+                group(t.group).is_some() || t.group == crate::stacks::GROUP,
                 "table {} of unknown group {}",
                 t.name,
                 t.group
             );
+        }
+        assert!(
+            group(crate::stacks::GROUP).is_none(),
+            "a probe group has the stack store's name"
+        );
+        for g in GROUPS {
+            assert!(
+                g.tables.iter().all(|t| t.group != crate::stacks::GROUP),
+                "{}: the stack store's tables are the store's, not a group's",
+                g.name
+            );
+            // Kernel symbols name kernel addresses: a call site or a stack.
+            if g.kernel_symbols {
+                assert!(
+                    crate::stacks::uses_store(g)
+                        || g.tables.iter().any(|t| t.column("call_site").is_some()),
+                    "{}: writes kernel symbols but has no kernel address to name",
+                    g.name
+                );
+            }
         }
     }
 
@@ -437,6 +463,7 @@ mod tests {
             GROUPS.iter().filter(|g| f(g)).map(|g| g.name).collect()
         };
         assert_eq!(with(|g| g.needs_ksyms), ["pr"]);
+        assert!(with(crate::stacks::uses_store).contains(&"faults"));
         assert_eq!(with(|g| g.timer.is_some()), ["sysstat", "hugetlb"]);
         assert_eq!(with(|g| g.load_test.is_some()), ["procstat"]);
     }

@@ -79,6 +79,7 @@ pub static GROUP: Group = Group {
     default_on: true,
     implies: &[],
     needs_ksyms: false,
+    kernel_symbols: false,
     timer: None,
     load_test: None,
     load_object: |s, skip| load_skeleton!(PafSkelBuilder, s, skip),

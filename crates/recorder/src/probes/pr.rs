@@ -121,6 +121,7 @@ pub static GROUP: Group = Group {
     implies: &[],
     // Shrinker callbacks are named by address.
     needs_ksyms: true,
+    kernel_symbols: false,
     timer: None,
     load_test: None,
     load_object: |s, skip| load_skeleton!(PrSkelBuilder, s, skip),

@@ -76,6 +76,7 @@ pub static GROUP: Group = Group {
     default_on: true,
     implies: &[],
     needs_ksyms: false,
+    kernel_symbols: false,
     timer: None,
     load_test: Some(SYNTHETIC_PROGRAM),
     load_object: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),

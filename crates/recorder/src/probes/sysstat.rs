@@ -54,6 +54,7 @@ pub static GROUP: Group = Group {
     default_on: true,
     implies: &[],
     needs_ksyms: false,
+    kernel_symbols: false,
     timer: Some(TIMER_PROGRAM),
     load_test: None,
     load_object: |s, skip| load_skeleton!(SysstatSkelBuilder, s, skip),
