@@ -69,6 +69,21 @@ struct {
 	__type(value, struct kml_alloc);
 } kml_scratch SEC(".maps");
 
+/*
+ * A tp_btf argument that is a pointer to void. 6.1's verifier refuses a
+ * direct read of such an argument from the context ("arg1 type UNKNOWN is
+ * not a struct"; later kernels take it as a scalar), so it is copied out
+ * of the context with a probe read, which every kernel takes. The other
+ * arguments are read directly.
+ */
+static __always_inline __u64 kml_void_arg(__u64 *ctx, int i)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), ctx + i);
+	return v;
+}
+
 /* Whether --kmem-cache was given: then pages and percpu areas are left out. */
 static __always_inline bool kml_cache_filter(void)
 {
@@ -136,10 +151,11 @@ static __always_inline struct kml_alloc *kml_scratch_for(__u32 what)
  * After the filters: the task filter, the sampling, the tracking, and the
  * record with its stack. A full tracking hash or ring leaves the
  * allocation out, counted, and untracked (its free is then not recorded
- * either).
+ * either). `cache_name`, when not NULL, is read into the record here, only
+ * for the allocations recorded.
  */
 static __always_inline void kml_emit(void *ctx, __u32 probe, struct kml_alloc *r, __u64 key,
-				     __u64 skip)
+				     __u64 skip, const char *cache_name)
 {
 	__u32 what = r->what;
 	struct mt_stat *st;
@@ -157,6 +173,8 @@ static __always_inline void kml_emit(void *ctx, __u32 probe, struct kml_alloc *r
 		return;
 	}
 	mt_fill_hdr(&r->hdr, KML_ALLOC, probe);
+	if (cache_name)
+		bpf_probe_read_kernel_str(r->cache, sizeof(r->cache), cache_name);
 	r->sample_bytes = alloc_cfg.sample_bytes;
 	r->stacks = alloc_cfg.stacks;
 	r->stack_err = 0;
@@ -207,13 +225,19 @@ static __always_inline void kml_free(__u32 probe, __u64 key, __u64 address, __u6
 	mt_submit(e);
 }
 
+/* (call_site, ptr, bytes_req, bytes_alloc, gfp_flags, node) */
 SEC("tp_btf/kmalloc")
-int BPF_PROG(kml_kmalloc, unsigned long call_site, const void *ptr, size_t bytes_req,
-	     size_t bytes_alloc, gfp_t gfp_flags, int node)
+int kml_kmalloc(__u64 *ctx)
 {
+	__u64 call_site = ctx[0], bytes_req = ctx[2], bytes_alloc = ctx[3], ptr;
+	__u32 gfp_flags = ctx[4];
+	__s32 node = ctx[5];
 	struct kml_alloc *r;
 
-	if (!ptr || !kml_wanted(bytes_alloc))
+	if (!kml_wanted(bytes_alloc))
+		return 0;
+	ptr = kml_void_arg(ctx, 1);
+	if (!ptr)
 		return 0;
 	if (kml_cache_filter() && !kml_kmalloc_wanted(gfp_flags, bytes_alloc))
 		return 0;
@@ -221,7 +245,7 @@ int BPF_PROG(kml_kmalloc, unsigned long call_site, const void *ptr, size_t bytes
 	if (!r)
 		return 0;
 	r->what = KML_KMALLOC;
-	r->address = (__u64)ptr;
+	r->address = ptr;
 	r->bytes_req = bytes_req;
 	r->bytes_alloc = bytes_alloc;
 	r->call_site = call_site;
@@ -229,58 +253,75 @@ int BPF_PROG(kml_kmalloc, unsigned long call_site, const void *ptr, size_t bytes
 	r->node = node;
 	r->order = 0;
 	r->cache[0] = 0;
-	kml_emit(ctx, KML_PROBE_KMALLOC, r, kml_key(KML_SPACE_SLAB, (__u64)ptr),
-		 KML_SKIP_TP_BTF);
+	kml_emit(ctx, KML_PROBE_KMALLOC, r, kml_key(KML_SPACE_SLAB, ptr),
+		 KML_SKIP_TP_BTF, NULL);
 	return 0;
 }
 
+/* (call_site, ptr, s, gfp_flags, node) */
 SEC("tp_btf/kmem_cache_alloc")
-int BPF_PROG(kml_cache_alloc, unsigned long call_site, const void *ptr, struct kmem_cache *s,
-	     gfp_t gfp_flags, int node)
+int kml_cache_alloc(__u64 *ctx)
 {
+	struct kmem_cache *s = (struct kmem_cache *)ctx[2];
+	__u64 call_site = ctx[0], ptr, bytes;
+	__u32 gfp_flags = ctx[3];
+	__s32 node = ctx[4];
 	struct kml_alloc *r;
-	__u64 bytes;
+	const char *name;
 
-	if (!ptr || !s)
+	if (!s)
 		return 0;
 	bytes = s->size;
 	if (!kml_wanted(bytes))
 		return 0;
 	if (kml_cfg.nr_kmalloc && !kml_cfg.nr_caches)
 		return 0;
+	ptr = kml_void_arg(ctx, 1);
+	if (!ptr)
+		return 0;
 	r = kml_scratch_for(KML_CACHE);
 	if (!r)
 		return 0;
-	bpf_probe_read_kernel_str(r->cache, sizeof(r->cache), s->name);
-	if (kml_cache_filter() && !kml_name_wanted(r->cache))
-		return 0;
+	/* The name is read before the other filters only when it is one. */
+	name = s->name;
+	if (kml_cfg.nr_caches) {
+		bpf_probe_read_kernel_str(r->cache, sizeof(r->cache), name);
+		if (!kml_name_wanted(r->cache))
+			return 0;
+		name = NULL;
+	}
 	r->what = KML_CACHE;
-	r->address = (__u64)ptr;
+	r->address = ptr;
 	r->bytes_req = s->object_size;
 	r->bytes_alloc = bytes;
 	r->call_site = call_site;
 	r->gfp = gfp_flags;
 	r->node = node;
 	r->order = 0;
-	kml_emit(ctx, KML_PROBE_CACHE_ALLOC, r, kml_key(KML_SPACE_SLAB, (__u64)ptr),
-		 KML_SKIP_TP_BTF);
+	kml_emit(ctx, KML_PROBE_CACHE_ALLOC, r, kml_key(KML_SPACE_SLAB, ptr),
+		 KML_SKIP_TP_BTF, name);
 	return 0;
 }
 
+/* (call_site, ptr) */
 SEC("tp_btf/kfree")
-int BPF_PROG(kml_kfree, unsigned long call_site, const void *ptr)
+int kml_kfree(__u64 *ctx)
 {
+	__u64 ptr = kml_void_arg(ctx, 1);
+
 	if (ptr)
-		kml_free(KML_PROBE_KFREE, kml_key(KML_SPACE_SLAB, (__u64)ptr), (__u64)ptr, call_site);
+		kml_free(KML_PROBE_KFREE, kml_key(KML_SPACE_SLAB, ptr), ptr, ctx[0]);
 	return 0;
 }
 
+/* (call_site, ptr, s) */
 SEC("tp_btf/kmem_cache_free")
-int BPF_PROG(kml_cache_free, unsigned long call_site, const void *ptr, const struct kmem_cache *s)
+int kml_cache_free(__u64 *ctx)
 {
+	__u64 ptr = kml_void_arg(ctx, 1);
+
 	if (ptr)
-		kml_free(KML_PROBE_CACHE_FREE, kml_key(KML_SPACE_SLAB, (__u64)ptr), (__u64)ptr,
-			 call_site);
+		kml_free(KML_PROBE_CACHE_FREE, kml_key(KML_SPACE_SLAB, ptr), ptr, ctx[0]);
 	return 0;
 }
 
@@ -311,7 +352,7 @@ int kml_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 	r->order = order;
 	r->cache[0] = 0;
 	kml_emit(ctx, KML_PROBE_PAGE_ALLOC, r, kml_key(KML_SPACE_PAGE, pfn),
-		 KML_SKIP_TP);
+		 KML_SKIP_TP, NULL);
 	return 0;
 }
 
@@ -335,20 +376,24 @@ int kml_page_free_batched(struct trace_event_raw_mm_page_free_batched *ctx)
 	return 0;
 }
 
+/* (call_site, reserved, is_atomic, size, align, base_addr, off, ptr, bytes_alloc, gfp_flags) */
 SEC("tp_btf/percpu_alloc_percpu")
-int BPF_PROG(kml_percpu_alloc, unsigned long call_site, bool reserved, bool is_atomic,
-	     size_t size, size_t align, void *base_addr, int off, void *ptr, size_t bytes_alloc,
-	     gfp_t gfp_flags)
+int kml_percpu_alloc(__u64 *ctx)
 {
+	__u64 call_site = ctx[0], size = ctx[3], bytes_alloc = ctx[8], ptr;
+	__u32 gfp_flags = ctx[9];
 	struct kml_alloc *r;
 
-	if (!ptr || kml_cache_filter() || !kml_wanted(bytes_alloc))
+	if (kml_cache_filter() || !kml_wanted(bytes_alloc))
+		return 0;
+	ptr = kml_void_arg(ctx, 7);
+	if (!ptr)
 		return 0;
 	r = kml_scratch_for(KML_PERCPU);
 	if (!r)
 		return 0;
 	r->what = KML_PERCPU;
-	r->address = (__u64)ptr;
+	r->address = ptr;
 	r->bytes_req = size;
 	r->bytes_alloc = bytes_alloc;
 	r->call_site = call_site;
@@ -356,15 +401,18 @@ int BPF_PROG(kml_percpu_alloc, unsigned long call_site, bool reserved, bool is_a
 	r->node = -1;
 	r->order = 0;
 	r->cache[0] = 0;
-	kml_emit(ctx, KML_PROBE_PERCPU_ALLOC, r, kml_key(KML_SPACE_PERCPU, (__u64)ptr),
-		 KML_SKIP_TP_BTF);
+	kml_emit(ctx, KML_PROBE_PERCPU_ALLOC, r, kml_key(KML_SPACE_PERCPU, ptr),
+		 KML_SKIP_TP_BTF, NULL);
 	return 0;
 }
 
+/* (base_addr, off, ptr) */
 SEC("tp_btf/percpu_free_percpu")
-int BPF_PROG(kml_percpu_free, void *base_addr, int off, void *ptr)
+int kml_percpu_free(__u64 *ctx)
 {
+	__u64 ptr = kml_void_arg(ctx, 2);
+
 	if (ptr)
-		kml_free(KML_PROBE_PERCPU_FREE, kml_key(KML_SPACE_PERCPU, (__u64)ptr), (__u64)ptr, 0);
+		kml_free(KML_PROBE_PERCPU_FREE, kml_key(KML_SPACE_PERCPU, ptr), ptr, 0);
 	return 0;
 }
