@@ -405,6 +405,8 @@ struct RecordPlan {
 fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
     let groups = resolve_groups(opts.groups.as_deref())?;
     check_stack_options(&opts.stack_every, &groups)?;
+    let names: Vec<&str> = groups.iter().map(|s| s.group.name).collect();
+    probes::kmemleak::check_options(&opts.kmem_caches, &opts.alloc, &names).map_err(UsageError)?;
     let filter_comm = opts.comm.as_deref().map(comm_bytes).transpose()?;
     let output = Output::prepare(&opts.output, opts.force).map_err(output_error)?;
     // From here a signal must not kill memrec outright: the temporary file

@@ -11,6 +11,7 @@ pub mod compaction;
 pub mod decode;
 pub mod faults;
 pub mod hugetlb;
+pub mod kmemleak;
 pub mod mappings;
 pub mod memleak;
 pub mod oom;
@@ -239,6 +240,7 @@ pub static GROUPS: &[&Group] = &[
     &mappings::GROUP,
     &compaction::GROUP,
     &hugetlb::GROUP,
+    &kmemleak::GROUP,
     &memleak::GROUP,
 ];
 
