@@ -5,14 +5,14 @@
  * exactly those allocations.
  *
  * kmalloc and kfree fire hundreds of thousands of times a second on a busy
- * machine, so the order of the tests is the order of their cost: a failed
- * allocation, the live flag, the size, the cache filter, the task filter,
- * then the sampling; a free is one hash look-up when its address was not
- * recorded. Slab and percpu events are tp_btf (arguments in registers);
- * page events are classic tracepoints because only they carry the pfn (a
- * struct page's pfn needs vmemmap_base, which BPF cannot read on every
- * kernel). Every kernel from 6.1 to 6.18 has the same prototypes for these
- * tracepoints.
+ * machine, so the order of the tests is the order of their cost: the size
+ * and the live flag, the cache filter, a failed allocation, the task
+ * filter, then the sampling; a free whose address was not recorded is one
+ * read of a small array (kml_maybe), or one hash look-up. Slab and percpu
+ * events are tp_btf (arguments in registers); page events are classic
+ * tracepoints because only they carry the pfn (a struct page's pfn needs
+ * vmemmap_base, which BPF cannot read on every kernel). Every kernel from
+ * 6.1 to 6.18 has the same prototypes for these tracepoints.
  */
 #include "../common/runtime.h"
 #include "../common/alloc.h"
@@ -56,6 +56,32 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } kml_tracked SEC(".maps");
+
+/*
+ * In front of the hash, for the frees: per slot of a hash of the key, how
+ * many tracked allocations it may hold. A free whose slot is 0 was not
+ * recorded and returns after one read of a small array, where the hash's
+ * look-up would touch its megabytes of buckets: with sampling or filters
+ * nearly every free is such a one. A count only errs high (an address
+ * tracked again without a free seen counts twice), so no recorded free is
+ * missed.
+ */
+#define KML_MAYBE_BITS 16
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << KML_MAYBE_BITS);
+	__type(key, __u32);
+	__type(value, __u32);
+} kml_maybe SEC(".maps");
+
+static __always_inline __u32 *kml_maybe_slot(__u64 key)
+{
+	/* Fibonacci hashing: spread addresses that differ in a few bits. */
+	__u32 i = (key * 0x9E3779B97F4A7C15ULL) >> (64 - KML_MAYBE_BITS);
+
+	return bpf_map_lookup_elem(&kml_maybe, &i);
+}
 
 /*
  * Per CPU, the record being built, one per allocating program: the kernel
@@ -157,7 +183,7 @@ static __always_inline struct kml_alloc *kml_scratch_for(__u32 what)
 static __always_inline void kml_emit(void *ctx, __u32 probe, struct kml_alloc *r, __u64 key,
 				     __u64 skip, const char *cache_name)
 {
-	__u32 what = r->what;
+	__u32 what = r->what, *maybe;
 	struct mt_stat *st;
 	__u64 size;
 	long n = 0;
@@ -168,10 +194,12 @@ static __always_inline void kml_emit(void *ctx, __u32 probe, struct kml_alloc *r
 		return;
 	/* A full hash: not recorded, since its free could not be; counted as
 	 * lost in the program's slot, as a full ring is. */
-	if (bpf_map_update_elem(&kml_tracked, &key, &what, BPF_ANY)) {
+	maybe = kml_maybe_slot(key);
+	if (!maybe || bpf_map_update_elem(&kml_tracked, &key, &what, BPF_ANY)) {
 		mt_count_lost(probe);
 		return;
 	}
+	__sync_fetch_and_add(maybe, 1);
 	mt_fill_hdr(&r->hdr, KML_ALLOC, probe);
 	if (cache_name)
 		bpf_probe_read_kernel_str(r->cache, sizeof(r->cache), cache_name);
@@ -194,7 +222,8 @@ static __always_inline void kml_emit(void *ctx, __u32 probe, struct kml_alloc *r
 			       bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes
 				       ? BPF_RB_FORCE_WAKEUP
 				       : BPF_RB_NO_WAKEUP)) {
-		bpf_map_delete_elem(&kml_tracked, &key);
+		if (!bpf_map_delete_elem(&kml_tracked, &key))
+			__sync_fetch_and_add(maybe, -1);
 		mt_count_lost(probe);
 		return;
 	}
@@ -206,14 +235,18 @@ static __always_inline void kml_emit(void *ctx, __u32 probe, struct kml_alloc *r
 /* A free: recorded only when its allocation was, and then untracked. */
 static __always_inline void kml_free(__u32 probe, __u64 key, __u64 address, __u64 call_site)
 {
-	__u32 *tracked = bpf_map_lookup_elem(&kml_tracked, &key);
+	__u32 *maybe = kml_maybe_slot(key), *tracked;
 	struct kml_free *e;
 	__u32 what;
 
+	if (!maybe || !*maybe)
+		return;
+	tracked = bpf_map_lookup_elem(&kml_tracked, &key);
 	if (!tracked)
 		return;
 	what = *tracked;
-	bpf_map_delete_elem(&kml_tracked, &key);
+	if (!bpf_map_delete_elem(&kml_tracked, &key))
+		__sync_fetch_and_add(maybe, -1);
 	e = mt_reserve(probe, sizeof(*e));
 	if (!e)
 		return;
