@@ -209,6 +209,9 @@ pub fn tables(o: &mut String, r: &Results) {
                 },
             );
         }
+        if let Some(cols) = r.memleak_columns.get(w) {
+            columns(o, &rounds, cols);
+        }
         for m in &rounds {
             for (n, run) in &m.runs {
                 if let Some(e) = &run.error {
@@ -216,6 +219,39 @@ pub fn tables(o: &mut String, r: &Results) {
                 }
             }
         }
+    }
+}
+
+/// Where the bytes of memrec's first recording go, and its bytes per
+/// allocation event without the kallsyms snapshot (a fixed cost of every
+/// recording with kernel stacks).
+fn columns(o: &mut String, rounds: &[&MemleakRound], cols: &[(String, u64)]) {
+    let Some(t) = rounds.first().and_then(|m| trace(m, "memrec")) else {
+        return;
+    };
+    let Some(events) = alloc_events(t).filter(|e| *e > 0) else {
+        return;
+    };
+    let ksyms: u64 = cols
+        .iter()
+        .filter(|(c, _)| c.starts_with("kernel_symbol."))
+        .map(|(_, b)| b)
+        .sum();
+    let total: u64 = cols.iter().map(|(_, b)| b).sum();
+    let _ = writeln!(
+        o,
+        "
+memrec's first recording: {} B in the file, {} B of column data, of which {} B the kallsyms snapshot (`kernel_symbol`); without it {:.2} B per allocation event ({events} events). Largest columns:
+",
+        t.bytes,
+        total,
+        ksyms,
+        t.bytes.saturating_sub(ksyms) as f64 / events as f64
+    );
+    let _ = writeln!(o, "| column | bytes | bytes / event |");
+    let _ = writeln!(o, "|---|---:|---:|");
+    for (c, b) in cols.iter().take(8) {
+        let _ = writeln!(o, "| {c} | {b} | {:.3} |", *b as f64 / events as f64);
     }
 }
 

@@ -137,6 +137,9 @@ pub struct Results {
     /// Per workload of the `memleak` section: kmem/percpu tracepoint hits
     /// in its task over one run (`perf stat -p`), and `ops`.
     pub memleak_kernel_events: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per workload of the `memleak` section: compressed bytes per column
+    /// of memrec's first recording (every allocation).
+    pub memleak_columns: BTreeMap<String, Vec<(String, u64)>>,
     /// Compressed bytes per column of memrec's storm recording.
     pub columns: Vec<(String, u64)>,
     pub analyzer: Option<AnalyzerRun>,

@@ -965,6 +965,11 @@ fn memleak(s: &Suite, res: &mut Results) -> Result<()> {
                 let (name, tool, cfg) = &recorders[(round + k) % recorders.len()];
                 let tag = format!("memleak-{}-{name}-r{round}", w.name());
                 let run = memleak_run(s, &w, *tool, cfg, &tag, round == 0);
+                if round == 0 && *name == "memrec" && run.trace.is_some() {
+                    let file = s.out.join(format!("memrec-{tag}.parquet"));
+                    res.memleak_columns
+                        .insert(w.name().into(), column_sizes(&file).unwrap_or_default());
+                }
                 info!(workload = w.name(), recorder = name, round, cpu = ?run.work.as_ref().and_then(|w| w.cpu_seconds), error = ?run.error, "allocation tracing");
                 runs.insert(name.to_string(), run);
             }
