@@ -37,6 +37,8 @@ const LEAK_SIZES: [u64; 4] = [64, 512, 4096, 12288];
 const CHURN_SIZES: [u64; 3] = [32, 256, 2048];
 /// Blocks the churn allocates before freeing them all.
 const CHURN_BATCH: u64 = 100;
+/// How long the worker stays after its last call, before it exits.
+const HOLD: Duration = Duration::from_millis(1000);
 /// How long the worker waits for a recorder's uprobes before it goes on.
 const WAIT_UPROBES_MS: u64 = 10_000;
 
@@ -185,6 +187,9 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
         Instant::now() + Duration::from_millis(WAIT_UPROBES_MS) + Duration::from_secs(120);
     if let Waited::Event = w.wait_for(Some("hold"), deadline)? {
         w.sample_now();
+        // Alive a while: a recorder reads the process's mappings (what
+        // names its frames) shortly after its first stack, not at once.
+        std::thread::sleep(HOLD);
         w.finish(deadline)?;
     }
     truth.add_worker(&w);

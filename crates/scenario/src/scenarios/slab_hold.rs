@@ -34,6 +34,8 @@ const IDLE_READS: u32 = 5;
 const IDLE_GAP: Duration = Duration::from_millis(100);
 /// How long the sockets are held (open) before they are closed.
 const HOLD: Duration = Duration::from_millis(1000);
+/// Writing 1 here runs rcu_barrier() (kernels with lazy RCU, 6.2+).
+const RCU_BARRIER: &str = "/sys/module/rcutree/parameters/do_rcu_barrier";
 /// Most time given to the RCU-delayed frees after the close.
 const SETTLE_MAX: Duration = Duration::from_secs(5);
 
@@ -54,6 +56,10 @@ pub struct SlabHoldTruth {
     pub close_end_ns: u64,
     /// When memscen read /proc/slabinfo with every socket open.
     pub held_ns: u64,
+    /// memscen made the kernel run every queued RCU callback after the
+    /// close (rcutree's `do_rcu_barrier`), so every object the close gave
+    /// back was freed before the `after` read.
+    pub rcu_barrier: bool,
     /// Each cache, by name.
     pub caches: BTreeMap<String, CacheTruth>,
 }
@@ -136,6 +142,7 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
     )?;
     let deadline = Instant::now() + Duration::from_secs(120);
     let held_ns;
+    let rcu_barrier;
     match w.wait_for(Some("ready"), deadline)? {
         Waited::Event => {
             for i in 0..IDLE_READS {
@@ -167,8 +174,14 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
     match w.wait_for(Some("closed"), deadline)? {
         Waited::Event => {
             // The inodes (and, before 6.7, the files) are freed by RCU
-            // callbacks after a grace period: wait until the cache is back
-            // where it was, or for a bound.
+            // callbacks after a grace period, which lazy RCU (6.2+) may
+            // hold back for up to 10 s: where the kernel lets user space
+            // ask for an rcu_barrier() (waits until every queued callback
+            // has run), ask; then wait until the cache is back where it
+            // was, or for a bound.
+            rcu_barrier = std::fs::write(RCU_BARRIER, "1")
+                .map_err(|e| tracing::info!("{RCU_BARRIER}: {e}"))
+                .is_ok();
             let settle = Instant::now() + SETTLE_MAX;
             let first = CACHES[0];
             loop {
@@ -248,6 +261,7 @@ pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
         close_start_ns: ev("closed", "start_ns").unwrap_or(0),
         close_end_ns: ev("closed", "end_ns").unwrap_or(0),
         held_ns,
+        rcu_barrier,
         caches,
     });
     Ok(())
