@@ -7,11 +7,17 @@ crate::table! {
     /// NULL or an error, has no row), passed `--alloc-min-size` and was
     /// kept by the byte sampling (`--alloc-sample`). Written at the call's
     /// return, in the calling thread. Only allocations recorded here are
-    /// tracked: `user_free` holds only their frees.
+    /// tracked: `user_free` holds only their frees. A call the C library
+    /// makes inside another traced call of the same thread (glibc's malloc
+    /// of a large block calling mmap, musl's calloc calling malloc) is part
+    /// of the outer call's row, not a row of its own.
     user_alloc, group = "memleak", task = header, sources = "uprobe/uretprobe: libc malloc, calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc, mmap" {
         /// The C library call: `malloc`, `calloc`, `realloc`,
         /// `reallocarray`, `posix_memalign`, `aligned_alloc`, `memalign`,
-        /// `valloc`, `pvalloc` or `mmap`.
+        /// `valloc`, `pvalloc` or `mmap`. Where two of these are one
+        /// function in the C library (glibc before 2.38 makes
+        /// `aligned_alloc` the same function as `memalign`), its calls are
+        /// recorded under the name listed first here.
         call: Text => None,
         /// The address returned (for posix_memalign, stored through its
         /// first argument).
@@ -40,10 +46,14 @@ crate::table! {
 
 crate::table! {
     /// A free of an address that `user_alloc` recorded for the same
-    /// process: `free`, the old block of a `realloc` that moved or shrank
-    /// it to nothing, or a `munmap` of a recorded `mmap`.
+    /// process: `free`, the old block of a `realloc` (every realloc that
+    /// returned a block, moved or in place, ends the old one; so does
+    /// `realloc(p, 0)`; a failed one leaves it), or a `munmap` of a
+    /// recorded `mmap` (at the address it returned).
     user_free, group = "memleak", task = header, sources = "uprobe: libc free, realloc, reallocarray, munmap" {
-        /// The call: `free`, `realloc`, `reallocarray` or `munmap`.
+        /// The call: `free`, `realloc`, `reallocarray` or `munmap` (`free`
+        /// when the C library's realloc frees the block through free, as
+        /// glibc's `realloc(p, 0)` does).
         call: Text => None,
         /// The address freed.
         address: u64 => Address,
