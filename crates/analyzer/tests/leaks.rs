@@ -585,7 +585,10 @@ fn without_the_groups_both_commands_say_what_to_record() {
     // The whole report lists it as not recorded.
     let text = ok(&["report", p]);
     assert!(
-        text.contains("Not recorded: probe group `memleak`"),
+        text.contains(
+            "Not recorded: the user heap (memleak) and kernel allocations (kmemleak) were not \
+             recorded"
+        ),
         "{text}"
     );
 }

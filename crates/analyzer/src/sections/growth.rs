@@ -117,6 +117,13 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         f.leak.min_samples,
         f.leak.min_span_ns as f64 / 1e9
     ));
+    let suspects: Vec<(u32, &str)> = procs
+        .iter()
+        .filter(|p| p.leak)
+        .map(|p| (p.tgid, p.comm.as_str()))
+        .collect();
+    r.notes
+        .extend(super::leaks::growth_links(rec, f, &suspects)?);
     if procs.is_empty() {
         r.status =
             Status::NoData("no procstat samples in the selected window and processes".into());

@@ -1161,18 +1161,13 @@ fn sampling_note(side: Side, periods: &[u64]) -> Option<String> {
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
     let mut r = SectionReport::new(SECTION.id, SECTION.title);
     let mut used: Vec<&str> = Vec::new();
-    let mut why = Vec::new();
-    for g in ["memleak", "kmemleak"] {
-        match rec.group_state(g) {
-            GroupState::Recorded => used.push(g),
-            GroupState::NotRecorded(w) => why.push(w),
+    for side in [Side::User, Side::Kernel] {
+        if rec.group_state(side.group()) == GroupState::Recorded {
+            used.push(side.group());
         }
     }
     if used.is_empty() {
-        r.status = Status::NotRecorded(format!(
-            "{} (memrec record --probes +memleak or +kmemleak)",
-            why.join("; ")
-        ));
+        r.status = Status::NotRecorded(not_recorded(rec, Sides::default()));
         return Ok(r);
     }
     if rec.group_state("stacks") == GroupState::Recorded {
@@ -1579,6 +1574,90 @@ fn large_rows(l: &Leaks, stacks: &Stacks) -> Vec<LargeRow> {
     rows
 }
 
+/// Why none of `sides` can be shown: what to record, and the recording's
+/// reason for a group it tried and did not record (skipped, failed).
+fn not_recorded(rec: &Recording, sides: Sides) -> String {
+    let mut what = Vec::new();
+    let mut why = Vec::new();
+    for (side, want, text) in [
+        (Side::User, sides.user, "the user heap (memleak)"),
+        (Side::Kernel, sides.kernel, "kernel allocations (kmemleak)"),
+    ] {
+        if !want {
+            continue;
+        }
+        what.push(text);
+        let tried = rec.meta.groups.iter().any(|g| g.name == side.group());
+        if let (true, GroupState::NotRecorded(w)) = (tried, rec.group_state(side.group())) {
+            why.push(w);
+        }
+    }
+    let mut s = format!(
+        "{} {} not recorded (memrec record --probes +memleak --pid PID for a process's heap and \
+         its kernel allocations, --probes +kmemleak for the kernel's)",
+        what.join(" and "),
+        if what.len() > 1 { "were" } else { "was" }
+    );
+    if !why.is_empty() {
+        s.push_str(&format!(": {}", why.join("; ")));
+    }
+    s
+}
+
+/// Leak suspects whose links [`growth_links`] gives, at most.
+const GROWTH_LINKS: usize = 3;
+
+/// The growth section's link from a leak verdict to the stacks: for each
+/// suspect process (tgid, comm; the first few), when memleak recorded its
+/// heap and something of it is outstanding in the window, a sentence naming
+/// its top outstanding stack and the commands that show them all.
+pub fn growth_links(
+    rec: &Recording,
+    f: &Filter,
+    suspects: &[(u32, &str)],
+) -> Result<Vec<String>, ReadError> {
+    let mut out = Vec::new();
+    if suspects.is_empty() || rec.group_state(Side::User.group()) != GroupState::Recorded {
+        return Ok(out);
+    }
+    for &(tgid, comm) in suspects.iter().take(GROWTH_LINKS) {
+        let pf = Filter {
+            pid: Some(tgid),
+            comm: None,
+            ..f.clone()
+        };
+        let sides = Sides {
+            user: true,
+            kernel: false,
+        };
+        let l = Leaks::load(rec, &pf, sides)?;
+        let stats = l.outstanding(Side::User);
+        let Some(top) = stats.first() else {
+            continue;
+        };
+        let total: f64 = stats.iter().map(|s| s.bytes).sum();
+        let origin = l.groups[top.group as usize].key.origin;
+        let ids = l.stack_ids(std::iter::once(top));
+        let stacks = Stacks::load(rec, &pf, &ids, &BTreeSet::new())?;
+        let estimate = if l.periods(Side::User).is_empty() {
+            ""
+        } else {
+            "estimated "
+        };
+        out.push(format!(
+            "Leak suspect {tgid} ({comm}): its heap's top outstanding stack is {} ({}{} of {} \
+             outstanding); all of them: `memana report {file} --section leaks --pid {tgid}`, \
+             full stacks: `memana leaks {file} --pid {tgid}`.",
+            stacks.short(origin),
+            estimate,
+            human_bytes(est(top.bytes)),
+            human_bytes(est(total)),
+            file = rec.name,
+        ));
+    }
+    Ok(out)
+}
+
 // ---------------------------------------------------------------------------
 // `memana leaks`: outstanding stacks as text, JSON or folded stacks.
 
@@ -1635,19 +1714,11 @@ pub fn outstanding(
     sides: Sides,
     top: usize,
 ) -> Result<Outstanding, LeaksError> {
-    let mut why = Vec::new();
-    let mut any = false;
-    for (side, want) in [(Side::User, sides.user), (Side::Kernel, sides.kernel)] {
-        if !want {
-            continue;
-        }
-        match rec.group_state(side.group()) {
-            GroupState::Recorded => any = true,
-            GroupState::NotRecorded(w) => why.push(w),
-        }
-    }
+    let any = [(Side::User, sides.user), (Side::Kernel, sides.kernel)]
+        .iter()
+        .any(|&(side, want)| want && rec.group_state(side.group()) == GroupState::Recorded);
     if !any {
-        return Err(LeaksError::NotRecorded(why.join("; ")));
+        return Err(LeaksError::NotRecorded(not_recorded(rec, sides)));
     }
     let l = Leaks::load(rec, f, sides)?;
     let mut stats: Vec<Stat> = Vec::new();
@@ -2332,6 +2403,47 @@ mod tests {
             text.contains("64 B in 1 allocations from kernel kmalloc kmalloc-64"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_growth_verdict_links_to_the_top_stack() {
+        let mut b = Builder::new(T0, T0 + 20 * S);
+        for i in 0..15i64 {
+            b.add(
+                hdr(T0 + i * S, 10, 10, "app"),
+                &memtrace_schema::tables::procstat::procstat::Row {
+                    reason: "switch".into(),
+                    rss_anon: (100 + i as u64) << 20,
+                    ..Default::default()
+                },
+            );
+        }
+        kernel_stack(&mut b);
+        b.add(
+            hdr(T0, 10, 10, "app"),
+            &module_map::Row {
+                start: 0x40_0000,
+                end: 0x50_0000,
+                file_offset: 0,
+                path: "/gone/app".into(),
+                build_id: None,
+            },
+        );
+        frame(&mut b, 10, 5, 0, 0x40_0123, false);
+        malloc(&mut b, S, 10, 0xa, 3 << 20, Some(5));
+        malloc(&mut b, S, 10, 0xb, 1 << 20, None);
+        let (_d, rec) = open(b);
+        let r = super::super::growth::compute(&rec, &Filter::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let notes = r.notes.join(" | ");
+        assert!(
+            notes.contains(
+                "Leak suspect 10 (app): its heap's top outstanding stack is app+0x123 \
+                 (3.00 MiB of 4.00 MiB outstanding)"
+            ),
+            "{notes}"
+        );
+        assert!(notes.contains("--section leaks --pid 10"), "{notes}");
     }
 
     #[test]
