@@ -678,7 +678,8 @@ impl Session {
                     match done {
                         Ok(()) => a.attached = true,
                         Err(e) => {
-                            let msg = format!("{}: attaching {} failed: {e}", l.spec.name, spec.name);
+                            let msg =
+                                format!("{}: attaching {} failed: {e}", l.spec.name, spec.name);
                             warn!("{msg}");
                             warnings.push(msg);
                             a.error = Some(e);
@@ -1132,7 +1133,12 @@ fn metadata(
         ),
     ]
     .into_iter()
-    .chain(session.uprobes.as_ref().map(|u| ("uprobe_libraries", u.describe())))
+    .chain(
+        session
+            .uprobes
+            .as_ref()
+            .map(|u| ("uprobe_libraries", u.describe())),
+    )
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let uname = &plan.host.uname;

@@ -428,7 +428,13 @@ impl Uprobes {
         found
     }
 
-    fn attach_one(&self, prog: &ProgramMut<'_>, l: &Libc, func: &'static str, ret: bool) -> Result<Link, String> {
+    fn attach_one(
+        &self,
+        prog: &ProgramMut<'_>,
+        l: &Libc,
+        func: &'static str,
+        ret: bool,
+    ) -> Result<Link, String> {
         let pid = self.pid.map_or(-1, |p| p as i32);
         prog.attach_uprobe_with_opts(
             pid,
@@ -513,7 +519,9 @@ impl Uprobes {
                 let Some((_, obj)) = objects.iter().find(|(g, _)| *g == p.group) else {
                     continue;
                 };
-                let Some(prog) = obj.progs_mut().find(|q| q.name().to_string_lossy() == p.name)
+                let Some(prog) = obj
+                    .progs_mut()
+                    .find(|q| q.name().to_string_lossy() == p.name)
                 else {
                     continue;
                 };
@@ -603,7 +611,9 @@ mod tests {
     #[test]
     fn an_alias_is_attached_under_its_first_name() {
         let funcs: HashMap<&'static str, u64> =
-            [("malloc", 1), ("aligned_alloc", 7), ("memalign", 7)].into_iter().collect();
+            [("malloc", 1), ("aligned_alloc", 7), ("memalign", 7)]
+                .into_iter()
+                .collect();
         let l = Libc {
             key: ("08:01".into(), 1),
             path: "/lib/libc.so.6".into(),
@@ -620,19 +630,33 @@ mod tests {
     #[test]
     fn without_a_filter_the_group_is_refused_or_left_out() {
         let g = crate::probes::group("memleak").expect("memleak registered");
-        let named = vec![Selected { group: g, named: true }];
+        let named = vec![Selected {
+            group: g,
+            named: true,
+        }];
         let mut w = Vec::new();
         let e = check_groups(named, None, false, &mut w).unwrap_err();
         assert!(e.0.contains("--pid") && e.0.contains("--comm"), "{e}");
-        let all = vec![Selected { group: g, named: false }];
+        let all = vec![Selected {
+            group: g,
+            named: false,
+        }];
         assert!(check_groups(all, None, false, &mut w).unwrap().is_empty());
         assert_eq!(w.len(), 1);
-        let ok = vec![Selected { group: g, named: true }];
+        let ok = vec![Selected {
+            group: g,
+            named: true,
+        }];
         assert_eq!(check_groups(ok, None, true, &mut w).unwrap().len(), 1);
         // Our own process maps a C library.
-        let ok = vec![Selected { group: g, named: true }];
+        let ok = vec![Selected {
+            group: g,
+            named: true,
+        }];
         assert_eq!(
-            check_groups(ok, Some(std::process::id()), false, &mut w).unwrap().len(),
+            check_groups(ok, Some(std::process::id()), false, &mut w)
+                .unwrap()
+                .len(),
             1
         );
     }

@@ -45,9 +45,24 @@ pub static GROUP: Group = Group {
             (entry and return trap into the kernel), in every process that maps a probed \
             library: with --comm or --cgroup that is every process using it",
     programs: &[
-        uprobe!("memleak_malloc_ret", "malloc", true, P::MEMLEAK_PROBE_MALLOC_RET),
-        uprobe!("memleak_calloc_ret", "calloc", true, P::MEMLEAK_PROBE_CALLOC_RET),
-        uprobe!("memleak_realloc_ret", "realloc", true, P::MEMLEAK_PROBE_REALLOC_RET),
+        uprobe!(
+            "memleak_malloc_ret",
+            "malloc",
+            true,
+            P::MEMLEAK_PROBE_MALLOC_RET
+        ),
+        uprobe!(
+            "memleak_calloc_ret",
+            "calloc",
+            true,
+            P::MEMLEAK_PROBE_CALLOC_RET
+        ),
+        uprobe!(
+            "memleak_realloc_ret",
+            "realloc",
+            true,
+            P::MEMLEAK_PROBE_REALLOC_RET
+        ),
         uprobe!(
             "memleak_reallocarray_ret",
             "reallocarray",
@@ -66,13 +81,33 @@ pub static GROUP: Group = Group {
             true,
             P::MEMLEAK_PROBE_ALIGNED_ALLOC_RET
         ),
-        uprobe!("memleak_memalign_ret", "memalign", true, P::MEMLEAK_PROBE_MEMALIGN_RET),
-        uprobe!("memleak_valloc_ret", "valloc", true, P::MEMLEAK_PROBE_VALLOC_RET),
-        uprobe!("memleak_pvalloc_ret", "pvalloc", true, P::MEMLEAK_PROBE_PVALLOC_RET),
+        uprobe!(
+            "memleak_memalign_ret",
+            "memalign",
+            true,
+            P::MEMLEAK_PROBE_MEMALIGN_RET
+        ),
+        uprobe!(
+            "memleak_valloc_ret",
+            "valloc",
+            true,
+            P::MEMLEAK_PROBE_VALLOC_RET
+        ),
+        uprobe!(
+            "memleak_pvalloc_ret",
+            "pvalloc",
+            true,
+            P::MEMLEAK_PROBE_PVALLOC_RET
+        ),
         uprobe!("memleak_mmap_ret", "mmap", true, P::MEMLEAK_PROBE_MMAP_RET),
         uprobe!("memleak_malloc", "malloc", false, P::MEMLEAK_PROBE_MALLOC),
         uprobe!("memleak_calloc", "calloc", false, P::MEMLEAK_PROBE_CALLOC),
-        uprobe!("memleak_realloc", "realloc", false, P::MEMLEAK_PROBE_REALLOC),
+        uprobe!(
+            "memleak_realloc",
+            "realloc",
+            false,
+            P::MEMLEAK_PROBE_REALLOC
+        ),
         uprobe!(
             "memleak_reallocarray",
             "reallocarray",
@@ -91,9 +126,19 @@ pub static GROUP: Group = Group {
             false,
             P::MEMLEAK_PROBE_ALIGNED_ALLOC
         ),
-        uprobe!("memleak_memalign", "memalign", false, P::MEMLEAK_PROBE_MEMALIGN),
+        uprobe!(
+            "memleak_memalign",
+            "memalign",
+            false,
+            P::MEMLEAK_PROBE_MEMALIGN
+        ),
         uprobe!("memleak_valloc", "valloc", false, P::MEMLEAK_PROBE_VALLOC),
-        uprobe!("memleak_pvalloc", "pvalloc", false, P::MEMLEAK_PROBE_PVALLOC),
+        uprobe!(
+            "memleak_pvalloc",
+            "pvalloc",
+            false,
+            P::MEMLEAK_PROBE_PVALLOC
+        ),
         uprobe!("memleak_mmap", "mmap", false, P::MEMLEAK_PROBE_MMAP),
         uprobe!("memleak_free", "free", false, P::MEMLEAK_PROBE_FREE),
         uprobe!("memleak_munmap", "munmap", false, P::MEMLEAK_PROBE_MUNMAP),
@@ -185,8 +230,8 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
     let flag = |f: types::memleak_flag| e.flags & f.0 != 0;
     let stack_id = crate::stacks::intern_user(&hdr, &e.ips[..nr], out)?;
     // No frames: the kernel's error, or none (an empty user stack).
-    let stack_error = (flag(F::MEMLEAK_F_STACK) && nr == 0 && e.stack_err != 0)
-        .then_some(e.stack_err);
+    let stack_error =
+        (flag(F::MEMLEAK_F_STACK) && nr == 0 && e.stack_err != 0).then_some(e.stack_err);
     let align = if flag(F::MEMLEAK_F_ALIGN) {
         Some(e.align)
     } else if e.call == C::MEMLEAK_VALLOC.0 || e.call == C::MEMLEAK_PVALLOC.0 {
@@ -340,7 +385,10 @@ mod tests {
         // Missing a frame it says it has, or cut inside the head.
         for cut in [b.len() - 8, HEAD - 4, 20] {
             let got = decode_all(&b[..cut]).err();
-            assert!(matches!(got, Some(DecodeError::Short { .. })), "{cut}: {got:?}");
+            assert!(
+                matches!(got, Some(DecodeError::Short { .. })),
+                "{cut}: {got:?}"
+            );
         }
         let mut f = types::memleak_free::default();
         f.hdr.kind = types::memleak_kind::MEMLEAK_FREE.0 as u16;
