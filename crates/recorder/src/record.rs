@@ -1207,27 +1207,39 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     }
     let creating = || format!("creating {}", opts.output.display());
     let file = plan.output.file().with_context(creating)?;
-    let (mut tables, file_writer) =
+    let (tables, file_writer) =
         writer::create(file, plan.output.dir(), &opts.writer).with_context(creating)?;
-    if session.groups.iter().any(|g| g.spec.kernel_symbols) {
-        // Once, before the events: what names their kernel addresses later.
-        let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-        let n = crate::stacks::write_kernel_symbols(
-            &kallsyms,
-            kernel::boottime_ns(),
-            &mut tables,
-            &mut plan.warnings,
-        )
-        .context("writing the kernel's symbols")?;
-        debug!("kernel_symbol: {n} rows");
-    }
+    // What names kernel addresses later, read as the recording begins (with
+    // its BPF programs loaded) and written at its end (see below).
+    let kallsyms = session
+        .groups
+        .iter()
+        .any(|g| g.spec.kernel_symbols)
+        .then(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default());
     let sink = Sink::new(ctx, tables, session.groups.len());
     let mut drained = drain(&mut session, sink, &file_writer, &opts)?;
-    let tables = drained
+    let mut tables = drained
         .sink
         .tables
         .take()
         .context("writer already closed")?;
+    if let Some(k) = kallsyms {
+        // After the events, stamped with the start: the rows lie inside the
+        // recording however long writing them takes, and no event waits.
+        match crate::stacks::write_kernel_symbols(
+            &k,
+            drained.start.anchor.boottime_ns,
+            &mut tables,
+            &mut plan.warnings,
+        ) {
+            Ok(n) => debug!("kernel_symbol: {n} rows"),
+            Err(e) => {
+                let msg = format!("the kernel's symbols were not written: {e}");
+                warn!("{msg}");
+                plan.warnings.push(msg);
+            }
+        }
+    }
     let meta = metadata(&opts, &plan, &session, &drained, &tables);
     let size = close(tables, meta.clone(), file_writer, plan.output)?;
     print_summary(&opts.output, size, drained.started.elapsed(), &meta)
@@ -1641,7 +1653,10 @@ mod tests {
         assert_eq!(got, want);
         // With the defaults.
         let plus = names(&[&format!("+{}", g.name)]);
-        assert!(plus.contains(&implied) && plus.contains(&g.name), "{plus:?}");
+        assert!(
+            plus.contains(&implied) && plus.contains(&g.name),
+            "{plus:?}"
+        );
         // Taken away, before or after: not brought back.
         for items in [
             [format!("+{}", g.name), format!("-{implied}")],
