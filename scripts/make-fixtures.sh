@@ -12,8 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# name, memscen scenario, memrec --probes (none: the default groups). A
-# group's fixture records the default groups plus that group.
+# name, memscen scenario, memrec --probes (none: the default groups), then
+# any further memrec options (a task filter). A group's fixture records the
+# default groups plus that group.
 FIXTURES=(
     "memcg-reclaim memcg-reclaim"
     "oom oom"
@@ -26,6 +27,8 @@ FIXTURES=(
     "faults leak +faults"
     "swap-inout swap +swap"
     "hugetlb hugetlb +hugetlb"
+    "heap-leak heap-leak memleak --comm memscen-heap"
+    "slab-hold slab-hold kmemleak --comm memscen-slab --kmem-cache sock_inode_cache,filp"
 )
 
 out_dir=fixtures
@@ -68,10 +71,11 @@ for s in "${scenarios[@]}"; do
     scenario=$s
     probes=()
     for f in "${FIXTURES[@]}"; do
-        read -r name sc pr <<<"$f"
+        read -r name sc pr more <<<"$f"
         if [[ $name == "$s" ]]; then
             scenario=$sc
             [[ -n $pr ]] && probes=(--probes "$pr")
+            [[ -n $more ]] && read -ra more_args <<<"$more" && probes+=("${more_args[@]}")
             break
         fi
     done

@@ -25,6 +25,7 @@ use support::fidelity_compaction;
 use support::fidelity_faults;
 use support::fidelity_hugetlb;
 use support::fidelity_mappings;
+use support::fidelity_memleak;
 use support::fidelity_swap;
 use support::kernel::{self, KernelProbes};
 use support::tracefs::KernelTrace;
@@ -684,4 +685,81 @@ fn root_hugetlb_matches_meminfo_hugepages() {
         fidelity_hugetlb::hugetlb,
         fidelity_hugetlb::analyzer,
     );
+}
+
+/// memleak during memscen's heap-leak scenario (a C worker that leaks
+/// through one named call chain and churns through another), recorded by
+/// comm (the worker starts after memrec, which attaches its uprobes to it),
+/// once with every call and once sampled (`--alloc-sample 16K`): the
+/// leak's outstanding bytes exactly (or within 4 σ of the sampling
+/// estimate), the churn's 0, and memana naming the chain only once the
+/// deleted program is given back through `--debuginfo`.
+#[test]
+fn root_memleak_matches_the_known_leak() {
+    if skip_unless_root("root_memleak_matches_the_known_leak") {
+        return;
+    }
+    let _machine = one_at_a_time();
+    let here = KernelProbes::here(&bin("memrec")).unwrap();
+    let mut r = Report::new();
+    for (case, sample) in [("heap-leak", None), ("heap-leak-sampled", Some("16K"))] {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(format!("{case}.parquet"));
+        let mut args = vec!["--force", "--probes", "+memleak", "--comm", "memscen-heap"];
+        args.extend(sample.iter().flat_map(|s| ["--alloc-sample", s]));
+        let before = HostState::read();
+        let mut rec = StopOnDrop(Some(start_recording(&path, &args)));
+        let truth = support::scenario("heap-leak", "small", tmp.path());
+        let summary = rec.0.take().unwrap().stop();
+        eprintln!("{summary}");
+        let after = HostState::read();
+        r.check(
+            case,
+            "machine left as found (scratch program removed, no worker left)",
+            after == before,
+            format!("before {before:?} | after {after:?}"),
+        );
+        let f = read(&path);
+        let c = Case::live(case, &f, &truth, &here);
+        fidelity::recording_is_complete(&c, &mut r);
+        fidelity_memleak::memleak(&c, &mut r);
+        fidelity_memleak::analyzer(&c, &bin("memana"), &path, &mut r);
+    }
+    r.finish();
+}
+
+/// kmemleak during memscen's slab-hold scenario (a worker holding 4096 Unix
+/// sockets), recorded by comm: its sock_inode_cache and filp objects
+/// exactly, outstanding and freed, and /proc/slabinfo's change within what
+/// SLUB's per-CPU slabs hide.
+#[test]
+fn root_kmemleak_matches_slabinfo() {
+    if skip_unless_root("root_kmemleak_matches_slabinfo") {
+        return;
+    }
+    let _machine = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("slab-hold.parquet");
+    let before = HostState::read();
+    let mut rec = StopOnDrop(Some(start_recording(
+        &path,
+        &["--force", "--probes", "+kmemleak", "--comm", "memscen-slab"],
+    )));
+    let truth = support::scenario("slab-hold", "small", tmp.path());
+    let summary = rec.0.take().unwrap().stop();
+    eprintln!("{summary}");
+    let after = HostState::read();
+    let f = read(&path);
+    let here = KernelProbes::here(&bin("memrec")).unwrap();
+    let c = Case::live("slab-hold", &f, &truth, &here);
+    let mut r = Report::new();
+    r.check(
+        "slab-hold",
+        "machine left as found (no worker left)",
+        after == before,
+        format!("before {before:?} | after {after:?}"),
+    );
+    fidelity::recording_is_complete(&c, &mut r);
+    fidelity_memleak::kmemleak(&c, &mut r);
+    r.finish();
 }

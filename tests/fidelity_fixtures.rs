@@ -19,6 +19,7 @@ use support::fidelity_compaction;
 use support::fidelity_faults;
 use support::fidelity_hugetlb;
 use support::fidelity_mappings;
+use support::fidelity_memleak;
 use support::fidelity_swap;
 use support::kernel::KernelProbes;
 use support::{bin, read, File};
@@ -450,4 +451,51 @@ fn fixtures_hugetlb_matches_meminfo_hugepages() {
     }
     r.finish();
     each(fidelity_hugetlb::hugetlb);
+}
+
+/// The memleak fixture (memscen's heap-leak scenario recorded with
+/// `--probes +memleak --comm memscen-heap`): the leak's blocks and
+/// outstanding bytes, the churn's frees, and memana leaks naming the chain
+/// from the program given back through `--debuginfo` (its file is gone).
+#[test]
+fn fixtures_memleak_matches_the_known_leak() {
+    let (f, t) = fixture("heap-leak");
+    let c = Case::new("heap-leak", &f, &t);
+    let mut r = Report::new();
+    let size = std::fs::metadata(fixtures().join("heap-leak.parquet"))
+        .unwrap()
+        .len();
+    r.check(
+        "heap-leak",
+        "fixture size under 2 MiB (1.3 MB of it the kernel's symbols)",
+        size < 2 << 20,
+        format!("{size} bytes"),
+    );
+    fidelity::recording_is_complete(&c, &mut r);
+    fidelity_memleak::memleak(&c, &mut r);
+    let file = fixtures().join("heap-leak.parquet");
+    fidelity_memleak::analyzer(&c, &bin("memana"), &file, &mut r);
+    r.finish();
+}
+
+/// The kmemleak fixture (memscen's slab-hold scenario recorded with
+/// `--probes +kmemleak --comm memscen-slab`) against the sockets held and
+/// /proc/slabinfo.
+#[test]
+fn fixtures_kmemleak_matches_slabinfo() {
+    let (f, t) = fixture("slab-hold");
+    let c = Case::new("slab-hold", &f, &t);
+    let mut r = Report::new();
+    let size = std::fs::metadata(fixtures().join("slab-hold.parquet"))
+        .unwrap()
+        .len();
+    r.check(
+        "slab-hold",
+        "fixture size under 2 MiB (1.3 MB of it the kernel's symbols)",
+        size < 2 << 20,
+        format!("{size} bytes"),
+    );
+    fidelity::recording_is_complete(&c, &mut r);
+    fidelity_memleak::kmemleak(&c, &mut r);
+    r.finish();
 }
