@@ -1,12 +1,16 @@
-//! The stack store: sampled user stacks (bpf/common/stacks.h) decoded into
-//! a table of distinct stacks, and each sampled process's executable
-//! mappings with their build-ids, so that stacks recorded here can be
-//! symbolized on another machine (memana).
+//! The stack store: user and kernel stacks decoded into a table of
+//! distinct stacks (`stack_frame`), each sampled process's executable
+//! mappings with their build-ids (`module_map`), and the kernel's symbols
+//! (`kernel_symbol`), so that stacks recorded here can be named on another
+//! machine (memana).
 //!
-//! A group that samples stacks calls [`decode`] for records of kind [`KIND`]
-//! and says which row a sample makes (`fault_stack` for faults). The store
-//! is the decoding thread's, shared by every group, so stack ids are unique
-//! in a recording.
+//! faults sends sampled user stacks as records of their own (kind [`KIND`],
+//! bpf/common/stacks.h) and hands them to [`decode`] with the row a sample
+//! makes (`fault_stack`); memleak and kmemleak carry a stack inline in each
+//! record and call [`intern_user`] / [`intern_kernel`]. The store is the
+//! decoding thread's, shared by every group, so stack ids are unique in a
+//! recording. Its tables are the schema group [`GROUP`], listed in the file
+//! when a group that uses it is recorded ([`store_meta`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
