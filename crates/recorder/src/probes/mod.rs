@@ -465,7 +465,11 @@ mod tests {
             GROUPS.iter().filter(|g| f(g)).map(|g| g.name).collect()
         };
         assert_eq!(with(|g| g.needs_ksyms), ["pr"]);
-        assert!(with(crate::stacks::uses_store).contains(&"faults"));
+        assert_eq!(
+            with(crate::stacks::uses_store),
+            ["faults", "kmemleak", "memleak"]
+        );
+        assert_eq!(with(|g| g.kernel_symbols), ["kmemleak"]);
         assert_eq!(with(|g| g.timer.is_some()), ["sysstat", "hugetlb"]);
         assert_eq!(with(|g| g.load_test.is_some()), ["procstat"]);
     }
