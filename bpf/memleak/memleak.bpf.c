@@ -253,9 +253,13 @@ static __always_inline void release(__u32 call, __u32 kind, __u64 addr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
+	struct track_key k = { .tgid = tgid, .kind = kind, .addr = addr };
+
 	if (!addr || !mt_live())
 		return;
-	if (!untrack(tgid, kind, addr))
+	/* A lookup first: most frees under sampling are of untracked blocks,
+	 * and a delete that finds nothing still takes the bucket's lock. */
+	if (!bpf_map_lookup_elem(&tracked, &k) || bpf_map_delete_elem(&tracked, &k))
 		return;
 	send_free(call, call, addr, 0);
 }

@@ -128,6 +128,9 @@ pub struct Libc {
     /// The probed functions it defines, with their addresses; None when
     /// its symbols could not be read here (libbpf then says what it finds).
     funcs: Option<HashMap<&'static str, u64>>,
+    /// Entry probes placed past the function's first instruction (see
+    /// [`past_null_test`]), by function.
+    entry_at: HashMap<&'static str, usize>,
 }
 
 impl Libc {
@@ -176,10 +179,14 @@ pub fn libc_of(pid: u32) -> io::Result<Option<Libc>> {
         return Ok(None);
     };
     let open_path = PathBuf::from(format!("/proc/{pid}/root{}", m.path));
-    let funcs = File::open(&open_path)
+    let read = File::open(&open_path)
         .and_then(|f| dynamic_functions(&f, FUNCS))
         .map_err(|e| debug!("uprobes: symbols of {}: {e}", open_path.display()))
         .ok();
+    let (funcs, entry_at) = match read {
+        Some((funcs, entry_at)) => (Some(funcs), entry_at),
+        None => (None, HashMap::new()),
+    };
     Ok(Some(Libc {
         key: (m.dev.to_string(), m.inode),
         path: m.path.to_string(),
@@ -187,12 +194,40 @@ pub fn libc_of(pid: u32) -> io::Result<Option<Libc>> {
         pid,
         comm: comm_of(pid).unwrap_or_default(),
         funcs,
+        entry_at,
     }))
 }
 
+/// Functions whose entry probe may go past a leading NULL test.
+const PAST_NULL_TEST: &[&str] = &["free"];
+
+/// Where in a function whose code starts with `code` its entry probe goes:
+/// at x86-64's `test %rdi,%rdi; je` (glibc's free), on the `je`. The
+/// kernel emulates a conditional jump at a uprobe hit, where it must
+/// single-step `test` out of line, a second trap (several us in a VM,
+/// measured with bench/memleak-uprobe-cost.sh). The argument register is
+/// the same there, and a free of NULL, which the jump skips, is nothing
+/// to record anyway. 0 (the entry) for any other code.
+pub fn past_null_test(code: &[u8]) -> usize {
+    if !cfg!(target_arch = "x86_64") {
+        return 0;
+    }
+    match code {
+        [0x48, 0x85, 0xff, 0x74, ..] | [0x48, 0x85, 0xff, 0x0f, 0x84, ..] => 3,
+        _ => 0,
+    }
+}
+
+/// Functions and their addresses.
+type Funcs = HashMap<&'static str, u64>;
+
 /// The addresses of the functions named in `wanted` that an ELF64 file
-/// defines in its dynamic symbol table (the C library's exported ones).
-fn dynamic_functions(f: &File, wanted: &[&'static str]) -> io::Result<HashMap<&'static str, u64>> {
+/// defines in its dynamic symbol table (the C library's exported ones),
+/// and where the entry probes of [`PAST_NULL_TEST`] go.
+fn dynamic_functions(
+    f: &File,
+    wanted: &[&'static str],
+) -> io::Result<(Funcs, HashMap<&'static str, usize>)> {
     const SHT_DYNSYM: u32 = 11;
     const STT_FUNC: u8 = 2;
     const STT_GNU_IFUNC: u8 = 10;
@@ -251,7 +286,25 @@ fn dynamic_functions(f: &File, wanted: &[&'static str]) -> io::Result<HashMap<&'
             out.entry(*w).or_insert(u64_at(s, 8));
         }
     }
-    Ok(out)
+    // A function's first bytes, from the section that holds its address.
+    let mut entry_at = HashMap::new();
+    for name in PAST_NULL_TEST {
+        let Some(&addr) = out.get(name) else {
+            continue;
+        };
+        let holds = (0..shnum).map(section).find(|s| {
+            let (start, size) = (u64_at(s, 16), u64_at(s, 32));
+            u32_at(s, 4) != 8 && start <= addr && addr + 8 <= start + size // not NOBITS
+        });
+        if let Some(s) = holds {
+            let code = read(addr - u64_at(s, 16) + u64_at(s, 24), 8)?;
+            let at = past_null_test(&code);
+            if at > 0 {
+                entry_at.insert(*name, at);
+            }
+        }
+    }
+    Ok((out, entry_at))
 }
 
 /// Which processes a system-wide recording traces: those the BPF task
@@ -436,10 +489,15 @@ impl Uprobes {
         ret: bool,
     ) -> Result<Link, String> {
         let pid = self.pid.map_or(-1, |p| p as i32);
+        // Only an entry moves: a return probe must be at the entry.
+        let offset = match ret {
+            false => l.entry_at.get(func).copied().unwrap_or(0),
+            true => 0,
+        };
         prog.attach_uprobe_with_opts(
             pid,
             &l.open_path,
-            0,
+            offset,
             UprobeOpts {
                 retprobe: ret,
                 func_name: Some(func.to_string()),
@@ -557,9 +615,20 @@ impl Uprobes {
             .libcs
             .iter()
             .map(|l| {
+                let moved: Vec<String> = l
+                    .entry_at
+                    .iter()
+                    .map(|(f, at)| format!("{f} probed at +{at}, past its NULL test"))
+                    .collect();
                 format!(
-                    "{} (dev {} inode {}, found in process {} {})",
-                    l.path, l.key.0, l.key.1, l.pid, l.comm
+                    "{} (dev {} inode {}, found in process {} {}{}{})",
+                    l.path,
+                    l.key.0,
+                    l.key.1,
+                    l.pid,
+                    l.comm,
+                    if moved.is_empty() { "" } else { "; " },
+                    moved.join(", ")
                 )
             })
             .collect();
@@ -606,6 +675,23 @@ mod tests {
         }
         // free and malloc are different functions.
         assert_ne!(funcs["free"], funcs["malloc"]);
+        // Where free begins with its NULL test, its probe goes on the jump.
+        assert!(l.entry_at.get("free").is_none_or(|&at| at == 3));
+        assert!(l.entry_at.get("malloc").is_none());
+    }
+
+    #[test]
+    fn only_a_leading_null_test_moves_the_entry_probe() {
+        let at = |code: &[u8]| past_null_test(code);
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(at(&[0x48, 0x85, 0xff, 0x0f, 0x84, 0xbf, 0, 0]), 3);
+            assert_eq!(at(&[0x48, 0x85, 0xff, 0x74, 0x10, 0x55, 0, 0]), 3);
+        }
+        // Another register, another jump, or a push first: the entry.
+        assert_eq!(at(&[0x48, 0x85, 0xf6, 0x74, 0x10, 0, 0, 0]), 0);
+        assert_eq!(at(&[0x48, 0x85, 0xff, 0x75, 0x10, 0, 0, 0]), 0);
+        assert_eq!(at(&[0x41, 0x54, 0x55, 0x53, 0, 0, 0, 0]), 0);
+        assert_eq!(at(&[0x48]), 0);
     }
 
     #[test]
@@ -621,6 +707,7 @@ mod tests {
             pid: 1,
             comm: "init".into(),
             funcs: Some(funcs),
+            entry_at: HashMap::new(),
         };
         assert_eq!(l.skip("aligned_alloc"), None);
         assert!(l.skip("memalign").unwrap().contains("aligned_alloc"));
