@@ -166,12 +166,23 @@ static __always_inline struct kml_alloc *kml_scratch_for(__u32 what)
 }
 
 /*
- * Frames of the tracing itself at the top of a stack, left out: the
- * program and bpf_trace_run<N> for tp_btf, the tracepoint's iterator for
- * a classic tracepoint. The first frame kept is the allocator's.
+ * Frames of the tracing itself at the top of a stack. Always there, and
+ * left out by bpf_get_stack: the program and bpf_trace_run<N> for tp_btf;
+ * none for a classic tracepoint (its registers are taken where the event
+ * is raised). Then the tracepoint's iterator, __traceiter_<event>, is
+ * there only while more than one probe is attached to the tracepoint (with
+ * one, the kernel calls it directly): its return address is recognized by
+ * the iterator's own address (a short function; the kernel symbol through
+ * libbpf, 0 where kallsyms hides it) and the record's `first` skips it.
  */
 #define KML_SKIP_TP_BTF 2
-#define KML_SKIP_TP 1
+#define KML_SKIP_TP 0
+#define KML_ITER_SIZE 0x100
+
+extern const void __traceiter_kmalloc __ksym __weak;
+extern const void __traceiter_kmem_cache_alloc __ksym __weak;
+extern const void __traceiter_mm_page_alloc __ksym __weak;
+extern const void __traceiter_percpu_alloc_percpu __ksym __weak;
 
 /*
  * After the filters: the task filter, the sampling, the tracking, and the
@@ -181,7 +192,7 @@ static __always_inline struct kml_alloc *kml_scratch_for(__u32 what)
  * for the allocations recorded.
  */
 static __always_inline void kml_emit(void *ctx, __u32 probe, struct kml_alloc *r, __u64 key,
-				     __u64 skip, const char *cache_name)
+				     __u64 skip, __u64 iter, const char *cache_name)
 {
 	__u32 what = r->what, *maybe;
 	struct mt_stat *st;
@@ -206,7 +217,7 @@ static __always_inline void kml_emit(void *ctx, __u32 probe, struct kml_alloc *r
 	r->sample_bytes = alloc_cfg.sample_bytes;
 	r->stacks = alloc_cfg.stacks;
 	r->stack_err = 0;
-	r->_pad = 0;
+	r->first = 0;
 	if (alloc_cfg.stacks) {
 		n = bpf_get_stack(ctx, r->ips, sizeof(r->ips), skip & BPF_F_SKIP_FIELD_MASK);
 		if (n < 0) {
@@ -217,6 +228,8 @@ static __always_inline void kml_emit(void *ctx, __u32 probe, struct kml_alloc *r
 	if (n > (long)sizeof(r->ips))
 		n = sizeof(r->ips);
 	r->nr = n / sizeof(__u64);
+	if (r->nr > 1 && iter && r->ips[0] - iter < KML_ITER_SIZE)
+		r->first = 1;
 	size = __builtin_offsetof(struct kml_alloc, ips) + (__u64)(n & ~7L);
 	if (bpf_ringbuf_output(&events, r, size,
 			       bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes
@@ -287,7 +300,7 @@ int kml_kmalloc(__u64 *ctx)
 	r->order = 0;
 	r->cache[0] = 0;
 	kml_emit(ctx, KML_PROBE_KMALLOC, r, kml_key(KML_SPACE_SLAB, ptr),
-		 KML_SKIP_TP_BTF, NULL);
+		 KML_SKIP_TP_BTF, (__u64)&__traceiter_kmalloc, NULL);
 	return 0;
 }
 
@@ -332,7 +345,7 @@ int kml_cache_alloc(__u64 *ctx)
 	r->node = node;
 	r->order = 0;
 	kml_emit(ctx, KML_PROBE_CACHE_ALLOC, r, kml_key(KML_SPACE_SLAB, ptr),
-		 KML_SKIP_TP_BTF, name);
+		 KML_SKIP_TP_BTF, (__u64)&__traceiter_kmem_cache_alloc, name);
 	return 0;
 }
 
@@ -385,7 +398,7 @@ int kml_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 	r->order = order;
 	r->cache[0] = 0;
 	kml_emit(ctx, KML_PROBE_PAGE_ALLOC, r, kml_key(KML_SPACE_PAGE, pfn),
-		 KML_SKIP_TP, NULL);
+		 KML_SKIP_TP, (__u64)&__traceiter_mm_page_alloc, NULL);
 	return 0;
 }
 
@@ -435,7 +448,7 @@ int kml_percpu_alloc(__u64 *ctx)
 	r->order = 0;
 	r->cache[0] = 0;
 	kml_emit(ctx, KML_PROBE_PERCPU_ALLOC, r, kml_key(KML_SPACE_PERCPU, ptr),
-		 KML_SKIP_TP_BTF, NULL);
+		 KML_SKIP_TP_BTF, (__u64)&__traceiter_percpu_alloc_percpu, NULL);
 	return 0;
 }
 

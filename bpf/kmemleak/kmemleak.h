@@ -78,7 +78,8 @@ struct kml_alloc {
 	__u32 stacks;         /* 1: a stack was asked for (--no-alloc-stacks: 0) */
 	__s32 stack_err;      /* bpf_get_stack's error when nr is 0, else 0 */
 	__u32 nr;             /* frames in ips[]; ips[0] is the innermost */
-	__u32 _pad;
+	__u32 first;          /* the stack starts at ips[first]: 1 when ips[0] is the
+			       * tracepoint's iterator, 0 when it is the allocator */
 	__u64 ips[KML_STACK_MAX];
 };
 

@@ -341,7 +341,10 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
                     want: HEAD + 8 * nr,
                 });
             }
-            let stack_id = crate::stacks::intern_kernel(&hdr, &e.ips[..nr], out)?;
+            // The tracepoint's iterator, when it is on the stack, is not
+            // the allocation's code.
+            let first = (e.first as usize).min(nr);
+            let stack_id = crate::stacks::intern_kernel(&hdr, &e.ips[first..nr], out)?;
             let what = e.what;
             let gfp = u64::from(e.gfp);
             let slab = what == W::KML_KMALLOC.0 || what == W::KML_CACHE.0;
@@ -465,6 +468,29 @@ mod tests {
         assert_eq!(row.get("stack_id"), frame_rows[0].get("stack_id"));
         assert_eq!(row.get("stack_error"), &Val::Null);
         assert_eq!(row.get("sample_bytes"), &Val::Null);
+    }
+
+    #[test]
+    fn the_tracepoint_iterator_frame_is_left_out() {
+        let mut e = alloc(
+            W::KML_CACHE,
+            &[0xffff_ffff_8100_0001, 0xffff_ffff_8100_0002],
+        );
+        e.first = 1;
+        let out = decode_all(&[sent(&e)]);
+        let ips: Vec<&Val> = out
+            .rows
+            .iter()
+            .filter(|r| r.table == "stack_frame")
+            .map(|r| r.get("ip"))
+            .collect();
+        assert_eq!(ips, [&Val::U64(0xffff_ffff_8100_0002)]);
+        // Only the iterator: no stack.
+        let mut e = alloc(W::KML_CACHE, &[0xffff_ffff_8100_0001]);
+        e.first = 1;
+        let out = decode_all(&[sent(&e)]);
+        assert_eq!(out.rows.len(), 1, "{:?}", out.rows);
+        assert_eq!(out.rows[0].get("stack_id"), &Val::Null);
     }
 
     #[test]
