@@ -180,17 +180,17 @@ pub fn resolve_groups(requested: Option<&[String]>) -> Result<Vec<Selected>, Usa
             chosen.push((g.name, true));
         }
     }
-    // A group brings the groups it implies, named as it was.
+    // A group brings the groups it implies, unless taken away; as extras:
+    // one this kernel cannot record is skipped with a warning, and the
+    // group that brought it is recorded all the same.
     let mut i = 0;
     while i < chosen.len() {
-        let (name, named) = chosen[i];
+        let name = chosen[i].0;
         for implied in probes::group(name).map_or(&[][..], |g| g.implies) {
             match probes::group(implied) {
                 Some(g) if !removed.contains(&g.name) => {
-                    if let Some(c) = chosen.iter_mut().find(|(x, _)| *x == g.name) {
-                        c.1 |= named;
-                    } else {
-                        chosen.push((g.name, named));
+                    if !chosen.iter().any(|(x, _)| *x == g.name) {
+                        chosen.push((g.name, false));
                     }
                 }
                 Some(_) => {}
@@ -1647,8 +1647,9 @@ mod tests {
         }
         let sel = resolve_groups(Some(&[g.name.to_string()])).unwrap();
         let got: Vec<(&str, bool)> = sel.iter().map(|s| (s.group.name, s.named)).collect();
-        // In registry order, and named as the group that brings it.
-        let mut want = vec![(g.name, true), (implied, true)];
+        // In registry order; not named: a kernel that cannot record it
+        // still records the group that brought it.
+        let mut want = vec![(g.name, true), (implied, false)];
         want.sort_by_key(|(n, _)| probes::GROUPS.iter().position(|x| x.name == *n));
         assert_eq!(got, want);
         // With the defaults.
@@ -1666,7 +1667,9 @@ mod tests {
             assert!(got.iter().all(|s| s.group.name != implied), "{items:?}");
             assert!(got.iter().any(|s| s.group.name == g.name), "{items:?}");
         }
-        // With `all` it is not named (left out with a warning if it cannot load).
+        // Named by itself too: named.
+        let both = resolve_groups(Some(&[g.name.to_string(), implied.to_string()])).unwrap();
+        assert!(both.iter().all(|s| s.named));
         let all = resolve_groups(Some(&["all".into()])).unwrap();
         assert!(all.iter().all(|s| !s.named));
     }

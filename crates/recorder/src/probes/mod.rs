@@ -185,8 +185,9 @@ pub struct Group {
     /// Recorded when `--probes` is not given.
     pub default_on: bool,
     /// Groups recorded along with this one whenever it is (unless taken
-    /// away with `-GROUP`): memleak brings kmemleak. A name not in
-    /// [`GROUPS`] is ignored.
+    /// away with `-GROUP`), as if from `all`: skipped with a warning where
+    /// the kernel cannot record them. memleak brings kmemleak. A name not
+    /// in [`GROUPS`] is ignored.
     pub implies: &'static [&'static str],
     /// Its decoder names kernel functions, so the recorder loads the kernel
     /// symbols (/proc/kallsyms) before recording it.
