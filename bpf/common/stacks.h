@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Sampled user stacks, shared by every group that records them (faults now;
- * memleak's allocation stacks later). Include after runtime.h.
+ * Sampled user stacks as records of their own, for groups that sample the
+ * stacks of their events (faults). memleak and kmemleak carry a stack inline
+ * in each allocation record instead, the same way (bpf_get_stack into a
+ * per-CPU scratch, only the frames found sent). Include after runtime.h.
  *
  * A sample is its own ring-buffer record of kind MT_KIND_USER_STACK (kind at
  * mt_hdr's offset, as in every group's records): a header of the current
