@@ -26,7 +26,7 @@ use crate::frame::{values_u64, StrIds};
 use crate::model::{Metric, SectionReport, Status, Table, TextLimit, Unit};
 use crate::recording::{GroupState, ReadError, Recording};
 use crate::report_row;
-use crate::symbolize::Symbolizer;
+use crate::stacks::{folded as folded_stack, symbolized_stacks, Frame, KernelSymbols};
 
 pub static SECTION: Section = Section {
     id: "leaks",
@@ -668,35 +668,6 @@ impl Leaks {
 // ---------------------------------------------------------------------------
 // Frames and their names.
 
-/// A frame, named.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Named {
-    pub ip: u64,
-    /// The function, when a symbol covers the address.
-    pub function: Option<String>,
-    /// A user module's recorded path (`[unmapped]`, `[process gone]`), or
-    /// `[kernel]` / the kernel module's name.
-    pub module: String,
-    /// The file offset (user), or the address (kernel).
-    pub offset: u64,
-    pub kernel: bool,
-}
-
-impl Named {
-    /// The function, or module+offset: never nothing.
-    pub fn short(&self) -> String {
-        match &self.function {
-            Some(f) => f.clone(),
-            None => format!("{}+{:#x}", short(&self.module), self.offset),
-        }
-    }
-}
-
-/// A module's file name, for short mentions.
-fn short(path: &str) -> String {
-    path.rsplit('/').next().unwrap_or(path).to_string()
-}
-
 /// Kernel frames that are the tracing machinery the stack was taken from,
 /// not code of the kernel's own: left out everywhere.
 fn is_tracing(function: &str) -> bool {
@@ -759,180 +730,14 @@ fn is_allocator(function: &str) -> bool {
     P.iter().any(|p| function.starts_with(p))
 }
 
-/// Names frames: user frames through the process's mappings and the
-/// symbolizer, kernel frames through the recorded kallsyms snapshot.
-trait FrameNamer {
-    /// A user return address of process `tgid`, in a stack first seen at `ts`.
-    fn user(&mut self, tgid: u32, ts: i64, ip: u64) -> Named;
-    /// A kernel return address.
-    fn kernel(&mut self, ip: u64) -> Named;
-}
-
-/// One executable mapping as memrec read it.
-#[derive(Debug, Clone)]
-struct Mapping {
-    start: u64,
-    end: u64,
-    file_offset: u64,
-    path: String,
-    build_id: Option<String>,
-}
-
-/// The stack store's names, read from the recording.
-struct StoreNamer {
-    sym: Symbolizer,
-    /// Per process: its mapping reads by time.
-    reads: HashMap<u32, BTreeMap<i64, Vec<Mapping>>>,
-    /// Kernel symbols by address: (address, name, module).
-    ksyms: Vec<(u64, String, Option<String>)>,
-}
-
-impl StoreNamer {
-    fn load(
-        rec: &Recording,
-        f: &Filter,
-        user: bool,
-        kernel: bool,
-    ) -> Result<StoreNamer, ReadError> {
-        let all = Filter {
-            from_ns: None,
-            to_ns: None,
-            pid: None,
-            comm: None,
-            ..f.clone()
-        };
-        let mut reads: HashMap<u32, BTreeMap<i64, Vec<Mapping>>> = HashMap::new();
-        if user {
-            let mm = rec.fetch(
-                "module_map",
-                rec.scan_with(
-                    "module_map",
-                    &all,
-                    &[
-                        "ts_ns",
-                        "tgid",
-                        "start",
-                        "end",
-                        "file_offset",
-                        "path",
-                        "build_id",
-                    ],
-                    false,
-                )?,
-            )?;
-            let (ts, tg, st, en, of, pa, bi) = (
-                mm.i64_or0("ts_ns")?,
-                mm.u64_or0("tgid")?,
-                mm.u64_or0("start")?,
-                mm.u64_or0("end")?,
-                mm.u64_or0("file_offset")?,
-                mm.str_or_empty("path")?,
-                mm.str("build_id")?,
-            );
-            for i in 0..mm.height() {
-                reads
-                    .entry(tg[i] as u32)
-                    .or_default()
-                    .entry(ts[i])
-                    .or_default()
-                    .push(Mapping {
-                        start: st[i],
-                        end: en[i],
-                        file_offset: of[i],
-                        path: pa[i].clone(),
-                        build_id: bi[i].clone(),
-                    });
-            }
-        }
-        let mut ksyms = Vec::new();
-        if kernel {
-            let ks = rec.fetch(
-                "kernel_symbol",
-                rec.scan_with("kernel_symbol", &all, &["address", "name", "module"], false)?,
-            )?;
-            let (ad, na, mo) = (
-                ks.u64_or0("address")?,
-                ks.str_or_empty("name")?,
-                ks.str("module")?,
-            );
-            ksyms = (0..ks.height())
-                .map(|i| (ad[i], na[i].clone(), mo[i].clone()))
-                .collect();
-            ksyms.sort_by_key(|k| k.0);
-        }
-        Ok(StoreNamer {
-            sym: Symbolizer::new(&f.debuginfo),
-            reads,
-            ksyms,
-        })
-    }
-}
-
-impl FrameNamer for StoreNamer {
-    fn user(&mut self, tgid: u32, ts: i64, ip: u64) -> Named {
-        let unnamed = |module: &str| Named {
-            ip,
-            function: None,
-            module: module.to_string(),
-            offset: ip,
-            kernel: false,
-        };
-        let Some(r) = self.reads.get(&tgid) else {
-            return unnamed("[process gone]");
-        };
-        // The read this stack caused (or the first after it), else the last.
-        let read = r
-            .range(ts..)
-            .next()
-            .or_else(|| r.iter().next_back())
-            .map(|(_, m)| m);
-        let Some(m) = read.and_then(|m| m.iter().find(|m| ip >= m.start && ip < m.end)) else {
-            return unnamed("[unmapped]");
-        };
-        let off = ip - m.start + m.file_offset;
-        // A return address points after its call: look up the call.
-        let function = self
-            .sym
-            .symbol(&m.path, m.build_id.as_deref(), off.saturating_sub(1))
-            .map(|s| s.name);
-        Named {
-            ip,
-            function,
-            module: m.path.clone(),
-            offset: off,
-            kernel: false,
-        }
-    }
-
-    fn kernel(&mut self, ip: u64) -> Named {
-        let at = ip.saturating_sub(1);
-        let i = self.ksyms.partition_point(|k| k.0 <= at);
-        match i.checked_sub(1).map(|i| &self.ksyms[i]) {
-            Some((_, name, module)) => Named {
-                ip,
-                function: Some(name.clone()),
-                module: module
-                    .as_ref()
-                    .map_or_else(|| "[kernel]".to_string(), |m| format!("[{m}]")),
-                offset: ip,
-                kernel: true,
-            },
-            None => Named {
-                ip,
-                function: None,
-                module: "[kernel]".into(),
-                offset: ip,
-                kernel: true,
-            },
-        }
-    }
-}
-
-/// The named frames of the stacks a report shows, leaf first.
+/// The named frames of the stacks a report shows, leaf first (the store's
+/// [`crate::stacks::symbolized_stacks`], without the tracing frames).
 #[derive(Debug, Default)]
 pub struct Stacks {
-    by_id: HashMap<u64, Vec<Named>>,
-    call_sites: HashMap<u64, Named>,
+    by_id: HashMap<u64, Vec<Frame>>,
+    call_sites: HashMap<u64, Frame>,
+    /// What could not be named, for the notes.
+    pub notes: Vec<String>,
 }
 
 impl Stacks {
@@ -944,80 +749,29 @@ impl Stacks {
         sites: &BTreeSet<u64>,
     ) -> Result<Stacks, ReadError> {
         let mut out = Stacks::default();
-        if ids.is_empty() && sites.is_empty() {
-            return Ok(out);
-        }
-        let all = Filter {
-            from_ns: None,
-            to_ns: None,
-            pid: None,
-            comm: None,
-            ..f.clone()
-        };
-        let mut rows: Vec<(u64, u32, u64, bool, i64, u32)> = Vec::new();
         if !ids.is_empty() {
-            let want = Series::new("ids".into(), ids.iter().copied().collect::<Vec<u64>>());
-            let lf = rec
-                .scan_with(
-                    "stack_frame",
-                    &all,
-                    &["ts_ns", "tgid", "stack_id", "depth", "ip", "kernel"],
-                    false,
-                )?
-                .filter(col("stack_id").is_in(lit(want).implode(false), false));
-            let fr = rec.fetch("stack_frame", lf)?;
-            let (ts, tg, id, de, ip, ke) = (
-                fr.i64_or0("ts_ns")?,
-                fr.u64_or0("tgid")?,
-                fr.u64_or0("stack_id")?,
-                fr.u64_or0("depth")?,
-                fr.u64_or0("ip")?,
-                fr.bool("kernel")?,
-            );
-            for i in 0..fr.height() {
-                rows.push((
-                    id[i],
-                    de[i] as u32,
-                    ip[i],
-                    ke[i].unwrap_or(false),
-                    ts[i],
-                    tg[i] as u32,
-                ));
+            let named = symbolized_stacks(rec, ids.iter().copied(), &f.debuginfo)?;
+            out.notes = named.notes;
+            for (id, frames) in named.stacks {
+                let kept = frames
+                    .into_iter()
+                    .filter(|n| !(n.kernel && n.function.as_deref().is_some_and(is_tracing)))
+                    .collect();
+                out.by_id.insert(id, kept);
             }
         }
-        let user = rows.iter().any(|r| !r.3);
-        let kernel = rows.iter().any(|r| r.3) || !sites.is_empty();
-        let mut namer = StoreNamer::load(rec, f, user, kernel)?;
-        rows.sort_unstable_by_key(|r| (r.0, r.1));
-        rows.dedup_by_key(|r| (r.0, r.1));
-        // A stack's frames are named with the mappings of its first row.
-        let mut first: HashMap<u64, (i64, u32)> = HashMap::new();
-        for r in &rows {
-            let e = first.entry(r.0).or_insert((r.4, r.5));
-            if r.4 < e.0 {
-                *e = (r.4, r.5);
+        if !sites.is_empty() {
+            let ksyms = KernelSymbols::read(rec)?;
+            for &s in sites {
+                // A call site is a return address (the caller's `_RET_IP_`).
+                out.call_sites.insert(s, ksyms.frame(s, 1));
             }
-        }
-        for (id, _depth, ip, kernel, _, _) in rows {
-            let named = if kernel {
-                namer.kernel(ip)
-            } else {
-                let (ts, tgid) = first.get(&id).copied().unwrap_or_default();
-                namer.user(tgid, ts, ip)
-            };
-            if named.function.as_deref().is_some_and(is_tracing) {
-                continue;
-            }
-            out.by_id.entry(id).or_default().push(named);
-        }
-        for &s in sites {
-            out.call_sites.insert(s, namer.kernel(s));
         }
         Ok(out)
     }
 
     /// The frames of a group, leaf first (empty for none).
-    fn frames(&self, origin: Origin) -> &[Named] {
+    fn frames(&self, origin: Origin) -> &[Frame] {
         match origin {
             Origin::Stack(id) => self.by_id.get(&id).map_or(&[], Vec::as_slice),
             Origin::CallSite(ip) => self.call_sites.get(&ip).map_or(&[], std::slice::from_ref),
@@ -1043,7 +797,7 @@ impl Stacks {
         fr[skip..]
             .iter()
             .take(SHORT_FRAMES)
-            .map(Named::short)
+            .map(Frame::label)
             .collect::<Vec<_>>()
             .join(" < ")
     }
@@ -1131,8 +885,12 @@ report_row! {
         stack_id: u64 => None,
         depth: u32 => None,
         function: String => None,
+        /// A user module's path; `[ext4]` for a kernel module, `[kernel]`
+        /// for the image.
         module: String => None,
+        /// User: the file offset; kernel: from the function's start.
         offset: String => None,
+        ip: String => None,
     }
 }
 
@@ -1210,6 +968,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         }
     }
     let stacks = Stacks::load(rec, f, &ids, &sites)?;
+    r.notes.extend(stacks.notes.iter().cloned());
     let span_s = ((l.to - l.from).max(1)) as f64 / 1e9;
     r.notes.push(format!(
         "Outstanding: allocated in the window (+{:.3}s..+{:.3}s) and not freed by its end; a \
@@ -1423,8 +1182,14 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
                 stack_id: *id,
                 depth: depth as u32,
                 function: n.function.clone().unwrap_or_else(|| "?".into()),
-                module: n.module.clone(),
-                offset: format!("{:#x}", n.offset),
+                module: match (&n.module, n.kernel) {
+                    (Some(m), true) => format!("[{m}]"),
+                    (Some(m), false) => m.clone(),
+                    (None, true) => "[kernel]".into(),
+                    (None, false) => "[no mapping]".into(),
+                },
+                offset: n.offset.map(|o| format!("{o:#x}")).unwrap_or_default(),
+                ip: format!("{:#x}", n.ip),
             });
         }
     }
@@ -1678,7 +1443,7 @@ pub struct Entry {
     pub oldest_age_ns: i64,
     pub median_age_ns: i64,
     /// Leaf first.
-    pub frames: Vec<Named>,
+    pub frames: Vec<Frame>,
 }
 
 /// What `memana leaks` prints.
@@ -1741,13 +1506,11 @@ pub fn outstanding(
         let g = &l.groups[a.group as usize];
         let mut line = fold_name(l.name(a.comm));
         let frames = stacks.frames(g.key.origin);
+        line.push(';');
         if frames.is_empty() {
-            line.push(';');
             line.push_str(&stacks.short(g.key.origin));
-        }
-        for n in frames.iter().rev() {
-            line.push(';');
-            line.push_str(&fold_name(&n.short()));
+        } else {
+            line.push_str(&folded_stack(frames));
         }
         *folded.entry(line).or_default() += a.bytes as f64 * a.weight;
     }
@@ -1786,7 +1549,7 @@ pub fn outstanding(
         })
         .collect();
     let mut periods = BTreeMap::new();
-    let mut notes = Vec::new();
+    let mut notes = stacks.notes.clone();
     for side in &l.recorded {
         let p = l.periods(*side);
         if let Some(n) = sampling_note(*side, &p) {
@@ -1920,14 +1683,7 @@ impl Outstanding {
                 let _ = writeln!(s, "    [no stack]");
             }
             for n in &e.frames {
-                let _ = writeln!(
-                    s,
-                    "    {:#018x} {} [{}+{:#x}]",
-                    n.ip,
-                    clean(&n.short()),
-                    clean(&short(&n.module)),
-                    n.offset
-                );
+                let _ = writeln!(s, "    {:#018x} {}", n.ip, clean(&n.detail()));
             }
         }
         s
@@ -2402,6 +2158,73 @@ mod tests {
         assert!(
             text.contains("64 B in 1 allocations from kernel kmalloc kmalloc-64"),
             "{text}"
+        );
+    }
+
+    #[inline(never)]
+    fn allocating_here() -> u64 {
+        allocating_here as fn() -> u64 as usize as u64
+    }
+
+    /// This test binary's mapping that holds `addr`: (start, end, offset,
+    /// path), and the file's build-id.
+    fn own_mapping(addr: u64) -> (u64, u64, u64, String, String) {
+        use object::Object;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        for l in maps.lines() {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let Some((a, b)) = f.first().and_then(|r| r.split_once('-')) else {
+                continue;
+            };
+            let (a, b) = (
+                u64::from_str_radix(a, 16).unwrap_or(0),
+                u64::from_str_radix(b, 16).unwrap_or(0),
+            );
+            if a <= addr && addr < b && f.len() >= 6 {
+                let off = u64::from_str_radix(f[2], 16).unwrap_or(0);
+                let data = std::fs::read(f[5]).unwrap_or_default();
+                let file = object::File::parse(&*data).unwrap_or_else(|e| panic!("{e}"));
+                let id = file.build_id().ok().flatten().unwrap_or_default();
+                let id = id.iter().map(|b| format!("{b:02x}")).collect();
+                return (a, b, off, f[5].to_string(), id);
+            }
+        }
+        panic!("{addr:#x} is in no mapping");
+    }
+
+    #[test]
+    fn user_frames_are_named_from_the_module_with_the_recorded_build_id() {
+        let ip = allocating_here() + 2;
+        let (start, end, off, path, id) = own_mapping(ip);
+        let mut b = Builder::new(T0, T0 + 10 * S);
+        b.add(
+            hdr(T0, 10, 10, "app"),
+            &module_map::Row {
+                start,
+                end,
+                file_offset: off,
+                path: Text::from(path.clone()),
+                build_id: Some(Text::from(id)),
+            },
+        );
+        frame(&mut b, 10, 5, 0, ip, false);
+        malloc(&mut b, S, 10, 0xa, 100, Some(5));
+        let (_d, rec) = open(b);
+        let out = outstanding(&rec, &Filter::default(), Sides::default(), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let leaf = &out.entries[0].frames[0];
+        assert!(
+            leaf.function
+                .as_deref()
+                .is_some_and(|f| f.ends_with("allocating_here")),
+            "{leaf:?}"
+        );
+        assert_eq!(leaf.module.as_deref(), Some(path.as_str()));
+        assert!(out.to_folded().starts_with("app;"), "{}", out.to_folded());
+        assert!(
+            out.to_folded().trim_end().ends_with("allocating_here 100"),
+            "{}",
+            out.to_folded()
         );
     }
 
