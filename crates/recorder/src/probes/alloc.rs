@@ -37,16 +37,6 @@ pub fn exp_quantiles() -> [u32; EXP_Q] {
     q
 }
 
-/// The probability that an allocation of `bytes` is sampled with a mean gap
-/// of `sample_bytes` (1 when every allocation is recorded): what memana
-/// inverts to scale samples up.
-pub fn sampled_probability(bytes: u64, sample_bytes: u64) -> f64 {
-    if sample_bytes == 0 {
-        return 1.0;
-    }
-    1.0 - (-(bytes as f64) / sample_bytes as f64).exp()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,13 +50,5 @@ mod tests {
         // The largest gap is about 7.6 means: far from overflowing the
         // kernel's (sample_bytes * q) >> 16 for any sample_bytes below 2^40.
         assert!(q[EXP_Q - 1] < 8 * 65536);
-    }
-
-    #[test]
-    fn small_allocations_are_rarely_sampled() {
-        assert_eq!(sampled_probability(100, 0), 1.0);
-        let p = sampled_probability(512 * 1024, 512 * 1024);
-        assert!((p - (1.0 - (-1.0f64).exp())).abs() < 1e-12);
-        assert!(sampled_probability(16, 512 * 1024) < 0.0001);
     }
 }
