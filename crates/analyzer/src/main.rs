@@ -163,9 +163,11 @@ enum Cmd {
         #[command(flatten)]
         filter: FilterArgs,
     },
-    /// Print the allocations outstanding at the end of a window, by stack:
-    /// allocated in [--from, --to) and not freed by its end (memleak's user
-    /// heap and kmemleak's kernel allocations), with symbolized frames.
+    /// Print the allocations outstanding at a window's end, by stack (memleak, kmemleak).
+    ///
+    /// Outstanding: allocated in [--from, --to) and not freed by its end; the
+    /// user heap (memleak) and kernel allocations (kmemleak), with symbolized
+    /// frames. Byte-sampled recordings (--alloc-sample) give estimates.
     #[command(after_help = "Examples:\n  \
         memana leaks run.parquet --from 30s --to 5m\n  \
         memana leaks run.parquet --user --pid 1234 --debuginfo ./debug\n  \
