@@ -30,7 +30,8 @@ fi
 T=/sys/kernel/tracing
 cpu() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['cpu_seconds'])" "$1"; }
 dir=$(mktemp -d /var/tmp/memleak-uprobe.XXXXXX)
-trap 'echo "-:mtcost/hit" >>$T/uprobe_events 2>/dev/null; rm -rf "$dir"' EXIT
+# (the probe is normally gone already: that write fails, the cleanup goes on)
+trap '{ echo "-:mtcost/hit" >>$T/uprobe_events; } 2>/dev/null || true; rm -rf "$dir"' EXIT
 run() { # run [perf event]: the workload's CPU seconds
     mkfifo "$dir/go"
     "$BIN/membench" work malloc --pairs "$pairs" --wait-stdin <"$dir/go" >"$dir/w.json" &
