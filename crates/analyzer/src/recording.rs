@@ -427,6 +427,21 @@ impl Recording {
                     events.saturating_add(lost)
                 ));
             }
+            let missed: u64 = self
+                .meta
+                .probes
+                .iter()
+                .filter(|p| p.group == g)
+                .map(|p| p.missed)
+                .fold(0, u64::saturating_add);
+            if missed > 0 {
+                lossy = true;
+                notes.push(format!(
+                    "INCOMPLETE DATA: the kernel skipped probe group `{g}`'s programs for \
+                     {missed} events that came while another BPF program ran on the same CPU \
+                     (recursion misses); figures from it are lower bounds"
+                ));
+            }
             if malformed > 0 {
                 lossy = true;
                 notes.push(format!(

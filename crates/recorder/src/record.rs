@@ -771,6 +771,15 @@ impl Session {
             .map(|a| {
                 let g = &self.groups[a.group];
                 let (events, lost) = g.slot_stats(a.spec.slot);
+                let missed = if a.attached {
+                    g._skel
+                        .object()
+                        .progs()
+                        .find(|p| p.name() == a.spec.name)
+                        .map_or(0, |p| recursion_misses(p.as_fd()))
+                } else {
+                    0
+                };
                 ProbeMeta {
                     group: g.spec.name.to_string(),
                     program: a.spec.name.to_string(),
@@ -781,6 +790,7 @@ impl Session {
                     standby: g.programs.standby(a.spec.name),
                     events,
                     lost,
+                    missed,
                     recorded_state: Some(if a.attached {
                         ProbeState::Attached
                     } else {
@@ -807,6 +817,21 @@ impl Session {
         }
         out
     }
+}
+
+/// How often the kernel skipped the program because a BPF program was
+/// already running on the CPU (`recursion_misses`, Linux 5.12+; 0 where the
+/// kernel does not count them or the query fails).
+fn recursion_misses(prog: BorrowedFd<'_>) -> u64 {
+    let mut info = libbpf_sys::bpf_prog_info::default();
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: `info` is a plain C struct of `len` bytes, which is all the
+    // kernel writes; the descriptor is the loaded program's, open here.
+    let ret = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(prog.as_raw_fd(), &mut info, &mut len) };
+    if ret != 0 {
+        return 0;
+    }
+    info.recursion_misses
 }
 
 /// Loads one group, or says why it is not recorded.
@@ -1532,6 +1557,13 @@ fn print_summary(
         out.push_str(&format!(
             "  lost {} records at {} ({})\n",
             p.lost, p.target, p.program
+        ));
+    }
+    for p in probes.iter().filter(|p| p.missed > 0) {
+        out.push_str(&format!(
+            "  missed {} events at {} ({}): the kernel skipped the program while \
+             another BPF program ran on that CPU\n",
+            p.missed, p.target, p.program
         ));
     }
     for w in warnings {

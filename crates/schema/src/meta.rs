@@ -56,6 +56,12 @@ pub struct ProbeMeta {
     pub events: u64,
     /// Records the kernel dropped because the ring buffer was full.
     pub lost: u64,
+    /// Times the kernel did not run the program for its event because a
+    /// BPF program was already running on that CPU (it interrupted one:
+    /// the program's `recursion_misses`); those events have no record.
+    /// Absent when 0, and in files written before it existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub missed: u64,
     /// Whether it ran and, if not, whose doing that was. Absent from files
     /// written before it existed: [`ProbeMeta::state`] derives it then.
     #[serde(default, rename = "state", skip_serializing_if = "Option::is_none")]
@@ -529,4 +535,8 @@ mod tests {
         assert!(matches!(parse_version("x"), Err(MetaError::BadVersion(_))));
         assert_eq!(parse_version("1").ok(), Some(1));
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
