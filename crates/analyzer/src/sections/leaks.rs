@@ -1274,6 +1274,9 @@ fn slab_growth(l: &Leaks) -> Vec<SlabRow> {
             change: est(v[3]) as i64 - est(v[1]) as i64,
             bytes_per_s: (v[3] - v[1]) / span_s,
         })
+        // A cache whose tracked objects were all freed at both ends has
+        // nothing to say here (the rate tables show its churn).
+        .filter(|r| r.objects_from > 0 || r.objects_to > 0)
         .collect();
     rows.sort_by(|a, b| b.change.cmp(&a.change).then_with(|| a.cache.cmp(&b.cache)));
     rows
@@ -1670,9 +1673,10 @@ impl Outstanding {
             };
             let _ = writeln!(
                 s,
-                "\n{} in {} allocations from {who}, oldest {:.3} s, median {:.3} s{}:",
+                "\n{} in {} allocation{} from {who}, oldest {:.3} s, median {:.3} s{}:",
                 human_bytes(e.bytes),
                 e.allocations,
+                if e.allocations == 1 { "" } else { "s" },
                 e.oldest_age_ns as f64 / 1e9,
                 e.median_age_ns as f64 / 1e9,
                 e.stack_id
@@ -2156,7 +2160,7 @@ mod tests {
         assert_eq!(j["stacks"][0]["frames"][1]["function"], "alloc_thing");
         let text = out.to_text("f");
         assert!(
-            text.contains("64 B in 1 allocations from kernel kmalloc kmalloc-64"),
+            text.contains("64 B in 1 allocation from kernel kmalloc kmalloc-64"),
             "{text}"
         );
     }
