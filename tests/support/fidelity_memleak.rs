@@ -217,11 +217,13 @@ pub fn memleak(c: &Case, r: &mut Report) {
         );
         return;
     }
-    r.check(
+    // Only how long the worker waited: whether every call was recorded is
+    // what the exact counts below check (on Debian's 6.1 under emulation
+    // the worker never saw the breakpoint byte, yet every call was there).
+    r.note(
         s,
         "the worker found uprobes on its malloc and free before allocating",
-        h["uprobes_seen"] == true,
-        format!("waited {} ms", h["uprobes_waited_ms"]),
+        format!("{} after {} ms", h["uprobes_seen"], h["uprobes_waited_ms"]),
     );
     let pid = num(h, "pid");
     let mine = |rows: &[Row]| -> Vec<Row> {

@@ -107,10 +107,10 @@ impl ScenarioName {
                 "grow the huge page pool by 8 pages, map 6 (MAP_HUGETLB) and touch 4 of them (4 hugetlb faults), unmap, restore the pool"
             }
             ScenarioName::HeapLeak => {
-                "a C worker leaks 1024 heap blocks (4 sizes) through memtrace_leak_outer/middle/alloc and mallocs and frees 5000 through a churn chain; its program is deleted afterwards"
+                "a C worker leaks 4096 heap blocks of 4 sizes (small: 1024) through memtrace_leak_outer/middle/alloc and mallocs and frees 100 000 (small: 5000) through a churn chain; its program is deleted afterwards"
             }
             ScenarioName::SlabHold => {
-                "a worker holds 4096 Unix sockets open (sock_inode_cache, filp objects) for a second, then closes them; /proc/slabinfo read around each step"
+                "a worker holds 16 384 Unix sockets (small: 4096) open for a second (sock_inode_cache and filp objects), then closes them; /proc/slabinfo read around each step"
             }
         }
     }

@@ -111,7 +111,7 @@ fn merged_into(cache: &str) -> Option<String> {
 }
 
 pub fn run(cfg: &RunConfig, truth: &mut GroundTruth) -> Result<()> {
-    let sockets = cfg.scale.pick(4096u64, 32_768);
+    let sockets = cfg.scale.pick(4096u64, 16_384);
     let nr_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut caches: BTreeMap<String, CacheTruth> = CACHES
         .iter()
