@@ -45,6 +45,11 @@ pub const FUNCS: &[&str] = &[
 
 /// How often the processes are looked at again for a new C library.
 const RESCAN: Duration = Duration::from_secs(1);
+/// How often the tracking tables are swept of exited processes' blocks
+/// (system-wide: with --pid there is one process).
+const SWEEP: Duration = Duration::from_secs(10);
+/// The BPF map of recorded blocks not freed yet (memleak.bpf.c).
+const TRACKED_MAP: &str = "tracked";
 
 /// Whether this kernel can attach uprobes; the error says why not.
 pub fn available() -> Result<(), String> {
@@ -392,6 +397,7 @@ pub struct Uprobes {
     /// new ones' maps.
     seen: HashSet<u32>,
     next_scan: Instant,
+    next_sweep: Instant,
 }
 
 impl Uprobes {
@@ -408,6 +414,7 @@ impl Uprobes {
             links: Vec::new(),
             seen: HashSet::new(),
             next_scan: Instant::now() + RESCAN,
+            next_sweep: Instant::now() + SWEEP,
         };
         match pid {
             Some(p) => match libc_of(p) {
@@ -600,6 +607,49 @@ impl Uprobes {
             );
             self.links.append(&mut links);
             self.add(l);
+        }
+        if Instant::now() >= self.next_sweep {
+            self.sweep(objects);
+            self.next_sweep = Instant::now() + SWEEP;
+        }
+    }
+
+    /// Deletes from the groups' tracking tables the blocks of processes
+    /// that have exited: their frees will never come, and a table that
+    /// filled up with them would count every new allocation as lost. Keys
+    /// start with the tgid (`struct track_key`).
+    fn sweep(&self, objects: &[(&str, &Object)]) {
+        use libbpf_rs::MapCore;
+        let mut alive: HashMap<u32, bool> = HashMap::new();
+        let mut is_alive = |tgid: u32| {
+            *alive
+                .entry(tgid)
+                .or_insert_with(|| Path::new(&format!("/proc/{tgid}")).exists())
+        };
+        for (group, obj) in objects {
+            if !self.probes.iter().any(|p| p.group == *group) {
+                continue;
+            }
+            let Some(map) = obj.maps().find(|m| m.name() == TRACKED_MAP) else {
+                continue;
+            };
+            let stale: Vec<Vec<u8>> = map
+                .keys()
+                .take(1 << 20)
+                .filter(|k| {
+                    let tgid = k
+                        .get(..4)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u32::from_ne_bytes);
+                    tgid.is_some_and(|t| !is_alive(t))
+                })
+                .collect();
+            for k in &stale {
+                let _ = map.delete(k);
+            }
+            if !stale.is_empty() {
+                debug!("memleak: forgot {} blocks of exited processes", stale.len());
+            }
         }
     }
 
