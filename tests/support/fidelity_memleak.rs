@@ -677,8 +677,8 @@ pub fn kmemleak(c: &Case, r: &mut Report) {
                 &figure,
                 format!(
                     "{freed_after_close} of {sockets}: freed by RCU callbacks in softirq, where the kernel \
-                     skips a BPF program that interrupts a run of itself on the CPU (recursion \
-                     protection), and this recording does not say how many frees it skipped"
+                     skips a BPF program that interrupts another on the CPU (recursion protection), \
+                     and this recording has no slab free program to count them"
                 ),
             ),
         }
@@ -731,10 +731,11 @@ pub fn kmemleak(c: &Case, r: &mut Report) {
     }
 }
 
-/// Runs of the slab free programs the kernel skipped because the same
+/// Runs of the slab free programs the kernel skipped because a BPF
 /// program was already running on that CPU (an interrupt's or softirq's
-/// free inside a traced free: `bpf_prog_info.recursion_misses`), as memrec
-/// wrote them in the probe's `missed`; None when the file does not say.
+/// free inside a traced one: `bpf_prog_info.recursion_misses`), as memrec
+/// writes them in the probe's `missed` (absent when 0); None when the file
+/// has no slab free program.
 fn missed_frees(c: &Case) -> Option<i128> {
     let probes = c.meta()["probes"].as_array()?;
     let frees: Vec<&Value> = probes
@@ -746,7 +747,11 @@ fn missed_frees(c: &Case) -> Option<i128> {
     }
     frees
         .iter()
-        .map(|p| p["missed"].as_u64().map(i128::from))
+        .map(|p| {
+            p["missed"]
+                .as_u64()
+                .map_or(Some(0), |m| Some(i128::from(m)))
+        })
         .sum()
 }
 
