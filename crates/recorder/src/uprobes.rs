@@ -2,8 +2,9 @@
 //! attaching the group's programs to its allocation functions.
 //!
 //! With `--pid P`, the library P maps, opened through `/proc/P/root` (so a
-//! process in a container is traced in its own files), with the probes
-//! bound to P. With `--comm` or `--cgroup`, every distinct library (by
+//! process in a container is traced in its own files; in a chroot, whose
+//! maps name the file from memrec's root, through P's link to the mapping
+//! in `/proc/P/map_files`), with the probes bound to P. With `--comm` or `--cgroup`, every distinct library (by
 //! device and inode) of the running processes that match, and the host's,
 //! with the probes on every process that maps it and the BPF task filter
 //! choosing; the processes are looked at again about once a second, so a
@@ -125,7 +126,8 @@ pub struct Libc {
     key: (String, u64),
     /// Its path in the process's mount namespace.
     path: String,
-    /// Where memrec opens it: through the process's root.
+    /// Where memrec opens it: through the process's root, or the
+    /// process's link to the mapping.
     open_path: PathBuf,
     /// The process it was found in.
     pid: u32,
@@ -183,7 +185,18 @@ pub fn libc_of(pid: u32) -> io::Result<Option<Libc>> {
     else {
         return Ok(None);
     };
-    let open_path = PathBuf::from(format!("/proc/{pid}/root{}", m.path));
+    // Through the process's root, as it names the file (a container's own
+    // mount namespace). Where that is not the mapped file (a chroot: maps
+    // gives the path from memrec's root), the mapping's own link, which
+    // the kernel resolves to the very file whatever the namespaces.
+    let mut open_path = PathBuf::from(format!("/proc/{pid}/root{}", m.path));
+    let same_file = std::fs::metadata(&open_path).is_ok_and(|st| {
+        use std::os::unix::fs::MetadataExt;
+        st.ino() == m.inode
+    });
+    if !same_file {
+        open_path = PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end));
+    }
     let read = File::open(&open_path)
         .and_then(|f| dynamic_functions(&f, FUNCS))
         .map_err(|e| debug!("uprobes: symbols of {}: {e}", open_path.display()))
