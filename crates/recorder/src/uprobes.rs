@@ -443,6 +443,16 @@ impl Uprobes {
                 for l in u.scan() {
                     u.add(l);
                 }
+                // A uprobe lives in the file, not the process: every task
+                // that maps these libraries traps into the kernel on each
+                // probed call, whether it matches the filter or not.
+                warn!(
+                    "memleak without --pid probes {} C librar{} system-wide: every process \
+                     using them pays a trap (about 2-5 us) per malloc/free while recording; \
+                     --pid PID binds the probes to one process",
+                    u.libcs.len(),
+                    if u.libcs.len() == 1 { "y" } else { "ies" }
+                );
             }
         }
         u
