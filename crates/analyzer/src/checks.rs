@@ -650,10 +650,10 @@ fn table(
     })?;
     let length = length_text(rec.end_ns.saturating_sub(rec.start_ns));
     for (&(name, ty, nullable, unit), s) in cols.iter().zip(&stats) {
-        let column = if COMMON.iter().any(|c| c.name == name) {
-            name.to_string()
-        } else {
+        let column = if t.column(name).is_some() {
             file_column_name(t.name, name)
+        } else {
+            name.to_string()
         };
         if !nullable && s.nulls > 0 {
             return Err(Offence::Null {

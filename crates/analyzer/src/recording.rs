@@ -477,10 +477,11 @@ impl Recording {
         let mut select = Vec::with_capacity(cols.len());
         let mut empty = Vec::with_capacity(cols.len());
         for &c in cols {
-            let ty = COMMON
-                .iter()
-                .find(|k| k.name == c)
-                .or_else(|| t.column(c))
+            // A table's own column before a common one of the same name
+            // (`kernel_alloc.kind` is the allocator, `kind` the table).
+            let ty = t
+                .column(c)
+                .or_else(|| COMMON.iter().find(|k| k.name == c))
                 .map(|k| k.ty)
                 .ok_or_else(|| {
                     ReadError::Unknown(format!("{table_name}.{c}"), self.name.clone())
@@ -495,9 +496,7 @@ impl Recording {
             return Ok(df.lazy());
         }
         for &c in cols {
-            if COMMON.iter().any(|k| k.name == c) {
-                select.push(col(c));
-            } else if t.column(c).is_some() {
+            if t.column(c).is_some() {
                 let file_name = file_column_name(table_name, c);
                 if !self.columns.contains(&file_name) {
                     return Err(ReadError::MissingColumn {
@@ -506,6 +505,8 @@ impl Recording {
                     });
                 }
                 select.push(col(file_name.as_str()).alias(c));
+            } else if COMMON.iter().any(|k| k.name == c) {
+                select.push(col(c));
             } else {
                 return Err(ReadError::Unknown(
                     format!("{table_name}.{c}"),

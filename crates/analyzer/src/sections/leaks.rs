@@ -165,70 +165,6 @@ struct Large {
     stack: Option<u64>,
 }
 
-/// As [`Recording::scan_with`], reading the table's own `kind` column
-/// (`kernel_alloc.kind`, `kernel_free.kind`) where `cols` names `kind`:
-/// `scan_with` takes `kind` for the common column (the table's name), which
-/// shares the name.
-fn scan_own_kind(
-    rec: &Recording,
-    table: &str,
-    f: &Filter,
-    cols: &[&str],
-    task: bool,
-) -> Result<LazyFrame, ReadError> {
-    let own = memtrace_schema::file_column_name(table, KIND);
-    if !cols.contains(&KIND) || !rec.may_have(table) {
-        // No rows: the empty frame's `kind` has the type of the table's.
-        return rec.scan_with(table, f, cols, task);
-    }
-    if !rec.columns.contains(&own) {
-        return Err(ReadError::MissingColumn {
-            path: rec.name.clone(),
-            column: own,
-        });
-    }
-    // The selection and filters of `scan_with`, with the own column.
-    let mut select: Vec<Expr> = Vec::new();
-    for c in cols {
-        if *c == KIND {
-            select.push(col(own.as_str()).alias(KIND));
-        } else if memtrace_schema::COMMON.iter().any(|k| k.name == *c) {
-            select.push(col(*c));
-        } else {
-            let name = memtrace_schema::file_column_name(table, c);
-            if !rec.columns.contains(&name) {
-                return Err(ReadError::MissingColumn {
-                    path: rec.name.clone(),
-                    column: name,
-                });
-            }
-            select.push(col(name.as_str()).alias(*c));
-        }
-    }
-    let mut pred = col(memtrace_schema::KIND_COLUMN).eq(lit(table));
-    if let Some(from) = f.from_ns {
-        pred = pred.and(col("ts_ns").gt_eq(lit(from)));
-    }
-    if let Some(to) = f.to_ns {
-        pred = pred.and(col("ts_ns").lt(lit(to)));
-    }
-    if task {
-        if let Some((pid_col, comm_col)) =
-            memtrace_schema::table(table).and_then(|t| t.task_columns())
-        {
-            if let Some(pid) = f.pid {
-                pred = pred.and(col(pid_col).eq(lit(pid)));
-            }
-            if let Some(comm) = &f.comm {
-                pred = pred.and(col(comm_col).eq(lit(comm.as_str())));
-            }
-        }
-    }
-    Ok(rec.base().filter(pred).select(select))
-}
-
-/// The kernel tables' column naming the allocation's kind.
-const KIND: &str = "kind";
 
 /// Allocations this row stands for under byte sampling: 1/p with
 /// p = 1 − exp(−bytes/period) (the schema's `sample_bytes`).
@@ -410,7 +346,7 @@ impl Leaks {
                 "sample_bytes",
             ],
         };
-        let lf = scan_own_kind(rec, table, f, cols, true)?;
+        let lf = rec.scan_with(table, f, cols, true)?;
         let mut index: HashMap<GroupKey, u32> = HashMap::new();
         let none = self.strs.id_of("");
         let mut periods = BTreeSet::new();
@@ -516,7 +452,7 @@ impl Leaks {
             Side::User => &["ts_ns", "tgid", "address"],
             Side::Kernel => &["ts_ns", "kind", "address"],
         };
-        let mut lf = scan_own_kind(rec, table, f, cols, false)?;
+        let mut lf = rec.scan_with(table, f, cols, false)?;
         if let (Side::User, Some(pid)) = (side, f.pid) {
             lf = lf.filter(col("tgid").eq(lit(pid)));
         }
