@@ -27,8 +27,8 @@ FIXTURES=(
     "faults leak +faults"
     "swap-inout swap +swap"
     "hugetlb hugetlb +hugetlb"
-    "heap-leak heap-leak memleak --comm memscen-heap"
-    "slab-hold slab-hold kmemleak --comm memscen-slab --kmem-cache sock_inode_cache,filp"
+    "heap-leak heap-leak +memleak --comm memscen-heap"
+    "slab-hold slab-hold +kmemleak --comm memscen-slab --kmem-cache sock_inode_cache,filp"
 )
 
 out_dir=fixtures

@@ -135,14 +135,15 @@ NOINLINE size_t memtrace_churn_outer(size_t count,
 
 /* Whether a uprobe is installed on the C library function `name` in this
  * process: the kernel writes a breakpoint (int3 on x86, brk on arm64) over
- * its first instruction in this process's copy of the page. */
+ * the probed instruction in this process's copy of the page. memrec probes
+ * glibc's free past its first instruction (a 3-byte NULL test) on x86. */
 static int probed(const char *name)
 {
     const unsigned char *f = dlsym(RTLD_DEFAULT, name);
     if (!f)
         return 0;
 #if defined(__x86_64__) || defined(__i386__)
-    return f[0] == 0xcc;
+    return f[0] == 0xcc || f[3] == 0xcc;
 #elif defined(__aarch64__)
     return *(const uint32_t *)f == 0xd42000a0u; /* brk #5, BRK64_OPCODE_UPROBES */
 #else
