@@ -165,7 +165,6 @@ struct Large {
     stack: Option<u64>,
 }
 
-
 /// Allocations this row stands for under byte sampling: 1/p with
 /// p = 1 − exp(−bytes/period) (the schema's `sample_bytes`).
 pub fn weight(bytes: u64, period: Option<u64>) -> f64 {
