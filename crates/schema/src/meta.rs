@@ -68,6 +68,11 @@ pub struct ProbeMeta {
     pub recorded_state: Option<ProbeState>,
 }
 
+/// For serde: a count of 0 is left out of the metadata.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl ProbeMeta {
     /// What became of the program. Older files, which lack the field, could
     /// not tell a missing target from a failed attach: both read `failed`.
@@ -535,8 +540,4 @@ mod tests {
         assert!(matches!(parse_version("x"), Err(MetaError::BadVersion(_))));
         assert_eq!(parse_version("1").ok(), Some(1));
     }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
