@@ -42,6 +42,13 @@ KM_CPUS=${KM_CPUS:-2}
 KM_TIMEOUT=${KM_TIMEOUT:-2400}
 KM_TESTS=${KM_TESTS-record_pressure fidelity cli}
 KM_HOST_TESTS=${KM_HOST_TESTS:-0}
+# Emulated guests (TCG) now and then wedge in the kernel's live code
+# patching (text_poke_bp: one CPU waits forever for the other to take an
+# IPI) or trap on a half-patched instruction at boot; real CPUs do not. Such
+# a run is stopped when the guest reports a CPU stuck for this long, and
+# booted again once; what it printed is kept as console.attempt1.log.
+KM_WEDGE_SECS=${KM_WEDGE_SECS:-120}
+KM_RETRIES=${KM_RETRIES:-1}
 VNG_VERSION=${VNG_VERSION:-1.42}
 
 docs=0
@@ -66,6 +73,24 @@ done
 ((${#kernels[@]})) || kernels=(6.1 6.12 host)
 
 log() { echo "kernel-matrix: $*" >&2; }
+
+# Prints why an emulated guest is wedged, from its console, and succeeds;
+# fails while it is not. A soft lockup in the kernel's code patching, or any
+# CPU stuck past KM_WEDGE_SECS, never recovers under TCG.
+emulator_wedge() {
+    local console=$1 stuck
+    stuck=$(grep -o 'soft lockup - CPU#[0-9]* stuck for [0-9]*s' "$console" 2>/dev/null |
+        tail -1 | grep -o '[0-9]*s$' | tr -d s) || true
+    if [[ -n $stuck ]] && ((stuck >= KM_WEDGE_SECS)); then
+        if grep -q 'text_poke_bp\|smp_call_function_many_cond' "$console"; then
+            echo "a CPU stuck for ${stuck}s in the kernel's live code patching"
+        else
+            echo "a CPU stuck for ${stuck}s"
+        fi
+        return 0
+    fi
+    return 1
+}
 die() {
     log "$*"
     exit 1
@@ -257,13 +282,39 @@ for k in "${kernels[@]}"; do
         # A disk for the guest's /var/tmp (else a tmpfs), sparse and thrown
         # away after the run.
         disk=$dir/vartmp.img
-        truncate -s 8G "$disk"
-        mkfs.ext4 -q -F -L kmvartmp "$disk"
-        timeout --foreground -k 30 "$KM_TIMEOUT" \
-            vng --verbose "${accel[@]}" -r "$img" "${rw[@]}" --disk "$disk" \
-            --memory "$KM_MEMORY" --cpus "$KM_CPUS" \
-            -- "$guest $dir $BIN ${tests[*]}" </dev/null >"$dir/console.log" 2>&1 || true
-        rm -f "$disk"
+        attempt=1
+        while :; do
+            truncate -s 8G "$disk"
+            mkfs.ext4 -q -F -L kmvartmp "$disk"
+            timeout --foreground -k 30 "$KM_TIMEOUT" \
+                vng --verbose "${accel[@]}" -r "$img" "${rw[@]}" --disk "$disk" \
+                --memory "$KM_MEMORY" --cpus "$KM_CPUS" \
+                -- "$guest $dir $BIN ${tests[*]}" </dev/null >"$dir/console.log" 2>&1 &
+            vm=$!
+            wedged=""
+            while kill -0 "$vm" 2>/dev/null; do
+                sleep 10
+                if [[ $KM_ACCEL == tcg ]] && wedged=$(emulator_wedge "$dir/console.log"); then
+                    pkill -f -- "$img" 2>/dev/null || true
+                    kill "$vm" 2>/dev/null || true
+                    break
+                fi
+            done
+            wait "$vm" 2>/dev/null || true
+            rm -f "$disk"
+            [[ -z $wedged && ( -f $dir/kernel-release || $KM_ACCEL != tcg ) ]] && break
+            [[ -z $wedged ]] && wedged="the emulated guest did not boot"
+            if ((attempt > KM_RETRIES)); then
+                log "$label: $wedged; no retries left"
+                break
+            fi
+            log "$label: $wedged (an emulation fault, not a test's); booting again"
+            mkdir -p "$dir/attempt$attempt"
+            mv "$dir/console.log" "$dir/console.attempt$attempt.log"
+            find "$dir" -maxdepth 1 -type f ! -name 'console.attempt*' ! -name emulated \
+                ! -name skip ! -name fixtures.list -exec mv -t "$dir/attempt$attempt" {} +
+            attempt=$((attempt + 1))
+        done
     fi
     secs=$(($(date +%s) - t0))
     printf '%s\t%d\n' "$label" "$secs" >>"$KM_OUT/timings.tsv"
