@@ -467,7 +467,7 @@ fn outstanding_bytes_match_the_raw_rows_on_a_synthetic_recording() {
     check_file(&synthetic(d.path()));
 }
 
-/// The memleak fixtures (helper scenario recordings). Skipped, saying so,
+/// The memleak fixtures (memscen heap-leak and slab-hold). Skipped, saying so,
 /// only when the fixture files are missing.
 #[test]
 fn outstanding_bytes_match_the_raw_rows_on_the_fixtures() {
