@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::os::unix::fs::FileExt;
 
 use memtrace_schema::tables::stacks::{kernel_symbol, module_map, stack_frame};
@@ -197,7 +198,10 @@ struct Proc {
 
 #[derive(Debug, Default)]
 struct Store {
-    stacks: HashMap<(Space, Vec<u64>), u64>,
+    /// Distinct stacks by a hash of (space, frames), each bucket the
+    /// stacks with that hash and their ids.
+    stacks: HashMap<u64, Vec<(Space, Box<[u64]>, u64)>>,
+    nr_stacks: usize,
     next_id: u64,
     procs: HashMap<u32, Proc>,
     /// Build-ids by (device, inode) of the file, or None if it has none.
@@ -313,12 +317,24 @@ impl Store {
         frames: &[u64],
         out: &mut O,
     ) -> Result<u64, DecodeError> {
-        let key = (space, frames.to_vec());
-        if let Some(&id) = self.stacks.get(&key) {
+        // Looked up by a hash of the borrowed frames: every allocation
+        // event of memleak and kmemleak comes here, and a stack seen before
+        // must cost no allocation.
+        let hash = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (space, frames).hash(&mut h);
+            h.finish()
+        };
+        if let Some(id) = self.stacks.get(&hash).and_then(|b| {
+            b.iter()
+                .find(|(s, f, _)| *s == space && &f[..] == frames)
+                .map(|&(_, _, id)| id)
+        }) {
             return Ok(id);
         }
-        if self.stacks.len() >= MAX_STACKS {
+        if self.nr_stacks >= MAX_STACKS {
             self.stacks.clear();
+            self.nr_stacks = 0;
         }
         self.next_id += 1;
         let id = self.next_id;
@@ -333,7 +349,11 @@ impl Store {
                 },
             )?;
         }
-        self.stacks.insert(key, id);
+        self.stacks
+            .entry(hash)
+            .or_default()
+            .push((space, frames.into(), id));
+        self.nr_stacks += 1;
         Ok(id)
     }
 

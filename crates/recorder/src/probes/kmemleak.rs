@@ -312,6 +312,43 @@ fn kind_name(what: u32) -> Text {
     })
 }
 
+/// A cache's name as the decoder meets it: a slab cache's own, or a kmalloc
+/// cache's prefix and size.
+enum CacheKey<'a> {
+    Named(&'a [u8]),
+    Kmalloc(&'static str, u64),
+}
+
+thread_local! {
+    /// Cache names made once: every allocation row names its cache, and a
+    /// box has a few hundred caches.
+    static CACHE_NAMES: std::cell::RefCell<(
+        std::collections::HashMap<Vec<u8>, Text>,
+        std::collections::HashMap<(&'static str, u64), Text>,
+    )> = Default::default();
+}
+
+/// The `cache` column's text for a key, made on its first use.
+fn cache_text(key: CacheKey<'_>) -> Text {
+    CACHE_NAMES.with(|c| {
+        let (named, kmalloc) = &mut *c.borrow_mut();
+        match key {
+            CacheKey::Named(name) => {
+                if let Some(t) = named.get(name) {
+                    return t.clone();
+                }
+                let t = Text::from(String::from_utf8_lossy(name).into_owned());
+                named.insert(name.to_vec(), t.clone());
+                t
+            }
+            CacheKey::Kmalloc(prefix, bytes) => kmalloc
+                .entry((prefix, bytes))
+                .or_insert_with(|| Text::from(format!("{prefix}{}", size_name(bytes))))
+                .clone(),
+        }
+    })
+}
+
 /// Bytes of an allocation record before its frames.
 const HEAD: usize = std::mem::size_of::<types::kml_alloc>() - 8 * STACK_MAX;
 /// KML_STACK_MAX in kmemleak.h.
@@ -349,17 +386,13 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
             let gfp = u64::from(e.gfp);
             let slab = what == W::KML_KMALLOC.0 || what == W::KML_CACHE.0;
             let cache = if what == W::KML_CACHE.0 {
-                let name: Vec<u8> = e
-                    .cache
-                    .iter()
-                    .map(|&c| c as u8)
-                    .take_while(|&c| c != 0)
-                    .collect();
-                Some(Text::from(String::from_utf8_lossy(&name).into_owned()))
+                let bytes = e.cache.map(|c| c as u8);
+                let len = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
+                Some(cache_text(CacheKey::Named(&bytes[..len])))
             } else if what == W::KML_KMALLOC.0 && e.bytes_alloc <= 2 * ctx.page_size {
                 // Larger ones come from the page allocator (kmalloc_large).
                 let prefix = KmallocBits::of(&ctx.gfp).prefix(gfp);
-                Some(Text::from(format!("{prefix}{}", size_name(e.bytes_alloc))))
+                Some(cache_text(CacheKey::Kmalloc(prefix, e.bytes_alloc)))
             } else {
                 None
             };
