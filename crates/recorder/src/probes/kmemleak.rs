@@ -319,13 +319,16 @@ enum CacheKey<'a> {
     Kmalloc(&'static str, u64),
 }
 
+/// Slab caches' names, and kmalloc caches' by prefix and size.
+type CacheNames = (
+    std::collections::HashMap<Vec<u8>, Text>,
+    std::collections::HashMap<(&'static str, u64), Text>,
+);
+
 thread_local! {
     /// Cache names made once: every allocation row names its cache, and a
     /// box has a few hundred caches.
-    static CACHE_NAMES: std::cell::RefCell<(
-        std::collections::HashMap<Vec<u8>, Text>,
-        std::collections::HashMap<(&'static str, u64), Text>,
-    )> = Default::default();
+    static CACHE_NAMES: std::cell::RefCell<CacheNames> = Default::default();
 }
 
 /// The `cache` column's text for a key, made on its first use.
