@@ -196,11 +196,14 @@ struct Proc {
     gone: bool,
 }
 
+/// A distinct stack: its address space, frames and id.
+type Interned = (Space, Box<[u64]>, u64);
+
 #[derive(Debug, Default)]
 struct Store {
     /// Distinct stacks by a hash of (space, frames), each bucket the
     /// stacks with that hash and their ids.
-    stacks: HashMap<u64, Vec<(Space, Box<[u64]>, u64)>>,
+    stacks: HashMap<u64, Vec<Interned>>,
     nr_stacks: usize,
     next_id: u64,
     procs: HashMap<u32, Proc>,
