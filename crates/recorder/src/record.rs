@@ -1213,6 +1213,9 @@ fn metadata(
         cgroups,
         end_reason: drained.end_reason.to_string(),
         warnings: plan.warnings.clone(),
+        segment: None,
+        oom_score_adj: None,
+        trigger: None,
     }
 }
 

@@ -272,6 +272,164 @@ pub struct FileMeta {
     pub end_reason: String,
     /// Warnings raised while recording (fallbacks, skipped probes).
     pub warnings: Vec<String>,
+    /// Which segments of which recording this file holds. Absent in files
+    /// from memrec before segments (one file, one recording).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentMeta>,
+    /// The `oom_score_adj` memrec gave itself, when it set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i32>,
+    /// What made the flight recorder write this file, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<TriggerMeta>,
+}
+
+/// A recording is written as segments: each an ordinary Parquet file closed
+/// at a checkpoint. A segment's metadata describes that segment alone: its
+/// window (`start_ns`..`end_ns`), the counters read at its two edges, and
+/// the events, losses and rows inside it. [`FileMeta::combine`] joins
+/// consecutive segments into the metadata of the whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    /// Random id shared by every segment of one recording (hex).
+    pub recording_id: String,
+    /// First and last segment held, numbered from 1 in recording order.
+    /// A single segment has `first == last`; a merged file spans several.
+    pub first: u64,
+    pub last: u64,
+}
+
+/// Why a flight-recorder file was written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TriggerMeta {
+    /// `oom`, `alloc-fail`, `direct-reclaim-over`, `compaction-over`, `psi`.
+    pub kind: String,
+    /// When it fired (`ts_ns` clock).
+    pub ts_ns: i64,
+    /// What fired it, in words (victim, latency, pressure line...).
+    pub detail: String,
+    /// The window kept before the trigger and the tail after it, in ns.
+    pub keep_ns: i64,
+    pub tail_ns: i64,
+}
+
+/// Why segments cannot be combined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CombineError {
+    #[error("no segments to combine")]
+    Empty,
+    #[error("segments of different recordings ({0} and {1})")]
+    Recordings(String, String),
+    #[error("segment {0} appears twice")]
+    Duplicate(u64),
+}
+
+impl FileMeta {
+    /// Joins the metadata of segments of one recording into that of the
+    /// whole: edges (start, anchors, counters read at the start) from the
+    /// first, end edges from the last, and the sum of what each one counted
+    /// (events, losses, rows). Segments are ordered by number; a gap (a
+    /// segment deleted by rotation, or lost in a crash) is allowed and
+    /// reported by [`Self::missing_segments`]. Files without segment
+    /// information combine only alone.
+    pub fn combine(metas: &[FileMeta]) -> Result<FileMeta, CombineError> {
+        let mut sorted: Vec<&FileMeta> = metas.iter().collect();
+        sorted.sort_by_key(|m| m.segment.as_ref().map_or(0, |s| s.first));
+        let (first, last) = match (sorted.first(), sorted.last()) {
+            (Some(f), Some(l)) => (*f, *l),
+            _ => return Err(CombineError::Empty),
+        };
+        if sorted.len() == 1 {
+            return Ok(first.clone());
+        }
+        let id = |m: &FileMeta| m.segment.as_ref().map(|s| s.recording_id.clone());
+        for pair in sorted.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if id(a) != id(b) || id(a).is_none() {
+                return Err(CombineError::Recordings(
+                    id(a).unwrap_or_else(|| "none".into()),
+                    id(b).unwrap_or_else(|| "none".into()),
+                ));
+            }
+            if let (Some(sa), Some(sb)) = (&a.segment, &b.segment) {
+                if sb.first <= sa.last {
+                    return Err(CombineError::Duplicate(sb.first));
+                }
+            }
+        }
+        let mut out = last.clone();
+        out.start_ns = first.start_ns;
+        out.start_time = first.start_time.clone();
+        out.clock_anchors = first
+            .clock_anchors
+            .first()
+            .into_iter()
+            .chain(last.clock_anchors.last())
+            .cloned()
+            .collect();
+        out.zones_start = first.zones_start.clone();
+        out.buddyinfo_start = first.buddyinfo_start.clone();
+        out.buddyinfo_start_before = first.buddyinfo_start_before.clone();
+        out.vmstat_start = first.vmstat_start.clone();
+        out.segment = Some(SegmentMeta {
+            recording_id: id(first).unwrap_or_default(),
+            first: first.segment.as_ref().map_or(0, |s| s.first),
+            last: last.segment.as_ref().map_or(0, |s| s.last),
+        });
+        // Counts inside the window: the sum over segments.
+        out.rows.clear();
+        for p in out.probes.iter_mut() {
+            (p.events, p.lost, p.missed) = (0, 0, 0);
+        }
+        for g in out.groups.iter_mut() {
+            (g.decoded, g.malformed, g.lost) = (0, 0, 0);
+        }
+        for m in &sorted {
+            for (t, n) in &m.rows {
+                *out.rows.entry(t.clone()).or_default() += n;
+            }
+            for p in &m.probes {
+                if let Some(o) = out
+                    .probes
+                    .iter_mut()
+                    .find(|o| o.group == p.group && o.program == p.program)
+                {
+                    o.events += p.events;
+                    o.lost += p.lost;
+                    o.missed += p.missed;
+                }
+            }
+            for g in &m.groups {
+                if let Some(o) = out.groups.iter_mut().find(|o| o.name == g.name) {
+                    o.decoded += g.decoded;
+                    o.malformed += g.malformed;
+                    o.lost += g.lost;
+                }
+            }
+            for (id, path) in &m.cgroups {
+                out.cgroups.entry(*id).or_insert_with(|| path.clone());
+            }
+            for w in &m.warnings {
+                if !out.warnings.contains(w) {
+                    out.warnings.push(w.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Segment numbers missing between the first and the last one held:
+    /// only meaningful on the output of [`Self::combine`] together with the
+    /// list of segments that went into it.
+    pub fn missing_segments(held: &[u64]) -> Vec<u64> {
+        let mut held = held.to_vec();
+        held.sort_unstable();
+        let mut missing = Vec::new();
+        for w in held.windows(2) {
+            missing.extend(w[0] + 1..w[1]);
+        }
+        missing
+    }
 }
 
 impl FileMeta {
@@ -539,5 +697,55 @@ mod tests {
         ));
         assert!(matches!(parse_version("x"), Err(MetaError::BadVersion(_))));
         assert_eq!(parse_version("1").ok(), Some(1));
+    }
+
+    fn segment(id: &str, n: u64, start: i64, end: i64, rows: u64, events: u64) -> FileMeta {
+        FileMeta {
+            start_ns: start,
+            end_ns: end,
+            vmstat_start: [("pgfault".to_string(), start as u64)].into(),
+            vmstat_end: [("pgfault".to_string(), end as u64)].into(),
+            rows: [("procstat".to_string(), rows)].into(),
+            probes: vec![ProbeMeta {
+                group: "procstat".into(),
+                program: "p".into(),
+                events,
+                lost: 1,
+                ..Default::default()
+            }],
+            segment: Some(SegmentMeta {
+                recording_id: id.into(),
+                first: n,
+                last: n,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn segments_combine_into_the_whole() {
+        let parts = [
+            segment("a", 2, 10, 20, 5, 6),
+            segment("a", 1, 0, 10, 3, 4),
+            segment("a", 4, 30, 40, 1, 1),
+        ];
+        let all = FileMeta::combine(&parts).unwrap();
+        assert_eq!((all.start_ns, all.end_ns), (0, 40));
+        assert_eq!(all.vmstat_start["pgfault"], 0);
+        assert_eq!(all.vmstat_end["pgfault"], 40);
+        assert_eq!(all.rows["procstat"], 9);
+        assert_eq!((all.probes[0].events, all.probes[0].lost), (11, 3));
+        let seg = all.segment.unwrap();
+        assert_eq!((seg.first, seg.last), (1, 4));
+        assert_eq!(FileMeta::missing_segments(&[1, 2, 4]), vec![3]);
+
+        let other = [segment("a", 1, 0, 10, 3, 4), segment("b", 2, 10, 20, 1, 1)];
+        assert!(matches!(
+            FileMeta::combine(&other),
+            Err(CombineError::Recordings(..))
+        ));
+        let twice = [segment("a", 1, 0, 10, 3, 4), segment("a", 1, 0, 10, 3, 4)];
+        assert_eq!(FileMeta::combine(&twice), Err(CombineError::Duplicate(1)));
+        assert_eq!(FileMeta::combine(&[]), Err(CombineError::Empty));
     }
 }
