@@ -6,8 +6,6 @@
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{new_null_array, ArrayRef, RecordBatch};
@@ -30,6 +28,9 @@ use super::{WriteError, WriterOptions};
 pub(super) enum Msg {
     /// A batch of table `.0`, in its narrow schema.
     Batch(usize, RecordBatch),
+    /// Close the segment with this metadata and start the next.
+    Checkpoint(Box<FileMeta>),
+    /// Close the segment with this metadata and stop.
     Finish(Box<FileMeta>),
 }
 
@@ -308,40 +309,27 @@ impl Encoder {
         Ok(())
     }
 
-    pub(super) fn run(
+    /// Encodes one batch of table `t`; bytes whole on disk so far come back.
+    pub(super) fn write_batch(&mut self, t: usize, batch: &RecordBatch) -> Result<u64, WriteError> {
+        self.write(t, batch)?;
+        Ok(self.complete)
+    }
+
+    /// Closes the file with `meta` in its footer and syncs it. After a
+    /// failure (`failed`), or when closing fails, the file is cut after its
+    /// last whole row group and given a footer for those instead. Returns
+    /// the file's size.
+    pub(super) fn close(
         mut self,
-        rx: Receiver<Msg>,
-        bytes: &AtomicU64,
+        meta: &FileMeta,
+        failed: bool,
         failure: &Mutex<Option<String>>,
     ) -> Result<u64, WriteError> {
-        self.complete = self.file.bytes_written() as u64;
-        let mut failed = false;
-        let mut meta: Option<Box<FileMeta>> = None;
         let fail = |e: WriteError| {
             if let Ok(mut f) = failure.lock() {
                 f.get_or_insert_with(|| e.to_string());
             }
         };
-        for msg in rx {
-            match msg {
-                Msg::Batch(t, b) if !failed => match self.write(t, &b) {
-                    Ok(()) => bytes.store(self.complete, Ordering::Relaxed),
-                    Err(e) => {
-                        failed = true;
-                        fail(e);
-                    }
-                },
-                // After a failure, later batches have nowhere to go.
-                Msg::Batch(..) => {}
-                Msg::Finish(m) => {
-                    meta = Some(m);
-                    break;
-                }
-            }
-        }
-        // Even when the sender vanished without Finish, close the file so
-        // what was written stays readable.
-        let meta = meta.map(|m| *m).unwrap_or_default();
         let kv = vec![
             KeyValue::new(
                 SCHEMA_VERSION_KEY.to_string(),

@@ -7,11 +7,13 @@
 //! readers skip other tables by the `kind` statistics.
 
 mod encode;
+pub mod segments;
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -23,6 +25,51 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema, SchemaRef};
 
 use memtrace_schema::{tables, ColumnType, FileMeta, Header, Row, Table, Visitor, COMMON};
+
+pub use segments::{Sealed, SegmentDir};
+
+/// Sees the rows of chosen tables as they are written (the flight
+/// recorder's triggers).
+pub trait Watch: Visitor + Send {
+    /// Whether rows of this table are wanted (asked once per table when
+    /// the writer starts).
+    fn wants(&self, table: &'static Table) -> bool;
+    /// A row of a wanted table begins; its values follow in column order
+    /// through [`Visitor`], then [`Watch::end`].
+    fn begin(&mut self, table: &'static Table, hdr: &Header);
+    fn end(&mut self);
+}
+
+/// Forwards a row's values to a watcher (a `dyn` one cannot be the
+/// generic visitor itself).
+struct WatchCursor<'a>(&'a mut dyn Watch);
+
+impl Visitor for WatchCursor<'_> {
+    fn u32(&mut self, v: u32) {
+        self.0.u32(v)
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.u64(v)
+    }
+    fn i32(&mut self, v: i32) {
+        self.0.i32(v)
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.i64(v)
+    }
+    fn f64(&mut self, v: f64) {
+        self.0.f64(v)
+    }
+    fn bool(&mut self, v: bool) {
+        self.0.bool(v)
+    }
+    fn text(&mut self, v: &str) {
+        self.0.text(v)
+    }
+    fn null(&mut self) {
+        self.0.null()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -250,6 +297,9 @@ pub struct Tables {
     batch_rows: usize,
     tx: SyncSender<encode::Msg>,
     rows_total: Vec<u64>,
+    watch: Option<Box<dyn Watch>>,
+    /// Per table: whether the watcher wants its rows.
+    watched: Vec<bool>,
 }
 
 /// The writer thread.
@@ -259,16 +309,37 @@ pub struct FileWriter {
     failure: Arc<Mutex<Option<String>>>,
 }
 
+/// Where the writer puts the recording.
+enum Dest {
+    /// One file (empty, open for reading and writing) in a directory.
+    File(File, std::path::PathBuf),
+    /// Segments, closed at each checkpoint; each sealed one is announced.
+    Segments(SegmentDir, Option<Sender<Sealed>>),
+}
+
 /// Starts the writer thread on `file` (empty, open for reading and
-/// writing), which lies in `dir`.
+/// writing), which lies in `dir`. Checkpoints are ignored: one file.
 pub fn create(
     file: File,
     dir: &Path,
     opts: &WriterOptions,
 ) -> Result<(Tables, FileWriter), WriteError> {
+    start(Dest::File(file, dir.to_path_buf()), opts)
+}
+
+/// Starts the writer thread on segments in `segs`: [`Tables::checkpoint`]
+/// closes one and starts the next. Each segment closed is sent on `sealed`.
+pub fn create_segmented(
+    segs: SegmentDir,
+    sealed: Option<Sender<Sealed>>,
+    opts: &WriterOptions,
+) -> Result<(Tables, FileWriter), WriteError> {
+    start(Dest::Segments(segs, sealed), opts)
+}
+
+fn start(dest: Dest, opts: &WriterOptions) -> Result<(Tables, FileWriter), WriteError> {
     let layout = Layout::new(opts.batch_rows);
-    let encoder =
-        encode::Encoder::create(file, dir, opts, layout.schema.clone(), &layout.first_col)?;
+    let thread = WriterThread::new(dest, opts, &layout)?;
     // A few batches in flight: enough to overlap decoding and encoding,
     // bounded so a slow disk pushes back instead of growing memory.
     let (tx, rx) = sync_channel::<encode::Msg>(2);
@@ -277,7 +348,7 @@ pub fn create(
     let (counter, failed) = (bytes.clone(), failure.clone());
     let handle = std::thread::Builder::new()
         .name("memrec-writer".into())
-        .spawn(move || encoder.run(rx, &counter, &failed))
+        .spawn(move || thread.run(rx, &counter, &failed))
         .map_err(|e| WriteError::Stopped(e.to_string()))?;
     let bufs = tables().iter().map(|t| TableBuf::new(t, 0)).collect();
     let n = tables().len();
@@ -288,6 +359,8 @@ pub fn create(
             batch_rows: opts.batch_rows,
             tx,
             rows_total: vec![0; n],
+            watch: None,
+            watched: vec![false; n],
         },
         FileWriter {
             handle,
@@ -295,6 +368,152 @@ pub fn create(
             failure,
         },
     ))
+}
+
+/// The writer thread's state: the file or segment being written.
+struct WriterThread {
+    dest: Dest,
+    opts: WriterOptions,
+    schema: SchemaRef,
+    first_col: Vec<usize>,
+    /// The open file, its number (segments) and its directory.
+    current: Option<(encode::Encoder, u64)>,
+    /// Bytes of the segments already sealed.
+    sealed_bytes: u64,
+}
+
+impl WriterThread {
+    fn new(dest: Dest, opts: &WriterOptions, layout: &Layout) -> Result<Self, WriteError> {
+        let mut t = WriterThread {
+            dest,
+            opts: opts.clone(),
+            schema: layout.schema.clone(),
+            first_col: layout.first_col.clone(),
+            current: None,
+            sealed_bytes: 0,
+        };
+        // The first file now: a directory we cannot write to fails here,
+        // before any probe goes live.
+        t.open_next()?;
+        Ok(t)
+    }
+
+    fn open_next(&mut self) -> Result<(), WriteError> {
+        let (file, dir, index) = match &mut self.dest {
+            Dest::File(f, dir) => {
+                if self.sealed_bytes > 0 {
+                    return Ok(());
+                }
+                (f.try_clone().map_err(WriteError::Io)?, dir.clone(), 0)
+            }
+            Dest::Segments(segs, _) => {
+                let (f, i) = segs.create_next().map_err(WriteError::Io)?;
+                (f, segs.dir().to_path_buf(), i)
+            }
+        };
+        let enc =
+            encode::Encoder::create(file, &dir, &self.opts, self.schema.clone(), &self.first_col)?;
+        self.current = Some((enc, index));
+        Ok(())
+    }
+
+    /// Closes the current file with `meta`, seals it (segments), and
+    /// returns its size.
+    fn close_current(
+        &mut self,
+        meta: &FileMeta,
+        failed: bool,
+        failure: &Mutex<Option<String>>,
+    ) -> Result<u64, WriteError> {
+        let Some((enc, index)) = self.current.take() else {
+            return Ok(0);
+        };
+        let size = enc.close(meta, failed, failure)?;
+        self.sealed_bytes += size;
+        if let Dest::Segments(segs, notify) = &self.dest {
+            let path = segs.seal(index).map_err(WriteError::Io)?;
+            if let Some(tx) = notify {
+                let _ = tx.send(Sealed {
+                    index,
+                    path,
+                    bytes: size,
+                    start_ns: meta.start_ns,
+                    end_ns: meta.end_ns,
+                });
+            }
+        }
+        Ok(size)
+    }
+
+    fn run(
+        mut self,
+        rx: Receiver<encode::Msg>,
+        bytes: &AtomicU64,
+        failure: &Mutex<Option<String>>,
+    ) -> Result<u64, WriteError> {
+        let mut failed = false;
+        let fail = |e: WriteError| {
+            if let Ok(mut f) = failure.lock() {
+                f.get_or_insert_with(|| e.to_string());
+            }
+        };
+        let mut last: Option<u64> = None;
+        for msg in &rx {
+            match msg {
+                encode::Msg::Batch(t, b) if !failed => {
+                    if self.current.is_none() {
+                        if let Err(e) = self.open_next() {
+                            failed = true;
+                            fail(e);
+                            continue;
+                        }
+                    }
+                    let Some((enc, _)) = self.current.as_mut() else {
+                        continue;
+                    };
+                    match enc.write_batch(t, &b) {
+                        Ok(done) => bytes.store(self.sealed_bytes + done, Ordering::Relaxed),
+                        Err(e) => {
+                            failed = true;
+                            fail(e);
+                        }
+                    }
+                }
+                // After a failure, later batches have nowhere to go.
+                encode::Msg::Batch(..) => {}
+                encode::Msg::Checkpoint(meta) => {
+                    if matches!(self.dest, Dest::File(..)) {
+                        continue;
+                    }
+                    match self.close_current(&meta, failed, failure) {
+                        Ok(_) => bytes.store(self.sealed_bytes, Ordering::Relaxed),
+                        Err(e) => {
+                            failed = true;
+                            fail(e);
+                        }
+                    }
+                    // The next segment opens with the next batch: a failed
+                    // writer opens none.
+                    if !failed {
+                        if let Err(e) = self.open_next() {
+                            failed = true;
+                            fail(e);
+                        }
+                    }
+                }
+                encode::Msg::Finish(meta) => {
+                    last = Some(self.close_current(&meta, failed, failure)?);
+                    break;
+                }
+            }
+        }
+        if last.is_none() {
+            // The sender vanished without Finish: close what is open so what
+            // was written stays readable.
+            self.close_current(&FileMeta::default(), failed, failure)?;
+        }
+        Ok(self.sealed_bytes)
+    }
 }
 
 impl Tables {
@@ -323,6 +542,14 @@ impl Tables {
             i: 0,
         });
         buf.rows += 1;
+        if self.watched[i] {
+            if let Some(w) = self.watch.as_deref_mut() {
+                w.begin(R::TABLE, hdr);
+                row.visit(&mut WatchCursor(w));
+                w.end();
+            }
+        }
+        let buf = &self.bufs[i];
         if buf.rows >= self.batch_rows {
             self.flush_table(i)?;
         }
@@ -347,6 +574,29 @@ impl Tables {
         let batch = RecordBatch::try_new(self.layout.narrow[i].clone(), cols)?;
         self.tx
             .send(encode::Msg::Batch(i, batch))
+            .map_err(|_| WriteError::Stopped("writer thread ended".into()))
+    }
+
+    /// Shows the rows of the tables `watch` wants to it, as they are pushed.
+    pub fn set_watch(&mut self, watch: Box<dyn Watch>) {
+        self.watched = self.bufs.iter().map(|b| watch.wants(b.table)).collect();
+        self.watch = Some(watch);
+    }
+
+    /// The watcher, to ask what it saw.
+    pub fn watch_mut(&mut self) -> Option<&mut (dyn Watch + 'static)> {
+        self.watch.as_deref_mut()
+    }
+
+    /// Writes every buffered row and closes the current segment with
+    /// `meta`; the next rows go to a new segment. (One file: no-op but
+    /// the flush.)
+    pub fn checkpoint(&mut self, meta: FileMeta) -> Result<(), WriteError> {
+        for i in 0..self.bufs.len() {
+            self.flush_table(i)?;
+        }
+        self.tx
+            .send(encode::Msg::Checkpoint(Box::new(meta)))
             .map_err(|_| WriteError::Stopped("writer thread ended".into()))
     }
 
