@@ -12,6 +12,7 @@ pub mod fidelity_memleak;
 pub mod fidelity_swap;
 pub mod kernel;
 pub mod rows;
+pub mod segments;
 pub mod tracefs;
 
 use std::collections::BTreeMap;
