@@ -9,6 +9,7 @@ mod preflight;
 mod printfmt;
 mod probes;
 mod record;
+mod recover;
 mod stacks;
 mod timer;
 mod uprobes;
@@ -45,6 +46,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the recording of a memrec that was killed readable: merge its
+    /// closed segments into one file and say what was kept and what was lost.
+    #[command(after_help = "Examples:\n  \
+        memrec recover run.parquet            # merges run.parquet.segments/ into run.parquet\n  \
+        memrec recover run.parquet.segments/  # the same\n  \
+        memrec recover runs/                  # a directory-mode recording's runs/.segments/")]
+    Recover(RecoverArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RecoverArgs {
+    /// The recording's file (its segments are in `FILE.segments/`), the
+    /// segments directory itself, or a directory-mode output directory.
+    path: PathBuf,
+    /// Write the recovered recording here instead.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Overwrite the recording's file if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Keep the segments directory after merging it.
+    #[arg(long)]
+    keep_segments: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -327,6 +351,19 @@ fn main() -> ExitCode {
     memtrace_cli::logging::init(cli.verbose);
     let result = match cli.command {
         Command::Probes { json } => probes_command(json),
+        Command::Recover(a) => recover::recover(&recover::RecoverOptions {
+            path: a.path,
+            output: a.output,
+            force: a.force,
+            keep_segments: a.keep_segments,
+        })
+        .and_then(|r| {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(recover::report(&r).as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("writing the report to stdout")
+        }),
         Command::Record(a) => {
             let ring_mb = a.ring_mb.clamp(1, 1024).next_power_of_two();
             let disabled = disabled_programs(&a);

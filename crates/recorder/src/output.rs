@@ -169,7 +169,7 @@ fn cstring(p: &Path) -> io::Result<CString> {
 
 /// rename(2) that fails with `AlreadyExists` when `to` exists. Filesystems
 /// without RENAME_NOREPLACE get link + unlink, which fails the same way.
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     let (f, t) = (cstring(from)?, cstring(to)?);
     // SAFETY: two valid NUL-terminated paths.
     let rc = unsafe {

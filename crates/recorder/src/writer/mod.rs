@@ -7,7 +7,10 @@
 //! readers skip other tables by the `kind` statistics.
 
 mod encode;
+pub mod merge;
 pub mod segments;
+
+pub use merge::{merge, MergeError, MergeOptions, MergeSummary};
 
 use std::fs::File;
 use std::path::Path;

@@ -1,0 +1,1252 @@
+//! Joins closed segments (or files already merged) of one recording into
+//! one Parquet file.
+//!
+//! Row groups are copied as they are on disk (no decode, no re-encode):
+//! a merge costs about one read and one write of the data, and little
+//! memory. Two kinds of row group are decoded and encoded again instead:
+//! those a time window cuts through (only the rows inside are kept), and
+//! small ones, which are joined with the next small ones of the same table
+//! so that a long quiet recording does not end with thousands of tiny row
+//! groups (each repeats every table's column chunks in the footer).
+//!
+//! The output is written under a temporary name beside it, synced, and
+//! renamed into place without replacing anything; the inputs are only read.
+//! Its footer carries the combined metadata ([`FileMeta::combine`]) and
+//! checksums of its own bytes, as the writer's files do.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{new_null_array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter,
+};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
+use parquet::arrow::{ProjectionMask, ARROW_SCHEMA_META_KEY};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{KeyValue, RowGroupMetaData};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
+
+use memtrace_schema::integrity::{self, Verified};
+use memtrace_schema::{
+    file_column_name, FileMeta, TriggerMeta, COMMON, KIND_COLUMN, META_KEY, SCHEMA_VERSION_KEY,
+};
+
+/// What to merge and how.
+#[derive(Debug, Clone)]
+pub struct MergeOptions {
+    /// Keep only rows with `from <= ts_ns < to`. The metadata's window
+    /// (`start_ns`/`end_ns` and their wall-clock times) is clipped to it;
+    /// the counters read at the edges (vmstat, zones, clock anchors) and the
+    /// probes' event and loss counts stay those of the segments merged, so
+    /// they may cover a little more than the rows kept.
+    pub window: Option<(i64, i64)>,
+    /// Stored into the merged file's metadata.
+    pub trigger: Option<TriggerMeta>,
+    /// Replace a regular file at the output path (never anything else).
+    pub force: bool,
+    /// Row groups with fewer rows than this are joined with the next ones
+    /// of the same table; 0 copies every row group as it is.
+    pub coalesce_below: usize,
+    /// Most rows in a row group the merge encodes itself.
+    pub row_group_rows: usize,
+    /// zstd level of the row groups the merge encodes itself.
+    pub zstd_level: i32,
+}
+
+impl Default for MergeOptions {
+    fn default() -> Self {
+        MergeOptions {
+            window: None,
+            trigger: None,
+            force: false,
+            coalesce_below: 64 << 10,
+            row_group_rows: 1 << 20,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// What a merge wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MergeSummary {
+    /// Rows per table in the output.
+    pub rows: BTreeMap<String, u64>,
+    /// Row groups in the output, and how many of them were copied as they
+    /// were (the rest were encoded again: cut by the window, or joined).
+    pub row_groups: usize,
+    pub row_groups_copied: usize,
+    /// Row groups of the inputs.
+    pub input_row_groups: usize,
+    /// Size of the output, and of its footer.
+    pub bytes: u64,
+    pub footer_bytes: u64,
+    /// The output's window (`ts_ns` clock), as in its metadata.
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// The same as RFC 3339 wall-clock times.
+    pub start_time: String,
+    pub end_time: String,
+    /// Input files merged, and the segment numbers they held.
+    pub files: usize,
+    pub segments: Vec<u64>,
+    /// Segment numbers missing between the first and the last held.
+    pub gaps: Vec<u64>,
+}
+
+impl MergeSummary {
+    pub fn total_rows(&self) -> u64 {
+        self.rows.values().sum()
+    }
+}
+
+/// Why a merge failed. The inputs are untouched and no output is left.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("nothing to merge: no input files")]
+    NoInputs,
+    #[error("cannot read {path}: {source}")]
+    Open { path: String, source: io::Error },
+    #[error("{path} is not a readable Parquet file: {source}")]
+    NotParquet { path: String, source: ParquetError },
+    #[error("{path}: {source}")]
+    Meta {
+        path: String,
+        source: memtrace_schema::MetaError,
+    },
+    #[error("{path} is damaged, not merging it: {source}")]
+    Damaged {
+        path: String,
+        source: integrity::IntegrityError,
+    },
+    #[error("{path} has another schema than {first}: only files of one recording merge")]
+    Schema { path: String, first: String },
+    #[error("{a} and {b} are from different recordings ({a_id} and {b_id})")]
+    Recordings {
+        a: String,
+        a_id: String,
+        b: String,
+        b_id: String,
+    },
+    #[error("{a} and {b} both hold segment {segment}")]
+    Overlap { a: String, b: String, segment: u64 },
+    #[error("combining the metadata: {0}")]
+    Combine(#[from] memtrace_schema::CombineError),
+    #[error("row group {row_group} of {path} holds rows of more than one table, so it cannot be cut or joined")]
+    MixedRowGroup { path: String, row_group: usize },
+    #[error("{0} exists; pass --force to overwrite it")]
+    Exists(String),
+    #[error("{0} is not a regular file; memrec writes only regular files, even with --force")]
+    NotRegular(String),
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: ParquetError },
+    #[error("writing {path}: {source}")]
+    Write { path: String, source: ParquetError },
+    #[error("writing {path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// Rows of nulls written at a time into other tables' columns.
+const NULL_CHUNK: usize = 8192;
+/// Rows decoded at a time.
+const BATCH_ROWS: usize = 8192;
+/// Encoded bytes a joined row group may hold in memory before it is
+/// written, and all of them together (as the writer's defaults).
+const GROUP_BYTES: usize = 8 << 20;
+const OPEN_BYTES: usize = 16 << 20;
+
+/// One input file, open.
+struct Input {
+    path: PathBuf,
+    file: File,
+    arrow: ArrowReaderMetadata,
+    meta: FileMeta,
+}
+
+impl Input {
+    fn open(path: &Path) -> Result<Self, MergeError> {
+        let shown = path.display().to_string();
+        let file = File::open(path).map_err(|source| MergeError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        let arrow = ArrowReaderMetadata::load(&file, Default::default()).map_err(|source| {
+            MergeError::NotParquet {
+                path: shown.clone(),
+                source,
+            }
+        })?;
+        let (_, meta) =
+            FileMeta::from_parquet(arrow.metadata().file_metadata()).map_err(|source| {
+                MergeError::Meta {
+                    path: shown.clone(),
+                    source,
+                }
+            })?;
+        // Copying a damaged chunk would give it fresh checksums that hide
+        // the damage: check the input's before copying anything.
+        match integrity::verify(&file, arrow.metadata()) {
+            Ok(Verified::Intact { .. }) => {}
+            Ok(Verified::Unchecked) => {
+                tracing::warn!("{shown} has no checksums; merging it unchecked")
+            }
+            Err(source) => {
+                return Err(MergeError::Damaged {
+                    path: shown,
+                    source,
+                })
+            }
+        }
+        Ok(Input {
+            path: path.to_path_buf(),
+            file,
+            arrow,
+            meta,
+        })
+    }
+
+    fn shown(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// First and last segment number held (0 for a file without segments).
+    fn segments(&self) -> (u64, u64) {
+        self.meta
+            .segment
+            .as_ref()
+            .map_or((0, 0), |s| (s.first, s.last))
+    }
+
+    fn kv(&self, key: &str) -> Option<&str> {
+        self.arrow
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()?
+            .iter()
+            .find(|k| k.key == key)?
+            .value
+            .as_deref()
+    }
+}
+
+/// Refuses inputs of several recordings, overlapping inputs, and inputs
+/// whose schemas differ. `ins` is sorted by first segment.
+fn check_inputs(ins: &[Input]) -> Result<(), MergeError> {
+    let id = |i: &Input| i.meta.segment.as_ref().map(|s| s.recording_id.clone());
+    let first = &ins[0];
+    for pair in ins.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if id(a).is_none() || id(a) != id(b) {
+            return Err(MergeError::Recordings {
+                a: a.shown(),
+                a_id: id(a).unwrap_or_else(|| "no segment id".into()),
+                b: b.shown(),
+                b_id: id(b).unwrap_or_else(|| "no segment id".into()),
+            });
+        }
+        if b.segments().0 <= a.segments().1 {
+            return Err(MergeError::Overlap {
+                a: a.shown(),
+                b: b.shown(),
+                segment: b.segments().0,
+            });
+        }
+    }
+    let root = |i: &Input| {
+        i.arrow
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .root_schema_ptr()
+    };
+    for i in &ins[1..] {
+        if root(i) != root(first) || i.kv(ARROW_SCHEMA_META_KEY) != first.kv(ARROW_SCHEMA_META_KEY)
+        {
+            return Err(MergeError::Schema {
+                path: i.shown(),
+                first: first.shown(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The writer settings of the row groups the merge encodes: those of
+/// memrec's writer, so a joined row group is stored as a written one.
+fn writer_properties(zstd_level: i32) -> Result<WriterProperties, ParquetError> {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_offset_index_disabled(true)
+        .set_data_page_size_limit(256 << 10)
+        .set_created_by(format!("memrec {}", env!("CARGO_PKG_VERSION")));
+    // Columns that rise or stay close from row to row: deltas, not a
+    // dictionary (see the writer for why each).
+    for c in ["ts_ns", "pid", "tgid", "fault.address"] {
+        b = b
+            .set_column_dictionary_enabled(ColumnPath::from(c), false)
+            .set_column_encoding(ColumnPath::from(c), Encoding::DELTA_BINARY_PACKED);
+    }
+    Ok(b.build())
+}
+
+/// Rows of one table being encoded into a row group of the output.
+struct OpenGroup {
+    /// One writer per file column; only the table's own columns have one.
+    writers: Vec<Option<ArrowColumnWriter>>,
+    rows: usize,
+}
+
+impl OpenGroup {
+    fn memory_size(&self) -> usize {
+        self.writers
+            .iter()
+            .flatten()
+            .map(ArrowColumnWriter::memory_size)
+            .sum()
+    }
+}
+
+/// The output file being written.
+struct Output {
+    path: String,
+    file: SerializedFileWriter<File>,
+    /// The same open file, to compute the checksums from.
+    raw: File,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    ts_col: Option<usize>,
+    kind_col: Option<usize>,
+    /// Each table's file columns (the common ones, then its own), by name.
+    table_cols: BTreeMap<String, Vec<usize>>,
+    open: BTreeMap<String, OpenGroup>,
+    nulls: Vec<ArrayRef>,
+    opts: MergeOptions,
+    rows: BTreeMap<String, u64>,
+    copied: usize,
+}
+
+impl Output {
+    fn new(
+        file: File,
+        path: String,
+        first: &Input,
+        opts: &MergeOptions,
+    ) -> Result<Self, MergeError> {
+        let werr = |source| MergeError::Write {
+            path: path.clone(),
+            source,
+        };
+        let raw = file.try_clone().map_err(|source| MergeError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let descr = first.arrow.metadata().file_metadata().schema_descr();
+        let props = writer_properties(opts.zstd_level).map_err(werr)?;
+        let writer = SerializedFileWriter::new(file, descr.root_schema_ptr(), Arc::new(props))
+            .map_err(werr)?;
+        let schema = first.arrow.schema().clone();
+        let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+        let col = |name: &str| schema.index_of(name).ok();
+        let mut table_cols = BTreeMap::new();
+        for t in memtrace_schema::tables() {
+            let cols: Option<Vec<usize>> = COMMON
+                .iter()
+                .map(|c| col(c.name))
+                .chain(
+                    t.columns
+                        .iter()
+                        .map(|c| col(&file_column_name(t.name, c.name))),
+                )
+                .collect();
+            // A table this file's schema lacks cannot be encoded again; its
+            // row groups are copied (and a window cut through one refused).
+            if let Some(mut cols) = cols {
+                cols.sort_unstable();
+                table_cols.insert(t.name.to_string(), cols);
+            }
+        }
+        let mut by_type: Vec<(arrow_schema::DataType, ArrayRef)> = Vec::new();
+        let nulls = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if let Some((_, a)) = by_type.iter().find(|(t, _)| t == f.data_type()) {
+                    return a.clone();
+                }
+                let a = new_null_array(f.data_type(), NULL_CHUNK);
+                by_type.push((f.data_type().clone(), a.clone()));
+                a
+            })
+            .collect();
+        Ok(Output {
+            ts_col: col(COMMON[0].name),
+            kind_col: col(KIND_COLUMN),
+            path,
+            file: writer,
+            raw,
+            factory,
+            schema,
+            table_cols,
+            open: BTreeMap::new(),
+            nulls,
+            opts: opts.clone(),
+            rows: BTreeMap::new(),
+            copied: 0,
+        })
+    }
+
+    /// The table of a row group, from its `kind` statistics (one table per
+    /// row group, so min and max agree).
+    fn kind_of(&self, rg: &RowGroupMetaData) -> Option<String> {
+        let stats = rg.column(self.kind_col?).statistics()?;
+        let (min, max) = (stats.min_bytes_opt()?, stats.max_bytes_opt()?);
+        (min == max).then(|| String::from_utf8_lossy(min).into_owned())
+    }
+
+    /// The smallest and largest `ts_ns` of a row group, from its statistics.
+    fn ts_range(&self, rg: &RowGroupMetaData) -> Option<(i64, i64)> {
+        match rg.column(self.ts_col?).statistics()? {
+            Statistics::Int64(s) => Some((*s.min_opt()?, *s.max_opt()?)),
+            _ => None,
+        }
+    }
+
+    /// Puts row group `i` of `input` into the output: copied, cut, joined
+    /// or dropped.
+    fn add(&mut self, input: &Input, i: usize) -> Result<(), MergeError> {
+        let rg = input.arrow.metadata().row_group(i);
+        let n = usize::try_from(rg.num_rows()).unwrap_or(0);
+        if n == 0 {
+            return Ok(());
+        }
+        let kind = self.kind_of(rg);
+        let range = self.ts_range(rg);
+        let (inside, outside) = match self.opts.window {
+            None => (true, false),
+            Some((from, to)) => (
+                range.is_some_and(|(lo, hi)| lo >= from && hi < to),
+                range.is_some_and(|(lo, hi)| hi < from || lo >= to),
+            ),
+        };
+        if outside {
+            return Ok(());
+        }
+        // Only a row group of one known table, with nothing in other
+        // tables' columns, can be decoded into that table's columns.
+        let table = kind
+            .clone()
+            .filter(|k| self.table_cols.contains_key(k))
+            .filter(|k| self.only_own_columns(rg, k));
+        let small = n < self.opts.coalesce_below;
+        match table {
+            Some(t) if !inside || small => self.decode(input, i, &t),
+            _ if inside => {
+                if let Some(k) = &kind {
+                    // Rows of a table stay in time order across its groups.
+                    self.close_group(k)?;
+                }
+                self.copy(input, i, kind)
+            }
+            _ => Err(MergeError::MixedRowGroup {
+                path: input.shown(),
+                row_group: i,
+            }),
+        }
+    }
+
+    /// Whether every column outside table `t`'s is all null in `rg`.
+    fn only_own_columns(&self, rg: &RowGroupMetaData, t: &str) -> bool {
+        let Some(own) = self.table_cols.get(t) else {
+            return false;
+        };
+        rg.columns().iter().enumerate().all(|(c, chunk)| {
+            own.binary_search(&c).is_ok()
+                || chunk
+                    .statistics()
+                    .and_then(|s| s.null_count_opt())
+                    .is_some_and(|nulls| i64::try_from(nulls).ok() == Some(rg.num_rows()))
+        })
+    }
+
+    /// Copies row group `i` of `input` byte for byte.
+    fn copy(&mut self, input: &Input, i: usize, kind: Option<String>) -> Result<(), MergeError> {
+        let rg = input.arrow.metadata().row_group(i);
+        let werr = |source| MergeError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let mut w = self.file.next_row_group().map_err(werr)?;
+        for c in rg.columns() {
+            let close = ColumnCloseResult {
+                bytes_written: u64::try_from(c.compressed_size()).unwrap_or(0),
+                rows_written: u64::try_from(rg.num_rows()).unwrap_or(0),
+                metadata: c.clone(),
+                bloom_filter: None,
+                column_index: None,
+                offset_index: None,
+            };
+            w.append_column(&input.file, close)
+                .map_err(|source| MergeError::Read {
+                    path: input.shown(),
+                    source,
+                })?;
+        }
+        w.close().map_err(werr)?;
+        self.copied += 1;
+        let kind = kind.unwrap_or_else(|| "(unknown)".to_string());
+        *self.rows.entry(kind).or_default() += u64::try_from(rg.num_rows()).unwrap_or(0);
+        Ok(())
+    }
+
+    /// Decodes row group `i` of `input` (table `t`), keeps the rows inside
+    /// the window, and encodes them into `t`'s open row group.
+    fn decode(&mut self, input: &Input, i: usize, t: &str) -> Result<(), MergeError> {
+        let rerr = |source| MergeError::Read {
+            path: input.shown(),
+            source,
+        };
+        let cols = self.table_cols.get(t).cloned().unwrap_or_default();
+        let descr = input.arrow.metadata().file_metadata().schema_descr();
+        let file = input.file.try_clone().map_err(|source| MergeError::Open {
+            path: input.shown(),
+            source,
+        })?;
+        let mut reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, input.arrow.clone())
+                .with_row_groups(vec![i])
+                .with_projection(ProjectionMask::roots(descr, cols.iter().copied()))
+                .with_batch_size(BATCH_ROWS);
+        if let (Some((from, to)), Some(ts)) = (self.opts.window, self.ts_col) {
+            let keep = move |b: RecordBatch| {
+                let ts = b.column(0).as_primitive_opt::<Int64Type>().ok_or_else(|| {
+                    arrow_schema::ArrowError::SchemaError("ts_ns is not Int64".into())
+                })?;
+                Ok(ts
+                    .iter()
+                    .map(|v| Some(v.is_some_and(|v| v >= from && v < to)))
+                    .collect::<BooleanArray>())
+            };
+            let pred = ArrowPredicateFn::new(ProjectionMask::roots(descr, [ts]), keep);
+            reader = reader.with_row_filter(RowFilter::new(vec![Box::new(pred)]));
+        }
+        for batch in reader.build().map_err(rerr)? {
+            let batch = batch.map_err(|e| rerr(e.into()))?;
+            if batch.num_rows() > 0 {
+                self.write(t, &cols, &batch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes a batch of table `t` (its columns `cols`, in order).
+    fn write(&mut self, t: &str, cols: &[usize], batch: &RecordBatch) -> Result<(), MergeError> {
+        let werr = |source| MergeError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        if !self.open.contains_key(t) {
+            let writers = self.factory.create_column_writers(0).map_err(werr)?;
+            let writers = writers
+                .into_iter()
+                .enumerate()
+                .map(|(fc, w)| cols.binary_search(&fc).is_ok().then_some(w))
+                .collect();
+            self.open
+                .insert(t.to_string(), OpenGroup { writers, rows: 0 });
+        }
+        let Some(group) = self.open.get_mut(t) else {
+            return Ok(());
+        };
+        for (array, &fc) in batch.columns().iter().zip(cols) {
+            if let Some(w) = group.writers[fc].as_mut() {
+                for leaf in compute_leaves(self.schema.field(fc), array).map_err(werr)? {
+                    w.write(&leaf).map_err(werr)?;
+                }
+            }
+        }
+        group.rows += batch.num_rows();
+        if group.rows >= self.opts.row_group_rows.max(1) || group.memory_size() >= GROUP_BYTES {
+            self.close_group(t)?;
+        }
+        // One budget for all open groups: write out the largest until it fits.
+        loop {
+            let sizes: Vec<(String, usize)> = self
+                .open
+                .iter()
+                .map(|(k, g)| (k.clone(), g.memory_size()))
+                .collect();
+            let total: usize = sizes.iter().map(|(_, b)| b).sum();
+            match sizes.into_iter().max_by_key(|(_, b)| *b) {
+                Some((largest, _)) if total > OPEN_BYTES => self.close_group(&largest)?,
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes table `t`'s open row group, nulls in every other column.
+    fn close_group(&mut self, t: &str) -> Result<(), MergeError> {
+        let Some(group) = self.open.remove(t) else {
+            return Ok(());
+        };
+        let werr = |source| MergeError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let fresh = self.factory.create_column_writers(0).map_err(werr)?;
+        let mut chunks = Vec::with_capacity(fresh.len());
+        for (fc, (own, mut w)) in group.writers.into_iter().zip(fresh).enumerate() {
+            if let Some(own) = own {
+                chunks.push(own.close().map_err(werr)?);
+                continue;
+            }
+            let field = self.schema.field(fc);
+            let mut left = group.rows;
+            while left > 0 {
+                let n = left.min(NULL_CHUNK);
+                for leaf in compute_leaves(field, &self.nulls[fc].slice(0, n)).map_err(werr)? {
+                    w.write(&leaf).map_err(werr)?;
+                }
+                left -= n;
+            }
+            chunks.push(w.close().map_err(werr)?);
+        }
+        let mut rg = self.file.next_row_group().map_err(werr)?;
+        for c in chunks {
+            c.append_to_row_group(&mut rg).map_err(werr)?;
+        }
+        rg.close().map_err(werr)?;
+        *self.rows.entry(t.to_string()).or_default() += group.rows as u64;
+        Ok(())
+    }
+
+    /// Writes every open row group.
+    fn close_all(&mut self) -> Result<(), MergeError> {
+        let tables: Vec<String> = self.open.keys().cloned().collect();
+        for t in tables {
+            self.close_group(&t)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the footer with `kv` and the checksums, and syncs the file.
+    /// Returns the row groups written and the footer size.
+    fn finish(mut self, kv: Vec<KeyValue>) -> Result<(usize, u64), MergeError> {
+        self.close_all()?;
+        let ioerr = |source| MergeError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        // The checksums read back the bytes the footer will point at.
+        self.file.flush().map_err(ioerr)?;
+        let groups = self.file.flushed_row_groups().len();
+        let sums =
+            integrity::compute(&self.raw, self.file.flushed_row_groups(), &kv).map_err(ioerr)?;
+        let data_end = self.file.bytes_written() as u64;
+        for k in kv {
+            self.file.append_key_value_metadata(k);
+        }
+        self.file
+            .append_key_value_metadata(integrity::to_key_value(&sums));
+        let werr = |source| MergeError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.finish().map_err(werr)?;
+        self.file.flush().map_err(ioerr)?;
+        self.raw.sync_all().map_err(ioerr)?;
+        let len = self.raw.metadata().map_err(ioerr)?.len();
+        Ok((groups, len.saturating_sub(data_end)))
+    }
+}
+
+/// Removes the temporary output unless it was moved into place.
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// RFC 3339 wall-clock time of `ts_ns`, by the metadata's start anchor.
+fn wall_time(meta: &FileMeta, ts_ns: i64) -> Option<String> {
+    let ns = meta.to_realtime_ns(ts_ns)?;
+    Some(chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339())
+}
+
+/// Merges `inputs` (closed segments or merged files of one recording, in
+/// any order) into `out`, which must not exist (unless `opts.force` and it
+/// is a regular file). See the module documentation.
+pub fn merge(
+    inputs: &[PathBuf],
+    out: &Path,
+    opts: &MergeOptions,
+) -> Result<MergeSummary, MergeError> {
+    if inputs.is_empty() {
+        return Err(MergeError::NoInputs);
+    }
+    let mut ins = inputs
+        .iter()
+        .map(|p| Input::open(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    ins.sort_by_key(|i| i.segments().0);
+    check_inputs(&ins)?;
+    let metas: Vec<FileMeta> = ins.iter().map(|i| i.meta.clone()).collect();
+    let mut meta = FileMeta::combine(&metas)?;
+
+    let shown = out.display().to_string();
+    let exists = match std::fs::symlink_metadata(out) {
+        Ok(m) if !m.file_type().is_file() => return Err(MergeError::NotRegular(shown)),
+        Ok(_) => true,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(source) => {
+            return Err(MergeError::Io {
+                path: shown,
+                source,
+            })
+        }
+    };
+    if exists && !opts.force {
+        return Err(MergeError::Exists(shown));
+    }
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().take(160).collect::<String>())
+        .unwrap_or_default();
+    let ioerr = |source| MergeError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let (file, temp) =
+        crate::output::create_exclusive(&dir, &format!("{name}.merge")).map_err(ioerr)?;
+    let mut temp = TempFile {
+        path: temp,
+        keep: false,
+    };
+
+    let mut w = Output::new(file, shown.clone(), &ins[0], opts)?;
+    let mut input_row_groups = 0;
+    for input in &ins {
+        let n = input.arrow.metadata().num_row_groups();
+        input_row_groups += n;
+        for i in 0..n {
+            w.add(input, i)?;
+        }
+    }
+    // Every row is in a row group now: the counts are final.
+    w.close_all()?;
+    let rows = w.rows.clone();
+    let copied = w.copied;
+
+    // The rows in the file (a window keeps fewer than the segments counted;
+    // a segment salvaged from a full disk holds fewer than were pushed).
+    for n in meta.rows.values_mut() {
+        *n = 0;
+    }
+    for (t, n) in &rows {
+        *meta.rows.entry(t.clone()).or_default() += n;
+    }
+    if let Some((from, to)) = opts.window {
+        if meta.start_ns < from {
+            meta.start_ns = from;
+            meta.start_time = wall_time(&meta, from).unwrap_or(meta.start_time);
+        }
+        if meta.end_ns > to {
+            meta.end_ns = to;
+            meta.end_time = wall_time(&meta, to).unwrap_or(meta.end_time);
+        }
+    }
+    if opts.trigger.is_some() {
+        meta.trigger = opts.trigger.clone();
+    }
+    let json = meta.to_json().map_err(|source| MergeError::Meta {
+        path: shown.clone(),
+        source,
+    })?;
+    let first = &ins[0];
+    let kv = vec![
+        KeyValue::new(
+            SCHEMA_VERSION_KEY.to_string(),
+            first.kv(SCHEMA_VERSION_KEY).map_or_else(
+                || memtrace_schema::SCHEMA_VERSION.to_string(),
+                str::to_string,
+            ),
+        ),
+        KeyValue::new(META_KEY.to_string(), json),
+        KeyValue::new(
+            ARROW_SCHEMA_META_KEY.to_string(),
+            first.kv(ARROW_SCHEMA_META_KEY).map_or_else(
+                || parquet::arrow::encode_arrow_schema(first.arrow.schema()),
+                str::to_string,
+            ),
+        ),
+    ];
+    let (row_groups, footer_bytes) = w.finish(kv)?;
+    let bytes = std::fs::metadata(&temp.path).map_err(ioerr)?.len();
+
+    let moved = if opts.force {
+        // Checked above that only a regular file is there; a rename
+        // replaces the name, never a link's target.
+        std::fs::rename(&temp.path, out)
+    } else {
+        crate::output::rename_noreplace(&temp.path, out)
+    };
+    match moved {
+        Ok(()) => temp.keep = true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(MergeError::Exists(shown))
+        }
+        Err(source) => return Err(ioerr(source)),
+    }
+    // The rename is durable once the directory is on disk.
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| MergeError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+
+    let mut held = Vec::new();
+    for i in &ins {
+        if let Some(s) = &i.meta.segment {
+            held.extend(s.first..=s.last);
+        }
+    }
+    Ok(MergeSummary {
+        rows,
+        row_groups,
+        row_groups_copied: copied,
+        input_row_groups,
+        bytes,
+        footer_bytes,
+        start_ns: meta.start_ns,
+        end_ns: meta.end_ns,
+        start_time: meta.start_time,
+        end_time: meta.end_time,
+        files: ins.len(),
+        gaps: FileMeta::missing_segments(&held),
+        segments: held,
+    })
+}
+
+/// Segments for tests, written by memrec's own writer.
+#[cfg(test)]
+pub(crate) mod test_segments {
+    use std::fs::File;
+    use std::path::{Path, PathBuf};
+
+    use memtrace_schema::tables::{pr::reclaim_end, procstat::procstat};
+    use memtrace_schema::{ClockAnchor, Comm, FileMeta, Header, SegmentMeta};
+
+    use crate::writer::{create, WriterOptions};
+
+    /// One row: its table (`procstat` or `reclaim_end`) and `ts_ns`.
+    pub type Rows<'a> = &'a [(&'static str, i64)];
+
+    fn hdr(ts: i64) -> Header {
+        Header {
+            ts_ns: ts,
+            cpu: 1,
+            pid: 42,
+            tgid: 40,
+            comm: Comm::from_raw(b"app"),
+            cgroup_id: 7,
+        }
+    }
+
+    /// The metadata of segment `k` of recording `id`, spanning `start..end`.
+    pub fn meta(id: &str, k: u64, start: i64, end: i64, rows: Rows) -> FileMeta {
+        let anchor = |ts: i64| ClockAnchor {
+            boottime_ns: ts,
+            realtime_ns: 1_700_000_000_000_000_000 + ts,
+            monotonic_ns: ts,
+        };
+        let wall =
+            |ts: i64| chrono::DateTime::from_timestamp_nanos(anchor(ts).realtime_ns).to_rfc3339();
+        let mut m = FileMeta {
+            schema_version: 1,
+            hostname: "h".into(),
+            start_ns: start,
+            end_ns: end,
+            clock_anchors: vec![anchor(start), anchor(end)],
+            start_time: wall(start),
+            end_time: wall(end),
+            vmstat_start: [("pgfault".to_string(), start as u64)].into(),
+            vmstat_end: [("pgfault".to_string(), end as u64)].into(),
+            segment: Some(SegmentMeta {
+                recording_id: id.into(),
+                first: k,
+                last: k,
+            }),
+            ..Default::default()
+        };
+        for (t, _) in rows {
+            *m.rows.entry(t.to_string()).or_default() += 1;
+        }
+        m
+    }
+
+    /// Writes segment `k` of recording `id` as `dir/NNNNNN.parquet` with
+    /// `rows`, at most `group_rows` rows per row group.
+    pub fn write(
+        dir: &Path,
+        id: &str,
+        k: u64,
+        span: (i64, i64),
+        rows: Rows,
+        group_rows: usize,
+    ) -> PathBuf {
+        let path = dir.join(format!("{k:06}.parquet"));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        let opts = WriterOptions {
+            batch_rows: 2,
+            row_group_rows: group_rows,
+            zstd_level: 1,
+            ..Default::default()
+        };
+        let (mut t, w) = create(file, dir, &opts).unwrap();
+        for &(table, ts) in rows {
+            match table {
+                "procstat" => t.push(
+                    &hdr(ts),
+                    &procstat::Row {
+                        reason: "switch".into(),
+                        rss_anon: 4096 * ts as u64,
+                        ..Default::default()
+                    },
+                ),
+                _ => t.push(
+                    &hdr(ts),
+                    &reclaim_end::Row {
+                        nr_reclaimed: ts as u64,
+                        begin_ts_ns: None,
+                        ..Default::default()
+                    },
+                ),
+            }
+            .unwrap();
+        }
+        t.finish(meta(id, k, span.0, span.1, rows)).unwrap();
+        w.join().unwrap();
+        path
+    }
+
+    /// Every row of a file as (table, ts_ns, a value of the row), sorted.
+    pub fn read_rows(path: &Path) -> Vec<(String, i64, u64)> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Int64Type, UInt64Type};
+        use arrow_array::Array;
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            File::open(path).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        let mut out = Vec::new();
+        for b in r {
+            let b = b.unwrap();
+            let kind = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
+            let ts = b
+                .column_by_name("ts_ns")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            let rss = b
+                .column_by_name("procstat.rss_anon")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .clone();
+            let rec = b
+                .column_by_name("reclaim_end.nr_reclaimed")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .clone();
+            for i in 0..b.num_rows() {
+                let v = if rss.is_valid(i) {
+                    rss.value(i)
+                } else {
+                    rec.value(i)
+                };
+                out.push((kind.value(i).to_string(), ts.value(i), v));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_segments::{read_rows, write};
+    use super::*;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    /// Rows `from..to` of procstat, and every third of reclaim_end.
+    fn rows(from: i64, to: i64) -> Vec<(&'static str, i64)> {
+        let mut v: Vec<(&'static str, i64)> = (from..to).map(|ts| ("procstat", ts)).collect();
+        v.extend(
+            (from..to)
+                .filter(|ts| ts % 3 == 0)
+                .map(|ts| ("reclaim_end", ts)),
+        );
+        v
+    }
+
+    /// Three segments of recording `a`, 10 ns each, written out of order;
+    /// procstat in row groups of 4.
+    fn three(dir: &Path) -> Vec<PathBuf> {
+        vec![
+            write(dir, "a", 2, (10, 20), &rows(10, 20), 4),
+            write(dir, "a", 1, (0, 10), &rows(0, 10), 4),
+            write(dir, "a", 3, (20, 30), &rows(20, 30), 4),
+        ]
+    }
+
+    fn footer(path: &Path) -> (File, parquet::file::metadata::ParquetMetaData) {
+        let file = File::open(path).unwrap();
+        let md = SerializedFileReader::new(file.try_clone().unwrap())
+            .unwrap()
+            .metadata()
+            .clone();
+        (file, md)
+    }
+
+    fn file_meta(path: &Path) -> FileMeta {
+        FileMeta::from_parquet(footer(path).1.file_metadata())
+            .unwrap()
+            .1
+    }
+
+    fn verified(path: &Path) -> Verified {
+        let (file, md) = footer(path);
+        integrity::verify(&file, &md).unwrap()
+    }
+
+    fn all_rows(paths: &[PathBuf]) -> Vec<(String, i64, u64)> {
+        let mut v: Vec<_> = paths.iter().flat_map(|p| read_rows(p)).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn segments_merge_into_one_verified_file_copied_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let ins = three(dir.path());
+        let out = dir.path().join("run.parquet");
+        let opts = MergeOptions {
+            coalesce_below: 0,
+            ..Default::default()
+        };
+        let s = merge(&ins, &out, &opts).unwrap();
+        // Every row, once; every row group copied.
+        assert_eq!(read_rows(&out), all_rows(&ins));
+        let (_, md) = footer(&out);
+        assert_eq!(md.file_metadata().num_rows() as u64, s.total_rows());
+        assert_eq!(s.total_rows(), 30 + 10);
+        assert_eq!(s.rows["procstat"], 30);
+        assert_eq!(s.rows["reclaim_end"], 10);
+        assert_eq!(s.input_row_groups, 3 * 4);
+        assert_eq!((s.row_groups, s.row_groups_copied), (12, 12));
+        assert_eq!(s.segments, [1, 2, 3]);
+        assert!(s.gaps.is_empty());
+        assert_eq!((s.start_ns, s.end_ns), (0, 30));
+        assert!(matches!(verified(&out), Verified::Intact { .. }));
+        // The metadata is that of the whole recording.
+        let metas: Vec<FileMeta> = ins.iter().map(|p| file_meta(p)).collect();
+        assert_eq!(file_meta(&out), FileMeta::combine(&metas).unwrap());
+        // The inputs are untouched, and nothing else is left beside.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+    }
+
+    #[test]
+    fn small_row_groups_are_joined_per_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let ins = three(dir.path());
+        let out = dir.path().join("run.parquet");
+        let s = merge(&ins, &out, &MergeOptions::default()).unwrap();
+        assert_eq!(read_rows(&out), all_rows(&ins));
+        // One row group per table.
+        assert_eq!((s.row_groups, s.row_groups_copied), (2, 0));
+        assert!(matches!(verified(&out), Verified::Intact { .. }));
+        let (_, md) = footer(&out);
+        for rg in md.row_groups() {
+            // A joined group keeps the statistics readers skip tables by.
+            let kind = rg.column(1).statistics().unwrap();
+            assert_eq!(kind.min_bytes_opt(), kind.max_bytes_opt());
+        }
+        // A merged file merges again, with a segment that came later.
+        let more = write(dir.path(), "a", 5, (40, 50), &rows(40, 50), 4);
+        let again = dir.path().join("again.parquet");
+        let s = merge(
+            &[more.clone(), out.clone()],
+            &again,
+            &MergeOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.segments, [1, 2, 3, 5]);
+        assert_eq!(s.gaps, [4]);
+        assert_eq!(read_rows(&again), all_rows(&[out, more]));
+        let seg = file_meta(&again).segment.unwrap();
+        assert_eq!((seg.first, seg.last), (1, 5));
+    }
+
+    #[test]
+    fn a_window_keeps_exactly_the_rows_inside() {
+        for coalesce_below in [0, 64 << 10] {
+            let dir = tempfile::tempdir().unwrap();
+            let ins = three(dir.path());
+            let out = dir.path().join("cut.parquet");
+            let trigger = TriggerMeta {
+                kind: "oom".into(),
+                ts_ns: 15,
+                detail: "victim 42".into(),
+                keep_ns: 10,
+                tail_ns: 10,
+            };
+            let opts = MergeOptions {
+                window: Some((5, 25)),
+                trigger: Some(trigger.clone()),
+                coalesce_below,
+                ..Default::default()
+            };
+            let s = merge(&ins, &out, &opts).unwrap();
+            let want: Vec<_> = all_rows(&ins)
+                .into_iter()
+                .filter(|(_, ts, _)| (5..25).contains(ts))
+                .collect();
+            assert_eq!(read_rows(&out), want, "coalesce_below {coalesce_below}");
+            assert_eq!(s.total_rows(), want.len() as u64);
+            if coalesce_below == 0 {
+                // Segment 2's row groups lie inside: copied as they were.
+                assert!(s.row_groups_copied >= 3, "{s:?}");
+            }
+            assert!(matches!(verified(&out), Verified::Intact { .. }));
+            let m = file_meta(&out);
+            assert_eq!((m.start_ns, m.end_ns), (5, 25));
+            assert_eq!(m.start_time, wall_time(&m, 5).unwrap());
+            assert_eq!(m.rows["procstat"], 20);
+            assert_eq!(m.trigger, Some(trigger));
+            // Counters read at the edges stay the segments'.
+            assert_eq!(m.vmstat_start["pgfault"], 0);
+            assert_eq!(m.vmstat_end["pgfault"], 30);
+        }
+    }
+
+    #[test]
+    fn segments_of_two_recordings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a", 1, (0, 10), &rows(0, 10), 100);
+        let b = write(dir.path(), "b", 2, (10, 20), &rows(10, 20), 100);
+        let out = dir.path().join("run.parquet");
+        let e = merge(&[a.clone(), b], &out, &MergeOptions::default()).unwrap_err();
+        assert!(matches!(e, MergeError::Recordings { .. }), "{e}");
+        assert!(e.to_string().contains("000001.parquet"), "{e}");
+        // The same segment twice is refused too.
+        let e = merge(&[a.clone(), a], &out, &MergeOptions::default()).unwrap_err();
+        assert!(matches!(e, MergeError::Overlap { segment: 1, .. }), "{e}");
+        // Nothing was written.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn an_existing_output_is_not_replaced_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let ins = three(dir.path());
+        let out = dir.path().join("run.parquet");
+        std::fs::write(&out, b"theirs").unwrap();
+        let e = merge(&ins, &out, &MergeOptions::default()).unwrap_err();
+        assert!(matches!(e, MergeError::Exists(_)), "{e}");
+        assert_eq!(std::fs::read(&out).unwrap(), b"theirs");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+        let force = MergeOptions {
+            force: true,
+            ..Default::default()
+        };
+        merge(&ins, &out, &force).unwrap();
+        assert_eq!(read_rows(&out), all_rows(&ins));
+        // A link is never written through, even with force.
+        let link = dir.path().join("link.parquet");
+        std::os::unix::fs::symlink(&out, &link).unwrap();
+        let e = merge(&ins, &link, &force).unwrap_err();
+        assert!(matches!(e, MergeError::NotRegular(_)), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_segment_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ins = three(dir.path());
+        let (_, md) = footer(&ins[0]);
+        let (start, _) = md.row_group(0).column(0).byte_range();
+        let mut bytes = std::fs::read(&ins[0]).unwrap();
+        bytes[start as usize + 10] ^= 0x40;
+        std::fs::write(&ins[0], &bytes).unwrap();
+        let out = dir.path().join("run.parquet");
+        let e = merge(&ins, &out, &MergeOptions::default()).unwrap_err();
+        assert!(matches!(e, MergeError::Damaged { .. }), "{e}");
+        assert!(e.to_string().contains("000002.parquet"), "{e}");
+        assert!(!out.exists());
+    }
+
+    /// pyarrow, when this host has it, reads the merged file whole.
+    #[test]
+    fn pyarrow_reads_a_merged_file() {
+        let has_pyarrow = std::process::Command::new("python3")
+            .args(["-c", "import pyarrow.parquet"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_pyarrow {
+            eprintln!("skipped: python3 with pyarrow is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ins = three(dir.path());
+        for (name, coalesce_below) in [("copied.parquet", 0), ("joined.parquet", 64 << 10)] {
+            let out = dir.path().join(name);
+            let opts = MergeOptions {
+                window: Some((5, 25)),
+                coalesce_below,
+                ..Default::default()
+            };
+            let s = merge(&ins, &out, &opts).unwrap();
+            let script = "import sys, json, pyarrow.parquet as pq\n\
+                          t = pq.read_table(sys.argv[1])\n\
+                          m = json.loads(pq.read_metadata(sys.argv[1]).metadata[b'memtrace.meta'])\n\
+                          print(t.num_rows, m['segment']['first'], m['segment']['last'])";
+            let o = std::process::Command::new("python3")
+                .args(["-c", script])
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let got = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            assert_eq!(got, format!("{} 1 3", s.total_rows()));
+        }
+    }
+}
