@@ -1,7 +1,8 @@
 //! memana: offline reports and regression gates over memtrace recordings.
 //!
 //! The binary (`src/main.rs`) is a thin command line over this library:
-//! [`recording::Recording`] opens a file, [`sections`] compute the report
+//! [`inputs`] resolves the arguments into files, [`recording::Recording`]
+//! opens them as one recording, [`sections`] compute the report
 //! sections into the common table model ([`model`]), [`render`] prints them,
 //! [`rules`] and [`diff`] work on the flat metrics the sections derive.
 
@@ -9,6 +10,7 @@ pub mod checks;
 pub mod diff;
 pub mod filter;
 pub mod frame;
+pub mod inputs;
 pub mod model;
 pub mod recording;
 pub mod render;

@@ -3,14 +3,15 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use memtrace_analyzer::filter::{Filter, LeakCriterion};
+use memtrace_analyzer::inputs;
 use memtrace_analyzer::model::{Status, Table};
-use memtrace_analyzer::recording::Recording;
+use memtrace_analyzer::recording::{ranges_text, Recording};
 use memtrace_analyzer::render::{self, Format};
 use memtrace_analyzer::report::Report;
 use memtrace_analyzer::sections::leaks;
 use memtrace_analyzer::{diff, rules};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -120,8 +121,10 @@ struct LeaksArgs {
 enum Cmd {
     #[command(about = report_about())]
     Report {
-        /// The recording (memrec record -o FILE).
-        file: PathBuf,
+        /// The recording: a file (memrec record -o FILE), a directory of
+        /// segments or merged files, a glob, or several of these.
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
         /// Only these sections (repeat or comma-separate).
         #[arg(long, value_delimiter = ',', value_parser = section_values())]
         section: Vec<String>,
@@ -133,13 +136,17 @@ enum Cmd {
     },
     /// Print the recording's metadata: host, kernel, probes, time span, events and losses.
     Info {
-        file: PathBuf,
+        /// The recording: a file, a directory, a glob, or several.
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
     /// Check rules over the report's metrics; exit 1 when one is broken.
     Check {
-        file: PathBuf,
+        /// The recording: a file, a directory, a glob, or several.
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
         /// TOML file: rules = ["paf.failures == 0", ...] and/or [[rule]] expr = "...".
         #[arg(long)]
         rules: Option<PathBuf>,
@@ -152,9 +159,16 @@ enum Cmd {
         filter: FilterArgs,
     },
     /// Show every metric of two recordings with absolute and relative change.
+    ///
+    /// Each recording is a file, a directory or a glob; to give one as
+    /// several paths, put `--` between the two: BEFORE... -- AFTER...
     Diff {
-        before: PathBuf,
-        after: PathBuf,
+        /// BEFORE AFTER, or the paths of BEFORE when AFTER follows `--`.
+        #[arg(required = true, value_name = "PATH")]
+        before: Vec<PathBuf>,
+        /// The paths of AFTER.
+        #[arg(last = true, value_name = "AFTER")]
+        after: Vec<PathBuf>,
         /// Leave out metrics that did not change.
         #[arg(long)]
         changed_only: bool,
@@ -173,8 +187,10 @@ enum Cmd {
         memana leaks run.parquet --user --pid 1234 --debuginfo ./debug\n  \
         memana leaks run.parquet --format folded > leaks.folded   # flamegraph.pl, inferno, speedscope")]
     Leaks {
-        /// The recording (memrec record -o FILE --probes +memleak or +kmemleak).
-        file: PathBuf,
+        /// The recording (memrec record -o FILE --probes +memleak or +kmemleak):
+        /// a file, a directory, a glob, or several.
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
         #[command(flatten)]
         args: LeaksArgs,
     },
@@ -286,8 +302,10 @@ fn emit(text: &str) -> Result<()> {
     Ok(())
 }
 
-fn open(path: &Path) -> Result<Recording> {
-    let rec = Recording::open(path)?;
+/// Opens the files the arguments name as one recording.
+fn open(args: &[PathBuf]) -> Result<Recording> {
+    let inputs = inputs::resolve(args)?;
+    let rec = Recording::open_inputs(&inputs)?;
     tracing::debug!(
         rows = rec.num_rows,
         start = rec.start_ns,
@@ -298,10 +316,79 @@ fn open(path: &Path) -> Result<Recording> {
     Ok(rec)
 }
 
-fn open_with_rows(path: &Path) -> Result<Recording> {
-    let rec = open(path)?;
+fn open_with_rows(args: &[PathBuf]) -> Result<Recording> {
+    let rec = open(args)?;
     rec.require_rows()?;
     Ok(rec)
+}
+
+/// `diff`'s two recordings: `BEFORE AFTER`, or `BEFORE... -- AFTER...`.
+fn diff_sides(before: Vec<PathBuf>, after: Vec<PathBuf>) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    if !after.is_empty() {
+        return Ok((before, after));
+    }
+    match <[PathBuf; 2]>::try_from(before) {
+        Ok([a, b]) => Ok((vec![a], vec![b])),
+        Err(v) => bail!(
+            "diff takes two recordings, BEFORE AFTER (or BEFORE... -- AFTER...); {} {} given",
+            v.len(),
+            if v.len() == 1 {
+                "path was"
+            } else {
+                "paths were"
+            }
+        ),
+    }
+}
+
+memtrace_analyzer::report_row! {
+    /// One fact about a recording's files.
+    struct FilesRow {
+        key: &'static str => None,
+        value: memtrace_analyzer::model::Value => None,
+    }
+}
+
+/// `info` on a recording of several files: how many, which segments of
+/// which recording, and which are missing.
+fn add_files(report: &mut Report, rec: &Recording) {
+    if rec.files.len() < 2 {
+        return;
+    }
+    let Some(header) = report.sections.iter_mut().find(|s| s.id == "header") else {
+        return;
+    };
+    let mut t = Table::of::<FilesRow>("files", "Files of the recording");
+    let mut row = |key, value: memtrace_analyzer::model::Value| {
+        t.push_row(FilesRow { key, value });
+    };
+    row("files", rec.files.len().into());
+    if let Some(s) = &rec.meta.segment {
+        row("recording_id", s.recording_id.as_str().into());
+    }
+    let held: Vec<(u64, u64)> = rec
+        .files
+        .iter()
+        .filter_map(|f| f.segment.as_ref().map(|s| (s.first, s.last)))
+        .collect();
+    row("segments", ranges_text(&merge_ranges(&held)).into());
+    row(
+        "missing_segments",
+        ranges_text(&rec.missing_segments).into(),
+    );
+    header.tables.insert(1, t);
+}
+
+/// Sorted ranges with adjacent ones joined: [(1,1),(2,5),(7,7)] -> [(1,5),(7,7)].
+fn merge_ranges(r: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &(a, b) in r {
+        match out.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
 }
 
 fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
@@ -389,24 +476,25 @@ fn render_report(r: &Report, format: Format) -> String {
 fn run(cli: Cli) -> Result<Done> {
     match cli.cmd {
         Cmd::Report {
-            file,
+            files,
             section,
             format,
             filter,
         } => {
-            let rec = open_with_rows(&file)?;
+            let rec = open_with_rows(&files)?;
             let f = build_filter(&filter, &rec)?;
             let report = build_report(&rec, &f, &section)?;
             Ok(Done::ok(render_report(&report, format)))
         }
-        Cmd::Info { file, format } => {
-            let rec = open(&file)?;
+        Cmd::Info { files, format } => {
+            let rec = open(&files)?;
             let f = Filter::default();
-            let report = build_report(&rec, &f, &["header".to_string()])?;
+            let mut report = build_report(&rec, &f, &["header".to_string()])?;
+            add_files(&mut report, &rec);
             Ok(Done::ok(render_report(&report, format)))
         }
         Cmd::Check {
-            file,
+            files,
             rules: rules_file,
             rule,
             format,
@@ -425,7 +513,7 @@ fn run(cli: Cli) -> Result<Done> {
             if parsed.is_empty() {
                 bail!("no rules: give --rules FILE or --rule EXPR");
             }
-            let rec = open_with_rows(&file)?;
+            let rec = open_with_rows(&files)?;
             let f = build_filter(&filter, &rec)?;
             let report = build_report(&rec, &f, &[])?;
             let metrics: Vec<_> = report.metrics().into_iter().map(|(_, m)| m).collect();
@@ -443,6 +531,7 @@ fn run(cli: Cli) -> Result<Done> {
             format,
             filter,
         } => {
+            let (before, after) = diff_sides(before, after)?;
             let a = open_with_rows(&before)?;
             let b = open_with_rows(&after)?;
             let ra = build_report(&a, &build_filter(&filter, &a)?, &[])?;
@@ -451,8 +540,14 @@ fn run(cli: Cli) -> Result<Done> {
             let t = diff::table(&rows, changed_only);
             Ok(Done::ok(render_diff(&t, &ra, &rb, format)))
         }
-        Cmd::Leaks { file, args } => {
-            let rec = open_with_rows(&file)?;
+        Cmd::Leaks { files, args } => {
+            let rec = open_with_rows(&files)?;
+            // This output has no place for warnings: how the files were
+            // found (an unfinished recording, skipped partial segments, a
+            // gap) goes to stderr.
+            for w in &rec.notes {
+                eprintln!("memana: warning: {w}");
+            }
             let f = leaks_filter(&args, &rec)?;
             let sides = leaks::Sides {
                 user: !args.kernel,

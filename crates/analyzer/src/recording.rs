@@ -4,7 +4,8 @@ use crate::checks::{self, CensusError, Offence};
 use crate::filter::Filter;
 use memtrace_schema::integrity::{self, IntegrityError, Verified};
 use memtrace_schema::{
-    file_column_name, table, ColumnType, FileMeta, GroupStatus, MetaError, COMMON, KIND_COLUMN,
+    file_column_name, table, ColumnType, CombineError, FileMeta, GroupStatus, MetaError,
+    SegmentMeta, COMMON, KIND_COLUMN,
 };
 use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::statistics::Statistics;
@@ -52,6 +53,19 @@ pub enum OpenError {
     },
     #[error("{path}: {what}")]
     Invalid { path: String, what: Box<Offence> },
+    #[error("{a} and {b} are not one recording: {why}; memana reads one recording at a time")]
+    NotOneRecording { a: String, b: String, why: String },
+    #[error("{a} and {b} both hold segment {segment} of recording {id}")]
+    DuplicateSegment {
+        a: String,
+        b: String,
+        segment: u64,
+        id: String,
+    },
+    #[error("{b}: its columns or schema version differ from {a}'s (written by another memrec?)")]
+    Schema { a: String, b: String },
+    #[error("{path}: {source}")]
+    Combine { path: String, source: CombineError },
     #[error(transparent)]
     Read(#[from] ReadError),
 }
@@ -87,10 +101,23 @@ pub enum GroupState {
     NotRecorded(String),
 }
 
-/// An open recording.
-pub struct Recording {
+/// One file of a recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
     pub path: PathBuf,
-    /// The path as the user gave it, for messages.
+    /// The path for messages.
+    pub name: String,
+    /// The segments it holds; None in a file from memrec before segments.
+    pub segment: Option<SegmentMeta>,
+    pub rows: u64,
+}
+
+/// An open recording: one file, or the segments and merged files of one
+/// recording read as one.
+pub struct Recording {
+    /// Its files, in segment order.
+    pub files: Vec<Part>,
+    /// The path(s) as the user gave them, for messages.
     pub name: String,
     pub meta: FileMeta,
     pub schema_version: u32,
@@ -99,6 +126,9 @@ pub struct Recording {
     pub columns: HashSet<String>,
     /// Per table, when every row group's `kind` statistics name one table.
     pub tables: Option<BTreeMap<String, TableStats>>,
+    /// Segment numbers between the first and the last file's that no file
+    /// holds, as ranges (rotation deleted them, or a file was left out).
+    pub missing_segments: Vec<(u64, u64)>,
     /// Recording start: `meta.start_ns`, or the first `ts_ns` when unset.
     pub start_ns: i64,
     /// Recording end: `meta.end_ns`, or the last `ts_ns` when unset.
@@ -108,8 +138,13 @@ pub struct Recording {
     /// What the checks on open found that does not reject the file; the
     /// report prints them.
     pub warnings: Vec<String>,
-    /// The one scan every query starts from: its clones share the resolved
-    /// file metadata, so the (large) footer is parsed once.
+    /// Of the warnings, those on which files were read: an unfinished
+    /// recording, partial segments left out, missing segments (for outputs
+    /// that print no warnings, on stderr).
+    pub notes: Vec<String>,
+    /// The one scan every query starts from, over every file: its clones
+    /// share the resolved file metadata, so the (large) footers are parsed
+    /// once.
     base: LazyFrame,
 }
 
@@ -161,108 +196,323 @@ fn magic_ok(path: &Path, name: &str) -> Result<(), OpenError> {
     Ok(())
 }
 
-impl Recording {
-    /// Opens and checks a recording; an empty one opens (see [`Self::require_rows`]).
-    pub fn open(path: &Path) -> Result<Recording, OpenError> {
-        let name = path.display().to_string();
-        magic_ok(path, &name)?;
-        let file = std::fs::File::open(path).map_err(|source| OpenError::Io {
-            path: name.clone(),
-            source,
-        })?;
-        let md = ParquetMetaDataReader::new()
-            .parse_and_finish(&file)
-            .map_err(|e| OpenError::Corrupt {
-                path: name.clone(),
-                msg: one_line(&e.to_string()),
-            })?;
-        let invalid = |what| OpenError::Invalid {
-            path: name.clone(),
-            what: Box::new(what),
-        };
-        // Before any data is read: sizes that bound memory, then the
-        // checksums of every byte (a file from older memrec has none).
-        let file_len = file
-            .metadata()
-            .map_err(|source| OpenError::Io {
-                path: name.clone(),
-                source,
-            })?
-            .len();
-        checks::footer(&md, file_len).map_err(invalid)?;
-        let t = std::time::Instant::now();
-        let verified = integrity::verify(&file, &md).map_err(|source| OpenError::Integrity {
-            path: name.clone(),
-            source,
-        })?;
-        tracing::debug!(?verified, ms = t.elapsed().as_millis() as u64, "checksums");
-        let t = std::time::Instant::now();
-        checks::pages(&file, &md).map_err(invalid)?;
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "page headers");
-        let fmd = md.file_metadata();
-        let (schema_version, meta) = FileMeta::from_parquet(fmd).map_err(|e| match e {
-            MetaError::Missing(key) => OpenError::NotMemtrace {
-                path: name.clone(),
-                msg: format!("no `{key}` key in the Parquet metadata"),
-            },
-            source => OpenError::Meta {
-                path: name.clone(),
-                source,
-            },
-        })?;
-        checks::meta(&meta).map_err(invalid)?;
-        checks::types(&md).map_err(invalid)?;
+/// What one file holds, after every check that needs only that file.
+struct FileRead {
+    part: Part,
+    meta: FileMeta,
+    schema_version: u32,
+    verified: Verified,
+    columns: HashSet<String>,
+    /// The file's Parquet schema: every file of a recording has the same.
+    root: parquet::schema::types::TypePtr,
+    tables: Option<BTreeMap<String, TableStats>>,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+}
 
-        let schema = fmd.schema_descr();
-        let columns: HashSet<String> = schema
-            .root_schema()
-            .get_fields()
-            .iter()
-            .map(|f| f.name().to_string())
-            .collect();
-        for c in ["ts_ns", KIND_COLUMN] {
-            if !columns.contains(c) {
-                return Err(OpenError::NotMemtrace {
-                    path: name.clone(),
-                    msg: format!("no `{c}` column"),
+/// Opens one file and checks it: magic, footer bounds, checksums, page
+/// headers, metadata and column types; then the table statistics.
+fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
+    let name = name.to_string();
+    magic_ok(path, &name)?;
+    let file = std::fs::File::open(path).map_err(|source| OpenError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let md = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| OpenError::Corrupt {
+            path: name.clone(),
+            msg: one_line(&e.to_string()),
+        })?;
+    let invalid = |what| OpenError::Invalid {
+        path: name.clone(),
+        what: Box::new(what),
+    };
+    // Before any data is read: sizes that bound memory, then the
+    // checksums of every byte (a file from older memrec has none).
+    let file_len = file
+        .metadata()
+        .map_err(|source| OpenError::Io {
+            path: name.clone(),
+            source,
+        })?
+        .len();
+    checks::footer(&md, file_len).map_err(invalid)?;
+    let t = std::time::Instant::now();
+    let verified = integrity::verify(&file, &md).map_err(|source| OpenError::Integrity {
+        path: name.clone(),
+        source,
+    })?;
+    tracing::debug!(?verified, ms = t.elapsed().as_millis() as u64, "checksums");
+    let t = std::time::Instant::now();
+    checks::pages(&file, &md).map_err(invalid)?;
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "page headers");
+    let fmd = md.file_metadata();
+    let (schema_version, meta) = FileMeta::from_parquet(fmd).map_err(|e| match e {
+        MetaError::Missing(key) => OpenError::NotMemtrace {
+            path: name.clone(),
+            msg: format!("no `{key}` key in the Parquet metadata"),
+        },
+        source => OpenError::Meta {
+            path: name.clone(),
+            source,
+        },
+    })?;
+    checks::meta(&meta).map_err(invalid)?;
+    checks::types(&md).map_err(invalid)?;
+
+    let schema = fmd.schema_descr();
+    let columns: HashSet<String> = schema
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    for c in ["ts_ns", KIND_COLUMN] {
+        if !columns.contains(c) {
+            return Err(OpenError::NotMemtrace {
+                path: name.clone(),
+                msg: format!("no `{c}` column"),
+            });
+        }
+    }
+    let leaf = |n: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == n);
+    let kind_idx = leaf(KIND_COLUMN);
+    let ts_idx = leaf("ts_ns");
+    let mut tables: Option<BTreeMap<String, TableStats>> = Some(BTreeMap::new());
+    let mut min_ts: Option<i64> = None;
+    let mut max_ts: Option<i64> = None;
+    for rg in md.row_groups() {
+        let (lo, hi) = match ts_idx.and_then(|i| rg.column(i).statistics()) {
+            Some(Statistics::Int64(s)) => (s.min_opt().copied(), s.max_opt().copied()),
+            _ => (None, None),
+        };
+        if rg.num_rows() > 0 {
+            min_ts = min_opt(min_ts, lo);
+            max_ts = max_opt(max_ts, hi);
+        }
+        let kind = match kind_idx.and_then(|i| rg.column(i).statistics()) {
+            Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
+                (Some(a), Some(b)) if a == b => a.as_utf8().ok().map(str::to_string),
+                _ => None,
+            },
+            _ => None,
+        };
+        match (kind, tables.as_mut()) {
+            (Some(k), Some(t)) => {
+                let e = t.entry(k).or_default();
+                e.rows += rg.num_rows().max(0) as u64;
+                e.row_groups += 1;
+                e.first_ts = min_opt(e.first_ts, lo);
+                e.last_ts = max_opt(e.last_ts, hi);
+            }
+            (None, _) if rg.num_rows() == 0 => {}
+            _ => tables = None,
+        }
+    }
+    let rows = fmd.num_rows().max(0) as u64;
+    Ok(FileRead {
+        part: Part {
+            path: path.to_path_buf(),
+            name,
+            segment: meta.segment.clone(),
+            rows,
+        },
+        root: schema.root_schema_ptr(),
+        meta,
+        schema_version,
+        verified,
+        columns,
+        tables,
+        min_ts,
+        max_ts,
+    })
+}
+
+/// Files sort by the segments they hold.
+fn segment_order(s: &Option<SegmentMeta>) -> Option<(u64, u64)> {
+    s.as_ref().map(|s| (s.first, s.last))
+}
+
+/// A file's segment information from its footer alone, when it can be
+/// read: to refuse files of several recordings before reading their data.
+fn segment_of(path: &Path) -> Option<Part> {
+    let file = std::fs::File::open(path).ok()?;
+    let md = ParquetMetaDataReader::new().parse_and_finish(&file).ok()?;
+    let (_, meta) = FileMeta::from_parquet(md.file_metadata()).ok()?;
+    Some(Part {
+        path: path.to_path_buf(),
+        name: path.display().to_string(),
+        segment: meta.segment,
+        rows: 0,
+    })
+}
+
+/// Refuses files, in segment order, that are not one recording: files of
+/// different recordings, two whole recordings, or the same segment twice.
+/// Returns the missing segment ranges.
+fn one_recording(files: &[Part]) -> Result<Vec<(u64, u64)>, OpenError> {
+    let mut missing = Vec::new();
+    for w in files.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let not_one = |why: String| OpenError::NotOneRecording {
+            a: a.name.clone(),
+            b: b.name.clone(),
+            why,
+        };
+        let (sa, sb) = match (&a.segment, &b.segment) {
+            (Some(sa), Some(sb)) => (sa, sb),
+            (None, None) => {
+                return Err(not_one(
+                    "neither has segment information, so each is a whole recording".into(),
+                ))
+            }
+            (None, Some(s)) | (Some(s), None) => {
+                let whole = if a.segment.is_none() {
+                    &a.name
+                } else {
+                    &b.name
+                };
+                return Err(not_one(format!(
+                    "{whole} is a whole recording (no segment information), the other a \
+                     segment of recording {}",
+                    s.recording_id
+                )));
+            }
+        };
+        if sa.recording_id != sb.recording_id {
+            return Err(not_one(format!(
+                "they belong to recordings {} and {}",
+                sa.recording_id, sb.recording_id
+            )));
+        }
+        if sb.first <= sa.last {
+            return Err(OpenError::DuplicateSegment {
+                a: a.name.clone(),
+                b: b.name.clone(),
+                segment: sb.first,
+                id: sa.recording_id.clone(),
+            });
+        }
+        if sb.first > sa.last + 1 {
+            missing.push((sa.last + 1, sb.first - 1));
+        }
+    }
+    Ok(missing)
+}
+
+/// `1-3, 5, 9-12`.
+pub fn ranges_text(r: &[(u64, u64)]) -> String {
+    r.iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Recording {
+    /// Opens and checks a one-file recording; an empty one opens (see
+    /// [`Self::require_rows`]).
+    pub fn open(path: &Path) -> Result<Recording, OpenError> {
+        Self::open_files(&path.display().to_string(), &[path.to_path_buf()])
+    }
+
+    /// Opens the files [`crate::inputs::resolve`] found as one recording,
+    /// with its notes among the warnings.
+    pub fn open_inputs(inputs: &crate::inputs::Inputs) -> Result<Recording, OpenError> {
+        let mut rec = Self::open_files(&inputs.name, &inputs.files)?;
+        rec.warnings.splice(0..0, inputs.notes.iter().cloned());
+        rec.notes.splice(0..0, inputs.notes.iter().cloned());
+        Ok(rec)
+    }
+
+    /// Opens files as one recording, `name` naming it in messages. Every
+    /// file is checked as a one-file recording is; their metadata is
+    /// combined ([`FileMeta::combine`]), their table statistics summed,
+    /// and one scan covers them all. Files of different recordings, or the
+    /// same segment twice, are refused; a gap in the segment numbers is a
+    /// warning.
+    pub fn open_files(name: &str, paths: &[PathBuf]) -> Result<Recording, OpenError> {
+        if paths.len() > 1 {
+            // Footers first: files of several recordings are refused before
+            // any data is read. A file whose footer cannot be read here is
+            // named by the full checks below.
+            let mut light: Vec<Part> = paths.iter().filter_map(|p| segment_of(p)).collect();
+            if light.len() == paths.len() {
+                light.sort_by_key(|p| segment_order(&p.segment));
+                one_recording(&light)?;
+            }
+        }
+        let mut files = Vec::with_capacity(paths.len());
+        for p in paths {
+            files.push(read_file(p, &p.display().to_string())?);
+        }
+        files.sort_by_key(|f| segment_order(&f.part.segment));
+        let parts: Vec<Part> = files.iter().map(|f| f.part.clone()).collect();
+        let missing = one_recording(&parts)?;
+        let (first, rest) = files.split_first().ok_or_else(|| OpenError::Combine {
+            path: name.to_string(),
+            source: CombineError::Empty,
+        })?;
+        for f in rest {
+            if f.root != first.root || f.schema_version != first.schema_version {
+                return Err(OpenError::Schema {
+                    a: first.part.name.clone(),
+                    b: f.part.name.clone(),
                 });
             }
         }
-        let leaf = |n: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == n);
-        let kind_idx = leaf(KIND_COLUMN);
-        let ts_idx = leaf("ts_ns");
+        let metas: Vec<FileMeta> = files.iter().map(|f| f.meta.clone()).collect();
+        let meta = FileMeta::combine(&metas).map_err(|source| OpenError::Combine {
+            path: name.to_string(),
+            source,
+        })?;
+        if files.len() > 1 {
+            checks::meta(&meta).map_err(|what| OpenError::Invalid {
+                path: name.to_string(),
+                what: Box::new(what),
+            })?;
+        }
         let mut tables: Option<BTreeMap<String, TableStats>> = Some(BTreeMap::new());
-        let mut min_ts: Option<i64> = None;
-        let mut max_ts: Option<i64> = None;
-        for rg in md.row_groups() {
-            let (lo, hi) = match ts_idx.and_then(|i| rg.column(i).statistics()) {
-                Some(Statistics::Int64(s)) => (s.min_opt().copied(), s.max_opt().copied()),
-                _ => (None, None),
-            };
-            if rg.num_rows() > 0 {
-                min_ts = min_opt(min_ts, lo);
-                max_ts = max_opt(max_ts, hi);
-            }
-            let kind = match kind_idx.and_then(|i| rg.column(i).statistics()) {
-                Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
-                    (Some(a), Some(b)) if a == b => a.as_utf8().ok().map(str::to_string),
-                    _ => None,
-                },
+        let (mut min_ts, mut max_ts) = (None, None);
+        let mut num_rows = 0u64;
+        let mut chunks = Some(0usize);
+        let mut unchecked = Vec::new();
+        for f in &files {
+            num_rows = num_rows.saturating_add(f.part.rows);
+            min_ts = min_opt(min_ts, f.min_ts);
+            max_ts = max_opt(max_ts, f.max_ts);
+            tables = match (tables, &f.tables) {
+                (Some(mut all), Some(t)) => {
+                    for (k, s) in t {
+                        let e = all.entry(k.clone()).or_default();
+                        e.rows += s.rows;
+                        e.row_groups += s.row_groups;
+                        e.first_ts = min_opt(e.first_ts, s.first_ts);
+                        e.last_ts = max_opt(e.last_ts, s.last_ts);
+                    }
+                    Some(all)
+                }
                 _ => None,
             };
-            match (kind, tables.as_mut()) {
-                (Some(k), Some(t)) => {
-                    let e = t.entry(k).or_default();
-                    e.rows += rg.num_rows().max(0) as u64;
-                    e.row_groups += 1;
-                    e.first_ts = min_opt(e.first_ts, lo);
-                    e.last_ts = max_opt(e.last_ts, hi);
+            match f.verified {
+                Verified::Intact { chunks: n } => chunks = chunks.map(|c| c + n),
+                Verified::Unchecked => {
+                    chunks = None;
+                    unchecked.push(f.part.name.clone());
                 }
-                (None, _) if rg.num_rows() == 0 => {}
-                _ => tables = None,
             }
         }
-        let num_rows = md.file_metadata().num_rows().max(0) as u64;
+        let verified = match chunks {
+            Some(chunks) => Verified::Intact { chunks },
+            None => Verified::Unchecked,
+        };
         // checks::meta has made sure the metadata's window is one, or unset.
         let (start_ns, end_ns) = if meta.start_ns != 0 || meta.end_ns != 0 {
             (meta.start_ns, meta.end_ns)
@@ -270,29 +520,62 @@ impl Recording {
             let lo = min_ts.unwrap_or(0);
             (lo, max_ts.unwrap_or(0).max(lo))
         };
-        let base = PlRefPath::try_from_path(path)
-            .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+        let sources = files
+            .iter()
+            .map(|f| PlRefPath::try_from_path(&f.part.path))
+            .collect::<PolarsResult<Vec<_>>>();
+        // The paths are files already found: no pattern of polars' own.
+        let args = ScanArgsParquet {
+            glob: false,
+            ..ScanArgsParquet::default()
+        };
+        let base = sources
+            .and_then(|s| LazyFrame::scan_parquet_files(s.into(), args))
             .map_err(|e| OpenError::Corrupt {
-                path: name.clone(),
+                path: name.to_string(),
                 msg: one_line(&e.to_string()),
             })?;
-        let mut warnings = Vec::new();
-        if verified == Verified::Unchecked {
-            warnings.push(UNCHECKED_WARNING.to_string());
+        let mut notes = Vec::new();
+        if !missing.is_empty() {
+            let id = meta
+                .segment
+                .as_ref()
+                .map_or("", |s| s.recording_id.as_str());
+            notes.push(format!(
+                "segments {} of recording {id} are missing (deleted by rotation, or not \
+                 given): nothing was read for their time",
+                ranges_text(&missing)
+            ));
         }
+        let mut warnings = notes.clone();
+        if unchecked.len() == files.len() {
+            warnings.push(UNCHECKED_WARNING.to_string());
+        } else if !unchecked.is_empty() {
+            warnings.push(format!(
+                "{} of {} files carry no checksums, so damage to their data cannot be \
+                 detected: {}",
+                unchecked.len(),
+                files.len(),
+                unchecked.join(", ")
+            ));
+        }
+        let columns = first.columns.clone();
+        let schema_version = first.schema_version;
         let mut rec = Recording {
             base,
-            path: path.to_path_buf(),
-            name,
+            files: files.into_iter().map(|f| f.part).collect(),
+            name: name.to_string(),
             meta,
             schema_version,
             num_rows,
             columns,
             tables,
+            missing_segments: missing,
             start_ns,
             end_ns,
             verified,
             warnings,
+            notes,
         };
         let t = std::time::Instant::now();
         let census = checks::census(&rec);
