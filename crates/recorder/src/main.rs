@@ -8,10 +8,17 @@ mod output;
 mod preflight;
 mod printfmt;
 mod probes;
+// Not yet called until record.rs wires self-protection in.
+#[allow(dead_code)]
+mod protect;
 mod record;
 mod recover;
+mod spool;
 mod stacks;
 mod timer;
+// Not yet called until record.rs wires the flight recorder in.
+#[allow(dead_code)]
+mod trigger;
 mod uprobes;
 mod writer;
 
@@ -82,6 +89,54 @@ struct RecordArgs {
     /// Stop after this long, e.g. 30s, 5m, 500ms (default: until Ctrl-C).
     #[arg(short, long, value_parser = parse_duration)]
     duration: Option<Duration>,
+    /// How often the recording is made durable: a segment is closed, synced
+    /// and renamed into place. If memrec is killed, or the machine loses
+    /// power, at most this much is lost (`memrec recover` merges the rest).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    checkpoint: Duration,
+    /// The OOM killer score adjustment memrec gives itself, so that it is
+    /// not the victim of the incident it records (-1000..=1000; its memory
+    /// is bounded).
+    #[arg(long, default_value_t = protect::DEFAULT_OOM_SCORE_ADJ, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-1000..=1000))]
+    oom_score_adj: i32,
+    /// Leave memrec's oom_score_adj as it is.
+    #[arg(long)]
+    no_oom_protect: bool,
+    /// Write rotating files into the directory -o names: a new file every
+    /// TIME (`10m`, `1h`) and/or past SIZE (`2G`, `500M`), whichever comes
+    /// first (`10m,2G`). As in `perf record --switch-output`, an upper-case
+    /// unit is a size and a lower-case one a time. Files are named
+    /// `memrec-<UTC start>-<NNNN>.parquet`; rotation happens at a checkpoint.
+    #[arg(long, visible_alias = "switch-output", value_name = "TIME|SIZE", value_parser = parse_rotate)]
+    rotate: Option<spool::Rotate>,
+    /// With --rotate: delete the oldest files this run wrote while the
+    /// directory holds more than SIZE of them.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "rotate")]
+    max_size: Option<u64>,
+    /// Flight recorder: record continuously, keep only the last DURATION
+    /// (on disk, in -o's segments directory), and write a file only when a
+    /// trigger fires: the DURATION before it and --tail after it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "rotate")]
+    keep: Option<Duration>,
+    /// Flight recorder: what to record after a trigger before writing.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "keep")]
+    tail: Duration,
+    /// Flight recorder: what fires it, comma-separated: `oom` (an OOM kill),
+    /// `alloc-fail` (a page allocation failure), `direct-reclaim-over=100ms`,
+    /// `memcg-reclaim-over=100ms`, `compaction-over=50ms` (a stall longer than
+    /// that), `psi=150ms/1s` (tasks stalled on memory that long in a window).
+    /// Default: oom. -o names a directory; one file per trigger.
+    #[arg(long, value_name = "LIST", value_parser = parse_triggers, requires = "keep")]
+    trigger: Option<trigger::TriggerList>,
+    /// Flight recorder: stop after the first file, written for these
+    /// triggers (same syntax as --trigger); -o then names that file.
+    #[arg(long, value_name = "LIST", value_parser = parse_triggers, requires = "keep")]
+    until: Option<trigger::TriggerList>,
+    /// Flight recorder: least time between two files; triggers in between
+    /// are counted, not written.
+    #[arg(long, default_value = "1m", value_parser = parse_duration, requires = "keep")]
+    trigger_gap: Duration,
     /// Probe groups to record, comma-separated: group names, `all` (every
     /// group this kernel supports), or `+GROUP`/`-GROUP` to add to or take
     /// from the default groups (`memrec probes` lists them all). A group
@@ -197,6 +252,61 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("`{}` must be more than zero", s.trim()));
     }
     Ok(d)
+}
+
+/// `--rotate`: times and sizes, comma-separated (see its help).
+fn parse_rotate(s: &str) -> Result<spool::Rotate, String> {
+    let mut r = spool::Rotate::default();
+    for item in s.split(',').map(str::trim) {
+        let unit = item.trim_end_matches(['B', 'i']).chars().last();
+        if unit.is_some_and(|c| matches!(c, 'K' | 'M' | 'G' | 'T')) {
+            r.size = Some(parse_size(item)?.max(1));
+        } else {
+            r.every = Some(parse_duration(item).map_err(|e| {
+                format!("{e} (a time such as 10m, or a size such as 2G with an upper-case unit)")
+            })?);
+        }
+    }
+    Ok(r)
+}
+
+fn parse_triggers(s: &str) -> Result<trigger::TriggerList, String> {
+    trigger::parse_list(s).map_err(|e| e.to_string())
+}
+
+/// One file, rotated files or the flight recorder, from the flags.
+fn mode_of(a: &RecordArgs) -> (spool::Mode, Vec<trigger::TriggerSpec>) {
+    if let Some(rotate) = a.rotate {
+        return (
+            spool::Mode::Rotate {
+                rotate,
+                max_size: a.max_size,
+            },
+            Vec::new(),
+        );
+    }
+    let Some(keep) = a.keep else {
+        return (spool::Mode::File, Vec::new());
+    };
+    let mut triggers: Vec<trigger::TriggerSpec> = a
+        .trigger
+        .iter()
+        .chain(&a.until)
+        .flat_map(|l| l.0.iter().cloned())
+        .collect();
+    if triggers.is_empty() {
+        triggers.push(trigger::TriggerSpec::Oom);
+    }
+    triggers.dedup();
+    (
+        spool::Mode::Flight(spool::Flight {
+            keep,
+            tail: a.tail,
+            until: a.until.is_some(),
+            min_gap: a.trigger_gap,
+        }),
+        triggers,
+    )
 }
 
 /// A size in bytes in the syntax both tools share (`4096`, `512K`, `1M`).
@@ -366,6 +476,13 @@ fn main() -> ExitCode {
         }),
         Command::Record(a) => {
             let ring_mb = a.ring_mb.clamp(1, 1024).next_power_of_two();
+            let (mode, triggers) = mode_of(&a);
+            // A rotation period shorter than the checkpoint closes segments
+            // that often.
+            let checkpoint = match a.rotate.and_then(|r| r.every) {
+                Some(every) => a.checkpoint.min(every),
+                None => a.checkpoint,
+            };
             let disabled = disabled_programs(&a);
             record::record(record::RecordOptions {
                 output: a.output,
@@ -395,6 +512,10 @@ fn main() -> ExitCode {
                     stacks: !a.no_alloc_stacks,
                 },
                 kmem_caches: a.kmem_cache.clone(),
+                checkpoint,
+                mode,
+                triggers,
+                oom_score_adj: (!a.no_oom_protect).then_some(a.oom_score_adj),
                 command_line: std::env::args().collect(),
             })
         }

@@ -5,21 +5,25 @@
 //!   in an existing directory, and nothing at it but, with `--force`, a
 //!   regular file. Symbolic links, directories, devices, FIFOs and sockets
 //!   are refused even with `--force`.
-//! - The data goes to `.NAME.partial-RANDOM` beside it, created with
-//!   `O_CREAT|O_EXCL|O_NOFOLLOW` (an existing file or link at that name is an
-//!   error, never followed or truncated) and an unguessable suffix from
-//!   getrandom. Creating it is also the proof that the directory is writable.
-//! - It is created mode 0600, as perf creates perf.data: a recording names
-//!   every process, command and cgroup on the host.
-//! - At the end it is renamed into place: `RENAME_NOREPLACE` without
+//! - The data goes to segments in `NAME.segments/` beside it, a directory
+//!   memrec creates itself (mode 0700; an existing one is an earlier
+//!   recording that did not finish, and is refused). Inside it nobody else
+//!   can create or swap names. Creating it is also the proof that the
+//!   directory is writable.
+//! - Files are created mode 0600, as perf creates perf.data: a recording
+//!   names every process, command and cgroup on the host. Files memrec
+//!   writes into directories others may write to are created with
+//!   `O_CREAT|O_EXCL|O_NOFOLLOW` under an unguessable name
+//!   ([`create_exclusive`]) and renamed into place.
+//! - At the end the merged recording is renamed into place: `RENAME_NOREPLACE` without
 //!   `--force`; with it, only over a regular file, checked again right
 //!   before. If that fails, the error says where the recording was kept.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// What is at a path, when it is not a regular file.
@@ -86,6 +90,10 @@ pub enum OutputError {
     NotRegular { path: String, kind: FileKind },
     #[error("cannot write {path}: {source}")]
     Create { path: String, source: io::Error },
+    #[error("-o {path}: with --rotate or several flight-recorder files, -o names a directory, and this is {kind}")]
+    NotDirectoryOutput { path: String, kind: String },
+    #[error("{0} exists: an earlier recording there did not finish; run `memrec recover {1}` or remove it")]
+    SegmentsExist(String, String),
     /// The recording is done but could not be put at the path asked for.
     #[error("{why}; the recording is kept at {kept}")]
     NotMoved { why: String, kept: String },
@@ -104,11 +112,25 @@ impl OutputError {
 pub struct Output {
     path: PathBuf,
     dir: PathBuf,
-    temp: PathBuf,
-    file: File,
+    /// `PATH.segments/`: memrec's own directory (0700) for the segments.
+    segs: PathBuf,
     force: bool,
     /// Moved into place, or kept on purpose: not removed on drop.
     keep: bool,
+}
+
+/// The segments directory of a recording written to `path`.
+pub fn segments_dir_of(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".segments");
+    PathBuf::from(s)
+}
+
+/// Creates `dir` as memrec's own directory (0700, never an existing one:
+/// its names are then not raced by other users).
+pub fn create_own_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().mode(0o700).create(dir)
 }
 
 /// `Some(kind)` when something other than a regular file is at `path`,
@@ -200,7 +222,7 @@ impl Output {
         if path.as_os_str().as_bytes().ends_with(b"/") {
             return Err(OutputError::TrailingSlash(shown));
         }
-        let Some(name) = path.file_name().map(OsStr::to_string_lossy) else {
+        if path.file_name().is_none() {
             return Err(OutputError::NoFileName(shown));
         };
         let dir = match path.parent() {
@@ -241,69 +263,142 @@ impl Output {
                 })
             }
         }
-        // The suffix must fit in NAME_MAX (255 bytes) with any name.
-        let mut short = String::new();
-        for c in name.chars() {
-            if short.len() + c.len_utf8() > 160 {
-                break;
+        // The segments directory is also the proof that the directory is
+        // writable, before any probe loads.
+        let segs = segments_dir_of(path);
+        match create_own_dir(&segs) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(OutputError::SegmentsExist(
+                    segs.display().to_string(),
+                    shown,
+                ))
             }
-            short.push(c);
-        }
-        let (file, temp) =
-            create_exclusive(&dir, &format!("{short}.partial")).map_err(|source| {
-                OutputError::Create {
-                    path: shown,
+            Err(source) => {
+                return Err(OutputError::Create {
+                    path: segs.display().to_string(),
                     source,
-                }
-            })?;
+                })
+            }
+        }
         Ok(Output {
             path: path.to_path_buf(),
             dir,
-            temp,
-            file,
+            segs,
             force,
             keep: false,
         })
     }
 
-    /// Another handle on the temporary file (the same open file).
-    pub fn file(&self) -> io::Result<File> {
-        self.file.try_clone()
+    /// Checks the directory `-o` names for rotated or flight-recorder
+    /// files, creating it (0700) if it does not exist, and creates its
+    /// `.segments/` directory.
+    pub fn prepare_dir(path: &Path) -> Result<Self, OutputError> {
+        let shown = path.display().to_string();
+        match lstat_kind(path) {
+            Ok(Some(FileKind::Directory)) => {}
+            Ok(Some(kind)) => {
+                return Err(OutputError::NotDirectoryOutput {
+                    path: shown,
+                    kind: kind.to_string(),
+                })
+            }
+            Ok(None) => {
+                return Err(OutputError::NotDirectoryOutput {
+                    path: shown,
+                    kind: "a file".to_string(),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create_own_dir(path).map_err(|source| OutputError::Create {
+                    path: shown.clone(),
+                    source,
+                })?;
+            }
+            Err(source) => {
+                return Err(OutputError::Create {
+                    path: shown,
+                    source,
+                })
+            }
+        }
+        let segs = path.join(".segments");
+        match create_own_dir(&segs) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(OutputError::SegmentsExist(
+                    segs.display().to_string(),
+                    shown,
+                ))
+            }
+            Err(source) => {
+                return Err(OutputError::Create {
+                    path: segs.display().to_string(),
+                    source,
+                })
+            }
+        }
+        Ok(Output {
+            path: path.to_path_buf(),
+            dir: path.to_path_buf(),
+            segs,
+            force: false,
+            keep: false,
+        })
     }
 
-    /// The directory the file is written in.
+    /// Removes the segments directory (its segments were merged elsewhere
+    /// or are not wanted).
+    pub fn discard_segments(mut self) {
+        let _ = std::fs::remove_dir_all(&self.segs);
+        self.keep = true;
+    }
+
+    /// The directory files are written to.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Moves the finished recording to the path asked for.
-    pub fn commit(mut self) -> Result<(), OutputError> {
-        let result = self.move_into_place();
+    /// Where the segments are written.
+    pub fn segments_dir(&self) -> &Path {
+        &self.segs
+    }
+
+    /// Moves the finished recording (`done`, a file in the segments
+    /// directory) to the path asked for, then removes the segments.
+    pub fn commit(mut self, done: &Path) -> Result<(), OutputError> {
+        let result = self.move_into_place(done);
         if result.is_ok() {
             // The rename is durable only once the directory is on disk.
             if let Ok(d) = File::open(&self.dir) {
                 let _ = d.sync_all();
             }
+            let _ = std::fs::remove_dir_all(&self.segs);
         }
         // Moved, or left where the error says it is.
         self.keep = true;
         result.map_err(|why| OutputError::NotMoved {
             why,
-            kept: self.temp.display().to_string(),
+            kept: done.display().to_string(),
         })
     }
 
-    fn move_into_place(&self) -> Result<(), String> {
+    /// Leaves the segments where they are (the recording could not be
+    /// merged): they are the recording.
+    pub fn keep_segments(mut self) {
+        self.keep = true;
+    }
+
+    fn move_into_place(&self, done: &Path) -> Result<(), String> {
         let shown = self.path.display();
-        // The temporary name must still be our file: in a directory others
-        // can write to, it could have been swapped for a link.
-        let ours = self.file.metadata().map_err(|e| e.to_string())?;
-        match std::fs::symlink_metadata(&self.temp) {
-            Ok(m) if m.dev() == ours.dev() && m.ino() == ours.ino() => {}
+        // In memrec's own directory, so nobody else can swap it; still, it
+        // must be a regular file.
+        match std::fs::symlink_metadata(done) {
+            Ok(m) if m.file_type().is_file() => {}
             _ => {
                 return Err(format!(
-                    "{} was replaced or removed while recording; not moving it to {shown}",
-                    self.temp.display()
+                    "{} is not a regular file; not moving it to {shown}",
+                    done.display()
                 ))
             }
         }
@@ -327,9 +422,9 @@ impl Output {
                 }
             };
             let moved = if replace {
-                std::fs::rename(&self.temp, &self.path)
+                std::fs::rename(done, &self.path)
             } else {
-                rename_noreplace(&self.temp, &self.path)
+                rename_noreplace(done, &self.path)
             };
             match moved {
                 Ok(()) => return Ok(()),
@@ -345,18 +440,19 @@ impl Output {
 }
 
 impl Drop for Output {
-    /// A recording that never started leaves nothing behind.
+    /// A recording that never started leaves nothing behind; one that
+    /// closed a segment keeps it (it is the recording).
     fn drop(&mut self) {
         if self.keep {
             return;
         }
-        let ours = self.file.metadata().ok();
-        let same = std::fs::symlink_metadata(&self.temp)
-            .ok()
-            .zip(ours)
-            .is_some_and(|(m, o)| m.dev() == o.dev() && m.ino() == o.ino());
-        if same {
-            let _ = std::fs::remove_file(&self.temp);
+        let sealed = std::fs::read_dir(&self.segs).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                crate::writer::segments::segment_index(&e.file_name().to_string_lossy()).is_some()
+            })
+        });
+        if !sealed {
+            let _ = std::fs::remove_dir_all(&self.segs);
         }
     }
 }
@@ -364,7 +460,7 @@ impl Drop for Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, MetadataExt};
 
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -375,35 +471,46 @@ mod tests {
         v
     }
 
+    /// Writes `data` as the finished recording in the segments directory.
+    fn done(out: &Output, data: &[u8]) -> PathBuf {
+        let p = out.segments_dir().join("merged");
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
     #[test]
-    fn a_new_file_is_written_beside_and_moved_into_place() {
+    fn segments_go_beside_and_the_recording_moves_into_place() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.parquet");
         let out = Output::prepare(&p, false).unwrap();
-        let n = names(dir.path());
-        assert_eq!(n.len(), 1);
-        assert!(n[0].starts_with(".r.parquet.partial-"), "{n:?}");
-        // 32 hex digits: not guessable from the pid.
-        assert_eq!(n[0].len(), ".r.parquet.partial-".len() + 32, "{n:?}");
-        std::io::Write::write_all(&mut out.file().unwrap(), b"data").unwrap();
-        out.commit().unwrap();
+        assert_eq!(names(dir.path()), ["r.parquet.segments"]);
+        let mode = std::fs::metadata(out.segments_dir()).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let d = done(&out, b"data");
+        out.commit(&d).unwrap();
         assert_eq!(names(dir.path()), ["r.parquet"]);
         assert_eq!(std::fs::read(&p).unwrap(), b"data");
     }
 
     #[test]
-    fn a_long_name_still_gets_a_temporary_file() {
+    fn an_unfinished_recording_is_found_and_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join(format!("{}.parquet", "é".repeat(120)));
+        let p = dir.path().join("r.parquet");
         let out = Output::prepare(&p, false).unwrap();
-        out.commit().unwrap();
-        assert!(p.is_file());
+        std::fs::write(out.segments_dir().join("000001.parquet"), b"x").unwrap();
+        // Dropped after a segment was sealed (an error mid-recording): kept.
+        drop(out);
+        let e = Output::prepare(&p, true).unwrap_err();
+        assert!(matches!(e, OutputError::SegmentsExist(..)), "{e}");
+        assert!(e.to_string().contains("memrec recover"), "{e}");
     }
 
     #[test]
     fn an_unused_output_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        drop(Output::prepare(&dir.path().join("r.parquet"), false).unwrap());
+        let out = Output::prepare(&dir.path().join("r.parquet"), false).unwrap();
+        std::fs::write(out.segments_dir().join("000001.parquet.partial"), b"x").unwrap();
+        drop(out);
         assert!(names(dir.path()).is_empty());
     }
 
@@ -415,8 +522,8 @@ mod tests {
         let e = Output::prepare(&p, false).unwrap_err();
         assert!(matches!(e, OutputError::Exists(_)), "{e}");
         let out = Output::prepare(&p, true).unwrap();
-        std::io::Write::write_all(&mut out.file().unwrap(), b"new").unwrap();
-        out.commit().unwrap();
+        let d = done(&out, b"new");
+        out.commit(&d).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
     }
 
@@ -460,7 +567,8 @@ mod tests {
         let p = dir.path().join("r.parquet");
         let out = Output::prepare(&p, false).unwrap();
         std::fs::write(&p, b"theirs").unwrap();
-        let e = out.commit().unwrap_err();
+        let d = done(&out, b"ours");
+        let e = out.commit(&d).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("was created while recording"), "{msg}");
         // The message names the file the recording is in, and it is there.
@@ -477,7 +585,8 @@ mod tests {
         std::fs::write(&victim, b"precious").unwrap();
         let out = Output::prepare(&p, true).unwrap();
         symlink(&victim, &p).unwrap();
-        let e = out.commit().unwrap_err();
+        let d = done(&out, b"ours");
+        let e = out.commit(&d).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     }

@@ -13,14 +13,14 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use libbpf_rs::skel::Skel;
 use libbpf_rs::{Link, MapCore, MapFlags, ProgramHandle, RingBufferBuilder};
 use memtrace_schema::{
     BuddyInfo, ClockAnchor, EndReason, FileMeta, FilterMeta, GroupMeta, GroupStatus, ProbeMeta,
-    ProbeState, Text, ZoneInfo, SCHEMA_VERSION,
+    ProbeState, SegmentMeta, Text, ZoneInfo, SCHEMA_VERSION,
 };
 use tracing::{debug, info, warn};
 
@@ -28,6 +28,7 @@ use crate::kernel::{self, MemoryController};
 use crate::output::{Output, OutputError};
 use crate::printfmt::{self, FlagTable};
 use crate::probes::{self, snapshot, BpfSettings, DecodeCtx, Group, GroupMaps, Method};
+use crate::spool::{Action, Mode, Spool};
 use crate::writer::{self, Tables, WriterOptions};
 
 /// Everything `memrec record` was asked to do.
@@ -59,6 +60,27 @@ pub struct RecordOptions {
     pub alloc: crate::probes::alloc::AllocSettings,
     /// kmemleak's slab cache filter (`--kmem-cache`); empty: every cache.
     pub kmem_caches: Vec<String>,
+    /// How often a segment is closed: at most this much is lost if memrec
+    /// dies (`--checkpoint`).
+    pub checkpoint: Duration,
+    /// The `oom_score_adj` memrec gives itself; None leaves it alone.
+    pub oom_score_adj: Option<i32>,
+    /// One file, rotated files, or the flight recorder.
+    pub mode: crate::spool::Mode,
+    /// The flight recorder's triggers.
+    pub triggers: Vec<crate::trigger::TriggerSpec>,
+}
+
+impl RecordOptions {
+    /// Whether `-o` names a directory: rotated files, or flight-recorder
+    /// files for every trigger.
+    fn output_is_dir(&self) -> bool {
+        match &self.mode {
+            crate::spool::Mode::File => false,
+            crate::spool::Mode::Rotate { .. } => true,
+            crate::spool::Mode::Flight(f) => !f.until,
+        }
+    }
 }
 
 /// A problem with the invocation or the host, reported with exit code 2.
@@ -218,6 +240,23 @@ pub fn resolve_groups(requested: Option<&[String]>) -> Result<Vec<Selected>, Usa
 }
 
 /// A stack option (`--fault-stacks`) needs its group among those recorded.
+/// A trigger watches rows of its groups: they must be recorded.
+fn check_trigger_groups(
+    triggers: &[crate::trigger::TriggerSpec],
+    groups: &[Selected],
+) -> Result<(), UsageError> {
+    for t in triggers {
+        for g in t.groups() {
+            if !groups.iter().any(|s| s.group.name == *g) {
+                return Err(UsageError(format!(
+                    "--trigger {t} watches the `{g}` probe group, which is not recorded; add it with --probes +{g}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_stack_options(
     stack_every: &BTreeMap<&'static str, u32>,
     groups: &[Selected],
@@ -408,7 +447,13 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
     let names: Vec<&str> = groups.iter().map(|s| s.group.name).collect();
     probes::kmemleak::check_options(&opts.kmem_caches, &opts.alloc, &names).map_err(UsageError)?;
     let filter_comm = opts.comm.as_deref().map(comm_bytes).transpose()?;
-    let output = Output::prepare(&opts.output, opts.force).map_err(output_error)?;
+    check_trigger_groups(&opts.triggers, &groups)?;
+    let output = if opts.output_is_dir() {
+        Output::prepare_dir(&opts.output)
+    } else {
+        Output::prepare(&opts.output, opts.force)
+    }
+    .map_err(output_error)?;
     // From here a signal must not kill memrec outright: the temporary file
     // would stay behind. It is seen once the probes are in place.
     install_signal_handlers();
@@ -934,10 +979,160 @@ fn test_run(prog: BorrowedFd<'_>, arg: u64) -> std::io::Result<()> {
 }
 
 /// The counters read at one end of the recording.
+#[derive(Clone)]
 struct Edge {
     anchor: ClockAnchor,
     time: chrono::DateTime<chrono::Utc>,
     vmstat: BTreeMap<String, u64>,
+    zones: Vec<ZoneInfo>,
+    /// /proc/buddyinfo right before and right after the edge's snapshot
+    /// (at a checkpoint, one read for both).
+    buddyinfo: [Option<Vec<BuddyInfo>>; 2],
+}
+
+impl Edge {
+    /// The counters at a checkpoint, read back to back.
+    fn now() -> Edge {
+        let vmstat = kernel::vmstat().unwrap_or_default();
+        let anchor = kernel::clock_anchor();
+        let time = chrono::Utc::now();
+        let zones = kernel::zoneinfo().unwrap_or_default();
+        let b = buddyinfo();
+        Edge {
+            anchor,
+            time,
+            vmstat,
+            zones,
+            buddyinfo: [b.clone(), b],
+        }
+    }
+}
+
+/// What the next segment's metadata is measured from: the edge it started
+/// at, and the cumulative counters read there.
+struct Checkpoints {
+    recording_id: String,
+    /// The segment being written (from 1).
+    index: u64,
+    /// The recording's start.
+    first: Edge,
+    start: Edge,
+    probes: Vec<ProbeMeta>,
+    counts: Vec<GroupCounts>,
+    rows: BTreeMap<String, u64>,
+}
+
+impl Checkpoints {
+    fn new(start: Edge, session: &Session) -> Checkpoints {
+        let probes = session
+            .probe_meta()
+            .into_iter()
+            .map(|mut p| {
+                (p.events, p.lost, p.missed) = (0, 0, 0);
+                p
+            })
+            .collect();
+        Checkpoints {
+            recording_id: random_id(),
+            index: 1,
+            first: start.clone(),
+            start,
+            probes,
+            counts: vec![GroupCounts::default(); session.groups.len()],
+            rows: BTreeMap::new(),
+        }
+    }
+
+    /// The metadata of the segment that ends at `end`: the counters since
+    /// its start. Moves on to the next segment.
+    fn close(
+        &mut self,
+        ctx: MetaCtx<'_>,
+        session: &Session,
+        sink: &Sink,
+        end: Edge,
+        end_reason: &EndReason,
+    ) -> FileMeta {
+        let now_probes = session.probe_meta();
+        let mut probes = now_probes.clone();
+        for p in probes.iter_mut() {
+            if let Some(prev) = self
+                .probes
+                .iter()
+                .find(|q| q.group == p.group && q.program == p.program)
+            {
+                p.events = p.events.saturating_sub(prev.events);
+                p.lost = p.lost.saturating_sub(prev.lost);
+                p.missed = p.missed.saturating_sub(prev.missed);
+            }
+        }
+        let counts: Vec<GroupCounts> = sink
+            .counts
+            .iter()
+            .zip(&self.counts)
+            .map(|(now, prev)| GroupCounts {
+                decoded: now.decoded.saturating_sub(prev.decoded),
+                malformed: now.malformed.saturating_sub(prev.malformed),
+            })
+            .collect();
+        let now_rows: BTreeMap<String, u64> = sink
+            .tables
+            .as_ref()
+            .map(|t| {
+                t.row_counts()
+                    .into_iter()
+                    .map(|(t, n)| (t.to_string(), n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rows = now_rows
+            .iter()
+            .map(|(t, n)| {
+                let prev = self.rows.get(t).copied().unwrap_or(0);
+                (t.clone(), n.saturating_sub(prev))
+            })
+            .collect();
+        let segment = SegmentMeta {
+            recording_id: self.recording_id.clone(),
+            first: self.index,
+            last: self.index,
+        };
+        let meta = metadata(
+            ctx,
+            session,
+            &sink.ctx,
+            &self.start,
+            &end,
+            probes,
+            &counts,
+            rows,
+            end_reason,
+            segment,
+        );
+        self.index += 1;
+        self.start = end;
+        self.probes = now_probes;
+        self.counts = sink.counts.clone();
+        self.rows = now_rows;
+        meta
+    }
+}
+
+/// 16 random bytes as hex: a recording's id.
+fn random_id() -> String {
+    let mut buf = [0u8; 16];
+    // SAFETY: writes at most 16 bytes into our buffer; a short read leaves
+    // zeros, which only makes the id less unique.
+    let _ = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What every segment's metadata is built from besides its counters.
+#[derive(Clone, Copy)]
+struct MetaCtx<'a> {
+    opts: &'a RecordOptions,
+    plan: &'a RecordPlan,
+    oom_score_adj: Option<i32>,
 }
 
 /// /proc/buddyinfo, for the zone snapshots' free blocks per order.
@@ -950,14 +1145,19 @@ fn buddyinfo() -> Option<Vec<BuddyInfo>> {
 /// Stage 3's result: how the recording went.
 struct Drained {
     started: Instant,
-    start: Edge,
     end: Edge,
-    zones_end: Vec<ZoneInfo>,
-    /// /proc/buddyinfo around the start and end snapshots: start before and
-    /// after, end before and after.
-    buddyinfo: [Option<Vec<BuddyInfo>>; 4],
     end_reason: EndReason,
     sink: Sink,
+    checkpoints: Checkpoints,
+    spool: Spool,
+}
+
+/// What the drain loop watches besides the rings: sealed segments, and the
+/// flight recorder's triggers.
+struct Watchers {
+    sealed: std::sync::mpsc::Receiver<writer::Sealed>,
+    inbox: Option<crate::trigger::Inbox>,
+    psi: Option<crate::trigger::Psi>,
 }
 
 /// Stage 3, the drain: goes live, moves the ring buffers into the writer
@@ -966,8 +1166,11 @@ fn drain(
     session: &mut Session,
     sink: Sink,
     file_writer: &writer::FileWriter,
-    opts: &RecordOptions,
+    ctx: MetaCtx<'_>,
+    kallsyms: Option<String>,
+    watch: Watchers,
 ) -> Result<Drained> {
+    let opts = ctx.opts;
     let bytes_written = file_writer.bytes_written();
     let sink = Rc::new(RefCell::new(sink));
     let mut builder = RingBufferBuilder::new();
@@ -989,12 +1192,55 @@ fn drain(
     let buddyinfo_start_before = buddyinfo();
     session.snapshot(snapshot::TRIGGER_START);
     let buddyinfo_start = buddyinfo();
+    let start_edge = Edge {
+        anchor: anchor_start,
+        time: start_time,
+        vmstat: vmstat_start,
+        zones: ctx.plan.host.zones_start.clone(),
+        buddyinfo: [buddyinfo_start_before, buddyinfo_start],
+    };
+    let mut checkpoints = Checkpoints::new(start_edge.clone(), session);
+    let out_file = match &opts.mode {
+        Mode::Flight(f) if f.until && !opts.output_is_dir() => Some(opts.output.clone()),
+        _ => None,
+    };
+    let mut spool = Spool::new(
+        opts.mode.clone(),
+        ctx.plan.output.dir(),
+        out_file,
+        opts.force,
+        opts.writer.zstd_level,
+        watch.sealed,
+        start_edge.anchor.clone(),
+    )
+    .context("starting the merge thread")?;
+    if let Some(k) = kallsyms {
+        // Into the first segment, stamped with the start: a recording cut
+        // short still names its kernel addresses.
+        let mut s = sink.borrow_mut();
+        let mut warnings = Vec::new();
+        if let Some(tables) = s.tables.as_mut() {
+            match crate::stacks::write_kernel_symbols(
+                &k,
+                start_edge.anchor.boottime_ns,
+                tables,
+                &mut warnings,
+            ) {
+                Ok(n) => debug!("kernel_symbol: {n} rows"),
+                Err(e) => warnings.push(format!("the kernel's symbols were not written: {e}")),
+            }
+        }
+        for w in warnings {
+            warn!("{w}");
+        }
+    }
     let load_test = match opts.load_test {
         Some(rate) => Some(start_load_test(session, rate)?),
         None => None,
     };
     let started = Instant::now();
     let mut next_snapshot = started + opts.interval;
+    let mut next_checkpoint = started + opts.checkpoint;
     let mut next_progress = started + Duration::from_secs(1);
     let progress = opts.progress && std::io::stderr().is_terminal();
     let mut last_decoded = 0u64;
@@ -1030,7 +1276,44 @@ fn drain(
             break;
         }
         session.rescan_uprobes();
+        if let Some(inbox) = &watch.inbox {
+            while let Some(f) = inbox.take() {
+                spool.fired(f);
+            }
+        }
+        if let Some(psi) = &watch.psi {
+            if psi.poll() {
+                spool.fired(psi.fired());
+            }
+        }
+        let mut checkpoint_now = false;
+        match spool.tick(kernel::boottime_ns()) {
+            Action::None => {}
+            Action::Checkpoint => checkpoint_now = true,
+            Action::Stop => {
+                end_reason = EndReason::Trigger;
+                break;
+            }
+        }
         let now = Instant::now();
+        if now >= next_checkpoint || checkpoint_now {
+            // Everything submitted so far goes into this segment.
+            let _ = ring.consume();
+            let meta = {
+                let s = sink.borrow();
+                checkpoints.close(ctx, session, &s, Edge::now(), &EndReason::Checkpoint)
+            };
+            if let Some(t) = sink.borrow_mut().tables.as_mut() {
+                if let Err(e) = t.checkpoint(meta) {
+                    end_reason = EndReason::Error(e.to_string());
+                    break;
+                }
+            }
+            next_checkpoint += opts.checkpoint;
+            if next_checkpoint < now {
+                next_checkpoint = now + opts.checkpoint;
+            }
+        }
         if now >= next_snapshot {
             session.snapshot(snapshot::TRIGGER_INTERVAL);
             next_snapshot += opts.interval;
@@ -1071,6 +1354,13 @@ fn drain(
     let end_time = chrono::Utc::now();
     let zones_end = kernel::zoneinfo().unwrap_or_default();
     session.detach();
+    let end = Edge {
+        anchor: anchor_end,
+        time: end_time,
+        vmstat: vmstat_end,
+        zones: zones_end,
+        buddyinfo: [buddyinfo_end, buddyinfo_end_after],
+    };
     // Everything submitted while live is in the rings: drain it.
     let _ = ring.consume();
     drop(ring);
@@ -1080,47 +1370,34 @@ fn drain(
     };
     Ok(Drained {
         started,
-        start: Edge {
-            anchor: anchor_start,
-            time: start_time,
-            vmstat: vmstat_start,
-        },
-        end: Edge {
-            anchor: anchor_end,
-            time: end_time,
-            vmstat: vmstat_end,
-        },
-        zones_end,
-        buddyinfo: [
-            buddyinfo_start_before,
-            buddyinfo_start,
-            buddyinfo_end,
-            buddyinfo_end_after,
-        ],
+        end,
         end_reason,
         sink,
+        checkpoints,
+        spool,
     })
 }
 
-/// Stage 4, the metadata: everything the file says about itself.
+/// Stage 4, the metadata: everything a segment says about itself. The
+/// counters are those of the segment (`start`..`end`).
+#[allow(clippy::too_many_arguments)]
 fn metadata(
-    opts: &RecordOptions,
-    plan: &RecordPlan,
+    mc: MetaCtx<'_>,
     session: &Session,
-    drained: &Drained,
-    tables: &Tables,
+    ctx: &DecodeCtx,
+    start: &Edge,
+    end: &Edge,
+    probes: Vec<ProbeMeta>,
+    counts: &[GroupCounts],
+    rows: BTreeMap<String, u64>,
+    end_reason: &EndReason,
+    segment: SegmentMeta,
 ) -> FileMeta {
-    let probes = session.probe_meta();
-    let mut groups = session.group_meta(&drained.sink.counts, &probes);
+    let (opts, plan) = (mc.opts, mc.plan);
+    let mut groups = session.group_meta(counts, &probes);
     // The stack store is listed as recorded with the groups that use it.
     groups.extend(crate::stacks::store_meta(&groups));
-    let rows: BTreeMap<String, u64> = tables
-        .row_counts()
-        .into_iter()
-        .map(|(t, n)| (t.to_string(), n))
-        .collect();
     let memcg = &plan.host.memcg;
-    let ctx = &drained.sink.ctx;
     let cgroups = memcg
         .as_ref()
         .and_then(|m| m.mount.as_ref())
@@ -1142,6 +1419,7 @@ fn metadata(
         ("row_group_bytes", opts.writer.row_group_bytes.to_string()),
         ("open_bytes", opts.writer.open_bytes.to_string()),
         ("zstd_level", opts.writer.zstd_level.to_string()),
+        ("checkpoint_ns", opts.checkpoint.as_nanos().to_string()),
         // The allocation groups' filters and sampling (`--alloc-*`,
         // `--kmem-cache`): what memana needs to scale samples up.
         ("alloc_sample_bytes", opts.alloc.sample_bytes.to_string()),
@@ -1167,7 +1445,6 @@ fn metadata(
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let uname = &plan.host.uname;
-    let (start, end) = (&drained.start, &drained.end);
     FileMeta {
         schema_version: SCHEMA_VERSION,
         memrec_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -1201,20 +1478,20 @@ fn metadata(
         },
         settings,
         rows,
-        zones_start: plan.host.zones_start.clone(),
-        zones_end: drained.zones_end.clone(),
-        buddyinfo_start_before: drained.buddyinfo[0].clone(),
-        buddyinfo_start: drained.buddyinfo[1].clone(),
-        buddyinfo_end: drained.buddyinfo[2].clone(),
-        buddyinfo_end_after: drained.buddyinfo[3].clone(),
+        zones_start: start.zones.clone(),
+        zones_end: end.zones.clone(),
+        buddyinfo_start_before: start.buddyinfo[0].clone(),
+        buddyinfo_start: start.buddyinfo[1].clone(),
+        buddyinfo_end: end.buddyinfo[0].clone(),
+        buddyinfo_end_after: end.buddyinfo[1].clone(),
         vmstat_start: start.vmstat.clone(),
         vmstat_end: end.vmstat.clone(),
         gfp_names: ctx.gfp.flags.clone(),
         cgroups,
-        end_reason: drained.end_reason.to_string(),
+        end_reason: end_reason.to_string(),
         warnings: plan.warnings.clone(),
-        segment: None,
-        oom_score_adj: None,
+        segment: Some(segment),
+        oom_score_adj: mc.oom_score_adj,
         trigger: None,
     }
 }
@@ -1225,52 +1502,76 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     let mut plan = plan(&opts)?;
     let mut session = Session::open(&plan.groups, &plan.settings, &mut plan.warnings)?;
     if STOP.load(Ordering::SeqCst) {
-        // Dropping the output removes its temporary file.
+        // Dropping the output removes its segments directory.
         bail!("interrupted before the recording started");
     }
+    let oom_score_adj = opts
+        .oom_score_adj
+        .and_then(|adj| protect(adj, &mut plan.warnings));
     let needs_ksyms = plan.groups.iter().any(|g| g.group.needs_ksyms);
     let ctx = decode_ctx(needs_ksyms, &plan.host.zones_start, &mut plan.warnings);
     for w in &plan.warnings {
         debug!("warning: {w}");
     }
     let creating = || format!("creating {}", opts.output.display());
-    let file = plan.output.file().with_context(creating)?;
-    let (tables, file_writer) =
-        writer::create(file, plan.output.dir(), &opts.writer).with_context(creating)?;
+    let segs = writer::SegmentDir::new(plan.output.segments_dir());
+    let (sealed_tx, sealed) = std::sync::mpsc::channel();
+    let (mut tables, file_writer) =
+        writer::create_segmented(segs, Some(sealed_tx), &opts.writer).with_context(creating)?;
+    let mut watch = Watchers {
+        sealed,
+        inbox: None,
+        psi: None,
+    };
+    if matches!(opts.mode, Mode::Flight(_)) {
+        let triggers = crate::trigger::Triggers::new(&opts.triggers);
+        watch.inbox = Some(triggers.inbox());
+        if triggers.any() {
+            tables.set_watch(Box::new(triggers));
+        }
+        if let Some((stall, window)) = crate::trigger::TriggerList(opts.triggers.clone()).psi() {
+            match crate::trigger::Psi::open(stall, window) {
+                Ok(p) => watch.psi = Some(p),
+                Err(e) => {
+                    let msg = format!("the psi trigger is off: {e}");
+                    warn!("{msg}");
+                    plan.warnings.push(msg);
+                }
+            }
+        }
+    }
     // What names kernel addresses later, read as the recording begins (with
-    // its BPF programs loaded) and written at its end (see below).
+    // its BPF programs loaded) and written into the first segment.
     let kallsyms = session
         .groups
         .iter()
         .any(|g| g.spec.kernel_symbols)
         .then(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default());
     let sink = Sink::new(ctx, tables, session.groups.len());
-    let mut drained = drain(&mut session, sink, &file_writer, &opts)?;
-    let mut tables = drained
+    let mc = MetaCtx {
+        opts: &opts,
+        plan: &plan,
+        oom_score_adj,
+    };
+    let mut drained = drain(&mut session, sink, &file_writer, mc, kallsyms, watch)?;
+    let end = drained.end.clone();
+    let last = drained
+        .checkpoints
+        .close(mc, &session, &drained.sink, end, &drained.end_reason);
+    let whole = whole_meta(&last, &drained);
+    let tables = drained
         .sink
         .tables
         .take()
         .context("writer already closed")?;
-    if let Some(k) = kallsyms {
-        // After the events, stamped with the start: the rows lie inside the
-        // recording however long writing them takes, and no event waits.
-        match crate::stacks::write_kernel_symbols(
-            &k,
-            drained.start.anchor.boottime_ns,
-            &mut tables,
-            &mut plan.warnings,
-        ) {
-            Ok(n) => debug!("kernel_symbol: {n} rows"),
-            Err(e) => {
-                let msg = format!("the kernel's symbols were not written: {e}");
-                warn!("{msg}");
-                plan.warnings.push(msg);
-            }
-        }
-    }
-    let meta = metadata(&opts, &plan, &session, &drained, &tables);
-    let size = close(tables, meta.clone(), file_writer, plan.output)?;
-    print_summary(&opts.output, size, drained.started.elapsed(), &meta)
+    let spool = drained.spool;
+    let size = if opts.mode == Mode::File {
+        drop(spool);
+        close(tables, last, file_writer, plan.output, &opts)?
+    } else {
+        close_spooled(tables, last, file_writer, plan.output, spool)?
+    };
+    print_summary(&opts.output, size, drained.started.elapsed(), &whole)
         .context("writing the summary to stdout")?;
     if let EndReason::Error(e) = &drained.end_reason {
         bail!(
@@ -1281,21 +1582,141 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     Ok(())
 }
 
-/// Stage 5, closing: the metadata into the footer, the writer's end awaited,
-/// the file moved into place. Returns its size.
+/// Sets memrec's own `oom_score_adj`: it records the incident, so it must
+/// not be its victim. Returns what the kernel now says; a failure is a
+/// warning.
+fn protect(adj: i32, warnings: &mut Vec<String>) -> Option<i32> {
+    match crate::protect::protect(adj) {
+        Ok(now) => {
+            eprintln!(
+                "memrec: oom_score_adj set to {now} (--oom-score-adj; --no-oom-protect leaves it)"
+            );
+            Some(now)
+        }
+        Err(e) => {
+            let msg = format!("oom_score_adj not set: {e}; memrec may be chosen by the OOM killer");
+            warn!("{msg}");
+            warnings.push(msg);
+            None
+        }
+    }
+}
+
+/// The whole recording's metadata, for the summary: the last segment's
+/// with the counters summed over every segment (what the merged file says).
+fn whole_meta(last: &FileMeta, drained: &Drained) -> FileMeta {
+    let mut m = last.clone();
+    let first = &drained.checkpoints.first;
+    m.start_ns = first.anchor.boottime_ns;
+    m.start_time = first.time.to_rfc3339();
+    m.clock_anchors = vec![first.anchor.clone(), drained.end.anchor.clone()];
+    m.vmstat_start = first.vmstat.clone();
+    m.zones_start = first.zones.clone();
+    for p in m.probes.iter_mut() {
+        if let Some(c) = drained
+            .checkpoints
+            .probes
+            .iter()
+            .find(|q| q.group == p.group && q.program == p.program)
+        {
+            (p.events, p.lost, p.missed) = (c.events, c.lost, c.missed);
+        }
+    }
+    for g in m.groups.iter_mut() {
+        g.lost = m
+            .probes
+            .iter()
+            .filter(|p| p.group == g.name)
+            .map(|p| p.lost)
+            .sum();
+    }
+    for (g, c) in m.groups.iter_mut().zip(&drained.checkpoints.counts) {
+        (g.decoded, g.malformed) = (c.decoded, c.malformed);
+    }
+    m.rows = drained.checkpoints.rows.clone();
+    m
+}
+
+/// Stage 5 for rotated and flight-recorder files: the last segment closed,
+/// the spool's last merges awaited, the segments directory removed.
+/// Returns the bytes of the files written.
+fn close_spooled(
+    tables: Tables,
+    meta: FileMeta,
+    file_writer: writer::FileWriter,
+    output: Output,
+    spool: Spool,
+) -> Result<u64> {
+    let finish = tables.finish(meta);
+    let written = file_writer.join().context("writing the recording");
+    if let Err(e) = finish {
+        debug!("closing: {e}");
+    }
+    let (files, errors, _) = spool.finish();
+    output.discard_segments();
+    written?;
+    if files.is_empty() && errors.is_empty() {
+        eprintln!("memrec: no trigger fired; nothing was written");
+    }
+    if let Some(e) = errors.first() {
+        bail!("{} file(s) could not be written: {e}", errors.len());
+    }
+    Ok(files.iter().map(|w| w.bytes).sum())
+}
+
+/// Stage 5, closing: the last segment's metadata into its footer, the
+/// writer's end awaited, the segments merged into the file asked for.
+/// Returns its size.
 fn close(
     tables: Tables,
     meta: FileMeta,
     file_writer: writer::FileWriter,
     output: Output,
+    opts: &RecordOptions,
 ) -> Result<u64> {
-    // A writer that failed still closes the file with what it had written.
+    // A writer that failed still closes the segment with what it had written.
     let finish = tables.finish(meta);
-    let size = file_writer.join().context("writing the recording")?;
+    let written = file_writer.join().context("writing the recording");
     if let Err(e) = finish {
         debug!("closing: {e}");
     }
-    output.commit().map_err(output_error)?;
+    let segs = output.segments_dir().to_path_buf();
+    let sealed = writer::segments::list_sealed(&segs)
+        .with_context(|| format!("listing {}", segs.display()))?;
+    if let Err(e) = written {
+        if sealed.is_empty() {
+            return Err(e);
+        }
+        warn!("{e:#}");
+    }
+    let keep = |why: String, output: Output| {
+        output.keep_segments();
+        anyhow!(
+            "{why}; the recording is kept as {} segments in {} (memana reads them; `memrec recover {}` merges them)",
+            sealed.len(),
+            segs.display(),
+            opts.output.display()
+        )
+    };
+    let done = match sealed.as_slice() {
+        [] => bail!("no segment was written"),
+        // One segment is the recording already.
+        [one] => one.clone(),
+        many => {
+            let merged = segs.join("merged.parquet");
+            let mopts = writer::merge::MergeOptions {
+                zstd_level: opts.writer.zstd_level,
+                row_group_rows: opts.writer.row_group_rows,
+                ..Default::default()
+            };
+            if let Err(e) = writer::merge::merge(many, &merged, &mopts) {
+                return Err(keep(format!("merging the segments failed: {e}"), output));
+            }
+            merged
+        }
+    };
+    let size = std::fs::metadata(&done).map(|m| m.len()).unwrap_or(0);
+    output.commit(&done).map_err(output_error)?;
     Ok(size)
 }
 

@@ -499,6 +499,11 @@ pub enum EndReason {
     Duration,
     /// SIGINT, SIGTERM or SIGHUP.
     Signal,
+    /// The flight recorder wrote its file and `--until` said to stop.
+    Trigger,
+    /// Not the end: a segment closed at a checkpoint. A recording whose
+    /// last segment says this was cut short after it (memrec killed).
+    Checkpoint,
     /// Writing failed; what was written until then is in the file.
     Error(String),
     /// A reason this build does not know (a newer memrec's), kept as written.
@@ -513,6 +518,8 @@ impl EndReason {
         match text {
             "duration" => EndReason::Duration,
             "signal" => EndReason::Signal,
+            "checkpoint" => EndReason::Checkpoint,
+            "trigger" => EndReason::Trigger,
             _ => match text.strip_prefix(Self::ERROR_PREFIX) {
                 Some(e) => EndReason::Error(e.to_string()),
                 None => EndReason::Other(text.to_string()),
@@ -526,6 +533,8 @@ impl std::fmt::Display for EndReason {
         match self {
             EndReason::Duration => f.write_str("duration"),
             EndReason::Signal => f.write_str("signal"),
+            EndReason::Checkpoint => f.write_str("checkpoint"),
+            EndReason::Trigger => f.write_str("trigger"),
             EndReason::Error(e) => write!(f, "{}{e}", Self::ERROR_PREFIX),
             EndReason::Other(t) => f.write_str(t),
         }

@@ -313,6 +313,8 @@ pub struct FileWriter {
 }
 
 /// Where the writer puts the recording.
+// One file is what the tests write; memrec writes segments.
+#[cfg_attr(not(test), allow(dead_code))]
 enum Dest {
     /// One file (empty, open for reading and writing) in a directory.
     File(File, std::path::PathBuf),
@@ -322,6 +324,7 @@ enum Dest {
 
 /// Starts the writer thread on `file` (empty, open for reading and
 /// writing), which lies in `dir`. Checkpoints are ignored: one file.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn create(
     file: File,
     dir: &Path,
@@ -584,11 +587,6 @@ impl Tables {
     pub fn set_watch(&mut self, watch: Box<dyn Watch>) {
         self.watched = self.bufs.iter().map(|b| watch.wants(b.table)).collect();
         self.watch = Some(watch);
-    }
-
-    /// The watcher, to ask what it saw.
-    pub fn watch_mut(&mut self) -> Option<&mut (dyn Watch + 'static)> {
-        self.watch.as_deref_mut()
     }
 
     /// Writes every buffered row and closes the current segment with
