@@ -373,7 +373,7 @@ mod tests {
         std::fs::write(runs.join("deeper").join("c.parquet"), b"x")
             .unwrap_or_else(|e| panic!("{e}"));
 
-        let r = resolve(&[runs.clone()]).unwrap_or_else(|e| panic!("{e}"));
+        let r = resolve(std::slice::from_ref(&runs)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             r.files,
             [

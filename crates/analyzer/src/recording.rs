@@ -541,8 +541,12 @@ impl Recording {
                 .segment
                 .as_ref()
                 .map_or("", |s| s.recording_id.as_str());
+            let (what, are) = match missing.as_slice() {
+                [(a, b)] if a == b => ("segment", "is"),
+                _ => ("segments", "are"),
+            };
             notes.push(format!(
-                "segments {} of recording {id} are missing (deleted by rotation, or not \
+                "{what} {} of recording {id} {are} missing (deleted by rotation, or not \
                  given): nothing was read for their time",
                 ranges_text(&missing)
             ));
