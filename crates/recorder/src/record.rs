@@ -1516,8 +1516,16 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     let creating = || format!("creating {}", opts.output.display());
     let segs = writer::SegmentDir::new(plan.output.segments_dir());
     let (sealed_tx, sealed) = std::sync::mpsc::channel();
+    let wopts = WriterOptions {
+        groups: plan
+            .groups
+            .iter()
+            .map(|g| g.group.name.to_string())
+            .collect(),
+        ..opts.writer.clone()
+    };
     let (mut tables, file_writer) =
-        writer::create_segmented(segs, Some(sealed_tx), &opts.writer).with_context(creating)?;
+        writer::create_segmented(segs, Some(sealed_tx), &wopts).with_context(creating)?;
     let mut watch = Watchers {
         sealed,
         inbox: None,

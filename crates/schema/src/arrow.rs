@@ -3,7 +3,7 @@
 
 use arrow_schema::{DataType, Field, Schema};
 
-use crate::{file_column_name, tables, ColumnType, COMMON};
+use crate::{file_column_name, tables, ColumnType, Table, COMMON};
 
 /// The Arrow type a column is stored as.
 pub fn data_type(t: ColumnType) -> DataType {
@@ -21,11 +21,18 @@ pub fn data_type(t: ColumnType) -> DataType {
 /// Common columns, then each table's columns, nullable (other tables' rows
 /// leave them empty).
 pub fn file_schema() -> Schema {
+    schema_of(tables())
+}
+
+/// [`file_schema`] with only these tables' columns: a recording holds the
+/// tables of the groups it recorded (each row group repeats every column
+/// of the schema in the footer, so unused ones cost in every row group).
+pub fn schema_of(tables: &[&Table]) -> Schema {
     let mut fields: Vec<Field> = COMMON
         .iter()
         .map(|c| Field::new(c.name, data_type(c.ty), c.nullable))
         .collect();
-    for t in tables() {
+    for t in tables {
         for c in t.columns {
             fields.push(Field::new(
                 file_column_name(t.name, c.name),

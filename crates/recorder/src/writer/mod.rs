@@ -90,7 +90,9 @@ pub enum WriteError {
     Stopped(String),
 }
 
-/// The file's Arrow schema: common columns, then each table's columns.
+/// The Arrow schema of a file of every table: common columns, then each
+/// table's columns.
+#[cfg(test)]
 pub fn file_schema() -> SchemaRef {
     Arc::new(memtrace_schema::arrow::file_schema())
 }
@@ -215,21 +217,35 @@ impl TableBuf {
     }
 }
 
-/// Where each table's columns start in the file schema, and each table's
-/// narrow schema (common columns, then its own).
+/// The tables the file holds, where each table's columns start in the
+/// file schema, and each table's narrow schema (common columns, then its
+/// own).
 struct Layout {
+    tables: Vec<&'static Table>,
     schema: SchemaRef,
     first_col: Vec<usize>,
     narrow: Vec<SchemaRef>,
 }
 
+/// The group whose tables every recording holds: stacks are written by
+/// whichever group samples them.
+const ALWAYS: &str = "stacks";
+
 impl Layout {
-    fn new(_cap: usize) -> Self {
-        let schema = file_schema();
+    /// Every table of `groups` (all tables when empty).
+    fn new(groups: &[String]) -> Self {
+        let chosen: Vec<&'static Table> = tables()
+            .iter()
+            .copied()
+            .filter(|t| {
+                groups.is_empty() || t.group == ALWAYS || groups.iter().any(|g| g == t.group)
+            })
+            .collect();
+        let schema = Arc::new(memtrace_schema::arrow::schema_of(&chosen));
         let mut first_col = Vec::new();
         let mut narrow = Vec::new();
         let mut at = COMMON.len();
-        for t in tables() {
+        for t in chosen.iter() {
             first_col.push(at);
             let fields: Vec<Field> = schema.fields()[..COMMON.len()]
                 .iter()
@@ -240,6 +256,7 @@ impl Layout {
             at += t.columns.len();
         }
         Layout {
+            tables: chosen,
             schema,
             first_col,
             narrow,
@@ -262,6 +279,9 @@ pub struct WriterOptions {
     /// are busy.
     pub open_bytes: usize,
     pub zstd_level: i32,
+    /// The probe groups recorded: the file holds their tables' columns
+    /// only. Empty: every table.
+    pub groups: Vec<String>,
     /// Tests: the disk is full after this many bytes of the file.
     #[cfg(test)]
     pub fail_after_bytes: Option<u64>,
@@ -287,6 +307,7 @@ impl Default for WriterOptions {
             row_group_bytes: 8 << 20,
             open_bytes: 16 << 20,
             zstd_level: 3,
+            groups: Vec::new(),
             #[cfg(test)]
             fail_after_bytes: None,
         }
@@ -344,7 +365,7 @@ pub fn create_segmented(
 }
 
 fn start(dest: Dest, opts: &WriterOptions) -> Result<(Tables, FileWriter), WriteError> {
-    let layout = Layout::new(opts.batch_rows);
+    let layout = Layout::new(&opts.groups);
     let thread = WriterThread::new(dest, opts, &layout)?;
     // A few batches in flight: enough to overlap decoding and encoding,
     // bounded so a slow disk pushes back instead of growing memory.
@@ -356,8 +377,8 @@ fn start(dest: Dest, opts: &WriterOptions) -> Result<(Tables, FileWriter), Write
         .name("memrec-writer".into())
         .spawn(move || thread.run(rx, &counter, &failed))
         .map_err(|e| WriteError::Stopped(e.to_string()))?;
-    let bufs = tables().iter().map(|t| TableBuf::new(t, 0)).collect();
-    let n = tables().len();
+    let bufs = layout.tables.iter().map(|t| TableBuf::new(t, 0)).collect();
+    let n = layout.tables.len();
     Ok((
         Tables {
             layout,
@@ -533,8 +554,9 @@ impl Tables {
     pub fn push<R: Row>(&mut self, hdr: &Header, row: &R) -> Result<(), WriteError> {
         let Some(i) = self.index_of(R::TABLE) else {
             return Err(WriteError::Stopped(format!(
-                "unknown table {}",
-                R::TABLE.name
+                "a row of table {} (group {}), which this recording does not hold",
+                R::TABLE.name,
+                R::TABLE.group
             )));
         };
         let buf = &mut self.bufs[i];
