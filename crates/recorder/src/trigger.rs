@@ -3,9 +3,9 @@
 //!
 //! Row triggers ([`Triggers`]) watch the rows the recorder writes anyway, as
 //! the writer pushes them ([`Watch`]): an OOM kill (`oom_victim`), a page
-//! allocation failure (`paf`), a direct or memcg reclaim (`reclaim_end`) or
-//! a direct compaction (`compaction_run`) that stalled its task longer than
-//! a threshold. The memory PSI trigger ([`Psi`]) is the kernel's own: a
+//! allocation failure the kernel reports (`paf`), a direct or memcg
+//! reclaim (`reclaim_end`) or a direct compaction (`compaction_run`) that
+//! stalled its task longer than a threshold. The memory PSI trigger ([`Psi`]) is the kernel's own: a
 //! pollable file descriptor on `/proc/pressure/memory`.
 //!
 //! The syntax, one item or a comma list:
@@ -18,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,7 +44,8 @@ pub const PSI_WINDOW_MAX: Duration = Duration::from_secs(10);
 pub enum TriggerSpec {
     /// The OOM killer chose a victim (an `oom_victim` row).
     Oom,
-    /// A page allocation returned no page (a `paf` row).
+    /// A page allocation failed that the kernel reports (a `paf` row
+    /// without `__GFP_NOWARN`: a "page allocation failure" in its log).
     AllocFail,
     /// A task spent longer than this in direct reclaim (a `reclaim_end` row
     /// of reclaimer `direct`).
@@ -404,20 +405,24 @@ impl Fired {
     }
 }
 
-/// Where fired triggers wait for the recorder's loop: the first one not yet
-/// taken, and how many fired meanwhile (a reclaim storm fires thousands; one
-/// is enough to start a dump, and nothing grows).
+/// Where fired triggers wait for the recorder's loop: per kind, the first
+/// one not yet taken, and how many fired meanwhile (a reclaim storm fires
+/// thousands; one is enough to start a dump, and nothing grows). Per kind,
+/// so that an OOM kill is not lost behind a waiting reclaim trigger.
 #[derive(Debug, Default)]
 struct Mailbox {
-    pending: AtomicBool,
-    fired: Mutex<Option<Fired>>,
+    /// Bit `kind as u8` set while that kind waits.
+    pending: AtomicU8,
+    fired: Mutex<[Option<Fired>; KINDS]>,
     more: AtomicU64,
 }
 
+const KINDS: usize = TriggerKind::ALL.len();
+
 impl Mailbox {
-    /// Whether a new firing would only be counted.
-    fn busy(&self) -> bool {
-        if self.pending.load(Ordering::Acquire) {
+    /// Whether a firing of `kind` would only be counted.
+    fn busy(&self, kind: TriggerKind) -> bool {
+        if self.pending.load(Ordering::Acquire) & (1 << kind as u8) != 0 {
             self.more.fetch_add(1, Ordering::Relaxed);
             return true;
         }
@@ -425,23 +430,28 @@ impl Mailbox {
     }
 
     fn put(&self, f: Fired) {
-        if let Ok(mut slot) = self.fired.lock() {
-            if slot.is_none() {
-                *slot = Some(f);
-                self.pending.store(true, Ordering::Release);
+        let k = f.kind as usize;
+        if let Ok(mut slots) = self.fired.lock() {
+            if slots[k].is_none() {
+                slots[k] = Some(f);
+                self.pending.fetch_or(1 << k, Ordering::Release);
             } else {
                 self.more.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
+    /// The earliest waiting trigger.
     fn take(&self) -> Option<Fired> {
-        if !self.pending.load(Ordering::Acquire) {
+        if self.pending.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let mut slot = self.fired.lock().ok()?;
-        self.pending.store(false, Ordering::Release);
-        slot.take()
+        let mut slots = self.fired.lock().ok()?;
+        let k = (0..KINDS)
+            .filter(|&k| slots[k].is_some())
+            .min_by_key(|&k| slots[k].as_ref().map(|f| f.ts_ns))?;
+        self.pending.fetch_and(!(1 << k), Ordering::Release);
+        slots[k].take()
     }
 }
 
@@ -451,7 +461,8 @@ impl Mailbox {
 pub struct Inbox(Arc<Mailbox>);
 
 impl Inbox {
-    /// The first trigger that fired since the last call, if any.
+    /// The earliest trigger waiting, if any (each kind keeps its first
+    /// firing until taken).
     pub fn take(&self) -> Option<Fired> {
         self.0.take()
     }
@@ -545,11 +556,13 @@ const OOM_COLS: &[(&str, Cap)] = &[
 
 const PAF_ORDER: usize = 0;
 const PAF_NODE: usize = 1;
+const PAF_FLAGS: usize = 2;
 const PAF_GFP: usize = 0;
 const PAF_MIGRATETYPE: usize = 1;
 const PAF_ZONE: usize = 2;
 const PAF_COLS: &[(&str, Cap)] = &[
     ("order", Cap::Num(PAF_ORDER)),
+    ("gfp_flags", Cap::Num(PAF_FLAGS)),
     ("gfp", Cap::Text(PAF_GFP)),
     ("migratetype_name", Cap::Text(PAF_MIGRATETYPE)),
     ("highest_zone", Cap::Text(PAF_ZONE)),
@@ -632,6 +645,8 @@ pub struct Triggers {
     direct_over_ns: Option<i64>,
     memcg_over_ns: Option<i64>,
     compaction_over_ns: Option<i64>,
+    /// This kernel's `__GFP_NOWARN` bit, when known.
+    gfp_nowarn: Option<u64>,
     /// Per slot: whether a trigger watches its table.
     wanted: [bool; SLOTS],
     /// Table addresses seen in `begin`, and their slots.
@@ -641,7 +656,8 @@ pub struct Triggers {
     cur: Option<Slot>,
     col: usize,
     ts_ns: i64,
-    pid: u32,
+    /// The process (tgid) and command of the row's task.
+    tgid: u32,
     comm: [u8; 16],
     nums: [Num; NUMS],
     texts: [String; TEXTS],
@@ -658,13 +674,14 @@ impl Triggers {
             direct_over_ns: None,
             memcg_over_ns: None,
             compaction_over_ns: None,
+            gfp_nowarn: None,
             wanted: [false; SLOTS],
             seen: [None; SEEN],
             maps: Slot::ALL.map(Slot::map),
             cur: None,
             col: 0,
             ts_ns: 0,
-            pid: 0,
+            tgid: 0,
             comm: [0; 16],
             nums: [Num::Null; NUMS],
             texts: std::array::from_fn(|_| String::with_capacity(64)),
@@ -692,6 +709,16 @@ impl Triggers {
         t
     }
 
+    /// Tells `alloc-fail` this kernel's gfp flags (from the
+    /// `kmem:mm_page_alloc` format), so it knows `__GFP_NOWARN` by its bit.
+    pub fn set_gfp_flags(&mut self, gfp: &crate::printfmt::FlagTable) {
+        self.gfp_nowarn = gfp
+            .flags
+            .iter()
+            .find(|(_, name)| name == "__GFP_NOWARN")
+            .map(|&(mask, _)| mask);
+    }
+
     /// Whether any row trigger is set (otherwise the writer need not watch).
     pub fn any(&self) -> bool {
         self.wanted.iter().any(|&w| w)
@@ -703,7 +730,8 @@ impl Triggers {
         Inbox(self.out.clone())
     }
 
-    /// The first trigger that fired since the last call, if any.
+    /// The earliest trigger waiting, if any (each kind keeps its first
+    /// firing until taken).
     pub fn take(&mut self) -> Option<Fired> {
         self.out.take()
     }
@@ -756,19 +784,39 @@ impl Triggers {
 
     fn header_task(&self) -> String {
         let comm = memtrace_schema::Comm(self.comm);
-        format!("PID {} (\"{}\")", self.pid, comm.as_str())
+        format!("PID {} (\"{}\")", self.tgid, comm.as_str())
     }
 
     /// The row is complete: does it fire?
     fn check(&mut self, slot: Slot) {
         let fired = match slot {
-            Slot::Oom => self.oom.then(|| self.oom_fired()),
-            Slot::Paf => self.alloc_fail.then(|| self.paf_fired()),
+            Slot::Oom => (self.oom && !self.out.busy(TriggerKind::Oom)).then(|| self.oom_fired()),
+            Slot::Paf => {
+                (self.alloc_fail && self.paf_reported() && !self.out.busy(TriggerKind::AllocFail))
+                    .then(|| self.paf_fired())
+            }
             Slot::Reclaim => self.reclaim_fired(),
             Slot::Compaction => self.compaction_fired(),
         };
         if let Some(f) = fired {
             self.out.put(f);
+        }
+    }
+
+    /// Whether the kernel reports this failure ("page allocation failure"
+    /// in its log): not when the caller passed `__GFP_NOWARN`, as
+    /// opportunistic allocations do (THP, high-order slab attempts) that
+    /// fall back to something smaller and fail all the time on a
+    /// fragmented machine.
+    fn paf_reported(&self) -> bool {
+        match (self.gfp_nowarn, self.nums[PAF_FLAGS].u64()) {
+            (Some(mask), Some(flags)) => flags & mask == 0,
+            // The bit moves between kernels; by name then, which the
+            // tracepoint prints inside a composite for THP masks.
+            _ => {
+                let gfp = self.text_of(PAF_GFP);
+                !(gfp.contains("__GFP_NOWARN") || gfp.starts_with("GFP_TRANSHUGE"))
+            }
         }
     }
 
@@ -837,7 +885,7 @@ impl Triggers {
             "memcg" => (TriggerKind::MemcgReclaimOver, self.memcg_over_ns?),
             _ => return None,
         };
-        if took <= over || self.out.busy() {
+        if took <= over || self.out.busy(kind) {
             return None;
         }
         let detail = format!(
@@ -870,7 +918,7 @@ impl Triggers {
             Some(at) if at <= self.ts_ns => self.ts_ns - at,
             _ => n[CMP_DURATION].i64()?,
         };
-        if stalled <= over || self.out.busy() {
+        if stalled <= over || self.out.busy(TriggerKind::CompactionOver) {
             return None;
         }
         let order = match n[CMP_ORDER].i64() {
@@ -941,7 +989,7 @@ impl Watch for Triggers {
         self.cur = self.slot_of(table);
         self.col = 0;
         self.ts_ns = hdr.ts_ns;
-        self.pid = hdr.pid;
+        self.tgid = hdr.tgid;
         self.comm = hdr.comm.0;
         self.nums = [Num::Null; NUMS];
         for t in &mut self.texts {
@@ -1427,6 +1475,39 @@ mod tests {
         // An OOM kill is not its business.
         push(&mut t, &hdr(10, 1, b"x"), &victim());
         assert!(t.take().is_none());
+
+        // Failures the caller asked not to hear of (it falls back) do not
+        // fire: by the bit when the kernel's flag table is known...
+        let nowarn = 1 << 13;
+        let quiet = paf::Row {
+            gfp_flags: 0xcc0 | nowarn,
+            gfp: "GFP_KERNEL|__GFP_NOWARN".into(),
+            ..row.clone()
+        };
+        push(&mut t, &hdr(11, 10, b"k"), &quiet);
+        assert!(t.take().is_none());
+        let thp = paf::Row {
+            order: 9,
+            gfp_flags: 0x1c2ca | nowarn,
+            gfp: "GFP_TRANSHUGE_LIGHT".into(),
+            ..row.clone()
+        };
+        push(&mut t, &hdr(12, 10, b"k"), &thp);
+        assert!(t.take().is_none());
+        let mut known = Triggers::new(&[TriggerSpec::AllocFail]);
+        known.set_gfp_flags(&crate::printfmt::FlagTable::new(vec![
+            (0xcc0, "GFP_KERNEL".into()),
+            (nowarn, "__GFP_NOWARN".into()),
+        ]));
+        // ...whatever the text says.
+        let raw = paf::Row {
+            gfp: "0x2cc0".into(),
+            ..quiet.clone()
+        };
+        push(&mut known, &hdr(13, 10, b"k"), &raw);
+        assert!(known.take().is_none());
+        push(&mut known, &hdr(14, 10, b"k"), &row);
+        assert_eq!(known.take().unwrap().ts_ns, 14);
     }
 
     fn reclaim(who: &'static str, took_ms: Option<i64>) -> reclaim_end::Row {
@@ -1483,6 +1564,22 @@ mod tests {
         assert!(inbox.take().is_none());
         push(&mut t, &hdr(2000, 1, b"a"), &reclaim("direct", Some(5)));
         assert_eq!(inbox.take().unwrap().ts_ns, 2000);
+
+        // An OOM kill during a storm is kept; the earliest comes first.
+        let mut t = Triggers::new(&list("oom,direct-reclaim-over=1ms").unwrap());
+        push(&mut t, &hdr(10, 1, b"a"), &reclaim("direct", Some(5)));
+        push(&mut t, &hdr(11, 1, b"a"), &reclaim("direct", Some(5)));
+        push(&mut t, &hdr(12, 1, b"a"), &victim());
+        push(&mut t, &hdr(13, 1, b"a"), &reclaim("direct", Some(5)));
+        let first = t.take().unwrap();
+        assert_eq!(
+            (first.kind, first.ts_ns),
+            (TriggerKind::DirectReclaimOver, 10)
+        );
+        let second = t.take().unwrap();
+        assert_eq!((second.kind, second.ts_ns), (TriggerKind::Oom, 12));
+        assert!(t.take().is_none());
+        assert_eq!(t.inbox().dropped(), 2);
     }
 
     fn run(
