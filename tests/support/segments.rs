@@ -227,6 +227,8 @@ pub fn bpf_counters(pid: u32) -> Option<(u64, u64)> {
     let fdinfo = PathBuf::from(format!("/proc/{pid}/fdinfo"));
     let mut total = (0u64, 0u64);
     let mut found = false;
+    // memrec may hold one map by several fds: each map counts once.
+    let mut seen = std::collections::BTreeSet::new();
     for e in std::fs::read_dir(&fdinfo).ok()? {
         let Ok(text) = std::fs::read_to_string(e.ok()?.path()) else {
             continue;
@@ -247,6 +249,9 @@ pub fn bpf_counters(pid: u32) -> Option<(u64, u64)> {
         let Some(id) = field("map_id:").and_then(|v| v.parse::<u32>().ok()) else {
             continue;
         };
+        if !seen.insert(id) {
+            continue;
+        }
         if let Some((events, lost)) = read_stats_map(id) {
             total.0 += events;
             total.1 += lost;
@@ -465,8 +470,9 @@ print(n, d)
     (w.next().unwrap(), w.next().unwrap())
 }
 
-/// `memana report PATH`: asserts it succeeds; returns its stderr (the
-/// warnings, e.g. about reading an unrecovered recording).
+/// `memana report PATH`: asserts it succeeds; returns what it said (the
+/// report, with its warnings, e.g. about reading an unrecovered
+/// recording, and stderr).
 pub fn memana_report(path: &Path) -> String {
     let out = Command::new(super::bin("memana"))
         .arg("report")
@@ -480,10 +486,11 @@ pub fn memana_report(path: &Path) -> String {
         path.display(),
         out.status
     );
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
-        !out.stdout.is_empty(),
+        !report.is_empty(),
         "memana report {}: no report",
         path.display()
     );
-    err
+    format!("{report}{err}")
 }
