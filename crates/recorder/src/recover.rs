@@ -21,6 +21,8 @@ use crate::writer::{self, MergeError, MergeOptions, MergeSummary};
 
 /// Name of the segments directory of a directory-mode recording.
 const DIR_MODE_SEGMENTS: &str = ".segments";
+/// The setting that holds the checkpoint interval.
+const CHECKPOINT_SETTING: &str = "checkpoint_ns";
 /// Suffix of a file-mode recording's segments directory.
 const SEGMENTS_SUFFIX: &str = ".segments";
 
@@ -52,10 +54,19 @@ pub struct Recovered {
     pub partial: Option<Partial>,
     /// Whether the segments directory was removed.
     pub removed: bool,
+    /// The recording's checkpoint interval (what a kill loses at most).
+    pub checkpoint_ns: Option<i64>,
 }
 
-/// The segments of a directory: closed ones by number, and the partial one.
-fn list_segments(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Option<Partial>)> {
+/// The segments of a directory.
+struct Listing {
+    /// Closed segments, by number.
+    closed: Vec<(u64, PathBuf)>,
+    /// The one being written when memrec stopped.
+    partial: Option<Partial>,
+}
+
+fn list_segments(dir: &Path) -> Result<Listing> {
     let mut closed = Vec::new();
     let mut partial: Option<Partial> = None;
     let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
@@ -89,7 +100,7 @@ fn list_segments(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Option<Partial>)> {
         }
     }
     closed.sort();
-    Ok((closed, partial))
+    Ok(Listing { closed, partial })
 }
 
 /// Where the segments are and which file they make, from what the user
@@ -135,15 +146,21 @@ fn locate(path: &Path) -> Result<(PathBuf, Option<PathBuf>), UsageError> {
     )))
 }
 
+/// The recording metadata in a file's footer.
+fn read_meta(path: &Path) -> Result<memtrace_schema::FileMeta> {
+    let file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let reader = parquet::file::reader::SerializedFileReader::new(file)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let footer = parquet::file::reader::FileReader::metadata(&reader).file_metadata();
+    let (_, meta) = memtrace_schema::FileMeta::from_parquet(footer)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(meta)
+}
+
 /// `memrec-<start, UTC>-<first segment>.parquet` beside a directory-mode
 /// recording's segments, as memrec names its rotated files.
 fn dir_mode_name(segs: &Path, first: &Path, first_index: u64) -> Result<PathBuf> {
-    let file = File::open(first).with_context(|| format!("reading {}", first.display()))?;
-    let reader = parquet::file::reader::SerializedFileReader::new(file)
-        .with_context(|| format!("reading {}", first.display()))?;
-    let footer = parquet::file::reader::FileReader::metadata(&reader).file_metadata();
-    let (_, meta) = memtrace_schema::FileMeta::from_parquet(footer)
-        .with_context(|| format!("reading {}", first.display()))?;
+    let meta = read_meta(first)?;
     let start = chrono::DateTime::parse_from_rfc3339(&meta.start_time)
         .with_context(|| format!("{}: start time `{}`", first.display(), meta.start_time))?
         .with_timezone(&chrono::Utc);
@@ -179,7 +196,7 @@ fn lock_dir(dir: &Path) -> Result<File> {
 pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
     let (segs, file) = locate(&opts.path)?;
     let _lock = lock_dir(&segs)?;
-    let (closed, partial) = list_segments(&segs)?;
+    let Listing { closed, partial } = list_segments(&segs)?;
     let Some((first_index, first_path)) = closed.first() else {
         let what = match &partial {
             Some(p) => format!(
@@ -217,6 +234,11 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
             )))
         }
     };
+    let checkpoint_ns = read_meta(&output).ok().and_then(|m| {
+        m.settings
+            .get(CHECKPOINT_SETTING)
+            .and_then(|v| v.parse().ok())
+    });
     let mut removed = false;
     if !opts.keep_segments {
         // Also a merge's temporary file, left by a memrec killed while
@@ -249,6 +271,7 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
         merged,
         partial,
         removed,
+        checkpoint_ns,
     })
 }
 
@@ -316,15 +339,25 @@ pub fn report(r: &Recovered) -> String {
     ));
     match &r.partial {
         Some(p) => {
-            let since = p
+            // When memrec died is not known; at most one interval after the
+            // checkpoint, and not before the partial segment's last write.
+            let bound = r
+                .checkpoint_ns
+                .map(|c| format!(": at most {:.1} s, the checkpoint interval", c as f64 / 1e9))
+                .unwrap_or_default();
+            let written = p
                 .modified_ns
                 .zip(unix_ns(&m.end_time))
-                .map(|(w, c)| format!(", about {:.1} s", (w - c).max(0) as f64 / 1e9))
+                .filter(|(w, c)| w > c)
+                .map(|(w, c)| format!(", last written {:.1} s after it", (w - c) as f64 / 1e9))
                 .unwrap_or_default();
             let name = p.path.file_name().unwrap_or_default().to_string_lossy();
             out.push_str(&format!(
-                "  lost     rows after the last checkpoint ({}{since}): {name}, {} with no footer\n",
-                m.end_time,
+                "  lost     rows recorded after the last checkpoint ({}){bound}\n",
+                m.end_time
+            ));
+            out.push_str(&format!(
+                "           ({name}, {}, has no footer{written})\n",
                 size(p.bytes)
             ));
         }
@@ -389,11 +422,11 @@ mod tests {
         assert!(text.contains("2 segment(s) (000001..000002)"), "{text}");
         assert!(text.contains("rows     20: procstat 20"), "{text}");
         assert!(
-            text.contains("lost     rows after the last checkpoint"),
+            text.contains("lost     rows recorded after the last checkpoint"),
             "{text}"
         );
         assert!(
-            text.contains("000003.parquet.partial, 19 B with no footer"),
+            text.contains("(000003.parquet.partial, 19 B, has no footer"),
             "{text}"
         );
     }
