@@ -276,7 +276,7 @@ impl Output {
             }
             Err(source) => {
                 return Err(OutputError::Create {
-                    path: segs.display().to_string(),
+                    path: shown,
                     source,
                 })
             }
@@ -333,7 +333,7 @@ impl Output {
             }
             Err(source) => {
                 return Err(OutputError::Create {
-                    path: segs.display().to_string(),
+                    path: shown,
                     source,
                 })
             }
