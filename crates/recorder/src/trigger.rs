@@ -44,9 +44,12 @@ pub const PSI_WINDOW_MAX: Duration = Duration::from_secs(10);
 pub enum TriggerSpec {
     /// The OOM killer chose a victim (an `oom_victim` row).
     Oom,
-    /// A page allocation failed that the kernel reports (a `paf` row
-    /// without `__GFP_NOWARN`: a "page allocation failure" in its log).
-    AllocFail,
+    /// A page allocation failed (a `paf` row): by default one the kernel
+    /// reports (without `__GFP_NOWARN`: a "page allocation failure" in its
+    /// log); with `all` (`alloc-fail=all`) also those whose caller expects
+    /// failure and falls back (THP, huge page pool growth, high-order slab
+    /// attempts), which a fragmented machine has all the time.
+    AllocFail { all: bool },
     /// A task spent longer than this in direct reclaim (a `reclaim_end` row
     /// of reclaimer `direct`).
     DirectReclaimOver(Duration),
@@ -99,7 +102,7 @@ impl TriggerKind {
     fn syntax(self) -> &'static str {
         match self {
             TriggerKind::Oom => "oom",
-            TriggerKind::AllocFail => "alloc-fail",
+            TriggerKind::AllocFail => "alloc-fail[=all]",
             TriggerKind::DirectReclaimOver => "direct-reclaim-over=DURATION",
             TriggerKind::MemcgReclaimOver => "memcg-reclaim-over=DURATION",
             TriggerKind::CompactionOver => "compaction-over=DURATION",
@@ -153,7 +156,7 @@ pub enum TriggerError {
     Unknown(String),
     #[error("trigger `{item}` needs a value, e.g. `{}`", .kind.example())]
     NeedsValue { item: String, kind: TriggerKind },
-    #[error("trigger `{item}` takes no value: write `{}`", .kind.name())]
+    #[error("trigger `{item}` takes no such value: write `{}`", .kind.syntax())]
     TakesNoValue { item: String, kind: TriggerKind },
     #[error("trigger `{item}`: {source}")]
     Duration {
@@ -173,7 +176,7 @@ impl TriggerSpec {
     pub fn kind(&self) -> TriggerKind {
         match self {
             TriggerSpec::Oom => TriggerKind::Oom,
-            TriggerSpec::AllocFail => TriggerKind::AllocFail,
+            TriggerSpec::AllocFail { .. } => TriggerKind::AllocFail,
             TriggerSpec::DirectReclaimOver(_) => TriggerKind::DirectReclaimOver,
             TriggerSpec::MemcgReclaimOver(_) => TriggerKind::MemcgReclaimOver,
             TriggerSpec::CompactionOver(_) => TriggerKind::CompactionOver,
@@ -186,7 +189,7 @@ impl TriggerSpec {
     pub fn groups(&self) -> &'static [&'static str] {
         match self {
             TriggerSpec::Oom => &[oom_victim::TABLE.group],
-            TriggerSpec::AllocFail => &[paf::TABLE.group],
+            TriggerSpec::AllocFail { .. } => &[paf::TABLE.group],
             TriggerSpec::DirectReclaimOver(_) | TriggerSpec::MemcgReclaimOver(_) => {
                 &[reclaim_end::TABLE.group]
             }
@@ -201,7 +204,8 @@ impl fmt::Display for TriggerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let k = self.kind().name();
         match self {
-            TriggerSpec::Oom | TriggerSpec::AllocFail => f.write_str(k),
+            TriggerSpec::Oom | TriggerSpec::AllocFail { all: false } => f.write_str(k),
+            TriggerSpec::AllocFail { all: true } => write!(f, "{k}=all"),
             TriggerSpec::DirectReclaimOver(d)
             | TriggerSpec::MemcgReclaimOver(d)
             | TriggerSpec::CompactionOver(d) => write!(f, "{k}={}", humantime_short(*d)),
@@ -249,12 +253,16 @@ impl FromStr for TriggerSpec {
             Ok(d)
         };
         match kind {
-            TriggerKind::Oom | TriggerKind::AllocFail => match value {
-                None => Ok(if kind == TriggerKind::Oom {
-                    TriggerSpec::Oom
-                } else {
-                    TriggerSpec::AllocFail
+            TriggerKind::Oom => match value {
+                None => Ok(TriggerSpec::Oom),
+                Some(_) => Err(TriggerError::TakesNoValue {
+                    item: owned(),
+                    kind,
                 }),
+            },
+            TriggerKind::AllocFail => match value {
+                None => Ok(TriggerSpec::AllocFail { all: false }),
+                Some("all") => Ok(TriggerSpec::AllocFail { all: true }),
                 Some(_) => Err(TriggerError::TakesNoValue {
                     item: owned(),
                     kind,
@@ -642,6 +650,8 @@ impl Slot {
 pub struct Triggers {
     oom: bool,
     alloc_fail: bool,
+    /// `alloc-fail=all`: the failures the kernel keeps quiet too.
+    alloc_fail_all: bool,
     direct_over_ns: Option<i64>,
     memcg_over_ns: Option<i64>,
     compaction_over_ns: Option<i64>,
@@ -671,6 +681,7 @@ impl Triggers {
         let mut t = Triggers {
             oom: false,
             alloc_fail: false,
+            alloc_fail_all: false,
             direct_over_ns: None,
             memcg_over_ns: None,
             compaction_over_ns: None,
@@ -690,7 +701,10 @@ impl Triggers {
         for s in specs {
             match *s {
                 TriggerSpec::Oom => t.oom = true,
-                TriggerSpec::AllocFail => t.alloc_fail = true,
+                TriggerSpec::AllocFail { all } => {
+                    t.alloc_fail = true;
+                    t.alloc_fail_all = all;
+                }
                 TriggerSpec::DirectReclaimOver(d) => t.direct_over_ns = Some(ns(d)),
                 TriggerSpec::MemcgReclaimOver(d) => t.memcg_over_ns = Some(ns(d)),
                 TriggerSpec::CompactionOver(d) => t.compaction_over_ns = Some(ns(d)),
@@ -809,6 +823,9 @@ impl Triggers {
     /// fall back to something smaller and fail all the time on a
     /// fragmented machine.
     fn paf_reported(&self) -> bool {
+        if self.alloc_fail_all {
+            return true;
+        }
         match (self.gfp_nowarn, self.nums[PAF_FLAGS].u64()) {
             (Some(mask), Some(flags)) => flags & mask == 0,
             // The bit moves between kernels; by name then, which the
@@ -1202,6 +1219,7 @@ fn boottime_ns() -> i64 {
 mod tests {
     use super::*;
     use memtrace_schema::{Comm, Row};
+    use std::fs::File;
 
     fn list(s: &str) -> Result<Vec<TriggerSpec>, TriggerError> {
         s.parse::<TriggerList>().map(|l| l.0)
@@ -1215,7 +1233,7 @@ mod tests {
             l,
             [
                 TriggerSpec::Oom,
-                TriggerSpec::AllocFail,
+                TriggerSpec::AllocFail { all: false },
                 TriggerSpec::DirectReclaimOver(Duration::from_millis(100)),
                 TriggerSpec::CompactionOver(Duration::from_millis(50)),
                 TriggerSpec::Psi {
@@ -1283,7 +1301,20 @@ mod tests {
         let e = list("compaction-over=0").unwrap_err();
         assert!(matches!(e, TriggerError::Zero { .. }), "{e}");
         let e = list("oom=1s").unwrap_err().to_string();
-        assert!(e.contains("`oom=1s`") && e.contains("no value"), "{e}");
+        assert!(e.contains("`oom=1s`") && e.contains("no such value"), "{e}");
+        let e = list("alloc-fail=some").unwrap_err().to_string();
+        assert!(
+            e.contains("`alloc-fail=some`") && e.contains("alloc-fail[=all]"),
+            "{e}"
+        );
+        assert_eq!(
+            list("alloc-fail=all").unwrap(),
+            [TriggerSpec::AllocFail { all: true }]
+        );
+        assert_eq!(
+            TriggerList(list("alloc-fail=all").unwrap()).to_string(),
+            "alloc-fail=all"
+        );
         assert_eq!(list("oom,,alloc-fail").unwrap_err(), TriggerError::Empty);
         assert_eq!(list("").unwrap_err(), TriggerError::Empty);
         assert_eq!(
@@ -1455,7 +1486,7 @@ mod tests {
 
     #[test]
     fn an_allocation_failure_fires() {
-        let mut t = Triggers::new(&[TriggerSpec::AllocFail]);
+        let mut t = Triggers::new(&[TriggerSpec::AllocFail { all: false }]);
         let row = paf::Row {
             order: 3,
             gfp_flags: 0xcc0,
@@ -1494,7 +1525,7 @@ mod tests {
         };
         push(&mut t, &hdr(12, 10, b"k"), &thp);
         assert!(t.take().is_none());
-        let mut known = Triggers::new(&[TriggerSpec::AllocFail]);
+        let mut known = Triggers::new(&[TriggerSpec::AllocFail { all: false }]);
         known.set_gfp_flags(&crate::printfmt::FlagTable::new(vec![
             (0xcc0, "GFP_KERNEL".into()),
             (nowarn, "__GFP_NOWARN".into()),
@@ -1508,6 +1539,10 @@ mod tests {
         assert!(known.take().is_none());
         push(&mut known, &hdr(14, 10, b"k"), &row);
         assert_eq!(known.take().unwrap().ts_ns, 14);
+        // `all` wants them too.
+        let mut all = Triggers::new(&[TriggerSpec::AllocFail { all: true }]);
+        push(&mut all, &hdr(15, 10, b"k"), &thp);
+        assert_eq!(all.take().unwrap().ts_ns, 15);
     }
 
     fn reclaim(who: &'static str, took_ms: Option<i64>) -> reclaim_end::Row {
@@ -1665,6 +1700,145 @@ mod tests {
         }
         // Each address is looked up by name once, then remembered.
         assert_eq!(t.seen.iter().flatten().count(), 2);
+    }
+
+    /// Plays a recording's rows to a watcher in file order, as the writer
+    /// showed them when it wrote them.
+    fn replay(path: &str, w: &mut Triggers) -> Vec<Fired> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Float64Type, Int32Type, Int64Type, UInt32Type, UInt64Type};
+        use arrow_array::Array;
+        use memtrace_schema::ColumnType;
+        let f = File::open(path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut fired = Vec::new();
+        for b in reader {
+            let b = b.unwrap();
+            let col = |name: &str| b.column_by_name(name).unwrap().clone();
+            let (kind, ts) = (col("kind"), col("ts_ns"));
+            let (kind, ts) = (kind.as_string::<i32>(), ts.as_primitive::<Int64Type>());
+            let (pid, tgid, comm) = (col("pid"), col("tgid"), col("comm"));
+            for i in 0..b.num_rows() {
+                let Some(table) = memtrace_schema::table(kind.value(i)) else {
+                    continue;
+                };
+                if !w.wants(table) {
+                    continue;
+                }
+                let h = Header {
+                    ts_ns: ts.value(i),
+                    pid: pid.as_primitive::<UInt32Type>().value(i),
+                    tgid: tgid.as_primitive::<UInt32Type>().value(i),
+                    comm: Comm::from_raw(comm.as_string::<i32>().value(i).as_bytes()),
+                    ..Default::default()
+                };
+                w.begin(table, &h);
+                for c in table.columns {
+                    let a = col(&memtrace_schema::file_column_name(table.name, c.name));
+                    if a.is_null(i) {
+                        w.null();
+                        continue;
+                    }
+                    match c.ty {
+                        ColumnType::U32 => w.u32(a.as_primitive::<UInt32Type>().value(i)),
+                        ColumnType::U64 => w.u64(a.as_primitive::<UInt64Type>().value(i)),
+                        ColumnType::I32 => w.i32(a.as_primitive::<Int32Type>().value(i)),
+                        ColumnType::I64 => w.i64(a.as_primitive::<Int64Type>().value(i)),
+                        ColumnType::F64 => w.f64(a.as_primitive::<Float64Type>().value(i)),
+                        ColumnType::Bool => w.bool(a.as_boolean().value(i)),
+                        ColumnType::Text => w.text(a.as_string::<i32>().value(i)),
+                    }
+                }
+                w.end();
+                fired.extend(w.take());
+            }
+        }
+        fired
+    }
+
+    /// The first value of `key` anywhere in `v`.
+    fn find_key<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+        match v {
+            serde_json::Value::Object(m) => m
+                .get(key)
+                .or_else(|| m.values().find_map(|x| find_key(x, key))),
+            serde_json::Value::Array(a) => a.iter().find_map(|x| find_key(x, key)),
+            _ => None,
+        }
+    }
+
+    fn fixture(name: &str) -> String {
+        format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn real_recordings_fire_where_their_incidents_are() {
+        // The memcg OOM kill of memscen's oom scenario.
+        let mut t = Triggers::new(&list("oom,alloc-fail,memcg-reclaim-over=1s").unwrap());
+        let fired = replay(&fixture("oom.parquet"), &mut t);
+        let oom: Vec<&Fired> = fired
+            .iter()
+            .filter(|f| f.kind == TriggerKind::Oom)
+            .collect();
+        assert_eq!(oom.len(), 1, "{fired:#?}");
+        assert!(
+            oom[0].detail.starts_with("OOM kill of PID "),
+            "{}",
+            oom[0].detail
+        );
+        assert!(oom[0].detail.contains("anon-rss"), "{}", oom[0].detail);
+        // The victim memscen saw killed.
+        let truth: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture("oom.truth.json")).unwrap())
+                .unwrap();
+        let victim = truth
+            .pointer("/victim_pid")
+            .or_else(|| find_key(&truth, "victim_pid"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap();
+        assert!(
+            oom[0]
+                .detail
+                .starts_with(&format!("OOM kill of PID {victim} (")),
+            "{}",
+            oom[0].detail
+        );
+
+        assert!(
+            fired.iter().all(|f| f.kind == TriggerKind::Oom),
+            "{fired:#?}"
+        );
+        assert_eq!(t.inbox().dropped(), 0);
+
+        // Huge pages asked for past what fits: the one failure is the huge
+        // page pool's __GFP_NOWARN attempt, which the kernel does not
+        // report; `all` fires on it.
+        let mut t = Triggers::new(&list("alloc-fail").unwrap());
+        let fired = replay(&fixture("alloc-fail.parquet"), &mut t);
+        assert!(fired.is_empty(), "{fired:#?}");
+        let mut t = Triggers::new(&list("alloc-fail=all").unwrap());
+        let fired = replay(&fixture("alloc-fail.parquet"), &mut t);
+        assert_eq!(fired.len(), 1, "{fired:#?}");
+        assert!(
+            fired[0]
+                .detail
+                .starts_with("page allocation failure: order 9, GFP_HIGHUSER_MOVABLE|__GFP_NOWARN"),
+            "{}",
+            fired[0].detail
+        );
+
+        // Direct compaction stalls of the fragment scenario: the allocating
+        // task (memscen) stalled; kcompactd's runs do not count.
+        let mut t = Triggers::new(&list("compaction-over=5ms").unwrap());
+        let fired = replay(&fixture("compaction.parquet"), &mut t);
+        assert!(!fired.is_empty());
+        for f in &fired {
+            assert_eq!(f.kind, TriggerKind::CompactionOver);
+            assert!(f.detail.contains("(\"memscen\")"), "{}", f.detail);
+        }
     }
 
     #[test]
