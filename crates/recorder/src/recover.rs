@@ -56,6 +56,8 @@ pub struct Recovered {
     pub removed: bool,
     /// The recording's checkpoint interval (what a kill loses at most).
     pub checkpoint_ns: Option<i64>,
+    /// Closed segments left out because they could not be read, and why.
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
 /// The segments of a directory.
@@ -217,21 +219,39 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
         (None, Some(f)) => f,
         (None, None) => dir_mode_name(&segs, first_path, *first_index)?,
     };
-    let inputs: Vec<PathBuf> = closed.iter().map(|(_, p)| p.clone()).collect();
+    if !opts.force {
+        already_merged(&output, first_path, closed.last().map_or(0, |c| c.0), &segs)?;
+    }
+    let mut inputs: Vec<PathBuf> = closed.iter().map(|(_, p)| p.clone()).collect();
     let merge_opts = MergeOptions {
         force: opts.force,
         ..Default::default()
     };
-    let merged = match writer::merge(&inputs, &output, &merge_opts) {
-        Ok(m) => m,
-        Err(e @ (MergeError::Exists(_) | MergeError::NotRegular(_))) => {
-            return Err(UsageError(e.to_string()).into())
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "recovering {} (nothing was changed)",
-                segs.display()
-            )))
+    // A closed segment that cannot be read (damaged after it was written)
+    // is left out and named: the others are still the recording.
+    let mut skipped = Vec::new();
+    let merged = loop {
+        match writer::merge(&inputs, &output, &merge_opts) {
+            Ok(m) => break m,
+            Err(e @ (MergeError::Exists(_) | MergeError::NotRegular(_))) => {
+                return Err(UsageError(e.to_string()).into())
+            }
+            Err(e) => {
+                let bad = e.bad_input().map(PathBuf::from);
+                match bad {
+                    Some(bad) if inputs.len() > 1 && inputs.contains(&bad) => {
+                        tracing::warn!("leaving out {e}");
+                        inputs.retain(|p| *p != bad);
+                        skipped.push((bad, e.to_string()));
+                    }
+                    _ => {
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "recovering {} (nothing was changed)",
+                            segs.display()
+                        )))
+                    }
+                }
+            }
         }
     };
     let checkpoint_ns = read_meta(&output).ok().and_then(|m| {
@@ -240,7 +260,8 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
             .and_then(|v| v.parse().ok())
     });
     let mut removed = false;
-    if !opts.keep_segments {
+    // With a segment left out, everything stays for a closer look.
+    if !opts.keep_segments && skipped.is_empty() {
         // Also a merge's temporary file, left by a memrec killed while
         // merging at its stop (`.<name>.merge-<random>`).
         let temps: Vec<PathBuf> = std::fs::read_dir(&segs)
@@ -272,7 +293,33 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
         partial,
         removed,
         checkpoint_ns,
+        skipped,
     })
+}
+
+/// Refuses to merge again into a file that already holds the segments:
+/// memrec finished its merge and was stopped before it removed them.
+fn already_merged(output: &Path, first: &Path, last_index: u64, segs: &Path) -> Result<()> {
+    let Ok(done) = read_meta(output) else {
+        return Ok(());
+    };
+    let (Some(have), Ok(seg)) = (done.segment, read_meta(first)) else {
+        return Ok(());
+    };
+    match seg.segment {
+        Some(s) if s.recording_id == have.recording_id && have.last >= last_index => {
+            Err(UsageError(format!(
+                "{} already holds segments {}..{} of this recording: nothing to recover \
+                 (remove {} by hand, or pass --force to merge them again)",
+                output.display(),
+                have.first,
+                have.last,
+                segs.display()
+            ))
+            .into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Bytes in binary units, one decimal.
@@ -370,10 +417,18 @@ pub fn report(r: &Recovered) -> String {
             gaps.join(", ")
         ));
     }
+    for (_, why) in &r.skipped {
+        out.push_str(&format!("  skipped  {why}\n"));
+    }
     if r.removed {
         out.push_str(&format!("  removed  {}\n", r.segments_dir.display()));
     } else {
-        out.push_str(&format!("  kept     {}\n", r.segments_dir.display()));
+        let why = if r.skipped.is_empty() {
+            ""
+        } else {
+            " (a segment was left out: nothing was removed)"
+        };
+        out.push_str(&format!("  kept     {}{why}\n", r.segments_dir.display()));
     }
     out
 }
@@ -478,6 +533,60 @@ mod tests {
         let e = recover(&opts(segs.clone())).unwrap_err();
         assert!(e.to_string().contains("nothing was kept"), "{e:#}");
         assert!(segs.join("000001.parquet.partial").exists());
+    }
+
+    #[test]
+    fn a_damaged_segment_is_left_out_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = killed(dir.path());
+        write(&segs, "r", 4, (20, 30), &rows(20, 30), 100);
+        // Segment 2 loses its footer's tail, as a disk might do to it.
+        let two = segs.join("000002.parquet");
+        let len = std::fs::metadata(&two).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&two)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+        let out = dir.path().join("run.parquet");
+        let r = recover(&opts(out.clone())).unwrap();
+        assert_eq!(r.merged.segments, [1, 4]);
+        assert_eq!(r.merged.gaps, [2, 3]);
+        assert_eq!(read_rows(&out).len(), 20);
+        assert_eq!(r.skipped.len(), 1);
+        let text = report(&r);
+        assert!(text.contains("skipped  "), "{text}");
+        assert!(
+            text.contains("000002.parquet is not a readable Parquet file"),
+            "{text}"
+        );
+        assert!(
+            text.contains("missing  segment(s) 000002, 000003"),
+            "{text}"
+        );
+        // Nothing removed: the damaged one is there to look at.
+        assert!(!r.removed && two.exists());
+    }
+
+    #[test]
+    fn a_file_already_merged_is_not_merged_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = killed(dir.path());
+        let out = dir.path().join("run.parquet");
+        let mut o = opts(out.clone());
+        o.keep_segments = true;
+        recover(&o).unwrap();
+        // As if memrec had merged and been killed before removing them.
+        let e = recover(&o).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e:#}");
+        assert!(
+            e.to_string().contains("already holds segments 1..2"),
+            "{e:#}"
+        );
+        o.force = true;
+        recover(&o).unwrap();
+        assert!(segs.exists());
     }
 
     #[test]

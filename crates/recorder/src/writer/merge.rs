@@ -143,6 +143,11 @@ pub enum MergeError {
     Overlap { a: String, b: String, segment: u64 },
     #[error("combining the metadata: {0}")]
     Combine(#[from] memtrace_schema::CombineError),
+    #[error("encoding the metadata of {path}: {source}")]
+    Encode {
+        path: String,
+        source: memtrace_schema::MetaError,
+    },
     #[error("row group {row_group} of {path} holds rows of more than one table, so it cannot be cut or joined")]
     MixedRowGroup { path: String, row_group: usize },
     #[error("{0} exists; pass --force to overwrite it")]
@@ -155,6 +160,21 @@ pub enum MergeError {
     Write { path: String, source: ParquetError },
     #[error("writing {path}: {source}")]
     Io { path: String, source: io::Error },
+}
+
+impl MergeError {
+    /// The input that could not be read, when that is what went wrong
+    /// (as the message names it).
+    pub fn bad_input(&self) -> Option<&str> {
+        match self {
+            MergeError::Open { path, .. }
+            | MergeError::NotParquet { path, .. }
+            | MergeError::Meta { path, .. }
+            | MergeError::Damaged { path, .. }
+            | MergeError::Read { path, .. } => Some(path),
+            _ => None,
+        }
+    }
 }
 
 /// Rows of nulls written at a time into other tables' columns.
@@ -791,7 +811,7 @@ pub fn merge(
     if opts.trigger.is_some() {
         meta.trigger = opts.trigger.clone();
     }
-    let json = meta.to_json().map_err(|source| MergeError::Meta {
+    let json = meta.to_json().map_err(|source| MergeError::Encode {
         path: shown.clone(),
         source,
     })?;
