@@ -41,8 +41,9 @@ pub enum ProtectError {
 
 fn hint(e: &io::Error) -> &'static str {
     match e.raw_os_error() {
+        // Root in a container is often without it.
         Some(libc::EACCES | libc::EPERM) => {
-            " (lowering it needs CAP_SYS_RESOURCE; run as root, or pass the flag that turns this off)"
+            " (lowering it needs CAP_SYS_RESOURCE, which memrec lacks)"
         }
         Some(libc::EROFS) => " (/proc is read-only here)",
         _ => "",
