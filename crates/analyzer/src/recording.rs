@@ -110,6 +110,9 @@ pub struct Part {
     /// The segments it holds; None in a file from memrec before segments.
     pub segment: Option<SegmentMeta>,
     pub rows: u64,
+    /// Rows per table by its row-group statistics; None when they do not
+    /// say (then every table may be in it).
+    pub table_rows: Option<BTreeMap<String, u64>>,
 }
 
 /// An open recording: one file, or the segments and merged files of one
@@ -142,7 +145,8 @@ pub struct Recording {
     /// recording, partial segments left out, missing segments (for outputs
     /// that print no warnings, on stderr).
     pub notes: Vec<String>,
-    /// The one scan every query starts from, over every file: its clones
+    /// The scan over every file (a table's query reads only the files
+    /// that may hold it, [`Self::table_base`]): its clones
     /// share the resolved file metadata, so the (large) footers are parsed
     /// once.
     base: LazyFrame,
@@ -318,6 +322,9 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
             name,
             segment: meta.segment.clone(),
             rows,
+            table_rows: tables
+                .as_ref()
+                .map(|t| t.iter().map(|(k, s)| (k.clone(), s.rows)).collect()),
         },
         root: schema.root_schema_ptr(),
         meta,
@@ -346,6 +353,7 @@ fn segment_of(path: &Path) -> Option<Part> {
         name: path.display().to_string(),
         segment: meta.segment,
         rows: 0,
+        table_rows: None,
     })
 }
 
@@ -400,6 +408,22 @@ fn one_recording(files: &[Part]) -> Result<Vec<(u64, u64)>, OpenError> {
         }
     }
     Ok(missing)
+}
+
+/// One lazy scan over files that share a schema.
+fn scan_files(paths: &[&Path]) -> PolarsResult<LazyFrame> {
+    let sources = paths
+        .iter()
+        .map(|p| PlRefPath::try_from_path(p))
+        .collect::<PolarsResult<Vec<_>>>()?;
+    // The paths are files already found: no pattern of polars' own, and
+    // no columns made of `key=value` directory names (hive partitions).
+    let args = ScanArgsParquet {
+        glob: false,
+        hive_options: HiveOptions::new_disabled(),
+        ..ScanArgsParquet::default()
+    };
+    LazyFrame::scan_parquet_files(sources.into(), args)
 }
 
 /// `1-3, 5, 9-12`.
@@ -520,21 +544,11 @@ impl Recording {
             let lo = min_ts.unwrap_or(0);
             (lo, max_ts.unwrap_or(0).max(lo))
         };
-        let sources = files
-            .iter()
-            .map(|f| PlRefPath::try_from_path(&f.part.path))
-            .collect::<PolarsResult<Vec<_>>>();
-        // The paths are files already found: no pattern of polars' own.
-        let args = ScanArgsParquet {
-            glob: false,
-            ..ScanArgsParquet::default()
-        };
-        let base = sources
-            .and_then(|s| LazyFrame::scan_parquet_files(s.into(), args))
-            .map_err(|e| OpenError::Corrupt {
-                path: name.to_string(),
-                msg: one_line(&e.to_string()),
-            })?;
+        let paths: Vec<&Path> = files.iter().map(|f| f.part.path.as_path()).collect();
+        let base = scan_files(&paths).map_err(|e| OpenError::Corrupt {
+            path: name.to_string(),
+            msg: one_line(&e.to_string()),
+        })?;
         let mut notes = Vec::new();
         if !missing.is_empty() {
             let id = meta
@@ -819,7 +833,30 @@ impl Recording {
                 }
             }
         }
-        Ok(self.base.clone().filter(pred).select(select))
+        Ok(self.table_base(table_name)?.filter(pred).select(select))
+    }
+
+    /// The scan a table's query starts from: over several files, only
+    /// those that may hold its rows, since each file a query touches costs
+    /// a read of its footer.
+    fn table_base(&self, table_name: &str) -> Result<LazyFrame, ReadError> {
+        if self.files.len() < 2 {
+            return Ok(self.base.clone());
+        }
+        let paths: Vec<&Path> = self
+            .files
+            .iter()
+            .filter(|f| {
+                f.table_rows
+                    .as_ref()
+                    .is_none_or(|t| t.get(table_name).is_some_and(|&n| n > 0))
+            })
+            .map(|f| f.path.as_path())
+            .collect();
+        if paths.len() == self.files.len() || paths.is_empty() {
+            return Ok(self.base.clone());
+        }
+        scan_files(&paths).map_err(|e| self.polars_err(table_name, e))
     }
 
     /// Whether the file may hold rows of a table (false only when the

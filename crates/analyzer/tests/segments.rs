@@ -287,6 +287,15 @@ fn a_directory_a_glob_and_a_list_of_segments_read_as_the_merged_file() {
         one.clone(),
         "a rotation directory",
     );
+    // A directory name is not data: `kind=x/` is not a column (as a
+    // hive-partitioned data set's would be).
+    let odd = d.path().join("kind=x").join("ts_ns=5");
+    write_segments(&segs, &odd);
+    assert_same(
+        json_report(&[s(&odd)]),
+        one.clone(),
+        "a directory named key=value",
+    );
 
     // The text report names what it read; info lists the files.
     let (code, out, err) = memana(&["info", s(&dir)]);
