@@ -40,17 +40,20 @@ use parquet::schema::types::ColumnPath;
 
 use memtrace_schema::integrity::{self, Verified};
 use memtrace_schema::{
-    file_column_name, FileMeta, TriggerMeta, COMMON, KIND_COLUMN, META_KEY, SCHEMA_VERSION_KEY,
+    file_column_name, ClockAnchor, FileMeta, TriggerMeta, COMMON, KIND_COLUMN, META_KEY,
+    SCHEMA_VERSION_KEY,
 };
 
 /// What to merge and how.
 #[derive(Debug, Clone)]
 pub struct MergeOptions {
     /// Keep only rows with `from <= ts_ns < to`. The metadata's window
-    /// (`start_ns`/`end_ns` and their wall-clock times) is clipped to it;
-    /// the counters read at the edges (vmstat, zones, clock anchors) and the
+    /// (`start_ns`/`end_ns`, their wall-clock times, and the clock anchors,
+    /// derived from the readings at the segments' edges) is clipped to it;
+    /// the counters read at the edges (vmstat, zones, buddyinfo) and the
     /// probes' event and loss counts stay those of the segments merged, so
-    /// they may cover a little more than the rows kept.
+    /// they may cover up to a segment more on each side than the rows kept.
+    /// `rows` counts the rows kept.
     pub window: Option<(i64, i64)>,
     /// Stored into the merged file's metadata.
     pub trigger: Option<TriggerMeta>,
@@ -714,10 +717,41 @@ impl Drop for TempFile {
     }
 }
 
-/// RFC 3339 wall-clock time of `ts_ns`, by the metadata's start anchor.
-fn wall_time(meta: &FileMeta, ts_ns: i64) -> Option<String> {
-    let ns = meta.to_realtime_ns(ts_ns)?;
-    Some(chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339())
+/// The clocks at `ts_ns` (boot time), from a reading of them taken near it:
+/// the offsets between the clocks hold unless the system was suspended or
+/// the wall clock was stepped in between.
+fn anchor_at(a: &ClockAnchor, ts_ns: i64) -> ClockAnchor {
+    let d = ts_ns - a.boottime_ns;
+    ClockAnchor {
+        boottime_ns: ts_ns,
+        realtime_ns: a.realtime_ns + d,
+        monotonic_ns: a.monotonic_ns + d,
+    }
+}
+
+fn rfc3339(realtime_ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(realtime_ns).to_rfc3339()
+}
+
+/// Clips the metadata's window to `from..to`. Readers take the window's
+/// edges to be the clock anchors, so an edge moved gets its anchor moved
+/// with it, derived from the reading at the segment's edge.
+fn clip(meta: &mut FileMeta, from: i64, to: i64) {
+    let n = meta.clock_anchors.len();
+    if meta.start_ns < from {
+        meta.start_ns = from;
+        if n >= 2 {
+            meta.clock_anchors[0] = anchor_at(&meta.clock_anchors[0], from);
+            meta.start_time = rfc3339(meta.clock_anchors[0].realtime_ns);
+        }
+    }
+    if meta.end_ns > to {
+        meta.end_ns = to;
+        if n >= 2 {
+            meta.clock_anchors[n - 1] = anchor_at(&meta.clock_anchors[n - 1], to);
+            meta.end_time = rfc3339(meta.clock_anchors[n - 1].realtime_ns);
+        }
+    }
 }
 
 /// Merges `inputs` (closed segments or merged files of one recording, in
@@ -799,14 +833,7 @@ pub fn merge(
         *meta.rows.entry(t.clone()).or_default() += n;
     }
     if let Some((from, to)) = opts.window {
-        if meta.start_ns < from {
-            meta.start_ns = from;
-            meta.start_time = wall_time(&meta, from).unwrap_or(meta.start_time);
-        }
-        if meta.end_ns > to {
-            meta.end_ns = to;
-            meta.end_time = wall_time(&meta, to).unwrap_or(meta.end_time);
-        }
+        clip(&mut meta, from, to);
     }
     if opts.trigger.is_some() {
         meta.trigger = opts.trigger.clone();
@@ -1180,7 +1207,14 @@ mod tests {
             assert!(matches!(verified(&out), Verified::Intact { .. }));
             let m = file_meta(&out);
             assert_eq!((m.start_ns, m.end_ns), (5, 25));
-            assert_eq!(m.start_time, wall_time(&m, 5).unwrap());
+            // The anchors moved with the edges (readers hold them equal),
+            // the wall-clock offset kept.
+            let (a, z) = (&m.clock_anchors[0], &m.clock_anchors[1]);
+            assert_eq!((a.boottime_ns, z.boottime_ns), (5, 25));
+            assert_eq!(a.realtime_ns - a.boottime_ns, 1_700_000_000_000_000_000);
+            assert_eq!(z.realtime_ns - z.boottime_ns, 1_700_000_000_000_000_000);
+            assert_eq!(m.start_time, rfc3339(a.realtime_ns));
+            assert_eq!(m.end_time, rfc3339(z.realtime_ns));
             assert_eq!(m.rows["procstat"], 20);
             assert_eq!(m.trigger, Some(trigger));
             // Counters read at the edges stay the segments'.
@@ -1295,9 +1329,12 @@ mod tests {
             .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
             .collect();
         ins.sort();
+        // MEMTRACE_MERGE_OUT keeps the outputs there, to read them with others.
         let dir = tempfile::tempdir().unwrap();
+        let dir = std::env::var_os("MEMTRACE_MERGE_OUT")
+            .map_or_else(|| dir.path().to_path_buf(), PathBuf::from);
         for coalesce_below in [0, 64 << 10] {
-            let out = dir.path().join(format!("{coalesce_below}.parquet"));
+            let out = dir.join(format!("{coalesce_below}.parquet"));
             let opts = MergeOptions {
                 coalesce_below,
                 ..Default::default()
@@ -1323,7 +1360,7 @@ mod tests {
         let whole = FileMeta::combine(&metas).unwrap();
         let third = (whole.end_ns - whole.start_ns) / 3;
         let window = (whole.start_ns + third, whole.end_ns - third);
-        let out = dir.path().join("cut.parquet");
+        let out = dir.join("cut.parquet");
         let opts = MergeOptions {
             window: Some(window),
             ..Default::default()
