@@ -140,7 +140,12 @@ fn kill_run(
             "  no segment closed before the kill: memrec recover said: {}",
             out.1.trim()
         ));
-        assert!(!out.0, "memrec recover made a file of no segments");
+        assert!(
+            !out.0,
+            "memrec recover succeeded with no segment: {}",
+            out.1
+        );
+        assert!(!path.exists(), "memrec recover made a file of no segments");
         return ((kill_ns - start_ns) / 1_000_000, Vec::new());
     }
 
