@@ -738,6 +738,17 @@ fn rfc3339(realtime_ns: i64) -> String {
 /// with it, derived from the reading at the segment's edge.
 fn clip(meta: &mut FileMeta, from: i64, to: i64) {
     let n = meta.clock_anchors.len();
+    let (start, end) = (meta.start_ns, meta.end_ns);
+    if start < from || end > to {
+        // Readers compare the counters read at the edges with the rows:
+        // say that those edges lie outside the window.
+        meta.warnings.push(format!(
+            "cut to a window: vmstat, zone and buddyinfo readings and probe counts cover \
+             the segments merged, {:?} before and {:?} after the rows' window",
+            std::time::Duration::from_nanos((from - start).max(0).unsigned_abs()),
+            std::time::Duration::from_nanos((end - to).max(0).unsigned_abs())
+        ));
+    }
     if meta.start_ns < from {
         meta.start_ns = from;
         if n >= 2 {
@@ -1217,7 +1228,14 @@ mod tests {
             assert_eq!(m.end_time, rfc3339(z.realtime_ns));
             assert_eq!(m.rows["procstat"], 20);
             assert_eq!(m.trigger, Some(trigger));
-            // Counters read at the edges stay the segments'.
+            // Counters read at the edges stay the segments', and say so.
+            assert!(
+                m.warnings
+                    .iter()
+                    .any(|w| w.contains("5ns before and 5ns after")),
+                "{:?}",
+                m.warnings
+            );
             assert_eq!(m.vmstat_start["pgfault"], 0);
             assert_eq!(m.vmstat_end["pgfault"], 30);
         }
