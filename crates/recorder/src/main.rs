@@ -8,16 +8,12 @@ mod output;
 mod preflight;
 mod printfmt;
 mod probes;
-// Not yet called until record.rs wires self-protection in.
-#[allow(dead_code)]
 mod protect;
 mod record;
 mod recover;
 mod spool;
 mod stacks;
 mod timer;
-// Not yet called until record.rs wires the flight recorder in.
-#[allow(dead_code)]
 mod trigger;
 mod uprobes;
 mod writer;
@@ -123,10 +119,14 @@ struct RecordArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "keep")]
     tail: Duration,
     /// Flight recorder: what fires it, comma-separated: `oom` (an OOM kill),
-    /// `alloc-fail` (a page allocation failure), `direct-reclaim-over=100ms`,
-    /// `memcg-reclaim-over=100ms`, `compaction-over=50ms` (a stall longer than
-    /// that), `psi=150ms/1s` (tasks stalled on memory that long in a window).
-    /// Default: oom. -o names a directory; one file per trigger.
+    /// `alloc-fail` (a page allocation failure the kernel reports; `=all`
+    /// adds the `__GFP_NOWARN` ones, which fall back quietly and are
+    /// constant on a fragmented machine), `direct-reclaim-over=100ms`,
+    /// `memcg-reclaim-over=100ms`, `compaction-over=50ms` (an allocating
+    /// task stalled longer than that), `psi=150ms/2s` (tasks stalled on
+    /// memory that long within a window; without CAP_SYS_RESOURCE the kernel
+    /// takes only whole multiples of 2 s). Default: oom. -o names a
+    /// directory; one file per trigger.
     #[arg(long, value_name = "LIST", value_parser = parse_triggers, requires = "keep")]
     trigger: Option<trigger::TriggerList>,
     /// Flight recorder: stop after the first file, written for these

@@ -89,6 +89,9 @@ pub fn has_cap_sys_resource() -> bool {
 /// inherit memrec's. Raising the value needs no privilege. If the kernel
 /// refuses, the spawn fails with that error rather than run the command
 /// shielded from the OOM killer.
+// For `memrec record -- CMD`, which starts a workload that must not
+// inherit memrec's protection.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn reset_for_child(cmd: &mut Command, adj: i32) {
     use std::os::unix::process::CommandExt;
     // Formatted now: between fork and exec only async-signal-safe calls

@@ -1168,7 +1168,7 @@ fn drain(
     file_writer: &writer::FileWriter,
     ctx: MetaCtx<'_>,
     kallsyms: Option<String>,
-    watch: Watchers,
+    mut watch: Watchers,
 ) -> Result<Drained> {
     let opts = ctx.opts;
     let bytes_written = file_writer.bytes_written();
@@ -1284,6 +1284,9 @@ fn drain(
         if let Some(psi) = &watch.psi {
             if psi.poll() {
                 spool.fired(psi.fired());
+            } else if psi.is_gone() {
+                warn!("the psi trigger stopped (its pressure file went away)");
+                watch.psi = None;
             }
         }
         let mut checkpoint_now = false;
@@ -1368,6 +1371,9 @@ fn drain(
         Ok(cell) => cell.into_inner(),
         Err(_) => bail!("ring buffer callbacks still hold the writer"),
     };
+    if let Some(inbox) = &watch.inbox {
+        spool.skipped += inbox.dropped();
+    }
     Ok(Drained {
         started,
         end,
@@ -1532,14 +1538,21 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         psi: None,
     };
     if matches!(opts.mode, Mode::Flight(_)) {
-        let triggers = crate::trigger::Triggers::new(&opts.triggers);
+        let mut triggers = crate::trigger::Triggers::new(&opts.triggers);
+        triggers.set_gfp_flags(&ctx.gfp);
         watch.inbox = Some(triggers.inbox());
-        if triggers.any() {
+        let triggers_any = triggers.any();
+        if triggers_any {
             tables.set_watch(Box::new(triggers));
         }
         if let Some((stall, window)) = crate::trigger::TriggerList(opts.triggers.clone()).psi() {
             match crate::trigger::Psi::open(stall, window) {
                 Ok(p) => watch.psi = Some(p),
+                // With nothing else to wait for, recording on would never
+                // write anything.
+                Err(e) if !triggers_any => {
+                    return Err(UsageError(format!("the psi trigger cannot be set: {e}")).into())
+                }
                 Err(e) => {
                     let msg = format!("the psi trigger is off: {e}");
                     warn!("{msg}");
@@ -1594,10 +1607,12 @@ pub fn record(opts: RecordOptions) -> Result<()> {
 /// not be its victim. Returns what the kernel now says; a failure is a
 /// warning.
 fn protect(adj: i32, warnings: &mut Vec<String>) -> Option<i32> {
+    let was = crate::protect::current();
     match crate::protect::protect(adj) {
         Ok(now) => {
             eprintln!(
-                "memrec: oom_score_adj set to {now} (--oom-score-adj; --no-oom-protect leaves it)"
+                "memrec: oom_score_adj {} -> {now}, so that the OOM killer takes the workload, not memrec (--oom-score-adj, --no-oom-protect)",
+                was.map_or_else(|| "?".to_string(), |w| w.to_string())
             );
             Some(now)
         }

@@ -463,6 +463,12 @@ impl Spool {
         for d in self.merger.join() {
             self.finished(d);
         }
+        if self.skipped > 0 {
+            eprintln!(
+                "memrec: {} more trigger(s) fired while a file was pending or within --trigger-gap; not written",
+                self.skipped
+            );
+        }
         let held = self.held.drain(..).collect();
         (self.written, self.errors, held)
     }

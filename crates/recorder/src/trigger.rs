@@ -343,6 +343,7 @@ impl fmt::Display for TriggerList {
 
 impl TriggerList {
     /// The probe groups the triggers need, each once.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn groups(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
         for g in self.0.iter().flat_map(|t| t.groups()) {
@@ -746,6 +747,7 @@ impl Triggers {
 
     /// The earliest trigger waiting, if any (each kind keeps its first
     /// firing until taken).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn take(&mut self) -> Option<Fired> {
         self.out.take()
     }
@@ -1068,6 +1070,7 @@ fn cgroup_v2() -> bool {
 
 impl PsiError {
     /// Whether the kernel has no PSI at all (as opposed to a refused trigger).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn is_unsupported(&self) -> bool {
         matches!(self, PsiError::Missing { .. } | PsiError::Disabled { .. })
     }
