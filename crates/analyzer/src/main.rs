@@ -17,6 +17,11 @@ use std::sync::Mutex;
 
 /// Offline reports and regression gates over memtrace recordings.
 ///
+/// A recording (PATH) is a Parquet file, a directory (its *.parquet files
+/// and those of its .segments/), a glob, or several of these, read as one
+/// recording. A PATH memrec did not finish (PATH.segments/ but no PATH) is
+/// read from its closed segments, with a warning.
+///
 /// Exit status: 0 success, 1 `check` found broken rules (even when stdout
 /// could not be written), 2 unusable input (missing, damaged, empty or too
 /// new a file, bad arguments or rules) or output that could not be written.
@@ -372,9 +377,14 @@ fn add_files(report: &mut Report, rec: &Recording) {
         .filter_map(|f| f.segment.as_ref().map(|s| (s.first, s.last)))
         .collect();
     row("segments", ranges_text(&merge_ranges(&held)).into());
+    let missing = ranges_text(&rec.missing_segments);
     row(
         "missing_segments",
-        ranges_text(&rec.missing_segments).into(),
+        if missing.is_empty() {
+            memtrace_analyzer::model::Value::Null
+        } else {
+            missing.into()
+        },
     );
     header.tables.insert(1, t);
 }

@@ -310,7 +310,7 @@ fn a_directory_a_glob_and_a_list_of_segments_read_as_the_merged_file() {
             ("files".to_string(), Value::from(3)),
             ("recording_id".into(), Value::from("a1b2c3")),
             ("segments".into(), Value::from("1-3")),
-            ("missing_segments".into(), Value::from("")),
+            ("missing_segments".into(), Value::Null),
         ]
     );
     // One file: no files table.
