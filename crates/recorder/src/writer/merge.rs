@@ -151,8 +151,8 @@ pub enum MergeError {
         path: String,
         source: memtrace_schema::MetaError,
     },
-    #[error("row group {row_group} of {path} holds rows of more than one table, so it cannot be cut or joined")]
-    MixedRowGroup { path: String, row_group: usize },
+    #[error("row group {row_group} of {path} is not the rows of one table this memrec knows, so it cannot be cut to a window")]
+    Uncuttable { path: String, row_group: usize },
     #[error("{0} exists; pass --force to overwrite it")]
     Exists(String),
     #[error("{0} is not a regular file; memrec writes only regular files, even with --force")]
@@ -490,7 +490,7 @@ impl Output {
                 }
                 self.copy(input, i, kind)
             }
-            _ => Err(MergeError::MixedRowGroup {
+            _ => Err(MergeError::Uncuttable {
                 path: input.shown.clone(),
                 row_group: i,
             }),
@@ -840,7 +840,11 @@ pub fn merge(
     for n in meta.rows.values_mut() {
         *n = 0;
     }
-    for (t, n) in &rows {
+    // (A row group of several tables is counted in the summary only.)
+    for (t, n) in rows
+        .iter()
+        .filter(|(t, _)| memtrace_schema::table(t).is_some())
+    {
         *meta.rows.entry(t.clone()).or_default() += n;
     }
     if let Some((from, to)) = opts.window {
@@ -1294,6 +1298,62 @@ mod tests {
         assert!(matches!(e, MergeError::Damaged { .. }), "{e}");
         assert!(e.to_string().contains("000002.parquet"), "{e}");
         assert!(!out.exists());
+    }
+
+    /// A row group of two tables (not memrec's, but valid Parquet) is
+    /// copied whole, and cannot be cut.
+    #[test]
+    fn a_row_group_of_two_tables_is_copied_but_not_cut() {
+        use arrow_array::{Int64Array, StringArray, UInt32Array, UInt64Array};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000001.parquet");
+        let schema = Arc::new(memtrace_schema::arrow::file_schema());
+        let n = 4;
+        let cols: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    "ts_ns" => Arc::new(Int64Array::from(vec![0, 10, 20, 30])),
+                    "kind" => Arc::new(StringArray::from(vec![
+                        "procstat",
+                        "reclaim_end",
+                        "procstat",
+                        "reclaim_end",
+                    ])),
+                    "comm" => Arc::new(StringArray::from(vec!["a"; n])),
+                    "cpu" | "pid" | "tgid" => Arc::new(UInt32Array::from(vec![1; n])),
+                    "cgroup_id" => Arc::new(UInt64Array::from(vec![1; n])),
+                    _ => new_null_array(f.data_type(), n),
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(File::create(&path).unwrap(), schema, None)
+                .unwrap();
+        w.write(&batch).unwrap();
+        let meta = super::test_segments::meta("a", 1, 0, 40, &[]);
+        w.append_key_value_metadata(KeyValue::new(SCHEMA_VERSION_KEY.into(), "1".to_string()));
+        w.append_key_value_metadata(KeyValue::new(META_KEY.into(), meta.to_json().unwrap()));
+        w.close().unwrap();
+
+        let out = dir.path().join("copied.parquet");
+        let s = merge(&[path.clone()], &out, &MergeOptions::default()).unwrap();
+        assert_eq!(
+            (s.row_groups, s.row_groups_copied, s.total_rows()),
+            (1, 1, 4)
+        );
+        let cut = MergeOptions {
+            window: Some((5, 25)),
+            ..Default::default()
+        };
+        let e = merge(&[path], &dir.path().join("cut.parquet"), &cut).unwrap_err();
+        assert!(
+            matches!(e, MergeError::Uncuttable { row_group: 0, .. }),
+            "{e}"
+        );
+        assert!(!dir.path().join("cut.parquet").exists());
     }
 
     /// pyarrow, when this host has it, reads the merged file whole.
