@@ -1339,7 +1339,7 @@ mod tests {
         w.close().unwrap();
 
         let out = dir.path().join("copied.parquet");
-        let s = merge(&[path.clone()], &out, &MergeOptions::default()).unwrap();
+        let s = merge(std::slice::from_ref(&path), &out, &MergeOptions::default()).unwrap();
         assert_eq!(
             (s.row_groups, s.row_groups_copied, s.total_rows()),
             (1, 1, 4)
