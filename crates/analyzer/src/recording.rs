@@ -113,6 +113,8 @@ pub struct Part {
     /// Rows per table by its row-group statistics; None when they do not
     /// say (then every table may be in it).
     pub table_rows: Option<BTreeMap<String, u64>>,
+    /// The trigger kind when the flight recorder wrote it.
+    pub trigger: Option<String>,
 }
 
 /// An open recording: one file, or the segments and merged files of one
@@ -325,6 +327,7 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
             table_rows: tables
                 .as_ref()
                 .map(|t| t.iter().map(|(k, s)| (k.clone(), s.rows)).collect()),
+            trigger: meta.trigger.as_ref().map(|t| t.kind.clone()),
         },
         root: schema.root_schema_ptr(),
         meta,
@@ -354,6 +357,7 @@ fn segment_of(path: &Path) -> Option<Part> {
         segment: meta.segment,
         rows: 0,
         table_rows: None,
+        trigger: meta.trigger.map(|t| t.kind),
     })
 }
 
@@ -361,6 +365,21 @@ fn segment_of(path: &Path) -> Option<Part> {
 /// different recordings, two whole recordings, or the same segment twice.
 /// Returns the missing segment ranges.
 fn one_recording(files: &[Part]) -> Result<Vec<(u64, u64)>, OpenError> {
+    // A flight-recorder file is the window around one trigger, its rows
+    // outside it cut away: with anything else it would read as one
+    // recording with holes.
+    if let (Some(t), true) = (files.iter().find(|f| f.trigger.is_some()), files.len() > 1) {
+        let other = files.iter().find(|f| f.path != t.path).unwrap_or(t);
+        return Err(OpenError::NotOneRecording {
+            a: t.name.clone(),
+            b: other.name.clone(),
+            why: format!(
+                "the flight recorder wrote {} for one trigger ({}), a recording of its own",
+                t.name,
+                t.trigger.as_deref().unwrap_or_default()
+            ),
+        });
+    }
     let mut missing = Vec::new();
     for w in files.windows(2) {
         let (a, b) = (&w[0], &w[1]);

@@ -517,6 +517,27 @@ fn files_that_are_not_one_recording_are_refused() {
     write_merged(&segments(&b, "aaaa"), &merged);
     refused(&["report", s(&merged), s(&a[2])], &["both hold segment 3"]);
 
+    // Two flight-recorder files of one run: each is the window around its
+    // trigger, not a part of one recording.
+    let incidents = d.path().join("incidents");
+    let mut segs = segments(&b, "aaaa");
+    for (k, seg) in segs.iter_mut().enumerate() {
+        seg.meta.trigger = Some(memtrace_schema::TriggerMeta {
+            kind: "oom".into(),
+            ts_ns: seg.meta.start_ns + SEC,
+            detail: format!("incident {k}"),
+            keep_ns: SEC,
+            tail_ns: SEC,
+        });
+    }
+    write_segments(&segs[..2], &incidents);
+    refused(
+        &["report", s(&incidents)],
+        &["not one recording", "flight recorder", "(oom)"],
+    );
+    let (code, _, err) = memana(&["report", s(&incidents.join("000001.parquet"))]);
+    assert_eq!(code, 0, "{err}");
+
     // Nothing to read: exit 2 as for a missing file.
     let missing = d.path().join("missing.parquet");
     refused(&["report", s(&missing)], &["No such file", s(&missing)]);
