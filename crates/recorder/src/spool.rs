@@ -116,6 +116,11 @@ impl Merger {
                             let _ = std::fs::remove_file(p);
                         }
                     }
+                    // A merge's buffers are freed in bursts, in an arena the
+                    // writer shares; give the pages back so memrec's
+                    // resident size stays that of the recording.
+                    // SAFETY: malloc_trim only returns free heap memory.
+                    unsafe { libc::malloc_trim(0) };
                     if dtx.send(r).is_err() {
                         break;
                     }
