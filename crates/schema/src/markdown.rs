@@ -35,10 +35,13 @@ pub fn schema_markdown() -> String {
         out,
         "# Recording schema, version {SCHEMA_VERSION}\n\n\
          <!-- Generated from crates/schema by `memana schema --markdown`; do not edit. -->\n\n\
-         A recording is one zstd-compressed Parquet file. Every row has the common columns \
-         below and belongs to one table, named in `kind`. A table's own columns are named \
-         `<table>.<column>` and are null in other tables' rows. Each row group holds one \
-         table's rows, so a reader that filters on `kind` skips the rest.\n\n\
+         A recording is a zstd-compressed Parquet file, or several (segments or rotated \
+         files of one recording, each an ordinary Parquet file with its own metadata; \
+         `segment` in the metadata numbers them). Every row has the common columns \
+         below and belongs to one table, named in `kind`. A file holds the columns of the \
+         tables of the probe groups it recorded (and of `stacks`). A table's own columns are \
+         named `<table>.<column>` and are null in other tables' rows. Each row group holds \
+         one table's rows, so a reader that filters on `kind` skips the rest.\n\n\
          Read one table with any Parquet reader, for example DuckDB:\n\n\
          ```sql\n\
          SELECT ts_ns, pid, comm, \"procstat.rss_anon\" FROM 'run.parquet' WHERE kind = 'procstat';\n\
@@ -46,7 +49,9 @@ pub fn schema_markdown() -> String {
          The file's key-value metadata holds `{SCHEMA_VERSION_KEY}` (this version) and \
          `{META_KEY}`, a JSON document: host, kernel release, page size, clock anchors, \
          probes asked for and attached (and how), events and losses per probe, the command \
-         line, start and end, and /proc/zoneinfo and /proc/vmstat at start and end \
+         line, start and end, and /proc/zoneinfo and /proc/vmstat at start and end, for the \
+         stretch the file holds; the recording id and segment numbers; the `oom_score_adj` \
+         memrec set; and, in a flight-recorder file, the trigger \
          (see `FileMeta` in crates/schema/src/meta.rs).\n\n\
          Units: `pages` are base pages of `page_size` bytes; `huge pages` are PMD-sized \
          (`hpage_pmd_nr` base pages), as /proc/vmstat counts THPs.\n"
