@@ -9,7 +9,27 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+python_deps() {
+    # The crash-safety tests open recordings in pyarrow and DuckDB, as a
+    # user would. Where python3 lacks them, a virtualenv in the build cache
+    # gets them from PyPI (scripts/test.sh puts it first on PATH).
+    command -v python3 >/dev/null || return 0
+    python3 -c "import pyarrow, duckdb" 2>/dev/null && return 0
+    local venv="${CARGO_TARGET_DIR:-/var/tmp/memtrace-target}/pyvenv"
+    if ! "$venv/bin/python3" -c "import pyarrow, duckdb" 2>/dev/null; then
+        echo "install-deps: installing pyarrow and duckdb into $venv" >&2
+        if ! python3 -m venv "$venv" 2>/dev/null && [[ $(id -u) -eq 0 ]]; then
+            # Debian's python3 makes virtualenvs only with python3-venv.
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null &&
+                python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install -q pyarrow duckdb ||
+            echo "install-deps: could not install pyarrow and duckdb; the tests that read recordings with them will fail under MEMTRACE_REQUIRE_ROOT=1" >&2
+    fi
+}
+
 if ((${#missing[@]} == 0)); then
+    python_deps
     exit 0
 fi
 if [[ $(id -u) -ne 0 ]]; then
@@ -20,3 +40,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+python_deps

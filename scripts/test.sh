@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 scripts/install-deps.sh
+# pyarrow and DuckDB, where install-deps had to put them in a virtualenv.
+if [[ -x $CARGO_TARGET_DIR/pyvenv/bin/python3 ]]; then
+    export PATH="$CARGO_TARGET_DIR/pyvenv/bin:$PATH"
+fi
 cargo fmt --all -- --check
 # One profile (release) for everything, so polars is compiled once.
 cargo build --release --workspace --bins
