@@ -40,8 +40,8 @@ use parquet::schema::types::ColumnPath;
 
 use memtrace_schema::integrity::{self, Verified};
 use memtrace_schema::{
-    file_column_name, ClockAnchor, FileMeta, TriggerMeta, COMMON, KIND_COLUMN, META_KEY,
-    SCHEMA_VERSION_KEY,
+    file_column_name, ClockAnchor, FileMeta, SegmentMeta, TriggerMeta, COMMON, KIND_COLUMN,
+    META_KEY, SCHEMA_VERSION_KEY,
 };
 
 /// What to merge and how.
@@ -189,16 +189,13 @@ const BATCH_ROWS: usize = 8192;
 const GROUP_BYTES: usize = 8 << 20;
 const OPEN_BYTES: usize = 16 << 20;
 
-/// What is known of an input before its row groups are read: only this
-/// much of every input is held at once (a footer parsed in full takes
-/// about a kilobyte per column chunk, and an hour has hundreds of segments).
+/// What is held of every input until the merge reaches it: its segments.
+/// The rest of its footer is read when its row groups are (a footer parsed
+/// in full takes about a kilobyte per column chunk, and its metadata tens
+/// of kilobytes, and an hour of segments is hundreds of files).
 struct Input {
     path: PathBuf,
-    meta: FileMeta,
-    /// Its Parquet schema and the key-value entries kept in the output.
-    root: parquet::schema::types::TypePtr,
-    version: Option<String>,
-    arrow_schema: Option<String>,
+    segment: Option<SegmentMeta>,
 }
 
 /// An input open for reading its row groups.
@@ -208,28 +205,42 @@ struct Opened {
     arrow: ArrowReaderMetadata,
 }
 
-fn kv_value(md: &parquet::file::metadata::FileMetaData, key: &str) -> Option<String> {
-    md.key_value_metadata()?
-        .iter()
-        .find(|k| k.key == key)?
-        .value
-        .clone()
+impl Opened {
+    fn kv(&self, key: &str) -> Option<String> {
+        self.arrow
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()?
+            .iter()
+            .find(|k| k.key == key)?
+            .value
+            .clone()
+    }
+
+    fn meta(&self) -> Result<FileMeta, MergeError> {
+        FileMeta::from_parquet(self.arrow.metadata().file_metadata())
+            .map(|(_, m)| m)
+            .map_err(|source| MergeError::Meta {
+                path: self.shown.clone(),
+                source,
+            })
+    }
+
+    fn root(&self) -> parquet::schema::types::TypePtr {
+        self.arrow
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .root_schema_ptr()
+    }
 }
 
 impl Input {
     fn peek(path: &Path) -> Result<Self, MergeError> {
         let opened = Self::load(path)?;
-        let md = opened.arrow.metadata().file_metadata();
-        let (_, meta) = FileMeta::from_parquet(md).map_err(|source| MergeError::Meta {
-            path: opened.shown.clone(),
-            source,
-        })?;
         Ok(Input {
             path: path.to_path_buf(),
-            meta,
-            root: md.schema_descr().root_schema_ptr(),
-            version: kv_value(md, SCHEMA_VERSION_KEY),
-            arrow_schema: kv_value(md, ARROW_SCHEMA_META_KEY),
+            segment: opened.meta()?.segment,
         })
     }
 
@@ -272,18 +283,14 @@ impl Input {
 
     /// First and last segment number held (0 for a file without segments).
     fn segments(&self) -> (u64, u64) {
-        self.meta
-            .segment
-            .as_ref()
-            .map_or((0, 0), |s| (s.first, s.last))
+        self.segment.as_ref().map_or((0, 0), |s| (s.first, s.last))
     }
 }
 
-/// Refuses inputs of several recordings, overlapping inputs, and inputs
-/// whose schemas differ. `ins` is sorted by first segment.
+/// Refuses inputs of several recordings, and overlapping inputs. `ins` is
+/// sorted by first segment.
 fn check_inputs(ins: &[Input]) -> Result<(), MergeError> {
-    let id = |i: &Input| i.meta.segment.as_ref().map(|s| s.recording_id.clone());
-    let first = &ins[0];
+    let id = |i: &Input| i.segment.as_ref().map(|s| s.recording_id.clone());
     for pair in ins.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         if id(a).is_none() || id(a) != id(b) {
@@ -299,14 +306,6 @@ fn check_inputs(ins: &[Input]) -> Result<(), MergeError> {
                 a: a.shown(),
                 b: b.shown(),
                 segment: b.segments().0,
-            });
-        }
-    }
-    for i in &ins[1..] {
-        if i.root != first.root || i.arrow_schema != first.arrow_schema {
-            return Err(MergeError::Schema {
-                path: i.shown(),
-                first: first.shown(),
             });
         }
     }
@@ -782,8 +781,6 @@ pub fn merge(
         .collect::<Result<Vec<_>, _>>()?;
     ins.sort_by_key(|i| i.segments().0);
     check_inputs(&ins)?;
-    let metas: Vec<FileMeta> = ins.iter().map(|i| i.meta.clone()).collect();
-    let mut meta = FileMeta::combine(&metas)?;
 
     let shown = out.display().to_string();
     let exists = match std::fs::symlink_metadata(out) {
@@ -819,11 +816,30 @@ pub fn merge(
         keep: false,
     };
 
-    let mut w = Output::new(file, shown.clone(), &ins[0].open()?, opts)?;
+    let first = ins[0].open()?;
+    let root = first.root();
+    let version = first.kv(SCHEMA_VERSION_KEY);
+    let arrow_schema = first.kv(ARROW_SCHEMA_META_KEY);
+    let mut w = Output::new(file, shown.clone(), &first, opts)?;
+    drop(first);
     let mut input_row_groups = 0;
+    // The metadata of the inputs so far: segments combine one at a time as
+    // they do all at once (edges from the ends, sums of the counts).
+    let mut combined: Option<FileMeta> = None;
     // One input's footer in memory at a time.
     for input in &ins {
         let opened = input.open()?;
+        if opened.root() != root || opened.kv(ARROW_SCHEMA_META_KEY) != arrow_schema {
+            return Err(MergeError::Schema {
+                path: opened.shown,
+                first: ins[0].shown(),
+            });
+        }
+        let m = opened.meta()?;
+        combined = Some(match combined.take() {
+            None => m,
+            Some(acc) => FileMeta::combine(&[acc, m])?,
+        });
         let n = opened.arrow.metadata().num_row_groups();
         input_row_groups += n;
         for i in 0..n {
@@ -832,6 +848,9 @@ pub fn merge(
     }
     // Every row is in a row group now: the counts are final.
     w.close_all()?;
+    let Some(mut meta) = combined else {
+        return Err(MergeError::NoInputs);
+    };
     let rows = w.rows.clone();
     let copied = w.copied;
 
@@ -857,22 +876,15 @@ pub fn merge(
         path: shown.clone(),
         source,
     })?;
-    let first = &ins[0];
     let kv = vec![
         KeyValue::new(
             SCHEMA_VERSION_KEY.to_string(),
-            first
-                .version
-                .clone()
-                .unwrap_or_else(|| memtrace_schema::SCHEMA_VERSION.to_string()),
+            version.unwrap_or_else(|| memtrace_schema::SCHEMA_VERSION.to_string()),
         ),
         KeyValue::new(META_KEY.to_string(), json),
         KeyValue::new(
             ARROW_SCHEMA_META_KEY.to_string(),
-            first
-                .arrow_schema
-                .clone()
-                .unwrap_or_else(|| parquet::arrow::encode_arrow_schema(&w.schema)),
+            arrow_schema.unwrap_or_else(|| parquet::arrow::encode_arrow_schema(&w.schema)),
         ),
     ];
     let (row_groups, footer_bytes) = w.finish(kv)?;
@@ -902,7 +914,7 @@ pub fn merge(
 
     let mut held = Vec::new();
     for i in &ins {
-        if let Some(s) = &i.meta.segment {
+        if let Some(s) = &i.segment {
             held.extend(s.first..=s.last);
         }
     }
