@@ -84,24 +84,6 @@ fn resolve_one(arg: &Path, notes: &mut Vec<String>) -> Result<Vec<PathBuf>, Inpu
         }
         Err(e) => e,
     };
-    if is_pattern(&name) {
-        let matched = glob(arg).map_err(|source| InputError::Io {
-            path: name.clone(),
-            source,
-        })?;
-        let mut files = Vec::new();
-        for m in &matched {
-            if m.is_dir() {
-                files.extend(directory(m, notes)?);
-            } else {
-                files.extend(file(m, notes));
-            }
-        }
-        if files.is_empty() {
-            return Err(InputError::NoMatch { pattern: name });
-        }
-        return Ok(files);
-    }
     let mut spool = arg.as_os_str().to_owned();
     spool.push(".segments");
     let spool = PathBuf::from(spool);
@@ -121,6 +103,24 @@ fn resolve_one(arg: &Path, notes: &mut Vec<String>) -> Result<Vec<PathBuf>, Inpu
                 files.len()
             ),
         );
+        return Ok(files);
+    }
+    if is_pattern(&name) {
+        let matched = glob(arg).map_err(|source| InputError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        let mut files = Vec::new();
+        for m in &matched {
+            if m.is_dir() {
+                files.extend(directory(m, notes)?);
+            } else {
+                files.extend(file(m, notes));
+            }
+        }
+        if files.is_empty() {
+            return Err(InputError::NoMatch { pattern: name });
+        }
         return Ok(files);
     }
     Err(InputError::Io {
@@ -438,5 +438,11 @@ mod tests {
             r.notes
         );
         assert_eq!(r.notes.len(), 2);
+        // A name that looks like a pattern is still a name.
+        let odd = d.path().join("run[1].parquet");
+        std::fs::rename(&seg, d.path().join("run[1].parquet.segments"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = resolve(std::slice::from_ref(&odd)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.files.len(), 1);
     }
 }
