@@ -134,7 +134,7 @@ static __always_inline void *reserve(__u32 probe, __u64 size)
 	return mt_reserve_counted(probe, size);
 }
 
-static __always_inline void fill(struct faults_fault *e, __u16 kind, __u64 now,
+static __always_inline void fill(struct faults_fault *e, __u16 kind, __u16 probe, __u64 now,
 				 struct task_struct *t, __u64 addr, __u64 ip, __u32 code,
 				 __u8 flags, __u8 vma)
 {
@@ -146,7 +146,7 @@ static __always_inline void fill(struct faults_fault *e, __u16 kind, __u64 now,
 	e->flags = flags;
 	e->vma = vma;
 	e->kind = kind;
-	e->_pad = 0;
+	e->probe = probe;
 	e->ip = ip;
 	e->error_code = code;
 	e->_pad2 = 0;
@@ -210,7 +210,7 @@ static __always_inline int on_fault(struct bpf_perf_event_data *ctx, __u32 probe
 			s->ctx_valid = 0;
 			return 0;
 		}
-		fill(e, FAULTS_FAULT, now, t, addr, ip, code, flags, vma);
+		fill(e, FAULTS_FAULT, probe, now, t, addr, ip, code, flags, vma);
 		mt_submit(e);
 		return 0;
 	}
@@ -220,7 +220,7 @@ static __always_inline int on_fault(struct bpf_perf_event_data *ctx, __u32 probe
 			s->ctx_valid = 0;
 		return 0;
 	}
-	fill(&full->fault, FAULTS_FAULT_CTX, now, t, addr, ip, code, flags, vma);
+	fill(&full->fault, FAULTS_FAULT_CTX, probe, now, t, addr, ip, code, flags, vma);
 	full->ctx.cgroup_id = cg;
 	__builtin_memcpy(full->ctx.comm, comm, sizeof(comm));
 	if (hit)

@@ -68,7 +68,7 @@ struct faults_fault {
 	__u8 flags;       /* enum faults_flag */
 	__u8 vma;         /* enum faults_vma */
 	__u16 kind;       /* enum faults_kind, at mt_hdr.kind's offset */
-	__u16 _pad;
+	__u16 probe;      /* stat slot of the program, at mt_hdr.probe's offset */
 	__u64 ip;
 	__u32 error_code;
 	__u32 _pad2;

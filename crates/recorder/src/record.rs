@@ -114,8 +114,19 @@ struct Sink {
     ctx: DecodeCtx,
     tables: Option<Tables>,
     counts: Vec<GroupCounts>,
+    /// Per group, per stat slot: records read from the ring. A segment's
+    /// event counts are these, so they match its rows exactly (the kernel's
+    /// counters run ahead of what has been read by the records in flight).
+    received: Vec<[u64; MAX_PROBES]>,
     write_error: Option<String>,
 }
+
+/// Stat slots per group (`MT_MAX_PROBES` in bpf/common/event.h).
+const MAX_PROBES: usize = 32;
+
+/// Where a record's stat slot is: `mt_hdr.probe`, which faults' headerless
+/// records keep at the same offset.
+const PROBE_OFFSET: usize = std::mem::offset_of!(crate::bpf::sysstat::types::mt_hdr, probe);
 
 impl Sink {
     fn new(ctx: DecodeCtx, tables: Tables, groups: usize) -> Sink {
@@ -123,6 +134,7 @@ impl Sink {
             ctx,
             tables: Some(tables),
             counts: vec![GroupCounts::default(); groups],
+            received: vec![[0; MAX_PROBES]; groups],
             write_error: None,
         }
     }
@@ -131,6 +143,12 @@ impl Sink {
         let Some(tables) = self.tables.as_mut() else {
             return 0;
         };
+        if let Some(&[a, b]) = data.get(PROBE_OFFSET..PROBE_OFFSET + 2) {
+            let slot = usize::from(u16::from_ne_bytes([a, b]));
+            if let Some(n) = self.received.get_mut(group).and_then(|r| r.get_mut(slot)) {
+                *n += 1;
+            }
+        }
         match decode(data, &mut self.ctx, tables) {
             Ok(()) => self.counts[group].decoded += 1,
             Err(probes::DecodeError::Write(e)) => {
@@ -809,6 +827,14 @@ impl Session {
         }
     }
 
+    /// The group index and stat slot of a program.
+    fn slot_of(&self, group: &str, program: &str) -> Option<(usize, usize)> {
+        self.programs
+            .iter()
+            .find(|a| a.spec.name == program && self.groups[a.group].spec.name == group)
+            .map(|a| (a.group, a.spec.slot as usize))
+    }
+
     /// Every program of the loaded groups, with its kernel-side counts.
     fn probe_meta(&self) -> Vec<ProbeMeta> {
         self.programs
@@ -1019,6 +1045,7 @@ struct Checkpoints {
     start: Edge,
     probes: Vec<ProbeMeta>,
     counts: Vec<GroupCounts>,
+    received: Vec<[u64; MAX_PROBES]>,
     rows: BTreeMap<String, u64>,
 }
 
@@ -1039,6 +1066,7 @@ impl Checkpoints {
             start,
             probes,
             counts: vec![GroupCounts::default(); session.groups.len()],
+            received: vec![[0; MAX_PROBES]; session.groups.len()],
             rows: BTreeMap::new(),
         }
     }
@@ -1064,6 +1092,15 @@ impl Checkpoints {
                 p.events = p.events.saturating_sub(prev.events);
                 p.lost = p.lost.saturating_sub(prev.lost);
                 p.missed = p.missed.saturating_sub(prev.missed);
+            }
+            // Events are the records this segment read; losses and misses
+            // are the kernel's.
+            if let Some((g, slot)) = session.slot_of(&p.group, &p.program) {
+                let now = sink.received.get(g).and_then(|r| r.get(slot)).copied();
+                let before = self.received.get(g).and_then(|r| r.get(slot)).copied();
+                if let (Some(now), Some(before)) = (now, before) {
+                    p.events = now.saturating_sub(before);
+                }
             }
         }
         let counts: Vec<GroupCounts> = sink
@@ -1113,6 +1150,7 @@ impl Checkpoints {
         self.start = end;
         self.probes = now_probes;
         self.counts = sink.counts.clone();
+        self.received = sink.received.clone();
         self.rows = now_rows;
         meta
     }

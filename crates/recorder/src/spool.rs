@@ -189,6 +189,9 @@ pub struct Spool {
     pub errors: Vec<String>,
 }
 
+/// A rotated file at least this large is merged by copying row groups only.
+const COPY_ONLY_BYTES: u64 = 64 << 20;
+
 fn ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
@@ -343,11 +346,22 @@ impl Spool {
             self.stamp(first.start_ns),
             self.files_made
         ));
+        // Joining small row groups encodes them again, which costs a column
+        // writer per column (~30 MiB in all); a period this large has big
+        // row groups where the rows are, and the small ones' footer entries
+        // are a sliver of it, so its row groups are only copied.
+        let bytes: u64 = inputs.iter().map(|s| s.bytes).sum();
+        let coalesce_below = if bytes > COPY_ONLY_BYTES {
+            0
+        } else {
+            MergeOptions::default().coalesce_below
+        };
         self.merger.submit(Job {
             inputs: inputs.iter().map(|s| s.path.clone()).collect(),
             out,
             opts: MergeOptions {
                 zstd_level: self.zstd_level,
+                coalesce_below,
                 ..Default::default()
             },
             delete_inputs: true,

@@ -16,7 +16,7 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{
     FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataWriter, RowGroupMetaData,
 };
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
@@ -93,7 +93,13 @@ pub(super) struct Encoder {
     /// The same open file, for the checksums and the salvage: never
     /// reopened by path.
     raw: File,
-    factory: ArrowRowGroupWriterFactory,
+    /// Writers of all-null chunks.
+    null_factory: ArrowRowGroupWriterFactory,
+    /// Per table, made when its first row group opens: the file's codec for
+    /// its own columns, none for the rest (which are dropped unused).
+    own_factories: Vec<Option<ArrowRowGroupWriterFactory>>,
+    level: ZstdLevel,
+    descr: parquet::schema::types::SchemaDescriptor,
     schema: SchemaRef,
     /// File column index of each table's first own column.
     first_col: Vec<usize>,
@@ -133,37 +139,22 @@ impl Encoder {
             limit: opts.size_limit(),
         };
         let created_by = format!("memrec {}", env!("CARGO_PKG_VERSION"));
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            // The page index (offset index) is kept in memory until the footer:
-            // ~2 KB per column chunk, 150 chunks per row group, most of them
-            // all-null pages. Readers skip tables by row-group statistics.
-            .set_offset_index_disabled(true)
-            // Each open column buffers a page before compressing it: 14+
-            // columns × 1 MiB by default; a quarter compresses as well.
-            .set_data_page_size_limit(256 << 10)
-            .set_created_by(created_by.clone())
-            // Timestamps rise within a table: deltas pack to a few bits.
-            .set_column_dictionary_enabled(ColumnPath::from("ts_ns"), false)
-            .set_column_encoding(ColumnPath::from("ts_ns"), Encoding::DELTA_BINARY_PACKED)
-            // Process ids are too many for a dictionary in a storm (every new
-            // process is a new id), but rows close in time have ids close in
-            // value: deltas take a third less than dictionary indexes.
-            .set_column_dictionary_enabled(ColumnPath::from("pid"), false)
-            .set_column_encoding(ColumnPath::from("pid"), Encoding::DELTA_BINARY_PACKED)
-            .set_column_dictionary_enabled(ColumnPath::from("tgid"), false)
-            .set_column_encoding(ColumnPath::from("tgid"), Encoding::DELTA_BINARY_PACKED)
-            // Fault addresses: a storm walks pages in order, deltas pack it.
-            .set_column_dictionary_enabled(ColumnPath::from("fault.address"), false)
-            .set_column_encoding(
-                ColumnPath::from("fault.address"),
-                Encoding::DELTA_BINARY_PACKED,
-            )
-            .build();
+        let level = ZstdLevel::try_new(opts.zstd_level)?;
+        let props = base_properties(level, &created_by).build();
         let descr = ArrowSchemaConverter::new().convert(&schema)?;
         let file = SerializedFileWriter::new(file, descr.root_schema_ptr(), Arc::new(props))?;
-        let factory = ArrowRowGroupWriterFactory::new(&file, schema.clone());
+        // Other tables' columns get all-null chunks. Written uncompressed
+        // and without a dictionary (a few bytes either way), their writers
+        // hold no zstd context: with the file's codec every writer made one,
+        // ~100 KiB each, for every column of every row group.
+        let null_props = WriterProperties::builder()
+            .set_compression(Compression::UNCOMPRESSED)
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_offset_index_disabled(true)
+            .set_created_by(created_by.clone())
+            .build();
+        let null_factory = factory_with(&schema, &descr, null_props)?;
         let n = schema.fields().len();
         let mut own_cols = Vec::with_capacity(first_col.len());
         for (i, &f) in first_col.iter().enumerate() {
@@ -187,7 +178,10 @@ impl Encoder {
         Ok(Encoder {
             file,
             raw,
-            factory,
+            null_factory,
+            own_factories: first_col.iter().map(|_| None).collect(),
+            level,
+            descr,
             open: first_col.iter().map(|_| None).collect(),
             first_col: first_col.to_vec(),
             own_cols,
@@ -221,7 +215,22 @@ impl Encoder {
     fn write(&mut self, t: usize, batch: &RecordBatch) -> Result<(), WriteError> {
         if self.open[t].is_none() {
             let index = self.groups_started;
-            let writers = self.factory.create_column_writers(index)?;
+            if self.own_factories[t].is_none() {
+                let mut b = base_properties(self.level, &self.created_by);
+                for (fc, f) in self.schema.fields().iter().enumerate() {
+                    if !self.is_own(t, fc) {
+                        let path = ColumnPath::from(f.name().as_str());
+                        b = b
+                            .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
+                            .set_column_dictionary_enabled(path, false);
+                    }
+                }
+                self.own_factories[t] = Some(factory_with(&self.schema, &self.descr, b.build())?);
+            }
+            let Some(factory) = self.own_factories[t].as_ref() else {
+                return Ok(());
+            };
+            let writers = factory.create_column_writers(index)?;
             let writers = writers
                 .into_iter()
                 .enumerate()
@@ -274,7 +283,7 @@ impl Encoder {
         let Some(group) = self.open[t].take() else {
             return Ok(());
         };
-        let fresh = self.factory.create_column_writers(group.index)?;
+        let fresh = self.null_factory.create_column_writers(group.index)?;
         let mut chunks = Vec::with_capacity(fresh.len());
         for (fc, (own, mut w)) in group.writers.into_iter().zip(fresh).enumerate() {
             if let Some(own) = own {
@@ -403,6 +412,51 @@ impl Encoder {
             .map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;
         Ok(self.raw.metadata().map(|m| m.len()).unwrap_or(0))
     }
+}
+
+/// The file's writer properties (see the comments); the builder, so that
+/// per-table variants can be made from it.
+fn base_properties(level: ZstdLevel, created_by: &str) -> WriterPropertiesBuilder {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        // The page index (offset index) is kept in memory until the footer:
+        // ~2 KB per column chunk, 150 chunks per row group, most of them
+        // all-null pages. Readers skip tables by row-group statistics.
+        .set_offset_index_disabled(true)
+        // Each open column buffers a page before compressing it: 14+
+        // columns × 1 MiB by default; a quarter compresses as well.
+        .set_data_page_size_limit(256 << 10)
+        .set_created_by(created_by.to_string())
+        // Timestamps rise within a table: deltas pack to a few bits.
+        .set_column_dictionary_enabled(ColumnPath::from("ts_ns"), false)
+        .set_column_encoding(ColumnPath::from("ts_ns"), Encoding::DELTA_BINARY_PACKED)
+        // Process ids are too many for a dictionary in a storm (every new
+        // process is a new id), but rows close in time have ids close in
+        // value: deltas take a third less than dictionary indexes.
+        .set_column_dictionary_enabled(ColumnPath::from("pid"), false)
+        .set_column_encoding(ColumnPath::from("pid"), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(ColumnPath::from("tgid"), false)
+        .set_column_encoding(ColumnPath::from("tgid"), Encoding::DELTA_BINARY_PACKED)
+        // Fault addresses: a storm walks pages in order, deltas pack it.
+        .set_column_dictionary_enabled(ColumnPath::from("fault.address"), false)
+        .set_column_encoding(
+            ColumnPath::from("fault.address"),
+            Encoding::DELTA_BINARY_PACKED,
+        )
+}
+
+/// A factory of column writers with `props`. A factory takes its properties
+/// from a file writer; this one writes nowhere, and its chunks go into the
+/// real file's row groups (each chunk records its own codec).
+fn factory_with(
+    schema: &SchemaRef,
+    descr: &parquet::schema::types::SchemaDescriptor,
+    props: WriterProperties,
+) -> Result<ArrowRowGroupWriterFactory, WriteError> {
+    let sink =
+        SerializedFileWriter::new(std::io::sink(), descr.root_schema_ptr(), Arc::new(props))?;
+    Ok(ArrowRowGroupWriterFactory::new(&sink, schema.clone()))
 }
 
 /// Allocates the reserve; without it (disk already full?) we go on. It is

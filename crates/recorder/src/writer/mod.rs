@@ -843,8 +843,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let whole = dir.path().join("whole.parquet");
         let (size, _) = write_rows(&whole, 200, None);
+        // A third of the way through the data (not the footer).
+        let bytes = std::fs::read(&whole).unwrap();
+        let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..][..4].try_into().unwrap());
+        let data_end = size - u64::from(footer_len) - 8;
         let full = dir.path().join("full.parquet");
-        let (_, failure) = write_rows(&full, 200, Some(size / 3));
+        let (_, failure) = write_rows(&full, 200, Some(data_end / 3));
         assert!(failure.is_some());
         let rows = row_count(&full);
         assert!(rows > 0 && rows < 200, "{rows}");
