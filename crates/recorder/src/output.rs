@@ -117,6 +117,18 @@ pub struct Output {
     force: bool,
     /// Moved into place, or kept on purpose: not removed on drop.
     keep: bool,
+    /// An exclusive lock on the segments directory while memrec writes it:
+    /// `memrec recover` takes it too, so it never merges a live recording.
+    _lock: Option<File>,
+}
+
+/// Locks `dir` exclusively (flock) for as long as the returned file is open.
+fn lock_dir(dir: &Path) -> Option<File> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(dir).ok()?;
+    // SAFETY: a valid open descriptor.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    (rc == 0).then_some(f)
 }
 
 /// The segments directory of a recording written to `path`.
@@ -281,12 +293,14 @@ impl Output {
                 })
             }
         }
+        let _lock = lock_dir(&segs);
         Ok(Output {
             path: path.to_path_buf(),
             dir,
             segs,
             force,
             keep: false,
+            _lock,
         })
     }
 
@@ -338,12 +352,14 @@ impl Output {
                 })
             }
         }
+        let _lock = lock_dir(&segs);
         Ok(Output {
             path: path.to_path_buf(),
             dir: path.to_path_buf(),
             segs,
             force: false,
             keep: false,
+            _lock,
         })
     }
 
