@@ -1713,10 +1713,11 @@ fn close_spooled(
     if let Err(e) = finish {
         debug!("closing: {e}");
     }
+    let flight = spool.is_flight();
     let (files, errors, _) = spool.finish();
     output.discard_segments();
     written?;
-    if files.is_empty() && errors.is_empty() {
+    if files.is_empty() && errors.is_empty() && flight {
         eprintln!("memrec: no trigger fired; nothing was written");
     }
     if let Some(e) = errors.first() {

@@ -237,6 +237,11 @@ impl Spool {
             .to_string()
     }
 
+    /// Whether this is the flight recorder.
+    pub fn is_flight(&self) -> bool {
+        matches!(self.mode, Mode::Flight(_))
+    }
+
     /// A trigger fired (flight recorder only).
     pub fn fired(&mut self, f: Fired) {
         let Mode::Flight(fl) = &self.mode else {
