@@ -620,6 +620,76 @@ fn root_metadata_describes_the_recording() {
     );
 }
 
+/// Whether this process may lower an oom_score_adj (CAP_SYS_RESOURCE, bit
+/// 24 of CapEff); memrec, started from it, has the same capabilities.
+fn has_cap_sys_resource() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    eff & (1 << 24) != 0
+}
+
+#[test]
+fn root_memrec_protects_itself_from_the_oom_killer() {
+    if skip_unless_root("root_memrec_protects_itself_from_the_oom_killer") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let can = has_cap_sys_resource();
+    for (name, extra, want) in [
+        ("default", &[][..], if can { Some(-900) } else { None }),
+        (
+            "chosen",
+            &["--oom-score-adj", "-500"][..],
+            if can { Some(-500) } else { None },
+        ),
+        ("off", &["--no-oom-protect"][..], None),
+    ] {
+        let out = dir.path().join(format!("{name}.parquet"));
+        let mut args = vec!["--duration", "3s", "--probes", "sysstat"];
+        args.extend_from_slice(extra);
+        let mut child = start(&out, &args);
+        // What the kernel says of memrec while it records.
+        let live: i32 = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", child.id()))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{name}");
+        let meta = meta_json(&out);
+        let parent: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            live,
+            want.unwrap_or(parent),
+            "{name}: /proc/PID/oom_score_adj"
+        );
+        assert_eq!(
+            meta["oom_score_adj"].as_i64(),
+            want.map(i64::from),
+            "{name}: {meta}"
+        );
+        // Where it could not set it, the file says so.
+        let warned = meta["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("oom_score_adj not set"));
+        assert_eq!(
+            warned,
+            !can && name != "off",
+            "{name}: {}",
+            meta["warnings"]
+        );
+    }
+}
+
 /// Mounts a small tmpfs, unmounted on drop.
 struct SmallDisk(std::path::PathBuf);
 
