@@ -13,12 +13,13 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::{ArrowSchemaConverter, ARROW_SCHEMA_META_KEY};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{
     FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataWriter, RowGroupMetaData,
 };
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
 use memtrace_schema::integrity;
 use memtrace_schema::{FileMeta, COMMON, META_KEY, SCHEMA_VERSION_KEY};
@@ -99,7 +100,7 @@ pub(super) struct Encoder {
     /// its own columns, none for the rest (which are dropped unused).
     own_factories: Vec<Option<ArrowRowGroupWriterFactory>>,
     level: ZstdLevel,
-    descr: parquet::schema::types::SchemaDescriptor,
+    descr: SchemaDescriptor,
     schema: SchemaRef,
     /// File column index of each table's first own column.
     first_col: Vec<usize>,
@@ -143,18 +144,7 @@ impl Encoder {
         let props = base_properties(level, &created_by).build();
         let descr = ArrowSchemaConverter::new().convert(&schema)?;
         let file = SerializedFileWriter::new(file, descr.root_schema_ptr(), Arc::new(props))?;
-        // Other tables' columns get all-null chunks. Written uncompressed
-        // and without a dictionary (a few bytes either way), their writers
-        // hold no zstd context: with the file's codec every writer made one,
-        // ~100 KiB each, for every column of every row group.
-        let null_props = WriterProperties::builder()
-            .set_compression(Compression::UNCOMPRESSED)
-            .set_dictionary_enabled(false)
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_offset_index_disabled(true)
-            .set_created_by(created_by.clone())
-            .build();
-        let null_factory = factory_with(&schema, &descr, null_props)?;
+        let null_factory = null_factory(&schema, &descr, &created_by)?;
         let n = schema.fields().len();
         let mut own_cols = Vec::with_capacity(first_col.len());
         for (i, &f) in first_col.iter().enumerate() {
@@ -216,16 +206,14 @@ impl Encoder {
         if self.open[t].is_none() {
             let index = self.groups_started;
             if self.own_factories[t].is_none() {
-                let mut b = base_properties(self.level, &self.created_by);
-                for (fc, f) in self.schema.fields().iter().enumerate() {
-                    if !self.is_own(t, fc) {
-                        let path = ColumnPath::from(f.name().as_str());
-                        b = b
-                            .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
-                            .set_column_dictionary_enabled(path, false);
-                    }
-                }
-                self.own_factories[t] = Some(factory_with(&self.schema, &self.descr, b.build())?);
+                let f = own_factory(
+                    &self.schema,
+                    &self.descr,
+                    self.level,
+                    &self.created_by,
+                    |fc| self.is_own(t, fc),
+                )?;
+                self.own_factories[t] = Some(f);
             }
             let Some(factory) = self.own_factories[t].as_ref() else {
                 return Ok(());
@@ -416,7 +404,7 @@ impl Encoder {
 
 /// The file's writer properties (see the comments); the builder, so that
 /// per-table variants can be made from it.
-fn base_properties(level: ZstdLevel, created_by: &str) -> WriterPropertiesBuilder {
+pub(super) fn base_properties(level: ZstdLevel, created_by: &str) -> WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_statistics_enabled(EnabledStatistics::Chunk)
@@ -451,12 +439,52 @@ fn base_properties(level: ZstdLevel, created_by: &str) -> WriterPropertiesBuilde
 /// real file's row groups (each chunk records its own codec).
 fn factory_with(
     schema: &SchemaRef,
-    descr: &parquet::schema::types::SchemaDescriptor,
+    descr: &SchemaDescriptor,
     props: WriterProperties,
-) -> Result<ArrowRowGroupWriterFactory, WriteError> {
+) -> Result<ArrowRowGroupWriterFactory, ParquetError> {
     let sink =
         SerializedFileWriter::new(std::io::sink(), descr.root_schema_ptr(), Arc::new(props))?;
     Ok(ArrowRowGroupWriterFactory::new(&sink, schema.clone()))
+}
+
+/// Writers of all-null chunks (other tables' columns in a row group).
+/// Uncompressed and without a dictionary (a few bytes either way), they
+/// hold no zstd context: with the file's codec every writer made one,
+/// ~100 KiB each, for every column of every row group.
+pub(super) fn null_factory(
+    schema: &SchemaRef,
+    descr: &SchemaDescriptor,
+    created_by: &str,
+) -> Result<ArrowRowGroupWriterFactory, ParquetError> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_offset_index_disabled(true)
+        .set_created_by(created_by.to_string())
+        .build();
+    factory_with(schema, descr, props)
+}
+
+/// Writers for one table's row groups: the file's codec for the columns
+/// `own` says, none for the rest (which the caller drops unused).
+pub(super) fn own_factory(
+    schema: &SchemaRef,
+    descr: &SchemaDescriptor,
+    level: ZstdLevel,
+    created_by: &str,
+    own: impl Fn(usize) -> bool,
+) -> Result<ArrowRowGroupWriterFactory, ParquetError> {
+    let mut b = base_properties(level, created_by);
+    for (fc, f) in schema.fields().iter().enumerate() {
+        if !own(fc) {
+            let path = ColumnPath::from(f.name().as_str());
+            b = b
+                .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
+                .set_column_dictionary_enabled(path, false);
+        }
+    }
+    factory_with(schema, descr, b.build())
 }
 
 /// Allocates the reserve; without it (disk already full?) we go on. It is

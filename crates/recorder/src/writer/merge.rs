@@ -29,14 +29,12 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::{ProjectionMask, ARROW_SCHEMA_META_KEY};
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::ZstdLevel;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, RowGroupMetaData};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::ColumnPath;
 
 use memtrace_schema::integrity::{self, Verified};
 use memtrace_schema::{
@@ -312,25 +310,6 @@ fn check_inputs(ins: &[Input]) -> Result<(), MergeError> {
     Ok(())
 }
 
-/// The writer settings of the row groups the merge encodes: those of
-/// memrec's writer, so a joined row group is stored as a written one.
-fn writer_properties(zstd_level: i32) -> Result<WriterProperties, ParquetError> {
-    let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_offset_index_disabled(true)
-        .set_data_page_size_limit(256 << 10)
-        .set_created_by(format!("memrec {}", env!("CARGO_PKG_VERSION")));
-    // Columns that rise or stay close from row to row: deltas, not a
-    // dictionary (see the writer for why each).
-    for c in ["ts_ns", "pid", "tgid", "fault.address"] {
-        b = b
-            .set_column_dictionary_enabled(ColumnPath::from(c), false)
-            .set_column_encoding(ColumnPath::from(c), Encoding::DELTA_BINARY_PACKED);
-    }
-    Ok(b.build())
-}
-
 /// Rows of one table being encoded into a row group of the output.
 struct OpenGroup {
     /// One writer per file column; only the table's own columns have one.
@@ -354,7 +333,13 @@ struct Output {
     file: SerializedFileWriter<File>,
     /// The same open file, to compute the checksums from.
     raw: File,
-    factory: ArrowRowGroupWriterFactory,
+    /// Writers of all-null chunks, and per table writers that compress
+    /// only its columns (see the writer: no zstd context per null column).
+    null_factory: ArrowRowGroupWriterFactory,
+    own_factories: BTreeMap<String, ArrowRowGroupWriterFactory>,
+    level: ZstdLevel,
+    created_by: String,
+    descr: parquet::schema::types::SchemaDescPtr,
     schema: SchemaRef,
     ts_col: Option<usize>,
     kind_col: Option<usize>,
@@ -383,11 +368,14 @@ impl Output {
             source,
         })?;
         let descr = first.arrow.metadata().file_metadata().schema_descr();
-        let props = writer_properties(opts.zstd_level).map_err(werr)?;
+        let level = ZstdLevel::try_new(opts.zstd_level).map_err(werr)?;
+        let created_by = format!("memrec {}", env!("CARGO_PKG_VERSION"));
+        let props = super::encode::base_properties(level, &created_by).build();
         let writer = SerializedFileWriter::new(file, descr.root_schema_ptr(), Arc::new(props))
             .map_err(werr)?;
         let schema = first.arrow.schema().clone();
-        let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+        let null_factory =
+            super::encode::null_factory(&schema, descr, &created_by).map_err(werr)?;
         let col = |name: &str| schema.index_of(name).ok();
         let mut table_cols = BTreeMap::new();
         for t in memtrace_schema::tables() {
@@ -426,7 +414,11 @@ impl Output {
             path,
             file: writer,
             raw,
-            factory,
+            null_factory,
+            own_factories: BTreeMap::new(),
+            level,
+            created_by,
+            descr: first.arrow.metadata().file_metadata().schema_descr_ptr(),
             schema,
             table_cols,
             open: BTreeMap::new(),
@@ -587,7 +579,21 @@ impl Output {
             source,
         };
         if !self.open.contains_key(t) {
-            let writers = self.factory.create_column_writers(0).map_err(werr)?;
+            if !self.own_factories.contains_key(t) {
+                let f = super::encode::own_factory(
+                    &self.schema,
+                    &self.descr,
+                    self.level,
+                    &self.created_by,
+                    |fc| cols.binary_search(&fc).is_ok(),
+                )
+                .map_err(werr)?;
+                self.own_factories.insert(t.to_string(), f);
+            }
+            let Some(factory) = self.own_factories.get(t) else {
+                return Ok(());
+            };
+            let writers = factory.create_column_writers(0).map_err(werr)?;
             let writers = writers
                 .into_iter()
                 .enumerate()
@@ -635,7 +641,7 @@ impl Output {
             path: self.path.clone(),
             source,
         };
-        let fresh = self.factory.create_column_writers(0).map_err(werr)?;
+        let fresh = self.null_factory.create_column_writers(0).map_err(werr)?;
         let mut chunks = Vec::with_capacity(fresh.len());
         for (fc, (own, mut w)) in group.writers.into_iter().zip(fresh).enumerate() {
             if let Some(own) = own {
