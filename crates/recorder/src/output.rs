@@ -122,6 +122,22 @@ pub struct Output {
     _lock: Option<File>,
 }
 
+/// Creates the segments directory `segs` of the output `shown` (refusing an
+/// existing one: an earlier recording that did not finish) and locks it.
+fn create_segments_dir(segs: &Path, shown: String) -> Result<Option<File>, OutputError> {
+    match create_own_dir(segs) {
+        Ok(()) => Ok(lock_dir(segs)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(OutputError::SegmentsExist(
+            segs.display().to_string(),
+            shown,
+        )),
+        Err(source) => Err(OutputError::Create {
+            path: shown,
+            source,
+        }),
+    }
+}
+
 /// Locks `dir` exclusively (flock) for as long as the returned file is open.
 fn lock_dir(dir: &Path) -> Option<File> {
     use std::os::fd::AsRawFd;
@@ -278,22 +294,7 @@ impl Output {
         // The segments directory is also the proof that the directory is
         // writable, before any probe loads.
         let segs = segments_dir_of(path);
-        match create_own_dir(&segs) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(OutputError::SegmentsExist(
-                    segs.display().to_string(),
-                    shown,
-                ))
-            }
-            Err(source) => {
-                return Err(OutputError::Create {
-                    path: shown,
-                    source,
-                })
-            }
-        }
-        let _lock = lock_dir(&segs);
+        let _lock = create_segments_dir(&segs, shown)?;
         Ok(Output {
             path: path.to_path_buf(),
             dir,
@@ -337,22 +338,7 @@ impl Output {
             }
         }
         let segs = path.join(".segments");
-        match create_own_dir(&segs) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(OutputError::SegmentsExist(
-                    segs.display().to_string(),
-                    shown,
-                ))
-            }
-            Err(source) => {
-                return Err(OutputError::Create {
-                    path: shown,
-                    source,
-                })
-            }
-        }
-        let _lock = lock_dir(&segs);
+        let _lock = create_segments_dir(&segs, shown)?;
         Ok(Output {
             path: path.to_path_buf(),
             dir: path.to_path_buf(),

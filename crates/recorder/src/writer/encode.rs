@@ -150,21 +150,7 @@ impl Encoder {
         for (i, &f) in first_col.iter().enumerate() {
             own_cols.push(first_col.get(i + 1).copied().unwrap_or(n) - f);
         }
-        // One array of nulls per data type, shared by its columns: arrow
-        // zero-fills them, so each is resident.
-        let mut by_type: Vec<(arrow_schema::DataType, ArrayRef)> = Vec::new();
-        let nulls = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                if let Some((_, a)) = by_type.iter().find(|(t, _)| t == f.data_type()) {
-                    return a.clone();
-                }
-                let a = new_null_array(f.data_type(), NULL_CHUNK);
-                by_type.push((f.data_type().clone(), a.clone()));
-                a
-            })
-            .collect();
+        let nulls = null_arrays(&schema, NULL_CHUNK);
         Ok(Encoder {
             file,
             raw,
@@ -432,6 +418,24 @@ pub(super) fn base_properties(level: ZstdLevel, created_by: &str) -> WriterPrope
             ColumnPath::from("fault.address"),
             Encoding::DELTA_BINARY_PACKED,
         )
+}
+
+/// Per column of `schema`, an array of `len` nulls. One array per data
+/// type, shared by its columns: arrow zero-fills them, so each is resident.
+pub(super) fn null_arrays(schema: &SchemaRef, len: usize) -> Vec<ArrayRef> {
+    let mut by_type: Vec<(arrow_schema::DataType, ArrayRef)> = Vec::new();
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if let Some((_, a)) = by_type.iter().find(|(t, _)| t == f.data_type()) {
+                return a.clone();
+            }
+            let a = new_null_array(f.data_type(), len);
+            by_type.push((f.data_type().clone(), a.clone()));
+            a
+        })
+        .collect()
 }
 
 /// A factory of column writers with `props`. A factory takes its properties

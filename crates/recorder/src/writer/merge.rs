@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use arrow_array::{new_null_array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::{
     ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter,
@@ -395,19 +395,7 @@ impl Output {
                 table_cols.insert(t.name.to_string(), cols);
             }
         }
-        let mut by_type: Vec<(arrow_schema::DataType, ArrayRef)> = Vec::new();
-        let nulls = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                if let Some((_, a)) = by_type.iter().find(|(t, _)| t == f.data_type()) {
-                    return a.clone();
-                }
-                let a = new_null_array(f.data_type(), NULL_CHUNK);
-                by_type.push((f.data_type().clone(), a.clone()));
-                a
-            })
-            .collect();
+        let nulls = super::encode::null_arrays(&schema, NULL_CHUNK);
         Ok(Output {
             ts_col: col(COMMON[0].name),
             kind_col: col(KIND_COLUMN),
