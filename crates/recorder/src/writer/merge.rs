@@ -1084,6 +1084,7 @@ pub(crate) mod test_segments {
 mod tests {
     use super::test_segments::{read_rows, write};
     use super::*;
+    use arrow_array::new_null_array;
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
     /// Rows `from..to` of procstat, and every third of reclaim_end.
