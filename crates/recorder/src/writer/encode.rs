@@ -43,17 +43,18 @@ const RESERVE_BYTES: i64 = 8 << 20;
 /// arrow zero-fills these arrays, so their pages are resident).
 const NULL_CHUNK: usize = 8192;
 
-struct OpenGroup {
+pub(super) struct OpenGroup {
     /// One writer per file column; only the table's own columns have one
     /// while the group is open (an idle column writer still holds buffers).
-    writers: Vec<Option<ArrowColumnWriter>>,
-    index: usize,
-    rows: usize,
+    pub(super) writers: Vec<Option<ArrowColumnWriter>>,
+    /// The row group's number in the file (the merge numbers none: 0).
+    pub(super) index: usize,
+    pub(super) rows: usize,
 }
 
 impl OpenGroup {
     /// Encoded bytes (and buffers) the group holds in memory.
-    fn memory_size(&self) -> usize {
+    pub(super) fn memory_size(&self) -> usize {
         self.writers
             .iter()
             .flatten()

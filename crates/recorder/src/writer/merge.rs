@@ -27,7 +27,7 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::{
     ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter,
 };
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
 use parquet::arrow::{ProjectionMask, ARROW_SCHEMA_META_KEY};
 use parquet::basic::ZstdLevel;
 use parquet::column::writer::ColumnCloseResult;
@@ -310,22 +310,7 @@ fn check_inputs(ins: &[Input]) -> Result<(), MergeError> {
     Ok(())
 }
 
-/// Rows of one table being encoded into a row group of the output.
-struct OpenGroup {
-    /// One writer per file column; only the table's own columns have one.
-    writers: Vec<Option<ArrowColumnWriter>>,
-    rows: usize,
-}
-
-impl OpenGroup {
-    fn memory_size(&self) -> usize {
-        self.writers
-            .iter()
-            .flatten()
-            .map(ArrowColumnWriter::memory_size)
-            .sum()
-    }
-}
+use super::encode::OpenGroup;
 
 /// The output file being written.
 struct Output {
@@ -587,8 +572,14 @@ impl Output {
                 .enumerate()
                 .map(|(fc, w)| cols.binary_search(&fc).is_ok().then_some(w))
                 .collect();
-            self.open
-                .insert(t.to_string(), OpenGroup { writers, rows: 0 });
+            self.open.insert(
+                t.to_string(),
+                OpenGroup {
+                    writers,
+                    index: 0,
+                    rows: 0,
+                },
+            );
         }
         let Some(group) = self.open.get_mut(t) else {
             return Ok(());
