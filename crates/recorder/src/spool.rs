@@ -189,8 +189,11 @@ pub struct Spool {
     pub errors: Vec<String>,
 }
 
-/// A rotated file at least this large is merged by copying row groups only.
-const COPY_ONLY_BYTES: u64 = 64 << 20;
+/// A rotated file at least this large is merged by copying row groups only:
+/// at such rates its row groups are large where the rows are, and joining
+/// the small ones would cost memory beside the recording for a sliver of
+/// footer.
+const COPY_ONLY_BYTES: u64 = 16 << 20;
 
 fn ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)

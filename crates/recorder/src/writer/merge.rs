@@ -183,9 +183,11 @@ const NULL_CHUNK: usize = 8192;
 /// Rows decoded at a time.
 const BATCH_ROWS: usize = 8192;
 /// Encoded bytes a joined row group may hold in memory before it is
-/// written, and all of them together (as the writer's defaults).
-const GROUP_BYTES: usize = 8 << 20;
-const OPEN_BYTES: usize = 16 << 20;
+/// written, and all of them together. Smaller than the writer's budget: a
+/// rotation merge runs beside the recording, and what it joins are the
+/// small row groups (big ones are copied).
+const GROUP_BYTES: usize = 4 << 20;
+const OPEN_BYTES: usize = 4 << 20;
 
 /// What is held of every input until the merge reaches it: its segments.
 /// The rest of its footer is read when its row groups are (a footer parsed
