@@ -324,6 +324,18 @@ impl Output {
                     kind: "a file".to_string(),
                 })
             }
+            // `-o run.parquet` with --rotate or several flight-recorder
+            // files is almost surely meant as a file: say so rather than
+            // make a directory of that name.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && path.extension().is_some_and(|x| x == "parquet") =>
+            {
+                return Err(OutputError::NotDirectoryOutput {
+                    path: shown,
+                    kind: "a file name (give a directory, e.g. runs/; the flight recorder writes one file with --until)".to_string(),
+                })
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 create_own_dir(path).map_err(|source| OutputError::Create {
                     path: shown.clone(),
@@ -514,6 +526,26 @@ mod tests {
         std::fs::write(out.segments_dir().join("000001.parquet.partial"), b"x").unwrap();
         drop(out);
         assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_directory_output_is_made_and_a_file_name_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let out = Output::prepare_dir(&runs).unwrap();
+        assert_eq!(names(&runs), [".segments"]);
+        let mode = std::fs::metadata(&runs).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // A second memrec on the same directory finds the first's segments.
+        let e = Output::prepare_dir(&runs).unwrap_err();
+        assert!(matches!(e, OutputError::SegmentsExist(..)), "{e}");
+        out.discard_segments();
+        assert!(names(&runs).is_empty());
+        let e = Output::prepare_dir(&dir.path().join("run.parquet")).unwrap_err();
+        assert!(e.to_string().contains("names a directory"), "{e}");
+        std::fs::write(dir.path().join("f"), b"").unwrap();
+        assert!(Output::prepare_dir(&dir.path().join("f")).is_err());
+        assert_eq!(names(dir.path()), ["f", "runs"]);
     }
 
     #[test]
