@@ -585,6 +585,21 @@ impl Recording {
             ));
         }
         let mut warnings = notes.clone();
+        // The last segment closed at a checkpoint, not at an end: memrec was
+        // killed (or the machine stopped) after it.
+        if memtrace_schema::EndReason::parse(&meta.end_reason)
+            == memtrace_schema::EndReason::Checkpoint
+        {
+            warnings.push(format!(
+                "the recording ends at a checkpoint, not where memrec stopped: memrec was \
+                 killed or the machine stopped, and what it recorded after {} was lost",
+                if meta.end_time.is_empty() {
+                    "its last checkpoint"
+                } else {
+                    meta.end_time.as_str()
+                }
+            ));
+        }
         if unchecked.len() == files.len() {
             warnings.push(UNCHECKED_WARNING.to_string());
         } else if !unchecked.is_empty() {
