@@ -120,6 +120,8 @@ pub(super) struct Encoder {
     done: Vec<RowGroupMetaData>,
     /// Space held back for the footer; freed by closing it.
     reserve: Option<File>,
+    /// Leave the final fsync to the caller.
+    pub(super) defer_sync: bool,
     created_by: String,
 }
 
@@ -172,7 +174,13 @@ impl Encoder {
             done: Vec::new(),
             reserve,
             created_by,
+            defer_sync: false,
         })
+    }
+
+    /// Another handle on the file, to sync it after [`Self::close`].
+    pub(super) fn file_handle(&self) -> std::io::Result<File> {
+        self.raw.try_clone()
     }
 
     /// File column of column `c` of table `t`'s narrow batch.
@@ -382,6 +390,10 @@ impl Encoder {
             .flush()
             .map_err(|e| WriteError::Parquet(e.into()))?;
         self.reserve = None;
+        if self.defer_sync {
+            // The caller syncs it off this thread (see writer::Sealer).
+            return Ok(self.raw.metadata().map(|m| m.len()).unwrap_or(0));
+        }
         self.raw
             .sync_all()
             .map_err(|e| WriteError::Stopped(format!("fsync: {e}")))?;

@@ -366,12 +366,12 @@ pub fn create_segmented(
 
 fn start(dest: Dest, opts: &WriterOptions) -> Result<(Tables, FileWriter), WriteError> {
     let layout = Layout::new(&opts.groups);
-    let thread = WriterThread::new(dest, opts, &layout)?;
+    let failure = Arc::new(Mutex::new(None));
+    let thread = WriterThread::new(dest, opts, &layout, failure.clone())?;
     // A few batches in flight: enough to overlap decoding and encoding,
     // bounded so a slow disk pushes back instead of growing memory.
     let (tx, rx) = sync_channel::<encode::Msg>(2);
     let bytes = Arc::new(AtomicU64::new(0));
-    let failure = Arc::new(Mutex::new(None));
     let (counter, failed) = (bytes.clone(), failure.clone());
     let handle = std::thread::Builder::new()
         .name("memrec-writer".into())
@@ -407,11 +407,91 @@ struct WriterThread {
     current: Option<(encode::Encoder, u64)>,
     /// Bytes of the segments already sealed.
     sealed_bytes: u64,
+    /// Syncs and renames closed segments (segments only).
+    sealer: Option<Sealer>,
+}
+
+struct SealJob {
+    file: File,
+    index: u64,
+    sealed: Sealed,
+}
+
+/// The thread that makes closed segments durable: fsync, rename from
+/// `.partial`, fsync the directory, then announce them, in order.
+struct Sealer {
+    tx: Option<Sender<SealJob>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Sealer {
+    fn start(
+        dir: std::path::PathBuf,
+        notify: Option<Sender<Sealed>>,
+        failure: Arc<Mutex<Option<String>>>,
+    ) -> Result<Sealer, WriteError> {
+        let (tx, rx) = std::sync::mpsc::channel::<SealJob>();
+        let handle = std::thread::Builder::new()
+            .name("memrec-sealer".into())
+            .spawn(move || {
+                for job in rx {
+                    let done = job
+                        .file
+                        .sync_all()
+                        .and_then(|()| segments::seal_in(&dir, job.index));
+                    match done {
+                        Ok(path) => {
+                            if let Some(n) = &notify {
+                                let _ = n.send(Sealed { path, ..job.sealed });
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert_with(|| format!("sealing a segment: {e}"));
+                            }
+                        }
+                    }
+                }
+            })
+            .map_err(|e| WriteError::Stopped(e.to_string()))?;
+        Ok(Sealer {
+            tx: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    fn send(&self, job: SealJob) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(job);
+        }
+    }
+
+    /// Waits until every closed segment is sealed.
+    fn finish(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl WriterThread {
-    fn new(dest: Dest, opts: &WriterOptions, layout: &Layout) -> Result<Self, WriteError> {
+    fn new(
+        dest: Dest,
+        opts: &WriterOptions,
+        layout: &Layout,
+        failure: Arc<Mutex<Option<String>>>,
+    ) -> Result<Self, WriteError> {
+        let sealer = match &dest {
+            Dest::Segments(segs, notify) => Some(Sealer::start(
+                segs.dir().to_path_buf(),
+                notify.clone(),
+                failure,
+            )?),
+            Dest::File(..) => None,
+        };
         let mut t = WriterThread {
+            sealer,
             dest,
             opts: opts.clone(),
             schema: layout.schema.clone(),
@@ -438,8 +518,11 @@ impl WriterThread {
                 (f, segs.dir().to_path_buf(), i)
             }
         };
-        let enc =
+        let mut enc =
             encode::Encoder::create(file, &dir, &self.opts, self.schema.clone(), &self.first_col)?;
+        // A segment's fsync runs on the sealer thread: the writer (and the
+        // drain loop behind it) goes on with the next segment meanwhile.
+        enc.defer_sync = self.sealer.is_some();
         self.current = Some((enc, index));
         Ok(())
     }
@@ -455,19 +538,21 @@ impl WriterThread {
         let Some((enc, index)) = self.current.take() else {
             return Ok(0);
         };
+        let handle = enc.file_handle().map_err(WriteError::Io)?;
         let size = enc.close(meta, failed, failure)?;
         self.sealed_bytes += size;
-        if let Dest::Segments(segs, notify) = &self.dest {
-            let path = segs.seal(index).map_err(WriteError::Io)?;
-            if let Some(tx) = notify {
-                let _ = tx.send(Sealed {
+        if let Some(sealer) = &self.sealer {
+            sealer.send(SealJob {
+                file: handle,
+                index,
+                sealed: Sealed {
                     index,
-                    path,
+                    path: std::path::PathBuf::new(),
                     bytes: size,
                     start_ns: meta.start_ns,
                     end_ns: meta.end_ns,
-                });
-            }
+                },
+            });
         }
         Ok(size)
     }
@@ -538,6 +623,9 @@ impl WriterThread {
             // The sender vanished without Finish: close what is open so what
             // was written stays readable.
             self.close_current(&FileMeta::default(), failed, failure)?;
+        }
+        if let Some(sealer) = self.sealer.as_mut() {
+            sealer.finish();
         }
         Ok(self.sealed_bytes)
     }

@@ -29,6 +29,16 @@ pub fn segment_index(name: &str) -> Option<u64> {
         .flatten()
 }
 
+/// Renames closed (and synced) segment `index` in `dir` to its final name
+/// and syncs the directory, so that the name survives a power cut.
+pub fn seal_in(dir: &Path, index: u64) -> io::Result<PathBuf> {
+    let to = dir.join(segment_name(index));
+    let from = dir.join(format!("{}{PARTIAL_SUFFIX}", segment_name(index)));
+    std::fs::rename(from, &to)?;
+    File::open(dir)?.sync_all()?;
+    Ok(to)
+}
+
 /// The sealed segments in `dir`, in order.
 pub fn list_sealed(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
@@ -92,15 +102,6 @@ impl SegmentDir {
         self.dir
             .join(format!("{}{PARTIAL_SUFFIX}", segment_name(index)))
     }
-
-    /// Renames a closed (and synced) segment to its final name and syncs
-    /// the directory, so that the name survives a power cut.
-    pub fn seal(&self, index: u64) -> io::Result<PathBuf> {
-        let to = self.dir.join(segment_name(index));
-        std::fs::rename(self.partial_path(index), &to)?;
-        File::open(&self.dir)?.sync_all()?;
-        Ok(to)
-    }
 }
 
 #[cfg(test)]
@@ -123,7 +124,7 @@ mod tests {
         let (_, i) = s.create_next().unwrap();
         assert_eq!(i, 1);
         assert!(dir.path().join("000001.parquet.partial").exists());
-        let p = s.seal(1).unwrap();
+        let p = seal_in(dir.path(), 1).unwrap();
         assert_eq!(p, dir.path().join("000001.parquet"));
         assert!(!dir.path().join("000001.parquet.partial").exists());
         assert_eq!(s.create_next().unwrap().1, 2);
