@@ -929,23 +929,14 @@ pub(crate) mod test_segments {
     use std::path::{Path, PathBuf};
 
     use memtrace_schema::tables::{pr::reclaim_end, procstat::procstat};
-    use memtrace_schema::{ClockAnchor, Comm, FileMeta, Header, SegmentMeta};
+    use memtrace_schema::{ClockAnchor, FileMeta, SegmentMeta};
 
     use crate::writer::{create, WriterOptions};
 
     /// One row: its table (`procstat` or `reclaim_end`) and `ts_ns`.
     pub type Rows<'a> = &'a [(&'static str, i64)];
 
-    fn hdr(ts: i64) -> Header {
-        Header {
-            ts_ns: ts,
-            cpu: 1,
-            pid: 42,
-            tgid: 40,
-            comm: Comm::from_raw(b"app"),
-            cgroup_id: 7,
-        }
-    }
+    use crate::writer::tests::hdr;
 
     /// The metadata of segment `k` of recording `id`, spanning `start..end`.
     pub fn meta(id: &str, k: u64, start: i64, end: i64, rows: Rows) -> FileMeta {

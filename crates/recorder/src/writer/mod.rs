@@ -751,14 +751,15 @@ impl FileWriter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use memtrace_schema::integrity::{self, Verified};
     use memtrace_schema::tables::{oom::oom_victim, pr::reclaim_end, procstat::procstat};
     use memtrace_schema::{Comm, META_KEY};
     use std::fs::File;
 
-    fn hdr(ts: i64) -> Header {
+    /// A header for test rows at `ts`.
+    pub(crate) fn hdr(ts: i64) -> Header {
         Header {
             ts_ns: ts,
             cpu: 1,
