@@ -1245,6 +1245,7 @@ fn drain(
     let mut spool = Spool::new(
         opts.mode.clone(),
         ctx.plan.output.dir(),
+        ctx.plan.output.segments_dir(),
         out_file,
         opts.force,
         opts.writer.zstd_level,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::record::UsageError;
-use crate::writer::segments::{segment_index, PARTIAL_SUFFIX};
+use crate::writer::segments::{segment_index, CARRY_NAME, PARTIAL_SUFFIX};
 use crate::writer::{self, MergeError, MergeOptions, MergeSummary};
 
 /// Name of the segments directory of a directory-mode recording.
@@ -223,8 +223,16 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
         already_merged(&output, first_path, closed.last().map_or(0, |c| c.0), &segs)?;
     }
     let mut inputs: Vec<PathBuf> = closed.iter().map(|(_, p)| p.clone()).collect();
-    let merge_opts = MergeOptions {
+    // A rotating or flight recorder keeps the stacks of segments already
+    // gone in a carry: the recovered file names them too.
+    let carry = segs.join(CARRY_NAME);
+    let mut merge_opts = MergeOptions {
         force: opts.force,
+        references: if std::fs::symlink_metadata(&carry).is_ok_and(|m| m.is_file()) {
+            vec![carry.clone()]
+        } else {
+            Vec::new()
+        },
         ..Default::default()
     };
     // A closed segment that cannot be read (damaged after it was written)
@@ -239,6 +247,11 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
             Err(e) => {
                 let bad = e.bad_input().map(PathBuf::from);
                 match bad {
+                    Some(bad) if merge_opts.references.contains(&bad) => {
+                        tracing::warn!("leaving out {e}");
+                        merge_opts.references.retain(|p| *p != bad);
+                        skipped.push((bad, e.to_string()));
+                    }
                     Some(bad) if inputs.len() > 1 && inputs.contains(&bad) => {
                         tracing::warn!("leaving out {e}");
                         inputs.retain(|p| *p != bad);
@@ -276,7 +289,12 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
             })
             .unwrap_or_default();
         let partial_path = partial.as_ref().map(|p| &p.path);
-        for p in inputs.iter().chain(partial_path).chain(&temps) {
+        for p in inputs
+            .iter()
+            .chain(partial_path)
+            .chain(&temps)
+            .chain(&merge_opts.references)
+        {
             if let Err(e) = std::fs::remove_file(p) {
                 tracing::warn!("cannot remove {}: {e}", p.display());
             }

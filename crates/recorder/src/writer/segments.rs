@@ -16,6 +16,11 @@ use std::path::{Path, PathBuf};
 /// Suffix of the segment being written.
 pub const PARTIAL_SUFFIX: &str = ".partial";
 
+/// With rotation or the flight recorder: the stack store's rows of the
+/// segments already gone, which every later file is merged with (see
+/// `spool.rs`). Not a segment: [`segment_index`] does not take it.
+pub const CARRY_NAME: &str = "carry.parquet";
+
 /// The file name of segment `index`.
 pub fn segment_name(index: u64) -> String {
     format!("{index:06}.parquet")
@@ -115,6 +120,7 @@ mod tests {
         assert_eq!(segment_index("1234567.parquet"), Some(1_234_567));
         assert_eq!(segment_index("000012.parquet.partial"), None);
         assert_eq!(segment_index("run.parquet"), None);
+        assert_eq!(segment_index(CARRY_NAME), None);
     }
 
     #[test]
