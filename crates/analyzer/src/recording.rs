@@ -85,7 +85,8 @@ pub enum ReadError {
     },
 }
 
-/// Rows and time span of one table, from the row-group statistics.
+/// Rows and time span of one table, from the row-group statistics (and
+/// the `kind` and `ts_ns` columns of a row group several tables share).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TableStats {
     pub rows: u64,
@@ -110,8 +111,9 @@ pub struct Part {
     /// The segments it holds; None in a file from memrec before segments.
     pub segment: Option<SegmentMeta>,
     pub rows: u64,
-    /// Rows per table by its row-group statistics; None when they do not
-    /// say (then every table may be in it).
+    /// Rows per table by its row groups (their statistics, or the `kind`
+    /// column of one several tables share); None when they do not say
+    /// (then every table may be in it).
     pub table_rows: Option<BTreeMap<String, u64>>,
     /// The trigger kind when the flight recorder wrote it.
     pub trigger: Option<String>,
@@ -129,7 +131,9 @@ pub struct Recording {
     pub num_rows: u64,
     /// Top-level column names of the file.
     pub columns: HashSet<String>,
-    /// Per table, when every row group's `kind` statistics name one table.
+    /// Per table: from each row group's `kind` statistics where they name
+    /// one table, else from its `kind` and `ts_ns` columns (a row group
+    /// several tables share); None when a row group cannot say.
     pub tables: Option<BTreeMap<String, TableStats>>,
     /// Segment numbers between the first and the last file's that no file
     /// holds, as ranges (rotation deleted them, or a file was left out).
@@ -289,7 +293,7 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
     let mut tables: Option<BTreeMap<String, TableStats>> = Some(BTreeMap::new());
     let mut min_ts: Option<i64> = None;
     let mut max_ts: Option<i64> = None;
-    for rg in md.row_groups() {
+    for (i, rg) in md.row_groups().iter().enumerate() {
         let (lo, hi) = match ts_idx.and_then(|i| rg.column(i).statistics()) {
             Some(Statistics::Int64(s)) => (s.min_opt().copied(), s.max_opt().copied()),
             _ => (None, None),
@@ -305,16 +309,37 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
             },
             _ => None,
         };
-        match (kind, tables.as_mut()) {
-            (Some(k), Some(t)) => {
+        let Some(t) = tables.as_mut() else {
+            continue;
+        };
+        match kind {
+            Some(k) => {
                 let e = t.entry(k).or_default();
                 e.rows += rg.num_rows().max(0) as u64;
                 e.row_groups += 1;
                 e.first_ts = min_opt(e.first_ts, lo);
                 e.last_ts = max_opt(e.last_ts, hi);
             }
-            (None, _) if rg.num_rows() == 0 => {}
-            _ => tables = None,
+            None if rg.num_rows() == 0 => {}
+            // Several tables in one row group (memrec shares one among a
+            // segment's small tables), or no statistics: its two columns
+            // say.
+            None => match kind_idx.map(|k| mixed_group(&file, &md, i, k, ts_idx)) {
+                Some(Ok(per)) => {
+                    for (k, s) in per {
+                        let e = t.entry(k).or_default();
+                        e.rows += s.rows;
+                        e.row_groups += 1;
+                        e.first_ts = min_opt(e.first_ts, s.first_ts);
+                        e.last_ts = max_opt(e.last_ts, s.last_ts);
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(file = %name, row_group = i, "no per-table statistics: {e}");
+                    tables = None;
+                }
+                None => tables = None,
+            },
         }
     }
     let rows = fmd.num_rows().max(0) as u64;
@@ -338,6 +363,159 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
         min_ts,
         max_ts,
     })
+}
+
+/// Why a row group's tables could not be counted from its columns.
+#[derive(Debug, thiserror::Error)]
+enum Uncounted {
+    #[error("{rows} rows, more than the {limit} memana reads in one row group")]
+    TooLarge { rows: i64, limit: i64 },
+    #[error("its `{0}` column is not of the type memrec writes")]
+    Type(&'static str),
+    #[error("row kind `{0}` is no table of this schema")]
+    UnknownKind(String),
+    #[error("its `kind` column holds a null or non-UTF-8 value")]
+    BadKind,
+    #[error("its columns hold {kinds} and {ts} rows, the footer says {rows}")]
+    Count { kinds: usize, ts: usize, rows: i64 },
+    #[error("cannot read it: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("cannot read it: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Rows read at a time from a row group's `kind` and `ts_ns` columns.
+const KIND_BATCH: usize = 8192;
+
+/// Per table, the rows and time span of row group `i` from its `kind` and
+/// `ts_ns` columns (only those two, only this row group): for a row group
+/// that holds several tables, whose statistics cannot say. Row groups
+/// above memana's row limit, and kinds that are no schema table (which
+/// the census refuses), are not counted.
+fn mixed_group(
+    file: &std::fs::File,
+    md: &parquet::file::metadata::ParquetMetaData,
+    i: usize,
+    kind_idx: usize,
+    ts_idx: Option<usize>,
+) -> Result<BTreeMap<String, TableStats>, Uncounted> {
+    use parquet::column::reader::ColumnReader;
+    use parquet::file::properties::ReaderProperties;
+    use parquet::file::reader::RowGroupReader;
+    use parquet::file::serialized_reader::SerializedRowGroupReader;
+    use std::sync::Arc;
+
+    let meta = md.row_group(i);
+    let rows = meta.num_rows();
+    // The footer check refuses such a file; kept so this read is bounded
+    // whoever calls it.
+    if rows > checks::MAX_ROW_GROUP_ROWS {
+        return Err(Uncounted::TooLarge {
+            rows,
+            limit: checks::MAX_ROW_GROUP_ROWS,
+        });
+    }
+    let rg = SerializedRowGroupReader::new(
+        Arc::new(file.try_clone()?),
+        meta,
+        md.page_index_for_row_group(i),
+        Arc::new(ReaderProperties::builder().build()),
+    )?;
+    let nullable = |idx: usize| {
+        md.file_metadata()
+            .schema_descr()
+            .column(idx)
+            .max_def_level()
+            > 0
+    };
+    let (kind_null, ts_null) = (nullable(kind_idx), ts_idx.is_some_and(nullable));
+    let ColumnReader::ByteArrayColumnReader(mut kinds) = rg.get_column_reader(kind_idx)? else {
+        return Err(Uncounted::Type(KIND_COLUMN));
+    };
+    let mut ts = match ts_idx.map(|c| rg.get_column_reader(c)).transpose()? {
+        Some(ColumnReader::Int64ColumnReader(r)) => Some(r),
+        None => None,
+        Some(_) => return Err(Uncounted::Type("ts_ns")),
+    };
+    let mut out: BTreeMap<String, TableStats> = BTreeMap::new();
+    let (mut n_kinds, mut n_ts) = (0usize, 0usize);
+    loop {
+        let k = next_records(&mut kinds, kind_null, KIND_BATCH)?;
+        if k.is_empty() {
+            break;
+        }
+        let t = match ts.as_mut() {
+            Some(r) => next_records(r, ts_null, k.len())?,
+            None => vec![None; k.len()],
+        };
+        n_kinds += k.len();
+        n_ts += t.len();
+        if t.len() != k.len() {
+            break;
+        }
+        for (k, t) in k.iter().zip(t) {
+            let k = k
+                .as_ref()
+                .and_then(|b| b.as_utf8().ok())
+                .ok_or(Uncounted::BadKind)?;
+            let e = match out.get_mut(k) {
+                Some(e) => e,
+                None if table(k).is_some() => out.entry(k.to_string()).or_default(),
+                None => return Err(Uncounted::UnknownKind(k.to_string())),
+            };
+            e.rows += 1;
+            e.first_ts = min_opt(e.first_ts, t);
+            e.last_ts = max_opt(e.last_ts, t);
+        }
+    }
+    if ts.is_none() {
+        n_ts = n_kinds;
+    }
+    if i64::try_from(n_kinds).ok() != Some(rows) || n_ts != n_kinds {
+        return Err(Uncounted::Count {
+            kinds: n_kinds,
+            ts: n_ts,
+            rows,
+        });
+    }
+    for e in out.values_mut() {
+        e.row_groups = 1;
+    }
+    Ok(out)
+}
+
+/// Up to `n` values of a flat column (None for a null), fewer only at the
+/// end of its row group.
+fn next_records<T: parquet::data_type::DataType>(
+    r: &mut parquet::column::reader::ColumnReaderImpl<T>,
+    nullable: bool,
+    n: usize,
+) -> Result<Vec<Option<T::T>>, parquet::errors::ParquetError> {
+    let mut out = Vec::with_capacity(n);
+    let (mut vals, mut defs) = (Vec::new(), Vec::new());
+    while out.len() < n {
+        vals.clear();
+        defs.clear();
+        let (records, _, levels) = r.read_records(
+            n - out.len(),
+            nullable.then_some(&mut defs),
+            None,
+            &mut vals,
+        )?;
+        if records == 0 {
+            break;
+        }
+        if nullable {
+            // A flat optional column: level 1 is a value, 0 a null.
+            let mut v = vals.drain(..);
+            for &d in defs.iter().take(levels) {
+                out.push(if d > 0 { v.next() } else { None });
+            }
+        } else {
+            out.extend(vals.drain(..).map(Some));
+        }
+    }
+    Ok(out)
 }
 
 /// Files sort by the segments they hold.
