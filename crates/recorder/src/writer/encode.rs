@@ -1,7 +1,12 @@
-//! The writer thread: each table has its own open row group, encoded and
-//! compressed as batches arrive, so big row groups cost little memory. A
-//! group is written out (with all-null chunks for the other tables'
-//! columns) when it reaches its row or byte limit, and at the end.
+//! The writer thread. A table's rows are first held as they came, for one
+//! row group that the small tables of the file share (each table's rows in
+//! one run), written when the file closes: every row group repeats every
+//! column in the footer, so a quiet segment is one row group, not one per
+//! table. A table that outgrows it ([`MIX_ROWS`], [`MIX_BYTES`]) gets its
+//! own open row group, encoded and compressed as batches arrive, so big
+//! row groups cost little memory; it is written out (with all-null chunks
+//! for the other tables' columns) when it reaches its row or byte limit,
+//! and at the end.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -10,8 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::{new_null_array, ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
-use parquet::arrow::{ArrowSchemaConverter, ARROW_SCHEMA_META_KEY};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
+use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{
@@ -108,6 +115,10 @@ pub(super) struct Encoder {
     /// How many own columns each table has.
     own_cols: Vec<usize>,
     open: Vec<Option<OpenGroup>>,
+    /// Rows of the tables still small in this file, for one shared group.
+    mixed: Mixed<usize>,
+    /// Tables that outgrew the shared group: their rows go to their own.
+    own_groups: Vec<bool>,
     nulls: Vec<ArrayRef>,
     groups_started: usize,
     row_group_rows: usize,
@@ -162,6 +173,9 @@ impl Encoder {
             level,
             descr,
             open: first_col.iter().map(|_| None).collect(),
+            // A table's shared rows never exceed a row group of its own.
+            mixed: Mixed::new(MIX_ROWS.min(opts.row_group_rows), MIX_BYTES),
+            own_groups: first_col.iter().map(|_| false).collect(),
             first_col: first_col.to_vec(),
             own_cols,
             schema,
@@ -284,6 +298,50 @@ impl Encoder {
             }
             chunks.push(w.close()?);
         }
+        self.append_group(chunks)
+    }
+
+    /// Encodes one batch of table `t`; bytes whole on disk so far come back.
+    pub(super) fn write_batch(&mut self, t: usize, batch: &RecordBatch) -> Result<u64, WriteError> {
+        if self.own_groups.get(t).copied().unwrap_or(true) {
+            self.write(t, batch)?;
+            return Ok(self.complete);
+        }
+        let cols: Vec<usize> = (0..batch.num_columns())
+            .map(|c| self.file_col(t, c))
+            .collect();
+        self.mixed.push(&t, &cols, batch.clone());
+        while let Some(big) = self.mixed.over(&t) {
+            // Its rows so far go first into its own group: a table's rows
+            // stay in time order.
+            self.own_groups[big] = true;
+            for b in self.mixed.take(&big) {
+                self.write(big, &b)?;
+            }
+        }
+        Ok(self.complete)
+    }
+
+    /// Writes the rows of the small tables as one row group.
+    fn close_mixed(&mut self) -> Result<(), WriteError> {
+        if self.mixed.is_empty() {
+            return Ok(());
+        }
+        let index = self.groups_started;
+        self.groups_started += 1;
+        let (chunks, _) = self.mixed.encode(
+            &self.schema,
+            &self.descr,
+            self.level,
+            &self.created_by,
+            &self.nulls,
+            index,
+        )?;
+        self.append_group(chunks)
+    }
+
+    /// Appends a row group's chunks to the file and pushes it to disk.
+    fn append_group(&mut self, chunks: Vec<ArrowColumnChunk>) -> Result<(), WriteError> {
         let mut rg = self.file.next_row_group()?;
         for c in chunks {
             c.append_to_row_group(&mut rg)?;
@@ -299,12 +357,6 @@ impl Encoder {
             self.done.push(rg.clone());
         }
         Ok(())
-    }
-
-    /// Encodes one batch of table `t`; bytes whole on disk so far come back.
-    pub(super) fn write_batch(&mut self, t: usize, batch: &RecordBatch) -> Result<u64, WriteError> {
-        self.write(t, batch)?;
-        Ok(self.complete)
     }
 
     /// Closes the file with `meta` in its footer and syncs it. After a
@@ -327,11 +379,9 @@ impl Encoder {
                 SCHEMA_VERSION_KEY.to_string(),
                 memtrace_schema::SCHEMA_VERSION.to_string(),
             ),
+            // No Arrow schema (ARROW:schema, 14 KB for 176 columns in every
+            // segment): the Parquet types read back as the same Arrow types.
             KeyValue::new(META_KEY.to_string(), meta.to_json()?),
-            KeyValue::new(
-                ARROW_SCHEMA_META_KEY.to_string(),
-                parquet::arrow::encode_arrow_schema(&self.schema),
-            ),
         ];
         if !failed {
             match self.close_all(&kv) {
@@ -367,6 +417,7 @@ impl Encoder {
         for t in 0..self.open.len() {
             self.close_group(t)?;
         }
+        self.close_mixed()?;
         // Every group is flushed (close_group flushes): the checksums read
         // back exactly the bytes the footer will point at.
         self.file
@@ -548,4 +599,137 @@ fn salvage(
     file.flush().map_err(io)?;
     file.sync_all().map_err(io)?;
     Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
+}
+
+/// A table's rows go into a row group shared with other tables until it
+/// has this many (or the shared rows take [`MIX_BYTES`]); past that it gets
+/// row groups of its own. Every row group repeats every column in the
+/// footer, so a segment of a quiet recording is one row group, not one per
+/// table.
+pub(super) const MIX_ROWS: usize = 64 << 10;
+/// Bytes of decoded rows held for the shared row group (the writer's; the
+/// merge, which runs beside a recording, holds half).
+pub(super) const MIX_BYTES: usize = 4 << 20;
+
+/// The chunks of a shared row group, and each table's rows in it.
+pub(super) type MixedGroup<K> = (Vec<ArrowColumnChunk>, Vec<(K, usize)>);
+
+/// One table's rows held for the shared row group.
+struct Held {
+    /// The file column of each batch column.
+    cols: Vec<usize>,
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+/// Rows of small tables held as they came, to be written as one row group
+/// of several tables: each table's rows in a run (so each column is one run
+/// of nulls, its values, and nulls again), tables in key order.
+pub(super) struct Mixed<K: Ord + Clone> {
+    held: std::collections::BTreeMap<K, Held>,
+    bytes: usize,
+    /// A table leaves at this many rows.
+    rows: usize,
+    /// The largest leaves while the held bytes are over this.
+    limit: usize,
+}
+
+impl<K: Ord + Clone> Mixed<K> {
+    pub(super) fn new(rows: usize, limit: usize) -> Self {
+        Mixed {
+            held: Default::default(),
+            bytes: 0,
+            rows: rows.max(1),
+            limit,
+        }
+    }
+
+    /// Holds a batch of table `t` whose columns are the file columns `cols`.
+    pub(super) fn push(&mut self, t: &K, cols: &[usize], batch: RecordBatch) {
+        self.bytes += batch.get_array_memory_size();
+        let h = self.held.entry(t.clone()).or_insert_with(|| Held {
+            cols: cols.to_vec(),
+            batches: Vec::new(),
+            rows: 0,
+        });
+        h.rows += batch.num_rows();
+        h.batches.push(batch);
+    }
+
+    /// The table that must leave (given row groups of its own) for the rest
+    /// to stay within the limits: first `t` if it reached its row limit,
+    /// then the largest while the held bytes are over the limit.
+    pub(super) fn over(&self, t: &K) -> Option<K> {
+        if self.held.get(t).is_some_and(|h| h.rows >= self.rows) {
+            return Some(t.clone());
+        }
+        if self.bytes <= self.limit {
+            return None;
+        }
+        self.held
+            .iter()
+            .max_by_key(|(_, h)| h.rows)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Takes table `t`'s held batches out, oldest first.
+    pub(super) fn take(&mut self, t: &K) -> Vec<RecordBatch> {
+        let Some(h) = self.held.remove(t) else {
+            return Vec::new();
+        };
+        let freed: usize = h.batches.iter().map(|b| b.get_array_memory_size()).sum();
+        self.bytes = self.bytes.saturating_sub(freed);
+        h.batches
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Encodes everything held into the chunks of one row group (number
+    /// `index`), column by column, so one column's writer is alive at a
+    /// time. Returns the chunks and each table's rows.
+    pub(super) fn encode(
+        &mut self,
+        schema: &SchemaRef,
+        descr: &SchemaDescriptor,
+        level: ZstdLevel,
+        created_by: &str,
+        nulls: &[ArrayRef],
+        index: usize,
+    ) -> Result<MixedGroup<K>, ParquetError> {
+        let held = std::mem::take(&mut self.held);
+        self.bytes = 0;
+        let used: std::collections::BTreeSet<usize> =
+            held.values().flat_map(|h| h.cols.iter().copied()).collect();
+        let factory = own_factory(schema, descr, level, created_by, |fc| used.contains(&fc))?;
+        let writers = factory.create_column_writers(index)?;
+        let mut chunks = Vec::with_capacity(writers.len());
+        for (fc, mut w) in writers.into_iter().enumerate() {
+            let field = schema.field(fc);
+            for h in held.values() {
+                match h.cols.iter().position(|&c| c == fc) {
+                    Some(c) => {
+                        for b in &h.batches {
+                            for leaf in compute_leaves(field, b.column(c))? {
+                                w.write(&leaf)?;
+                            }
+                        }
+                    }
+                    None => {
+                        let mut left = h.rows;
+                        while left > 0 {
+                            let n = left.min(nulls[fc].len());
+                            for leaf in compute_leaves(field, &nulls[fc].slice(0, n))? {
+                                w.write(&leaf)?;
+                            }
+                            left -= n;
+                        }
+                    }
+                }
+            }
+            chunks.push(w.close()?);
+        }
+        Ok((chunks, held.into_iter().map(|(k, h)| (k, h.rows)).collect()))
+    }
 }

@@ -5,16 +5,19 @@
 //! a merge costs about one read and one write of the data, and little
 //! memory. Two kinds of row group are decoded and encoded again instead:
 //! those a time window cuts through (only the rows inside are kept), and
-//! small ones, which are joined with the next small ones of the same table
-//! so that a long quiet recording does not end with thousands of tiny row
-//! groups (each repeats every table's column chunks in the footer).
+//! small ones (and those several small tables share), whose rows are
+//! joined per table: a table that stays small shares one row group with
+//! the other small ones, a bigger one gets its own, so that a long quiet
+//! recording does not end with thousands of tiny row groups (each repeats
+//! every table's column chunks in the footer). Rows of the stack store
+//! are never cut by a window, and may come from reference files.
 //!
 //! The output is written under a temporary name beside it, synced, and
 //! renamed into place without replacing anything; the inputs are only read.
 //! Its footer carries the combined metadata ([`FileMeta::combine`]) and
 //! checksums of its own bytes, as the writer's files do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -28,7 +31,7 @@ use parquet::arrow::arrow_reader::{
     ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter,
 };
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
-use parquet::arrow::{ProjectionMask, ARROW_SCHEMA_META_KEY};
+use parquet::arrow::ProjectionMask;
 use parquet::basic::ZstdLevel;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
@@ -64,6 +67,14 @@ pub struct MergeOptions {
     pub row_group_rows: usize,
     /// zstd level of the row groups the merge encodes itself.
     pub zstd_level: i32,
+    /// Keep only these tables' rows (None: every table's).
+    pub only_tables: Option<BTreeSet<String>>,
+    /// Files of the same recording whose stack-store rows (frames,
+    /// mappings, kernel symbols) are added whole, whatever the window;
+    /// nothing else of them is read, and their metadata is not combined.
+    /// A rotated or flight-recorder file so names the stacks first seen in
+    /// segments it does not hold.
+    pub references: Vec<PathBuf>,
 }
 
 impl Default for MergeOptions {
@@ -75,6 +86,8 @@ impl Default for MergeOptions {
             coalesce_below: 64 << 10,
             row_group_rows: 1 << 20,
             zstd_level: 3,
+            only_tables: None,
+            references: Vec::new(),
         }
     }
 }
@@ -312,7 +325,15 @@ fn check_inputs(ins: &[Input]) -> Result<(), MergeError> {
     Ok(())
 }
 
-use super::encode::OpenGroup;
+use super::encode::{Mixed, OpenGroup, MIX_BYTES, MIX_ROWS};
+
+/// Whether `t` is one of the stack store's tables (frames, mappings, kernel
+/// symbols): rows that name what other tables' rows point at.
+fn is_store(t: &str) -> bool {
+    memtrace_schema::tables::stacks::TABLES
+        .iter()
+        .any(|s| s.name == t)
+}
 
 /// The output file being written.
 struct Output {
@@ -333,6 +354,10 @@ struct Output {
     /// Each table's file columns (the common ones, then its own), by name.
     table_cols: BTreeMap<String, Vec<usize>>,
     open: BTreeMap<String, OpenGroup>,
+    /// Rows of the tables still small in the output, for one shared group.
+    mixed: Mixed<String>,
+    /// Tables that outgrew it: their rows go to row groups of their own.
+    own: BTreeSet<String>,
     nulls: Vec<ArrayRef>,
     opts: MergeOptions,
     rows: BTreeMap<String, u64>,
@@ -397,6 +422,11 @@ impl Output {
             schema,
             table_cols,
             open: BTreeMap::new(),
+            mixed: Mixed::new(
+                MIX_ROWS.min(opts.coalesce_below).min(opts.row_group_rows),
+                MIX_BYTES / 2,
+            ),
+            own: BTreeSet::new(),
             nulls,
             opts: opts.clone(),
             rows: BTreeMap::new(),
@@ -420,17 +450,43 @@ impl Output {
         }
     }
 
+    /// Whether rows of table `t` go into the output (`store_only`: only
+    /// the stack store's, from a reference file).
+    fn wanted(&self, t: &str, store_only: bool) -> bool {
+        self.opts.only_tables.as_ref().is_none_or(|s| s.contains(t)) && (!store_only || is_store(t))
+    }
+
     /// Puts row group `i` of `input` into the output: copied, cut, joined
-    /// or dropped.
-    fn add(&mut self, input: &Opened, i: usize) -> Result<(), MergeError> {
+    /// or dropped. `store_only` keeps only the stack store's rows (a
+    /// reference file).
+    fn add(&mut self, input: &Opened, i: usize, store_only: bool) -> Result<(), MergeError> {
         let rg = input.arrow.metadata().row_group(i);
         let n = usize::try_from(rg.num_rows()).unwrap_or(0);
         if n == 0 {
             return Ok(());
         }
         let kind = self.kind_of(rg);
+        if kind.is_none() {
+            if let Some(tables) = self.tables_in(input, i)? {
+                return self.add_mixed(input, i, &tables, store_only);
+            }
+        }
+        if let Some(k) = &kind {
+            if !self.wanted(k, store_only) {
+                return Ok(());
+            }
+        } else if store_only || self.opts.only_tables.is_some() {
+            // Rows of no table this memrec knows: not asked for.
+            return Ok(());
+        }
         let range = self.ts_range(rg);
-        let (inside, outside) = match self.opts.window {
+        // The stack store's rows are never cut: events inside the window
+        // name stacks first seen before it.
+        let window = self
+            .opts
+            .window
+            .filter(|_| !kind.as_deref().is_some_and(is_store));
+        let (inside, outside) = match window {
             None => (true, false),
             Some((from, to)) => (
                 range.is_some_and(|(lo, hi)| lo >= from && hi < to),
@@ -445,13 +501,14 @@ impl Output {
         let table = kind
             .clone()
             .filter(|k| self.table_cols.contains_key(k))
-            .filter(|k| self.only_own_columns(rg, k));
+            .filter(|k| self.only_columns_of(rg, std::slice::from_ref(k)));
         let small = n < self.opts.coalesce_below;
         match table {
-            Some(t) if !inside || small => self.decode(input, i, &t),
+            Some(t) if !inside || small => self.decode(input, i, &t, window, false),
             _ if inside => {
                 if let Some(k) = &kind {
                     // Rows of a table stay in time order across its groups.
+                    self.own_groups(k)?;
                     self.close_group(k)?;
                 }
                 self.copy(input, i, kind)
@@ -463,18 +520,100 @@ impl Output {
         }
     }
 
-    /// Whether every column outside table `t`'s is all null in `rg`.
-    fn only_own_columns(&self, rg: &RowGroupMetaData, t: &str) -> bool {
-        let Some(own) = self.table_cols.get(t) else {
-            return false;
+    /// A row group of several tables (a segment's small tables share one):
+    /// each wanted table's rows are decoded and joined as a small table's.
+    fn add_mixed(
+        &mut self,
+        input: &Opened,
+        i: usize,
+        tables: &BTreeSet<String>,
+        store_only: bool,
+    ) -> Result<(), MergeError> {
+        let rg = input.arrow.metadata().row_group(i);
+        let known: Vec<String> = tables.iter().cloned().collect();
+        let understood = known.iter().all(|t| self.table_cols.contains_key(t))
+            && self.only_columns_of(rg, &known);
+        if !understood {
+            if store_only || self.opts.only_tables.is_some() {
+                return Ok(());
+            }
+            let range = self.ts_range(rg);
+            let inside = self
+                .opts
+                .window
+                .is_none_or(|(from, to)| range.is_some_and(|(lo, hi)| lo >= from && hi < to));
+            if !inside {
+                return Err(MergeError::Uncuttable {
+                    path: input.shown.clone(),
+                    row_group: i,
+                });
+            }
+            return self.copy(input, i, None);
+        }
+        let wanted: Vec<String> = known
+            .into_iter()
+            .filter(|t| self.wanted(t, store_only))
+            .collect();
+        for t in &wanted {
+            let window = self.opts.window.filter(|_| !is_store(t));
+            self.decode(input, i, t, window, true)?;
+        }
+        Ok(())
+    }
+
+    /// The tables whose rows row group `i` holds, read from its `kind`
+    /// column; None when it has no such column.
+    fn tables_in(&self, input: &Opened, i: usize) -> Result<Option<BTreeSet<String>>, MergeError> {
+        let Some(kind) = self.kind_col else {
+            return Ok(None);
         };
-        rg.columns().iter().enumerate().all(|(c, chunk)| {
-            own.binary_search(&c).is_ok()
-                || chunk
-                    .statistics()
-                    .and_then(|s| s.null_count_opt())
-                    .is_some_and(|nulls| i64::try_from(nulls).ok() == Some(rg.num_rows()))
-        })
+        let rerr = |source| MergeError::Read {
+            path: input.shown.clone(),
+            source,
+        };
+        let descr = input.arrow.metadata().file_metadata().schema_descr();
+        let file = input.file.try_clone().map_err(|source| MergeError::Open {
+            path: input.shown.clone(),
+            source,
+        })?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, input.arrow.clone())
+            .with_row_groups(vec![i])
+            .with_projection(ProjectionMask::roots(descr, [kind]))
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(rerr)?;
+        let mut out = BTreeSet::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| rerr(e.into()))?;
+            let Some(k) = batch.column(0).as_string_opt::<i32>() else {
+                return Ok(None);
+            };
+            for v in k.iter().flatten() {
+                if !out.contains(v) {
+                    out.insert(v.to_string());
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Whether every column outside those of `tables` is all null in `rg`.
+    fn only_columns_of(&self, rg: &RowGroupMetaData, tables: &[String]) -> bool {
+        let owns = |c: usize| {
+            tables.iter().any(|t| {
+                self.table_cols
+                    .get(t)
+                    .is_some_and(|own| own.binary_search(&c).is_ok())
+            })
+        };
+        !tables.is_empty()
+            && rg.columns().iter().enumerate().all(|(c, chunk)| {
+                owns(c)
+                    || chunk
+                        .statistics()
+                        .and_then(|s| s.null_count_opt())
+                        .is_some_and(|nulls| i64::try_from(nulls).ok() == Some(rg.num_rows()))
+            })
     }
 
     /// Copies row group `i` of `input` byte for byte.
@@ -507,9 +646,17 @@ impl Output {
         Ok(())
     }
 
-    /// Decodes row group `i` of `input` (table `t`), keeps the rows inside
-    /// the window, and encodes them into `t`'s open row group.
-    fn decode(&mut self, input: &Opened, i: usize, t: &str) -> Result<(), MergeError> {
+    /// Decodes table `t`'s rows of row group `i` of `input` (only those
+    /// whose `kind` is `t` when the group holds several tables, `mixed`),
+    /// keeps the rows inside `window`, and joins them to `t`'s rows.
+    fn decode(
+        &mut self,
+        input: &Opened,
+        i: usize,
+        t: &str,
+        window: Option<(i64, i64)>,
+        mixed: bool,
+    ) -> Result<(), MergeError> {
         let rerr = |source| MergeError::Read {
             path: input.shown.clone(),
             source,
@@ -525,24 +672,70 @@ impl Output {
                 .with_row_groups(vec![i])
                 .with_projection(ProjectionMask::roots(descr, cols.iter().copied()))
                 .with_batch_size(BATCH_ROWS);
-        if let (Some((from, to)), Some(ts)) = (self.opts.window, self.ts_col) {
+        let window = window.filter(|_| self.ts_col.is_some());
+        let kind = self.kind_col.filter(|_| mixed);
+        if window.is_some() || kind.is_some() {
+            let filter_cols: Vec<usize> = self.ts_col.iter().chain(kind.iter()).copied().collect();
+            let table = t.to_string();
             let keep = move |b: RecordBatch| {
-                let ts = b.column(0).as_primitive_opt::<Int64Type>().ok_or_else(|| {
-                    arrow_schema::ArrowError::SchemaError("ts_ns is not Int64".into())
-                })?;
-                Ok(ts
-                    .iter()
-                    .map(|v| Some(v.is_some_and(|v| v >= from && v < to)))
-                    .collect::<BooleanArray>())
+                let n = b.num_rows();
+                let mut keep = vec![true; n];
+                if let Some((from, to)) = window {
+                    let ts = b
+                        .column_by_name(COMMON[0].name)
+                        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+                        .ok_or_else(|| {
+                            arrow_schema::ArrowError::SchemaError("ts_ns is not Int64".into())
+                        })?;
+                    for (k, v) in keep.iter_mut().zip(ts.iter()) {
+                        *k &= v.is_some_and(|v| v >= from && v < to);
+                    }
+                }
+                if let Some(kinds) = b.column_by_name(KIND_COLUMN) {
+                    let kinds = kinds.as_string_opt::<i32>().ok_or_else(|| {
+                        arrow_schema::ArrowError::SchemaError("kind is not a string".into())
+                    })?;
+                    for (k, v) in keep.iter_mut().zip(kinds.iter()) {
+                        *k &= v == Some(table.as_str());
+                    }
+                }
+                Ok(keep.into_iter().map(Some).collect::<BooleanArray>())
             };
-            let pred = ArrowPredicateFn::new(ProjectionMask::roots(descr, [ts]), keep);
+            let pred = ArrowPredicateFn::new(ProjectionMask::roots(descr, filter_cols), keep);
             reader = reader.with_row_filter(RowFilter::new(vec![Box::new(pred)]));
         }
         for batch in reader.build().map_err(rerr)? {
             let batch = batch.map_err(|e| rerr(e.into()))?;
             if batch.num_rows() > 0 {
-                self.write(t, &cols, &batch)?;
+                self.stage(t, &cols, batch)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Joins a decoded batch of table `t` to its rows: held for the row
+    /// group the small tables share, or encoded into its own.
+    fn stage(&mut self, t: &str, cols: &[usize], batch: RecordBatch) -> Result<(), MergeError> {
+        if self.own.contains(t) {
+            return self.write(t, cols, &batch);
+        }
+        let key = t.to_string();
+        self.mixed.push(&key, cols, batch);
+        while let Some(big) = self.mixed.over(&key) {
+            self.own_groups(&big)?;
+        }
+        Ok(())
+    }
+
+    /// Gives table `t` row groups of its own from now on, starting with
+    /// the rows held for the shared one.
+    fn own_groups(&mut self, t: &str) -> Result<(), MergeError> {
+        if !self.own.insert(t.to_string()) {
+            return Ok(());
+        }
+        let cols = self.table_cols.get(t).cloned().unwrap_or_default();
+        for b in self.mixed.take(&t.to_string()) {
+            self.write(t, &cols, &b)?;
         }
         Ok(())
     }
@@ -654,6 +847,32 @@ impl Output {
         let tables: Vec<String> = self.open.keys().cloned().collect();
         for t in tables {
             self.close_group(&t)?;
+        }
+        if self.mixed.is_empty() {
+            return Ok(());
+        }
+        let werr = |source| MergeError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let (chunks, rows) = self
+            .mixed
+            .encode(
+                &self.schema,
+                &self.descr,
+                self.level,
+                &self.created_by,
+                &self.nulls,
+                0,
+            )
+            .map_err(werr)?;
+        let mut rg = self.file.next_row_group().map_err(werr)?;
+        for c in chunks {
+            c.append_to_row_group(&mut rg).map_err(werr)?;
+        }
+        rg.close().map_err(werr)?;
+        for (t, n) in rows {
+            *self.rows.entry(t).or_default() += n as u64;
         }
         Ok(())
     }
@@ -806,17 +1025,39 @@ pub fn merge(
     let first = ins[0].open()?;
     let root = first.root();
     let version = first.kv(SCHEMA_VERSION_KEY);
-    let arrow_schema = first.kv(ARROW_SCHEMA_META_KEY);
     let mut w = Output::new(file, shown.clone(), &first, opts)?;
     drop(first);
     let mut input_row_groups = 0;
+    // References first: the stacks they name were seen before the inputs'.
+    for path in &opts.references {
+        let r = Input::peek(path)?;
+        let id = |i: &Input| i.segment.as_ref().map(|s| s.recording_id.clone());
+        if id(&r).is_none() || id(&r) != id(&ins[0]) {
+            return Err(MergeError::Recordings {
+                a: ins[0].shown(),
+                a_id: id(&ins[0]).unwrap_or_else(|| "no segment id".into()),
+                b: r.shown(),
+                b_id: id(&r).unwrap_or_else(|| "no segment id".into()),
+            });
+        }
+        let opened = r.open()?;
+        if opened.root() != root {
+            return Err(MergeError::Schema {
+                path: opened.shown,
+                first: ins[0].shown(),
+            });
+        }
+        for i in 0..opened.arrow.metadata().num_row_groups() {
+            w.add(&opened, i, true)?;
+        }
+    }
     // The metadata of the inputs so far: segments combine one at a time as
     // they do all at once (edges from the ends, sums of the counts).
     let mut combined: Option<FileMeta> = None;
     // One input's footer in memory at a time.
     for input in &ins {
         let opened = input.open()?;
-        if opened.root() != root || opened.kv(ARROW_SCHEMA_META_KEY) != arrow_schema {
+        if opened.root() != root {
             return Err(MergeError::Schema {
                 path: opened.shown,
                 first: ins[0].shown(),
@@ -830,7 +1071,7 @@ pub fn merge(
         let n = opened.arrow.metadata().num_row_groups();
         input_row_groups += n;
         for i in 0..n {
-            w.add(&opened, i)?;
+            w.add(&opened, i, false)?;
         }
     }
     // Every row is in a row group now: the counts are final.
@@ -868,11 +1109,8 @@ pub fn merge(
             SCHEMA_VERSION_KEY.to_string(),
             version.unwrap_or_else(|| memtrace_schema::SCHEMA_VERSION.to_string()),
         ),
+        // No Arrow schema: the Parquet types read back as the same ones.
         KeyValue::new(META_KEY.to_string(), json),
-        KeyValue::new(
-            ARROW_SCHEMA_META_KEY.to_string(),
-            arrow_schema.unwrap_or_else(|| parquet::arrow::encode_arrow_schema(&w.schema)),
-        ),
     ];
     let (row_groups, footer_bytes) = w.finish(kv)?;
     let bytes = std::fs::metadata(&temp.path).map_err(ioerr)?.len();
@@ -928,7 +1166,7 @@ pub(crate) mod test_segments {
     use std::fs::File;
     use std::path::{Path, PathBuf};
 
-    use memtrace_schema::tables::{pr::reclaim_end, procstat::procstat};
+    use memtrace_schema::tables::{pr::reclaim_end, procstat::procstat, stacks::stack_frame};
     use memtrace_schema::{ClockAnchor, FileMeta, SegmentMeta};
 
     use crate::writer::{create, WriterOptions};
@@ -1004,6 +1242,15 @@ pub(crate) mod test_segments {
                         ..Default::default()
                     },
                 ),
+                "stack_frame" => t.push(
+                    &hdr(ts),
+                    &stack_frame::Row {
+                        stack_id: ts as u64,
+                        depth: 0,
+                        ip: 0x1000 + ts as u64,
+                        kernel: false,
+                    },
+                ),
                 _ => t.push(
                     &hdr(ts),
                     &reclaim_end::Row {
@@ -1050,9 +1297,16 @@ pub(crate) mod test_segments {
                 .unwrap()
                 .as_primitive::<UInt64Type>()
                 .clone();
+            let frame = b
+                .column_by_name("stack_frame.stack_id")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .clone();
             for i in 0..b.num_rows() {
                 let v = if rss.is_valid(i) {
                     rss.value(i)
+                } else if frame.is_valid(i) {
+                    frame.value(i)
                 } else {
                     rec.value(i)
                 };
@@ -1149,20 +1403,51 @@ mod tests {
     }
 
     #[test]
-    fn small_row_groups_are_joined_per_table() {
+    fn small_tables_are_joined_into_one_row_group() {
         let dir = tempfile::tempdir().unwrap();
         let ins = three(dir.path());
         let out = dir.path().join("run.parquet");
         let s = merge(&ins, &out, &MergeOptions::default()).unwrap();
         assert_eq!(read_rows(&out), all_rows(&ins));
-        // One row group per table.
-        assert_eq!((s.row_groups, s.row_groups_copied), (2, 0));
+        // Both tables are small: one row group holds them, each table's
+        // rows in one run, in time order (the footer lists every column
+        // once, not once per table).
+        assert_eq!((s.row_groups, s.row_groups_copied), (1, 0));
         assert!(matches!(verified(&out), Verified::Intact { .. }));
         let (_, md) = footer(&out);
-        for rg in md.row_groups() {
-            // A joined group keeps the statistics readers skip tables by.
+        let kind = md.row_group(0).column(1).statistics().unwrap();
+        assert_ne!(kind.min_bytes_opt(), kind.max_bytes_opt());
+        let order = file_order(&out);
+        let runs: Vec<&str> = order.iter().fold(Vec::new(), |mut v, (k, _)| {
+            if v.last() != Some(&k.as_str()) {
+                v.push(k.as_str());
+            }
+            v
+        });
+        assert_eq!(runs, ["procstat", "reclaim_end"]);
+        for t in runs {
+            let ts: Vec<i64> = order.iter().filter(|(k, _)| k == t).map(|x| x.1).collect();
+            assert!(ts.is_sorted(), "{t}: {ts:?}");
+        }
+        // A table that outgrows the shared group gets its own, with its
+        // rows in time order across them.
+        let out2 = dir.path().join("own.parquet");
+        let opts = MergeOptions {
+            row_group_rows: 4,
+            ..Default::default()
+        };
+        let s = merge(&ins, &out2, &opts).unwrap();
+        assert_eq!(read_rows(&out2), all_rows(&ins));
+        assert!(s.row_groups > 1);
+        let (_, md2) = footer(&out2);
+        assert!(md2.row_groups().iter().any(|rg| {
             let kind = rg.column(1).statistics().unwrap();
-            assert_eq!(kind.min_bytes_opt(), kind.max_bytes_opt());
+            kind.min_bytes_opt() == kind.max_bytes_opt()
+        }));
+        let order = file_order(&out2);
+        for t in ["procstat", "reclaim_end"] {
+            let ts: Vec<i64> = order.iter().filter(|(k, _)| k == t).map(|x| x.1).collect();
+            assert!(ts.is_sorted(), "{t}: {ts:?}");
         }
         // A merged file merges again, with a segment that came later.
         let more = write(dir.path(), "a", 5, (40, 50), &rows(40, 50), 4);
@@ -1291,44 +1576,143 @@ mod tests {
         assert!(!out.exists());
     }
 
-    /// A row group of two tables (not memrec's, but valid Parquet) is
-    /// copied whole, and cannot be cut.
+    /// Stack-store rows are never cut by the window (events inside it name
+    /// stacks first seen before it), and a reference file adds its store
+    /// rows, and only those, without its metadata.
     #[test]
-    fn a_row_group_of_two_tables_is_copied_but_not_cut() {
-        use arrow_array::{Int64Array, StringArray, UInt32Array, UInt64Array};
+    fn stack_rows_are_kept_whole_and_references_add_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r1 = rows(0, 10);
+        r1.extend([("stack_frame", 2), ("stack_frame", 5)]);
+        let seg1 = write(dir.path(), "a", 1, (0, 10), &r1, 4);
+        let mut r2 = rows(10, 20);
+        r2.push(("stack_frame", 11));
+        let seg2 = write(dir.path(), "a", 2, (10, 20), &r2, 4);
+        let out = dir.path().join("window.parquet");
+        let opts = MergeOptions {
+            window: Some((15, 20)),
+            references: vec![seg1.clone()],
+            ..Default::default()
+        };
+        let s = merge(std::slice::from_ref(&seg2), &out, &opts).unwrap();
+        let got = read_rows(&out);
+        let frames: Vec<i64> = got
+            .iter()
+            .filter(|r| r.0 == "stack_frame")
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(frames, [2, 5, 11]);
+        let procstat: Vec<i64> = got
+            .iter()
+            .filter(|r| r.0 == "procstat")
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(procstat, (15..20).collect::<Vec<_>>());
+        assert_eq!(s.rows.get("stack_frame"), Some(&3));
+        // The reference's metadata is not the output's.
+        let seg = file_meta(&out).segment.unwrap();
+        assert_eq!((seg.first, seg.last), (2, 2));
+        assert_eq!(s.segments, [2]);
+
+        // Only the store's tables (what a carry of stacks holds).
+        let carry = dir.path().join("carry.parquet");
+        let only = MergeOptions {
+            only_tables: Some(
+                memtrace_schema::tables::stacks::TABLES
+                    .iter()
+                    .map(|t| t.name.to_string())
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        merge(&[seg1, seg2.clone()], &carry, &only).unwrap();
+        let kinds: BTreeSet<String> = read_rows(&carry).into_iter().map(|r| r.0).collect();
+        assert_eq!(kinds, BTreeSet::from(["stack_frame".to_string()]));
+
+        // A reference of another recording is refused.
+        let other = write(dir.path(), "b", 7, (0, 10), &rows(0, 10), 4);
+        let opts = MergeOptions {
+            references: vec![other],
+            ..Default::default()
+        };
+        let e = merge(&[seg2], &dir.path().join("x.parquet"), &opts).unwrap_err();
+        assert!(matches!(e, MergeError::Recordings { .. }), "{e}");
+    }
+
+    /// `(kind, ts_ns)` of every row, in file order.
+    fn file_order(path: &Path) -> Vec<(String, i64)> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Int64Type;
+        let r = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        for b in r {
+            let b = b.unwrap();
+            let kind = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
+            let ts = b
+                .column_by_name("ts_ns")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            for i in 0..b.num_rows() {
+                out.push((kind.value(i).to_string(), ts.value(i)));
+            }
+        }
+        out
+    }
+
+    /// A row group of two tables, rows interleaved (memrec writes each
+    /// table's in one run, but any order is valid), is split per table
+    /// and can be cut; one of a table memrec does not know is copied whole
+    /// and cannot be cut.
+    #[test]
+    fn a_row_group_of_two_tables_is_split_and_cut() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("000001.parquet");
-        let schema = Arc::new(memtrace_schema::arrow::file_schema());
-        let n = 4;
-        let cols: Vec<ArrayRef> = schema
-            .fields()
-            .iter()
-            .map(|f| -> ArrayRef {
-                match f.name().as_str() {
-                    "ts_ns" => Arc::new(Int64Array::from(vec![0, 10, 20, 30])),
-                    "kind" => Arc::new(StringArray::from(vec![
-                        "procstat",
-                        "reclaim_end",
-                        "procstat",
-                        "reclaim_end",
-                    ])),
-                    "comm" => Arc::new(StringArray::from(vec!["a"; n])),
-                    "cpu" | "pid" | "tgid" => Arc::new(UInt32Array::from(vec![1; n])),
-                    "cgroup_id" => Arc::new(UInt64Array::from(vec![1; n])),
-                    _ => new_null_array(f.data_type(), n),
-                }
-            })
-            .collect();
-        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(File::create(&path).unwrap(), schema, None)
-                .unwrap();
-        w.write(&batch).unwrap();
-        let meta = super::test_segments::meta("a", 1, 0, 40, &[]);
-        w.append_key_value_metadata(KeyValue::new(SCHEMA_VERSION_KEY.into(), "1".to_string()));
-        w.append_key_value_metadata(KeyValue::new(META_KEY.into(), meta.to_json().unwrap()));
-        w.close().unwrap();
+        write_two_tables(
+            &path,
+            ["procstat", "reclaim_end", "procstat", "reclaim_end"],
+        );
+        let out = dir.path().join("joined.parquet");
+        let s = merge(std::slice::from_ref(&path), &out, &MergeOptions::default()).unwrap();
+        assert_eq!(
+            (s.row_groups, s.row_groups_copied, s.total_rows()),
+            (1, 0, 4)
+        );
+        assert_eq!(read_rows(&out), read_rows(&path));
+        let cut = MergeOptions {
+            window: Some((5, 25)),
+            ..Default::default()
+        };
+        let out = dir.path().join("cut.parquet");
+        merge(std::slice::from_ref(&path), &out, &cut).unwrap();
+        assert_eq!(
+            file_order(&out),
+            [
+                ("procstat".to_string(), 20),
+                ("reclaim_end".to_string(), 10)
+            ]
+        );
+        // Only one of the tables.
+        let only = MergeOptions {
+            only_tables: Some(["reclaim_end".to_string()].into()),
+            ..Default::default()
+        };
+        let out = dir.path().join("only.parquet");
+        merge(std::slice::from_ref(&path), &out, &only).unwrap();
+        assert_eq!(
+            file_order(&out),
+            [
+                ("reclaim_end".to_string(), 10),
+                ("reclaim_end".to_string(), 30)
+            ]
+        );
 
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000001.parquet");
+        write_two_tables(&path, ["procstat", "nosuch", "procstat", "nosuch"]);
         let out = dir.path().join("copied.parquet");
         let s = merge(std::slice::from_ref(&path), &out, &MergeOptions::default()).unwrap();
         assert_eq!(
@@ -1345,6 +1729,48 @@ mod tests {
             "{e}"
         );
         assert!(!dir.path().join("cut.parquet").exists());
+    }
+
+    /// One row group of four rows at 0, 10, 20, 30 of these kinds (valid
+    /// Parquet, not memrec's writer), as segment 1 of recording "a".
+    fn write_two_tables(path: &Path, kinds: [&str; 4]) {
+        use arrow_array::{Int64Array, StringArray, UInt32Array, UInt64Array};
+        let schema = Arc::new(memtrace_schema::arrow::file_schema());
+        let n = 4;
+        let cols: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    "ts_ns" => Arc::new(Int64Array::from(vec![0, 10, 20, 30])),
+                    "kind" => Arc::new(StringArray::from(kinds.to_vec())),
+                    "procstat.rss_anon" => Arc::new(UInt64Array::from(
+                        kinds
+                            .iter()
+                            .map(|k| (*k == "procstat").then_some(7))
+                            .collect::<Vec<_>>(),
+                    )),
+                    "reclaim_end.nr_reclaimed" => Arc::new(UInt64Array::from(
+                        kinds
+                            .iter()
+                            .map(|k| (*k != "procstat").then_some(9))
+                            .collect::<Vec<_>>(),
+                    )),
+                    "comm" => Arc::new(StringArray::from(vec!["a"; n])),
+                    "cpu" | "pid" | "tgid" => Arc::new(UInt32Array::from(vec![1; n])),
+                    "cgroup_id" => Arc::new(UInt64Array::from(vec![1; n])),
+                    _ => new_null_array(f.data_type(), n),
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(File::create(path).unwrap(), schema, None)
+            .unwrap();
+        w.write(&batch).unwrap();
+        let meta = super::test_segments::meta("a", 1, 0, 40, &[]);
+        w.append_key_value_metadata(KeyValue::new(SCHEMA_VERSION_KEY.into(), "1".to_string()));
+        w.append_key_value_metadata(KeyValue::new(META_KEY.into(), meta.to_json().unwrap()));
+        w.close().unwrap();
     }
 
     /// pyarrow, when this host has it, reads the merged file whole.

@@ -2,9 +2,10 @@
 //!
 //! Decoded rows go straight into per-table Arrow builders (no per-row
 //! allocation). A full table buffer becomes a narrow record batch (the
-//! table's own columns) for the writer thread ([`encode`]), which encodes it
-//! into that table's open row group. Row groups hold one table each, so
-//! readers skip other tables by the `kind` statistics.
+//! table's own columns) for the writer thread ([`encode`]). A big table's
+//! row groups hold only its rows, so readers skip them by the `kind`
+//! statistics; the small tables of a file share one row group, and readers
+//! filter on `kind`.
 
 mod encode;
 pub mod merge;
@@ -779,7 +780,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn writes_a_readable_file_with_one_table_per_row_group() {
+    fn big_tables_get_row_groups_of_their_own_and_small_ones_share_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
         let opts = WriterOptions {
@@ -828,15 +829,39 @@ pub(crate) mod tests {
         let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
         use parquet::file::reader::FileReader;
         let md = reader.metadata();
-        // 5 procstat rows in batches of 3 -> 2 groups, then 1 + 1.
-        assert_eq!(md.num_row_groups(), 4);
+        // 5 procstat rows in groups of at most 3 -> 2 groups of its own;
+        // the reclaim and OOM rows share one.
+        assert_eq!(md.num_row_groups(), 3);
+        let kinds = |i: usize| {
+            let s = md.row_group(i).column(1).statistics().unwrap();
+            (
+                String::from_utf8_lossy(s.min_bytes_opt().unwrap()).into_owned(),
+                String::from_utf8_lossy(s.max_bytes_opt().unwrap()).into_owned(),
+            )
+        };
+        assert_eq!(kinds(0), ("procstat".into(), "procstat".into()));
+        assert_eq!(kinds(1), ("procstat".into(), "procstat".into()));
+        assert_eq!(kinds(2), ("oom_victim".into(), "reclaim_end".into()));
+        assert_eq!(md.row_group(2).num_rows(), 2);
         let kv = md.file_metadata().key_value_metadata().unwrap();
         assert!(kv.iter().any(|k| k.key == META_KEY));
-        // Four row groups of 150-odd columns each, all checked.
+        // No Arrow schema in the footer: the Parquet types read back as
+        // the writer's Arrow types.
+        assert!(!kv.iter().any(|k| k.key == "ARROW:schema"));
+        let back = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            File::open(&path).unwrap(),
+        )
+        .unwrap();
+        let want = file_schema();
+        assert_eq!(back.schema().fields().len(), want.fields().len());
+        for (a, b) in back.schema().fields().iter().zip(want.fields()) {
+            assert_eq!(a, b);
+        }
+        // Three row groups of 150-odd columns each, all checked.
         assert_eq!(
             verify(&path),
             Verified::Intact {
-                chunks: 4 * file_schema().fields().len()
+                chunks: 3 * file_schema().fields().len()
             }
         );
         // Nothing else is left in the directory: the reserve had no name.
