@@ -1,13 +1,14 @@
 //! Long recordings in rotating files (`memrec record -o DIR/ --rotate`):
 //! the files of one recording chain without a gap or a duplicate row at
 //! their boundaries, together they hold exactly the records the probes
-//! wrote, memana reads the directory as one recording, and `--max-size`
-//! deletes the oldest files to keep the directory under it.
+//! wrote, memana reads the directory as one recording, `--max-size`
+//! deletes the oldest files to keep the directory under it, and every file
+//! names the stacks its rows point at, wherever they were first seen.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -282,4 +283,117 @@ fn root_max_size_deletes_the_oldest_files() {
     }
     assert!(metas[0].segment.as_ref().unwrap().first > 1);
     memana_report(&dir);
+}
+
+/// A long-lived process faults in one code path all along (this test's
+/// own thread), so the files after the first name stacks first seen in
+/// the first; with kmemleak, kernel stacks and the kernel's symbols too.
+/// Every rotated file names every stack its rows point at, with its
+/// process's mappings, as a recording of its own.
+#[test]
+fn root_every_rotated_file_names_its_own_stacks() {
+    if skip_unless_root("root_every_rotated_file_names_its_own_stacks") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, arg) = out_dir(tmp.path());
+    let me = std::process::id();
+    let _faults = Faulter::start(64);
+    let pid = me.to_string();
+    let rec = start_recording(
+        &arg,
+        &[
+            "--probes",
+            "+faults,+kmemleak",
+            "--fault-stacks",
+            "4",
+            "--pid",
+            &pid,
+            "--rotate",
+            "2s",
+            "--checkpoint",
+            "1s",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(9));
+    let summary = rec.stop();
+    say(summary.trim());
+
+    let (files, other) = rotated(&dir);
+    assert!(other.is_empty(), "unexpected files: {other:?}");
+    assert!(
+        !dir.join(".segments").exists(),
+        "the segments directory (and the carry in it) is left after a clean stop"
+    );
+    assert!(files.len() >= 3, "{} files: {files:?}", files.len());
+
+    let s: Vec<Stacks> = files.iter().map(|(_, p)| stacks(p)).collect();
+    let own = |st: &Stacks| -> BTreeSet<u64> {
+        st.refs
+            .iter()
+            .filter(|r| r.0 == "fault_stack" && r.2 == me)
+            .map(|r| r.1)
+            .collect()
+    };
+    let first_seen: BTreeSet<u64> = s[0].frames.keys().copied().collect();
+    assert!(
+        !own(&s[0]).is_empty(),
+        "no fault stack of this process in the first file"
+    );
+    assert!(
+        s[0].mapped.contains(&me),
+        "the first file has no mappings of this process"
+    );
+    assert!(
+        s[0].kernel_symbols > 0,
+        "kmemleak was recorded: the first file holds the kernel's symbols"
+    );
+    for (i, ((_, p), st)) in files.iter().zip(&s).enumerate() {
+        let name = p.file_name().unwrap().to_string_lossy();
+        let unnamed = st.unnamed();
+        assert!(
+            unnamed.is_empty(),
+            "{name}: {} rows name stacks without frames in it, e.g. {:?}",
+            unnamed.len(),
+            &unnamed[..unnamed.len().min(5)]
+        );
+        assert!(
+            st.repeated().is_empty(),
+            "{name}: stacks with their frames twice: {:?}",
+            st.repeated()
+        );
+        let tasks: BTreeSet<u32> = st
+            .refs
+            .iter()
+            .filter(|r| r.0 == "fault_stack")
+            .map(|r| r.2)
+            .collect();
+        for t in tasks.iter().filter(|t| s[0].mapped.contains(t)) {
+            assert!(
+                st.mapped.contains(t),
+                "{name}: stacks of process {t} but not its mappings"
+            );
+        }
+        let carried = own(st).intersection(&first_seen).count();
+        say(format!(
+            "{name}: {} stacks named by {} rows, {carried} of this process's first seen in the first file; {} kernel symbols ({} bytes of their columns); {} bytes",
+            st.frames.len(),
+            st.refs.len(),
+            st.kernel_symbols,
+            st.kernel_symbol_bytes,
+            std::fs::metadata(p).unwrap().len()
+        ));
+        if i > 0 {
+            // Otherwise the test would prove nothing: these stacks'
+            // frames were written in the first file's segments only.
+            assert!(
+                carried > 0,
+                "{name}: none of this process's fault stacks was first seen in the first file"
+            );
+            assert_eq!(
+                st.kernel_symbols, s[0].kernel_symbols,
+                "{name}: the kernel's symbols"
+            );
+        }
+    }
 }

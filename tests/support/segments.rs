@@ -411,6 +411,176 @@ impl Drop for Churn {
     }
 }
 
+/// A thread of this process that maps fresh anonymous pages, touches them
+/// and unmaps them, over and over: page faults in one code path of one
+/// long-lived process, so its user stacks repeat all along a recording.
+/// (The allocator would keep freed memory mapped and fault no more.)
+pub struct Faulter {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Faulter {
+    pub fn start(pages: usize) -> Faulter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let len = pages * 4096;
+            while !s.load(Ordering::Relaxed) {
+                // SAFETY: a private anonymous mapping of our own, written
+                // within its length and unmapped before the next.
+                unsafe {
+                    let p = libc::mmap(
+                        std::ptr::null_mut(),
+                        len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    );
+                    assert_ne!(p, libc::MAP_FAILED, "mmap");
+                    let b = p.cast::<u8>();
+                    for i in (0..len).step_by(4096) {
+                        std::ptr::write_volatile(b.add(i), 1);
+                    }
+                    libc::munmap(p, len);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        Faulter {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Faulter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// What a file holds of the stack store, and which stacks its rows name.
+#[derive(Debug, Default)]
+pub struct Stacks {
+    /// Each stack's frames (`stack_frame`): the stamp of its first frame
+    /// row, its task (`tgid`), and its depths.
+    pub frames: BTreeMap<u64, (i64, u32, Vec<u32>)>,
+    /// Rows that name a stack (`fault_stack`, `kernel_alloc`, ...): table,
+    /// `stack_id`, `tgid`, `ts_ns`.
+    pub refs: Vec<(String, u64, u32, i64)>,
+    /// Tasks with `module_map` rows.
+    pub mapped: std::collections::BTreeSet<u32>,
+    /// `kernel_symbol` rows, and the bytes of their own column chunks.
+    pub kernel_symbols: u64,
+    pub kernel_symbol_bytes: u64,
+}
+
+impl Stacks {
+    /// Stack ids named by rows but without frames in the file.
+    pub fn unnamed(&self) -> Vec<&(String, u64, u32, i64)> {
+        self.refs
+            .iter()
+            .filter(|r| !self.frames.contains_key(&r.1))
+            .collect()
+    }
+
+    /// Stacks whose frames are in the file twice (a depth repeated).
+    pub fn repeated(&self) -> Vec<u64> {
+        self.frames
+            .iter()
+            .filter(|(_, (_, _, d))| {
+                let mut d = d.clone();
+                d.sort_unstable();
+                d.windows(2).any(|w| w[0] == w[1])
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
+/// The stack store's rows of a file and the rows that name stacks (only
+/// the columns needed are read).
+pub fn stacks(path: &Path) -> Stacks {
+    use arrow_array::types::{UInt32Type, UInt64Type};
+    let f = std::fs::File::open(path).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Stacks::default();
+    for rg in builder.metadata().row_groups() {
+        for c in rg.columns() {
+            if c.column_path().string().starts_with("kernel_symbol.") {
+                out.kernel_symbol_bytes += c.compressed_size() as u64;
+            }
+        }
+    }
+    let schema = builder.parquet_schema();
+    let wanted = |n: &str| {
+        matches!(n, "kind" | "ts_ns" | "tgid" | "stack_frame.depth") || n.ends_with(".stack_id")
+    };
+    let leaves: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| wanted(&schema.column(i).path().string()))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, leaves);
+    let reader = builder.with_projection(mask).build().unwrap();
+    for b in reader {
+        let b = b.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let kinds = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
+        let ts = b
+            .column_by_name("ts_ns")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        let tgid = b
+            .column_by_name("tgid")
+            .unwrap()
+            .as_primitive::<UInt32Type>()
+            .clone();
+        let u64col = |name: &str| {
+            b.column_by_name(name)
+                .map(|c| c.as_primitive::<UInt64Type>().clone())
+        };
+        let depth = b
+            .column_by_name("stack_frame.depth")
+            .map(|c| c.as_primitive::<UInt32Type>().clone());
+        for i in 0..b.num_rows() {
+            let kind = kinds.value(i);
+            match kind {
+                "stack_frame" => {
+                    let id = u64col("stack_frame.stack_id").unwrap().value(i);
+                    let e =
+                        out.frames
+                            .entry(id)
+                            .or_insert((ts.value(i), tgid.value(i), Vec::new()));
+                    e.0 = e.0.min(ts.value(i));
+                    e.2.push(depth.as_ref().unwrap().value(i));
+                }
+                "module_map" => {
+                    out.mapped.insert(tgid.value(i));
+                }
+                "kernel_symbol" => out.kernel_symbols += 1,
+                _ => {
+                    if let Some(c) = u64col(&format!("{kind}.stack_id")) {
+                        if !c.is_null(i) {
+                            out.refs.push((
+                                kind.to_string(),
+                                c.value(i),
+                                tgid.value(i),
+                                ts.value(i),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------
 // Other readers
 
