@@ -2,13 +2,16 @@
 //! records for longer than its window while keeping only the window on
 //! disk; memscen's OOM scenario then grows a worker until the memcg OOM
 //! killer kills it. The file written holds the victim's growth and the
-//! kill, names the trigger, and nothing older than the window.
+//! kill, names the trigger, and no event older than the window; and it
+//! names every stack its rows point at, those first seen long before the
+//! window too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use memtrace_schema::tables::stacks::TABLES as STORE;
 use support::segments::*;
 use support::*;
 
@@ -23,9 +26,17 @@ fn root_flight_recorder_keeps_the_window_before_an_oom_kill() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("oom.parquet");
+    // Faults of this process in one code path from before the recording to
+    // its end: stacks first seen long before the window, named in it.
+    let me = std::process::id();
+    let _faults = Faulter::start(64);
     let mut rec = start_recording(
         &path,
         &[
+            "--probes",
+            "+faults",
+            "--fault-stacks",
+            "64",
             "--keep",
             "30s",
             "--until",
@@ -108,8 +119,10 @@ fn root_flight_recorder_keeps_the_window_before_an_oom_kill() {
     );
 
     // Nothing older than the window, nothing past the tail (and its
-    // checkpoint); the file's own window says the same.
-    let t = tables(&path);
+    // checkpoint); the file's own window says the same. The stack store's
+    // rows are kept whole: they name stacks first seen before the window.
+    let mut t = tables(&path);
+    t.retain(|table, _| !STORE.iter().any(|s| s.name == table));
     for (table, ts) in &t {
         assert!(
             ts.min().unwrap() >= from,
@@ -172,6 +185,44 @@ fn root_flight_recorder_keeps_the_window_before_an_oom_kill() {
         max_rss - first_rss >= limit / 2,
         "the victim's rss_anon rose by {} before the kill (limit {limit})",
         max_rss - first_rss
+    );
+
+    // Every stack a row points at is named in the file, with its frames
+    // once; this process's were first seen before the window (so they
+    // came from the segments the window had left).
+    let st = stacks(&path);
+    let unnamed = st.unnamed();
+    assert!(
+        unnamed.is_empty(),
+        "{} rows name stacks without frames in the file, e.g. {:?}",
+        unnamed.len(),
+        &unnamed[..unnamed.len().min(5)]
+    );
+    assert!(
+        st.repeated().is_empty(),
+        "stacks with their frames twice: {:?}",
+        st.repeated()
+    );
+    let own: Vec<u64> = st
+        .refs
+        .iter()
+        .filter(|r| r.0 == "fault_stack" && r.2 == me)
+        .map(|r| r.1)
+        .collect();
+    let before = own.iter().filter(|id| st.frames[*id].0 < from).count();
+    say(format!(
+        "{} stacks named by {} rows; {} fault stacks of this process, {before} of them first seen before the window",
+        st.frames.len(),
+        st.refs.len(),
+        own.len()
+    ));
+    assert!(
+        before > 0,
+        "none of this process's fault stacks in the window was first seen before it"
+    );
+    assert!(
+        st.mapped.contains(&me),
+        "this process's stacks but not its mappings"
     );
 
     memana_report(&path);
