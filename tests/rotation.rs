@@ -396,4 +396,8 @@ fn root_every_rotated_file_names_its_own_stacks() {
             );
         }
     }
+    // A file read alone, and the directory as one recording (each file
+    // repeats the store's rows of the files before it).
+    memana_report(&files[files.len() - 1].1);
+    memana_report(&dir);
 }
