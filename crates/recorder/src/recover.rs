@@ -7,7 +7,9 @@
 //! the directory; one that was killed leaves the closed segments, which are
 //! whole Parquet files, and at most one `.partial` segment, which has no
 //! footer and cannot be read: its rows, those after the last checkpoint, are
-//! lost. Recovering merges the closed segments into the file.
+//! lost. Recovering merges the closed segments into the file, with the
+//! stacks of a rotating or flight recorder's carry (`carry.parquet`, the
+//! stack store's rows of segments already gone), so the file names them.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -502,6 +504,44 @@ mod tests {
             text.contains("(000003.parquet.partial, 19 B, has no footer"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_carry_of_a_rotating_recording_names_its_stacks() {
+        use crate::spool::tests::{content, write_segment, R};
+        let dir = tempfile::tempdir().unwrap();
+        let segs = dir.path().join("run.parquet.segments");
+        std::fs::create_dir(&segs).unwrap();
+        // What a killed rotating recorder leaves: segment 1 gone into a
+        // rotated file, its stacks in the carry; segment 2 waiting.
+        let one = write_segment(
+            &segs,
+            1,
+            (0, 10),
+            &[R::Symbol(1), R::Frame(2, 7), R::Event(3)],
+        );
+        let carry = segs.join(CARRY_NAME);
+        let only = MergeOptions {
+            only_tables: Some(
+                memtrace_schema::tables::stacks::TABLES
+                    .iter()
+                    .map(|t| t.name.to_string())
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        writer::merge(&[one.clone()], &carry, &only).unwrap();
+        std::fs::remove_file(&one).unwrap();
+        write_segment(&segs, 2, (10, 20), &[R::Event(11), R::Event(12)]);
+
+        let out = dir.path().join("run.parquet");
+        let r = recover(&opts(out.clone())).unwrap();
+        assert_eq!(r.merged.segments, [2]);
+        let (rows, frames) = content(&out);
+        assert_eq!(frames.into_iter().collect::<Vec<_>>(), [7]);
+        assert_eq!(rows.get("kernel_symbol"), Some(&1));
+        assert_eq!(rows.get("procstat"), Some(&2));
+        assert!(r.removed && !segs.exists(), "the carry is removed too");
     }
 
     #[test]

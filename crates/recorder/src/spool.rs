@@ -671,7 +671,7 @@ impl Spool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::sync::mpsc::Sender;
     use std::time::Instant;
@@ -688,7 +688,7 @@ mod tests {
 
     /// A row of a test segment.
     #[derive(Clone, Copy)]
-    enum R {
+    pub(crate) enum R {
         /// A procstat sample at `ts`.
         Event(i64),
         /// Frame 0 of stack `id`, first seen at `ts`.
@@ -697,8 +697,8 @@ mod tests {
         Symbol(i64),
     }
 
-    /// Writes segment `k` (`start..end`) into `segs` and tells the spool.
-    fn seal(tx: &Sender<Sealed>, segs: &Path, k: u64, span: (i64, i64), rows: &[R]) {
+    /// Writes segment `k` (`start..end`) of a test recording into `segs`.
+    pub(crate) fn write_segment(segs: &Path, k: u64, span: (i64, i64), rows: &[R]) -> PathBuf {
         let path = segs.join(crate::writer::segments::segment_name(k));
         let file = std::fs::File::create_new(&path).unwrap();
         let opts = WriterOptions {
@@ -736,6 +736,12 @@ mod tests {
         }
         t.finish(meta("rec", k, span.0, span.1, &counted)).unwrap();
         w.join().unwrap();
+        path
+    }
+
+    /// Writes segment `k` (`start..end`) into `segs` and tells the spool.
+    fn seal(tx: &Sender<Sealed>, segs: &Path, k: u64, span: (i64, i64), rows: &[R]) {
+        let path = write_segment(segs, k, span, rows);
         let bytes = std::fs::metadata(&path).unwrap().len();
         tx.send(Sealed {
             index: k,
@@ -778,7 +784,7 @@ mod tests {
     }
 
     /// Rows per table, and the stack ids of the frames, in a file.
-    fn content(path: &Path) -> (BTreeMap<String, u64>, BTreeSet<u64>) {
+    pub(crate) fn content(path: &Path) -> (BTreeMap<String, u64>, BTreeSet<u64>) {
         use arrow_array::cast::AsArray;
         use arrow_array::types::UInt64Type;
         use arrow_array::Array;
