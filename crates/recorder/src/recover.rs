@@ -530,7 +530,7 @@ mod tests {
             ),
             ..Default::default()
         };
-        writer::merge(&[one.clone()], &carry, &only).unwrap();
+        writer::merge(std::slice::from_ref(&one), &carry, &only).unwrap();
         std::fs::remove_file(&one).unwrap();
         write_segment(&segs, 2, (10, 20), &[R::Event(11), R::Event(12)]);
 
