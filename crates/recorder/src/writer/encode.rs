@@ -465,6 +465,7 @@ pub(super) fn base_properties(level: ZstdLevel, created_by: &str) -> WriterPrope
         // Each open column buffers a page before compressing it: 14+
         // columns × 1 MiB by default; a quarter compresses as well.
         .set_data_page_size_limit(256 << 10)
+        .set_dictionary_page_size_limit(64 << 10)
         .set_created_by(created_by.to_string())
         // Timestamps rise within a table: deltas pack to a few bits.
         .set_column_dictionary_enabled(ColumnPath::from("ts_ns"), false)
@@ -611,6 +612,19 @@ pub(super) const MIX_ROWS: usize = 64 << 10;
 /// merge, which runs beside a recording, holds half).
 pub(super) const MIX_BYTES: usize = 4 << 20;
 
+/// Bytes of a held batch: of its rows only (a decoded batch may be a slice
+/// of bigger buffers, which its array sizes would count whole).
+fn held_size(b: &RecordBatch) -> usize {
+    b.columns()
+        .iter()
+        .map(|a| {
+            a.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| a.get_array_memory_size())
+        })
+        .sum()
+}
+
 /// The chunks of a shared row group, and each table's rows in it.
 pub(super) type MixedGroup<K> = (Vec<ArrowColumnChunk>, Vec<(K, usize)>);
 
@@ -646,7 +660,7 @@ impl<K: Ord + Clone> Mixed<K> {
 
     /// Holds a batch of table `t` whose columns are the file columns `cols`.
     pub(super) fn push(&mut self, t: &K, cols: &[usize], batch: RecordBatch) {
-        self.bytes += batch.get_array_memory_size();
+        self.bytes += held_size(&batch);
         let h = self.held.entry(t.clone()).or_insert_with(|| Held {
             cols: cols.to_vec(),
             batches: Vec::new(),
@@ -677,7 +691,7 @@ impl<K: Ord + Clone> Mixed<K> {
         let Some(h) = self.held.remove(t) else {
             return Vec::new();
         };
-        let freed: usize = h.batches.iter().map(|b| b.get_array_memory_size()).sum();
+        let freed: usize = h.batches.iter().map(held_size).sum();
         self.bytes = self.bytes.saturating_sub(freed);
         h.batches
     }
