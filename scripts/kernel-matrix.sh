@@ -44,9 +44,11 @@ KM_TESTS=${KM_TESTS-record_pressure fidelity cli}
 KM_HOST_TESTS=${KM_HOST_TESTS:-0}
 # Emulated guests (TCG) now and then wedge in the kernel's live code
 # patching (text_poke_bp: one CPU waits forever for the other to take an
-# IPI) or trap on a half-patched instruction at boot; real CPUs do not. Such
-# a run is stopped when the guest reports a CPU stuck for this long, and
-# booted again once; what it printed is kept as console.attempt1.log.
+# IPI) or trap on a half-patched instruction (an "Oops: int3" at a static
+# key or tracepoint site, at boot or when a probe is enabled); real CPUs do
+# not. Such a run is stopped when the guest reports a CPU stuck for this
+# long, or that trap, and booted again once; what it printed is kept as
+# console.attempt1.log. Any other kernel panic stops the run at once.
 KM_WEDGE_SECS=${KM_WEDGE_SECS:-120}
 KM_RETRIES=${KM_RETRIES:-1}
 VNG_VERSION=${VNG_VERSION:-1.42}
@@ -79,6 +81,10 @@ log() { echo "kernel-matrix: $*" >&2; }
 # CPU stuck past KM_WEDGE_SECS, never recovers under TCG.
 emulator_wedge() {
     local console=$1 stuck
+    if grep -q 'Oops: int3' "$console" 2>/dev/null; then
+        echo "the guest trapped on a half-patched instruction (int3 at $(grep -m1 -o 'RIP: 0010:[^ ]*' "$console" | cut -d: -f3))"
+        return 0
+    fi
     stuck=$(grep -o 'soft lockup - CPU#[0-9]* stuck for [0-9]*s' "$console" 2>/dev/null |
         tail -1 | grep -o '[0-9]*s$' | tr -d s) || true
     if [[ -n $stuck ]] && ((stuck >= KM_WEDGE_SECS)); then
@@ -292,6 +298,7 @@ for k in "${kernels[@]}"; do
                 -- "$guest $dir $BIN ${tests[*]}" </dev/null >"$dir/console.log" 2>&1 &
             vm=$!
             wedged=""
+            panicked=""
             while kill -0 "$vm" 2>/dev/null; do
                 sleep 10
                 if [[ $KM_ACCEL == tcg ]] && wedged=$(emulator_wedge "$dir/console.log"); then
@@ -299,9 +306,20 @@ for k in "${kernels[@]}"; do
                     kill "$vm" 2>/dev/null || true
                     break
                 fi
+                # A panicked guest never finishes: stop it now, not at the timeout.
+                if grep -q 'Kernel panic - not syncing' "$dir/console.log" 2>/dev/null; then
+                    panicked=1
+                    pkill -f -- "$img" 2>/dev/null || true
+                    kill "$vm" 2>/dev/null || true
+                    break
+                fi
             done
             wait "$vm" 2>/dev/null || true
             rm -f "$disk"
+            if [[ -n $panicked ]]; then
+                log "$label: the guest kernel panicked (see $dir/console.log)"
+                break
+            fi
             [[ -z $wedged && ( -f $dir/kernel-release || $KM_ACCEL != tcg ) ]] && break
             [[ -z $wedged ]] && wedged="the emulated guest did not boot"
             if ((attempt > KM_RETRIES)); then
@@ -325,7 +343,11 @@ for k in "${kernels[@]}"; do
         continue
     fi
     if [[ ! -f $dir/finished ]]; then
-        log "$label: FAILED: the guest did not finish within ${KM_TIMEOUT}s (see $dir/console.log)"
+        if grep -q 'Kernel panic - not syncing' "$dir/console.log" 2>/dev/null; then
+            log "$label: FAILED: the guest kernel panicked (see $dir/console.log)"
+        else
+            log "$label: FAILED: the guest did not finish within ${KM_TIMEOUT}s (see $dir/console.log)"
+        fi
         status=1
     fi
     while IFS=$'\t' read -r name rc s why; do
