@@ -165,8 +165,18 @@ fn fold(carry: &Path, segment: &Path, zstd_level: i32) -> Result<Option<u64>, St
         zstd_level,
         ..Default::default()
     };
+    let started = std::time::Instant::now();
     merge(&inputs, carry, &opts)
-        .map(|s| Some(s.bytes))
+        .map(|s| {
+            debug!(
+                segment = %segment.display(),
+                rows = s.total_rows(),
+                bytes = s.bytes,
+                ms = started.elapsed().as_millis() as u64,
+                "stacks carried"
+            );
+            Some(s.bytes)
+        })
         .map_err(|e| {
             format!(
                 "keeping the stacks of {} for later files: {e}",
