@@ -608,8 +608,7 @@ fn salvage(
 /// footer, so a segment of a quiet recording is one row group, not one per
 /// table.
 pub(super) const MIX_ROWS: usize = 64 << 10;
-/// Bytes of decoded rows held for the shared row group (the writer's; the
-/// merge, which runs beside a recording, holds half).
+/// Bytes of decoded rows held for the shared row group.
 pub(super) const MIX_BYTES: usize = 4 << 20;
 
 /// Bytes of a held batch: of its rows only (a decoded batch may be a slice
@@ -698,6 +697,16 @@ impl<K: Ord + Clone> Mixed<K> {
 
     pub(super) fn is_empty(&self) -> bool {
         self.held.is_empty()
+    }
+
+    /// Rows held of table `t`.
+    pub(super) fn rows_of(&self, t: &K) -> usize {
+        self.held.get(t).map_or(0, |h| h.rows)
+    }
+
+    /// The rows at which a table leaves.
+    pub(super) fn row_limit(&self) -> usize {
+        self.rows
     }
 
     /// Encodes everything held into the chunks of one row group (number

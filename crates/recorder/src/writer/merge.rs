@@ -424,7 +424,7 @@ impl Output {
             open: BTreeMap::new(),
             mixed: Mixed::new(
                 MIX_ROWS.min(opts.coalesce_below).min(opts.row_group_rows),
-                MIX_BYTES / 2,
+                MIX_BYTES,
             ),
             own: BTreeSet::new(),
             nulls,
@@ -508,7 +508,9 @@ impl Output {
             _ if inside => {
                 if let Some(k) = &kind {
                     // Rows of a table stay in time order across its groups.
-                    self.own_groups(k)?;
+                    if self.mixed.rows_of(k) > 0 {
+                        self.write_shared()?;
+                    }
                     self.close_group(k)?;
                 }
                 self.copy(input, i, kind)
@@ -715,16 +717,28 @@ impl Output {
 
     /// Joins a decoded batch of table `t` to its rows: held for the row
     /// group the small tables share, or encoded into its own.
+    ///
+    /// Unlike the writer's, a merge's held rows that pass the byte limit are
+    /// written out together as one shared row group, rather than the
+    /// largest table moving to a group of its own: an open encoded group
+    /// takes two to three times the decoded rows' bytes in memory (each
+    /// column's page and dictionary buffers), so it would fill the merge's
+    /// budget after a few thousand rows and close many small row groups.
+    /// Only a table that passes the row limit alone (a big row group cut by
+    /// a window) is encoded into its own.
     fn stage(&mut self, t: &str, cols: &[usize], batch: RecordBatch) -> Result<(), MergeError> {
         if self.own.contains(t) {
             return self.write(t, cols, &batch);
         }
         let key = t.to_string();
         self.mixed.push(&key, cols, batch);
-        while let Some(big) = self.mixed.over(&key) {
-            self.own_groups(&big)?;
+        match self.mixed.over(&key) {
+            Some(big) if big == key && self.mixed.rows_of(&key) >= self.mixed.row_limit() => {
+                self.own_groups(&key)
+            }
+            Some(_) => self.write_shared(),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Gives table `t` row groups of its own from now on, starting with
@@ -811,6 +825,11 @@ impl Output {
         let Some(group) = self.open.remove(t) else {
             return Ok(());
         };
+        tracing::debug!(
+            "merge: closing {t}'s row group: {} rows, {} bytes in memory",
+            group.rows,
+            group.memory_size()
+        );
         let werr = |source| MergeError::Write {
             path: self.path.clone(),
             source,
@@ -842,12 +861,8 @@ impl Output {
         Ok(())
     }
 
-    /// Writes every open row group.
-    fn close_all(&mut self) -> Result<(), MergeError> {
-        let tables: Vec<String> = self.open.keys().cloned().collect();
-        for t in tables {
-            self.close_group(&t)?;
-        }
+    /// Writes the held rows of the small tables as one row group.
+    fn write_shared(&mut self) -> Result<(), MergeError> {
         if self.mixed.is_empty() {
             return Ok(());
         }
@@ -875,6 +890,15 @@ impl Output {
             *self.rows.entry(t).or_default() += n as u64;
         }
         Ok(())
+    }
+
+    /// Writes every open row group.
+    fn close_all(&mut self) -> Result<(), MergeError> {
+        let tables: Vec<String> = self.open.keys().cloned().collect();
+        for t in tables {
+            self.close_group(&t)?;
+        }
+        self.write_shared()
     }
 
     /// Writes the footer with `kv` and the checksums, and syncs the file.

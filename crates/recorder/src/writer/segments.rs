@@ -18,8 +18,10 @@ pub const PARTIAL_SUFFIX: &str = ".partial";
 
 /// With rotation or the flight recorder: the stack store's rows of the
 /// segments already gone, which every later file is merged with (see
-/// `spool.rs`). Not a segment: [`segment_index`] does not take it.
-pub const CARRY_NAME: &str = "carry.parquet";
+/// `spool.rs`). Not a segment: [`segment_index`] does not take it; and
+/// hidden, so that a reader of the directory's `*.parquet` files (memana
+/// on a live or crashed recording) does not take it for a recording file.
+pub const CARRY_NAME: &str = ".carry.parquet";
 
 /// The file name of segment `index`.
 pub fn segment_name(index: u64) -> String {
