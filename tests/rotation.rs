@@ -9,6 +9,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -316,6 +317,15 @@ fn root_every_rotated_file_names_its_own_stacks() {
         ],
     );
     std::thread::sleep(Duration::from_secs(9));
+    // The stacks of the segments gone so far, kept for the next files:
+    // hidden (not a recording file to readers of the directory), and as
+    // private as the recording.
+    let carry = dir.join(".segments").join(".carry.parquet");
+    let mode = std::fs::symlink_metadata(&carry)
+        .unwrap_or_else(|e| panic!("{}: {e}", carry.display()))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{}: mode {mode:o}", carry.display());
     let summary = rec.stop();
     say(summary.trim());
 

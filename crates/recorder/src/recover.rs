@@ -8,7 +8,7 @@
 //! whole Parquet files, and at most one `.partial` segment, which has no
 //! footer and cannot be read: its rows, those after the last checkpoint, are
 //! lost. Recovering merges the closed segments into the file, with the
-//! stacks of a rotating or flight recorder's carry (`carry.parquet`, the
+//! stacks of a rotating or flight recorder's carry (`.carry.parquet`, the
 //! stack store's rows of segments already gone), so the file names them.
 
 use std::fs::File;

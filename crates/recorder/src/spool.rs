@@ -17,7 +17,7 @@
 //! symbols once, in the segment where they are first seen; so when a
 //! segment leaves the spool (its period rotated, or the flight window
 //! moved past it), its store rows are first merged into the carry
-//! (`.segments/carry.parquet`), and every later file is merged with the
+//! (`.segments/.carry.parquet`), and every later file is merged with the
 //! carry's rows as a reference. Folds run on the merge thread in the order
 //! segments leave, so the carry always holds every segment gone before the
 //! next file's merge starts.
