@@ -133,7 +133,7 @@ fn store_tables() -> BTreeSet<String> {
 }
 
 /// Rows of the stack store's tables in a file, as its metadata counts them
-/// (a footer read; most segments have none).
+/// (a footer read; a segment without new stacks has none).
 fn store_rows(path: &Path) -> Result<u64, String> {
     let why = |e: &dyn std::fmt::Display| format!("reading {}: {e}", path.display());
     let file = File::open(path).map_err(|e| why(&e))?;
