@@ -10,7 +10,11 @@
 //! name wherever a file with the module's build-id can be read. Kernel
 //! addresses are named from the kernel's symbols as they were while
 //! recording (`kernel_symbol`). The store's tables belong to the `stacks`
-//! group, recorded whenever a group that records stacks is.
+//! group, recorded whenever a group that records stacks is. A rotated or
+//! flight-recorder file also holds the store's rows of every stack, process
+//! mapping and kernel symbol first seen before it, with their earlier time
+//! stamps, so that it names its stacks alone; several such files read as one
+//! recording repeat those rows, and readers keep one of each.
 
 crate::table! {
     /// One sampled user stack of a page fault: every `every`th fault of a
@@ -32,7 +36,8 @@ crate::table! {
 
 crate::table! {
     /// One frame of a distinct stack, written with the first event that had
-    /// it. A user stack is distinct per process (`tgid`): the same addresses
+    /// it (a rotated or flight-recorder file also holds the frames of
+    /// stacks first seen before it). A user stack is distinct per process (`tgid`): the same addresses
     /// in another address space are other code; a kernel stack is one for
     /// the whole recording. The header is that first event's. Frames come from the frame-pointer chain the
     /// kernel walks: code built without frame pointers shows its leaf
