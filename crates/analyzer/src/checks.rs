@@ -664,7 +664,18 @@ fn table(
             .into());
         }
         if name == "ts_ns" {
-            let lo = rec.start_ns.saturating_sub(TS_SLACK_NS);
+            // A file that begins after its recording did (a later segment's
+            // rotated file, a flight-recorder window) carries the stack
+            // store's rows of every stack seen before it, so that it names
+            // its stacks alone, stamped when each was first seen: only
+            // their end is bound.
+            let carries = rec.meta.segment.as_ref().is_some_and(|s| s.first > 1)
+                || rec.meta.trigger.is_some();
+            let lo = if carries && t.group == crate::stacks::GROUP {
+                0
+            } else {
+                rec.start_ns.saturating_sub(TS_SLACK_NS)
+            };
             let hi = rec.end_ns.saturating_add(TS_SLACK_NS);
             let bad = [s.min, s.max]
                 .into_iter()

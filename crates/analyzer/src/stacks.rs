@@ -44,6 +44,15 @@ pub fn store_users() -> Vec<&'static str> {
     out
 }
 
+/// Whether the store's rows may be in the recording more than once: each
+/// file of a recording read as several (rotated files, a flight-recorder
+/// window's) carries the store rows of every stack seen before it, so that
+/// it names its stacks alone. Rows repeated that way are the same in every
+/// column.
+fn repeats_store(rec: &Recording) -> bool {
+    rec.files.len() > 1
+}
+
 /// One frame of a recorded stack, named as well as this machine can.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Frame {
@@ -115,7 +124,9 @@ pub struct KernelSymbols {
 const MAX_KERNEL_FUNCTION_BYTES: u64 = 1 << 20;
 
 impl KernelSymbols {
-    /// From (address, name, module) rows in any order.
+    /// From (address, name, module) rows in any order; one symbol per
+    /// address (so rows that the files of a rotated recording repeat
+    /// count once).
     pub fn new(mut syms: Vec<(u64, String, Option<String>)>) -> KernelSymbols {
         syms.sort();
         syms.dedup_by_key(|s| s.0);
@@ -191,6 +202,7 @@ impl KernelSymbols {
 }
 
 /// One row of `stack_frame`.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct RawFrame {
     depth: u32,
     ip: u64,
@@ -255,6 +267,14 @@ pub fn symbolized_stacks(
             Ok(())
         },
     )?;
+    // Each file of a rotated recording repeats the store rows of the
+    // stacks seen before it: a frame read twice is one frame.
+    if repeats_store(rec) {
+        for frames in raw.values_mut() {
+            frames.sort();
+            frames.dedup();
+        }
+    }
     let any_kernel = raw.values().flatten().any(|f| f.kernel);
     let any_user = raw.values().flatten().any(|f| !f.kernel);
     let ksyms = if any_kernel {
@@ -422,7 +442,7 @@ report_row! {
 }
 
 /// One executable mapping as memrec read it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Mapping {
     start: u64,
     end: u64,
@@ -476,19 +496,26 @@ fn read_mappings(rec: &Recording) -> Result<Reads, ReadError> {
         mm.str_or_empty("path")?,
         mm.str("build_id")?,
     );
+    // Each file of a rotated recording repeats the mappings read before
+    // it: a read's mapping is kept once (a read is its rows of one tgid
+    // and ts, so a later read of the same mappings stays a read of its own).
+    let repeats = repeats_store(rec);
     for i in 0..mm.height() {
-        reads
+        let m = Mapping {
+            start: mst[i],
+            end: men[i],
+            file_offset: mof[i],
+            path: mpa[i].clone(),
+            build_id: mbi[i].clone(),
+        };
+        let read = reads
             .entry(mtg[i] as u32)
             .or_default()
             .entry(mts[i])
-            .or_default()
-            .push(Mapping {
-                start: mst[i],
-                end: men[i],
-                file_offset: mof[i],
-                path: mpa[i].clone(),
-                build_id: mbi[i].clone(),
-            });
+            .or_default();
+        if !(repeats && read.contains(&m)) {
+            read.push(m);
+        }
     }
     Ok(reads)
 }

@@ -576,3 +576,183 @@ fn files_that_are_not_one_recording_are_refused() {
     std::fs::remove_file(&copy).unwrap();
     refused(&["report", s(&d.path().join("a"))], &[s(&bad), "truncated"]);
 }
+
+/// The rows of a file as a builder's, with its metadata.
+fn builder_of(path: &Path) -> Builder {
+    let mut b = Builder::new(0, 0);
+    b.meta = common::read_meta(path);
+    for r in common::read_rows(path) {
+        let t = memtrace_schema::table(&r.kind).unwrap();
+        b.rows.push(common::TRow {
+            table: t.name,
+            header: memtrace_schema::Header {
+                ts_ns: r.ts(),
+                cpu: r.u("cpu") as u32,
+                pid: r.u("pid") as u32,
+                tgid: r.u("tgid") as u32,
+                comm: memtrace_schema::Comm::from_raw(r.s("comm").as_bytes()),
+                cgroup_id: r.u("cgroup_id"),
+            },
+            vals: t
+                .columns
+                .iter()
+                .map(|c| {
+                    r.cols
+                        .get(&memtrace_schema::file_column_name(t.name, c.name))
+                        .cloned()
+                        .unwrap_or(common::V::Null)
+                })
+                .collect(),
+        });
+    }
+    b
+}
+
+/// The stack store's tables, whose rows each rotated file repeats.
+fn is_store(table: &str) -> bool {
+    memtrace_schema::tables::stacks::TABLES
+        .iter()
+        .any(|t| t.name == table)
+}
+
+/// A recording of two files, the second repeating the stack store's rows
+/// of the first (as each rotated file carries the stacks seen before it),
+/// names its stacks as one file holding them once: no frame doubled, no
+/// mapping or symbol counted twice. And the second file, which names its
+/// stacks alone, opens alone though those rows are older than its start.
+#[test]
+fn store_rows_repeated_by_a_later_file_count_once() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/heap-leak.parquet");
+    if !fixture.exists() {
+        eprintln!("skipped: {} is missing", fixture.display());
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let b = builder_of(&fixture);
+    let (start, end) = (b.meta.start_ns, b.meta.end_ns);
+    // Its allocations come in a burst a few ms long, their stacks first
+    // seen at its start: cut in the middle of it.
+    let mut allocs: Vec<i64> = b
+        .rows
+        .iter()
+        .filter(|r| r.table == "user_alloc")
+        .map(|r| r.header.ts_ns)
+        .collect();
+    allocs.sort_unstable();
+    let cut = allocs[allocs.len() / 2];
+    let seg = |k: u64, lo: i64, hi: i64, rows: Vec<common::TRow>| {
+        let mut s = Builder::new(lo, hi);
+        s.meta = b.meta.clone();
+        (s.meta.start_ns, s.meta.end_ns) = (lo, hi);
+        // The clocks read at the segment's edges.
+        let at = |ts: i64| {
+            let mut a = b.meta.clock_anchors[0].clone();
+            let d = ts - a.boottime_ns;
+            (a.boottime_ns, a.realtime_ns, a.monotonic_ns) =
+                (ts, a.realtime_ns + d, a.monotonic_ns + d);
+            a
+        };
+        s.meta.clock_anchors = vec![at(lo), at(hi)];
+        if k == 1 {
+            s.meta.end_reason = "checkpoint".into();
+        }
+        s.meta.segment = Some(SegmentMeta {
+            recording_id: "st0re".into(),
+            first: k,
+            last: k,
+        });
+        s.meta.rows.clear();
+        for r in &rows {
+            *s.meta.rows.entry(r.table.to_string()).or_default() += 1;
+        }
+        s.rows = rows;
+        s
+    };
+    let (before, after): (Vec<_>, Vec<_>) =
+        b.rows.iter().cloned().partition(|r| r.header.ts_ns < cut);
+    let once = [
+        seg(1, start, cut, before.clone()),
+        seg(2, cut, end, after.clone()),
+    ];
+    let mut again = after.clone();
+    again.extend(before.iter().filter(|r| is_store(r.table)).cloned());
+    let repeated = [seg(1, start, cut, before.clone()), seg(2, cut, end, again)];
+    // The test means something: the second half's allocations name stacks
+    // whose frames the first half holds, and there are store rows to repeat.
+    let framed = |rows: &[common::TRow]| -> std::collections::BTreeSet<u64> {
+        let t = memtrace_schema::table("stack_frame").unwrap();
+        let i = t.columns.iter().position(|c| c.name == "stack_id").unwrap();
+        rows.iter()
+            .filter(|r| r.table == "stack_frame")
+            .filter_map(|r| r.vals[i].u64())
+            .collect()
+    };
+    let ua = memtrace_schema::table("user_alloc").unwrap();
+    let ui = ua
+        .columns
+        .iter()
+        .position(|c| c.name == "stack_id")
+        .unwrap();
+    let early = framed(&before);
+    assert!(
+        after
+            .iter()
+            .filter(|r| r.table == "user_alloc")
+            .filter_map(|r| r.vals[ui].u64())
+            .any(|id| early.contains(&id)),
+        "no allocation after the cut names a stack first seen before it"
+    );
+    for t in ["stack_frame", "module_map", "kernel_symbol"] {
+        assert!(
+            before.iter().any(|r| r.table == t),
+            "no {t} rows before the cut"
+        );
+    }
+
+    let one = d.path().join("one.parquet");
+    write_merged(&once, &one);
+    let plain = d.path().join("plain");
+    let carried = d.path().join("carried");
+    write_segments(&once, &plain);
+    let files = write_segments(&repeated, &carried);
+    let leaks = |p: &Path, fmt: &str| -> String {
+        let (code, out, err) = memana(&["leaks", s(p), "--format", fmt, "--top", "0"]);
+        assert_eq!(code, 0, "{}: {err}", p.display());
+        out
+    };
+    let folded = leaks(&one, "folded");
+    assert!(folded.lines().count() > 2, "{folded}");
+    for dir in [&plain, &carried] {
+        assert_eq!(leaks(dir, "folded"), folded, "{}", dir.display());
+        // The same stacks, frames and notes; `file` names what was read.
+        let json = |p: &Path| {
+            let mut v: Value = serde_json::from_str(&leaks(p, "json")).unwrap();
+            v.as_object_mut().unwrap().remove("file");
+            v
+        };
+        assert_eq!(json(dir), json(&one), "{}", dir.display());
+        let section =
+            |p: &Path| json_report(&[s(p), "--section", "leaks"])["sections"]["leaks"].clone();
+        assert_eq!(section(dir), section(&one), "{}", dir.display());
+    }
+
+    // The second file alone: its carried store rows predate its start,
+    // and still it opens and names the stacks its allocations use (without
+    // them it could not).
+    let stacks = |p: &Path| -> Vec<usize> {
+        let v: Value = serde_json::from_str(&leaks(p, "json")).unwrap();
+        v["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["frames"].as_array().unwrap().len())
+            .collect()
+    };
+    let alone = stacks(&files[1]);
+    assert!(
+        !alone.is_empty() && alone.iter().all(|&n| n > 0),
+        "{alone:?}"
+    );
+    let bare = stacks(&plain.join("000002.parquet"));
+    assert!(bare.contains(&0), "{bare:?}");
+}
