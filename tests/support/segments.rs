@@ -100,6 +100,7 @@ impl SegmentDir {
             }
         }
         s.closed.sort();
+        s.partial.sort();
         s
     }
 

@@ -5,9 +5,13 @@
 //! `<file>.segments/` beside the file it was asked for (or `<dir>/.segments/`
 //! in directory mode). A memrec that stopped cleanly merges them and removes
 //! the directory; one that was killed leaves the closed segments, which are
-//! whole Parquet files, and at most one `.partial` segment, which has no
-//! footer and cannot be read: its rows, those after the last checkpoint, are
-//! lost. Recovering merges the closed segments into the file, with the
+//! whole Parquet files, and the `.partial` segment being written, which has
+//! no footer and cannot be read: its rows, those after the last checkpoint,
+//! are lost. A segment closed but not yet renamed (the sealer thread syncs
+//! and renames it while the next one is written) is a `.partial` too; it is
+//! kept when its footer and checksums say it is whole, as they do after a
+//! kill (the kernel still has its pages), and dropped when a power cut left
+//! it torn. Recovering merges the closed segments into the file, with the
 //! stacks of a rotating or flight recorder's carry (`.carry.parquet`, the
 //! stack store's rows of segments already gone), so the file names them.
 
@@ -60,30 +64,52 @@ pub struct Recovered {
     pub checkpoint_ns: Option<i64>,
     /// Closed segments left out because they could not be read, and why.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Segments closed but not yet renamed when memrec stopped, kept
+    /// because their checksums say they are whole.
+    pub unsealed: Vec<PathBuf>,
 }
 
 /// The segments of a directory.
 struct Listing {
-    /// Closed segments, by number.
+    /// Closed segments, by number (with any whole one not yet renamed).
     closed: Vec<(u64, PathBuf)>,
     /// The one being written when memrec stopped.
     partial: Option<Partial>,
+    /// Closed segments that were still `.partial` (being synced and renamed).
+    unsealed: Vec<PathBuf>,
+    /// Older `.partial` segments that are not whole.
+    torn: Vec<PathBuf>,
+}
+
+/// Whether a `.partial` segment is a whole file: its footer parses and its
+/// checksums match every chunk (a segment closed but not yet renamed).
+fn is_whole(path: &Path) -> bool {
+    use parquet::file::reader::FileReader;
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(clone) = file.try_clone() else {
+        return false;
+    };
+    let Ok(reader) = parquet::file::serialized_reader::SerializedFileReader::new(clone) else {
+        return false;
+    };
+    matches!(
+        memtrace_schema::integrity::verify(&file, reader.metadata()),
+        Ok(memtrace_schema::integrity::Verified::Intact { .. })
+    )
 }
 
 fn list_segments(dir: &Path) -> Result<Listing> {
     let mut closed = Vec::new();
-    let mut partial: Option<Partial> = None;
+    let mut partials: Vec<(u64, Partial)> = Vec::new();
     let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
     for e in entries {
         let e = e.with_context(|| format!("listing {}", dir.display()))?;
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(i) = segment_index(&name) {
             closed.push((i, e.path()));
-        } else if name
-            .strip_suffix(PARTIAL_SUFFIX)
-            .and_then(segment_index)
-            .is_some()
-        {
+        } else if let Some(i) = name.strip_suffix(PARTIAL_SUFFIX).and_then(segment_index) {
             let md = e
                 .metadata()
                 .with_context(|| format!("reading {}", e.path().display()))?;
@@ -97,14 +123,32 @@ fn list_segments(dir: &Path) -> Result<Listing> {
                 bytes: md.len(),
                 modified_ns,
             };
-            // memrec keeps one open; should there be more, name the newest.
-            if partial.as_ref().is_none_or(|q| q.path < p.path) {
-                partial = Some(p);
-            }
+            partials.push((i, p));
         }
     }
     closed.sort();
-    Ok(Listing { closed, partial })
+    partials.sort_by_key(|(i, _)| *i);
+    // A whole one right after the closed ones was closed and not yet
+    // renamed; the one being written has no footer.
+    let mut partial = None;
+    let mut unsealed = Vec::new();
+    let mut torn = Vec::new();
+    for (i, p) in partials {
+        let next = closed.last().map_or(1, |c| c.0 + 1);
+        if i == next && is_whole(&p.path) {
+            closed.push((i, p.path.clone()));
+            unsealed.push(p.path);
+        } else if let Some(older) = partial.replace(p) {
+            // Closed but not synced when the power went: torn.
+            torn.push(older.path);
+        }
+    }
+    Ok(Listing {
+        closed,
+        partial,
+        unsealed,
+        torn,
+    })
 }
 
 /// Where the segments are and which file they make, from what the user
@@ -200,7 +244,12 @@ fn lock_dir(dir: &Path) -> Result<File> {
 pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
     let (segs, file) = locate(&opts.path)?;
     let _lock = lock_dir(&segs)?;
-    let Listing { closed, partial } = list_segments(&segs)?;
+    let Listing {
+        closed,
+        partial,
+        unsealed,
+        torn,
+    } = list_segments(&segs)?;
     let Some((first_index, first_path)) = closed.first() else {
         let what = match &partial {
             Some(p) => format!(
@@ -239,7 +288,16 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
     };
     // A closed segment that cannot be read (damaged after it was written)
     // is left out and named: the others are still the recording.
-    let mut skipped = Vec::new();
+    let mut skipped: Vec<(PathBuf, String)> = torn
+        .into_iter()
+        .map(|p| {
+            let why = format!(
+                "{}: closed but not yet synced when memrec stopped, and not whole (a power cut?)",
+                p.display()
+            );
+            (p, why)
+        })
+        .collect();
     let merged = loop {
         match writer::merge(&inputs, &output, &merge_opts) {
             Ok(m) => break m,
@@ -314,6 +372,7 @@ pub fn recover(opts: &RecoverOptions) -> Result<Recovered> {
         removed,
         checkpoint_ns,
         skipped,
+        unsealed,
     })
 }
 
@@ -437,6 +496,12 @@ pub fn report(r: &Recovered) -> String {
             gaps.join(", ")
         ));
     }
+    for p in &r.unsealed {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        out.push_str(&format!(
+            "  kept     {name}: closed but not yet renamed when memrec stopped; whole by its checksums\n"
+        ));
+    }
     for (_, why) in &r.skipped {
         out.push_str(&format!("  skipped  {why}\n"));
     }
@@ -480,6 +545,55 @@ mod tests {
             force: false,
             keep_segments: false,
         }
+    }
+
+    /// The sealer thread syncs and renames a closed segment while the next
+    /// one is written: a kill between the two leaves a whole `.partial`
+    /// before the open one. It is kept; a torn one (a power cut before its
+    /// sync) is skipped and named.
+    #[test]
+    fn a_closed_segment_not_yet_renamed_is_kept_when_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = killed(dir.path());
+        let whole = write(&segs, "r", 3, (20, 30), &rows(20, 30), 100);
+        std::fs::rename(&whole, segs.join("000003.parquet.partial")).unwrap();
+        std::fs::write(segs.join("000004.parquet.partial"), b"PAR1 and some pages").unwrap();
+        let out = dir.path().join("run.parquet");
+        let r = recover(&opts(out.clone())).unwrap();
+        assert_eq!(read_rows(&out).len(), 30);
+        assert_eq!(r.merged.segments, [1, 2, 3]);
+        assert_eq!(r.unsealed, [segs.join("000003.parquet.partial")]);
+        assert!(r.skipped.is_empty());
+        assert!(r.removed && !segs.exists());
+        let text = report(&r);
+        assert!(
+            text.contains("kept     000003.parquet.partial: closed but not yet renamed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(000004.parquet.partial, 19 B, has no footer"),
+            "{text}"
+        );
+
+        // The same, torn: its last bytes never reached the disk.
+        let dir = tempfile::tempdir().unwrap();
+        let segs = killed(dir.path());
+        let whole = write(&segs, "r", 3, (20, 30), &rows(20, 30), 100);
+        let bytes = std::fs::read(&whole).unwrap();
+        std::fs::remove_file(&whole).unwrap();
+        std::fs::write(
+            segs.join("000003.parquet.partial"),
+            &bytes[..bytes.len() / 2],
+        )
+        .unwrap();
+        std::fs::write(segs.join("000004.parquet.partial"), b"PAR1").unwrap();
+        let out = dir.path().join("run.parquet");
+        let r = recover(&opts(out.clone())).unwrap();
+        assert_eq!(r.merged.segments, [1, 2]);
+        assert!(r.unsealed.is_empty());
+        assert_eq!(r.skipped.len(), 1, "{:?}", r.skipped);
+        assert!(r.skipped[0].1.contains("not whole"), "{:?}", r.skipped);
+        assert_eq!(r.partial.as_ref().map(|p| p.bytes), Some(4));
     }
 
     #[test]
