@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 pub const MAX_CHUNK_BYTES: i64 = 256 << 20;
 /// Largest decoded size of one row group, all columns together.
 pub const MAX_ROW_GROUP_BYTES: i64 = 1 << 30;
-/// Most rows in one row group (memrec writes at most 1 Mi). Rows bound
+/// Most rows in one row group (memrec writes at most 2 Mi). Rows bound
 /// memory however well they compress: a decoded row group takes 8 bytes
 /// per row and column read, so 4 Mi rows of a table's ~25 columns is
 /// under 1 GiB.

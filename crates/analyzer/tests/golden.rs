@@ -7,25 +7,12 @@
 
 mod common;
 
-use common::{read_meta, read_rows, RawRow};
+use common::{memana, read_meta, read_rows, RawRow};
 use serde_json::Value as J;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const SEC: i64 = 1_000_000_000;
-
-fn memana(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memana"))
-        .args(args)
-        .output()
-        .expect("run memana");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn report(path: &Path, extra: &[&str]) -> J {
     let p = path.to_str().unwrap();

@@ -7,7 +7,7 @@
 mod common;
 
 use common::scenario::Rng;
-use common::{hdr, read_meta, read_rows, Builder, RawRow};
+use common::{hdr, memana, read_meta, read_rows, Builder, RawRow};
 use memtrace_schema::tables::kmemleak::{kernel_alloc, kernel_free};
 use memtrace_schema::tables::memleak::{user_alloc, user_free};
 use memtrace_schema::tables::stacks::{kernel_symbol, stack_frame};
@@ -15,22 +15,9 @@ use memtrace_schema::Text;
 use serde_json::Value as J;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const SEC: i64 = 1_000_000_000;
 const T0: i64 = 1_000 * SEC;
-
-fn memana(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memana"))
-        .args(args)
-        .output()
-        .expect("run memana");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn ok(args: &[&str]) -> String {
     let (code, out, err) = memana(args);

@@ -11,7 +11,7 @@ mod common;
 
 use arrow_array::cast::AsArray;
 use arrow_array::RecordBatch;
-use common::{scenario, seal};
+use common::{first_difference, memana, report_content, scenario, seal};
 use memtrace_analyzer::recording::{Recording, TableStats};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -21,19 +21,6 @@ use polars::prelude::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
-
-fn memana(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memana"))
-        .args(args)
-        .output()
-        .expect("run memana");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -177,44 +164,6 @@ fn header_tables(v: &Value) -> BTreeMap<String, (Value, Value, Value)> {
         .collect()
 }
 
-/// A report without what names the file or counts its column chunks
-/// (fewer row groups, fewer chunks).
-fn content(mut v: Value) -> Value {
-    let o = v.as_object_mut().unwrap();
-    o.remove("file");
-    assert_eq!(
-        o["integrity"]["checksums"], "verified",
-        "{}",
-        o["integrity"]
-    );
-    o.remove("integrity");
-    let rows = v["sections"]["header"]["tables"]["recording"]["rows"]
-        .as_array_mut()
-        .unwrap();
-    rows.retain(|r| r["key"] != "file" && r["key"] != "checksums");
-    v
-}
-
-/// The first difference between two JSON values, for the failure message.
-fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).find_map(|k| {
-            first_difference(
-                x.get(k).unwrap_or(&Value::Null),
-                y.get(k).unwrap_or(&Value::Null),
-                &format!("{at}.{k}"),
-            )
-        }),
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}[{i}]"))),
-        _ if a == b => None,
-        _ => Some(format!("{at}: {a} vs {b}")),
-    }
-}
-
 #[test]
 fn a_row_group_of_several_tables_counts_each_table_exactly() {
     let d = tempfile::tempdir().unwrap();
@@ -268,7 +217,7 @@ fn a_row_group_of_several_tables_counts_each_table_exactly() {
     }
     let whole_report = json(&["report", s(&one)]);
     assert_eq!(tables, header_tables(&whole_report));
-    if let Some(d) = first_difference(&content(report), &content(whole_report), "") {
+    if let Some(d) = first_difference(&report_content(report), &report_content(whole_report), "") {
         panic!("the report differs from the one-table-per-row-group file's at {d}");
     }
     let info = json(&["info", s(&mixed)]);

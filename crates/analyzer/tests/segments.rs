@@ -7,27 +7,14 @@
 
 mod common;
 
-use common::{scenario, seal, Builder};
+use common::{first_difference, memana, report_content, scenario, seal, Builder};
 use memtrace_schema::{ClockAnchor, FileMeta, SegmentMeta};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const SEC: i64 = scenario::SEC;
 /// Where the scenario's 60 s are cut into segments.
 const CUTS: [i64; 2] = [scenario::START + 20 * SEC, scenario::START + 40 * SEC];
-
-fn memana(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memana"))
-        .args(args)
-        .output()
-        .expect("run memana");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -181,52 +168,8 @@ fn write_merged(segs: &[Builder], path: &Path) {
     write_sealed(&m, path);
 }
 
-/// A report with what names the files or counts their checksums left out:
-/// the rest must be the same whichever files hold the rows.
-fn content(mut v: Value) -> Value {
-    let o = v.as_object_mut().unwrap();
-    o.remove("file");
-    assert_eq!(
-        o["integrity"]["checksums"], "verified",
-        "{}",
-        o["integrity"]
-    );
-    o.remove("integrity");
-    let rows = v["sections"]["header"]["tables"]["recording"]["rows"]
-        .as_array_mut()
-        .unwrap();
-    rows.retain(|r| r["key"] != "file" && r["key"] != "checksums");
-    v
-}
-
-/// The first difference between two JSON values, for the failure message.
-fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            for k in x.keys().chain(y.keys()) {
-                let d = first_difference(
-                    x.get(k).unwrap_or(&Value::Null),
-                    y.get(k).unwrap_or(&Value::Null),
-                    &format!("{at}.{k}"),
-                );
-                if d.is_some() {
-                    return d;
-                }
-            }
-            None
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}[{i}]"))),
-        _ if a == b => None,
-        _ => Some(format!("{at}: {a} vs {b}")),
-    }
-}
-
 fn assert_same(a: Value, b: Value, what: &str) {
-    let (a, b) = (content(a), content(b));
+    let (a, b) = (report_content(a), report_content(b));
     if let Some(d) = first_difference(&a, &b, "") {
         panic!("{what}: reports differ at {d}");
     }

@@ -177,8 +177,10 @@ struct RecordArgs {
     /// Rows the decoder hands to the writer at a time.
     #[arg(long, default_value_t = 4096)]
     batch_rows: usize,
-    /// Most rows per Parquet row group (each holds one table).
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Most rows per Parquet row group of one table (the small tables of a
+    /// segment share one). Each row group lists every column in the footer,
+    /// which a merge keeps in memory for the whole file it writes.
+    #[arg(long, default_value_t = 2 << 20)]
     row_group_rows: usize,
     /// zstd compression level (1-22).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]

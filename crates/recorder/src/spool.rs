@@ -795,19 +795,13 @@ pub(crate) mod tests {
 
     /// Rows per table, and the stack ids of the frames, in a file.
     pub(crate) fn content(path: &Path) -> (BTreeMap<String, u64>, BTreeSet<u64>) {
+        use crate::writer::merge::test_segments::{batches, kind_ts};
         use arrow_array::cast::AsArray;
         use arrow_array::types::UInt64Type;
         use arrow_array::Array;
-        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-            std::fs::File::open(path).unwrap(),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
         let (mut rows, mut ids) = (BTreeMap::new(), BTreeSet::new());
-        for b in r {
-            let b = b.unwrap();
-            let kind = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
+        for b in batches(path) {
+            let (kind, _) = kind_ts(&b);
             let id = b
                 .column_by_name("stack_frame.stack_id")
                 .unwrap()

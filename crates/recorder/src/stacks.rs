@@ -648,7 +648,7 @@ mod tests {
     fn the_stack_tables_round_trip_through_the_writer() {
         fresh_store();
         use arrow_array::cast::AsArray;
-        use arrow_array::types::{Int64Type, UInt32Type, UInt64Type};
+        use arrow_array::types::{UInt32Type, UInt64Type};
         use arrow_array::Array;
         let me = std::process::id();
         let ip = here();
@@ -687,21 +687,10 @@ mod tests {
         .unwrap();
         w.join().unwrap();
 
-        let f = std::fs::File::open(&path).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-            .unwrap()
-            .build()
-            .unwrap();
         // (kind, ts_ns, the table's own columns as u64, null as None)
         let mut rows: Vec<(String, i64, Vec<Option<u64>>)> = Vec::new();
-        for b in reader {
-            let b = b.unwrap();
-            let kind = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
-            let ts = b
-                .column_by_name("ts_ns")
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .clone();
+        for b in crate::writer::merge::test_segments::batches(&path) {
+            let (kind, ts) = crate::writer::merge::test_segments::kind_ts(&b);
             for i in 0..b.num_rows() {
                 let k = kind.value(i).to_string();
                 let cols: Vec<Option<u64>> = b

@@ -17,6 +17,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -423,3 +424,62 @@ pub fn read_meta(path: &Path) -> FileMeta {
 }
 pub mod scenario;
 pub mod seal;
+
+/// Runs the memana binary: its exit code, stdout and stderr.
+pub fn memana(args: &[&str]) -> (i32, String, String) {
+    // Set for integration tests only (an example includes this module too).
+    let bin = option_env!("CARGO_BIN_EXE_memana").unwrap_or("memana");
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .output()
+        .expect("run memana");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A report with what names the files or counts their checksums left out:
+/// the rest must be the same whichever files hold the rows.
+pub fn report_content(mut v: serde_json::Value) -> serde_json::Value {
+    let o = v.as_object_mut().unwrap();
+    o.remove("file");
+    assert_eq!(
+        o["integrity"]["checksums"], "verified",
+        "{}",
+        o["integrity"]
+    );
+    o.remove("integrity");
+    let rows = v["sections"]["header"]["tables"]["recording"]["rows"]
+        .as_array_mut()
+        .unwrap();
+    rows.retain(|r| r["key"] != "file" && r["key"] != "checksums");
+    v
+}
+
+/// The first difference between two JSON values, for the failure message.
+pub fn first_difference(a: &Json, b: &Json, at: &str) -> Option<String> {
+    match (a, b) {
+        (Json::Object(x), Json::Object(y)) => {
+            for k in x.keys().chain(y.keys()) {
+                let d = first_difference(
+                    x.get(k).unwrap_or(&Json::Null),
+                    y.get(k).unwrap_or(&Json::Null),
+                    &format!("{at}.{k}"),
+                );
+                if d.is_some() {
+                    return d;
+                }
+            }
+            None
+        }
+        (Json::Array(x), Json::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}[{i}]"))),
+        _ if a == b => None,
+        _ => Some(format!("{at}: {a} vs {b}")),
+    }
+}

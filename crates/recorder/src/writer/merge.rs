@@ -84,7 +84,7 @@ impl Default for MergeOptions {
             trigger: None,
             force: false,
             coalesce_below: 64 << 10,
-            row_group_rows: 1 << 20,
+            row_group_rows: 2 << 20,
             zstd_level: 3,
             only_tables: None,
             references: Vec::new(),
@@ -1291,26 +1291,41 @@ pub(crate) mod test_segments {
         path
     }
 
-    /// Every row of a file as (table, ts_ns, a value of the row), sorted.
-    pub fn read_rows(path: &Path) -> Vec<(String, i64, u64)> {
-        use arrow_array::cast::AsArray;
-        use arrow_array::types::{Int64Type, UInt64Type};
-        use arrow_array::Array;
-        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+    /// Every record batch of a Parquet file, in file order.
+    pub fn batches(path: &Path) -> Vec<arrow_array::RecordBatch> {
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
             File::open(path).unwrap(),
         )
         .unwrap()
         .build()
-        .unwrap();
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+    }
+
+    /// A batch's `kind` and `ts_ns` columns.
+    pub fn kind_ts(
+        b: &arrow_array::RecordBatch,
+    ) -> (arrow_array::StringArray, arrow_array::Int64Array) {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Int64Type;
+        let kind = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
+        let ts = b
+            .column_by_name("ts_ns")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        (kind, ts)
+    }
+
+    /// Every row of a file as (table, ts_ns, a value of the row), sorted.
+    pub fn read_rows(path: &Path) -> Vec<(String, i64, u64)> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::UInt64Type;
+        use arrow_array::Array;
         let mut out = Vec::new();
-        for b in r {
-            let b = b.unwrap();
-            let kind = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
-            let ts = b
-                .column_by_name("ts_ns")
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .clone();
+        for b in batches(path) {
+            let (kind, ts) = kind_ts(&b);
             let rss = b
                 .column_by_name("procstat.rss_anon")
                 .unwrap()
@@ -1665,21 +1680,9 @@ mod tests {
 
     /// `(kind, ts_ns)` of every row, in file order.
     fn file_order(path: &Path) -> Vec<(String, i64)> {
-        use arrow_array::cast::AsArray;
-        use arrow_array::types::Int64Type;
-        let r = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
         let mut out = Vec::new();
-        for b in r {
-            let b = b.unwrap();
-            let kind = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
-            let ts = b
-                .column_by_name("ts_ns")
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .clone();
+        for b in super::test_segments::batches(path) {
+            let (kind, ts) = super::test_segments::kind_ts(&b);
             for i in 0..b.num_rows() {
                 out.push((kind.value(i).to_string(), ts.value(i)));
             }

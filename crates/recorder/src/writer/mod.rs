@@ -304,7 +304,7 @@ impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
             batch_rows: 4096,
-            row_group_rows: 1 << 20,
+            row_group_rows: 2 << 20,
             row_group_bytes: 8 << 20,
             open_bytes: 16 << 20,
             zstd_level: 3,
