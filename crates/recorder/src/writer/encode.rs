@@ -368,7 +368,7 @@ impl Encoder {
         meta: &FileMeta,
         failed: bool,
         failure: &Mutex<Option<String>>,
-    ) -> Result<u64, WriteError> {
+    ) -> Result<(u64, usize), WriteError> {
         let fail = |e: WriteError| {
             if let Ok(mut f) = failure.lock() {
                 f.get_or_insert_with(|| e.to_string());
@@ -385,7 +385,7 @@ impl Encoder {
         ];
         if !failed {
             match self.close_all(&kv) {
-                Ok(len) => return Ok(len),
+                Ok(len) => return Ok((len, self.done.len())),
                 Err(e) => fail(e),
             }
         }
@@ -408,7 +408,8 @@ impl Encoder {
         } = self;
         // Its buffer may still write bytes past `complete`: cut them after.
         drop(file);
-        salvage(raw, reserve, &schema, &created_by, complete, done, kv)
+        let groups = done.len();
+        salvage(raw, reserve, &schema, &created_by, complete, done, kv).map(|len| (len, groups))
     }
 
     /// Writes every open group and the footer, with the checksums of what

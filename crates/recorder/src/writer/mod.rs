@@ -540,7 +540,7 @@ impl WriterThread {
             return Ok(0);
         };
         let handle = enc.file_handle().map_err(WriteError::Io)?;
-        let size = enc.close(meta, failed, failure)?;
+        let (size, row_groups) = enc.close(meta, failed, failure)?;
         self.sealed_bytes += size;
         if let Some(sealer) = &self.sealer {
             sealer.send(SealJob {
@@ -550,6 +550,7 @@ impl WriterThread {
                     index,
                     path: std::path::PathBuf::new(),
                     bytes: size,
+                    row_groups,
                     start_ns: meta.start_ns,
                     end_ns: meta.end_ns,
                 },

@@ -65,6 +65,8 @@ pub struct Sealed {
     pub index: u64,
     pub path: PathBuf,
     pub bytes: u64,
+    /// Its row groups: a file merged of segments lists each in its footer.
+    pub row_groups: usize,
     /// The segment's window (`ts_ns` clock).
     pub start_ns: i64,
     pub end_ns: i64,
