@@ -38,10 +38,12 @@ use crate::writer::segments::CARRY_NAME;
 use crate::writer::Sealed;
 
 /// Most row groups in a rotated file. Its merge holds the footer in
-/// memory, each row group's entry for each column (about 60 KB per row
-/// group of 176 columns): 256 keep it near 16 MB. At 2 M rows/s and 2 Mi
-/// rows per group that is a file every 4.5 minutes.
-pub const MAX_FILE_ROW_GROUPS: usize = 256;
+/// memory, each row group's entry for each column: about 0.15 MiB per row
+/// group of 176 columns (a minute at 2 M rows/s, 62 row groups, added 10-13
+/// MiB to memrec's RSS while merged). 64 keep memrec under 100 MiB at that
+/// rate, a file a minute; at the rates of real workloads a period holds
+/// far fewer.
+pub const MAX_FILE_ROW_GROUPS: usize = 64;
 
 /// A period of rotation: by time, by size, or whichever comes first.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
