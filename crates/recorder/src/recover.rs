@@ -636,12 +636,7 @@ mod tests {
         );
         let carry = segs.join(CARRY_NAME);
         let only = MergeOptions {
-            only_tables: Some(
-                memtrace_schema::tables::stacks::TABLES
-                    .iter()
-                    .map(|t| t.name.to_string())
-                    .collect(),
-            ),
+            only_tables: Some(crate::spool::store_tables()),
             ..Default::default()
         };
         writer::merge(std::slice::from_ref(&one), &carry, &only).unwrap();

@@ -133,7 +133,7 @@ struct Done {
 }
 
 /// The stack store's tables: what a segment hands on to later files.
-fn store_tables() -> BTreeSet<String> {
+pub(crate) fn store_tables() -> BTreeSet<String> {
     memtrace_schema::tables::stacks::TABLES
         .iter()
         .map(|t| t.name.to_string())

@@ -1656,12 +1656,7 @@ mod tests {
         // Only the store's tables (what a carry of stacks holds).
         let carry = dir.path().join("carry.parquet");
         let only = MergeOptions {
-            only_tables: Some(
-                memtrace_schema::tables::stacks::TABLES
-                    .iter()
-                    .map(|t| t.name.to_string())
-                    .collect(),
-            ),
+            only_tables: Some(crate::spool::store_tables()),
             ..Default::default()
         };
         merge(&[seg1, seg2.clone()], &carry, &only).unwrap();
