@@ -1,8 +1,9 @@
 //! memana: reports, metadata, regression gates and diffs of memtrace recordings.
 
 use anyhow::{bail, Context, Result};
+use args::{build_filter, FilterArgs};
 use clap::{Args, Parser, Subcommand};
-use memtrace_analyzer::filter::{Filter, LeakCriterion};
+use memtrace_analyzer::filter::Filter;
 use memtrace_analyzer::inputs;
 use memtrace_analyzer::model::{Status, Table};
 use memtrace_analyzer::recording::{ranges_text, Recording};
@@ -14,6 +15,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
+
+mod args;
 
 /// Offline reports and regression gates over memtrace recordings.
 ///
@@ -33,48 +36,6 @@ struct Cli {
     verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
-}
-
-/// What a report looks at.
-#[derive(Args, Clone, Debug)]
-struct FilterArgs {
-    /// Start of the window, relative to the recording start (500ms, 10s, 2m, 1h, 1m30s).
-    #[arg(long, value_name = "DURATION")]
-    from: Option<String>,
-    /// End of the window (excluded), relative to the recording start.
-    #[arg(long, value_name = "DURATION")]
-    to: Option<String>,
-    /// Only rows of this process (tgid); OOM kills: this victim pid.
-    #[arg(long)]
-    pid: Option<u32>,
-    /// Only rows of this command name (exact match); OOM kills: this victim comm.
-    #[arg(long)]
-    comm: Option<String>,
-    /// Rows kept in ranked tables (processes, per-process latency, shrinkers); 0 keeps all.
-    #[arg(long, default_value_t = 20)]
-    top: usize,
-    /// How far before an allocation failure to count reclaim and compaction.
-    #[arg(long, value_name = "DURATION", default_value = "5s")]
-    window: String,
-    /// How far before an OOM kill to look at the victim's growth.
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    oom_window: String,
-    /// Leak criterion: at least this many procstat samples.
-    #[arg(long, default_value_t = 10)]
-    leak_min_samples: usize,
-    /// Leak criterion: at least this long between the first and last sample.
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
-    leak_min_span: String,
-    /// Leak criterion: at least this R² of the linear fit.
-    #[arg(long, default_value_t = 0.9)]
-    leak_min_r2: f64,
-    /// A directory of debug files for naming the code in sampled stacks
-    /// (repeatable), searched by build-id (`DIR/.build-id/ab/cdef….debug`),
-    /// by the recorded path under DIR, and by file name; /usr/lib/debug and
-    /// the recorded paths themselves are searched too. A file is used only
-    /// if its build-id is the recorded one.
-    #[arg(long, value_name = "DIR")]
-    debuginfo: Vec<std::path::PathBuf>,
 }
 
 /// `memana leaks`'s output.
@@ -399,43 +360,6 @@ fn merge_ranges(r: &[(u64, u64)]) -> Vec<(u64, u64)> {
         }
     }
     out
-}
-
-fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
-    let dur =
-        |flag: &str, v: &str| memtrace_cli::parse_duration(v).with_context(|| format!("--{flag}"));
-    let ns = |flag: &str, v: &str| -> Result<i64> {
-        let d = dur(flag, v)?;
-        // Every parsed duration fits; the check keeps it so.
-        memtrace_cli::duration::as_nanos_i64(d).with_context(|| format!("--{flag} {v}: too large"))
-    };
-    let from = a.from.as_deref().map(|v| dur("from", v)).transpose()?;
-    let to = a.to.as_deref().map(|v| dur("to", v)).transpose()?;
-    if !(0.0..=1.0).contains(&a.leak_min_r2) {
-        bail!("--leak-min-r2 must be between 0 and 1");
-    }
-    let (from_ns, to_ns) = memtrace_analyzer::filter::window(
-        rec.start_ns,
-        rec.end_ns,
-        a.from.as_deref().zip(from),
-        a.to.as_deref().zip(to),
-    )
-    .with_context(|| rec.name.clone())?;
-    Ok(Filter {
-        from_ns,
-        to_ns,
-        pid: a.pid,
-        comm: a.comm.clone(),
-        top: a.top,
-        window_ns: ns("window", &a.window)?,
-        oom_window_ns: ns("oom-window", &a.oom_window)?,
-        leak: LeakCriterion {
-            min_samples: a.leak_min_samples,
-            min_span_ns: ns("leak-min-span", &a.leak_min_span)?,
-            min_r2: a.leak_min_r2,
-        },
-        debuginfo: a.debuginfo.clone(),
-    })
 }
 
 /// `memana leaks`'s window and process, as a report's filter.

@@ -336,6 +336,109 @@ impl Status {
     }
 }
 
+/// How much a finding matters, most first: the report's findings are
+/// ranked by this, then by [`Finding::score`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Something was killed or failed (an OOM kill, an allocation failure).
+    Critical,
+    /// A cause of one, or a stall a user felt (a leak suspect, a long reclaim).
+    Warning,
+    /// Worth knowing (pressure that did no harm, a figure that may be off).
+    Info,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// What a finding is about; the JSON `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    OomKill,
+    AllocFailure,
+    LeakSuspect,
+    ReclaimStall,
+    CompactionStall,
+    WatermarkBreach,
+    MemcgReclaim,
+    Swap,
+    HugetlbFailure,
+    MappingFailure,
+    LostEvents,
+}
+
+/// One thing that happened, in a sentence, with where the report has its
+/// details. Sections make them; the report ranks them and prints them first.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub severity: Severity,
+    pub kind: FindingKind,
+    /// Ranks findings of one severity: larger first (bytes, ms, counts:
+    /// whatever orders this kind; kinds are compared by severity first).
+    pub score: f64,
+    /// When it happened (first occurrence), a `ts_ns`.
+    pub ts_ns: Option<i64>,
+    /// One line, e.g. "OOM kill: memscen-oom (pid 3251) in memcg
+    /// /memscen-3250-oom, limit 32.00 MiB". No trailing period.
+    pub summary: String,
+    /// Further lines (the victim's growth before the kill, a verdict).
+    pub details: Vec<String>,
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    /// The memory cgroup's path, where known.
+    pub cgroup: Option<String>,
+    /// The section that holds the details; set by the report from the
+    /// section that made the finding.
+    pub section: &'static str,
+}
+
+impl Finding {
+    pub fn new(severity: Severity, kind: FindingKind, summary: impl Into<String>) -> Self {
+        Finding {
+            severity,
+            kind,
+            score: 0.0,
+            ts_ns: None,
+            summary: summary.into(),
+            details: Vec::new(),
+            pid: None,
+            comm: None,
+            cgroup: None,
+            section: "",
+        }
+    }
+    pub fn score(mut self, score: f64) -> Self {
+        self.score = score;
+        self
+    }
+    pub fn at(mut self, ts_ns: i64) -> Self {
+        self.ts_ns = Some(ts_ns);
+        self
+    }
+    pub fn task(mut self, pid: u32, comm: impl Into<String>) -> Self {
+        self.pid = Some(pid);
+        self.comm = Some(comm.into());
+        self
+    }
+    pub fn cgroup(mut self, path: impl Into<String>) -> Self {
+        self.cgroup = Some(path.into());
+        self
+    }
+    pub fn detail(mut self, line: impl Into<String>) -> Self {
+        self.details.push(line.into());
+        self
+    }
+}
+
 /// What one section computed.
 #[derive(Debug, Clone)]
 pub struct SectionReport {
@@ -348,6 +451,8 @@ pub struct SectionReport {
     pub lossy: bool,
     pub tables: Vec<Table>,
     pub metrics: Vec<Metric>,
+    /// What happened, for the report's opening list (see [`Finding`]).
+    pub findings: Vec<Finding>,
 }
 
 impl SectionReport {
@@ -360,6 +465,7 @@ impl SectionReport {
             lossy: false,
             tables: Vec::new(),
             metrics: Vec::new(),
+            findings: Vec::new(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! A whole report: the chosen sections over one recording.
 
 use crate::filter::Filter;
-use crate::model::{Metric, SectionReport};
+use crate::model::{Finding, Metric, SectionReport};
 use crate::recording::Recording;
 use crate::sections::{self, SectionError};
 use memtrace_schema::integrity::Verified;
@@ -73,6 +73,26 @@ impl Report {
             }
             Verified::Unchecked => serde_json::json!({"checksums": "absent", "chunks": 0}),
         }
+    }
+
+    /// Every section's findings, ranked: severity first, then score
+    /// (larger first), then time; each names the section that made it.
+    pub fn findings(&self) -> Vec<Finding> {
+        let mut out: Vec<Finding> = Vec::new();
+        for s in &self.sections {
+            for f in &s.findings {
+                let mut f = f.clone();
+                f.section = s.id;
+                out.push(f);
+            }
+        }
+        out.sort_by(|a, b| {
+            a.severity
+                .cmp(&b.severity)
+                .then(b.score.total_cmp(&a.score))
+                .then(a.ts_ns.cmp(&b.ts_ns))
+        });
+        out
     }
 
     pub fn lossy(&self) -> bool {
