@@ -37,8 +37,14 @@ pub struct FilterArgs {
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub leak_min_span: String,
     /// Leak criterion: at least this R² of the linear fit.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.99)]
     pub leak_min_r2: f64,
+    /// Leak criterion: total RSS grew at least this much (4096, 512K, 1M).
+    #[arg(long, value_name = "SIZE", default_value = "1M")]
+    pub leak_min_growth: String,
+    /// Leak criterion: gave back at most this share of its rises (0 to 1).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.1)]
+    pub leak_max_given_back: f64,
     /// A directory of debug files for naming the code in sampled stacks
     /// (repeatable), searched by build-id (`DIR/.build-id/ab/cdef….debug`),
     /// by the recorded path under DIR, and by file name; /usr/lib/debug and
@@ -61,6 +67,11 @@ pub fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
     if !(0.0..=1.0).contains(&a.leak_min_r2) {
         bail!("--leak-min-r2 must be between 0 and 1");
     }
+    if !(0.0..=1.0).contains(&a.leak_max_given_back) {
+        bail!("--leak-max-given-back must be between 0 and 1");
+    }
+    let min_growth = memtrace_cli::size::parse_size(&a.leak_min_growth)
+        .with_context(|| format!("--leak-min-growth {}", a.leak_min_growth))?;
     let (from_ns, to_ns) = memtrace_analyzer::filter::window(
         rec.start_ns,
         rec.end_ns,
@@ -73,6 +84,7 @@ pub fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
         to_ns,
         pid: a.pid,
         comm: a.comm.clone(),
+        cgroup: None,
         top: a.top,
         window_ns: ns("window", &a.window)?,
         oom_window_ns: ns("oom-window", &a.oom_window)?,
@@ -80,6 +92,8 @@ pub fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
             min_samples: a.leak_min_samples,
             min_span_ns: ns("leak-min-span", &a.leak_min_span)?,
             min_r2: a.leak_min_r2,
+            min_growth,
+            max_given_back: a.leak_max_given_back,
         },
         debuginfo: a.debuginfo.clone(),
     })

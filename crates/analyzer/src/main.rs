@@ -31,9 +31,10 @@ mod args;
 #[derive(Parser)]
 #[command(name = "memana", version)]
 struct Cli {
-    /// More logging on stderr (-v: info, -vv: debug, -vvv: trace). MEMTRACE_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    /// How much memana logs on stderr. MEMTRACE_LOG (a tracing filter
+    /// such as `debug`) overrides it.
+    #[arg(long, value_enum, default_value = "warn", global = true, value_name = "LEVEL")]
+    log: LogLevel,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -85,7 +86,7 @@ struct LeaksArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
-    #[command(about = report_about())]
+    #[command(about = report_about(), long_about = report_long_about(), after_help = REPORT_EXAMPLES)]
     Report {
         /// The recording: a file (memrec record -o FILE), a directory of
         /// segments or merged files, a glob, or several of these.
@@ -97,6 +98,11 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Every table of every section, the recording's settings and the
+        /// sections with nothing to show (text and markdown; JSON and CSV
+        /// always have everything).
+        #[arg(short, long)]
+        verbose: bool,
         #[command(flatten)]
         filter: FilterArgs,
     },
@@ -168,6 +174,15 @@ enum Cmd {
     },
 }
 
+/// `--log`'s levels, as counts of the shared logging setup's `-v`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogLevel {
+    Warn = 0,
+    Info = 1,
+    Debug = 2,
+    Trace = 3,
+}
+
 /// What a command produced: its output, and for `check` the rules it broke.
 struct Done {
     text: String,
@@ -188,6 +203,27 @@ fn report_about() -> String {
     let ids: Vec<&str> = memtrace_analyzer::sections::ids().collect();
     format!("Print the report: {}", ids.join(", "))
 }
+
+/// `report`'s long help: what it prints first.
+fn report_long_about() -> String {
+    format!(
+        "{}\n\n\
+         The text report opens with the findings, ranked: OOM kills, allocation \
+         failures, leak suspects, reclaim and compaction stalls, watermark \
+         breaches, lost events; each names the section with its details. The key \
+         tables follow, cut to fit one screen; --verbose prints every table, \
+         --section one section whole.",
+        report_about()
+    )
+}
+
+const REPORT_EXAMPLES: &str = "Examples:
+  memana report run.parquet                          # findings and key tables
+  memana report run.parquet -v                       # every table
+  memana report run.parquet --section oom,reclaim    # two sections, whole
+  memana report runs/ --from 2026-11-30T08:09:00Z --to 5m
+  memana report run.parquet --cgroup /system.slice/db.service --pid 4242
+  memana report run.parquet --format json | jq '.findings[0]'";
 
 /// `--section`'s values: the ids of the sections' one list.
 fn section_values() -> clap::builder::PossibleValuesParser {
@@ -212,7 +248,7 @@ fn main() -> ExitCode {
         }
     }));
     let cli: Cli = memtrace_cli::error::parse_args("memana");
-    memtrace_cli::logging::init(cli.verbose);
+    memtrace_cli::logging::init(cli.log as u8);
     match std::panic::catch_unwind(move || run(cli)) {
         Ok(Ok(done)) => finish(done),
         Ok(Err(e)) => {
@@ -398,12 +434,12 @@ fn build_report(rec: &Recording, filter: &Filter, sections: &[String]) -> Result
     Ok(report)
 }
 
-fn render_report(r: &Report, format: Format) -> String {
+fn render_report(r: &Report, format: Format, detail: render::Detail) -> String {
     match format {
-        Format::Text => render::text::report(r),
+        Format::Text => render::text::report(r, detail),
         Format::Json => render::json::to_string(&render::json::report(r)),
         Format::Csv => render::csv::report(r),
-        Format::Markdown => render::markdown::report(r),
+        Format::Markdown => render::markdown::report(r, detail),
     }
 }
 
@@ -413,19 +449,26 @@ fn run(cli: Cli) -> Result<Done> {
             files,
             section,
             format,
+            verbose,
             filter,
         } => {
             let rec = open_with_rows(&files)?;
             let f = build_filter(&filter, &rec)?;
             let report = build_report(&rec, &f, &section)?;
-            Ok(Done::ok(render_report(&report, format)))
+            // One section asked for by name is shown whole.
+            let detail = if verbose || !section.is_empty() {
+                render::Detail::Full
+            } else {
+                render::Detail::Brief
+            };
+            Ok(Done::ok(render_report(&report, format, detail)))
         }
         Cmd::Info { files, format } => {
             let rec = open(&files)?;
             let f = Filter::default();
             let mut report = build_report(&rec, &f, &["header".to_string()])?;
             add_files(&mut report, &rec);
-            Ok(Done::ok(render_report(&report, format)))
+            Ok(Done::ok(render_report(&report, format, render::Detail::Full)))
         }
         Cmd::Check {
             files,

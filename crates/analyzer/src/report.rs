@@ -16,6 +16,8 @@ pub struct Report {
     pub start_ns: i64,
     pub end_ns: i64,
     pub window: (i64, i64),
+    /// Unix-epoch ns minus `ts_ns`, from the recording's start anchor.
+    pub wall_offset_ns: Option<i64>,
     pub filter: Filter,
     pub sections: Vec<SectionReport>,
     /// What the checksums showed.
@@ -50,11 +52,23 @@ impl Report {
             start_ns: rec.start_ns,
             end_ns: rec.end_ns,
             window: rec.window(filter),
+            wall_offset_ns: rec
+                .meta
+                .to_realtime_ns(rec.start_ns)
+                .and_then(|w| w.checked_sub(rec.start_ns)),
             filter: filter.clone(),
             sections,
             verified: rec.verified,
             warnings: rec.warnings.clone(),
         })
+    }
+
+    /// How this report's times read.
+    pub fn clock(&self) -> crate::render::Clock {
+        crate::render::Clock {
+            start_ns: self.start_ns,
+            wall_offset_ns: self.wall_offset_ns,
+        }
     }
 
     /// Every metric, in section order.

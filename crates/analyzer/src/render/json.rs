@@ -1,6 +1,6 @@
 //! The JSON report (documented in docs/REPORTS.md).
 
-use crate::model::{Metric, SectionReport, Table};
+use crate::model::{Finding, Metric, SectionReport, Table};
 use crate::report::Report;
 use serde_json::{json, Map, Value as J};
 
@@ -63,6 +63,26 @@ pub fn section(s: &SectionReport) -> J {
     })
 }
 
+/// One finding; `rank` counts from 1.
+pub fn finding(rank: usize, f: &Finding, r: &Report) -> J {
+    let clock = r.clock();
+    json!({
+        "rank": rank,
+        "severity": f.severity,
+        "kind": f.kind,
+        "summary": f.summary,
+        "details": f.details,
+        "ts_ns": f.ts_ns,
+        "offset_s": f.ts_ns.map(|t| (t - r.start_ns) as f64 / 1e9),
+        "time": f.ts_ns.and_then(|t| clock.wall(t)).map(|w| w.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
+        "pid": f.pid,
+        "comm": f.comm,
+        "cgroup": f.cgroup,
+        "score": f.score,
+        "section": f.section,
+    })
+}
+
 pub fn report(r: &Report) -> J {
     let mut sections = Map::new();
     for s in &r.sections {
@@ -70,9 +90,22 @@ pub fn report(r: &Report) -> J {
     }
     let metrics: Vec<J> = r.metrics().into_iter().map(|(s, m)| metric(s, m)).collect();
     let f = &r.filter;
+    let clock = r.clock();
+    let rfc = |t: i64| {
+        clock
+            .wall(t)
+            .map(|w| w.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+    };
+    let findings: Vec<J> = r
+        .findings()
+        .iter()
+        .enumerate()
+        .map(|(i, x)| finding(i + 1, x, r))
+        .collect();
     json!({
         "format_version": REPORT_FORMAT_VERSION,
         "file": r.file,
+        "findings": findings,
         "recording": {
             "host": r.host,
             "kernel_release": r.kernel,
@@ -80,13 +113,21 @@ pub fn report(r: &Report) -> J {
             "start_ns": r.start_ns,
             "end_ns": r.end_ns,
             "duration_s": (r.end_ns - r.start_ns) as f64 / 1e9,
+            "start_time": rfc(r.start_ns),
+            "end_time": rfc(r.end_ns),
         },
-        "window": {"from_ns": r.window.0, "to_ns": r.window.1},
+        "window": {
+            "from_ns": r.window.0,
+            "to_ns": r.window.1,
+            "from_time": rfc(r.window.0),
+            "to_time": rfc(r.window.1),
+        },
         "filter": {
             "from_ns": f.from_ns,
             "to_ns": f.to_ns,
             "pid": f.pid,
             "comm": f.comm,
+            "cgroup": f.cgroup,
             "top": f.top,
             "window_ns": f.window_ns,
             "oom_window_ns": f.oom_window_ns,

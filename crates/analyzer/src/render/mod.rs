@@ -7,6 +7,61 @@ pub mod text;
 
 use crate::model::{Table, TextLimit, Unit, Value};
 
+/// How much of a report the text and markdown formats print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// The findings and the key tables, cut to fit one screen.
+    Brief,
+    /// Every table of every section, settings and empty sections included.
+    Full,
+}
+
+/// How a report's times read: seconds from the recording's start, and the
+/// wall-clock time when the recording has a clock anchor (every memrec
+/// file has one; see `clock_anchors` in docs/SCHEMA.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub start_ns: i64,
+    /// Unix-epoch ns minus `ts_ns` (CLOCK_BOOTTIME), from the start anchor.
+    pub wall_offset_ns: Option<i64>,
+}
+
+impl Clock {
+    /// Offsets only.
+    pub fn offsets(start_ns: i64) -> Clock {
+        Clock {
+            start_ns,
+            wall_offset_ns: None,
+        }
+    }
+
+    /// The wall-clock time of a `ts_ns`, in UTC.
+    pub fn wall(&self, ts_ns: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+        let unix = ts_ns.checked_add(self.wall_offset_ns?)?;
+        Some(chrono::DateTime::from_timestamp_nanos(unix))
+    }
+
+    /// `+1.808s`.
+    pub fn offset(&self, ts_ns: i64) -> String {
+        format!("{:+.3}s", (ts_ns as f64 - self.start_ns as f64) / 1e9)
+    }
+
+    /// `08:09:05.060 +1.808s` (time of day in UTC, then the offset); the
+    /// offset alone without an anchor.
+    pub fn stamp(&self, ts_ns: i64) -> String {
+        match self.wall(ts_ns) {
+            Some(w) => format!("{} {}", w.format("%H:%M:%S%.3f"), self.offset(ts_ns)),
+            None => self.offset(ts_ns),
+        }
+    }
+
+    /// `2026-11-22 08:09:03.252 UTC`, or `-` without an anchor.
+    pub fn date_time(&self, ts_ns: i64) -> String {
+        self.wall(ts_ns)
+            .map_or_else(|| "-".into(), |w| w.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+    }
+}
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -63,8 +118,13 @@ pub fn human_bytes(v: f64) -> String {
     format!("{x:.2} {}", UNITS[i])
 }
 
-/// A cell as people read it.
+/// A cell as people read it; times as offsets from `start_ns`.
 pub fn human(v: &Value, unit: Unit, start_ns: i64) -> String {
+    human_at(v, unit, &Clock::offsets(start_ns))
+}
+
+/// A cell as people read it; times as wall-clock time and offset.
+pub fn human_at(v: &Value, unit: Unit, clock: &Clock) -> String {
     let f = match v {
         Value::Null => return "-".into(),
         Value::Text(s) => return clean(s),
@@ -79,7 +139,11 @@ pub fn human(v: &Value, unit: Unit, start_ns: i64) -> String {
         Unit::Ns => format!("{:.3} ms", f / 1e6),
         Unit::Ms => format!("{f:.3} ms"),
         Unit::Seconds => format!("{f:.3} s"),
-        Unit::Timestamp => format!("{:+.3}s", (f - start_ns as f64) / 1e9),
+        Unit::Timestamp => match v {
+            Value::Int(t) => clock.stamp(*t),
+            Value::UInt(t) => i64::try_from(*t).map_or_else(|_| v.plain(), |t| clock.stamp(t)),
+            _ => format!("{:+.3}s", (f - clock.start_ns as f64) / 1e9),
+        },
         Unit::Ratio => format!("{:.2}%", f * 100.0),
         Unit::PagesPerSec => format!("{f:.3}"),
         Unit::None | Unit::Count | Unit::Pages => {
@@ -95,6 +159,8 @@ pub fn human(v: &Value, unit: Unit, start_ns: i64) -> String {
 /// Header text of a column: the name, with the unit when values do not show it.
 pub fn header(name: &str, unit: Unit) -> String {
     match unit {
+        // Shown as wall-clock time and offset, not as ns.
+        Unit::Timestamp if name == "ts_ns" => "time".to_string(),
         Unit::Pages => format!("{name} [pages]"),
         Unit::PagesPerSec => format!("{name} [pages/s]"),
         _ => name.to_string(),
@@ -125,6 +191,145 @@ pub fn omitted_note(t: &Table, shown: usize) -> Option<String> {
     } else {
         None
     }
+}
+
+/// Columns the text report has: the terminal's when stdout is one, else
+/// `COLUMNS`, else 120.
+pub fn width() -> u16 {
+    // SAFETY: TIOCGWINSZ fills a plain struct; the result is checked.
+    let tty = unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col > 0)
+            .then_some(ws.ws_col)
+    };
+    tty.or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .filter(|&w: &u16| w >= 40)
+        .unwrap_or(120)
+}
+
+/// A table the brief report shows: its section and id, the columns it keeps
+/// (those the table has, in this order; empty keeps all) and how many rows.
+#[derive(Debug)]
+pub struct KeyTable {
+    pub section: &'static str,
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    pub rows: usize,
+}
+
+/// The brief report's tables, in report order: what a reader checks after
+/// the findings. A section with none of these shows no table when brief.
+pub static KEY_TABLES: &[KeyTable] = &[
+    KeyTable {
+        section: "growth",
+        table: "processes",
+        columns: &[
+            "tgid", "comm", "cgroup", "samples", "rss_last", "rss_growth", "growth_rate", "r2",
+            "verdict", "leak_suspect", "exited",
+        ],
+        rows: 5,
+    },
+    KeyTable {
+        section: "growth",
+        table: "cgroups",
+        columns: &[],
+        rows: 5,
+    },
+    KeyTable {
+        section: "paf",
+        table: "by_kind",
+        columns: &[],
+        rows: 5,
+    },
+    KeyTable {
+        section: "reclaim",
+        table: "latency",
+        columns: &[
+            "reclaimer", "cgroup", "begins", "reclaimed", "p50", "p99", "max", "total",
+        ],
+        rows: 5,
+    },
+    KeyTable {
+        section: "oom",
+        table: "victims",
+        columns: &[
+            "ts_ns", "victim_pid", "victim_comm", "constraint", "cgroup", "oom_memcg", "rss",
+            "growth_before", "growth_rate_before",
+        ],
+        rows: 5,
+    },
+    KeyTable {
+        section: "faults",
+        table: "by_process",
+        columns: &[],
+        rows: 5,
+    },
+    KeyTable {
+        section: "swap",
+        table: "cgroups",
+        columns: &[],
+        rows: 5,
+    },
+    KeyTable {
+        section: "mappings",
+        table: "failures",
+        columns: &[],
+        rows: 5,
+    },
+    KeyTable {
+        section: "compaction",
+        table: "stalls",
+        columns: &[
+            "tgid", "comm", "stalls", "success", "fail", "p50", "p99", "max", "total",
+        ],
+        rows: 5,
+    },
+    KeyTable {
+        section: "hugetlb",
+        table: "processes",
+        columns: &[],
+        rows: 5,
+    },
+    KeyTable {
+        section: "leaks",
+        table: "user_outstanding",
+        columns: &["stack_id", "tgid", "comm", "bytes", "allocations", "oldest_age"],
+        rows: 5,
+    },
+    KeyTable {
+        section: "leaks",
+        table: "kernel_outstanding",
+        columns: &["stack_id", "kind", "cache", "bytes", "allocations", "oldest_age", "comms"],
+        rows: 5,
+    },
+];
+
+/// The table cut to a key table's columns and rows (the full row count kept,
+/// so the renderer says how many were left out).
+pub fn key_view(t: &Table, k: &KeyTable) -> Table {
+    let keep: Vec<usize> = if k.columns.is_empty() {
+        (0..t.columns.len()).collect()
+    } else {
+        k.columns
+            .iter()
+            .filter_map(|name| t.columns.iter().position(|c| c.name == *name))
+            .collect()
+    };
+    let shown = shown_rows(t);
+    let mut out = Table {
+        id: t.id.clone(),
+        title: t.title.clone(),
+        columns: keep.iter().map(|&j| t.columns[j].clone()).collect(),
+        rows: shown
+            .iter()
+            .take(k.rows)
+            .map(|&i| keep.iter().map(|&j| t.rows[i][j].clone()).collect())
+            .collect(),
+        total_rows: t.total_rows.max(t.rows.len()),
+        text_limit: TextLimit::All,
+    };
+    out.text_limit = TextLimit::Head(k.rows);
+    out
 }
 
 pub fn is_numeric(v: &Value) -> bool {

@@ -1,18 +1,56 @@
-//! Aligned tables for a terminal.
+//! Tables for a terminal: the findings first, then the key tables (brief)
+//! or every table (full), each fitted to the terminal's width.
 
-use super::{clean, clean_to, header, human, is_numeric, omitted_note, shown_rows, NOTE_CAP};
-use crate::model::{SectionReport, Status, Table, Unit, Value};
+use super::{
+    clean, clean_to, header, human_at, is_numeric, key_view, omitted_note, shown_rows, width,
+    Clock, Detail, KEY_TABLES, NOTE_CAP,
+};
+use crate::model::{Finding, SectionReport, Status, Table, Unit, Value};
 use crate::report::Report;
+use comfy_table::{CellAlignment, ContentArrangement};
 use std::fmt::Write;
 
-/// Renders one table as aligned columns (two-column key/value tables as a list).
+/// Findings the brief report lists before it says how many more there are.
+const BRIEF_FINDINGS: usize = 8;
+
+/// Column gaps and a dashed rule under the header, no borders: what `ps`,
+/// `free` and bcc's tools print, so it greps and pastes well.
+const STYLE: &str = "     -             ";
+
+/// A comfy table of `heads` and `cells`, fitted to `width` columns less the
+/// indent; numeric columns right-aligned.
+fn grid(heads: Vec<String>, cells: Vec<Vec<String>>, right: &[bool], width: u16) -> String {
+    let mut g = comfy_table::Table::new();
+    g.load_preset(STYLE)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(width)
+        .set_header(heads);
+    for r in cells {
+        g.add_row(r);
+    }
+    for (j, &r) in right.iter().enumerate() {
+        if let Some(c) = g.column_mut(j) {
+            if r {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+    }
+    g.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// Renders one table (two-column key/value tables as a list), indented.
 pub fn table(out: &mut String, t: &Table, start_ns: i64, indent: &str) {
+    table_at(out, t, &Clock::offsets(start_ns), indent, width());
+}
+
+/// As [`table`], with wall-clock times and a width.
+pub fn table_at(out: &mut String, t: &Table, clock: &Clock, indent: &str, width: u16) {
     let rows = shown_rows(t);
     if t.columns.len() == 2 && t.columns[0].name == "key" {
         let w = t
             .rows
             .iter()
-            .map(|r| human(&r[0], Unit::None, 0).len())
+            .map(|r| human_at(&r[0], Unit::None, clock).len())
             .max()
             .unwrap_or(0);
         for &i in &rows {
@@ -20,8 +58,8 @@ pub fn table(out: &mut String, t: &Table, start_ns: i64, indent: &str) {
             let _ = writeln!(
                 out,
                 "{indent}{:<w$}  {}",
-                human(&r[0], Unit::None, 0),
-                human(&r[1], t.columns[1].unit, start_ns)
+                human_at(&r[0], Unit::None, clock),
+                human_at(&r[1], t.columns[1].unit, clock)
             );
         }
         return;
@@ -33,53 +71,27 @@ pub fn table(out: &mut String, t: &Table, start_ns: i64, indent: &str) {
             t.rows[i]
                 .iter()
                 .zip(&t.columns)
-                .map(|(v, c)| human(v, c.unit, start_ns))
+                .map(|(v, c)| human_at(v, c.unit, clock))
                 .collect()
         })
         .collect();
-    let mut widths: Vec<usize> = heads.iter().map(|h| h.chars().count()).collect();
-    for r in &cells {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
     let right: Vec<bool> = (0..t.columns.len())
         .map(|j| {
             let col = || rows.iter().map(|&i| &t.rows[i][j]);
             col().any(is_numeric) && col().all(|v| is_numeric(v) || *v == Value::Null)
         })
         .collect();
-    let line = |out: &mut String, vals: &[String]| {
-        let mut s = String::from(indent);
-        for (j, v) in vals.iter().enumerate() {
-            if j > 0 {
-                s.push_str("  ");
-            }
-            let pad = widths[j].saturating_sub(v.chars().count());
-            if right[j] {
-                s.push_str(&" ".repeat(pad));
-                s.push_str(v);
-            } else {
-                s.push_str(v);
-                if j + 1 < vals.len() {
-                    s.push_str(&" ".repeat(pad));
-                }
-            }
-        }
-        let _ = writeln!(out, "{}", s.trim_end());
-    };
-    line(out, &heads);
-    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    line(out, &rule);
-    for r in &cells {
-        line(out, r);
+    let w = width.saturating_sub(indent.len() as u16).max(20);
+    for line in grid(heads, cells, &right, w).lines() {
+        let _ = writeln!(out, "{indent}{line}");
     }
     if let Some(n) = omitted_note(t, rows.len()) {
         let _ = writeln!(out, "{indent}{n}");
     }
 }
 
-pub fn section(out: &mut String, s: &SectionReport, start_ns: i64) {
+/// One section, whole.
+pub fn section(out: &mut String, s: &SectionReport, clock: &Clock, width: u16) {
     let _ = writeln!(out, "== {} ==", s.title);
     if let Some(m) = s.status.message() {
         let what = if matches!(s.status, Status::NotRecorded(_)) {
@@ -103,43 +115,51 @@ pub fn section(out: &mut String, s: &SectionReport, start_ns: i64) {
             let _ = writeln!(out, "    (none)");
             continue;
         }
-        table(out, t, start_ns, "    ");
+        table_at(out, t, clock, "    ", width);
     }
     let _ = writeln!(out);
 }
 
-pub fn report(r: &Report) -> String {
-    let mut out = String::new();
+/// The opening lines: file, host, kernel, span in wall-clock time, window,
+/// filter, warnings.
+fn heading(out: &mut String, r: &Report, clock: &Clock) {
     let _ = writeln!(
         out,
-        "{}: host {}, kernel {}, {:.3} s recorded{}",
+        "{}: host {}, kernel {}, {:.3} s recorded, {} to {}",
         clean(&r.file),
         clean(&r.host),
         clean(&r.kernel),
         (r.end_ns - r.start_ns) as f64 / 1e9,
-        if r.window != (r.start_ns, r.end_ns) {
-            format!(
-                "  window +{:.3}s..+{:.3}s",
-                (r.window.0 - r.start_ns) as f64 / 1e9,
-                (r.window.1 - r.start_ns) as f64 / 1e9
-            )
-        } else {
-            String::new()
-        }
+        clock.date_time(r.start_ns),
+        clock.wall(r.end_ns).map_or_else(
+            || clock.offset(r.end_ns),
+            |w| w.format("%H:%M:%S%.3f").to_string()
+        ),
     );
-    if r.filter.pid.is_some() || r.filter.comm.is_some() {
+    if r.window != (r.start_ns, r.end_ns) {
         let _ = writeln!(
             out,
-            "filter: {}{}",
-            r.filter
-                .pid
-                .map(|p| format!("tgid={p} "))
-                .unwrap_or_default(),
-            r.filter
-                .comm
-                .as_ref()
-                .map(|c| format!("comm={}", clean(c)))
-                .unwrap_or_default()
+            "window: {} to {}",
+            clock.stamp(r.window.0),
+            clock.stamp(r.window.1)
+        );
+    }
+    let f = &r.filter;
+    let mut filter = Vec::new();
+    if let Some(p) = f.pid {
+        filter.push(format!("tgid={p}"));
+    }
+    if let Some(c) = &f.comm {
+        filter.push(format!("comm={}", clean(c)));
+    }
+    if let Some(c) = &f.cgroup {
+        filter.push(format!("cgroup={}", clean(c)));
+    }
+    if !filter.is_empty() {
+        let _ = writeln!(
+            out,
+            "filter: {} (node-wide tables are not filtered)",
+            filter.join(" ")
         );
     }
     for w in &r.warnings {
@@ -151,9 +171,152 @@ pub fn report(r: &Report) -> String {
             "WARNING: some figures rest on data with losses; see the sections' notes."
         );
     }
+}
+
+/// The ranked findings as a table: rank, severity, when, what, and the
+/// section with the details.
+pub fn findings(out: &mut String, list: &[Finding], clock: &Clock, width: u16, limit: usize) {
+    if list.is_empty() {
+        let _ = writeln!(
+            out,
+            "Findings: none (no OOM kill, allocation failure, leak suspect, stall or loss)."
+        );
+        return;
+    }
+    let _ = writeln!(out, "Findings, most severe first");
+    let shown = list.len().min(limit.max(1));
+    let cells: Vec<Vec<String>> = list[..shown]
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut what = clean_to(&f.summary, NOTE_CAP);
+            for d in &f.details {
+                what.push('\n');
+                what.push_str(&clean_to(d, NOTE_CAP));
+            }
+            vec![
+                format!("{}", i + 1),
+                f.severity.name().to_uppercase(),
+                f.ts_ns.map_or_else(|| "-".into(), |t| clock.stamp(t)),
+                what,
+                f.section.to_string(),
+            ]
+        })
+        .collect();
+    let heads = ["#", "severity", "when", "finding", "details in"]
+        .map(String::from)
+        .to_vec();
+    let w = width.saturating_sub(2).max(40);
+    for line in grid(heads, cells, &[true, false, false, false, false], w).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    if shown < list.len() {
+        let _ = writeln!(
+            out,
+            "  ({} more findings: --verbose lists them all, --format json has each)",
+            list.len() - shown
+        );
+    }
+}
+
+/// The brief report: heading, findings, key tables, and one line naming
+/// what was left out and how to see it.
+fn brief(out: &mut String, r: &Report, clock: &Clock, width: u16) {
     let _ = writeln!(out);
+    findings(out, &r.findings(), clock, width, BRIEF_FINDINGS);
     for s in &r.sections {
-        section(&mut out, s, r.start_ns);
+        if s.status != Status::Ok {
+            continue;
+        }
+        for k in KEY_TABLES.iter().filter(|k| k.section == s.id) {
+            let Some(t) = s.tables.iter().find(|t| t.id == k.table) else {
+                continue;
+            };
+            if t.rows.is_empty() {
+                continue;
+            }
+            let v = key_view(t, k);
+            let _ = writeln!(out);
+            let _ = writeln!(out, "{} [{}]", t.title, s.id);
+            let w = width.saturating_sub(2).max(40);
+            let cells: Vec<Vec<String>> = v
+                .rows
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .zip(&v.columns)
+                        .map(|(x, c)| human_at(x, c.unit, clock))
+                        .collect()
+                })
+                .collect();
+            let right: Vec<bool> = (0..v.columns.len())
+                .map(|j| {
+                    v.rows.iter().any(|r| is_numeric(&r[j]))
+                        && v.rows
+                            .iter()
+                            .all(|r| is_numeric(&r[j]) || r[j] == Value::Null)
+                })
+                .collect();
+            let heads = v.columns.iter().map(|c| header(&c.name, c.unit)).collect();
+            for line in grid(heads, cells, &right, w).lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+            let total = t.total_rows.max(t.rows.len());
+            if total > v.rows.len() {
+                let _ = writeln!(
+                    out,
+                    "  ({} of {total} rows; --section {} for all)",
+                    v.rows.len(),
+                    s.id
+                );
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let missing: Vec<&str> = r
+        .sections
+        .iter()
+        .filter(|s| matches!(s.status, Status::NotRecorded(_)))
+        .map(|s| s.id)
+        .collect();
+    let empty: Vec<&str> = r
+        .sections
+        .iter()
+        .filter(|s| matches!(s.status, Status::NoData(_)))
+        .map(|s| s.id)
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not recorded: {} (memrec record --probes +GROUP; memrec probes lists them).",
+            missing.join(", ")
+        );
+    }
+    if !empty.is_empty() {
+        let _ = writeln!(out, "Nothing in the window: {}.", empty.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "More: -v prints every table and the settings, --section ID one section whole, --format json everything."
+    );
+}
+
+/// The text report.
+pub fn report(r: &Report, detail: Detail) -> String {
+    let mut out = String::new();
+    let clock = r.clock();
+    let width = width();
+    heading(&mut out, r, &clock);
+    match detail {
+        Detail::Brief => brief(&mut out, r, &clock, width),
+        Detail::Full => {
+            let _ = writeln!(out);
+            findings(&mut out, &r.findings(), &clock, width, usize::MAX);
+            let _ = writeln!(out);
+            for s in &r.sections {
+                section(&mut out, s, &clock, width);
+            }
+        }
     }
     out
 }
