@@ -152,3 +152,13 @@ mod tests {
         assert_eq!(w.per(), "per 1 s interval");
     }
 }
+
+/// A memory cgroup's path as the recording names it (`meta.cgroups`);
+/// `id N` when memrec did not see its path, `-` for none.
+pub fn cgroup_name(rec: &Recording, id: u64) -> String {
+    match rec.meta.cgroups.get(&id) {
+        Some(p) => p.clone(),
+        None if id == 0 => "-".to_string(),
+        None => format!("id {id}"),
+    }
+}

@@ -11,7 +11,9 @@ use polars::prelude::*;
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
-use crate::model::{Metric, SectionReport, Status, Table, TextLimit, Unit, Value};
+use crate::model::{
+    Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, TextLimit, Unit, Value,
+};
 use crate::recording::{GroupState, Recording};
 use crate::report_row;
 use crate::stats::Latency;
@@ -375,6 +377,44 @@ fn stall_tables(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<u6
     let ok = stalls.iter().filter(|a| a.success).count() as u64;
     let mut d: Vec<i64> = stalls.iter().map(|a| a.duration_ns()).collect();
     let l = Latency::of(&mut d);
+    if let Some(worst) = stalls.iter().max_by_key(|a| a.duration_ns()) {
+        // Every direct compaction stall is an allocation that waited; the
+        // long ones are warnings.
+        let long = stalls
+            .iter()
+            .filter(|a| a.duration_ns() >= f.stall_ns)
+            .count();
+        let first = stalls.iter().map(|a| a.start_ns).min().unwrap_or(worst.start_ns);
+        let ms = |ns: i64| ns as f64 / 1e6;
+        let sev = if long > 0 {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        r.findings.push(
+            Finding::new(
+                sev,
+                FindingKind::CompactionStall,
+                format!(
+                    "Direct compaction: {n} stalls ({ok} succeeded, {} failed){}, {:.3} ms in all; \
+                     longest {:.3} ms by {} pid {}",
+                    n - ok,
+                    if long > 0 {
+                        format!(", {long} of them {:.0} ms or longer", ms(f.stall_ns))
+                    } else {
+                        String::new()
+                    },
+                    ms(l.sum),
+                    ms(worst.duration_ns()),
+                    worst.comm,
+                    worst.tgid
+                ),
+            )
+            .score(ms(worst.duration_ns()))
+            .at(first)
+            .task(worst.tgid as u32, worst.comm.clone()),
+        );
+    }
     let m = |name: &str, v: Value, u: Unit| Metric::new(format!("compaction.{name}"), v, u);
     let ms = |v: Option<i64>| Value::from(v.map(|x| x as f64 / 1e6));
     r.metrics.push(m("stalls", n.into(), Unit::Count));

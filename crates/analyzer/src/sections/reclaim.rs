@@ -3,7 +3,7 @@
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
-use crate::model::{Metric, SectionReport, Status, Table, Unit, Value};
+use crate::model::{Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit, Value};
 use crate::recording::Recording;
 use crate::report_row;
 use crate::stats::{ratio, Latency};
@@ -216,6 +216,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     any |= latency(rec, f, &mut r)?;
     any |= kswapd(rec, f, &mut r)?;
     any |= slab(rec, f, &mut r)?;
+    findings(rec, f, &mut r)?;
     if !any {
         r.status = Status::NoData("no reclaim rows in the selected window".into());
     }
@@ -821,4 +822,116 @@ mod tests {
         );
         assert_eq!(awake_time(&[], 0, 100), 0);
     }
+}
+
+/// Reclaim as findings: per reclaimer (and, for memcg reclaim, per memory
+/// cgroup of the reclaiming task), how often tasks reclaimed, how long the
+/// longest pass took, and who waited. A pass of `--stall` or longer makes a
+/// warning; memcg reclaim is worth knowing even when short (a cgroup at its
+/// limit); direct and node reclaim only when they stalled.
+fn findings(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), SectionError> {
+    let lf = rec.scan(
+        "reclaim_end",
+        f,
+        &[
+            "ts_ns",
+            "tgid",
+            "comm",
+            "cgroup_id",
+            "reclaimer",
+            "nr_reclaimed",
+            "duration_ns",
+        ],
+    )?;
+    let fr = rec.fetch("reclaim_end", lf)?;
+    let (ts, tgid, comm, cg, who, nr, dur) = (
+        fr.i64_or0("ts_ns")?,
+        fr.u64_or0("tgid")?,
+        fr.str_or_empty("comm")?,
+        fr.u64_or0("cgroup_id")?,
+        fr.str_or_empty("reclaimer")?,
+        fr.u64_or0("nr_reclaimed")?,
+        fr.i64("duration_ns")?,
+    );
+    #[derive(Default)]
+    struct Acc {
+        passes: u64,
+        reclaimed: u64,
+        total_ns: i64,
+        stalls: u64,
+        first_ts: Option<i64>,
+        /// (duration, row) of the longest pass.
+        worst: Option<(i64, usize)>,
+    }
+    let mut by: BTreeMap<(String, u64), Acc> = BTreeMap::new();
+    for i in 0..ts.len() {
+        // Only memcg reclaim is told per cgroup: the others reclaim the node.
+        let key_cg = if who[i] == "memcg" { cg[i] } else { 0 };
+        let a = by.entry((who[i].clone(), key_cg)).or_default();
+        a.passes += 1;
+        a.reclaimed += nr[i];
+        a.first_ts = Some(a.first_ts.map_or(ts[i], |t: i64| t.min(ts[i])));
+        if let Some(d) = dur[i] {
+            a.total_ns += d;
+            if d >= f.stall_ns {
+                a.stalls += 1;
+            }
+            if a.worst.is_none_or(|(w, _)| d > w) {
+                a.worst = Some((d, i));
+            }
+        }
+    }
+    let ms = |ns: i64| ns as f64 / 1e6;
+    for ((name, cgroup_id), a) in by {
+        let stalled = a.stalls > 0;
+        if !stalled && name != "memcg" {
+            continue;
+        }
+        let (sev, kind) = match (stalled, name.as_str()) {
+            (true, _) => (Severity::Warning, FindingKind::ReclaimStall),
+            (false, _) => (Severity::Info, FindingKind::MemcgReclaim),
+        };
+        let where_ = if name == "memcg" {
+            format!(" in memcg {}", super::common::cgroup_name(rec, cgroup_id))
+        } else {
+            String::new()
+        };
+        let worst = a
+            .worst
+            .map(|(d, i)| format!("; longest {:.3} ms by {} pid {}", ms(d), comm[i], tgid[i]))
+            .unwrap_or_default();
+        let stalls = if stalled {
+            format!(", {} of them {:.0} ms or longer", a.stalls, ms(f.stall_ns))
+        } else {
+            String::new()
+        };
+        let mut fd = Finding::new(
+            sev,
+            kind,
+            format!(
+                "{} reclaim{where_}: {} passes{stalls}, {} pages reclaimed, {:.3} ms in all{worst}",
+                match name.as_str() {
+                    "memcg" => "Memcg",
+                    "direct" => "Direct",
+                    "node" => "Node",
+                    other => other,
+                },
+                a.passes,
+                a.reclaimed,
+                ms(a.total_ns),
+            ),
+        )
+        .score(ms(a.worst.map_or(0, |w| w.0)) + a.passes as f64 / 1e6);
+        if let Some(t) = a.first_ts {
+            fd = fd.at(t);
+        }
+        if let Some((_, i)) = a.worst {
+            fd = fd.task(tgid[i] as u32, comm[i].clone());
+        }
+        if name == "memcg" {
+            fd = fd.cgroup(super::common::cgroup_name(rec, cgroup_id));
+        }
+        r.findings.push(fd);
+    }
+    Ok(())
 }

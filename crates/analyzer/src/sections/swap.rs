@@ -56,14 +56,6 @@ pub static SECTION: Section = Section {
     compute,
 };
 
-fn cgroup_name(rec: &Recording, id: u64) -> String {
-    match rec.meta.cgroups.get(&id) {
-        Some(p) => p.clone(),
-        None if id == 0 => "-".to_string(),
-        None => format!("id {id}"),
-    }
-}
-
 pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionError> {
     let mut r = start(rec, &SECTION);
     if r.status != Status::Ok {
@@ -85,7 +77,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         procs.push(ProcessRow {
             tgid: pc.tgid[i],
             comm: pc.comm[i].clone(),
-            cgroup: cgroup_name(rec, cg),
+            cgroup: super::common::cgroup_name(rec, cg),
             swap_ins: pc.n[i],
         });
     }
@@ -131,7 +123,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     let mut rows: Vec<CgroupRow> = by_cg
         .into_iter()
         .map(|(id, (i, o))| CgroupRow {
-            cgroup: cgroup_name(rec, id),
+            cgroup: super::common::cgroup_name(rec, id),
             swap_ins: i,
             swap_outs: o,
         })

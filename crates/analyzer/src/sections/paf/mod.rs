@@ -1,6 +1,7 @@
 //! Page-allocation failures against the zone watermarks, and the slow path
 //! (reclaim, compaction) that ran before them.
 
+mod findings;
 mod query;
 mod slow_path;
 mod verdict;
@@ -155,6 +156,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         TextLimit::Head(f.top * 3)
     });
     let empty = Vec::new();
+    let mut judged: Vec<(Failure, Verdict)> = Vec::with_capacity(failures.len());
     for (i, fl) in failures.iter().enumerate() {
         let zs = zones_at.get(&fl.ts_ns).unwrap_or(&empty);
         let (elig, verdict) = judge(fl, zs, &idx);
@@ -165,6 +167,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             Verdict::Unknown => 3,
         };
         verdicts[vi] += 1;
+        judged.push((fl.clone(), verdict));
         let e = by_kind
             .entry((fl.order, fl.gfp.clone(), fl.highest_zone.clone()))
             .or_default();
@@ -288,6 +291,8 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     r.tables.push(ft);
     r.tables.push(zt);
     r.tables.extend(slow);
+    r.findings.extend(findings::failures(&judged));
+    r.findings.extend(findings::watermarks(&timeline));
     let (sum, tl) = zone_tables(&timeline, &mut r.metrics);
     r.tables.push(sum);
     r.tables.push(tl);

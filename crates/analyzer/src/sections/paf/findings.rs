@@ -1,0 +1,117 @@
+//! What the allocation-failure section tells first: the failures, by order
+//! and verdict, and the zones whose free pages fell to their watermarks.
+
+use super::verdict::{Failure, Level, Verdict, ZoneRow};
+use crate::model::{Finding, FindingKind, Severity};
+use std::collections::BTreeMap;
+
+/// Why a verdict, in words a reader acts on.
+fn because(v: Verdict, order: u32) -> String {
+    match v {
+        Verdict::Exhaustion => "every eligible zone was at or under its min watermark: memory ran out".into(),
+        Verdict::Fragmentation => format!(
+            "free pages were above the min watermark but no free block of order {order}: fragmentation"
+        ),
+        Verdict::Other => {
+            "free pages were above min: a cpuset, mempolicy or no-retry allocation".into()
+        }
+        Verdict::Unknown => "no zone snapshot at the failure, so no verdict".into(),
+    }
+}
+
+/// One finding per (order, verdict): how many, first when and by whom.
+pub(super) fn failures(list: &[(Failure, Verdict)]) -> Vec<Finding> {
+    let mut groups: BTreeMap<(u32, &'static str), Vec<&(Failure, Verdict)>> = BTreeMap::new();
+    for x in list {
+        groups.entry((x.0.order, x.1.name())).or_default().push(x);
+    }
+    let mut out = Vec::new();
+    for ((order, _), xs) in groups {
+        let Some(first) = xs.iter().min_by_key(|x| x.0.ts_ns) else {
+            continue;
+        };
+        let (f, v) = (&first.0, first.1);
+        let mut comms: Vec<&str> = xs.iter().map(|x| x.0.comm.as_str()).collect();
+        comms.sort_unstable();
+        comms.dedup();
+        let n = xs.len();
+        let mut summary = format!(
+            "{n} order-{order} allocation failure{} ({}): {}",
+            if n == 1 { "" } else { "s" },
+            if f.gfp.is_empty() { "gfp unknown" } else { &f.gfp },
+            because(v, order),
+        );
+        if !f.highest_zone.is_empty() {
+            summary.push_str(&format!("; highest zone {}", f.highest_zone));
+        }
+        let who = if comms.len() > 3 {
+            format!("{}, … ({} commands)", comms[..3].join(", "), comms.len())
+        } else {
+            comms.join(", ")
+        };
+        out.push(
+            Finding::new(Severity::Critical, FindingKind::AllocFailure, summary)
+                .score(n as f64)
+                .at(f.ts_ns)
+                .task(f.tgid, f.comm.clone())
+                .detail(format!("first by {} pid {}; by {who}", f.comm, f.tgid)),
+        );
+    }
+    out
+}
+
+/// One finding per zone whose interval snapshots fell to its low watermark
+/// or under (kswapd wakes at low; allocations stall at min).
+pub(super) fn watermarks(timeline: &[ZoneRow]) -> Vec<Finding> {
+    let mut groups: BTreeMap<(u32, u32, &str), Vec<&ZoneRow>> = BTreeMap::new();
+    for z in timeline {
+        groups
+            .entry((z.node, z.zone_idx, z.zone.as_str()))
+            .or_default()
+            .push(z);
+    }
+    let mut out = Vec::new();
+    for ((node, _, zone), zs) in groups {
+        let level = |z: &ZoneRow| Level::of(z.free as i64, z.min, z.low, z.high, 0);
+        let below_min = zs.iter().filter(|z| level(z) == Level::BelowMin).count();
+        let below_low = zs
+            .iter()
+            .filter(|z| matches!(level(z), Level::BelowMin | Level::BelowLow))
+            .count();
+        if below_low == 0 {
+            continue;
+        }
+        let Some(lowest) = zs.iter().min_by_key(|z| z.free) else {
+            continue;
+        };
+        let first = zs
+            .iter()
+            .filter(|z| matches!(level(z), Level::BelowMin | Level::BelowLow))
+            .map(|z| z.ts_ns)
+            .min()
+            .unwrap_or(lowest.ts_ns);
+        let (sev, mark) = if below_min > 0 {
+            (Severity::Warning, format!("at or under min in {below_min}"))
+        } else {
+            (Severity::Info, format!("at or under low in {below_low}"))
+        };
+        out.push(
+            Finding::new(
+                sev,
+                FindingKind::WatermarkBreach,
+                format!(
+                    "Zone {zone} (node {node}): free pages {mark} of {} snapshots; lowest {} pages \
+                     (min {}, low {}, high {})",
+                    zs.len(),
+                    lowest.free,
+                    lowest.min,
+                    lowest.low,
+                    lowest.high
+                ),
+            )
+            .score(below_low as f64 / zs.len() as f64)
+            .at(first),
+        );
+    }
+    out
+}
