@@ -1,10 +1,13 @@
 //! Per-process memory growth from `procstat` samples (and `oom_victim`).
 
 use super::{start, Section, SectionError};
-use crate::filter::Filter;
+use crate::filter::{Filter, LeakCriterion};
 use crate::frame::{values_i64_opt, values_u64, IntMap, StrIds};
-use crate::model::{Metric, SectionReport, Status, Table, TextLimit, Unit};
+use crate::model::{
+    Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, TextLimit, Unit,
+};
 use crate::recording::Recording;
+use crate::render::human_bytes;
 use crate::report_row;
 use crate::stats::{ExactFit, Fit};
 use polars::prelude::*;
@@ -34,6 +37,44 @@ pub struct Triple {
     pub peak: u64,
 }
 
+/// Why a process is or is not a leak suspect: the first test of the
+/// [`LeakCriterion`] it fails, in the criterion's order (docs/REPORTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Suspect,
+    /// Fewer samples before its exit than `min_samples`.
+    TooFewSamples,
+    /// Those samples span less than `min_span`.
+    TooShort,
+    /// The fit's slope is not positive.
+    NotGrowing,
+    /// Grew less than `min_growth` from the first to the last sample.
+    GrewLittle,
+    /// Gave back more than `max_given_back` of what it took.
+    GaveBack,
+    /// The line explains less than `min_r2` of the samples' variance.
+    NotLinear,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Suspect => "suspect",
+            Verdict::TooFewSamples => "too few samples",
+            Verdict::TooShort => "too short",
+            Verdict::NotGrowing => "not growing",
+            Verdict::GrewLittle => "grew little",
+            Verdict::GaveBack => "gave memory back",
+            Verdict::NotLinear => "not linear",
+        }
+    }
+
+    /// Whether the samples were enough to judge the growth at all.
+    pub fn judged(self) -> bool {
+        !matches!(self, Verdict::TooFewSamples | Verdict::TooShort)
+    }
+}
+
 /// One process's figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Process {
@@ -42,21 +83,38 @@ pub struct Process {
     pub samples: u64,
     pub first_ts: i64,
     pub last_ts: i64,
-    /// Total RSS = rss_anon + rss_file + rss_shmem.
+    /// Total RSS = rss_anon + rss_file + rss_shmem, over the samples before
+    /// the exit (over the exit samples when there is nothing else).
     pub rss: Triple,
+    /// The FIELDS, over the same samples as `rss`.
     pub fields: Vec<Triple>,
+    /// The highest VmHWM of every sample, the exit's included (a high-water
+    /// mark is still right at the exit).
+    pub hwm: u64,
+    /// Whether `rss` and `fields` come from samples before the exit.
+    pub live: bool,
     /// Fit of total RSS over time, exit samples left out.
     pub fit: Fit,
     /// Time between the first and the last sample of the fit.
     pub fit_span_ns: i64,
-    pub leak: bool,
+    /// Σ falls / Σ rises of total RSS between consecutive samples of the
+    /// fit; `None` when it never rose.
+    pub given_back: Option<f64>,
+    pub verdict: Verdict,
     pub exited: bool,
     pub oom_killed: bool,
 }
 
 impl Process {
-    pub fn growth(&self) -> i64 {
-        self.rss.last as i64 - self.rss.first as i64
+    /// Last − first total RSS before the exit; `None` for a process seen
+    /// only at its exit (the exit sample never counts toward growth).
+    pub fn growth(&self) -> Option<i64> {
+        self.live
+            .then(|| self.rss.last as i64 - self.rss.first as i64)
+    }
+
+    pub fn suspect(&self) -> bool {
+        self.verdict == Verdict::Suspect
     }
 }
 
@@ -106,24 +164,30 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         }
     }
     for p in &mut procs {
-        p.leak = is_leak(p, f);
+        p.verdict = verdict(p, &f.leak);
     }
     rank(&mut procs);
+    let c = &f.leak;
     r.notes.push(format!(
-        "Growth rate: least-squares slope of total RSS (rss_anon + rss_file + rss_shmem) over \
-         ts_ns, exit samples left out. Leak suspected when slope > 0, R² >= {}, >= {} samples \
-         over >= {} s.",
-        f.leak.min_r2,
-        f.leak.min_samples,
-        f.leak.min_span_ns as f64 / 1e9
+        "Growth: total RSS (rss_anon + rss_file + rss_shmem) over the samples before each \
+         process's exit (the exit sample never counts); rate: its least-squares slope. Leak \
+         suspect (verdict): >= {} samples over >= {} s, grew >= {}, gave back <= {:.0}% of its \
+         rises, R² >= {}. Suspects first, by rate; then the processes judged, by rate; then \
+         those with too few samples or too short, by growth.",
+        c.min_samples,
+        c.min_span_ns as f64 / 1e9,
+        human_bytes(c.min_growth as f64),
+        c.max_given_back * 100.0,
+        c.min_r2,
     ));
     let suspects: Vec<(u32, &str)> = procs
         .iter()
-        .filter(|p| p.leak)
+        .filter(|p| p.suspect())
         .map(|p| (p.tgid, p.comm.as_str()))
         .collect();
     r.notes
         .extend(super::leaks::growth_links(rec, f, &suspects)?);
+    r.findings = procs.iter().filter(|p| p.suspect()).map(finding).collect();
     if procs.is_empty() {
         r.status =
             Status::NoData("no procstat samples in the selected window and processes".into());
@@ -135,24 +199,73 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     Ok(r)
 }
 
-/// The leak criterion (see docs/REPORTS.md).
-pub fn is_leak(p: &Process, f: &Filter) -> bool {
-    p.fit.slope.is_some_and(|s| s > 0.0)
-        && p.fit.r2.is_some_and(|r2| r2 >= f.leak.min_r2)
-        && p.fit.n >= f.leak.min_samples
-        && p.fit_span_ns >= f.leak.min_span_ns
+/// The leak criterion (see docs/REPORTS.md): the first test the process
+/// fails, or [`Verdict::Suspect`].
+pub fn verdict(p: &Process, c: &LeakCriterion) -> Verdict {
+    if p.fit.n < c.min_samples {
+        Verdict::TooFewSamples
+    } else if p.fit_span_ns < c.min_span_ns {
+        Verdict::TooShort
+    } else if !p.fit.slope.is_some_and(|s| s > 0.0) {
+        Verdict::NotGrowing
+    } else if p.growth().unwrap_or(0) < i64::try_from(c.min_growth).unwrap_or(i64::MAX) {
+        Verdict::GrewLittle
+    } else if p.given_back.is_some_and(|g| g > c.max_given_back) {
+        Verdict::GaveBack
+    } else if !p.fit.r2.is_some_and(|r2| r2 >= c.min_r2) {
+        Verdict::NotLinear
+    } else {
+        Verdict::Suspect
+    }
 }
 
-/// Highest growth rate first (no rate last), then largest growth, tgid, comm.
+/// Suspects first, then the processes the criterion could judge, both by
+/// growth rate (highest first); then those with too few samples or too
+/// short a span, whose rate means little, by growth. Ties: growth, rate,
+/// tgid, comm.
 pub fn rank(procs: &mut [Process]) {
+    let tier = |p: &Process| match p.verdict {
+        Verdict::Suspect => 0,
+        v if v.judged() => 1,
+        _ => 2,
+    };
+    let rate = |p: &Process| p.fit.slope.unwrap_or(f64::NEG_INFINITY);
+    let growth = |p: &Process| p.growth().unwrap_or(i64::MIN);
     procs.sort_by(|a, b| {
-        let sa = a.fit.slope.unwrap_or(f64::NEG_INFINITY);
-        let sb = b.fit.slope.unwrap_or(f64::NEG_INFINITY);
-        sb.total_cmp(&sa)
-            .then(b.growth().cmp(&a.growth()))
+        let (ta, tb) = (tier(a), tier(b));
+        let first = if ta < 2 {
+            rate(b).total_cmp(&rate(a)).then(growth(b).cmp(&growth(a)))
+        } else {
+            growth(b).cmp(&growth(a)).then(rate(b).total_cmp(&rate(a)))
+        };
+        ta.cmp(&tb)
+            .then(first)
             .then(a.tgid.cmp(&b.tgid))
             .then(a.comm.cmp(&b.comm))
     });
+}
+
+/// A suspect's finding: what it grew, how fast, over how long, how well
+/// the line fits.
+fn finding(p: &Process) -> Finding {
+    let rate = p.fit.slope.unwrap_or(0.0);
+    Finding::new(
+        Severity::Warning,
+        FindingKind::LeakSuspect,
+        format!(
+            "Leak suspect: {} pid {} grew {} at {}/s for {:.1} s (R² {:.3}, {} samples)",
+            p.comm,
+            p.tgid,
+            human_bytes(p.growth().unwrap_or(0) as f64),
+            human_bytes(rate),
+            p.fit_span_ns as f64 / 1e9,
+            p.fit.r2.unwrap_or(0.0),
+            p.fit.n,
+        ),
+    )
+    .score(rate)
+    .at(p.first_ts)
+    .task(p.tgid, p.comm.clone())
 }
 
 /// How procstat rows map to processes and their names (see
@@ -255,39 +368,30 @@ impl Names {
     }
 }
 
-/// Running figures of one process.
+/// First / last / peak of a set of samples. Index 0: total RSS; then FIELDS.
 #[derive(Debug, Clone)]
-struct Acc {
+struct Span {
     n: u64,
     first_ts: i64,
     last_ts: i64,
-    /// Index 0: total RSS; then FIELDS.
     first: [u64; 10],
     last: [u64; 10],
     peak: [u64; 10],
-    exits: u64,
-    fit: ExactFit,
-    fit_first_ts: i64,
-    fit_last_ts: i64,
 }
 
-impl Acc {
+impl Span {
     fn new() -> Self {
-        Acc {
+        Span {
             n: 0,
             first_ts: i64::MAX,
             last_ts: i64::MIN,
             first: [0; 10],
             last: [0; 10],
             peak: [0; 10],
-            exits: 0,
-            fit: ExactFit::default(),
-            fit_first_ts: i64::MAX,
-            fit_last_ts: i64::MIN,
         }
     }
 
-    fn add(&mut self, ts: i64, exit: bool, v: &[u64; 10]) {
+    fn add(&mut self, ts: i64, v: &[u64; 10]) {
         self.n += 1;
         if ts < self.first_ts {
             self.first_ts = ts;
@@ -300,14 +404,53 @@ impl Acc {
         for (p, x) in self.peak.iter_mut().zip(v) {
             *p = (*p).max(*x);
         }
-        if exit {
-            self.exits += 1;
-        } else {
-            self.fit.add(ts, v[0] as i64);
-            self.fit_first_ts = self.fit_first_ts.min(ts);
-            self.fit_last_ts = self.fit_last_ts.max(ts);
+    }
+}
+
+/// Running figures of one process: every sample, and those before its exit.
+#[derive(Debug, Clone)]
+struct Acc {
+    all: Span,
+    live: Span,
+    fit: ExactFit,
+    /// (ts, total RSS) of the samples before the exit, for what it gave back.
+    points: Vec<(i64, u64)>,
+}
+
+impl Acc {
+    fn new() -> Self {
+        Acc {
+            all: Span::new(),
+            live: Span::new(),
+            fit: ExactFit::default(),
+            points: Vec::new(),
         }
     }
+
+    fn add(&mut self, ts: i64, exit: bool, v: &[u64; 10]) {
+        self.all.add(ts, v);
+        if !exit {
+            self.live.add(ts, v);
+            self.fit.add(ts, v[0] as i64);
+            self.points.push((ts, v[0]));
+        }
+    }
+}
+
+/// Σ falls / Σ rises of the values between consecutive points in time
+/// order (ties by value); `None` when nothing rose.
+pub fn given_back(points: &mut [(i64, u64)]) -> Option<f64> {
+    points.sort_unstable();
+    let (mut up, mut down) = (0u128, 0u128);
+    for w in points.windows(2) {
+        let (a, b) = (w[0].1, w[1].1);
+        if b > a {
+            up += u128::from(b - a);
+        } else {
+            down += u128::from(a - b);
+        }
+    }
+    (up > 0).then(|| down as f64 / up as f64)
 }
 
 /// A u64 column of a batch as a slice when it has one chunk and no nulls.
@@ -364,32 +507,37 @@ fn load(rec: &Recording, f: &Filter) -> Result<Vec<Process>, SectionError> {
         Ok(())
     })?;
     let mut out = Vec::new();
-    for ((tgid, epoch), a) in accs {
+    for ((tgid, epoch), mut a) in accs {
         let comm = names.name(tgid, epoch);
         if f.comm.as_deref().is_some_and(|want| want != comm) {
             continue;
         }
+        let live = a.live.n > 0;
+        let basis = if live { &a.live } else { &a.all };
         let tri = |k: usize| Triple {
-            first: a.first[k],
-            last: a.last[k],
-            peak: a.peak[k],
+            first: basis.first[k],
+            last: basis.last[k],
+            peak: basis.peak[k],
         };
         out.push(Process {
             tgid,
             comm: comm.to_string(),
-            samples: a.n,
-            first_ts: a.first_ts,
-            last_ts: a.last_ts,
+            samples: a.all.n,
+            first_ts: a.all.first_ts,
+            last_ts: a.all.last_ts,
             rss: tri(0),
             fields: (1..10).map(tri).collect(),
+            hwm: a.all.peak[HWM + 1],
+            live,
             fit: a.fit.fit(1e9),
-            fit_span_ns: if a.fit.n > 0 {
-                a.fit_last_ts - a.fit_first_ts
+            fit_span_ns: if live {
+                a.live.last_ts - a.live.first_ts
             } else {
                 0
             },
-            leak: false,
-            exited: a.exits > 0,
+            given_back: given_back(&mut a.points),
+            verdict: Verdict::TooFewSamples,
+            exited: a.live.n < a.all.n,
             oom_killed: false,
         });
     }
@@ -408,11 +556,13 @@ report_row! {
         rss_last: u64 => Bytes,
         rss_max: u64 => Bytes,
         rss_peak: u64 => Bytes,
-        rss_growth: i64 => Bytes,
+        rss_growth: Option<i64> => Bytes,
         growth_rate: Option<f64> => BytesPerSec,
         r2: Option<f64> => None,
         fit_samples: usize => Count,
         fit_span: i64 => Ns,
+        given_back: Option<f64> => Ratio,
+        verdict: &'static str => None,
         leak_suspect: bool => None,
         exited: bool => None,
         oom_killed: bool => None,
@@ -453,13 +603,15 @@ fn tables(procs: &[Process], top: usize) -> (Table, Table) {
             rss_first: p.rss.first,
             rss_last: p.rss.last,
             rss_max: p.rss.peak,
-            rss_peak: p.fields[HWM].peak,
+            rss_peak: p.hwm,
             rss_growth: p.growth(),
             growth_rate: p.fit.slope,
             r2: p.fit.r2,
             fit_samples: p.fit.n,
             fit_span: p.fit_span_ns,
-            leak_suspect: p.leak,
+            given_back: p.given_back,
+            verdict: p.verdict.name(),
+            leak_suspect: p.suspect(),
             exited: p.exited,
             oom_killed: p.oom_killed,
         });
@@ -486,7 +638,7 @@ fn metrics(procs: &[Process]) -> Vec<Metric> {
     let count = |p: fn(&Process) -> bool| procs.iter().filter(|x| p(x)).count() as u64;
     let mut m = vec![
         Metric::new("growth.processes", procs.len() as u64, Unit::Count),
-        Metric::new("growth.leak_suspects", count(|p| p.leak), Unit::Count),
+        Metric::new("growth.leak_suspects", count(Process::suspect), Unit::Count),
         Metric::new("growth.exited", count(|p| p.exited), Unit::Count),
         Metric::new("growth.oom_killed", count(|p| p.oom_killed), Unit::Count),
     ];
@@ -501,7 +653,7 @@ fn metrics(procs: &[Process]) -> Vec<Metric> {
             Unit::BytesPerSec,
         ));
     }
-    if let Some(max) = procs.iter().map(|p| p.fields[HWM].peak).max() {
+    if let Some(max) = procs.iter().map(|p| p.hwm).max() {
         m.push(Metric::new("growth.peak_rss_bytes", max, Unit::Bytes));
     }
     let mut by_comm: BTreeMap<&str, Vec<&Process>> = BTreeMap::new();
@@ -514,11 +666,12 @@ fn metrics(procs: &[Process]) -> Vec<Metric> {
                 Metric::new("growth.max_bytes_per_s", max, Unit::BytesPerSec).label("comm", comm),
             );
         }
-        let peak = ps.iter().map(|p| p.fields[HWM].peak).max().unwrap_or(0);
+        let peak = ps.iter().map(|p| p.hwm).max().unwrap_or(0);
         m.push(Metric::new("growth.peak_rss_bytes", peak, Unit::Bytes).label("comm", comm));
-        let growth = ps.iter().map(|p| p.growth()).max().unwrap_or(0);
-        m.push(Metric::new("growth.rss_growth_bytes", growth, Unit::Bytes).label("comm", comm));
-        let leaks = ps.iter().filter(|p| p.leak).count() as u64;
+        if let Some(growth) = ps.iter().filter_map(|p| p.growth()).max() {
+            m.push(Metric::new("growth.rss_growth_bytes", growth, Unit::Bytes).label("comm", comm));
+        }
+        let leaks = ps.iter().filter(|p| p.suspect()).count() as u64;
         m.push(Metric::new("growth.leak_suspects", leaks, Unit::Count).label("comm", comm));
         m.push(Metric::new("growth.processes", ps.len() as u64, Unit::Count).label("comm", comm));
     }

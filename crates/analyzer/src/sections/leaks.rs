@@ -23,7 +23,9 @@ use super::common::push_ranked;
 use super::{Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{values_u64, StrIds};
-use crate::model::{Metric, SectionReport, Status, Table, TextLimit, Unit};
+use crate::model::{
+    Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, TextLimit, Unit,
+};
 use crate::recording::{GroupState, ReadError, Recording};
 use crate::report_row;
 use crate::stacks::{folded as folded_stack, symbolized_stacks, Frame, KernelSymbols};
@@ -43,6 +45,17 @@ pub const LARGE_KMALLOC: u64 = 64 << 10;
 pub const LARGE_ORDER: u32 = 3;
 /// Frames of a stack shown in a table's `frames` column.
 const SHORT_FRAMES: usize = 3;
+
+/// A group's outstanding allocations are a leak finding when, counting only
+/// those at least this old at the window's end (bcc memleak's default
+/// `--older`: younger blocks may be about to be freed), ...
+pub const LEAK_MIN_AGE_NS: i64 = 500_000_000;
+/// ... there are at least this many of them (a leak repeats: a few blocks
+/// kept are a program's state, such as its stdio buffers), ...
+pub const LEAK_MIN_ALLOCATIONS: f64 = 100.0;
+/// ... and they are at least this share of the bytes the group allocated in
+/// the window (a stack that frees most of what it allocates churns).
+pub const LEAK_MIN_KEPT_SHARE: f64 = 0.5;
 
 /// Which allocations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -555,6 +568,40 @@ impl Leaks {
         self.ranked(by)
     }
 
+    /// Groups of `side` by what they allocated in the window and still held
+    /// at its end, counting only allocations at least `min_age_ns` old then,
+    /// with the bytes each group allocated in the window; largest first.
+    pub fn kept(&self, side: Side, min_age_ns: i64) -> Vec<(Stat, f64)> {
+        let mut by: HashMap<u32, (Stat, f64)> = HashMap::new();
+        let aged = self.to.saturating_sub(min_age_ns);
+        for a in self
+            .allocs
+            .iter()
+            .filter(|a| a.side == side && a.ts >= self.lo && a.ts < self.hi)
+        {
+            let e = by
+                .entry(a.group)
+                .or_insert_with(|| (Stat::new(a.group), 0.0));
+            e.1 += a.bytes as f64 * a.weight;
+            if a.outstanding(self.lo, self.hi) && a.ts <= aged {
+                e.0.add(a, false);
+            }
+        }
+        let allocated: HashMap<u32, f64> = by.iter().map(|(g, v)| (*g, v.1)).collect();
+        let kept = by
+            .into_iter()
+            .filter(|(_, v)| v.0.recorded > 0)
+            .map(|(g, v)| (g, v.0))
+            .collect();
+        self.ranked(kept)
+            .into_iter()
+            .map(|s| {
+                let a = allocated.get(&s.group).copied().unwrap_or(0.0);
+                (s, a)
+            })
+            .collect()
+    }
+
     fn ranked(&self, by: HashMap<u32, Stat>) -> Vec<Stat> {
         let mut v: Vec<Stat> = by.into_values().collect();
         v.sort_by(|a, b| {
@@ -894,6 +941,17 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         })
         .collect();
     let mut ids = ids;
+    // The groups whose outstanding allocations are a leak finding.
+    let leaking: Vec<(Side, Stat, f64)> = [Side::User, Side::Kernel]
+        .into_iter()
+        .flat_map(|side| {
+            l.kept(side, LEAK_MIN_AGE_NS)
+                .into_iter()
+                .filter(|(s, allocated)| is_leak(s, *allocated))
+                .map(move |(s, a)| (side, s, a))
+        })
+        .collect();
+    ids.extend(l.stack_ids(leaking.iter().map(|x| &x.1)));
     for g in &l.large {
         if let Some(s) = g.stack {
             ids.insert(s);
@@ -904,6 +962,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     }
     let stacks = Stacks::load(rec, f, &ids, &sites)?;
     r.notes.extend(stacks.notes.iter().cloned());
+    r.findings = leak_findings(rec, &l, &stacks, &leaking);
     let span_s = ((l.to - l.from).max(1)) as f64 / 1e9;
     r.notes.push(format!(
         "Outstanding: allocated in the window (+{:.3}s..+{:.3}s) and not freed by its end; a \
@@ -1134,6 +1193,125 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             .push("No allocation recorded before the window's end.".into());
     }
     Ok(r)
+}
+
+/// Whether a group's kept allocations (see [`Leaks::kept`]) are a leak:
+/// enough of them, and most of what the group allocated in the window.
+fn is_leak(kept: &Stat, allocated: f64) -> bool {
+    kept.count >= LEAK_MIN_ALLOCATIONS && kept.bytes >= LEAK_MIN_KEPT_SHARE * allocated
+}
+
+/// The section's findings: per process, its heap's leaking groups together
+/// (named by the largest one's stack); per kernel group, its own. Score:
+/// bytes held per second since the oldest of them was allocated.
+fn leak_findings(
+    rec: &Recording,
+    l: &Leaks,
+    stacks: &Stacks,
+    leaking: &[(Side, Stat, f64)],
+) -> Vec<Finding> {
+    struct Held<'a> {
+        side: Side,
+        /// The largest group (by bytes kept).
+        top: &'a Stat,
+        bytes: f64,
+        count: f64,
+        allocated: f64,
+        oldest: i64,
+    }
+    let mut held: Vec<Held> = Vec::new();
+    // `leaking` is largest first per side: the first group of a process is its top.
+    let mut by_tgid: HashMap<u32, usize> = HashMap::new();
+    for (side, s, allocated) in leaking {
+        let key = l.groups[s.group as usize].key;
+        let slot = match side {
+            Side::User => by_tgid.get(&key.owner).copied(),
+            Side::Kernel => None,
+        };
+        match slot {
+            Some(i) => {
+                let h = &mut held[i];
+                h.bytes += s.bytes;
+                h.count += s.count;
+                h.allocated += allocated;
+                h.oldest = h.oldest.min(s.oldest);
+            }
+            None => {
+                if *side == Side::User {
+                    by_tgid.insert(key.owner, held.len());
+                }
+                held.push(Held {
+                    side: *side,
+                    top: s,
+                    bytes: s.bytes,
+                    count: s.count,
+                    allocated: *allocated,
+                    oldest: s.oldest,
+                });
+            }
+        }
+    }
+    held.iter()
+        .map(|h| {
+            let g = &l.groups[h.top.group as usize];
+            let sampled = !l.periods(h.side).is_empty();
+            let amount = format!(
+                "{}{} in {} allocations",
+                if sampled { "an estimated " } else { "" },
+                human_bytes(est(h.bytes)),
+                est(h.count)
+            );
+            let stack = stacks.short(g.key.origin);
+            let age_s = (l.to - h.oldest).max(0) as f64 / 1e9;
+            let share = if h.allocated > 0.0 {
+                h.bytes / h.allocated * 100.0
+            } else {
+                100.0
+            };
+            let (summary, pid) = match h.side {
+                Side::User => (
+                    format!(
+                        "Outstanding heap: {} pid {} holds {amount} not freed (memleak), top \
+                         stack {stack}",
+                        l.name(g.comm),
+                        g.key.owner
+                    ),
+                    Some(g.key.owner),
+                ),
+                Side::Kernel => {
+                    let cache = l.top_names(&h.top.caches);
+                    let what = if cache.is_empty() {
+                        l.name(g.key.owner).to_string()
+                    } else {
+                        format!("{} {cache}", l.name(g.key.owner))
+                    };
+                    (
+                        format!(
+                            "Outstanding kernel memory: {what} holds {amount} not freed \
+                             (kmemleak), allocated by {}, top stack {stack}",
+                            l.top_names(&h.top.comms)
+                        ),
+                        None,
+                    )
+                }
+            };
+            let see = match pid {
+                Some(p) => format!("memana leaks {} --pid {p}", rec.name),
+                None => format!("memana leaks {} --kernel", rec.name),
+            };
+            let mut out = Finding::new(Severity::Warning, FindingKind::LeakSuspect, summary)
+                .score(h.bytes / age_s.max(1e-9))
+                .at(h.oldest)
+                .detail(format!(
+                    "{share:.0}% of what those stacks allocated in the window, the oldest \
+                     {age_s:.1} s old at its end; the stacks: `{see}`"
+                ));
+            if let Some(p) = pid {
+                out = out.task(p, l.name(g.comm));
+            }
+            out
+        })
+        .collect()
 }
 
 /// `<prefix>.outstanding_bytes` and `_allocations`, in all and per `label`.
