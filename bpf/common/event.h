@@ -47,6 +47,8 @@ struct mt_config {
 	__u32 stack_every;           /* user stack of one event in this many per CPU; 0: none (stacks.h) */
 	__u32 nr_nodes;              /* online node ids in node_ids[] */
 	__u32 node_ids[64];
+	__u32 filter_follow;         /* 1: only tasks whose tgid is in mt_followed (runtime.h) */
+	__u32 _pad_follow;
 };
 
 /* One zone in a memory snapshot; values in pages, as in /proc/zoneinfo. */

@@ -42,6 +42,75 @@ struct {
 	__type(value, __u32);
 } control SEC(".maps");
 
+/*
+ * `memrec record -- CMD`: the processes followed, by tgid: CMD and every
+ * process it forks, however deep (a move to another cgroup changes
+ * nothing). memrec's child puts its own tgid in before it execs CMD;
+ * mt_follow_fork adds each child of a followed process, mt_follow_free
+ * takes a group leader out once its task is freed. One map for the whole
+ * recording: user space creates it and hands it to every group's object
+ * (its max_entries is 1 where nothing is followed). When it is full, a
+ * new child is not followed (nor, so, what it forks): its events are
+ * missing, counted in mt_follow_lost[0], and the file's warnings say so.
+ */
+#define MT_FOLLOW_MAX 32768
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MT_FOLLOW_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} mt_followed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} mt_follow_lost SEC(".maps");
+
+/*
+ * Loaded (and attached) in one group's object only, where memrec follows a
+ * command. A new process whose parent is not followed is taken out: its
+ * tgid may be a followed process's that exited and whose task has not been
+ * freed yet, so a reused tgid is never followed by mistake.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(mt_follow_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid;
+	__u32 tgid = child->tgid;
+
+	if (tgid == ptgid)
+		return 0; /* a thread */
+	if (!bpf_map_lookup_elem(&mt_followed, &ptgid)) {
+		bpf_map_delete_elem(&mt_followed, &tgid);
+		return 0;
+	}
+	if (bpf_map_update_elem(&mt_followed, &tgid, &ptgid, BPF_ANY)) {
+		__u32 zero = 0;
+		__u64 *lost = bpf_map_lookup_elem(&mt_follow_lost, &zero);
+
+		if (lost)
+			__sync_fetch_and_add(lost, 1);
+	}
+	return 0;
+}
+
+/*
+ * After the whole process is gone (a group leader's task is freed after its
+ * other threads'), so that its exit is still recorded.
+ */
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(mt_follow_free, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+
+	if (p->pid == p->tgid)
+		bpf_map_delete_elem(&mt_followed, &tgid);
+	return 0;
+}
+
 /* Dummy instances so the skeleton generates the shared types. */
 struct mt_hdr _mt_hdr = {};
 struct mt_stat _mt_stat = {};
@@ -155,7 +224,7 @@ static __always_inline bool mt_cgroup_matches(struct cgroup *cg)
 	return false;
 }
 
-/* The --pid / --comm / --cgroup filter, applied to a task. */
+/* The --pid / --comm / --cgroup / `-- CMD` filter, applied to a task. */
 static __always_inline bool mt_task_selected(struct task_struct *t)
 {
 	if (cfg.filter_tgid && t->tgid != cfg.filter_tgid)
@@ -173,12 +242,19 @@ static __always_inline bool mt_task_selected(struct task_struct *t)
 	}
 	if (cfg.filter_cgroup_id && !mt_cgroup_matches(mt_task_memcg_cgroup(t)))
 		return false;
+	if (cfg.filter_follow) {
+		__u32 tgid = t->tgid;
+
+		if (!bpf_map_lookup_elem(&mt_followed, &tgid))
+			return false;
+	}
 	return true;
 }
 
 static __always_inline bool mt_current_selected(void)
 {
-	if (!cfg.filter_tgid && !cfg.filter_comm_set && !cfg.filter_cgroup_id)
+	if (!cfg.filter_tgid && !cfg.filter_comm_set && !cfg.filter_cgroup_id &&
+	    !cfg.filter_follow)
 		return true;
 	return mt_task_selected(bpf_get_current_task_btf());
 }

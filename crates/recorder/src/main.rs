@@ -2,6 +2,7 @@
 //! self-describing Parquet file.
 
 mod bpf;
+mod command;
 mod hooks;
 mod kernel;
 mod output;
@@ -18,6 +19,7 @@ mod trigger;
 mod uprobes;
 mod writer;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,11 +28,26 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+/// memrec's exit statuses, in the top-level and `record` help.
+const EXIT_STATUS: &str = "Exit status:
+  0    done: the recording (or the recovered one) is written
+  1    recording, writing or recovering failed (what was recorded until
+       then is kept; `memrec recover` makes it readable)
+  2    usage: a bad flag or value, or the host refused (privileges, BTF,
+       the output path, a probe group named with -e it cannot record)
+  With `-- CMD`, memrec exits as the command did (the recording ended well):
+  N    the command's exit status
+  128+S  the command was killed by signal S (137: SIGKILL), as shells say
+  126  the command was found but could not be run
+  127  the command was not found
+  (1 and 2 as above when the recording itself failed)";
+
 /// Record-and-replay tracer for the Linux memory subsystem: records kernel
 /// memory tracepoints with eBPF into one zstd-compressed Parquet file, for
 /// `memana` to analyse anywhere.
 #[derive(Debug, Parser)]
-#[command(name = "memrec", version, propagate_version = true)]
+#[command(name = "memrec", version, propagate_version = true,
+    after_help = top_help())]
 struct Cli {
     /// More log output on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -39,11 +56,44 @@ struct Cli {
     command: Command,
 }
 
+/// The top-level help's examples and exit statuses.
+fn top_help() -> String {
+    format!(
+        "Examples:\n  \
+        memrec probes                                     # what this kernel can record\n  \
+        memrec record -o run.parquet -d 30s               # the default groups for 30 s\n  \
+        memrec record -o run.parquet -- memscen run oom   # a command and what it starts\n  \
+        memrec recover run.parquet                        # after memrec was killed\n  \
+        memana report run.parquet                         # what happened\n  \
+        memrec completions bash > /etc/bash_completion.d/memrec\n\n{EXIT_STATUS}"
+    )
+}
+
+/// The `record` help's examples and exit statuses.
+fn record_help() -> String {
+    format!(
+        "Examples:\n  \
+        memrec record -o run.parquet -d 1m30s             # until Ctrl-C or 90 s\n  \
+        memrec record -o run.parquet -e +faults,-pr -p 1234  # add faults, drop pr; process 1234\n  \
+        memrec record -o run.parquet -- make -j8          # make and all it starts, to its end\n  \
+        memrec record -o run.parquet --all -- ./bench     # the whole system while ./bench runs\n  \
+        memrec record -o run.parquet --cgroup system.slice/db.service --comm postgres\n  \
+        memrec record -o runs/ --rotate 10m,2G --max-size 20G        # rotating files\n  \
+        memrec record -o incidents/ --keep 5m --trigger oom,psi=150ms/2s  # flight recorder\n\n\
+        Durations: 500ms, 10us, 30s, 1m30s, 2h, or a number of seconds (30).\n\n{EXIT_STATUS}"
+    )
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Record until Ctrl-C, SIGTERM or --duration, then write the file.
+    /// Record until Ctrl-C, SIGTERM or --duration (or, with `-- CMD`, until
+    /// the command exits), then write the file.
+    #[command(after_help = record_help())]
     Record(Box<RecordArgs>),
     /// List probe groups, what each records, and whether this kernel supports it.
+    #[command(after_help = "Examples:\n  \
+        memrec probes                # a table: group, supported, programs, tables\n  \
+        memrec probes --json | jq -r '.[] | select(.supported != \"no\") | .group'")]
     Probes {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -56,6 +106,10 @@ enum Command {
         memrec recover run.parquet.segments/  # the same\n  \
         memrec recover runs/                  # a directory-mode recording's runs/.segments/")]
     Recover(RecoverArgs),
+    /// Print a shell completion script for memrec to stdout.
+    Completions(memtrace_cli::completions::Completions),
+    /// Print memrec's man page, or write all its pages into a directory.
+    Man(memtrace_cli::completions::Man),
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,10 +198,10 @@ struct RecordArgs {
     /// from the default groups (`memrec probes` lists them all). A group
     /// named here that this kernel cannot record is an error; others are
     /// skipped with a warning.
-    #[arg(short, long, value_delimiter = ',')]
+    #[arg(short = 'e', long, value_delimiter = ',', value_name = "GROUPS")]
     probes: Option<Vec<String>>,
     /// Only record events of this process (tgid). Node-wide state is always recorded.
-    #[arg(long)]
+    #[arg(short, long, conflicts_with = "command")]
     pid: Option<u32>,
     /// Only record events of tasks with this command name (exact, ≤ 15 bytes).
     #[arg(long)]
@@ -222,6 +276,17 @@ struct RecordArgs {
     /// `memrec record -o run.parquet --probes +kmemleak --kmem-cache filp,dentry`.
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
     kmem_cache: Vec<String>,
+    /// With `-- CMD`: record every process while the command runs, not
+    /// only the command and the processes it starts.
+    #[arg(long, requires = "command")]
+    all: bool,
+    /// The command to run and record: started once every probe is live;
+    /// only it and the processes it forks, however deep (in any cgroup),
+    /// are recorded (`--all`: every process). The recording ends when it
+    /// exits, and memrec exits with its status. Ctrl-C reaches it from the
+    /// terminal; SIGINT, SIGTERM or SIGHUP sent to memrec are passed on.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<OsString>,
 }
 
 /// Programs the options leave out.
@@ -464,7 +529,26 @@ fn main() -> ExitCode {
     }
     memtrace_cli::logging::init(cli.verbose);
     let result = match cli.command {
-        Command::Probes { json } => probes_command(json),
+        Command::Probes { json } => probes_command(json).map(|()| None),
+        Command::Completions(a) => {
+            let mut stdout = std::io::stdout().lock();
+            memtrace_cli::completions::run_completions::<Cli>(&a, &mut stdout);
+            stdout
+                .flush()
+                .context("writing the completions to stdout")
+                .map(|()| None)
+        }
+        Command::Man(a) => {
+            let mut stdout = std::io::stdout().lock();
+            memtrace_cli::completions::run_man::<Cli>(&a, &mut stdout)
+                .map_err(anyhow::Error::from)
+                .and_then(|files| {
+                    for f in files {
+                        writeln!(stdout, "{}", f.display()).context("writing to stdout")?;
+                    }
+                    Ok(None)
+                })
+        }
         Command::Recover(a) => recover::recover(&recover::RecoverOptions {
             path: a.path,
             output: a.output,
@@ -477,6 +561,7 @@ fn main() -> ExitCode {
                 .write_all(recover::report(&r).as_bytes())
                 .and_then(|()| stdout.flush())
                 .context("writing the report to stdout")
+                .map(|()| None)
         }),
         Command::Record(a) => {
             let ring_mb = a.ring_mb.clamp(1, 1024).next_power_of_two();
@@ -520,15 +605,26 @@ fn main() -> ExitCode {
                 mode,
                 triggers,
                 oom_score_adj: (!a.no_oom_protect).then_some(a.oom_score_adj),
-                command_line: std::env::args().collect(),
+                command_line: std::env::args_os()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+                command: (!a.command.is_empty()).then(|| command::CommandSpec {
+                    argv: a.command.clone(),
+                    follow: !a.all,
+                }),
             })
+            .map(|o| o.command_status)
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        // The command's status, as a shell gives it (0..=255).
+        Ok(Some(status)) => ExitCode::from(u8::try_from(status.clamp(0, 255)).unwrap_or(255)),
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("memrec: {}", memtrace_cli::error::one_line(&e));
-            if e.downcast_ref::<record::UsageError>().is_some() {
+            if let Some(c) = e.downcast_ref::<command::CommandError>() {
+                ExitCode::from(c.exit_code())
+            } else if e.downcast_ref::<record::UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

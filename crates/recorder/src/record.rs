@@ -69,6 +69,9 @@ pub struct RecordOptions {
     pub mode: crate::spool::Mode,
     /// The flight recorder's triggers.
     pub triggers: Vec<crate::trigger::TriggerSpec>,
+    /// `-- CMD`: started once the probes are live; the recording ends
+    /// when it exits.
+    pub command: Option<crate::command::CommandSpec>,
 }
 
 impl RecordOptions {
@@ -90,15 +93,33 @@ pub struct UsageError(pub String);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_: libc::c_int) {
+/// Signals (a bit per number) that another process sent memrec with
+/// kill(): with `-- CMD` they are passed on to the command. One from the
+/// terminal (Ctrl-C, a hang-up) reaches the command by itself, in the same
+/// process group, so it is not sent twice.
+static FORWARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
+    let code = unsafe { info.as_ref() }.map_or(libc::SI_KERNEL, |i| i.si_code);
+    // SI_USER, SI_QUEUE, SI_TKILL...: sent by a process, not the kernel.
+    if code <= 0 && (0..64).contains(&sig) {
+        FORWARD.fetch_or(1 << sig, Ordering::SeqCst);
+    }
     STOP.store(true, Ordering::SeqCst);
 }
 
 fn install_signal_handlers() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
-        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+        // SAFETY: the handler only stores to atomics, which is
+        // async-signal-safe; the struct is ours and fully initialised.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
     }
 }
 
@@ -466,6 +487,9 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
     probes::kmemleak::check_options(&opts.kmem_caches, &opts.alloc, &names).map_err(UsageError)?;
     let filter_comm = opts.comm.as_deref().map(comm_bytes).transpose()?;
     check_trigger_groups(&opts.triggers, &groups)?;
+    if let Some(c) = &opts.command {
+        crate::command::check(c)?;
+    }
     let output = if opts.output_is_dir() {
         Output::prepare_dir(&opts.output)
     } else {
@@ -492,10 +516,13 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
             "no memory cgroup controller: node snapshots and cgroup ids are unavailable".into(),
         );
     }
+    let follow = opts.command.as_ref().is_some_and(|c| c.follow);
+    // The command's processes are not known before they start: its C
+    // libraries are probed system-wide, and the BPF filter keeps its own.
     let groups = crate::uprobes::check_groups(
         groups,
         opts.pid,
-        opts.comm.is_some() || opts.cgroup.is_some(),
+        opts.comm.is_some() || opts.cgroup.is_some() || follow,
         &mut warnings,
     )?;
     let host = Host {
@@ -519,6 +546,7 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
         stack_every: 0,
         alloc: opts.alloc,
         kmem_caches: opts.kmem_caches.clone(),
+        follow: follow.then(follow_map).transpose()?,
     };
     // After tracefs is mounted: whether a tracepoint exists is read there.
     let groups = groups
@@ -537,6 +565,29 @@ fn plan(opts: &RecordOptions) -> Result<RecordPlan> {
         settings,
         host,
         warnings,
+    })
+}
+
+/// The map of the command's followed processes, shared by every group's
+/// object (`mt_followed` in bpf/common/runtime.h); preallocated, so that
+/// following never allocates while memory is short.
+fn follow_map() -> Result<probes::Follow> {
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        ..Default::default()
+    };
+    let map = libbpf_rs::MapHandle::create(
+        libbpf_rs::MapType::Hash,
+        Some("mt_followed"),
+        4,
+        4,
+        probes::FOLLOW_MAX,
+        &opts,
+    )
+    .context("creating the map of the command's processes")?;
+    Ok(probes::Follow {
+        map: std::sync::Arc::new(map),
+        programs: false,
     })
 }
 
@@ -626,7 +677,12 @@ impl Session {
         let mut loaded: Vec<Loaded> = Vec::new();
         let mut group_meta: Vec<GroupMeta> = Vec::new();
         for gp in plan {
-            let (meta, group) = load_group(gp, settings, warnings)?;
+            // The first group that loads carries the follow programs.
+            let mut settings = settings.clone();
+            if let Some(f) = settings.follow.as_mut() {
+                f.programs = loaded.is_empty();
+            }
+            let (meta, group) = load_group(gp, &settings, warnings)?;
             group_meta.push(meta);
             loaded.extend(group);
         }
@@ -648,6 +704,9 @@ impl Session {
         for l in loaded {
             let group = session.attach(l, settings.procstat_min_interval_ns, warnings);
             session.groups.push(group);
+        }
+        if settings.follow.is_some() {
+            session.attach_follow()?;
         }
         if !session
             .programs
@@ -772,6 +831,42 @@ impl Session {
             load_test,
             _skel: l.object.skel,
         }
+    }
+
+    /// Attaches the programs that follow the command's processes, which
+    /// the first loaded group carries. Without them only the command's
+    /// first process would be recorded: that is an error.
+    fn attach_follow(&mut self) -> Result<()> {
+        let first = self.groups.first().context("no group loaded")?;
+        let obj = first._skel.object();
+        for name in probes::FOLLOW_PROGRAMS {
+            let prog = obj
+                .progs_mut()
+                .find(|p| p.name() == *name)
+                .with_context(|| format!("{name} is not in {}'s object", first.spec.name))?;
+            let link = prog.attach().map_err(|e| {
+                UsageError(format!(
+                    "cannot follow the command's processes: attaching {name}: {e}"
+                ))
+            })?;
+            self.links.push(link);
+        }
+        Ok(())
+    }
+
+    /// Children of the command's processes not followed, the map being full.
+    fn not_followed(&self) -> u64 {
+        self.groups
+            .first()
+            .and_then(|g| {
+                g.maps
+                    .follow_lost
+                    .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+                    .ok()
+                    .flatten()
+            })
+            .and_then(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+            .map_or(0, u64::from_ne_bytes)
     }
 
     /// Starts or stops recording in every group's programs (`control[0]`).
@@ -1171,6 +1266,8 @@ struct MetaCtx<'a> {
     opts: &'a RecordOptions,
     plan: &'a RecordPlan,
     oom_score_adj: Option<i32>,
+    /// `-- CMD`, once started.
+    command: Option<&'a memtrace_schema::CommandFilter>,
 }
 
 /// /proc/buddyinfo, for the zone snapshots' free blocks per order.
@@ -1188,6 +1285,9 @@ struct Drained {
     sink: Sink,
     checkpoints: Checkpoints,
     spool: Spool,
+    /// `-- CMD`: the command and what the metadata says of it (its exit
+    /// status once it exited).
+    command: Option<(crate::command::Running, memtrace_schema::CommandFilter)>,
 }
 
 /// What the drain loop watches besides the rings: sealed segments, and the
@@ -1207,6 +1307,7 @@ fn drain(
     ctx: MetaCtx<'_>,
     kallsyms: Option<String>,
     mut watch: Watchers,
+    command_adj: Option<i32>,
 ) -> Result<Drained> {
     let opts = ctx.opts;
     let bytes_written = file_writer.bytes_written();
@@ -1285,15 +1386,77 @@ fn drain(
     let mut last_decoded = 0u64;
     let end_reason: EndReason;
     // Always said: scripts wait for this line to know the probes are live.
-    eprintln!(
-        "memrec: recording to {} (Ctrl-C to stop)",
-        opts.output.display()
-    );
+    match &opts.command {
+        None => eprintln!(
+            "memrec: recording to {} (Ctrl-C to stop)",
+            opts.output.display()
+        ),
+        Some(c) => eprintln!(
+            "memrec: recording to {} while `{}` runs",
+            opts.output.display(),
+            memtrace_cli::error::escape(&c.argv_lossy().join(" "))
+        ),
+    }
+    // Started now, with every probe live: nothing it does is missed.
+    let follow_fd = ctx
+        .plan
+        .settings
+        .follow
+        .as_ref()
+        .map(|f| f.map.as_fd().as_raw_fd());
+    let mut running = match &opts.command {
+        Some(c) => Some(crate::command::start(c, follow_fd, command_adj)?),
+        None => None,
+    };
+    let command_meta =
+        opts.command
+            .as_ref()
+            .zip(running.as_ref())
+            .map(|(c, r)| memtrace_schema::CommandFilter {
+                argv: c.argv_lossy(),
+                pid: r.pid(),
+                follow: c.follow,
+                ..Default::default()
+            });
+    let ctx = MetaCtx {
+        command: command_meta.as_ref(),
+        ..ctx
+    };
+    let mut exit_status = None;
 
     loop {
-        if STOP.load(Ordering::SeqCst) {
-            end_reason = EndReason::Signal;
-            break;
+        if STOP.swap(false, Ordering::SeqCst) {
+            match &running {
+                // The command gets what the terminal sends by itself, and
+                // what a process sent memrec from here; the recording ends
+                // when it exits, as perf's does.
+                Some(r) => {
+                    let sent = FORWARD.swap(0, Ordering::SeqCst);
+                    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                        if sent & (1 << sig) != 0 {
+                            r.signal(sig);
+                        }
+                    }
+                }
+                None => {
+                    end_reason = EndReason::Signal;
+                    break;
+                }
+            }
+        }
+        if let Some(r) = running.as_mut() {
+            match r.try_wait() {
+                Ok(Some(status)) => {
+                    exit_status = Some(status);
+                    end_reason = EndReason::Command;
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    end_reason = EndReason::Error(format!("waiting for the command: {e}"));
+                    break;
+                }
+            }
         }
         if let Some(d) = opts.duration {
             if started.elapsed() >= d {
@@ -1392,6 +1555,12 @@ fn drain(
     let buddyinfo_end_after = buddyinfo();
     let vmstat_end = kernel::vmstat().unwrap_or_default();
     session.set_live(false);
+    if exit_status.is_none() {
+        // memrec stopped first (--duration, an error): as perf does.
+        if let Some(r) = &running {
+            r.signal(libc::SIGTERM);
+        }
+    }
     let anchor_end = kernel::clock_anchor();
     let end_time = chrono::Utc::now();
     let zones_end = kernel::zoneinfo().unwrap_or_default();
@@ -1413,6 +1582,10 @@ fn drain(
     if let Some(inbox) = &watch.inbox {
         spool.skipped += inbox.dropped();
     }
+    let command = running.zip(command_meta).map(|(r, mut m)| {
+        m.exit_status = exit_status;
+        (r, m)
+    });
     Ok(Drained {
         started,
         end,
@@ -1420,6 +1593,7 @@ fn drain(
         sink,
         checkpoints,
         spool,
+        command,
     })
 }
 
@@ -1490,6 +1664,19 @@ fn metadata(
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let uname = &plan.host.uname;
+    let command = mc.command.cloned().map(|mut c| {
+        c.not_followed = session.not_followed();
+        c
+    });
+    let mut warnings = plan.warnings.clone();
+    if let Some(c) = command.as_ref().filter(|c| c.not_followed > 0) {
+        warnings.push(format!(
+            "{} processes the command started were not followed, the table of followed \
+             processes ({}) being full: their events (and their children's) are missing",
+            c.not_followed,
+            probes::FOLLOW_MAX
+        ));
+    }
     FileMeta {
         schema_version: SCHEMA_VERSION,
         memrec_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -1520,6 +1707,7 @@ fn metadata(
             comm: opts.comm.clone(),
             cgroup: opts.cgroup.as_ref().map(|p| p.display().to_string()),
             cgroup_id: plan.filter_cgroup,
+            command: command.clone(),
         },
         settings,
         rows,
@@ -1534,7 +1722,7 @@ fn metadata(
         gfp_names: ctx.gfp.flags.clone(),
         cgroups,
         end_reason: end_reason.to_string(),
-        warnings: plan.warnings.clone(),
+        warnings,
         segment: Some(segment),
         oom_score_adj: mc.oom_score_adj,
         trigger: None,
@@ -1543,16 +1731,26 @@ fn metadata(
 
 /// Runs a recording to the end. Errors that are the user's or the host's
 /// come back as [`UsageError`].
-pub fn record(opts: RecordOptions) -> Result<()> {
+/// What a recording that ended well hands back: with `-- CMD`, the
+/// command's exit status as a shell says it (memrec exits with it).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub command_status: Option<i32>,
+}
+
+pub fn record(opts: RecordOptions) -> Result<Outcome> {
     let mut plan = plan(&opts)?;
     let mut session = Session::open(&plan.groups, &plan.settings, &mut plan.warnings)?;
     if STOP.load(Ordering::SeqCst) {
         // Dropping the output removes its segments directory.
         bail!("interrupted before the recording started");
     }
+    let adj_before = crate::protect::current();
     let oom_score_adj = opts
         .oom_score_adj
         .and_then(|adj| protect(adj, &mut plan.warnings));
+    // The command gets memrec's own value back, not its protection.
+    let command_adj = oom_score_adj.map(|_| adj_before.unwrap_or(0));
     let needs_ksyms = plan.groups.iter().any(|g| g.group.needs_ksyms);
     let ctx = decode_ctx(needs_ksyms, &plan.host.zones_start, &mut plan.warnings);
     for w in &plan.warnings {
@@ -1612,9 +1810,23 @@ pub fn record(opts: RecordOptions) -> Result<()> {
         opts: &opts,
         plan: &plan,
         oom_score_adj,
+        command: None,
     };
-    let mut drained = drain(&mut session, sink, &file_writer, mc, kallsyms, watch)?;
+    let mut drained = drain(
+        &mut session,
+        sink,
+        &file_writer,
+        mc,
+        kallsyms,
+        watch,
+        command_adj,
+    )?;
     let end = drained.end.clone();
+    let (mut running, command_meta) = drained.command.take().unzip();
+    let mc = MetaCtx {
+        command: command_meta.as_ref(),
+        ..mc
+    };
     let last = drained
         .checkpoints
         .close(mc, &session, &drained.sink, end, &drained.end_reason);
@@ -1633,13 +1845,18 @@ pub fn record(opts: RecordOptions) -> Result<()> {
     };
     print_summary(&opts.output, size, drained.started.elapsed(), &whole)
         .context("writing the summary to stdout")?;
+    // A command still running when memrec stopped first was sent SIGTERM.
+    let command_status = match running.as_mut() {
+        Some(r) => Some(r.wait().context("waiting for the command")?),
+        None => None,
+    };
     if let EndReason::Error(e) = &drained.end_reason {
         bail!(
             "recording stopped early: {e} (what was recorded until then is in {})",
             opts.output.display()
         );
     }
-    Ok(())
+    Ok(Outcome { command_status })
 }
 
 /// Sets memrec's own `oom_score_adj`: it records the incident, so it must

@@ -205,6 +205,31 @@ pub struct FilterMeta {
     pub cgroup: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_id: Option<u64>,
+    /// `memrec record -- CMD`: the command memrec started. Absent in
+    /// files of older memrec and in recordings without a command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandFilter>,
+}
+
+/// The command a recording started (`memrec record [OPTIONS] -- CMD ARGS...`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommandFilter {
+    /// The command and its arguments, as given.
+    pub argv: Vec<String>,
+    /// Its process id (memrec's child).
+    pub pid: u32,
+    /// True: only it and the processes it forked, however deep, were
+    /// recorded (node-wide state always is); false (`--all`): every process.
+    pub follow: bool,
+    /// How it ended, as a shell says it: its exit code, or 128 + the
+    /// signal that killed it. Absent while it ran (a checkpoint's segment)
+    /// or when memrec stopped first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<i32>,
+    /// Processes it started that were not followed because the table of
+    /// followed processes was full: their events are missing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_followed: u64,
 }
 
 /// Everything the file says about itself.
@@ -501,6 +526,8 @@ pub enum EndReason {
     Signal,
     /// The flight recorder wrote its file and `--until` said to stop.
     Trigger,
+    /// The command memrec started (`-- CMD`) exited.
+    Command,
     /// Not the end: a segment closed at a checkpoint. A recording whose
     /// last segment says this was cut short after it (memrec killed).
     Checkpoint,
@@ -520,6 +547,7 @@ impl EndReason {
             "signal" => EndReason::Signal,
             "checkpoint" => EndReason::Checkpoint,
             "trigger" => EndReason::Trigger,
+            "command exited" => EndReason::Command,
             _ => match text.strip_prefix(Self::ERROR_PREFIX) {
                 Some(e) => EndReason::Error(e.to_string()),
                 None => EndReason::Other(text.to_string()),
@@ -535,6 +563,7 @@ impl std::fmt::Display for EndReason {
             EndReason::Signal => f.write_str("signal"),
             EndReason::Checkpoint => f.write_str("checkpoint"),
             EndReason::Trigger => f.write_str("trigger"),
+            EndReason::Command => f.write_str("command exited"),
             EndReason::Error(e) => write!(f, "{}{e}", Self::ERROR_PREFIX),
             EndReason::Other(t) => f.write_str(t),
         }
@@ -687,6 +716,7 @@ mod tests {
         for (r, text) in [
             (EndReason::Duration, "duration"),
             (EndReason::Signal, "signal"),
+            (EndReason::Command, "command exited"),
             (EndReason::Error("disk full".into()), "error: disk full"),
             (EndReason::Other("watchdog".into()), "watchdog"),
         ] {

@@ -152,7 +152,26 @@ pub struct BpfSettings {
     pub alloc: alloc::AllocSettings,
     /// kmemleak's slab cache filter (`--kmem-cache`); empty: every cache.
     pub kmem_caches: Vec<String>,
+    /// `memrec record -- CMD`: only the command's processes are recorded.
+    pub follow: Option<Follow>,
 }
+
+/// The processes followed for `memrec record -- CMD` (`mt_followed` in
+/// bpf/common/runtime.h): one map every group's object shares, and whether
+/// this object loads the programs that fill it (one object does).
+#[derive(Debug, Clone)]
+pub struct Follow {
+    pub map: std::sync::Arc<libbpf_rs::MapHandle>,
+    pub programs: bool,
+}
+
+/// The programs of bpf/common/runtime.h that follow a command's processes:
+/// in every group's object, loaded in one and attached by record.rs, not a
+/// group's own.
+pub const FOLLOW_PROGRAMS: &[&str] = &["mt_follow_fork", "mt_follow_free"];
+
+/// Processes followed at once at most (`MT_FOLLOW_MAX` in runtime.h).
+pub const FOLLOW_MAX: u32 = 32768;
 
 /// The maps every group's object has (bpf/common/runtime.h), taken from the
 /// typed skeleton at load. Handles hold their own descriptors.
@@ -163,6 +182,10 @@ pub struct GroupMaps {
     pub control: libbpf_rs::MapHandle,
     /// Per-CPU `struct mt_stat` (events, lost) per program slot.
     pub stats: libbpf_rs::MapHandle,
+    /// `mt_follow_lost[0]`: children of followed processes not followed,
+    /// the map being full (counted by the object that loads
+    /// [`FOLLOW_PROGRAMS`]).
+    pub follow_lost: libbpf_rs::MapHandle,
 }
 
 /// A loaded BPF object and its common maps.
@@ -295,15 +318,26 @@ macro_rules! load_skeleton {
             c.procstat_min_interval_ns = s.procstat_min_interval_ns;
             c.snapshot_min_interval_ns = s.snapshot_min_interval_ns;
             c.stack_every = s.stack_every;
+            c.filter_follow = u32::from(s.follow.is_some());
             let n = s.nodes.len().min(c.node_ids.len());
             c.nr_nodes = n as u32;
             c.node_ids[..n].copy_from_slice(&s.nodes[..n]);
             ($rodata)(ro);
         }
         open.maps.events.set_max_entries(s.ring_bytes)?;
+        match &s.follow {
+            Some(f) => {
+                use std::os::fd::AsFd;
+                open.maps.mt_followed.reuse_fd(f.map.as_fd())?
+            }
+            // Nothing followed: no table's worth of kernel memory per group.
+            None => open.maps.mt_followed.set_max_entries(1)?,
+        }
+        let follows = s.follow.as_ref().is_some_and(|f| f.programs);
         for mut prog in open.open_object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
-            if skip.contains(&name.as_str()) {
+            let follow_prog = $crate::probes::FOLLOW_PROGRAMS.contains(&name.as_str());
+            if skip.contains(&name.as_str()) || (follow_prog && !follows) {
                 prog.set_autoload(false);
             }
         }
@@ -313,6 +347,7 @@ macro_rules! load_skeleton {
             events: libbpf_rs::MapHandle::try_from(&skel.maps.events)?,
             control: libbpf_rs::MapHandle::try_from(&skel.maps.control)?,
             stats: libbpf_rs::MapHandle::try_from(&skel.maps.stats)?,
+            follow_lost: libbpf_rs::MapHandle::try_from(&skel.maps.mt_follow_lost)?,
         };
         Ok($crate::probes::Object {
             skel: Box::new(skel),
@@ -363,10 +398,14 @@ mod tests {
     #[test]
     fn descriptors_name_exactly_the_programs_of_their_objects() {
         for g in GROUPS {
-            let in_object: BTreeSet<String> = match (g.object_programs)() {
+            let mut in_object: BTreeSet<String> = match (g.object_programs)() {
                 Ok(names) => names.into_iter().collect(),
                 Err(e) => panic!("{}: opening its BPF object: {e}", g.name),
             };
+            // The runtime's follow programs are in every object, no group's.
+            for f in FOLLOW_PROGRAMS {
+                assert!(in_object.remove(*f), "{}: {f} missing", g.name);
+            }
             let described: BTreeSet<String> =
                 g.programs.iter().map(|p| p.name.to_string()).collect();
             assert_eq!(
