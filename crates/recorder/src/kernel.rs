@@ -393,9 +393,9 @@ pub fn memory_controller() -> Option<MemoryController> {
     })
 }
 
-/// Maps cgroup ids (directory inode numbers) to paths under `root`, for the
-/// ids wanted. Walks at most `limit` directories.
-pub fn cgroup_paths(root: &Path, wanted: &[u64], limit: usize) -> BTreeMap<u64, String> {
+/// Finds the directories of cgroup ids (directory inode numbers) under
+/// `root`, for the ids wanted. Walks at most `limit` directories.
+pub fn find_cgroups(root: &Path, wanted: &[u64], limit: usize) -> BTreeMap<u64, PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -407,11 +407,7 @@ pub fn cgroup_paths(root: &Path, wanted: &[u64], limit: usize) -> BTreeMap<u64, 
         }
         if let Ok(meta) = fs::metadata(&dir) {
             if wanted.contains(&meta.ino()) {
-                let rel = dir
-                    .strip_prefix(root)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                out.insert(meta.ino(), format!("/{rel}"));
+                out.insert(meta.ino(), dir.clone());
             }
         }
         if let Ok(rd) = fs::read_dir(&dir) {
@@ -423,6 +419,117 @@ pub fn cgroup_paths(root: &Path, wanted: &[u64], limit: usize) -> BTreeMap<u64, 
         }
     }
     out
+}
+
+/// Maps cgroup ids to paths under `root` (see [`find_cgroups`]).
+pub fn cgroup_paths(root: &Path, wanted: &[u64], limit: usize) -> BTreeMap<u64, String> {
+    find_cgroups(root, wanted, limit)
+        .into_iter()
+        .map(|(id, dir)| (id, cgroup_rel_path(root, &dir)))
+        .collect()
+}
+
+/// A cgroup directory's path as the kernel prints it: relative to the
+/// controller's root, with a leading `/` (the root itself is `/`).
+pub fn cgroup_rel_path(root: &Path, dir: &Path) -> String {
+    let rel = dir
+        .strip_prefix(root)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!("/{rel}")
+}
+
+/// A memory limit file's text (v1 `memory.limit_in_bytes`, v2 `memory.max`)
+/// as bytes; `max`, or v1's "unlimited" (the page counter's maximum, about
+/// 2^63 rounded down to a page), is no limit.
+pub fn parse_memcg_limit(text: &str) -> Option<u64> {
+    let v: u64 = text.trim().parse().ok()?;
+    // No machine has 2^62 bytes: anything that large is "unlimited".
+    (v < 1 << 62).then_some(v)
+}
+
+/// The memory limit of a memory cgroup's directory, if it has one.
+pub fn memcg_limit(dir: &Path, v1: bool) -> Option<u64> {
+    let file = if v1 {
+        "memory.limit_in_bytes"
+    } else {
+        "memory.max"
+    };
+    parse_memcg_limit(&read(dir.join(file)).ok()?)
+}
+
+/// Memory cgroup ids resolved to paths (and limits) as they are first
+/// seen, while the cgroup still exists: a short-lived cgroup (a scenario's,
+/// a job's) is gone by the end of the recording. Each id costs at most one
+/// walk of the controller's hierarchy, shared by the ids new at that time;
+/// an id the walk does not find (the cgroup went first) is not looked for
+/// again.
+#[derive(Debug)]
+pub struct CgroupCache {
+    root: PathBuf,
+    v1: bool,
+    paths: BTreeMap<u64, String>,
+    limits: BTreeMap<u64, u64>,
+    missed: std::collections::BTreeSet<u64>,
+    /// Ids already looked at, to tell cheaply that nothing is new.
+    looked: usize,
+}
+
+/// Directories walked at most per lookup.
+const CGROUP_WALK_LIMIT: usize = 100_000;
+
+impl CgroupCache {
+    pub fn new(root: PathBuf, v1: bool) -> CgroupCache {
+        CgroupCache {
+            root,
+            v1,
+            paths: BTreeMap::new(),
+            limits: BTreeMap::new(),
+            missed: Default::default(),
+            looked: 0,
+        }
+    }
+
+    /// Resolves the ids of `seen` not looked at yet (one walk for all).
+    pub fn resolve(&mut self, seen: &std::collections::BTreeSet<u64>) {
+        // `seen` only grows: the same size means nothing new.
+        if seen.len() == self.looked {
+            return;
+        }
+        self.looked = seen.len();
+        let new: Vec<u64> = seen
+            .iter()
+            .copied()
+            .filter(|id| !self.paths.contains_key(id) && !self.missed.contains(id))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        let found = find_cgroups(&self.root, &new, CGROUP_WALK_LIMIT);
+        for id in new {
+            match found.get(&id) {
+                Some(dir) => {
+                    self.paths.insert(id, cgroup_rel_path(&self.root, dir));
+                    if let Some(l) = memcg_limit(dir, self.v1) {
+                        self.limits.insert(id, l);
+                    }
+                }
+                None => {
+                    self.missed.insert(id);
+                }
+            }
+        }
+    }
+
+    /// Id → path relative to the controller's root.
+    pub fn paths(&self) -> &BTreeMap<u64, String> {
+        &self.paths
+    }
+
+    /// Id → memory limit in bytes, for the cgroups that had one when first seen.
+    pub fn limits(&self) -> &BTreeMap<u64, u64> {
+        &self.limits
+    }
 }
 
 /// Kernel text symbols, to name addresses such as shrinker callbacks.
@@ -508,6 +615,38 @@ mod tests {
             parse_memory_mount(mi, false),
             Some(PathBuf::from("/sys/fs/cgroup/unified"))
         );
+    }
+
+    #[test]
+    fn memcg_limits_parse_and_unlimited_is_none() {
+        assert_eq!(parse_memcg_limit("33554432\n"), Some(32 << 20));
+        assert_eq!(parse_memcg_limit("max\n"), None);
+        // v1's unlimited: PAGE_COUNTER_MAX pages of 4 KiB.
+        assert_eq!(parse_memcg_limit("9223372036854771712\n"), None);
+        assert_eq!(parse_memcg_limit(""), None);
+    }
+
+    #[test]
+    fn cgroup_cache_resolves_new_ids_once() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("job");
+        fs::create_dir(&sub).unwrap();
+        fs::write(sub.join("memory.max"), "1048576\n").unwrap();
+        let id = fs::metadata(&sub).unwrap().ino();
+        let mut c = CgroupCache::new(dir.path().to_path_buf(), false);
+        let mut seen: std::collections::BTreeSet<u64> = [id, 1].into();
+        c.resolve(&seen);
+        assert_eq!(c.paths().get(&id).map(String::as_str), Some("/job"));
+        assert_eq!(c.limits().get(&id), Some(&1048576));
+        assert!(c.missed.contains(&1));
+        // Gone afterwards: what was resolved at first sight stays.
+        fs::remove_file(sub.join("memory.max")).unwrap();
+        fs::remove_dir(&sub).unwrap();
+        seen.insert(2);
+        c.resolve(&seen);
+        assert_eq!(c.paths().get(&id).map(String::as_str), Some("/job"));
+        assert!(c.missed.contains(&2));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod bpf;
 mod command;
 mod hooks;
 mod kernel;
+mod kmsg;
 mod output;
 mod preflight;
 mod printfmt;

@@ -140,6 +140,8 @@ struct Sink {
     /// counters run ahead of what has been read by the records in flight).
     received: Vec<[u64; MAX_PROBES]>,
     write_error: Option<String>,
+    /// Memory cgroup paths and limits, resolved while the cgroups exist.
+    cgroups: Option<kernel::CgroupCache>,
 }
 
 /// Stat slots per group (`MT_MAX_PROBES` in bpf/common/event.h).
@@ -157,6 +159,15 @@ impl Sink {
             counts: vec![GroupCounts::default(); groups],
             received: vec![[0; MAX_PROBES]; groups],
             write_error: None,
+            cgroups: None,
+        }
+    }
+
+    /// Looks up the cgroup ids first seen since the last call: after each
+    /// drain, off the per-record path.
+    fn resolve_cgroups(&mut self) {
+        if let Some(c) = self.cgroups.as_mut() {
+            c.resolve(&self.ctx.cgroup_ids);
         }
     }
 
@@ -1233,6 +1244,7 @@ impl Checkpoints {
             ctx,
             session,
             &sink.ctx,
+            sink.cgroups.as_ref(),
             &self.start,
             &end,
             probes,
@@ -1468,6 +1480,7 @@ fn drain(
         // without wake-ups otherwise, so drain everything each round.
         let _ = ring.poll(Duration::from_millis(100));
         let _ = ring.consume();
+        sink.borrow_mut().resolve_cgroups();
         if let Some(e) = sink
             .borrow()
             .write_error
@@ -1504,6 +1517,7 @@ fn drain(
         if now >= next_checkpoint || checkpoint_now {
             // Everything submitted so far goes into this segment.
             let _ = ring.consume();
+            sink.borrow_mut().resolve_cgroups();
             let meta = {
                 let s = sink.borrow();
                 checkpoints.close(ctx, session, &s, Edge::now(), &EndReason::Checkpoint)
@@ -1574,6 +1588,7 @@ fn drain(
     };
     // Everything submitted while live is in the rings: drain it.
     let _ = ring.consume();
+    sink.borrow_mut().resolve_cgroups();
     drop(ring);
     let sink = match Rc::try_unwrap(sink) {
         Ok(cell) => cell.into_inner(),
@@ -1604,6 +1619,7 @@ fn metadata(
     mc: MetaCtx<'_>,
     session: &Session,
     ctx: &DecodeCtx,
+    cgroup_cache: Option<&kernel::CgroupCache>,
     start: &Edge,
     end: &Edge,
     probes: Vec<ProbeMeta>,
@@ -1617,13 +1633,9 @@ fn metadata(
     // The stack store is listed as recorded with the groups that use it.
     groups.extend(crate::stacks::store_meta(&groups));
     let memcg = &plan.host.memcg;
-    let cgroups = memcg
-        .as_ref()
-        .and_then(|m| m.mount.as_ref())
-        .map(|root| {
-            let ids: Vec<u64> = ctx.cgroup_ids.iter().copied().collect();
-            kernel::cgroup_paths(root, &ids, 100_000)
-        })
+    // Resolved as each id was first seen (a cgroup may be gone by now).
+    let (cgroups, cgroup_limits) = cgroup_cache
+        .map(|c| (c.paths().clone(), c.limits().clone()))
         .unwrap_or_default();
     let settings: BTreeMap<String, String> = [
         ("interval_ns", opts.interval.as_nanos().to_string()),
@@ -1721,6 +1733,7 @@ fn metadata(
         vmstat_end: end.vmstat.clone(),
         gfp_names: ctx.gfp.flags.clone(),
         cgroups,
+        cgroup_limits,
         end_reason: end_reason.to_string(),
         warnings,
         segment: Some(segment),
@@ -1752,7 +1765,20 @@ pub fn record(opts: RecordOptions) -> Result<Outcome> {
     // The command gets memrec's own value back, not its protection.
     let command_adj = oom_score_adj.map(|_| adj_before.unwrap_or(0));
     let needs_ksyms = plan.groups.iter().any(|g| g.group.needs_ksyms);
-    let ctx = decode_ctx(needs_ksyms, &plan.host.zones_start, &mut plan.warnings);
+    let mut ctx = decode_ctx(needs_ksyms, &plan.host.zones_start, &mut plan.warnings);
+    if plan
+        .groups
+        .iter()
+        .any(|g| g.group.name == probes::oom::GROUP.name)
+    {
+        // Opened before going live: the kills' own lines come after this.
+        match crate::kmsg::KernelLog::open_at_end() {
+            Ok(log) => ctx.kernel_log = Some(log),
+            Err(e) => plan.warnings.push(format!(
+                "OOM kills will lack their constraint and memcg: /dev/kmsg: {e}"
+            )),
+        }
+    }
     for w in &plan.warnings {
         debug!("warning: {w}");
     }
@@ -1805,7 +1831,12 @@ pub fn record(opts: RecordOptions) -> Result<Outcome> {
         .iter()
         .any(|g| g.spec.kernel_symbols)
         .then(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default());
-    let sink = Sink::new(ctx, tables, session.groups.len());
+    let mut sink = Sink::new(ctx, tables, session.groups.len());
+    sink.cgroups = plan
+        .host
+        .memcg
+        .as_ref()
+        .and_then(|m| Some(kernel::CgroupCache::new(m.mount.clone()?, m.v1)));
     let mc = MetaCtx {
         opts: &opts,
         plan: &plan,

@@ -1413,6 +1413,7 @@ mod tests {
             load1: 0.31,
             load5: 0.21,
             load15: 0.17,
+            ..Default::default()
         }
     }
 

@@ -50,7 +50,10 @@ pub fn schema_markdown() -> String {
          `{META_KEY}`, a JSON document: host, kernel release, page size, clock anchors, \
          probes asked for and attached (and how), events and losses per probe, the command \
          line, start and end, and /proc/zoneinfo and /proc/vmstat at start and end, for the \
-         stretch the file holds; the recording id and segment numbers; the `oom_score_adj` \
+         stretch the file holds; the recording id and segment numbers; the memory cgroups \
+         seen (`cgroups`: id → path, resolved when memrec first saw each id, so a cgroup \
+         removed during the recording is named; `cgroup_limits`: id → memory limit in bytes \
+         as first seen, for those that had one); the `oom_score_adj` \
          memrec set; and, in a flight-recorder file, the trigger \
          (see `FileMeta` in crates/schema/src/meta.rs).\n\n\
          Units: `pages` are base pages of `page_size` bytes; `huge pages` are PMD-sized \

@@ -292,7 +292,15 @@ pub struct FileMeta {
     /// print order: `[value, name]`.
     pub gfp_names: Vec<(u64, String)>,
     /// Memory cgroup ids seen, with their paths relative to the controller's root.
+    /// memrec resolves an id when it first sees it, so a cgroup removed
+    /// during the recording is named too (older memrec resolved them at the
+    /// end, and missed those).
     pub cgroups: BTreeMap<u64, String>,
+    /// Memory limit (bytes) of the cgroups of `cgroups` that had one when
+    /// first seen: v1 `memory.limit_in_bytes`, v2 `memory.max`. No limit
+    /// (`max`, v1's unlimited) is no entry. Absent in files of older memrec.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cgroup_limits: BTreeMap<u64, u64>,
     /// How the recording ended: `duration`, `signal`, `error: ...`.
     pub end_reason: String,
     /// Warnings raised while recording (fallbacks, skipped probes).

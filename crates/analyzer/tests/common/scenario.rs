@@ -492,6 +492,7 @@ pub fn build(scale: usize) -> Builder {
             load1: 1.5,
             load5: 1.0,
             load15: 0.5,
+            ..Default::default()
         },
     );
     b.count();

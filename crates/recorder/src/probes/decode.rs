@@ -87,6 +87,8 @@ pub struct DecodeCtx {
     pub fail_highest_zone: HashMap<u32, usize>,
     /// Memory cgroup ids seen, for the metadata's id → path map.
     pub cgroup_ids: BTreeSet<u64>,
+    /// The kernel log, for the OOM kills' constraint and memcgs (oom group).
+    pub kernel_log: Option<crate::kmsg::KernelLog>,
 }
 
 impl DecodeCtx {

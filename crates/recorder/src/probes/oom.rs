@@ -54,10 +54,13 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
     // unknown, not zero.
     let known = e.has_details != 0;
     let kb = |v: u64| known.then_some(v * 1024);
+    let victim_pid = e.victim_pid.max(0) as u32;
+    let log = ctx.kernel_log.as_mut().and_then(|l| l.oom_kill(victim_pid));
+    let text = |s: &Option<String>| s.as_deref().map(|s| Text::from(s.to_string()));
     out.push(
         &hdr,
         &oom_victim::Row {
-            victim_pid: e.victim_pid.max(0) as u32,
+            victim_pid,
             victim_comm: known.then(|| Text::from(comm.as_str().to_string())),
             uid: known.then_some(e.uid),
             total_vm: kb(e.total_vm_kb),
@@ -69,6 +72,14 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
             load1,
             load5,
             load15,
+            constraint: log
+                .as_ref()
+                .and_then(|l| l.constraint)
+                .map(|c| Text::from(c.as_str())),
+            oom_memcg: log.as_ref().and_then(|l| text(&l.oom_memcg)),
+            task_memcg: log.as_ref().and_then(|l| text(&l.task_memcg)),
+            memcg_usage: log.as_ref().and_then(|l| l.usage),
+            memcg_limit: log.as_ref().and_then(|l| l.limit),
         },
     )?;
     Ok(())
@@ -117,6 +128,40 @@ mod tests {
         assert_eq!(row.get("shmem_rss"), &Val::U64(8 * 1024));
         assert_eq!(row.get("pgtables"), &Val::U64(12 * 1024));
         assert_eq!(row.get("oom_score_adj"), &Val::I32(-500));
+    }
+
+    /// The kernel log's lines about the kill, joined by the victim's pid.
+    #[test]
+    fn a_victim_takes_the_kernel_logs_memcg_and_limit() {
+        let mut c = ctx();
+        c.kernel_log = Some(crate::kmsg::KernelLog::from_lines([
+            "hog invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
+            "memory: usage 32768kB, limit 32768kB, failcnt 3",
+            "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/jobs,task_memcg=/jobs/hog,task=hog,pid=4242,uid=1000",
+        ]));
+        let mut out = Collect::default();
+        decode(&bytes(&victim()), &mut c, &mut out).unwrap();
+        let [row] = &out.rows[..] else {
+            panic!("{:?}", out.rows)
+        };
+        assert_eq!(row.get("constraint"), &Val::from("memcg"));
+        assert_eq!(row.get("oom_memcg"), &Val::from("/jobs"));
+        assert_eq!(row.get("task_memcg"), &Val::from("/jobs/hog"));
+        assert_eq!(row.get("memcg_usage"), &Val::U64(32 << 20));
+        assert_eq!(row.get("memcg_limit"), &Val::U64(32 << 20));
+        // Another victim's row finds nothing of it: null, not guessed.
+        let mut other = victim();
+        other.victim_pid = 7;
+        decode(&bytes(&other), &mut c, &mut out).unwrap();
+        for col in [
+            "constraint",
+            "oom_memcg",
+            "task_memcg",
+            "memcg_usage",
+            "memcg_limit",
+        ] {
+            assert_eq!(out.rows[1].get(col), &Val::Null, "{col}");
+        }
     }
 
     /// Kernels whose mark_victim has only the pid: unknown, not zero.

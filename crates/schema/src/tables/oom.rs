@@ -5,7 +5,9 @@ crate::table! {
     /// describe the task that ran the OOM killer; the victim is in these.
     /// Sizes are the tracepoint's (the kernel log's "Killed process" line) in bytes.
     /// Kernels whose `mark_victim` has only the pid (before 6.8, unless
-    /// backported as in Debian's 6.1) leave every column but `victim_pid` null.
+    /// backported as in Debian's 6.1) leave the victim's columns but
+    /// `victim_pid` null. The constraint and memcg columns come from the
+    /// kernel log's lines about the kill (/dev/kmsg), joined by pid.
     oom_victim, group = "oom", task = (victim_pid, victim_comm), sources = "oom:mark_victim" {
         /// Victim's pid.
         victim_pid: u32 => Id,
@@ -32,6 +34,26 @@ crate::table! {
         load5: f64 => Ratio,
         /// 15-minute load average, as `load1`.
         load15: f64 => Ratio,
+        /// What ran out, from the kernel log's `oom-kill:constraint=` line:
+        /// `memcg` (a memory cgroup hit its limit), `global` (the machine ran
+        /// out: `CONSTRAINT_NONE`), `cpuset` or `mempolicy` (the allowed
+        /// nodes ran out). Null when the log did not have the kill's lines
+        /// (the kernel rate-limits them to 10 per 5 s; the log may have been
+        /// overwritten or unreadable), and in files of older memrec.
+        constraint: Option<Text> => None,
+        /// Path of the memory cgroup whose limit was hit, relative to the
+        /// controller's root as the kernel log prints it (`oom_memcg=`);
+        /// null for a global OOM, and when `constraint` is null.
+        oom_memcg: Option<Text> => None,
+        /// Path of the victim's memory cgroup (`task_memcg=`); null when
+        /// `constraint` is null.
+        task_memcg: Option<Text> => None,
+        /// The OOM memcg's memory usage when the killer ran (the log's
+        /// `memory: usage` line, kB in the log); null for a global OOM.
+        memcg_usage: Option<u64> => Bytes,
+        /// The OOM memcg's memory limit (the same line); null for a global
+        /// OOM or an unlimited memcg.
+        memcg_limit: Option<u64> => Bytes,
     }
 }
 
