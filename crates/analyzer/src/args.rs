@@ -9,11 +9,13 @@ use memtrace_analyzer::recording::Recording;
 /// What a report looks at.
 #[derive(Args, Clone, Debug)]
 pub struct FilterArgs {
-    /// Start of the window, relative to the recording start (500ms, 10s, 2m, 1h, 1m30s).
-    #[arg(long, value_name = "DURATION")]
+    /// Start of the window: an offset from the recording's start (500ms,
+    /// 10s, 1m30s) or an RFC 3339 time (2026-11-30T08:09:00Z). A window
+    /// that misses the recording is an error.
+    #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
-    /// End of the window (excluded), relative to the recording start.
-    #[arg(long, value_name = "DURATION")]
+    /// End of the window (excluded), as --from.
+    #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
     /// Only rows of this process (tgid); OOM kills: this victim pid.
     #[arg(long)]
@@ -21,12 +23,21 @@ pub struct FilterArgs {
     /// Only rows of this command name (exact match); OOM kills: this victim comm.
     #[arg(long)]
     pub comm: Option<String>,
+    /// Only rows of tasks in this memory cgroup or below it, as reports show
+    /// its path (/a/b) or with the controller's mount (/sys/fs/cgroup/memory/a/b);
+    /// OOM kills: victims in it.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
     /// Rows kept in ranked tables (processes, per-process latency, shrinkers); 0 keeps all.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
     /// How far before an allocation failure to count reclaim and compaction.
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub window: String,
+    /// A reclaim or compaction pass at least this long is a stall finding
+    /// (a warning); shorter ones are reported as information.
+    #[arg(long, value_name = "DURATION", default_value = "10ms")]
+    pub stall: String,
     /// How far before an OOM kill to look at the victim's growth.
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub oom_window: String,
@@ -62,8 +73,11 @@ pub fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
         // Every parsed duration fits; the check keeps it so.
         memtrace_cli::duration::as_nanos_i64(d).with_context(|| format!("--{flag} {v}: too large"))
     };
-    let from = a.from.as_deref().map(|v| dur("from", v)).transpose()?;
-    let to = a.to.as_deref().map(|v| dur("to", v)).transpose()?;
+    let time = |flag: &str, v: &str| {
+        memtrace_analyzer::filter::parse_time(v).with_context(|| format!("--{flag}"))
+    };
+    let from = a.from.as_deref().map(|v| time("from", v)).transpose()?;
+    let to = a.to.as_deref().map(|v| time("to", v)).transpose()?;
     if !(0.0..=1.0).contains(&a.leak_min_r2) {
         bail!("--leak-min-r2 must be between 0 and 1");
     }
@@ -72,22 +86,35 @@ pub fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
     }
     let min_growth = memtrace_cli::size::parse_size(&a.leak_min_growth)
         .with_context(|| format!("--leak-min-growth {}", a.leak_min_growth))?;
-    let (from_ns, to_ns) = memtrace_analyzer::filter::window(
+    let wall_offset = rec
+        .meta
+        .to_realtime_ns(rec.start_ns)
+        .and_then(|w| w.checked_sub(rec.start_ns));
+    let (from_ns, to_ns) = memtrace_analyzer::filter::window_at(
         rec.start_ns,
         rec.end_ns,
+        wall_offset,
         a.from.as_deref().zip(from),
         a.to.as_deref().zip(to),
     )
     .with_context(|| rec.name.clone())?;
+    let cgroup = a
+        .cgroup
+        .as_deref()
+        .map(|c| memtrace_analyzer::filter::cgroup_scope(c, &rec.meta.cgroups))
+        .transpose()
+        .with_context(|| rec.name.clone())?;
     Ok(Filter {
         from_ns,
         to_ns,
         pid: a.pid,
         comm: a.comm.clone(),
-        cgroup: None,
+        cgroup: cgroup.as_ref().map(|c| c.path.clone()),
+        cgroup_scope: cgroup,
         top: a.top,
         window_ns: ns("window", &a.window)?,
         oom_window_ns: ns("oom-window", &a.oom_window)?,
+        stall_ns: ns("stall", &a.stall)?,
         leak: LeakCriterion {
             min_samples: a.leak_min_samples,
             min_span_ns: ns("leak-min-span", &a.leak_min_span)?,

@@ -225,6 +225,12 @@ impl Table {
         Table::new(id, title, R::COLUMNS)
     }
 
+    /// The cell of row `i` in the column named `name`.
+    pub fn cell(&self, i: usize, name: &str) -> Option<&Value> {
+        let j = self.columns.iter().position(|c| c.name == name)?;
+        self.rows.get(i)?.get(j)
+    }
+
     /// Adds one typed row; its cells come in its columns' order.
     pub fn push_row<R: Row>(&mut self, row: R) {
         self.push(row.cells());
@@ -359,8 +365,9 @@ impl Severity {
     }
 }
 
-/// What a finding is about; the JSON `kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What a finding is about; the JSON `kind`. Within a severity, findings
+/// rank in this order (the issue a reader looks for first), then by score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     OomKill,
@@ -371,7 +378,7 @@ pub enum FindingKind {
     WatermarkBreach,
     MemcgReclaim,
     Swap,
-    HugetlbFailure,
+    Hugetlb,
     MappingFailure,
     LostEvents,
 }

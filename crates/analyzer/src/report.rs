@@ -89,8 +89,9 @@ impl Report {
         }
     }
 
-    /// Every section's findings, ranked: severity first, then score
-    /// (larger first), then time; each names the section that made it.
+    /// Every section's findings, ranked: severity, then kind (OOM kills
+    /// before allocation failures before leaks...), then score (larger
+    /// first), then time; each names the section that made it.
     pub fn findings(&self) -> Vec<Finding> {
         let mut out: Vec<Finding> = Vec::new();
         for s in &self.sections {
@@ -103,6 +104,7 @@ impl Report {
         out.sort_by(|a, b| {
             a.severity
                 .cmp(&b.severity)
+                .then(a.kind.cmp(&b.kind))
                 .then(b.score.total_cmp(&a.score))
                 .then(a.ts_ns.cmp(&b.ts_ns))
         });

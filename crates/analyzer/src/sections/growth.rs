@@ -677,3 +677,148 @@ fn metrics(procs: &[Process]) -> Vec<Metric> {
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{hdr, Builder};
+    use memtrace_schema::tables::procstat::procstat;
+
+    const S: i64 = 1_000_000_000;
+    const T0: i64 = 100 * S;
+    const MIB: u64 = 1 << 20;
+
+    fn sample(b: &mut Builder, ts: i64, tgid: u32, comm: &str, reason: &'static str, anon: u64) {
+        b.add(
+            hdr(T0 + ts, tgid, tgid, comm),
+            &procstat::Row {
+                reason: reason.into(),
+                rss_anon: anon,
+                rss_peak: anon,
+                ..Default::default()
+            },
+        );
+    }
+
+    fn run(b: Builder, f: &Filter) -> (SectionReport, Vec<Process>) {
+        let mut b = b;
+        b.count();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("growth.parquet");
+        b.write(&p);
+        let rec = Recording::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let r = compute(&rec, f).unwrap_or_else(|e| panic!("{e}"));
+        let mut procs = load(&rec, f).unwrap_or_else(|e| panic!("{e}"));
+        for p in &mut procs {
+            p.verdict = verdict(p, &f.leak);
+        }
+        rank(&mut procs);
+        (r, procs)
+    }
+
+    #[test]
+    fn given_back_is_falls_over_rises_in_time_order() {
+        // Out of order: sorted by time first. Rises 10 + 5, falls 3.
+        let mut v = vec![(3, 12), (1, 0), (2, 10), (4, 17)];
+        assert_eq!(given_back(&mut v), Some(0.0));
+        let mut v = vec![(1, 0), (2, 10), (3, 7), (4, 12)];
+        assert_eq!(given_back(&mut v), Some(3.0 / 15.0));
+        assert_eq!(given_back(&mut [(1, 5), (2, 5), (3, 1)]), None);
+        assert_eq!(given_back(&mut []), None);
+    }
+
+    #[test]
+    fn the_exit_sample_never_counts_toward_growth() {
+        let mut b = Builder::new(T0, T0 + 20 * S);
+        for i in 0..12 {
+            sample(&mut b, i * S, 10, "leaky", "switch", (10 + i as u64) * MIB);
+        }
+        // The exit sample, after the process let its memory go: below where
+        // it started.
+        sample(&mut b, 12 * S, 10, "leaky", "exit", MIB);
+        // Seen only at its exit.
+        sample(&mut b, 5 * S, 20, "brief", "exit", 7 * MIB);
+        let (r, procs) = run(b, &Filter::default());
+        let p = &procs[0];
+        assert_eq!((p.tgid, p.verdict), (10, Verdict::Suspect));
+        assert_eq!(p.growth(), Some(11 * MIB as i64));
+        assert_eq!((p.rss.first, p.rss.last), (10 * MIB, 21 * MIB));
+        assert_eq!(p.hwm, 21 * MIB);
+        assert!(p.exited);
+        assert_eq!(p.fit.n, 12);
+        let brief = &procs[1];
+        assert_eq!((brief.tgid, brief.growth()), (20, None));
+        assert_eq!(brief.rss.last, 7 * MIB);
+        assert_eq!(brief.verdict, Verdict::TooFewSamples);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(
+            r.findings[0].summary,
+            "Leak suspect: leaky pid 10 grew 11.00 MiB at 1.00 MiB/s for 11.0 s (R² 1.000, 12 \
+             samples)"
+        );
+        assert_eq!(r.findings[0].pid, Some(10));
+        assert_eq!(r.findings[0].score, MIB as f64);
+    }
+
+    #[test]
+    fn each_test_of_the_criterion_has_its_verdict() {
+        let mut b = Builder::new(T0, T0 + 30 * S);
+        // 1: a line. 2: nine samples. 3: twelve samples over 1.1 s.
+        // 4: shrinking. 5: 12 x 64 KiB. 6: up 2, down 1 (gives half back).
+        // 7: a steady rise with a step in the middle (R² < 0.99).
+        for i in 0..12i64 {
+            let u = i as u64;
+            sample(&mut b, i * S, 1, "line", "switch", (100 + u) * MIB);
+            if i < 9 {
+                sample(&mut b, i * S, 2, "few", "switch", (100 + u) * MIB);
+            }
+            sample(&mut b, i * S / 10, 3, "short", "switch", (100 + u) * MIB);
+            sample(&mut b, i * S, 4, "shrink", "switch", (100 - u) * MIB);
+            sample(&mut b, i * S, 5, "small", "switch", 100 * MIB + u * 65536);
+            let zigzag = 100 * MIB + (u / 2) * MIB + (u % 2) * 2 * MIB;
+            sample(&mut b, i * S, 6, "zigzag", "switch", zigzag);
+            let step = 100 * MIB + u * MIB / 4 + if i >= 6 { 8 * MIB } else { 0 };
+            sample(&mut b, i * S, 7, "step", "switch", step);
+        }
+        let (_, procs) = run(b, &Filter::default());
+        let got: Vec<(u32, Verdict)> = procs.iter().map(|p| (p.tgid, p.verdict)).collect();
+        assert_eq!(
+            got,
+            vec![
+                // Suspects first; then the judged ones by rate; then the
+                // rest by growth.
+                (1, Verdict::Suspect),
+                (7, Verdict::NotLinear),
+                (6, Verdict::GaveBack),
+                (5, Verdict::GrewLittle),
+                (4, Verdict::NotGrowing),
+                (3, Verdict::TooShort),
+                (2, Verdict::TooFewSamples),
+            ]
+        );
+        // The flags loosen it: a short span and a low bar for R² let the
+        // step in.
+        let f = Filter {
+            leak: LeakCriterion {
+                min_r2: 0.8,
+                min_span_ns: S,
+                ..LeakCriterion::default()
+            },
+            ..Filter::default()
+        };
+        let (_, procs) = run(
+            {
+                let mut b = Builder::new(T0, T0 + 30 * S);
+                for i in 0..12i64 {
+                    let u = i as u64;
+                    let step = 100 * MIB + u * MIB / 4 + if i >= 6 { 8 * MIB } else { 0 };
+                    sample(&mut b, i * S, 7, "step", "switch", step);
+                    sample(&mut b, i * S / 10, 3, "short", "switch", (100 + u) * MIB);
+                }
+                b
+            },
+            &f,
+        );
+        assert!(procs.iter().all(|p| p.suspect()), "{procs:?}");
+    }
+}

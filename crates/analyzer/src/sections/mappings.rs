@@ -5,7 +5,9 @@ use super::common::{per_process as count_per_process, push_ranked, Intervals, BU
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
-use crate::model::{Metric, SectionReport, Status, Table, Unit};
+use crate::model::{
+    Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit, Value,
+};
 use crate::recording::Recording;
 use crate::report_row;
 use crate::stats::Latency;
@@ -164,6 +166,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     shm(rec, f, &mut r)?;
     failures(rec, f, &mut r)?;
     files(rec, f, &mut r)?;
+    failure_finding(&mut r);
     r.notes.push(
         "Bytes are what each call did to the address space as VmSize counts it (the \
          mapped and unmapped columns): mmap and munmap lengths rounded up to pages, mremap's new minus \
@@ -667,4 +670,45 @@ mod tests {
         v.sort_by_key(|c| call_key(c));
         assert_eq!(v, ["mmap", "brk", "shmctl", "zzz"]);
     }
+}
+
+/// The failed calls as one finding: which calls with which errors, by whom.
+fn failure_finding(r: &mut SectionReport) {
+    let Some(t) = r.tables.iter().find(|t| t.id == "failures") else {
+        return;
+    };
+    let text = |i: usize, c: &str| t.cell(i, c).map(Value::plain).unwrap_or_default();
+    let mut total = 0u64;
+    let mut parts: Vec<(u64, String)> = Vec::new();
+    let mut who: Vec<String> = Vec::new();
+    for i in 0..t.rows.len() {
+        let n = t.cell(i, "failed").and_then(Value::as_f64).unwrap_or(0.0) as u64;
+        total += n;
+        parts.push((n, format!("{} {} ×{n}", text(i, "call"), text(i, "error"))));
+        let w = format!("{} pid {}", text(i, "comm"), text(i, "tgid"));
+        if !who.contains(&w) {
+            who.push(w);
+        }
+    }
+    if total == 0 {
+        return;
+    }
+    parts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut list: Vec<String> = parts.iter().take(4).map(|p| p.1.clone()).collect();
+    if parts.len() > 4 {
+        list.push(format!("… ({} kinds)", parts.len()));
+    }
+    who.truncate(3);
+    r.findings.push(
+        Finding::new(
+            Severity::Info,
+            FindingKind::MappingFailure,
+            format!(
+                "{total} address-space calls failed: {}; by {}",
+                list.join(", "),
+                who.join(", ")
+            ),
+        )
+        .score(total as f64),
+    );
 }

@@ -1,9 +1,14 @@
-//! OOM kills: each victim's memory at the kill and its growth before.
+//! OOM kills: each victim's memory at the kill and its growth before, and
+//! whether a memory cgroup's limit or the whole machine ran out, as bcc's
+//! `oomkill` tells a kill on one line.
 
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
-use crate::model::{Metric, SectionReport, Status, Table, Unit};
+use crate::model::{
+    Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit,
+};
+use crate::render::human_bytes;
 use crate::recording::Recording;
 use crate::report_row;
 use crate::sections::growth::Names;
@@ -51,6 +56,19 @@ report_row! {
         pgtables: Option<u64> => Bytes,
         killer_tgid: u64 => None,
         killer_comm: String => None,
+        /// `memcg`, `global`, `cpuset` or `mempolicy` from the kernel log;
+        /// `memcg (derived)` or `global (derived)` from reclaim before the
+        /// kill in files without it; `unknown` when neither says.
+        constraint: String => None,
+        /// The victim's memory cgroup (path).
+        cgroup: Option<String> => None,
+        /// The memory cgroup whose limit was hit (kernel log).
+        oom_memcg: Option<String> => None,
+        memcg_usage: Option<u64> => Bytes,
+        memcg_limit: Option<u64> => Bytes,
+        load1: Option<f64> => None,
+        load5: Option<f64> => None,
+        load15: Option<f64> => None,
         samples_before: u64 => Count,
         rss_first_before: Option<u64> => Bytes,
         rss_last_before: Option<u64> => Bytes,
@@ -60,11 +78,152 @@ report_row! {
     }
 }
 
+/// What ran out, and how the report knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    Memcg,
+    Global,
+    Cpuset,
+    Mempolicy,
+}
+
+impl Constraint {
+    /// `oom_victim.constraint`'s values.
+    pub fn parse(text: &str) -> Option<Constraint> {
+        Some(match text {
+            "memcg" => Constraint::Memcg,
+            "global" => Constraint::Global,
+            "cpuset" => Constraint::Cpuset,
+            "mempolicy" => Constraint::Mempolicy,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Constraint::Memcg => "memcg",
+            Constraint::Global => "global",
+            Constraint::Cpuset => "cpuset",
+            Constraint::Mempolicy => "mempolicy",
+        }
+    }
+}
+
+/// The constraint of one kill: from the kernel log, from the evidence of
+/// reclaim before it, or not known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Log(Constraint),
+    Derived(Constraint),
+    Unknown,
+}
+
+impl Source {
+    pub fn label(self) -> String {
+        match self {
+            Source::Log(c) => c.name().to_string(),
+            Source::Derived(c) => format!("{} (derived)", c.name()),
+            Source::Unknown => "unknown".to_string(),
+        }
+    }
+}
+
+/// A kill's constraint when the kernel log's is missing, from the reclaim
+/// the task that ran the OOM killer did just before: the kernel runs the
+/// OOM killer after reclaim failed, and a task's memcg reclaim
+/// (`try_charge` hitting a limit) differs from direct reclaim (the
+/// machine short of free pages). Both, or neither, say nothing.
+pub fn derive(memcg_reclaim: bool, direct_reclaim: bool) -> Source {
+    match (memcg_reclaim, direct_reclaim) {
+        (true, false) => Source::Derived(Constraint::Memcg),
+        (false, true) => Source::Derived(Constraint::Global),
+        _ => Source::Unknown,
+    }
+}
+
+/// One kill, as the finding tells it.
+#[derive(Debug, Clone)]
+pub struct Kill {
+    pub ts_ns: i64,
+    pub pid: u32,
+    pub comm: String,
+    pub source: Source,
+    /// The victim's memcg path, or `cgroup id N (path not recorded)`.
+    pub cgroup: Option<String>,
+    /// The memcg whose limit was hit, when the log names it.
+    pub oom_memcg: Option<String>,
+    pub limit: Option<u64>,
+    /// Whether `limit` is the cgroup's configured one as memrec first saw
+    /// it (files without the kernel log's figure).
+    pub limit_configured: bool,
+    pub rss: Option<u64>,
+    pub anon: Option<u64>,
+    pub before: Before,
+    pub span_ns: Option<i64>,
+    pub load: Option<(f64, f64, f64)>,
+}
+
+impl Kill {
+    /// One line, bcc `oomkill` style, e.g. `OOM kill (memcg /x, limit 32.00
+    /// MiB): hog pid 12, RSS 35.01 MiB (anon 34.20 MiB); grew 23.40 MiB in
+    /// 0.25 s before; load 0.52 0.31 0.20`.
+    pub fn summary(&self) -> String {
+        let mut head = match self.source {
+            Source::Log(Constraint::Memcg) => {
+                let cg = self.oom_memcg.as_ref().or(self.cgroup.as_ref());
+                format!("memcg {}", cg.map_or("?", String::as_str))
+            }
+            Source::Log(c) => c.name().to_string(),
+            Source::Derived(Constraint::Memcg) => format!(
+                "memcg {}, derived from memcg reclaim before it",
+                self.cgroup.as_deref().unwrap_or("?")
+            ),
+            Source::Derived(c) => format!("{}, derived from direct reclaim before it", c.name()),
+            Source::Unknown => format!(
+                "memcg or global: unknown; cgroup {}",
+                self.cgroup.as_deref().unwrap_or("unknown")
+            ),
+        };
+        if matches!(self.source, Source::Log(c) | Source::Derived(c) if c != Constraint::Memcg) {
+            if let Some(cg) = &self.cgroup {
+                head.push_str(&format!("; victim in {cg}"));
+            }
+        }
+        if let Some(l) = self.limit {
+            let what = if self.limit_configured {
+                "its limit"
+            } else {
+                "limit"
+            };
+            head.push_str(&format!(", {what} {}", human_bytes(l as f64)));
+        }
+        let mut s = format!("OOM kill ({head}): {} pid {}", self.comm, self.pid);
+        if let Some(rss) = self.rss {
+            s.push_str(&format!(", RSS {}", human_bytes(rss as f64)));
+            if let Some(a) = self.anon {
+                s.push_str(&format!(" (anon {})", human_bytes(a as f64)));
+            }
+        }
+        match (self.before.rss_first, self.before.rss_last, self.span_ns) {
+            (Some(a), Some(b), Some(span)) if self.before.samples > 1 => s.push_str(&format!(
+                "; grew {} in {:.2} s before",
+                human_bytes(b as f64 - a as f64),
+                span as f64 / 1e9
+            )),
+            _ => s.push_str("; no growth samples before"),
+        }
+        if let Some((a, b, c)) = self.load {
+            s.push_str(&format!("; load {a:.2} {b:.2} {c:.2}"));
+        }
+        s
+    }
+}
+
 pub static SECTION: Section = Section {
     id: "oom",
     title: "OOM kills (oom_victim)",
     required: &["oom"],
-    optional: &["procstat"],
+    optional: &["procstat", "pr"],
     compute,
 };
 
@@ -81,6 +240,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         "ts_ns",
         "tgid",
         "comm",
+        "cgroup_id",
         "victim_pid",
         "victim_comm",
         "uid",
@@ -90,6 +250,14 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         "shmem_rss",
         "pgtables",
         "oom_score_adj",
+        "load1",
+        "load5",
+        "load15",
+        "constraint",
+        "oom_memcg",
+        "task_memcg",
+        "memcg_usage",
+        "memcg_limit",
     ];
     let fr = rec.fetch("oom_victim", rec.scan("oom_victim", f, &cols)?)?;
     let ts = fr.i64_or0("ts_ns")?;
@@ -110,9 +278,23 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         fr.u64("pgtables")?,
         fr.i64("oom_score_adj")?,
     );
+    let (l1, l5, l15) = (fr.f64("load1")?, fr.f64("load5")?, fr.f64("load15")?);
+    // From the kernel log; null in files of older memrec, or when the log
+    // did not have the kill.
+    let (cons, oom_cg, task_cg) = (
+        fr.str("constraint")?,
+        fr.str("oom_memcg")?,
+        fr.str("task_memcg")?,
+    );
+    let (usage, limit) = (fr.u64("memcg_usage")?, fr.u64("memcg_limit")?);
+    let kcg = fr.u64_or0("cgroup_id")?;
     // The victims' procstat samples in the windows before the kills.
-    // The victims' procstat samples (tgid, name epoch, ts, total RSS).
-    let mut samples: BTreeMap<(u64, usize), Vec<(i64, u64)>> = BTreeMap::new();
+    // The victims' procstat samples (tgid, name epoch, ts, total RSS, and
+    // the memcg each was taken in).
+    let mut samples: BTreeMap<(u64, usize), Vec<(i64, u64, u64)>> = BTreeMap::new();
+    // Reclaim before the kills by the tasks that ran the OOM killer
+    // (tgid, ts, memcg reclaim?), for kills without the kernel log's word.
+    let mut reclaims: BTreeMap<u64, Vec<(i64, bool)>> = BTreeMap::new();
     let mut names = Names::default();
     if fr.height() > 0 {
         let lo = ts
@@ -128,7 +310,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             .scan_with(
                 "procstat",
                 &Filter::default(),
-                &["ts_ns", "tgid", "rss_anon", "rss_file", "rss_shmem"],
+                &["ts_ns", "tgid", "cgroup_id", "rss_anon", "rss_file", "rss_shmem"],
                 false,
             )?
             .filter(
@@ -140,7 +322,11 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
                     ),
             );
         let ps = rec.fetch("procstat", lf)?;
-        let (pts, ptg) = (ps.i64_or0("ts_ns")?, ps.u64_or0("tgid")?);
+        let (pts, ptg, pcg) = (
+            ps.i64_or0("ts_ns")?,
+            ps.u64_or0("tgid")?,
+            ps.u64_or0("cgroup_id")?,
+        );
         let (a, b, c) = (
             ps.u64_or0("rss_anon")?,
             ps.u64_or0("rss_file")?,
@@ -151,26 +337,135 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             samples
                 .entry((ptg[i], epoch))
                 .or_default()
-                .push((pts[i], a[i] + b[i] + c[i]));
+                .push((pts[i], a[i] + b[i] + c[i], pcg[i]));
         }
         for v in samples.values_mut() {
             v.sort_by_key(|p| p.0);
+        }
+        if cons.iter().any(Option::is_none) {
+            let killers: Vec<u32> = ktg.iter().map(|&p| p as u32).collect();
+            let rlo = ts
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(f.window_ns);
+            let lf = rec
+                .scan_with(
+                    "reclaim_begin",
+                    &Filter::default(),
+                    &["ts_ns", "tgid", "reclaimer"],
+                    false,
+                )?
+                .filter(
+                    col("ts_ns").gt_eq(lit(rlo)).and(col("ts_ns").lt_eq(lit(hi))).and(
+                        col("tgid")
+                            .is_in(lit(Series::new("k".into(), killers)).implode(false), false),
+                    ),
+                );
+            let rb = rec.fetch("reclaim_begin", lf)?;
+            let (rts, rtg, who) = (
+                rb.i64_or0("ts_ns")?,
+                rb.u64_or0("tgid")?,
+                rb.str_or_empty("reclaimer")?,
+            );
+            for i in 0..rb.height() {
+                match who[i].as_str() {
+                    "memcg" => reclaims.entry(rtg[i]).or_default().push((rts[i], true)),
+                    "direct" => reclaims.entry(rtg[i]).or_default().push((rts[i], false)),
+                    _ => {}
+                }
+            }
         }
     }
     let mut order: Vec<usize> = (0..fr.height()).collect();
     order.sort_by_key(|&i| (ts[i], vp[i]));
     for i in order {
         let epoch = names.epoch(vp[i] as u32, ts[i]);
-        let pts: Vec<(i64, u64)> = samples
+        let pts3: Vec<(i64, u64, u64)> = samples
             .get(&(vp[i], epoch))
             .map(|v| {
                 v.iter()
                     .copied()
-                    .filter(|&(t, _)| t >= ts[i].saturating_sub(f.oom_window_ns) && t <= ts[i])
+                    .filter(|&(t, _, _)| t >= ts[i].saturating_sub(f.oom_window_ns) && t <= ts[i])
                     .collect()
             })
             .unwrap_or_default();
+        let pts: Vec<(i64, u64)> = pts3.iter().map(|&(t, v, _)| (t, v)).collect();
         let b = before(&pts, rec.start_ns);
+        // The victim's memcg: the kernel log's, else its last sample's,
+        // else the killer's when it killed itself.
+        let victim_cg = pts3
+            .last()
+            .map(|p| p.2)
+            .or((ktg[i] == vp[i]).then_some(kcg[i]))
+            .filter(|&id| id != 0);
+        let cgroup = task_cg[i].clone().or_else(|| {
+            victim_cg.map(|id| match rec.meta.cgroups.get(&id) {
+                Some(p) => p.clone(),
+                None => format!("cgroup id {id} (path not recorded)"),
+            })
+        });
+        let source = match cons[i].as_deref().and_then(Constraint::parse) {
+            Some(c) => Source::Log(c),
+            None => {
+                let lo = ts[i].saturating_sub(f.window_ns);
+                let seen: Vec<bool> = reclaims
+                    .get(&ktg[i])
+                    .map(|v| {
+                        v.iter()
+                            .filter(|&&(t, _)| t >= lo && t <= ts[i])
+                            .map(|&(_, m)| m)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                derive(seen.contains(&true), seen.contains(&false))
+            }
+        };
+        // The log's limit; else, for a derived memcg kill, the victim's
+        // cgroup's configured limit as memrec first saw it.
+        let (kill_limit, configured) = match (limit[i], source) {
+            (Some(l), _) => (Some(l), false),
+            (None, Source::Derived(Constraint::Memcg)) => (
+                victim_cg.and_then(|id| rec.meta.cgroup_limits.get(&id).copied()),
+                true,
+            ),
+            _ => (None, false),
+        };
+        let rss = an[i].zip(fi[i]).zip(sh[i]).map(|((a, b), c)| a + b + c);
+        let kill = Kill {
+            ts_ns: ts[i],
+            pid: vp[i] as u32,
+            comm: vc[i].clone().unwrap_or_else(|| "?".to_string()),
+            source,
+            cgroup: cgroup.clone(),
+            oom_memcg: oom_cg[i].clone(),
+            limit: kill_limit,
+            limit_configured: configured,
+            rss,
+            anon: an[i],
+            before: b,
+            span_ns: pts.first().zip(pts.last()).map(|(a, z)| z.0 - a.0),
+            load: l1[i].zip(l5[i]).zip(l15[i]).map(|((a, b), c)| (a, b, c)),
+        };
+        let mut finding = Finding::new(Severity::Critical, FindingKind::OomKill, kill.summary())
+            .score(rss.unwrap_or(0) as f64)
+            .at(ts[i])
+            .task(kill.pid, kill.comm.clone());
+        if let Some(cg) = kill.oom_memcg.as_ref().or(kill.cgroup.as_ref()) {
+            finding = finding.cgroup(cg.clone());
+        }
+        if let (Some(x), Some(y)) = (b.rss_first, b.rss_last) {
+            finding = finding.detail(format!(
+                "RSS before the kill: {} -> {} over {} samples in the {:.0} s before, {}/s",
+                human_bytes(x as f64),
+                human_bytes(y as f64),
+                b.samples,
+                f.oom_window_ns as f64 / 1e9,
+                human_bytes(b.slope.unwrap_or(0.0)),
+            ));
+        }
+        r.findings.push(finding);
         let growth = match (b.rss_first, b.rss_last) {
             (Some(x), Some(y)) => Some(y as i64 - x as i64),
             _ => None,
@@ -185,10 +480,18 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             anon_rss: an[i],
             file_rss: fi[i],
             shmem_rss: sh[i],
-            rss: an[i].zip(fi[i]).zip(sh[i]).map(|((a, b), c)| a + b + c),
+            rss,
             pgtables: pt[i],
             killer_tgid: ktg[i],
             killer_comm: kcm[i].clone(),
+            constraint: source.label(),
+            cgroup,
+            oom_memcg: oom_cg[i].clone(),
+            memcg_usage: usage[i],
+            memcg_limit: kill_limit,
+            load1: l1[i],
+            load5: l5[i],
+            load15: l15[i],
             samples_before: b.samples,
             rss_first_before: b.rss_first,
             rss_last_before: b.rss_last,

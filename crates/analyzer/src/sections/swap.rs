@@ -5,7 +5,9 @@ use super::common::{per_process, push_ranked, Intervals, BUCKET};
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
-use crate::model::{Metric, SectionReport, Status, Table, Unit};
+use crate::model::{
+    Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit,
+};
 use crate::recording::Recording;
 use crate::report_row;
 use polars::prelude::*;
@@ -113,6 +115,28 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         .push(Metric::new("swap.in_pages", ins, Unit::Pages));
     r.metrics
         .push(Metric::new("swap.out_pages", outs, Unit::Pages));
+    if ins + outs > 0 {
+        // The memcg whose pages went out most, or that read back most.
+        let top = by_cg
+            .iter()
+            .max_by_key(|(id, v)| (v.1 + v.0, std::cmp::Reverse(**id)))
+            .map(|(id, v)| (super::common::cgroup_name(rec, *id), v.1, v.0));
+        let mut fd = Finding::new(
+            Severity::Info,
+            FindingKind::Swap,
+            format!(
+                "Swap: {outs} pages written out, {ins} read back in{}",
+                top.as_ref()
+                    .map(|(p, o, i)| format!("; most in memcg {p} ({o} out, {i} in)"))
+                    .unwrap_or_default()
+            ),
+        )
+        .score((ins + outs) as f64);
+        if let Some((p, _, _)) = top {
+            fd = fd.cgroup(p);
+        }
+        r.findings.push(fd);
+    }
     push_ranked(
         &mut r,
         "processes",

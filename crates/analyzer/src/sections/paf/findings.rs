@@ -2,7 +2,9 @@
 //! and verdict, and the zones whose free pages fell to their watermarks.
 
 use super::verdict::{Failure, Level, Verdict, ZoneRow};
+use crate::filter::Filter;
 use crate::model::{Finding, FindingKind, Severity};
+use crate::recording::{ReadError, Recording};
 use std::collections::BTreeMap;
 
 /// Why a verdict, in words a reader acts on.
@@ -114,4 +116,62 @@ pub(super) fn watermarks(timeline: &[ZoneRow]) -> Vec<Finding> {
         );
     }
     out
+}
+
+/// Direct compaction seen from the allocator's side (the paf group's
+/// `compact_try`): how often tasks compacted before allocating, and who.
+/// The compaction group, when recorded, adds how long each one stalled.
+pub(super) fn compaction_tries(rec: &Recording, f: &Filter) -> Result<Vec<Finding>, ReadError> {
+    let fr = rec.fetch(
+        "compact_try",
+        rec.scan("compact_try", f, &["ts_ns", "tgid", "comm", "order"])?,
+    )?;
+    let (ts, tgid, comm, order) = (
+        fr.i64_or0("ts_ns")?,
+        fr.u64_or0("tgid")?,
+        fr.str_or_empty("comm")?,
+        fr.i64_or0("order")?,
+    );
+    if ts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut by: BTreeMap<(u64, &str), u64> = BTreeMap::new();
+    for i in 0..ts.len() {
+        *by.entry((tgid[i], comm[i].as_str())).or_default() += 1;
+    }
+    let mut who: Vec<((u64, &str), u64)> = by.into_iter().collect();
+    who.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let list: Vec<String> = who
+        .iter()
+        .take(3)
+        .map(|((p, c), n)| format!("{c} pid {p} ×{n}"))
+        .collect();
+    let (lo, hi) = (
+        order.iter().min().copied().unwrap_or(0),
+        order.iter().max().copied().unwrap_or(0),
+    );
+    let orders = if lo == hi {
+        format!("order {lo}")
+    } else {
+        format!("orders {lo}-{hi}")
+    };
+    let first = ts.iter().min().copied().unwrap_or(0);
+    let ((p, c), _) = who[0];
+    Ok(vec![Finding::new(
+        Severity::Info,
+        FindingKind::CompactionStall,
+        format!(
+            "Direct compaction tried {} times ({orders}) before allocating, by {}{}",
+            ts.len(),
+            list.join(", "),
+            if rec.group_state("compaction") == crate::recording::GroupState::Recorded {
+                ""
+            } else {
+                " (record +compaction for its stalls and durations)"
+            }
+        ),
+    )
+    .score(ts.len() as f64)
+    .at(first)
+    .task(p as u32, c.to_string())])
 }

@@ -292,6 +292,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     r.tables.push(zt);
     r.tables.extend(slow);
     r.findings.extend(findings::failures(&judged));
+    r.findings.extend(findings::compaction_tries(rec, f)?);
     r.findings.extend(findings::watermarks(&timeline));
     let (sum, tl) = zone_tables(&timeline, &mut r.metrics);
     r.tables.push(sum);
