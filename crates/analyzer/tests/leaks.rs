@@ -183,6 +183,45 @@ fn synthetic(dir: &Path) -> PathBuf {
             _ => {}
         }
     }
+    // A leak: one stack of "leaker" keeps 200 blocks from its first 20 s;
+    // another stack of it frees all it allocates. "young" keeps 150 blocks
+    // allocated in the last 400 ms: too young to call a leak.
+    for i in 0..200u64 {
+        let ts = T0 + i as i64 * 100_000_000;
+        let leak = 0x7000_0000 + i * 0x1000;
+        let churn = 0x7800_0000 + i * 0x1000;
+        for (address, stack) in [(leak, 777), (churn, 778)] {
+            b.add(
+                hdr(ts, 41, 40, "leaker"),
+                &user_alloc::Row {
+                    call: "malloc".into(),
+                    address,
+                    size: 1024,
+                    stack_id: Some(stack),
+                    ..Default::default()
+                },
+            );
+        }
+        b.add(
+            hdr(ts + 1000, 41, 40, "leaker"),
+            &user_free::Row {
+                call: "free".into(),
+                address: churn,
+            },
+        );
+    }
+    for i in 0..150u64 {
+        b.add(
+            hdr(T0 + 29_700_000_000 + i as i64 * 1_000_000, 50, 50, "young"),
+            &user_alloc::Row {
+                call: "malloc".into(),
+                address: 0x9000_0000 + i * 0x1000,
+                size: 4096,
+                stack_id: Some(779),
+                ..Default::default()
+            },
+        );
+    }
     b.count();
     let p = dir.join("leaks.parquet");
     b.write(&p);
@@ -203,14 +242,35 @@ fn weight(bytes: u64, period: Option<u64>) -> f64 {
 /// latest allocation of its key strictly before it, unless already freed.
 type Groups = BTreeMap<(String, String, String), (f64, f64, u64)>;
 
+/// One allocation row: its group (side, tgid or kind, stack id or call
+/// site), estimated weight, and whether a free before the window's end
+/// matched it.
+struct A {
+    ts: i64,
+    bytes: u64,
+    w: f64,
+    group: (String, String, String),
+    freed: bool,
+}
+
 fn expected(rows: &[RawRow], from: i64, to: i64) -> Groups {
-    struct A {
-        ts: i64,
-        bytes: u64,
-        w: f64,
-        group: (String, String, String),
-        freed: bool,
+    let mut out = Groups::new();
+    for a in matched(rows, to)
+        .iter()
+        .filter(|a| !a.freed && a.ts >= from)
+    {
+        let e = out.entry(a.group.clone()).or_default();
+        e.0 += a.bytes as f64 * a.w;
+        e.1 += a.w;
+        e.2 += 1;
     }
+    out
+}
+
+/// The allocations recorded before `to`, each marked freed when a free
+/// before `to` takes it: each free takes the latest allocation of its key
+/// strictly before it, unless already freed.
+fn matched(rows: &[RawRow], to: i64) -> Vec<A> {
     let mut allocs: Vec<A> = Vec::new();
     let mut by_key: HashMap<(String, String, u64), Vec<usize>> = HashMap::new();
     for r in rows.iter().filter(|r| r.ts() < to) {
@@ -290,14 +350,35 @@ fn expected(rows: &[RawRow], from: i64, to: i64) -> Groups {
             allocs[i].freed = true;
         }
     }
-    let mut out = Groups::new();
-    for a in allocs.iter().filter(|a| !a.freed && a.ts >= from) {
-        let e = out.entry(a.group.clone()).or_default();
-        e.0 += a.bytes as f64 * a.w;
-        e.1 += a.w;
-        e.2 += 1;
+    allocs
+}
+
+/// The groups whose outstanding allocations are a leak (docs/REPORTS.md,
+/// leaks), from the raw rows: of what the group allocated in `[from, to)`,
+/// counting what is not freed by `to` and was allocated at least 500 ms
+/// before it, at least 100 allocations and at least half of the bytes.
+/// Per group: (bytes, allocations, oldest ts) kept.
+fn leaking(
+    rows: &[RawRow],
+    from: i64,
+    to: i64,
+) -> BTreeMap<(String, String, String), (f64, f64, i64)> {
+    let mut by: BTreeMap<(String, String, String), (f64, f64, i64, f64)> = BTreeMap::new();
+    for a in matched(rows, to).iter().filter(|a| a.ts >= from) {
+        let e = by
+            .entry(a.group.clone())
+            .or_insert((0.0, 0.0, i64::MAX, 0.0));
+        e.3 += a.bytes as f64 * a.w;
+        if !a.freed && a.ts <= to - 500_000_000 {
+            e.0 += a.bytes as f64 * a.w;
+            e.1 += a.w;
+            e.2 = e.2.min(a.ts);
+        }
     }
-    out
+    by.into_iter()
+        .filter(|(_, v)| v.1 >= 100.0 && v.0 >= 0.5 * v.3)
+        .map(|(k, v)| (k, (v.0, v.1, v.2)))
+        .collect()
 }
 
 /// The report's outstanding tables as the same groups.
@@ -428,6 +509,71 @@ fn check_window(
     }
 }
 
+/// The section's leak findings against [`leaking`]: one per process for the
+/// heap (its groups summed), one per kernel group; their allocations and
+/// score (bytes per second since the oldest was allocated).
+fn check_findings(path: &Path, rows: &[RawRow], start: i64, end: i64) {
+    let p = path.to_str().unwrap();
+    let rep: J = serde_json::from_str(&ok(&[
+        "report",
+        p,
+        "--section",
+        "leaks",
+        "--format",
+        "json",
+        "--top",
+        "0",
+    ]))
+    .unwrap();
+    let got: Vec<&J> = rep["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["section"] == "leaks")
+        .collect();
+    let mut want: BTreeMap<Option<u64>, Vec<(f64, f64, i64)>> = BTreeMap::new();
+    for ((side, owner, _), v) in leaking(rows, start, end) {
+        let key = (side == "user").then(|| owner.parse::<u64>().unwrap());
+        want.entry(key).or_default().push(v);
+    }
+    let kernel = want.get(&None).map_or(0, Vec::len);
+    assert_eq!(
+        got.len(),
+        want.len() - usize::from(kernel > 0) + kernel,
+        "{p}: leak findings {:?}, want {want:?}",
+        got.iter().map(|f| &f["summary"]).collect::<Vec<_>>()
+    );
+    for (pid, groups) in &want {
+        let Some(pid) = pid else { continue };
+        let f = got
+            .iter()
+            .find(|f| f["pid"].as_u64() == Some(*pid))
+            .unwrap_or_else(|| panic!("{p}: no finding for pid {pid}"));
+        assert_eq!(f["kind"], "leak_suspect");
+        assert_eq!(f["severity"], "warning");
+        let bytes: f64 = groups.iter().map(|g| g.0).sum();
+        let count: f64 = groups.iter().map(|g| g.1).sum();
+        let oldest = groups.iter().map(|g| g.2).min().unwrap();
+        let summary = f["summary"].as_str().unwrap();
+        assert!(
+            summary.starts_with("Outstanding heap: ")
+                && summary.contains(&format!(" pid {pid} holds "))
+                && summary.contains(&format!(
+                    " in {} allocations not freed (memleak)",
+                    count.round()
+                )),
+            "{p}: {summary}"
+        );
+        assert_eq!(f["ts_ns"].as_i64(), Some(oldest), "{p}: {summary}");
+        let score = bytes / ((end - oldest) as f64 / 1e9);
+        let s = f["score"].as_f64().unwrap();
+        assert!(
+            (s - score).abs() <= 1e-9 * score,
+            "{p}: score {s} vs {score}"
+        );
+    }
+}
+
 fn check_file(path: &Path) {
     let rows = read_rows(path);
     let meta = read_meta(path);
@@ -442,6 +588,7 @@ fn check_file(path: &Path) {
         rows.iter().map(RawRow::ts).max().unwrap_or(start)
     };
     let len_ms = (end - start) / 1_000_000;
+    check_findings(path, &rows, start, end);
     check_window(path, &rows, start, None, None);
     if len_ms >= 3 {
         check_window(path, &rows, start, Some(len_ms / 3), Some(2 * len_ms / 3));
@@ -451,7 +598,39 @@ fn check_file(path: &Path) {
 #[test]
 fn outstanding_bytes_match_the_raw_rows_on_a_synthetic_recording() {
     let d = tempfile::tempdir().unwrap();
-    check_file(&synthetic(d.path()));
+    let p = synthetic(d.path());
+    check_file(&p);
+    // The leak is a finding (its churning stack left out); the young
+    // blocks are not.
+    let rep: J = serde_json::from_str(&ok(&[
+        "report",
+        p.to_str().unwrap(),
+        "--section",
+        "leaks",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let pids: Vec<Option<u64>> = rep["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["pid"].as_u64())
+        .collect();
+    let leaker = rep["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["pid"] == 40)
+        .unwrap_or_else(|| panic!("no finding for the leaker: {pids:?}"));
+    assert!(
+        leaker["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Outstanding heap: leaker pid 40 holds 200.00 KiB in 200 allocations"),
+        "{leaker}"
+    );
+    assert!(!pids.contains(&Some(50)), "{pids:?}");
 }
 
 /// The memleak fixtures (memscen heap-leak and slab-hold). Skipped, saying so,
@@ -569,8 +748,15 @@ fn without_the_groups_both_commands_say_what_to_record() {
         "{err}"
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    // The whole report lists it as not recorded.
+    // The brief report names it among the sections not recorded; the
+    // whole report (-v) says what to record.
     let text = ok(&["report", p]);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Not recorded: ") && l.contains("leaks")),
+        "{text}"
+    );
+    let text = ok(&["report", p, "-v"]);
     assert!(
         text.contains(
             "Not recorded: the user heap (memleak) and kernel allocations (kmemleak) were not \

@@ -1218,7 +1218,11 @@ fn leak_findings(
         count: f64,
         allocated: f64,
         oldest: i64,
+        /// Whether any row of it stands for more than one allocation.
+        sampled: bool,
     }
+    // Under byte sampling a row's weight is above 1.
+    let sampled = |s: &Stat| s.count > s.recorded as f64 + 1e-9;
     let mut held: Vec<Held> = Vec::new();
     // `leaking` is largest first per side: the first group of a process is its top.
     let mut by_tgid: HashMap<u32, usize> = HashMap::new();
@@ -1235,6 +1239,7 @@ fn leak_findings(
                 h.count += s.count;
                 h.allocated += allocated;
                 h.oldest = h.oldest.min(s.oldest);
+                h.sampled |= sampled(s);
             }
             None => {
                 if *side == Side::User {
@@ -1247,6 +1252,7 @@ fn leak_findings(
                     count: s.count,
                     allocated: *allocated,
                     oldest: s.oldest,
+                    sampled: sampled(s),
                 });
             }
         }
@@ -1254,10 +1260,9 @@ fn leak_findings(
     held.iter()
         .map(|h| {
             let g = &l.groups[h.top.group as usize];
-            let sampled = !l.periods(h.side).is_empty();
             let amount = format!(
                 "{}{} in {} allocations",
-                if sampled { "an estimated " } else { "" },
+                if h.sampled { "an estimated " } else { "" },
                 human_bytes(est(h.bytes)),
                 est(h.count)
             );
