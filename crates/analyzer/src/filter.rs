@@ -33,20 +33,35 @@ pub enum TimePoint {
 
 /// A `--from`/`--to` value that is neither.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid time `{0}`: give an offset from the recording's start (500ms, 30s, 1m30s) or an RFC 3339 time (2026-11-30T08:09:00Z, 2026-11-30T09:09:00.5+01:00)")]
+#[error("{0}")]
 pub struct TimeError(pub String);
 
 /// Parses an offset in the shared duration syntax, or an RFC 3339 time
 /// (a date, `T` or a space, a time, and `Z` or an offset from UTC).
 pub fn parse_time(text: &str) -> Result<TimePoint, TimeError> {
-    if let Ok(d) = memtrace_cli::parse_duration(text) {
+    let offset = memtrace_cli::parse_duration(text);
+    if let Ok(d) = offset {
         return Ok(TimePoint::Offset(d));
     }
-    let t = chrono::DateTime::parse_from_rfc3339(text.trim())
-        .map_err(|_| TimeError(text.to_string()))?;
+    let t = match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        Ok(t) => t,
+        // No date in it: a mistyped offset, and the duration's reason says why.
+        Err(_) if !text.contains('-') && !text.contains(':') => {
+            return Err(TimeError(format!(
+                "{} (or an RFC 3339 time, 2026-11-30T08:09:00Z)",
+                offset.err().map_or_else(|| text.to_string(), |e| e.to_string())
+            )))
+        }
+        Err(_) => {
+            return Err(TimeError(format!(
+                "invalid time `{text}`: give an offset from the recording's start (500ms, 30s, \
+                 1m30s) or an RFC 3339 time (2026-11-30T08:09:00Z, 2026-11-30T09:09:00.5+01:00)"
+            )))
+        }
+    };
     t.timestamp_nanos_opt()
         .map(TimePoint::Wall)
-        .ok_or_else(|| TimeError(text.to_string()))
+        .ok_or_else(|| TimeError(format!("time `{text}` is out of range (1677 to 2262)")))
 }
 
 /// As [`window`], for offsets or wall-clock times: a wall-clock time is

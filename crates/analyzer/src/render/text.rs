@@ -5,7 +5,7 @@ use super::{
     clean, clean_to, header, human_at, is_numeric, key_view, omitted_note, shown_rows, width,
     Clock, Detail, KEY_TABLES, NOTE_CAP,
 };
-use crate::model::{Finding, SectionReport, Status, Table, Unit, Value};
+use crate::model::{Finding, FindingKind, SectionReport, Status, Table, Unit, Value};
 use crate::report::Report;
 use comfy_table::{CellAlignment, ContentArrangement};
 use std::fmt::Write;
@@ -165,7 +165,16 @@ fn heading(out: &mut String, r: &Report, clock: &Clock) {
     for w in &r.warnings {
         let _ = writeln!(out, "WARNING: {}", clean_to(w, NOTE_CAP));
     }
-    if r.lossy() {
+    // Losses qualify every figure below them: each one is said here, first.
+    let losses: Vec<Finding> = r
+        .findings()
+        .into_iter()
+        .filter(|f| f.kind == FindingKind::LostEvents)
+        .collect();
+    for f in &losses {
+        let _ = writeln!(out, "WARNING: {}", clean_to(&f.summary, NOTE_CAP));
+    }
+    if r.lossy() && losses.is_empty() {
         let _ = writeln!(
             out,
             "WARNING: some figures rest on data with losses; see the sections' notes."
@@ -223,7 +232,13 @@ pub fn findings(out: &mut String, list: &[Finding], clock: &Clock, width: u16, l
 /// what was left out and how to see it.
 fn brief(out: &mut String, r: &Report, clock: &Clock, width: u16) {
     let _ = writeln!(out);
-    findings(out, &r.findings(), clock, width, BRIEF_FINDINGS);
+    // Losses are in the heading already.
+    let list: Vec<Finding> = r
+        .findings()
+        .into_iter()
+        .filter(|f| f.kind != FindingKind::LostEvents)
+        .collect();
+    findings(out, &list, clock, width, BRIEF_FINDINGS);
     for s in &r.sections {
         if s.status != Status::Ok {
             continue;

@@ -213,33 +213,12 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             "INCOMPLETE DATA: {malformed} records could not be decoded"
         ));
     }
-    if lost > 0 || malformed > 0 {
-        // Which groups lost: those sections' figures are lower bounds.
-        let groups: Vec<String> = m
-            .groups
-            .iter()
-            .filter(|g| g.lost > 0 || g.malformed > 0)
-            .map(|g| format!("{} {}", g.name, g.lost + g.malformed))
-            .collect();
-        r.findings.push(
-            Finding::new(
-                Severity::Warning,
-                FindingKind::LostEvents,
-                format!(
-                    "{} events lost in the kernel or undecodable ({:.3}% of {}): {}; the \
-                     figures of those groups are lower bounds",
-                    lost.saturating_add(malformed),
-                    ratio(lost, events.saturating_add(lost)).unwrap_or(1.0) * 100.0,
-                    events.saturating_add(lost),
-                    if groups.is_empty() {
-                        "see the probes table".to_string()
-                    } else {
-                        groups.join(", ")
-                    }
-                ),
-            )
-            .score(lost.saturating_add(malformed) as f64),
-        );
+    // Each group's losses (lost in the kernel, skipped as recursion,
+    // undecodable) as a finding: the figures resting on it are lower bounds.
+    let groups = memtrace_schema::groups();
+    for note in rec.loss_notes(&groups).1 {
+        r.findings
+            .push(Finding::new(Severity::Warning, FindingKind::LostEvents, note));
     }
     if rec.num_rows == 0 {
         r.notes.push("The recording has no rows.".into());
