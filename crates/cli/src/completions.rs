@@ -2,7 +2,8 @@
 //! definition, so they cannot drift from its flags: `TOOL completions
 //! SHELL` prints a completion script, `TOOL man [--dir DIR]` prints the
 //! top-level page or writes every page. Generic over the tool's parser: a
-//! tool adds [`Completions`] and [`Man`] as subcommands and calls
+//! tool adds [`Completions`] and [`Man`] as subcommands (with
+//! [`completions_help`] and [`man_help`] as their examples) and calls
 //! [`run_completions`] / [`run_man`] with its own type.
 
 use std::io::Write;
@@ -13,21 +14,33 @@ pub use clap_complete::Shell;
 
 /// `TOOL completions SHELL`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Examples:\n  \
-    TOOL completions bash > /etc/bash_completion.d/TOOL\n  \
-    TOOL completions zsh > \"${fpath[1]}/_TOOL\"\n  \
-    TOOL completions fish > ~/.config/fish/completions/TOOL.fish")]
 pub struct Completions {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: Shell,
 }
 
+/// `TOOL completions`' examples.
+pub fn completions_help(tool: &str) -> String {
+    format!(
+        "Examples:\n  \
+        {tool} completions bash > /etc/bash_completion.d/{tool}\n  \
+        {tool} completions zsh > \"${{fpath[1]}}/_{tool}\"\n  \
+        {tool} completions fish > ~/.config/fish/completions/{tool}.fish"
+    )
+}
+
+/// `TOOL man`'s examples.
+pub fn man_help(tool: &str) -> String {
+    format!(
+        "Examples:\n  \
+        {tool} man | man -l -                      # read the top-level page now\n  \
+        {tool} man --dir /usr/local/share/man/man1  # install every page"
+    )
+}
+
 /// `TOOL man [--dir DIR]`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Examples:\n  \
-    TOOL man | man -l -                  # read the top-level page now\n  \
-    TOOL man --dir /usr/local/share/man/man1")]
 pub struct Man {
     /// Write every page into DIR (TOOL.1, and TOOL-SUBCOMMAND.1 for each
     /// subcommand), creating it, instead of printing the top-level page.
@@ -54,32 +67,9 @@ pub enum ManError {
     Stdout(#[source] std::io::Error),
 }
 
-/// The tool's command with the `TOOL` placeholder of these subcommands'
-/// examples replaced by its name.
-fn command<C: CommandFactory>() -> clap::Command {
-    let cmd = C::command();
-    let name = cmd.get_name().to_string();
-    let subs: Vec<String> = cmd
-        .get_subcommands()
-        .filter(|s| s.get_after_help().is_some())
-        .map(|s| s.get_name().to_string())
-        .collect();
-    subs.into_iter().fold(cmd, |cmd, sub| {
-        cmd.mut_subcommand(&sub, |s| {
-            let text = s
-                .get_after_help()
-                .map(|h| h.to_string().replace("TOOL", &name));
-            match text {
-                Some(t) => s.after_help(t),
-                None => s,
-            }
-        })
-    })
-}
-
 /// Writes `C`'s completion script for `shell` to `out`.
 pub fn run_completions<C: CommandFactory>(args: &Completions, out: &mut dyn Write) {
-    let mut cmd = command::<C>();
+    let mut cmd = C::command();
     let name = cmd.get_name().to_string();
     clap_complete::generate(args.shell, &mut cmd, name, out);
 }
@@ -90,7 +80,7 @@ pub fn run_man<C: CommandFactory>(
     args: &Man,
     out: &mut dyn Write,
 ) -> Result<Vec<PathBuf>, ManError> {
-    let mut cmd = command::<C>().disable_help_subcommand(true);
+    let mut cmd = C::command().disable_help_subcommand(true);
     cmd.build();
     let Some(dir) = &args.dir else {
         clap_mangen::Man::new(cmd)
@@ -144,7 +134,9 @@ mod tests {
             #[arg(long)]
             effort: Option<u32>,
         },
+        #[command(after_help = completions_help("tool"))]
         Completions(Completions),
+        #[command(after_help = man_help("tool"))]
         Man(Man),
     }
 
@@ -199,7 +191,7 @@ mod tests {
 
     #[test]
     fn examples_name_the_tool() {
-        let cmd = command::<Tool>();
+        let cmd = Tool::command();
         let help = cmd
             .find_subcommand("completions")
             .and_then(|c| c.get_after_help())

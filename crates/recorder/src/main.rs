@@ -108,8 +108,10 @@ enum Command {
         memrec recover runs/                  # a directory-mode recording's runs/.segments/")]
     Recover(RecoverArgs),
     /// Print a shell completion script for memrec to stdout.
+    #[command(after_help = memtrace_cli::completions::completions_help("memrec"))]
     Completions(memtrace_cli::completions::Completions),
     /// Print memrec's man page, or write all its pages into a directory.
+    #[command(after_help = memtrace_cli::completions::man_help("memrec"))]
     Man(memtrace_cli::completions::Man),
 }
 
@@ -644,6 +646,19 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
+        // Every duration flag of memrec parses through the shared syntax
+        // (memana's too): the same value, only zero refused on top.
+        for s in [
+            "1m30s", "500ms", "10us", "30", "1.5s", "2h 5m", "0.25ms", "ten",
+        ] {
+            assert_eq!(
+                parse_duration(s).ok(),
+                memtrace_cli::parse_duration(s).ok(),
+                "{s}"
+            );
+        }
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("0s").is_err());
         // Too large for the recording's i64 nanoseconds: an error, not a panic.

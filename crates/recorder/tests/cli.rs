@@ -886,3 +886,195 @@ fn root_procstat_timer_rss_fallback_and_load_test() {
     assert!(!procstat_reasons(&out).contains_key("synthetic"));
     assert!(!procstat_reasons(&out).contains_key("tick"));
 }
+
+// --- tracer conventions: -p, -e, -- CMD, help, completions, man pages --------
+
+#[test]
+fn p_is_the_pid_and_e_the_probe_groups() {
+    let (code, _, err) = run(&["record", "-o", "x.parquet", "-p", "procstat"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'--pid <PID>'"), "-p takes a pid: {err}");
+    let (code, _, err) = run(&["record", "-o", "x.parquet", "-e", "pr,bogus"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown probe group `bogus`"), "{err}");
+    // A pid and a command to follow are two different filters.
+    let (code, _, err) = run(&["record", "-o", "x.parquet", "-p", "1", "--", "true"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+    // --all is about a command's run.
+    let (code, _, err) = run(&["record", "-o", "x.parquet", "--all"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Found nowhere, or not runnable: memrec's own 127 and 126 (as env and
+/// timeout), one line, before anything is loaded (so without root too).
+#[test]
+fn a_command_that_cannot_run_is_127_or_126() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.parquet");
+    let out = out.to_str().unwrap();
+    let (code, _, err) = run(&["record", "-o", out, "--", "memrec-test-no-such-command"]);
+    assert_eq!(code, 127, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("memrec: cannot run `memrec-test-no-such-command`: "),
+        "{err}"
+    );
+    let not_exec = dir.path().join("script");
+    std::fs::write(&not_exec, "#!/bin/sh\n").unwrap();
+    let (code, _, err) = run(&["record", "-o", out, "--", not_exec.to_str().unwrap()]);
+    // Root may run any file with an execute bit; this one has none.
+    assert_eq!(code, 126, "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(!Path::new(out).exists());
+}
+
+#[test]
+fn every_help_has_examples_and_the_exit_statuses_are_documented() {
+    for args in [
+        &["--help"][..],
+        &["record", "--help"],
+        &["probes", "--help"],
+        &["recover", "--help"],
+        &["completions", "--help"],
+        &["man", "--help"],
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains("Examples:\n  memrec "), "{args:?}: {out}");
+    }
+    for args in [
+        &["--help"][..],
+        &["record", "--help"],
+        &["-h"],
+        &["record", "-h"],
+    ] {
+        let (_, out, _) = run(args);
+        assert!(out.contains("Exit status:"), "{args:?}: {out}");
+        for code in ["0 ", "1 ", "2 ", "126", "127", "128+S"] {
+            assert!(
+                out.contains(&format!("\n  {code}")),
+                "{args:?}: exit {code}: {out}"
+            );
+        }
+    }
+    let (_, out, _) = run(&["record", "--help"]);
+    assert!(out.contains("[-- <CMD>...]"), "{out}");
+    assert!(out.contains("-p, --pid <PID>"), "{out}");
+    assert!(out.contains("-e, --probes <GROUPS>"), "{out}");
+    assert!(out.contains("1m30s"), "{out}");
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, out, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        for word in ["record", "recover", "probes", "pid", "probes", "checkpoint"] {
+            assert!(out.contains(word), "{shell}: {word} missing");
+        }
+    }
+    let (code, _, err) = run(&["completions", "tcsh"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn man_pages_are_printed_or_written() {
+    let (code, out, err) = run(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(".TH memrec 1"), "{out}");
+    assert!(out.contains("Exit status:"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let man1 = dir.path().join("man1");
+    let (code, out, err) = run(&["man", "--dir", man1.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let mut pages: Vec<String> = std::fs::read_dir(&man1)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            "memrec-completions.1",
+            "memrec-man.1",
+            "memrec-probes.1",
+            "memrec-record.1",
+            "memrec-recover.1",
+            "memrec.1"
+        ]
+    );
+    // The files written are listed, one a line.
+    assert_eq!(out.lines().count(), pages.len(), "{out}");
+    let record = std::fs::read_to_string(man1.join("memrec-record.1")).unwrap();
+    assert!(record.contains(".TH memrec-record 1"), "{record}");
+    assert!(record.contains("\\-\\-pid"), "{record}");
+    // An unwritable directory is one line and exit 1.
+    let (code, _, err) = run(&["man", "--dir", "/proc/self/man1"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("memrec: creating /proc/self/man1: "),
+        "{err}"
+    );
+}
+
+/// The one duration syntax: memrec and memana take and refuse the same
+/// inputs, with the same message (both parse through memtrace-cli).
+#[test]
+fn memrec_and_memana_parse_durations_alike() {
+    let memana = Path::new(MEMREC).with_file_name("memana");
+    assert!(
+        memana.exists(),
+        "{} is missing: build the workspace (cargo build --release --workspace --bins)",
+        memana.display()
+    );
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/oom.parquet");
+    let table = [
+        ("1m30s", true),
+        ("500ms", true),
+        ("10us", true),
+        ("30", true),
+        ("1.5s", true),
+        ("2h 5m", true),
+        ("0.25ms", true),
+        ("ten", false),
+        ("5 parsecs", false),
+        ("1x", false),
+        ("-1s", false),
+        ("300years", false),
+    ];
+    for (input, valid) in table {
+        // memrec: a valid duration gets as far as the output path.
+        let d = format!("--duration={input}");
+        let (code, _, rec) = run(&["record", "-o", "/nonexistent-dir/x.parquet", &d]);
+        assert_eq!(code, 2, "{input}: {rec}");
+        let out = Command::new(&memana)
+            .args(["report", fixture.to_str().unwrap()])
+            .arg(format!("--oom-window={input}"))
+            .output()
+            .unwrap();
+        let ana = String::from_utf8_lossy(&out.stderr);
+        if valid {
+            assert!(rec.contains("/nonexistent-dir"), "memrec -d {input}: {rec}");
+            assert!(out.status.success(), "memana --oom-window {input}: {ana}");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "memana {input}: {ana}");
+            // The same message from the same parser, after each tool's prefix.
+            let why = |s: &str| {
+                let at = s
+                    .find("duration `")
+                    .unwrap_or_else(|| panic!("{input}: {s}"));
+                s[at..]
+                    .split(" (")
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            };
+            assert_eq!(why(&rec), why(&ana), "{input}");
+        }
+    }
+}
