@@ -11,6 +11,8 @@ pub mod diff;
 pub mod filter;
 pub mod frame;
 pub mod inputs;
+pub mod junit;
+pub mod metrics;
 pub mod model;
 pub mod recording;
 pub mod render;

@@ -5,12 +5,13 @@ use args::{build_filter, FilterArgs};
 use clap::{Args, Parser, Subcommand};
 use memtrace_analyzer::filter::Filter;
 use memtrace_analyzer::inputs;
+use memtrace_analyzer::metrics::{self, Metrics};
 use memtrace_analyzer::model::{Status, Table};
 use memtrace_analyzer::recording::{ranges_text, Recording};
 use memtrace_analyzer::render::{self, Format};
 use memtrace_analyzer::report::Report;
 use memtrace_analyzer::sections::leaks;
-use memtrace_analyzer::{diff, rules};
+use memtrace_analyzer::{diff, junit, rules};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,9 +26,11 @@ mod args;
 /// recording. A PATH memrec did not finish (PATH.segments/ but no PATH) is
 /// read from its closed segments, with a warning.
 ///
-/// Exit status: 0 success, 1 `check` found broken rules (even when stdout
-/// could not be written), 2 unusable input (missing, damaged, empty or too
-/// new a file, bad arguments or rules) or output that could not be written.
+/// Exit status: 0 success, 1 a gate broke: `check` found broken rules or
+/// `diff --fail-over` a metric over the limit (even when stdout or the
+/// JUnit file could not be written), 2 unusable input (missing, damaged,
+/// empty or too new a file, bad arguments or rules) or output that could
+/// not be written.
 #[derive(Parser)]
 #[command(name = "memana", version)]
 struct Cli {
@@ -115,25 +118,44 @@ enum Cmd {
         format: Format,
     },
     /// Check rules over the report's metrics; exit 1 when one is broken.
+    ///
+    /// A rule compares a metric (`memana metrics` lists them) with a number,
+    /// or with the same metric in a baseline recording. A broken rule prints
+    /// FAIL with its value and, from a rules file, its description.
+    #[command(after_help = CHECK_EXAMPLES)]
     Check {
         /// The recording: a file, a directory, a glob, or several.
         #[arg(required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
-        /// TOML file: rules = ["paf.failures == 0", ...] and/or [[rule]] expr = "...".
+        /// TOML file: rules = ["paf.failures == 0", ...] and/or [[rule]] tables
+        /// with expr = "..." and description = "...".
         #[arg(long)]
         rules: Option<PathBuf>,
-        /// A rule on the command line (repeatable), e.g. 'reclaim.direct.p99_ms < 50'.
+        /// A rule on the command line (repeatable), e.g. 'reclaim.direct.p99_ms < 50'
+        /// or 'reclaim.direct.p99_ms <= baseline + 20%'.
         #[arg(long = "rule", value_name = "RULE")]
         rule: Vec<String>,
+        /// The recording rules with `baseline` compare with (a file, a
+        /// directory or a glob; repeat for several files), read with the same
+        /// report options.
+        #[arg(long, value_name = "PATH")]
+        baseline: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Also write the results as JUnit XML (one test case per rule).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
         #[command(flatten)]
         filter: FilterArgs,
     },
-    /// Show every metric of two recordings with absolute and relative change.
+    /// Show every metric of two recordings, largest relative change first.
     ///
     /// Each recording is a file, a directory or a glob; to give one as
     /// several paths, put `--` between the two: BEFORE... -- AFTER...
+    /// Values print in their units in text and markdown (raw in JSON and
+    /// CSV); --top cuts the text and markdown table. --fail-over PCT makes
+    /// it a gate: exit 1 when a metric's relative change exceeds PCT.
+    #[command(after_help = DIFF_EXAMPLES)]
     Diff {
         /// BEFORE AFTER, or the paths of BEFORE when AFTER follows `--`.
         #[arg(required = true, value_name = "PATH")]
@@ -144,6 +166,39 @@ enum Cmd {
         /// Leave out metrics that did not change.
         #[arg(long)]
         changed_only: bool,
+        /// Exit 1 when a metric's relative change exceeds PCT percent: 20
+        /// either way, +20 up only, -20 down only; from 0 counts as infinite.
+        #[arg(long, value_name = "PCT", allow_hyphen_values = true)]
+        fail_over: Option<String>,
+        /// Gate only metrics whose key contains PATTERN (`*` matches any
+        /// characters; repeatable): e.g. p99_ms, 'reclaim.*.efficiency'.
+        #[arg(long, value_name = "PATTERN", requires = "fail_over")]
+        only: Vec<String>,
+        /// Also write the gate's results as JUnit XML (one test case per
+        /// gated metric); needs --fail-over.
+        #[arg(long, value_name = "FILE", requires = "fail_over")]
+        junit: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// List every metric key with its unit and value, by section.
+    ///
+    /// These are the keys `check` rules and `diff` use. Text and markdown
+    /// show values in their units; JSON and CSV give them raw.
+    #[command(after_help = METRICS_EXAMPLES)]
+    Metrics {
+        /// The recording: a file, a directory, a glob, or several.
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
+        /// Only keys containing PATTERN (`*` matches any characters;
+        /// repeatable): e.g. p99, 'reclaim.*.p99_ms', 'comm="java"'.
+        #[arg(long, value_name = "PATTERN")]
+        grep: Vec<String>,
+        /// Only these sections (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',', value_parser = section_values())]
+        section: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         #[command(flatten)]
@@ -183,16 +238,30 @@ enum LogLevel {
     Trace = 3,
 }
 
-/// What a command produced: its output, and for `check` the rules it broke.
+/// What a command produced: its output, and for a gate (`check`, `diff
+/// --fail-over`) its verdict and JUnit file.
 struct Done {
     text: String,
-    /// (broken, total) rules.
-    broken: Option<(usize, usize)>,
+    gate: Option<Verdict>,
+    /// Where to write the JUnit XML, and the document.
+    junit: Option<(PathBuf, String)>,
+}
+
+/// A gate's verdict: `broken` of `total` checks failed, as stderr names
+/// them when the output could not be written ("rules broken").
+struct Verdict {
+    broken: usize,
+    total: usize,
+    what: &'static str,
 }
 
 impl Done {
     fn ok(text: String) -> Done {
-        Done { text, broken: None }
+        Done {
+            text,
+            gate: None,
+            junit: None,
+        }
     }
 }
 
@@ -270,13 +339,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes the output and picks the exit status. A gate's verdict survives a
-/// failed write: broken rules exit 1 whatever happened to stdout. A closed
-/// pipe (`| head`) ends a successful run quietly; any other write error is
-/// an error naming stdout, exit 2.
+/// Writes the output (the JUnit file first) and picks the exit status. A
+/// gate's verdict survives a failed write: a broken gate exits 1 whatever
+/// happened to stdout or the JUnit file. A closed pipe (`| head`) ends a
+/// successful run quietly; any other write error is an error naming what
+/// could not be written, exit 2.
 fn finish(done: Done) -> ExitCode {
-    let written = emit(&done.text);
-    let failed_gate = done.broken.filter(|&(broken, _)| broken > 0);
+    let junit = match &done.junit {
+        Some((path, xml)) => std::fs::write(path, xml)
+            .with_context(|| format!("cannot write the JUnit file {}", path.display())),
+        None => Ok(()),
+    };
+    let stdout = emit(&done.text);
+    let written = junit.and(stdout);
+    let failed_gate = done.gate.filter(|v| v.broken > 0);
     match (written, failed_gate) {
         (Ok(()), None) => ExitCode::SUCCESS,
         (Ok(()), Some(_)) => ExitCode::from(1),
@@ -285,8 +361,14 @@ fn finish(done: Done) -> ExitCode {
             eprintln!("memana: {}", one_line(&e));
             ExitCode::from(2)
         }
-        (Err(e), Some((broken, total))) => {
-            eprintln!("memana: {}; {broken} of {total} rules broken", one_line(&e));
+        (Err(e), Some(v)) => {
+            eprintln!(
+                "memana: {}; {} of {} {}",
+                one_line(&e),
+                v.broken,
+                v.total,
+                v.what
+            );
             ExitCode::from(1)
         }
     }
@@ -468,13 +550,19 @@ fn run(cli: Cli) -> Result<Done> {
             let f = Filter::default();
             let mut report = build_report(&rec, &f, &["header".to_string()])?;
             add_files(&mut report, &rec);
-            Ok(Done::ok(render_report(&report, format, render::Detail::Full)))
+            Ok(Done::ok(render_report(
+                &report,
+                format,
+                render::Detail::Full,
+            )))
         }
         Cmd::Check {
             files,
             rules: rules_file,
             rule,
+            baseline,
             format,
+            junit,
             filter,
         } => {
             let mut parsed = Vec::new();
@@ -490,32 +578,96 @@ fn run(cli: Cli) -> Result<Done> {
             if parsed.is_empty() {
                 bail!("no rules: give --rules FILE or --rule EXPR");
             }
+            let uses_baseline = parsed.iter().find(|r| r.uses_baseline());
+            match (uses_baseline, baseline.is_empty()) {
+                (Some(r), true) => bail!(
+                    "rule `{}` compares with `baseline`: give the baseline recording with --baseline PATH",
+                    r.text
+                ),
+                (None, false) => {
+                    tracing::warn!("--baseline is not used: no rule compares with `baseline`")
+                }
+                _ => {}
+            }
             let rec = open_with_rows(&files)?;
             let f = build_filter(&filter, &rec)?;
             let report = build_report(&rec, &f, &[])?;
-            let metrics: Vec<_> = report.metrics().into_iter().map(|(_, m)| m).collect();
-            let outcomes = rules::evaluate(&parsed, &metrics);
+            let base_report = match uses_baseline {
+                Some(_) => {
+                    let b = open_with_rows(&baseline).context("--baseline")?;
+                    let bf = build_filter(&filter, &b).context("--baseline")?;
+                    Some(build_report(&b, &bf, &[]).context("--baseline")?)
+                }
+                None => None,
+            };
+            let current = Metrics::of(&report);
+            let base = base_report.as_ref().map(Metrics::of);
+            let outcomes = rules::evaluate(&parsed, &current, base.as_ref());
             let broken = outcomes.iter().filter(|o| !o.ok).count();
+            let junit = junit.map(|p| {
+                let suite = junit::check(&outcomes, &report, base_report.as_ref());
+                (p, suite.to_xml())
+            });
             Ok(Done {
-                text: render_check(&outcomes, &report, format),
-                broken: Some((broken, outcomes.len())),
+                text: render_check(&outcomes, &report, base_report.as_ref(), format),
+                gate: Some(Verdict {
+                    broken,
+                    total: outcomes.len(),
+                    what: "rules broken",
+                }),
+                junit,
             })
         }
         Cmd::Diff {
             before,
             after,
             changed_only,
+            fail_over,
+            only,
+            junit,
             format,
             filter,
         } => {
+            let gate = fail_over
+                .as_deref()
+                .map(|p| diff::Gate::parse(p, only))
+                .transpose()?;
             let (before, after) = diff_sides(before, after)?;
             let a = open_with_rows(&before)?;
             let b = open_with_rows(&after)?;
             let ra = build_report(&a, &build_filter(&filter, &a)?, &[])?;
             let rb = build_report(&b, &build_filter(&filter, &b)?, &[])?;
-            let rows = diff::join(&ra.metrics(), &rb.metrics());
-            let t = diff::table(&rows, changed_only);
-            Ok(Done::ok(render_diff(&t, &ra, &rb, format)))
+            let d = diff::Diff::new(&ra, &rb, gate);
+            let verdict = d.verdict();
+            if let (Some((_, 0)), Some(g)) = (verdict, &d.gate) {
+                // A gate over nothing would pass whatever changed.
+                bail!(
+                    "--only {}: no metric of both recordings matches (memana metrics lists the keys)",
+                    g.only.join(" --only ")
+                );
+            }
+            let junit = junit.map(|p| (p, junit::diff(&d, &ra, &rb).to_xml()));
+            Ok(Done {
+                text: diff::render(&d, &ra, &rb, format, changed_only, filter.top),
+                gate: verdict.map(|(over, gated)| Verdict {
+                    broken: over,
+                    total: gated,
+                    what: "metrics over the limit",
+                }),
+                junit,
+            })
+        }
+        Cmd::Metrics {
+            files,
+            grep,
+            section,
+            format,
+            filter,
+        } => {
+            let rec = open_with_rows(&files)?;
+            let f = build_filter(&filter, &rec)?;
+            let report = build_report(&rec, &f, &section)?;
+            Ok(Done::ok(metrics::listing(&report, &grep, format)))
         }
         Cmd::Leaks { files, args } => {
             let rec = open_with_rows(&files)?;
@@ -577,11 +729,18 @@ memtrace_analyzer::report_row! {
         value: Option<memtrace_analyzer::model::Value> => None,
         unit: &'static str => None,
         threshold: Option<f64> => None,
+        baseline: Option<memtrace_analyzer::model::Value> => None,
+        description: Option<String> => None,
         problem: Option<String> => None,
     }
 }
 
-fn render_check(outcomes: &[rules::Outcome], report: &Report, format: Format) -> String {
+fn render_check(
+    outcomes: &[rules::Outcome],
+    report: &Report,
+    baseline: Option<&Report>,
+    format: Format,
+) -> String {
     let mut t = Table::of::<CheckRow>("check", "Rules");
     for o in outcomes {
         t.push_row(CheckRow {
@@ -591,18 +750,26 @@ fn render_check(outcomes: &[rules::Outcome], report: &Report, format: Format) ->
             value: o.value.clone(),
             unit: o.unit.name(),
             threshold: o.threshold,
+            baseline: o.baseline.clone(),
+            description: o.description.clone(),
             problem: o.problem.clone(),
         });
     }
     let broken = outcomes.iter().filter(|o| !o.ok).count();
+    let mut warnings: Vec<String> = report.warnings.clone();
+    if let Some(b) = baseline {
+        warnings.extend(b.warnings.iter().map(|w| format!("baseline: {w}")));
+    }
+    let lossy = report.lossy() || baseline.is_some_and(Report::lossy);
     match format {
         Format::Json => {
             let v = serde_json::json!({
                 "format_version": render::json::REPORT_FORMAT_VERSION,
                 "file": report.file,
-                "lossy": report.lossy(),
+                "baseline": baseline.map(|b| &b.file),
+                "lossy": lossy,
                 "integrity": report.integrity_json(),
-                "warnings": report.warnings,
+                "warnings": warnings,
                 "rules": outcomes.len(),
                 "broken": broken,
                 "results": render::json::table(&t)["rows"].clone(),
@@ -615,6 +782,12 @@ fn render_check(outcomes: &[rules::Outcome], report: &Report, format: Format) ->
                 "# memana check: `{}`\n\n",
                 render::markdown::cell(&report.file)
             );
+            if let Some(b) = baseline {
+                s.push_str(&format!(
+                    "Baseline: `{}`\n\n",
+                    render::markdown::cell(&b.file)
+                ));
+            }
             render::markdown::table(&mut s, &t, report.start_ns);
             s.push_str(&format!("\n{} rules, {} broken\n", outcomes.len(), broken));
             s
@@ -622,28 +795,30 @@ fn render_check(outcomes: &[rules::Outcome], report: &Report, format: Format) ->
         Format::Text => {
             let mut s = String::new();
             for o in outcomes {
-                let value = match (&o.value, o.problem.as_deref()) {
-                    (_, Some(p)) => render::clean_to(p, render::NOTE_CAP),
-                    (Some(v), None) => format!(
-                        "{} = {}",
-                        render::clean(&o.key),
-                        render::human(v, o.unit, report.start_ns)
-                    ),
-                    (None, None) => String::new(),
-                };
                 s.push_str(&format!(
-                    "{}  {}  ({value})\n",
+                    "{}  {}  ({})\n",
                     if o.ok { "PASS" } else { "FAIL" },
-                    render::clean(&o.rule)
+                    render::clean(&o.rule),
+                    render::clean_to(&o.explain(), render::NOTE_CAP)
                 ));
+                // What the rule is for, where a reviewer looks: under its FAIL.
+                if let (false, Some(d)) = (o.ok, &o.description) {
+                    s.push_str(&format!(
+                        "      {}\n",
+                        render::clean_to(d, render::NOTE_CAP)
+                    ));
+                }
             }
-            for w in &report.warnings {
+            if let Some(b) = baseline {
+                s.push_str(&format!("baseline: {}\n", render::clean(&b.file)));
+            }
+            for w in &warnings {
                 s.push_str(&format!(
                     "WARNING: {}\n",
                     render::clean_to(w, render::NOTE_CAP)
                 ));
             }
-            if report.lossy() {
+            if lossy {
                 s.push_str(
                     "WARNING: some figures rest on data with losses (memana report shows which).\n",
                 );
@@ -654,49 +829,21 @@ fn render_check(outcomes: &[rules::Outcome], report: &Report, format: Format) ->
     }
 }
 
-fn render_diff(t: &Table, a: &Report, b: &Report, format: Format) -> String {
-    match format {
-        Format::Json => {
-            let v = serde_json::json!({
-                "format_version": render::json::REPORT_FORMAT_VERSION,
-                "before": a.file,
-                "after": b.file,
-                "lossy": a.lossy() || b.lossy(),
-                "warnings": {"before": a.warnings, "after": b.warnings},
-                "metrics": render::json::table(t)["rows"].clone(),
-            });
-            render::json::to_string(&v)
-        }
-        Format::Csv => render::csv::wide(t),
-        Format::Markdown => {
-            let mut s = format!(
-                "# memana diff: `{}` → `{}`\n\n",
-                render::markdown::cell(&a.file),
-                render::markdown::cell(&b.file)
-            );
-            render::markdown::table(&mut s, t, 0);
-            s
-        }
-        Format::Text => {
-            let mut s = format!(
-                "memana diff: before {}  after {}\n",
-                render::clean(&a.file),
-                render::clean(&b.file)
-            );
-            for (which, r) in [("before", a), ("after", b)] {
-                for w in &r.warnings {
-                    s.push_str(&format!(
-                        "WARNING: {which}: {}\n",
-                        render::clean_to(w, render::NOTE_CAP)
-                    ));
-                }
-            }
-            if a.lossy() || b.lossy() {
-                s.push_str("WARNING: some figures rest on data with losses.\n");
-            }
-            s.push('\n');
-            render::text::table(&mut s, t, 0, "");
-            s
-        }
-    }
-}
+const CHECK_EXAMPLES: &str = "Examples:
+  memana check run.parquet --rules fixtures/rules/oom.toml
+  memana check run.parquet --rule 'paf.failures == 0' --rule 'reclaim.direct.p99_ms < 50'
+  memana check run.parquet --baseline main.parquet --rule 'reclaim.direct.p99_ms <= baseline + 20%'
+  memana check run.parquet --rules gates.toml --junit memana-check.xml   # CI test report
+Exit status: 0 every rule holds, 1 a rule is broken, 2 bad rules or input.";
+
+const DIFF_EXAMPLES: &str = "Examples:
+  memana diff main.parquet pr.parquet                  # largest relative change first
+  memana diff main.parquet pr.parquet --top 0 --changed-only
+  memana diff main.parquet pr.parquet --fail-over +20 --only p99_ms --junit diff.xml
+  memana diff runs/a/ -- runs/b/*.parquet --format json
+Exit status: 0 done (no metric over --fail-over), 1 a gated metric changed by more than PCT, 2 bad input.";
+
+const METRICS_EXAMPLES: &str = "Examples:
+  memana metrics run.parquet                           # every key, by section
+  memana metrics run.parquet --grep p99 --grep 'comm=\"java\"'
+  memana metrics run.parquet --section reclaim --format json | jq '.metrics[].key'";
