@@ -53,7 +53,11 @@ pub fn schema_markdown() -> String {
          stretch the file holds; the recording id and segment numbers; the memory cgroups \
          seen (`cgroups`: id → path, resolved when memrec first saw each id, so a cgroup \
          removed during the recording is named; `cgroup_limits`: id → memory limit in bytes \
-         as first seen, for those that had one); the `oom_score_adj` \
+         as first seen, for those that had one); the task filter (`filter`: `--pid`, \
+         `--comm`, `--cgroup`, and for `memrec record -- CMD` the command: its argv, pid, \
+         whether only it and the processes it forked were recorded, its exit status); \
+         how the recording ended (`end_reason`: `duration`, `signal`, `command exited`, \
+         `trigger`, `error: ...`); the `oom_score_adj` \
          memrec set; and, in a flight-recorder file, the trigger \
          (see `FileMeta` in crates/schema/src/meta.rs).\n\n\
          Units: `pages` are base pages of `page_size` bytes; `huge pages` are PMD-sized \
