@@ -1009,8 +1009,15 @@ impl Recording {
             return Ok(df.lazy());
         }
         for &c in cols {
-            if t.column(c).is_some() {
+            if let Some(k) = t.column(c) {
                 let file_name = file_column_name(table_name, c);
+                if !self.columns.contains(&file_name) && k.nullable {
+                    // An optional column newer than the file's memrec:
+                    // unknown in every row, as its own memrec would have
+                    // written it when it had no value.
+                    select.push(lit(NULL).cast(dtype(k.ty)).alias(c));
+                    continue;
+                }
                 if !self.columns.contains(&file_name) {
                     return Err(ReadError::MissingColumn {
                         path: self.name.clone(),
@@ -1043,9 +1050,34 @@ impl Recording {
                 if let Some(comm) = &filter.comm {
                     pred = pred.and(col(comm_col).eq(lit(comm.as_str())));
                 }
+                if let Some(scope) = &filter.cgroup_scope {
+                    pred = pred.and(self.cgroup_pred(table_name, scope));
+                }
             }
         }
         Ok(self.table_base(table_name)?.filter(pred).select(select))
+    }
+
+    /// Rows of tasks in `scope`: by the `cgroup_id` column, which is the
+    /// task's memcg. oom_victim's header is the task that ran the OOM killer,
+    /// not the victim: its rows go by the victim's memcg (`task_memcg`, from
+    /// the kernel log) where the file has it, and by the killer's memcg
+    /// otherwise (a memcg OOM's killer charges to the memcg that hit its
+    /// limit, so it is in the same subtree as a victim there).
+    fn cgroup_pred(&self, table_name: &str, scope: &crate::filter::CgroupScope) -> Expr {
+        let ids = lit(Series::new("ids".into(), scope.ids.clone())).implode(false);
+        let by_id = col("cgroup_id").is_in(ids, false);
+        let memcg = file_column_name(table_name, "task_memcg");
+        if table(table_name).is_some_and(|t| t.column("task_memcg").is_some())
+            && self.columns.contains(&memcg)
+        {
+            let paths = lit(Series::new("paths".into(), scope.paths.clone())).implode(false);
+            when(col(memcg.as_str()).is_not_null())
+                .then(col(memcg.as_str()).is_in(paths, false))
+                .otherwise(by_id)
+        } else {
+            by_id
+        }
     }
 
     /// The scan a table's query starts from: over several files, only
