@@ -38,6 +38,33 @@ fn grid(heads: Vec<String>, cells: Vec<Vec<String>>, right: &[bool], width: u16)
     g.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
 }
 
+/// `text` as lines of at most `width` columns, broken at spaces (a word
+/// longer than a line stays whole), the lines after the first indented by
+/// `hang` spaces.
+pub fn wrap(text: &str, width: u16, hang: usize) -> String {
+    let width = usize::from(width).max(hang + 20);
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = " ".repeat(hang);
+        } else if len > 0 && !line.ends_with(' ') {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(line.trim_end());
+    out
+}
+
+/// Writes a sentence wrapped to the width, continuation lines indented.
+fn say(out: &mut String, text: &str, width: u16, hang: usize) {
+    let _ = writeln!(out, "{}", wrap(text, width, hang));
+}
+
 /// Renders one table (two-column key/value tables as a list), indented.
 pub fn table(out: &mut String, t: &Table, start_ns: i64, indent: &str) {
     table_at(out, t, &Clock::offsets(start_ns), indent, width());
@@ -99,10 +126,10 @@ pub fn section(out: &mut String, s: &SectionReport, clock: &Clock, width: u16) {
         } else {
             "No data"
         };
-        let _ = writeln!(out, "  {what}: {}.", clean_to(m, NOTE_CAP));
+        say(out, &format!("  {what}: {}.", clean_to(m, NOTE_CAP)), width, 4);
     }
     for n in &s.notes {
-        let _ = writeln!(out, "  * {}", clean_to(n, NOTE_CAP));
+        say(out, &format!("  * {}", clean_to(n, NOTE_CAP)), width, 4);
     }
     if s.status != Status::Ok {
         let _ = writeln!(out);
@@ -110,7 +137,7 @@ pub fn section(out: &mut String, s: &SectionReport, clock: &Clock, width: u16) {
     }
     for t in &s.tables {
         let _ = writeln!(out);
-        let _ = writeln!(out, "  {}", t.title);
+        say(out, &format!("  {}", t.title), width, 4);
         if t.rows.is_empty() {
             let _ = writeln!(out, "    (none)");
             continue;
@@ -122,9 +149,8 @@ pub fn section(out: &mut String, s: &SectionReport, clock: &Clock, width: u16) {
 
 /// The opening lines: file, host, kernel, span in wall-clock time, window,
 /// filter, warnings.
-fn heading(out: &mut String, r: &Report, clock: &Clock) {
-    let _ = writeln!(
-        out,
+fn heading(out: &mut String, r: &Report, clock: &Clock, width: u16) {
+    let line = format!(
         "{}: host {}, kernel {}, {:.3} s recorded, {} to {}",
         clean(&r.file),
         clean(&r.host),
@@ -136,6 +162,7 @@ fn heading(out: &mut String, r: &Report, clock: &Clock) {
             |w| w.format("%H:%M:%S%.3f").to_string()
         ),
     );
+    say(out, &line, width, 2);
     if r.window != (r.start_ns, r.end_ns) {
         let _ = writeln!(
             out,
@@ -163,7 +190,7 @@ fn heading(out: &mut String, r: &Report, clock: &Clock) {
         );
     }
     for w in &r.warnings {
-        let _ = writeln!(out, "WARNING: {}", clean_to(w, NOTE_CAP));
+        say(out, &format!("WARNING: {}", clean_to(w, NOTE_CAP)), width, 2);
     }
     // Losses qualify every figure below them: each one is said here, first.
     let losses: Vec<Finding> = r
@@ -172,7 +199,7 @@ fn heading(out: &mut String, r: &Report, clock: &Clock) {
         .filter(|f| f.kind == FindingKind::LostEvents)
         .collect();
     for f in &losses {
-        let _ = writeln!(out, "WARNING: {}", clean_to(&f.summary, NOTE_CAP));
+        say(out, &format!("WARNING: {}", clean_to(&f.summary, NOTE_CAP)), width, 2);
     }
     if r.lossy() && losses.is_empty() {
         let _ = writeln!(
@@ -182,8 +209,8 @@ fn heading(out: &mut String, r: &Report, clock: &Clock) {
     }
 }
 
-/// The ranked findings as a table: rank, severity, when, what, and the
-/// section with the details.
+/// The ranked findings as a table: rank, severity, when, the section with
+/// the details, and what happened.
 pub fn findings(out: &mut String, list: &[Finding], clock: &Clock, width: u16, limit: usize) {
     if list.is_empty() {
         let _ = writeln!(
@@ -207,12 +234,13 @@ pub fn findings(out: &mut String, list: &[Finding], clock: &Clock, width: u16, l
                 format!("{}", i + 1),
                 f.severity.name().to_uppercase(),
                 f.ts_ns.map_or_else(|| "-".into(), |t| clock.stamp(t)),
-                what,
                 f.section.to_string(),
+                what,
             ]
         })
         .collect();
-    let heads = ["#", "severity", "when", "finding", "details in"]
+    // The finding last, so that it wraps as a paragraph.
+    let heads = ["#", "severity", "when", "section", "finding"]
         .map(String::from)
         .to_vec();
     let w = width.saturating_sub(2).max(40);
@@ -252,7 +280,7 @@ fn brief(out: &mut String, r: &Report, clock: &Clock, width: u16) {
             }
             let v = key_view(t, k);
             let _ = writeln!(out);
-            let _ = writeln!(out, "{} [{}]", t.title, s.id);
+            say(out, &format!("{} [{}]", t.title, s.id), width, 2);
             let w = width.saturating_sub(2).max(40);
             let cells: Vec<Vec<String>> = v
                 .rows
@@ -301,18 +329,24 @@ fn brief(out: &mut String, r: &Report, clock: &Clock, width: u16) {
         .map(|s| s.id)
         .collect();
     if !missing.is_empty() {
-        let _ = writeln!(
+        say(
             out,
-            "Not recorded: {} (memrec record --probes +GROUP; memrec probes lists them).",
-            missing.join(", ")
+            &format!(
+                "Not recorded: {} (memrec record --probes +GROUP; memrec probes lists them).",
+                missing.join(", ")
+            ),
+            width,
+            2,
         );
     }
     if !empty.is_empty() {
-        let _ = writeln!(out, "Nothing in the window: {}.", empty.join(", "));
+        say(out, &format!("Nothing in the window: {}.", empty.join(", ")), width, 2);
     }
-    let _ = writeln!(
+    say(
         out,
-        "More: -v prints every table and the settings, --section ID one section whole, --format json everything."
+        "More: -v prints every table and the settings, --section ID one section whole, --format json everything.",
+        width,
+        2,
     );
 }
 
@@ -321,7 +355,7 @@ pub fn report(r: &Report, detail: Detail) -> String {
     let mut out = String::new();
     let clock = r.clock();
     let width = width();
-    heading(&mut out, r, &clock);
+    heading(&mut out, r, &clock, width);
     match detail {
         Detail::Brief => brief(&mut out, r, &clock, width),
         Detail::Full => {
@@ -334,4 +368,18 @@ pub fn report(r: &Report, detail: Detail) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_at_spaces() {
+        let w = wrap("aaa bbb ccc ddd eee fff ggg hhh iii jjj kkk", 20, 2);
+        assert!(w.lines().all(|l| l.chars().count() <= 22), "{w}");
+        assert_eq!(w.split_whitespace().count(), 11);
+        assert!(w.lines().skip(1).all(|l| l.starts_with("  ")));
+        assert_eq!(wrap("short", 80, 2), "short");
+    }
 }
