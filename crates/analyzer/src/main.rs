@@ -32,7 +32,7 @@ mod args;
 /// empty or too new a file, bad arguments or rules) or output that could
 /// not be written.
 #[derive(Parser)]
-#[command(name = "memana", version)]
+#[command(name = "memana", version, after_help = MEMANA_EXAMPLES)]
 struct Cli {
     /// How much memana logs on stderr. MEMTRACE_LOG (a tracing filter
     /// such as `debug`) overrides it.
@@ -110,6 +110,10 @@ enum Cmd {
         filter: FilterArgs,
     },
     /// Print the recording's metadata: host, kernel, probes, time span, events and losses.
+    #[command(after_help = "Examples:\n  \
+        memana info run.parquet\n  \
+        memana info runs/ --format json | jq .recording\n  \
+        memana info 'fleet/host-*/run.parquet'   # several files as one recording")]
     Info {
         /// The recording: a file, a directory, a glob, or several.
         #[arg(required = true, value_name = "PATH")]
@@ -221,13 +225,32 @@ enum Cmd {
         #[command(flatten)]
         args: LeaksArgs,
     },
+    /// Print a shell completion script for memana to stdout.
+    #[command(after_help = memtrace_cli::completions::completions_help("memana"))]
+    Completions(memtrace_cli::completions::Completions),
+    /// Print memana's man page, or write all its pages into a directory.
+    #[command(after_help = memtrace_cli::completions::man_help("memana"))]
+    Man(memtrace_cli::completions::Man),
     /// Print the recording schema.
+    #[command(after_help = "Examples:\n  \
+        memana schema                 # every column with its type and unit\n  \
+        memana schema --markdown      # docs/SCHEMA.md")]
     Schema {
         /// As Markdown (docs/SCHEMA.md).
         #[arg(long)]
         markdown: bool,
     },
 }
+
+const MEMANA_EXAMPLES: &str = "Examples:
+  memana report run.parquet                      # what happened, findings first
+  memana report runs/ --cgroup /db --from 2026-11-30T08:00:00Z --to 10m
+  memana info 'incidents/*.parquet'              # host, kernel, probes, losses
+  memana check run.parquet --rules gates.toml --junit gates.xml
+  memana diff before.parquet after.parquet --fail-over 20
+  memana metrics run.parquet --grep p99          # the keys rules and diff use
+  memana leaks run.parquet --format folded > leaks.folded
+  memana completions bash > /etc/bash_completion.d/memana";
 
 /// `--log`'s levels, as counts of the shared logging setup's `-v`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -694,6 +717,20 @@ fn run(cli: Cli) -> Result<Done> {
                 LeaksFormat::Json => render::json::to_string(&out.to_json(&rec.name)),
                 LeaksFormat::Folded => out.to_folded(),
             }))
+        }
+        Cmd::Completions(a) => {
+            let mut out = Vec::new();
+            memtrace_cli::completions::run_completions::<Cli>(&a, &mut out);
+            Ok(Done::ok(String::from_utf8_lossy(&out).into_owned()))
+        }
+        Cmd::Man(a) => {
+            let mut out = Vec::new();
+            let written = memtrace_cli::completions::run_man::<Cli>(&a, &mut out)?;
+            let mut text = String::from_utf8_lossy(&out).into_owned();
+            for f in written {
+                text.push_str(&format!("{}\n", f.display()));
+            }
+            Ok(Done::ok(text))
         }
         Cmd::Schema { markdown } => {
             if markdown {
