@@ -5,11 +5,9 @@
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
-use crate::model::{
-    Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit,
-};
-use crate::render::human_bytes;
+use crate::model::{Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit};
 use crate::recording::Recording;
+use crate::render::human_bytes;
 use crate::report_row;
 use crate::sections::growth::Names;
 use crate::stats::ExactFit;
@@ -77,6 +75,9 @@ report_row! {
         growth_rate_before: Option<f64> => BytesPerSec,
     }
 }
+
+/// A victim's procstat sample: ts_ns, total RSS, the memcg it was taken in.
+type Sample = (i64, u64, u64);
 
 /// What ran out, and how the report knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,7 +292,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     // The victims' procstat samples in the windows before the kills.
     // The victims' procstat samples (tgid, name epoch, ts, total RSS, and
     // the memcg each was taken in).
-    let mut samples: BTreeMap<(u64, usize), Vec<(i64, u64, u64)>> = BTreeMap::new();
+    let mut samples: BTreeMap<(u64, usize), Vec<Sample>> = BTreeMap::new();
     // Reclaim before the kills by the tasks that ran the OOM killer
     // (tgid, ts, memcg reclaim?), for kills without the kernel log's word.
     let mut reclaims: BTreeMap<u64, Vec<(i64, bool)>> = BTreeMap::new();
@@ -310,7 +311,14 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             .scan_with(
                 "procstat",
                 &Filter::default(),
-                &["ts_ns", "tgid", "cgroup_id", "rss_anon", "rss_file", "rss_shmem"],
+                &[
+                    "ts_ns",
+                    "tgid",
+                    "cgroup_id",
+                    "rss_anon",
+                    "rss_file",
+                    "rss_shmem",
+                ],
                 false,
             )?
             .filter(
@@ -358,10 +366,13 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
                     false,
                 )?
                 .filter(
-                    col("ts_ns").gt_eq(lit(rlo)).and(col("ts_ns").lt_eq(lit(hi))).and(
-                        col("tgid")
-                            .is_in(lit(Series::new("k".into(), killers)).implode(false), false),
-                    ),
+                    col("ts_ns")
+                        .gt_eq(lit(rlo))
+                        .and(col("ts_ns").lt_eq(lit(hi)))
+                        .and(
+                            col("tgid")
+                                .is_in(lit(Series::new("k".into(), killers)).implode(false), false),
+                        ),
                 );
             let rb = rec.fetch("reclaim_begin", lf)?;
             let (rts, rtg, who) = (

@@ -59,6 +59,10 @@ report_row! {
     /// Reclaim calls and their latency, per reclaimer.
     struct LatencyRow {
         reclaimer: String => None,
+        /// For memcg reclaim, the memory cgroups of the tasks that
+        /// reclaimed (a memcg's reclaim is done by the tasks charging to it,
+        /// in it or below it), most calls first; none for node-wide reclaim.
+        cgroup: Option<String> => None,
         begins: u64 => Count,
         ends: u64 => Count,
         reclaimed: u64 => Pages,
@@ -532,6 +536,7 @@ fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, S
     for rc in begins.keys() {
         per_r.entry(rc.clone()).or_default();
     }
+    let memcgs = memcg_names(rec, f)?;
     let mut t = Table::of::<LatencyRow>(
         "latency",
         "Time in direct / memcg / node reclaim (reclaim_end.duration_ns; nearest-rank percentiles)",
@@ -546,6 +551,7 @@ fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, S
         let b = begins.get(&rc).copied().unwrap_or(0);
         t.push_row(LatencyRow {
             reclaimer: rc.clone(),
+            cgroup: memcgs.get(&rc).cloned(),
             begins: b,
             ends: *n,
             reclaimed: *rcl,
@@ -605,6 +611,42 @@ fn latency(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, S
     pt.total_rows = total_procs;
     r.tables.push(pt);
     Ok(any)
+}
+
+/// Per memcg reclaimer (`memcg`, `memcg_softlimit`): the cgroups of the
+/// tasks that reclaimed, most calls first (three named, then how many more).
+fn memcg_names(rec: &Recording, f: &Filter) -> Result<BTreeMap<String, String>, SectionError> {
+    let q = count_by(
+        rec.scan("reclaim_end", f, &["reclaimer", "cgroup_id"])?,
+        &["reclaimer", "cgroup_id"],
+        vec![],
+    );
+    let fr = rec.fetch("reclaim_end", q)?;
+    let (rc, cg, n) = (
+        fr.str_or_empty("reclaimer")?,
+        fr.u64_or0("cgroup_id")?,
+        fr.u64_or0(COUNT)?,
+    );
+    let mut by: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    for i in 0..fr.height() {
+        if matches!(rc[i].as_str(), "memcg" | "memcg_softlimit") {
+            let name = super::common::cgroup_name(rec, cg[i]);
+            by.entry(rc[i].clone()).or_default().push((n[i], name));
+        }
+    }
+    const SHOWN: usize = 3;
+    Ok(by
+        .into_iter()
+        .map(|(r, mut v)| {
+            v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let more = v.len().saturating_sub(SHOWN);
+            let mut names: Vec<String> = v.into_iter().take(SHOWN).map(|x| x.1).collect();
+            if more > 0 {
+                names.push(format!("+{more} more"));
+            }
+            (r, names.join(", "))
+        })
+        .collect())
 }
 
 /// Per reclaimer and process: calls, pages reclaimed, the durations.
