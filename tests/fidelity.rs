@@ -288,6 +288,7 @@ fn root_fidelity_of_every_scenario() {
             }
             Err(e) => r.check(s, "memana report --format json", false, e),
         }
+        first_screen(s, &memana, &path, &truth, &["compaction", "mappings"], &mut r);
         r.note(s, "runtime", format!("{:.1} s", t.elapsed().as_secs_f64()));
     }
     r.note(
@@ -620,6 +621,36 @@ fn root_fault_stacks_name_the_faulting_function() {
     r.finish();
 }
 
+/// The default probe groups, which every recording here has.
+const DEFAULT_GROUPS: [&str; 5] = ["procstat", "sysstat", "paf", "pr", "oom"];
+
+/// `memana report`'s first screen (120 columns) names what the scenario
+/// did, as its truth says (support/first_screen.rs); `extra` are the groups
+/// recorded beside the default ones.
+fn first_screen(
+    case: &str,
+    memana: &Path,
+    path: &Path,
+    truth: &serde_json::Value,
+    extra: &[&str],
+    r: &mut Report,
+) {
+    let out = Command::new(memana)
+        .args(["report", path.to_str().unwrap_or_default()])
+        .env("COLUMNS", "120")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let groups: Vec<&str> = DEFAULT_GROUPS.iter().chain(extra).copied().collect();
+    let screen = support::first_screen::check(&out, truth, &groups);
+    r.check(
+        case,
+        "memana report's first 25 lines name the scenario's event",
+        screen.is_ok(),
+        screen.err().unwrap_or_default(),
+    );
+}
+
 /// One group recorded (`--probes +GROUP`) during one memscen scenario at
 /// small scale, then its fidelity checks and memana's figures against the
 /// kernel's counters in the truth.
@@ -655,6 +686,7 @@ fn group_during_scenario(
         Ok(report) => analyzer(&c, &report, &mut r),
         Err(e) => r.check(case, "memana report --format json", false, e),
     }
+    first_screen(case, &bin("memana"), &path, &truth, &[group], &mut r);
     r.finish();
 }
 
@@ -724,6 +756,14 @@ fn root_memleak_matches_the_known_leak() {
         fidelity::recording_is_complete(&c, &mut r);
         fidelity_memleak::memleak(&c, &mut r);
         fidelity_memleak::analyzer(&c, &bin("memana"), &path, &mut r);
+        first_screen(
+            case,
+            &bin("memana"),
+            &path,
+            &truth,
+            &["memleak", "kmemleak"],
+            &mut r,
+        );
     }
     r.finish();
 }
@@ -761,5 +801,13 @@ fn root_kmemleak_matches_slabinfo() {
     );
     fidelity::recording_is_complete(&c, &mut r);
     fidelity_memleak::kmemleak(&c, &mut r);
+    first_screen(
+        "slab-hold",
+        &bin("memana"),
+        &path,
+        &truth,
+        &["kmemleak"],
+        &mut r,
+    );
     r.finish();
 }

@@ -10,6 +10,7 @@ pub mod fidelity_hugetlb;
 pub mod fidelity_mappings;
 pub mod fidelity_memleak;
 pub mod fidelity_swap;
+pub mod first_screen;
 pub mod kernel;
 pub mod rows;
 pub mod segments;
