@@ -536,6 +536,28 @@ fn check_findings(path: &Path, rows: &[RawRow], start: i64, end: i64) {
         let key = (side == "user").then(|| owner.parse::<u64>().unwrap());
         want.entry(key).or_default().push(v);
     }
+    let metric = |key: &str| {
+        rep["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["key"] == key)
+            .and_then(|m| m["value"].as_f64())
+    };
+    let user: Vec<&(f64, f64, i64)> = want
+        .iter()
+        .filter(|e| e.0.is_some())
+        .flat_map(|e| e.1)
+        .collect();
+    if let Some(m) = metric("leaks.user.leaking_groups") {
+        assert_eq!(m, user.len() as f64, "{p}: leaking groups");
+        let bytes: f64 = user.iter().map(|g| g.0).sum();
+        let m = metric("leaks.user.leaking_bytes").unwrap();
+        assert!(
+            (m - bytes).abs() <= 0.5,
+            "{p}: leaking bytes {m} vs {bytes}"
+        );
+    }
     let kernel = want.get(&None).map_or(0, Vec::len);
     assert_eq!(
         got.len(),

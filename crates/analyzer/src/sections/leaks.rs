@@ -963,6 +963,21 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     let stacks = Stacks::load(rec, f, &ids, &sites)?;
     r.notes.extend(stacks.notes.iter().cloned());
     r.findings = leak_findings(rec, &l, &stacks, &leaking);
+    for side in l.recorded.clone() {
+        let groups = leaking.iter().filter(|x| x.0 == side);
+        let bytes: f64 = groups.clone().map(|x| x.1.bytes).sum();
+        let name = side.name();
+        r.metrics.push(Metric::new(
+            format!("leaks.{name}.leaking_groups"),
+            groups.count() as u64,
+            Unit::Count,
+        ));
+        r.metrics.push(Metric::new(
+            format!("leaks.{name}.leaking_bytes"),
+            est(bytes),
+            Unit::Bytes,
+        ));
+    }
     let span_s = ((l.to - l.from).max(1)) as f64 / 1e9;
     r.notes.push(format!(
         "Outstanding: allocated in the window (+{:.3}s..+{:.3}s) and not freed by its end; a \
