@@ -141,7 +141,13 @@ pub fn report(r: &Report, detail: Detail) -> String {
                         continue;
                     }
                     let _ = writeln!(out, "### {} ({})\n", t.title, s.id);
-                    table_at(&mut out, &key_view(t, k), &clock);
+                    let mut v = key_view(t, k);
+                    let (shown, total) = (v.rows.len(), v.total_rows);
+                    v.total_rows = shown;
+                    table_at(&mut out, &v, &clock);
+                    if total > shown {
+                        let _ = writeln!(out, "\n_{shown} of {total} rows; `--section {}` for all._", s.id);
+                    }
                     let _ = writeln!(out);
                 }
             }
