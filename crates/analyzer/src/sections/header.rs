@@ -131,6 +131,18 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     if let Some(c) = &rf.cgroup {
         recf.push(format!("cgroup={c}"));
     }
+    if let Some(c) = &rf.command {
+        // `memrec record -- CMD`: what ran, and whether only it was traced.
+        recf.push(format!(
+            "{}command=`{}` (pid {}{})",
+            if c.follow { "" } else { "all processes during " },
+            c.argv.join(" "),
+            c.pid,
+            c.exit_status
+                .map(|s| format!(", exit status {s}"))
+                .unwrap_or_default()
+        ));
+    }
     kv("recorded_filter", recf.join(" ").into());
     kv("command_line", m.command_line.join(" ").into());
     for (k, v) in &m.settings {
@@ -219,6 +231,18 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     for note in rec.loss_notes(&groups).1 {
         r.findings
             .push(Finding::new(Severity::Warning, FindingKind::LostEvents, note));
+    }
+    if let Some(c) = m.filter.command.as_ref().filter(|c| c.not_followed > 0) {
+        r.lossy = true;
+        r.findings.push(Finding::new(
+            Severity::Warning,
+            FindingKind::LostEvents,
+            format!(
+                "INCOMPLETE DATA: {} processes the command started were not followed (memrec's \
+                 table of followed processes was full): their events are missing",
+                c.not_followed
+            ),
+        ));
     }
     if rec.num_rows == 0 {
         r.notes.push("The recording has no rows.".into());
