@@ -25,7 +25,7 @@
 # KM_ACCEL=auto (default) boots with KVM when a first guest reaches its
 # shell with it within KM_KVM_PROBE seconds (default 60), else emulates
 # (TCG: nested KVM guests can hang in early boot); kvm or tcg force one;
-# KM_TESTS="record_pressure fidelity cli" the test binaries run in the
+# KM_TESTS="record_pressure fidelity cli command" the test binaries run in the
 # guests ("" for none); KM_HOST_TESTS=1 runs them on
 # the host kernel too (the ordinary test suite already does);
 # KM_NO_BUILD=1 uses the binaries as built.
@@ -40,7 +40,7 @@ KM_ACCEL=${KM_ACCEL:-auto}
 KM_MEMORY=${KM_MEMORY:-2G}
 KM_CPUS=${KM_CPUS:-2}
 KM_TIMEOUT=${KM_TIMEOUT:-2400}
-KM_TESTS=${KM_TESTS-record_pressure fidelity cli}
+KM_TESTS=${KM_TESTS-record_pressure fidelity cli command}
 KM_HOST_TESTS=${KM_HOST_TESTS:-0}
 # Emulated guests (TCG) now and then wedge in the kernel's live code
 # patching (text_poke_bp: one CPU waits forever for the other to take an
