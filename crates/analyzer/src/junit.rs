@@ -108,7 +108,13 @@ impl Suite {
                                 Some(f) => {
                                     e.write_inner_content(|w| {
                                         let m = xml_text(&f.message);
-                                        let body = xml_text(&f.details.join("\n"));
+                                        // One fact a line: escape each, then join.
+                                        let body = f
+                                            .details
+                                            .iter()
+                                            .map(|d| xml_text(d))
+                                            .collect::<Vec<_>>()
+                                            .join("\n");
                                         w.create_element("failure")
                                             .with_attributes([
                                                 ("message", m.as_str()),
@@ -271,7 +277,6 @@ mod tests {
         let mut r = Reader::from_str(&xml);
         let mut names = Vec::new();
         let mut failure_msgs = Vec::new();
-        let mut texts = Vec::new();
         loop {
             match r.read_event() {
                 Ok(Event::Eof) => break,
@@ -284,11 +289,6 @@ mod tests {
                             .flatten()
                             .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()));
                         failure_msgs.push(m);
-                    }
-                }
-                Ok(Event::Text(t)) => {
-                    if let Ok(t) = t.decode() {
-                        texts.push(t.into_owned());
                     }
                 }
                 Ok(_) => {}
@@ -314,6 +314,11 @@ mod tests {
             )]
         );
         assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+        // One fact a line, escaped for XML.
+        assert!(
+            xml.contains(">value: 1\na &lt; b &amp; c</failure>"),
+            "{xml}"
+        );
         assert!(!xml.contains('\u{1b}'));
     }
 }

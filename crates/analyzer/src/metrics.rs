@@ -253,10 +253,11 @@ pub fn listing(report: &Report, patterns: &[String], format: Format) -> String {
                 all.list.len()
             ));
             for w in &report.warnings {
-                out.push_str(&format!(
-                    "WARNING: {}\n",
-                    render::clean_to(w, render::NOTE_CAP)
-                ));
+                out.push_str(&if md {
+                    format!("\n**Warning**: {}\n", render::markdown::note(w))
+                } else {
+                    format!("WARNING: {}\n", render::clean_to(w, render::NOTE_CAP))
+                });
             }
             if shown.is_empty() {
                 out.push_str(&format!(
