@@ -73,11 +73,6 @@ pub fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
         // Every parsed duration fits; the check keeps it so.
         memtrace_cli::duration::as_nanos_i64(d).with_context(|| format!("--{flag} {v}: too large"))
     };
-    let time = |flag: &str, v: &str| {
-        memtrace_analyzer::filter::parse_time(v).with_context(|| format!("--{flag}"))
-    };
-    let from = a.from.as_deref().map(|v| time("from", v)).transpose()?;
-    let to = a.to.as_deref().map(|v| time("to", v)).transpose()?;
     if !(0.0..=1.0).contains(&a.leak_min_r2) {
         bail!("--leak-min-r2 must be between 0 and 1");
     }
@@ -86,18 +81,7 @@ pub fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
     }
     let min_growth = memtrace_cli::size::parse_size(&a.leak_min_growth)
         .with_context(|| format!("--leak-min-growth {}", a.leak_min_growth))?;
-    let wall_offset = rec
-        .meta
-        .to_realtime_ns(rec.start_ns)
-        .and_then(|w| w.checked_sub(rec.start_ns));
-    let (from_ns, to_ns) = memtrace_analyzer::filter::window_at(
-        rec.start_ns,
-        rec.end_ns,
-        wall_offset,
-        a.from.as_deref().zip(from),
-        a.to.as_deref().zip(to),
-    )
-    .with_context(|| rec.name.clone())?;
+    let (from_ns, to_ns) = window(a.from.as_deref(), a.to.as_deref(), rec)?;
     let cgroup = a
         .cgroup
         .as_deref()
@@ -124,4 +108,30 @@ pub fn build_filter(a: &FilterArgs, rec: &Recording) -> Result<Filter> {
         },
         debuginfo: a.debuginfo.clone(),
     })
+}
+
+/// `--from`/`--to` (offsets or RFC 3339 times) as the `[from, to)` window in
+/// `ts_ns`; an error when it misses the recording.
+pub fn window(
+    from: Option<&str>,
+    to: Option<&str>,
+    rec: &Recording,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let time = |flag: &str, v: &str| {
+        memtrace_analyzer::filter::parse_time(v).with_context(|| format!("--{flag}"))
+    };
+    let from_t = from.map(|v| time("from", v)).transpose()?;
+    let to_t = to.map(|v| time("to", v)).transpose()?;
+    let wall_offset = rec
+        .meta
+        .to_realtime_ns(rec.start_ns)
+        .and_then(|w| w.checked_sub(rec.start_ns));
+    memtrace_analyzer::filter::window_at(
+        rec.start_ns,
+        rec.end_ns,
+        wall_offset,
+        from.zip(from_t),
+        to.zip(to_t),
+    )
+    .with_context(|| rec.name.clone())
 }

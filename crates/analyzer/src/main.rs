@@ -56,12 +56,13 @@ enum LeaksFormat {
 /// What `memana leaks` looks at.
 #[derive(Args, Clone, Debug)]
 struct LeaksArgs {
-    /// Start of the window, relative to the recording start (500ms, 10s, 2m, 1h, 1m30s):
-    /// only allocations made from then on count.
-    #[arg(long, value_name = "DURATION")]
+    /// Start of the window: an offset from the recording's start (500ms,
+    /// 10s, 1m30s) or an RFC 3339 time (2026-11-30T08:09:00Z); only
+    /// allocations made from then on count.
+    #[arg(long, value_name = "TIME")]
     from: Option<String>,
-    /// End of the window (excluded): what is not freed by then is outstanding.
-    #[arg(long, value_name = "DURATION")]
+    /// End of the window (excluded), as --from: what is not freed by then is outstanding.
+    #[arg(long, value_name = "TIME")]
     to: Option<String>,
     /// Only allocations of this process (tgid).
     #[arg(long)]
@@ -505,17 +506,7 @@ fn merge_ranges(r: &[(u64, u64)]) -> Vec<(u64, u64)> {
 
 /// `memana leaks`'s window and process, as a report's filter.
 fn leaks_filter(a: &LeaksArgs, rec: &Recording) -> Result<Filter> {
-    let dur =
-        |flag: &str, v: &str| memtrace_cli::parse_duration(v).with_context(|| format!("--{flag}"));
-    let from = a.from.as_deref().map(|v| dur("from", v)).transpose()?;
-    let to = a.to.as_deref().map(|v| dur("to", v)).transpose()?;
-    let (from_ns, to_ns) = memtrace_analyzer::filter::window(
-        rec.start_ns,
-        rec.end_ns,
-        a.from.as_deref().zip(from),
-        a.to.as_deref().zip(to),
-    )
-    .with_context(|| rec.name.clone())?;
+    let (from_ns, to_ns) = args::window(a.from.as_deref(), a.to.as_deref(), rec)?;
     Ok(Filter {
         from_ns,
         to_ns,
