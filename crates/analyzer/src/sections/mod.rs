@@ -2,6 +2,7 @@
 //! `compute(&Recording, &Filter) -> Result<SectionReport, SectionError>`.
 
 mod common;
+pub mod cgroups;
 pub mod compaction;
 pub mod faults;
 pub mod growth;
@@ -37,6 +38,7 @@ pub struct Section {
 pub static SECTIONS: &[&Section] = &[
     &header::SECTION,
     &growth::SECTION,
+    &cgroups::SECTION,
     &paf::SECTION,
     &reclaim::SECTION,
     &sysstat::SECTION,
