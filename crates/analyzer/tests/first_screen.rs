@@ -1,7 +1,7 @@
 //! The first screen of `memana report` on every fixture names the event of
 //! the scenario it recorded, as the fixture's truth file states it (OOM
 //! victim and cgroup, failing order, leaking process, reclaiming memcg...),
-//! and no line is wider than the terminal.
+//! and the whole brief report fits one screen of 50 lines and 120 columns.
 
 mod common;
 
@@ -80,6 +80,11 @@ fn every_fixture_names_its_event_on_the_first_screen() {
         let report = String::from_utf8_lossy(&out.stdout);
         if let Err(e) = first_screen::check(&report, &truth, &gs) {
             failures.push(format!("{}: {e}", p.display()));
+        }
+        // One incident's report is one screen: 50 lines of 120 columns.
+        let lines = report.lines().count();
+        if lines > 50 {
+            failures.push(format!("{}: {lines} lines", p.display()));
         }
         let widest = report.lines().map(|l| l.chars().count()).max().unwrap_or(0);
         if widest > 120 {
