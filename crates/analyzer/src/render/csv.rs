@@ -40,6 +40,38 @@ pub fn report(r: &Report) -> String {
     for (i, w) in r.warnings.iter().enumerate() {
         let _ = writeln!(out, "file,warnings,{i},warning,{},", field(w));
     }
+    // The findings first, as the other formats: one row per field, `row`
+    // the rank from 1.
+    for (i, f) in r.findings().iter().enumerate() {
+        let rank = i + 1;
+        let mut cell = |name: &str, v: String, unit: &str| {
+            let _ = writeln!(out, "report,findings,{rank},{name},{},{unit}", field(&v));
+        };
+        cell("severity", f.severity.name().into(), "");
+        // The JSON name (`oom_kill`), from the one serde definition.
+        let kind = serde_json::to_value(f.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        cell("kind", kind, "");
+        cell("summary", f.summary.clone(), "");
+        for d in &f.details {
+            cell("detail", d.clone(), "");
+        }
+        if let Some(t) = f.ts_ns {
+            cell("ts_ns", t.to_string(), "ts_ns");
+        }
+        if let Some(p) = f.pid {
+            cell("pid", p.to_string(), "");
+        }
+        if let Some(c) = &f.comm {
+            cell("comm", c.clone(), "");
+        }
+        if let Some(c) = &f.cgroup {
+            cell("cgroup", c.clone(), "");
+        }
+        cell("section", f.section.into(), "");
+    }
     for s in &r.sections {
         let _ = writeln!(out, "{},status,0,status,{},", s.id, s.status.id());
         if let Some(m) = s.status.message() {
