@@ -734,6 +734,7 @@ pub fn oom(c: &Case, r: &mut Report) {
         text(v, "victim_comm") == comm,
         format!("recorded {:?}, worker {comm:?}", text(v, "victim_comm")),
     );
+    oom_memcg(c, v, o, r);
     // The tracepoint and the kernel's "Killed process" line read the same
     // mm counters within microseconds of each other, before the OOM reaper
     // runs: exact.
@@ -777,6 +778,67 @@ pub fn oom(c: &Case, r: &mut Report) {
                 format!("{:?}", k.fields),
             ),
         }
+    }
+}
+
+/// The kill as the kernel log told it (memrec joins it to the tracepoint's
+/// row by pid): a memcg OOM of the memcg memscen made, at the limit it set;
+/// and the file's cgroup map names that memcg, with its limit, though
+/// memscen removed it before the recording ended.
+fn oom_memcg(c: &Case, v: &Row, o: &Value, r: &mut Report) {
+    let s = c.name;
+    let cell = |col: &str| v.get(col).cloned();
+    let Some(constraint) = cell("constraint") else {
+        r.skip(
+            s,
+            "oom_victim memcg columns vs memscen",
+            "recorded by a memrec without them",
+        );
+        return;
+    };
+    let memcg = c
+        .workers()
+        .first()
+        .and_then(|w| w["events"].as_array())
+        .and_then(|e| e.iter().find(|e| e["name"] == "start"))
+        .and_then(|e| e["data"]["memcg"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let limit = o["limit_bytes"].as_i64().unwrap_or(0) as i128;
+    let is = |c: Option<Cell>, want: &str| matches!(c, Some(Cell::Text(t)) if t == want);
+    r.check(
+        s,
+        "oom_victim.constraint",
+        is(Some(constraint.clone()), "memcg"),
+        format!("{constraint:?}"),
+    );
+    for col in ["oom_memcg", "task_memcg"] {
+        r.check(
+            s,
+            &format!("oom_victim.{col} vs memscen's memcg"),
+            is(cell(col), &memcg),
+            format!("recorded {:?}, memscen {memcg:?}", cell(col)),
+        );
+    }
+    let lim = match cell("memcg_limit") {
+        Some(Cell::Int(l)) => l,
+        _ => -1,
+    };
+    r.exact(s, "oom_victim.memcg_limit vs memscen's limit", lim, limit);
+    let meta = c.meta();
+    let id = meta["cgroups"]
+        .as_object()
+        .and_then(|m| m.iter().find(|(_, p)| p.as_str() == Some(memcg.as_str())))
+        .map(|(id, _)| id.clone());
+    r.check(
+        s,
+        "metadata cgroups names memscen's memcg",
+        id.is_some(),
+        format!("{memcg:?} in {}", meta["cgroups"]),
+    );
+    if let Some(id) = id {
+        let l = meta["cgroup_limits"][id.as_str()].as_i64().unwrap_or(-1) as i128;
+        r.exact(s, "metadata cgroup_limits vs memscen's limit", l, limit);
     }
 }
 
