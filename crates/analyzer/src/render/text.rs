@@ -20,41 +20,108 @@ const STYLE: &str = "     -             ";
 /// A comfy table of `heads` and `cells`, fitted to `width` columns less the
 /// indent; numeric columns right-aligned.
 fn grid(heads: Vec<String>, cells: Vec<Vec<String>>, right: &[bool], width: u16) -> String {
+    let w = usize::from(width);
+    // Natural width of each column: its widest cell and comfy-table's
+    // padding of one space each side.
+    let natural: Vec<usize> = (0..heads.len())
+        .map(|j| {
+            cells
+                .iter()
+                .map(|r| r.get(j).map_or(0, |c| c.chars().count()))
+                .chain([heads[j].chars().count()])
+                .max()
+                .unwrap_or(0)
+                + 2
+        })
+        .collect();
+    if natural.iter().sum::<usize>() <= w || heads.len() < 3 {
+        return one_grid(&heads, &cells, right, width, &(0..heads.len()).collect::<Vec<_>>());
+    }
+    // Too wide: print the columns in parts that fit, each part led by the
+    // row's identity (the first column, and the second when it is text, such
+    // as tgid and comm), rather than squeezing every cell into a tall wrap.
+    let keys = if right.get(1) == Some(&false) { 2 } else { 1 };
+    let key_w: usize = natural[..keys].iter().sum();
+    let mut parts: Vec<Vec<usize>> = Vec::new();
+    let mut part: Vec<usize> = Vec::new();
+    let mut used = key_w;
+    for (j, &nw) in natural.iter().enumerate().skip(keys) {
+        if !part.is_empty() && used + nw > w {
+            parts.push(std::mem::take(&mut part));
+            used = key_w;
+        }
+        part.push(j);
+        used += nw;
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    parts
+        .into_iter()
+        .map(|p| {
+            let cols: Vec<usize> = (0..keys).chain(p).collect();
+            one_grid(&heads, &cells, right, width, &cols)
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// One comfy table of the columns `cols`.
+fn one_grid(
+    heads: &[String],
+    cells: &[Vec<String>],
+    right: &[bool],
+    width: u16,
+    cols: &[usize],
+) -> String {
+    let pick = |r: &[String]| -> Vec<String> {
+        cols.iter()
+            .map(|&j| r.get(j).cloned().unwrap_or_default())
+            .collect()
+    };
     let mut g = comfy_table::Table::new();
     g.load_preset(STYLE)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(width)
-        .set_header(heads);
+        .set_header(pick(heads));
     for r in cells {
-        g.add_row(r);
+        g.add_row(pick(r));
     }
-    for (j, &r) in right.iter().enumerate() {
-        if let Some(c) = g.column_mut(j) {
-            if r {
+    for (k, &j) in cols.iter().enumerate() {
+        if let Some(c) = g.column_mut(k) {
+            if right.get(j) == Some(&true) {
                 c.set_cell_alignment(CellAlignment::Right);
             }
         }
     }
-    g.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
+    g.lines()
+        .map(|l| l.trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `text` as lines of at most `width` columns, broken at spaces (a word
 /// longer than a line stays whole), the lines after the first indented by
 /// `hang` spaces.
 pub fn wrap(text: &str, width: u16, hang: usize) -> String {
-    let width = usize::from(width).max(hang + 20);
+    // The text's own indent leads its first line and adds to the hang.
+    let body = text.trim_start_matches(' ');
+    let lead = text.len() - body.len();
+    let width = usize::from(width).max(lead + hang + 20);
     let mut out = String::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
+    let mut line = " ".repeat(lead);
+    let mut empty = true;
+    for word in body.split(' ').filter(|w| !w.is_empty()) {
         let len = line.chars().count();
-        if len > 0 && len + 1 + word.chars().count() > width {
+        if !empty && len + 1 + word.chars().count() > width {
             out.push_str(line.trim_end());
             out.push('\n');
-            line = " ".repeat(hang);
-        } else if len > 0 && !line.ends_with(' ') {
+            line = " ".repeat(lead + hang);
+        } else if !empty {
             line.push(' ');
         }
         line.push_str(word);
+        empty = false;
     }
     out.push_str(line.trim_end());
     out
@@ -82,12 +149,13 @@ pub fn table_at(out: &mut String, t: &Table, clock: &Clock, indent: &str, width:
             .unwrap_or(0);
         for &i in &rows {
             let r = &t.rows[i];
-            let _ = writeln!(
-                out,
+            let line = format!(
                 "{indent}{:<w$}  {}",
                 human_at(&r[0], Unit::None, clock),
                 human_at(&r[1], t.columns[1].unit, clock)
             );
+            // A long value wraps under itself.
+            say(out, &line, width, w + 2);
         }
         return;
     }
@@ -110,7 +178,11 @@ pub fn table_at(out: &mut String, t: &Table, clock: &Clock, indent: &str, width:
         .collect();
     let w = width.saturating_sub(indent.len() as u16).max(20);
     for line in grid(heads, cells, &right, w).lines() {
-        let _ = writeln!(out, "{indent}{line}");
+        if line.is_empty() {
+            let _ = writeln!(out);
+        } else {
+            let _ = writeln!(out, "{indent}{line}");
+        }
     }
     if let Some(n) = omitted_note(t, rows.len()) {
         let _ = writeln!(out, "{indent}{n}");
@@ -381,5 +453,9 @@ mod tests {
         assert_eq!(w.split_whitespace().count(), 11);
         assert!(w.lines().skip(1).all(|l| l.starts_with("  ")));
         assert_eq!(wrap("short", 80, 2), "short");
+        // A leading indent stays, and continuation lines hang below it.
+        let w = wrap("  * aaa bbb ccc ddd eee fff ggg hhh iii jjj", 24, 2);
+        assert!(w.starts_with("  * aaa"), "{w}");
+        assert!(w.lines().skip(1).all(|l| l.starts_with("    ")), "{w}");
     }
 }

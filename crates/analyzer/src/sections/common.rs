@@ -125,6 +125,16 @@ pub fn push_ranked<R: Row>(
     r.tables.push(t);
 }
 
+/// A memory cgroup's path as the recording names it (`meta.cgroups`);
+/// `id N` when memrec did not see its path, `-` for none.
+pub fn cgroup_name(rec: &Recording, id: u64) -> String {
+    match rec.meta.cgroups.get(&id) {
+        Some(p) => p.clone(),
+        None if id == 0 => "-".to_string(),
+        None => format!("id {id}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,15 +160,5 @@ mod tests {
         assert_eq!(w.per_s(0, 100), 100.0);
         assert_eq!(w.per_s(2, 100), 200.0);
         assert_eq!(w.per(), "per 1 s interval");
-    }
-}
-
-/// A memory cgroup's path as the recording names it (`meta.cgroups`);
-/// `id N` when memrec did not see its path, `-` for none.
-pub fn cgroup_name(rec: &Recording, id: u64) -> String {
-    match rec.meta.cgroups.get(&id) {
-        Some(p) => p.clone(),
-        None if id == 0 => "-".to_string(),
-        None => format!("id {id}"),
     }
 }

@@ -239,6 +239,61 @@ fn allocations(rec: &Recording, r: &mut SectionReport) {
     r.tables.push(t);
 }
 
+/// Huge page faults and pool failures as findings: who faulted huge pages
+/// in, and whether growing the pool from the buddy allocator failed.
+fn finding(r: &mut SectionReport, faults: u64) {
+    let text = |t: &Table, i: usize, c: &str| t.cell(i, c).map(Value::plain).unwrap_or_default();
+    if faults > 0 {
+        let mut who = String::new();
+        if let Some(t) = r.tables.iter().find(|t| t.id == "processes") {
+            let n = t.rows.len().min(3);
+            let list: Vec<String> = (0..n)
+                .map(|i| {
+                    format!(
+                        "{} pid {} ({} of {} pages)",
+                        text(t, i, "comm"),
+                        text(t, i, "tgid"),
+                        text(t, i, "faults"),
+                        t.cell(i, "page_size")
+                            .map(|v| crate::render::human(v, Unit::Bytes, 0))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            if !list.is_empty() {
+                who = format!(" by {}", list.join(", "));
+            }
+        }
+        r.findings.push(
+            Finding::new(
+                Severity::Info,
+                FindingKind::Hugetlb,
+                format!("{faults} hugetlb page faults{who}"),
+            )
+            .score(faults as f64),
+        );
+    }
+    let failed = r
+        .metrics
+        .iter()
+        .find(|m| m.name == "hugetlb.htlb_buddy_alloc_fail" && m.labels.is_empty())
+        .and_then(|m| m.value.as_f64())
+        .unwrap_or(0.0);
+    if failed > 0.0 {
+        r.findings.push(
+            Finding::new(
+                Severity::Warning,
+                FindingKind::Hugetlb,
+                format!(
+                    "{failed:.0} huge page allocations from the buddy allocator failed \
+                     (htlb_buddy_alloc_fail): the pool could not grow"
+                ),
+            )
+            .score(failed),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,60 +373,5 @@ mod tests {
     fn sizes_are_labelled_as_sysfs_names_them() {
         assert_eq!(size_label(2 << 20), "2048kB");
         assert_eq!(size_label(1 << 30), "1048576kB");
-    }
-}
-
-/// Huge page faults and pool failures as findings: who faulted huge pages
-/// in, and whether growing the pool from the buddy allocator failed.
-fn finding(r: &mut SectionReport, faults: u64) {
-    let text = |t: &Table, i: usize, c: &str| t.cell(i, c).map(Value::plain).unwrap_or_default();
-    if faults > 0 {
-        let mut who = String::new();
-        if let Some(t) = r.tables.iter().find(|t| t.id == "processes") {
-            let n = t.rows.len().min(3);
-            let list: Vec<String> = (0..n)
-                .map(|i| {
-                    format!(
-                        "{} pid {} ({} of {} pages)",
-                        text(t, i, "comm"),
-                        text(t, i, "tgid"),
-                        text(t, i, "faults"),
-                        t.cell(i, "page_size")
-                            .map(|v| crate::render::human(v, Unit::Bytes, 0))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect();
-            if !list.is_empty() {
-                who = format!(" by {}", list.join(", "));
-            }
-        }
-        r.findings.push(
-            Finding::new(
-                Severity::Info,
-                FindingKind::Hugetlb,
-                format!("{faults} hugetlb page faults{who}"),
-            )
-            .score(faults as f64),
-        );
-    }
-    let failed = r
-        .metrics
-        .iter()
-        .find(|m| m.name == "hugetlb.htlb_buddy_alloc_fail" && m.labels.is_empty())
-        .and_then(|m| m.value.as_f64())
-        .unwrap_or(0.0);
-    if failed > 0.0 {
-        r.findings.push(
-            Finding::new(
-                Severity::Warning,
-                FindingKind::Hugetlb,
-                format!(
-                    "{failed:.0} huge page allocations from the buddy allocator failed \
-                     (htlb_buddy_alloc_fail): the pool could not grow"
-                ),
-            )
-            .score(failed),
-        );
     }
 }

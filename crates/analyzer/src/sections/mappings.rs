@@ -660,18 +660,6 @@ fn files(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Secti
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn calls_keep_their_report_order() {
-        let mut v = vec!["shmctl", "zzz", "mmap", "brk"];
-        v.sort_by_key(|c| call_key(c));
-        assert_eq!(v, ["mmap", "brk", "shmctl", "zzz"]);
-    }
-}
-
 /// The failed calls as one finding: which calls with which errors, by whom.
 fn failure_finding(r: &mut SectionReport) {
     let Some(t) = r.tables.iter().find(|t| t.id == "failures") else {
@@ -711,4 +699,16 @@ fn failure_finding(r: &mut SectionReport) {
         )
         .score(total as f64),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_keep_their_report_order() {
+        let mut v = vec!["shmctl", "zzz", "mmap", "brk"];
+        v.sort_by_key(|c| call_key(c));
+        assert_eq!(v, ["mmap", "brk", "shmctl", "zzz"]);
+    }
 }

@@ -846,26 +846,6 @@ fn slab(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<bool, Sect
     Ok(any)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn awake_pairs() {
-        // wake 10, wake 15 (still awake), sleep 30, wake 50, end at 100.
-        let ev = [(10, true), (15, true), (30, false), (50, true)];
-        assert_eq!(awake_time(&ev, 0, 100), 20 + 50);
-        // Awake at the start: first event is a sleep.
-        assert_eq!(awake_time(&[(40, false)], 0, 100), 40);
-        // A second sleep without a wake adds nothing.
-        assert_eq!(
-            awake_time(&[(10, true), (20, false), (25, false)], 0, 100),
-            10
-        );
-        assert_eq!(awake_time(&[], 0, 100), 0);
-    }
-}
-
 /// Reclaim as findings: per reclaimer (and, for memcg reclaim, per memory
 /// cgroup of the reclaiming task), how often tasks reclaimed, how long the
 /// longest pass took, and who waited. A pass of `--stall` or longer makes a
@@ -976,4 +956,24 @@ fn findings(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Se
         r.findings.push(fd);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awake_pairs() {
+        // wake 10, wake 15 (still awake), sleep 30, wake 50, end at 100.
+        let ev = [(10, true), (15, true), (30, false), (50, true)];
+        assert_eq!(awake_time(&ev, 0, 100), 20 + 50);
+        // Awake at the start: first event is a sleep.
+        assert_eq!(awake_time(&[(40, false)], 0, 100), 40);
+        // A second sleep without a wake adds nothing.
+        assert_eq!(
+            awake_time(&[(10, true), (20, false), (25, false)], 0, 100),
+            10
+        );
+        assert_eq!(awake_time(&[], 0, 100), 0);
+    }
 }
