@@ -230,10 +230,10 @@ pub static KEY_TABLES: &[KeyTable] = &[
         rows: 5,
     },
     KeyTable {
-        section: "growth",
+        section: "cgroups",
         table: "cgroups",
         columns: &[],
-        rows: 5,
+        rows: 3,
     },
     KeyTable {
         section: "paf",
@@ -253,8 +253,7 @@ pub static KEY_TABLES: &[KeyTable] = &[
         section: "oom",
         table: "victims",
         columns: &[
-            "ts_ns", "victim_pid", "victim_comm", "constraint", "cgroup", "oom_memcg", "rss",
-            "growth_before", "growth_rate_before",
+            "ts_ns", "victim_pid", "victim_comm", "constraint", "cgroup", "rss",
         ],
         rows: 5,
     },

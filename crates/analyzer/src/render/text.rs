@@ -22,16 +22,19 @@ const STYLE: &str = "     -             ";
 fn grid(heads: Vec<String>, cells: Vec<Vec<String>>, right: &[bool], width: u16) -> String {
     let w = usize::from(width);
     // Natural width of each column: its widest cell and comfy-table's
-    // padding of one space each side.
+    // padding of one space each side. Text past WRAP_TEXT columns (a gfp
+    // mask, a path) may wrap within its cell; numbers never do.
+    const WRAP_TEXT: usize = 40;
     let natural: Vec<usize> = (0..heads.len())
         .map(|j| {
-            cells
+            let widest = cells
                 .iter()
                 .map(|r| r.get(j).map_or(0, |c| c.chars().count()))
                 .chain([heads[j].chars().count()])
                 .max()
-                .unwrap_or(0)
-                + 2
+                .unwrap_or(0);
+            let text = right.get(j) != Some(&true);
+            (if text { widest.min(WRAP_TEXT) } else { widest }) + 2
         })
         .collect();
     if natural.iter().sum::<usize>() <= w || heads.len() < 3 {
@@ -316,7 +319,9 @@ pub fn findings(out: &mut String, list: &[Finding], clock: &Clock, width: u16, l
         .map(String::from)
         .to_vec();
     let w = width.saturating_sub(2).max(40);
-    for line in grid(heads, cells, &[true, false, false, false, false], w).lines() {
+    // One table, the finding wrapping as a paragraph (never split in parts).
+    let right = [true, false, false, false, false];
+    for line in one_grid(&heads, &cells, &right, w, &[0, 1, 2, 3, 4]).lines() {
         let _ = writeln!(out, "  {line}");
     }
     if shown < list.len() {
@@ -374,7 +379,11 @@ fn brief(out: &mut String, r: &Report, clock: &Clock, width: u16) {
                 .collect();
             let heads = v.columns.iter().map(|c| header(&c.name, c.unit)).collect();
             for line in grid(heads, cells, &right, w).lines() {
-                let _ = writeln!(out, "  {line}");
+                if line.is_empty() {
+                    let _ = writeln!(out);
+                } else {
+                    let _ = writeln!(out, "  {line}");
+                }
             }
             let total = t.total_rows.max(t.rows.len());
             if total > v.rows.len() {
