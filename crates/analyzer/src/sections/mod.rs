@@ -175,7 +175,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             SectionError::Unknown("nope".into()).to_string(),
-            "unknown section `nope` (one of: header, growth, paf, reclaim, sysstat, oom, faults, swap, mappings, compaction, hugetlb, leaks)"
+            "unknown section `nope` (one of: header, growth, cgroups, paf, reclaim, sysstat, oom, faults, swap, mappings, compaction, hugetlb, leaks)"
         );
     }
 }
