@@ -48,7 +48,7 @@ pub struct FilterArgs {
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub leak_min_span: String,
     /// Leak criterion: at least this R² of the linear fit.
-    #[arg(long, default_value_t = 0.99)]
+    #[arg(long, default_value_t = 0.98)]
     pub leak_min_r2: f64,
     /// Leak criterion: total RSS grew at least this much (4096, 512K, 1M).
     #[arg(long, value_name = "SIZE", default_value = "1M")]

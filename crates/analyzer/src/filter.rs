@@ -304,9 +304,11 @@ impl Default for LeakCriterion {
             min_samples: 10,
             min_span_ns: 2_000_000_000,
             // Memory lost at a steady rate is a line (memscen's leak: 0.997
-            // and above, emulated kernels included); a compiler's or a
-            // build's working set grows in phases (0.85-0.98 in the fixtures).
-            min_r2: 0.99,
+            // and above, emulated kernels included); a compiler's working
+            // set grows in phases that bend it (at most 0.966 in the
+            // fixtures among those that gave nothing back). Between the
+            // two, a leak may pause ~0.5 s in 3 s and stay a suspect.
+            min_r2: 0.98,
             min_growth: 1 << 20,
             max_given_back: 0.1,
         }

@@ -319,7 +319,7 @@ fn check_growth(
             "grew little"
         } else if given_back.is_some_and(|x| x > 0.1) {
             "gave memory back"
-        } else if !r2.is_some_and(|x| x >= 0.99) {
+        } else if !r2.is_some_and(|x| x >= 0.98) {
             "not linear"
         } else {
             "suspect"

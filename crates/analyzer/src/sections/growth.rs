@@ -765,7 +765,7 @@ mod tests {
         let mut b = Builder::new(T0, T0 + 30 * S);
         // 1: a line. 2: nine samples. 3: twelve samples over 1.1 s.
         // 4: shrinking. 5: 12 x 64 KiB. 6: up 2, down 1 (gives half back).
-        // 7: a steady rise with a step in the middle (R² < 0.99).
+        // 7: a steady rise with a step in the middle (R² 0.83).
         for i in 0..12i64 {
             let u = i as u64;
             sample(&mut b, i * S, 1, "line", "switch", (100 + u) * MIB);
