@@ -240,7 +240,10 @@ fn weight(bytes: u64, period: Option<u64>) -> f64 {
 /// bytes, estimated allocations, rows) outstanding at `to` of what was
 /// allocated in `[from, to)`, from the raw rows: each free takes the
 /// latest allocation of its key strictly before it, unless already freed.
-type Groups = BTreeMap<(String, String, String), (f64, f64, u64)>;
+type Groups = BTreeMap<Key, (f64, f64, u64)>;
+
+/// A group: side, tgid or kind, stack id or call site.
+type Key = (String, String, String);
 
 /// One allocation row: its group (side, tgid or kind, stack id or call
 /// site), estimated weight, and whether a free before the window's end
@@ -249,7 +252,7 @@ struct A {
     ts: i64,
     bytes: u64,
     w: f64,
-    group: (String, String, String),
+    group: Key,
     freed: bool,
 }
 
@@ -358,12 +361,8 @@ fn matched(rows: &[RawRow], to: i64) -> Vec<A> {
 /// counting what is not freed by `to` and was allocated at least 500 ms
 /// before it, at least 100 allocations and at least half of the bytes.
 /// Per group: (bytes, allocations, oldest ts) kept.
-fn leaking(
-    rows: &[RawRow],
-    from: i64,
-    to: i64,
-) -> BTreeMap<(String, String, String), (f64, f64, i64)> {
-    let mut by: BTreeMap<(String, String, String), (f64, f64, i64, f64)> = BTreeMap::new();
+fn leaking(rows: &[RawRow], from: i64, to: i64) -> BTreeMap<Key, (f64, f64, i64)> {
+    let mut by: BTreeMap<Key, (f64, f64, i64, f64)> = BTreeMap::new();
     for a in matched(rows, to).iter().filter(|a| a.ts >= from) {
         let e = by
             .entry(a.group.clone())
