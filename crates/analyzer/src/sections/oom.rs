@@ -547,6 +547,73 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
 mod tests {
     use super::*;
 
+    fn kill(source: Source) -> Kill {
+        Kill {
+            ts_ns: 0,
+            pid: 12,
+            comm: "hog".into(),
+            source,
+            cgroup: Some("/jobs/hog".into()),
+            oom_memcg: Some("/jobs".into()),
+            limit: Some(32 << 20),
+            limit_configured: false,
+            rss: Some(35 << 20),
+            anon: Some(34 << 20),
+            before: Before {
+                samples: 3,
+                rss_first: Some(10 << 20),
+                rss_last: Some(30 << 20),
+                rss_peak: Some(30 << 20),
+                slope: Some(1e8),
+            },
+            span_ns: Some(250_000_000),
+            load: Some((0.52, 0.31, 0.2)),
+        }
+    }
+
+    #[test]
+    fn a_kill_reads_as_one_line() {
+        assert_eq!(
+            kill(Source::Log(Constraint::Memcg)).summary(),
+            "OOM kill (memcg /jobs, limit 32.00 MiB): hog pid 12, RSS 35.00 MiB \
+             (anon 34.00 MiB); grew 20.00 MiB in 0.25 s before; load 0.52 0.31 0.20"
+        );
+        let mut g = kill(Source::Log(Constraint::Global));
+        (g.oom_memcg, g.limit, g.load) = (None, None, None);
+        assert_eq!(
+            g.summary(),
+            "OOM kill (global; victim in /jobs/hog): hog pid 12, RSS 35.00 MiB \
+             (anon 34.00 MiB); grew 20.00 MiB in 0.25 s before"
+        );
+        let mut d = kill(derive(true, false));
+        (d.oom_memcg, d.limit_configured) = (None, true);
+        assert!(
+            d.summary().starts_with(
+                "OOM kill (memcg /jobs/hog, derived from memcg reclaim before it, \
+                 its limit 32.00 MiB): "
+            ),
+            "{}",
+            d.summary()
+        );
+        let mut u = kill(derive(true, true));
+        u.limit = None;
+        u.before.samples = 0;
+        assert!(
+            u.summary().starts_with(
+                "OOM kill (memcg or global: unknown; cgroup /jobs/hog): hog pid 12, RSS"
+            ),
+            "{}",
+            u.summary()
+        );
+        assert!(u.summary().contains("; no growth samples before;"));
+        assert_eq!(derive(false, false), Source::Unknown);
+        assert_eq!(derive(false, true), Source::Derived(Constraint::Global));
+        assert_eq!(
+            Source::Derived(Constraint::Memcg).label(),
+            "memcg (derived)"
+        );
+    }
+
     #[test]
     fn growth_before() {
         let b = before(&[(0, 100), (1_000_000_000, 300), (2_000_000_000, 200)], 0);
