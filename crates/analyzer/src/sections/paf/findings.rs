@@ -46,18 +46,20 @@ pub(super) fn failures(list: &[(Failure, Verdict)]) -> Vec<Finding> {
         if !f.highest_zone.is_empty() {
             summary.push_str(&format!("; highest zone {}", f.highest_zone));
         }
-        let who = if comms.len() > 3 {
-            format!("{}, … ({} commands)", comms[..3].join(", "), comms.len())
-        } else {
-            comms.join(", ")
-        };
-        out.push(
-            Finding::new(Severity::Critical, FindingKind::AllocFailure, summary)
-                .score(n as f64)
-                .at(f.ts_ns)
-                .task(f.tgid, f.comm.clone())
-                .detail(format!("first by {} pid {}; by {who}", f.comm, f.tgid)),
-        );
+        summary.push_str(&format!("; first by {} pid {}", f.comm, f.tgid));
+        let mut fd = Finding::new(Severity::Critical, FindingKind::AllocFailure, summary)
+            .score(n as f64)
+            .at(f.ts_ns)
+            .task(f.tgid, f.comm.clone());
+        if comms.len() > 1 {
+            let who = if comms.len() > 3 {
+                format!("{}, … ({} commands)", comms[..3].join(", "), comms.len())
+            } else {
+                comms.join(", ")
+            };
+            fd = fd.detail(format!("by {who}"));
+        }
+        out.push(fd);
     }
     out
 }
@@ -132,7 +134,9 @@ pub(super) fn compaction_tries(rec: &Recording, f: &Filter) -> Result<Vec<Findin
         fr.str_or_empty("comm")?,
         fr.i64_or0("order")?,
     );
-    if ts.is_empty() {
+    // The compaction group, when recorded, has a finding of its own with
+    // each stall's duration.
+    if ts.is_empty() || rec.group_state("compaction") == crate::recording::GroupState::Recorded {
         return Ok(Vec::new());
     }
     let mut by: BTreeMap<(u64, &str), u64> = BTreeMap::new();
@@ -161,14 +165,10 @@ pub(super) fn compaction_tries(rec: &Recording, f: &Filter) -> Result<Vec<Findin
         Severity::Info,
         FindingKind::CompactionStall,
         format!(
-            "Direct compaction tried {} times ({orders}) before allocating, by {}{}",
+            "Direct compaction tried {} times ({orders}) before allocating, by {} (record \
+             +compaction for its stalls and durations)",
             ts.len(),
             list.join(", "),
-            if rec.group_state("compaction") == crate::recording::GroupState::Recorded {
-                ""
-            } else {
-                " (record +compaction for its stalls and durations)"
-            }
         ),
     )
     .score(ts.len() as f64)
