@@ -185,9 +185,19 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         .filter(|p| p.suspect())
         .map(|p| (p.tgid, p.comm.as_str()))
         .collect();
-    r.notes
-        .extend(super::leaks::growth_links(rec, f, &suspects)?);
-    r.findings = procs.iter().filter(|p| p.suspect()).map(finding).collect();
+    let links = super::leaks::growth_links(rec, f, &suspects)?;
+    r.findings = procs
+        .iter()
+        .filter(|p| p.suspect())
+        .map(|p| {
+            // The heap's top stack, where memleak recorded it, says where.
+            links
+                .iter()
+                .filter(|l| l.0 == p.tgid)
+                .fold(finding(p), |x, l| x.detail(l.1.clone()))
+        })
+        .collect();
+    r.notes.extend(links.into_iter().map(|l| l.1));
     if procs.is_empty() {
         r.status =
             Status::NoData("no procstat samples in the selected window and processes".into());

@@ -1511,12 +1511,13 @@ const GROWTH_LINKS: usize = 3;
 /// The growth section's link from a leak verdict to the stacks: for each
 /// suspect process (tgid, comm; the first few), when memleak recorded its
 /// heap and something of it is outstanding in the window, a sentence naming
-/// its top outstanding stack and the commands that show them all.
+/// its top outstanding stack and the commands that show them all; with the
+/// suspect's tgid.
 pub fn growth_links(
     rec: &Recording,
     f: &Filter,
     suspects: &[(u32, &str)],
-) -> Result<Vec<String>, ReadError> {
+) -> Result<Vec<(u32, String)>, ReadError> {
     let mut out = Vec::new();
     if suspects.is_empty() || rec.group_state(Side::User.group()) != GroupState::Recorded {
         return Ok(out);
@@ -1545,15 +1546,18 @@ pub fn growth_links(
         } else {
             "estimated "
         };
-        out.push(format!(
-            "Leak suspect {tgid} ({comm}): its heap's top outstanding stack is {} ({}{} of {} \
+        out.push((
+            tgid,
+            format!(
+                "Leak suspect {tgid} ({comm}): its heap's top outstanding stack is {} ({}{} of {} \
              outstanding); all of them: `memana report {file} --section leaks --pid {tgid}`, \
              full stacks: `memana leaks {file} --pid {tgid}`.",
-            stacks.short(origin),
-            estimate,
-            human_bytes(est(top.bytes)),
-            human_bytes(est(total)),
-            file = rec.name,
+                stacks.short(origin),
+                estimate,
+                human_bytes(est(top.bytes)),
+                human_bytes(est(total)),
+                file = rec.name,
+            ),
         ));
     }
     Ok(out)
@@ -2404,6 +2408,13 @@ mod tests {
             "{notes}"
         );
         assert!(notes.contains("--section leaks --pid 10"), "{notes}");
+        // The suspect's finding carries the same link.
+        assert_eq!(r.findings.len(), 1);
+        assert!(
+            r.findings[0].details[0].contains("top outstanding stack is app+0x123"),
+            "{:?}",
+            r.findings[0].details
+        );
     }
 
     #[test]
