@@ -373,6 +373,8 @@ pub enum FindingKind {
     OomKill,
     AllocFailure,
     LeakSuspect,
+    /// Kernel objects of one slab cache piled up for a while (kmemleak).
+    SlabPeak,
     ReclaimStall,
     CompactionStall,
     WatermarkBreach,

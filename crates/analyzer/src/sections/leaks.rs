@@ -1143,6 +1143,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     }
     // Slab growth.
     if l.recorded.contains(&Side::Kernel) {
+        r.findings.extend(slab_peaks(&l));
         let slabs = slab_growth(&l);
         let grown: i64 = slabs.iter().map(|s| s.change).sum();
         r.metrics.push(Metric::new(
@@ -1413,6 +1414,72 @@ fn slab_growth(l: &Leaks) -> Vec<SlabRow> {
         .collect();
     rows.sort_by(|a, b| b.change.cmp(&a.change).then_with(|| a.cache.cmp(&b.cache)));
     rows
+}
+
+/// Slab caches whose tracked objects piled up during the window, as
+/// findings: the peak of objects outstanding (allocated in the window and
+/// not yet freed), when, by whom, and how many were left at its end. A
+/// workload that holds many kernel objects for a while (sockets, files)
+/// shows here even when it freed them all, as no leak finding would.
+fn slab_peaks(l: &Leaks) -> Vec<Finding> {
+    /// Fewer objects at the peak are everyday churn.
+    const MIN_PEAK: f64 = 256.0;
+    // Per cache: (time, objects, bytes) steps, and allocations per comm.
+    let mut steps: BTreeMap<u32, Vec<(i64, f64, f64)>> = BTreeMap::new();
+    let mut by_comm: BTreeMap<u32, BTreeMap<u32, f64>> = BTreeMap::new();
+    for a in l
+        .allocs
+        .iter()
+        .filter(|a| a.side == Side::Kernel && a.cache != u32::MAX && a.ts >= l.from && a.ts < l.to)
+    {
+        let bytes = a.bytes as f64 * a.weight;
+        let e = steps.entry(a.cache).or_default();
+        e.push((a.ts, a.weight, bytes));
+        if a.freed < l.to {
+            e.push((a.freed, -a.weight, -bytes));
+        }
+        *by_comm.entry(a.cache).or_default().entry(a.comm).or_default() += a.weight;
+    }
+    let mut out = Vec::new();
+    for (cache, mut st) in steps {
+        // Frees before allocations at the same instant: a peak is never
+        // counted from an object already gone.
+        st.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let (mut n, mut bytes) = (0.0f64, 0.0f64);
+        let (mut peak, mut peak_bytes, mut peak_ts) = (0.0f64, 0.0f64, 0i64);
+        for (ts, dn, db) in st {
+            n += dn;
+            bytes += db;
+            if n > peak {
+                (peak, peak_bytes, peak_ts) = (n, bytes, ts);
+            }
+        }
+        if peak < MIN_PEAK {
+            continue;
+        }
+        let who = by_comm
+            .get(&cache)
+            .and_then(|m| m.iter().max_by(|a, b| a.1.total_cmp(b.1)))
+            .map(|(c, _)| l.name(*c).to_string())
+            .unwrap_or_default();
+        out.push(
+            Finding::new(
+                Severity::Info,
+                FindingKind::SlabPeak,
+                format!(
+                    "Kernel objects held: {} peaked at {} objects ({}) outstanding, allocated \
+                     mostly by {who}; {} left at the window's end",
+                    l.name(cache),
+                    est(peak),
+                    human_bytes(est(peak_bytes)),
+                    est(n.max(0.0)),
+                ),
+            )
+            .score(peak_bytes)
+            .at(peak_ts),
+        );
+    }
+    out
 }
 
 fn large_rows(l: &Leaks, stacks: &Stacks) -> Vec<LargeRow> {
