@@ -276,6 +276,9 @@ for k in "${kernels[@]}"; do
         # The kernel's modules too (virtio_blk, zram): the guest's /var/tmp
         # is its own, so a cache there is out of its sight otherwise.
         [[ $KM_CACHE == "$CARGO_TARGET_DIR"/* ]] || rw+=(--rwdir "$KM_CACHE")
+        # The source tree (tests read fixtures/ by their build-time path):
+        # the guest has its own /tmp and /var/tmp, so a clone there is shared.
+        case $PWD in /tmp/* | /var/tmp/*) rw+=(--rodir "$PWD") ;; esac
         if [[ $KM_ACCEL == tcg ]]; then
             # The tests relax the checks that bound a time (MEMTRACE_EMULATED).
             echo tcg >"$dir/emulated"
