@@ -237,15 +237,22 @@ fn rewrite(
     let nonempty: Vec<usize> = (0..batches.len())
         .filter(|&i| batches[i].num_rows() > 0)
         .collect();
-    let kind_of = |b: &RecordBatch| -> String {
+    // A batch may hold rows of several tables (the small tables of a
+    // segment share a row group): a row's table is its own `kind`.
+    let kind_at = |b: &RecordBatch, i: usize| -> String {
         let k = b.column_by_name("kind").unwrap();
-        k.as_string::<i32>().value(0).to_string()
+        k.as_string::<i32>().value(i).to_string()
+    };
+    let rows_of = |b: &RecordBatch, kinds: &[&str]| -> Vec<usize> {
+        (0..b.num_rows())
+            .filter(|&i| kinds.contains(&kind_at(b, i).as_str()))
+            .collect()
     };
     let of_kind = |batches: &[RecordBatch], kinds: &[&str]| -> Option<usize> {
         let c: Vec<usize> = nonempty
             .iter()
             .copied()
-            .filter(|&i| kinds.contains(&kind_of(&batches[i]).as_str()))
+            .filter(|&i| !rows_of(&batches[i], kinds).is_empty())
             .collect();
         (!c.is_empty()).then(|| c[(pick % c.len() as u64) as usize])
     };
@@ -259,7 +266,12 @@ fn rewrite(
     }
     let b = batches[bi].clone();
     let n = b.num_rows();
-    let row = ((pick >> 20) % n as u64) as usize;
+    let mut row = ((pick >> 20) % n as u64) as usize;
+    if variant == 11 {
+        let rows = rows_of(&b, &["reclaim_end", "slab_end"]);
+        row = rows[((pick >> 20) % rows.len() as u64) as usize];
+    }
+    let kind_of = |b: &RecordBatch| kind_at(b, row);
     let start = f.findings["start_ns"].as_i64().unwrap();
     let text_with = |name: &str, val: Option<&str>| -> ArrayRef {
         let s = b.column_by_name(name).unwrap().as_string::<i32>().clone();
