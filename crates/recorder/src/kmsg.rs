@@ -21,41 +21,9 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use tracing::debug;
 
-/// What restricted the allocation that ran out: the kernel's
-/// `enum oom_constraint`, as `oom-kill:constraint=` prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Constraint {
-    /// `CONSTRAINT_MEMCG`: a memory cgroup reached its limit.
-    Memcg,
-    /// `CONSTRAINT_NONE`: the whole machine ran out.
-    Global,
-    /// `CONSTRAINT_CPUSET`: the cpuset's memory nodes ran out.
-    Cpuset,
-    /// `CONSTRAINT_MEMORY_POLICY`: the mempolicy's nodes ran out.
-    Mempolicy,
-}
-
-impl Constraint {
-    pub fn parse(text: &str) -> Option<Constraint> {
-        Some(match text {
-            "CONSTRAINT_MEMCG" => Constraint::Memcg,
-            "CONSTRAINT_NONE" => Constraint::Global,
-            "CONSTRAINT_CPUSET" => Constraint::Cpuset,
-            "CONSTRAINT_MEMORY_POLICY" => Constraint::Mempolicy,
-            _ => return None,
-        })
-    }
-
-    /// The `oom_victim.constraint` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Constraint::Memcg => "memcg",
-            Constraint::Global => "global",
-            Constraint::Cpuset => "cpuset",
-            Constraint::Mempolicy => "mempolicy",
-        }
-    }
-}
+/// What restricted the allocation that ran out (the schema's one
+/// definition, shared with memana).
+pub use memtrace_schema::tables::oom::OomConstraint as Constraint;
 
 /// One OOM kill as the kernel log told it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +58,7 @@ pub fn parse_summary(line: &str) -> Option<OomReport> {
     let body = line.trim_end().strip_prefix("oom-kill:")?;
     // A leading comma lets every field be found the same way.
     let body = format!(",{body}");
-    let constraint = field(&body, "constraint", &["nodemask"]).and_then(Constraint::parse);
+    let constraint = field(&body, "constraint", &["nodemask"]).and_then(Constraint::from_kernel);
     let oom_memcg = field(&body, "oom_memcg", &["task_memcg", "task"]).map(str::to_string);
     let task_memcg = field(&body, "task_memcg", &["task"]).map(str::to_string);
     // The last `,pid=`: the command name before it may hold anything.

@@ -120,6 +120,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     );
     kv("filter_pid", f.pid.into());
     kv("filter_comm", f.comm.clone().into());
+    kv("filter_cgroup", f.cgroup.clone().into());
     let rf = &m.filter;
     let mut recf = Vec::new();
     if let Some(p) = rf.pid {

@@ -79,36 +79,8 @@ report_row! {
 /// A victim's procstat sample: ts_ns, total RSS, the memcg it was taken in.
 type Sample = (i64, u64, u64);
 
-/// What ran out, and how the report knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Constraint {
-    Memcg,
-    Global,
-    Cpuset,
-    Mempolicy,
-}
-
-impl Constraint {
-    /// `oom_victim.constraint`'s values.
-    pub fn parse(text: &str) -> Option<Constraint> {
-        Some(match text {
-            "memcg" => Constraint::Memcg,
-            "global" => Constraint::Global,
-            "cpuset" => Constraint::Cpuset,
-            "mempolicy" => Constraint::Mempolicy,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Constraint::Memcg => "memcg",
-            Constraint::Global => "global",
-            Constraint::Cpuset => "cpuset",
-            Constraint::Mempolicy => "mempolicy",
-        }
-    }
-}
+/// What ran out (the schema's one definition, shared with memrec).
+pub use memtrace_schema::tables::oom::OomConstraint as Constraint;
 
 /// The constraint of one kill: from the kernel log, from the evidence of
 /// reclaim before it, or not known.

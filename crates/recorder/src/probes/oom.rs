@@ -75,7 +75,7 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
             constraint: log
                 .as_ref()
                 .and_then(|l| l.constraint)
-                .map(|c| Text::from(c.as_str())),
+                .map(|c| Text::from(c.name())),
             oom_memcg: log.as_ref().and_then(|l| text(&l.oom_memcg)),
             task_memcg: log.as_ref().and_then(|l| text(&l.task_memcg)),
             memcg_usage: log.as_ref().and_then(|l| l.usage),

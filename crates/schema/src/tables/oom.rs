@@ -57,5 +57,47 @@ crate::table! {
     }
 }
 
+/// What restricted the allocation the OOM killer ran for: the kernel's
+/// `enum oom_constraint`, as `oom-kill:constraint=` prints it (the recorder
+/// reads it) and as `oom_victim.constraint` stores it (the analyzer reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OomConstraint {
+    /// `CONSTRAINT_MEMCG`: a memory cgroup reached its limit.
+    Memcg,
+    /// `CONSTRAINT_NONE`: the whole machine ran out.
+    Global,
+    /// `CONSTRAINT_CPUSET`: the cpuset's memory nodes ran out.
+    Cpuset,
+    /// `CONSTRAINT_MEMORY_POLICY`: the mempolicy's nodes ran out.
+    Mempolicy,
+}
+
+impl OomConstraint {
+    const ALL: [(OomConstraint, &'static str, &'static str); 4] = [
+        (OomConstraint::Memcg, "CONSTRAINT_MEMCG", "memcg"),
+        (OomConstraint::Global, "CONSTRAINT_NONE", "global"),
+        (OomConstraint::Cpuset, "CONSTRAINT_CPUSET", "cpuset"),
+        (OomConstraint::Mempolicy, "CONSTRAINT_MEMORY_POLICY", "mempolicy"),
+    ];
+
+    /// From the kernel log's word (`CONSTRAINT_MEMCG`).
+    pub fn from_kernel(text: &str) -> Option<OomConstraint> {
+        Self::ALL.iter().find(|c| c.1 == text).map(|c| c.0)
+    }
+
+    /// From the column's value (`memcg`).
+    pub fn parse(text: &str) -> Option<OomConstraint> {
+        Self::ALL.iter().find(|c| c.2 == text).map(|c| c.0)
+    }
+
+    /// The column's value.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|c| c.0 == self)
+            .map_or("", |c| c.2)
+    }
+}
+
 /// The group's tables, in file order.
 pub const TABLES: &[&crate::Table] = &[&oom_victim::TABLE];
