@@ -292,7 +292,14 @@ fn root_fidelity_of_every_scenario() {
         // leak checks above say so and skip too).
         match fidelity::leak_off_schedule_emulated(&truth, c.emulated.as_deref()) {
             Some(why) if s == "leak" => r.note(s, "first screen", format!("skipped: {why}")),
-            _ => first_screen(s, &memana, &path, &truth, &["compaction", "mappings"], &mut r),
+            _ => first_screen(
+                s,
+                &memana,
+                &path,
+                &truth,
+                &["compaction", "mappings"],
+                &mut r,
+            ),
         }
         r.note(s, "runtime", format!("{:.1} s", t.elapsed().as_secs_f64()));
     }

@@ -49,7 +49,9 @@ pub fn parse_time(text: &str) -> Result<TimePoint, TimeError> {
         Err(_) if !text.contains('-') && !text.contains(':') => {
             return Err(TimeError(format!(
                 "{} (or an RFC 3339 time, 2026-11-30T08:09:00Z)",
-                offset.err().map_or_else(|| text.to_string(), |e| e.to_string())
+                offset
+                    .err()
+                    .map_or_else(|| text.to_string(), |e| e.to_string())
             )))
         }
         Err(_) => {
@@ -444,7 +446,9 @@ mod tests {
             (0..20).map(|i| (i, format!("/c{i:02}"))).collect();
         let e = cgroup_scope("/nope", &many).unwrap_err().to_string();
         assert!(e.ends_with("and 12 more"), "{e}");
-        let e = cgroup_scope("/x", &Default::default()).unwrap_err().to_string();
+        let e = cgroup_scope("/x", &Default::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("names no cgroups"), "{e}");
     }
 
@@ -454,7 +458,10 @@ mod tests {
         let (s, e, off) = (1_000_000_000, 11_000_000_000, Some(1_000_000_000_000));
         let t = |x: &str| parse_time(x).unwrap_or_else(|e| panic!("{x}: {e}"));
         assert_eq!(t("1m30s"), TimePoint::Offset(Duration::from_secs(90)));
-        assert_eq!(t("1970-01-01T00:16:42Z"), TimePoint::Wall(1_002_000_000_000));
+        assert_eq!(
+            t("1970-01-01T00:16:42Z"),
+            TimePoint::Wall(1_002_000_000_000)
+        );
         assert_eq!(
             t("1970-01-01T01:16:42.5+01:00"),
             TimePoint::Wall(1_002_500_000_000)

@@ -36,7 +36,13 @@ mod args;
 struct Cli {
     /// How much memana logs on stderr. MEMTRACE_LOG (a tracing filter
     /// such as `debug`) overrides it.
-    #[arg(long, value_enum, default_value = "warn", global = true, value_name = "LEVEL")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "warn",
+        global = true,
+        value_name = "LEVEL"
+    )]
     log: LogLevel,
     #[command(subcommand)]
     cmd: Cmd,

@@ -159,7 +159,10 @@ fn formats() {
     let ps = p.to_str().unwrap();
     let (code, out, err) = memana(&["report", ps]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("INCOMPLETE DATA"), "loss warning missing:\n{out}");
+    assert!(
+        out.contains("INCOMPLETE DATA"),
+        "loss warning missing:\n{out}"
+    );
     assert!(out.contains("MiB"));
     let (code, out, _) = memana(&["report", ps, "--format", "csv"]);
     assert_eq!(code, 0);

@@ -106,7 +106,10 @@ pub fn report(r: &Report, detail: Detail) -> String {
             "None: no OOM kill, allocation failure, leak suspect, stall or loss.\n"
         );
     } else {
-        let _ = writeln!(out, "| # | severity | when | finding | details in |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "| # | severity | when | finding | details in |\n|---|---|---|---|---|"
+        );
         for (i, f) in findings.iter().enumerate() {
             let mut what = note(&f.summary);
             for d in &f.details {
@@ -146,7 +149,11 @@ pub fn report(r: &Report, detail: Detail) -> String {
                     v.total_rows = shown;
                     table_at(&mut out, &v, &clock);
                     if total > shown {
-                        let _ = writeln!(out, "\n_{shown} of {total} rows; `--section {}` for all._", s.id);
+                        let _ = writeln!(
+                            out,
+                            "\n_{shown} of {total} rows; `--section {}` for all._",
+                            s.id
+                        );
                     }
                     let _ = writeln!(out);
                 }

@@ -57,8 +57,10 @@ impl Clock {
 
     /// `2026-11-22 08:09:03.252 UTC`, or `-` without an anchor.
     pub fn date_time(&self, ts_ns: i64) -> String {
-        self.wall(ts_ns)
-            .map_or_else(|| "-".into(), |w| w.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+        self.wall(ts_ns).map_or_else(
+            || "-".into(),
+            |w| w.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+        )
     }
 }
 
@@ -224,8 +226,17 @@ pub static KEY_TABLES: &[KeyTable] = &[
         section: "growth",
         table: "processes",
         columns: &[
-            "tgid", "comm", "cgroup", "samples", "rss_last", "rss_growth", "growth_rate", "r2",
-            "verdict", "leak_suspect", "exited",
+            "tgid",
+            "comm",
+            "cgroup",
+            "samples",
+            "rss_last",
+            "rss_growth",
+            "growth_rate",
+            "r2",
+            "verdict",
+            "leak_suspect",
+            "exited",
         ],
         rows: 5,
     },
@@ -245,7 +256,14 @@ pub static KEY_TABLES: &[KeyTable] = &[
         section: "reclaim",
         table: "latency",
         columns: &[
-            "reclaimer", "cgroup", "begins", "reclaimed", "p50", "p99", "max", "total",
+            "reclaimer",
+            "cgroup",
+            "begins",
+            "reclaimed",
+            "p50",
+            "p99",
+            "max",
+            "total",
         ],
         rows: 5,
     },
@@ -253,7 +271,12 @@ pub static KEY_TABLES: &[KeyTable] = &[
         section: "oom",
         table: "victims",
         columns: &[
-            "ts_ns", "victim_pid", "victim_comm", "constraint", "cgroup", "rss",
+            "ts_ns",
+            "victim_pid",
+            "victim_comm",
+            "constraint",
+            "cgroup",
+            "rss",
         ],
         rows: 5,
     },
@@ -292,13 +315,28 @@ pub static KEY_TABLES: &[KeyTable] = &[
     KeyTable {
         section: "leaks",
         table: "user_outstanding",
-        columns: &["stack_id", "tgid", "comm", "bytes", "allocations", "oldest_age"],
+        columns: &[
+            "stack_id",
+            "tgid",
+            "comm",
+            "bytes",
+            "allocations",
+            "oldest_age",
+        ],
         rows: 5,
     },
     KeyTable {
         section: "leaks",
         table: "kernel_outstanding",
-        columns: &["stack_id", "kind", "cache", "bytes", "allocations", "oldest_age", "comms"],
+        columns: &[
+            "stack_id",
+            "kind",
+            "cache",
+            "bytes",
+            "allocations",
+            "oldest_age",
+            "comms",
+        ],
         rows: 5,
     },
 ];

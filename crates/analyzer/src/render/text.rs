@@ -38,7 +38,13 @@ fn grid(heads: Vec<String>, cells: Vec<Vec<String>>, right: &[bool], width: u16)
         })
         .collect();
     if natural.iter().sum::<usize>() <= w || heads.len() < 3 {
-        return one_grid(&heads, &cells, right, width, &(0..heads.len()).collect::<Vec<_>>());
+        return one_grid(
+            &heads,
+            &cells,
+            right,
+            width,
+            &(0..heads.len()).collect::<Vec<_>>(),
+        );
     }
     // Too wide: print the columns in parts that fit, each part led by the
     // row's identity (the first column, and the second when it is text, such
@@ -201,7 +207,12 @@ pub fn section(out: &mut String, s: &SectionReport, clock: &Clock, width: u16) {
         } else {
             "No data"
         };
-        say(out, &format!("  {what}: {}.", clean_to(m, NOTE_CAP)), width, 4);
+        say(
+            out,
+            &format!("  {what}: {}.", clean_to(m, NOTE_CAP)),
+            width,
+            4,
+        );
     }
     for n in &s.notes {
         say(out, &format!("  * {}", clean_to(n, NOTE_CAP)), width, 4);
@@ -265,7 +276,12 @@ fn heading(out: &mut String, r: &Report, clock: &Clock, width: u16) {
         );
     }
     for w in &r.warnings {
-        say(out, &format!("WARNING: {}", clean_to(w, NOTE_CAP)), width, 2);
+        say(
+            out,
+            &format!("WARNING: {}", clean_to(w, NOTE_CAP)),
+            width,
+            2,
+        );
     }
     // Losses qualify every figure below them: each one is said here, first.
     let losses: Vec<Finding> = r
@@ -274,7 +290,12 @@ fn heading(out: &mut String, r: &Report, clock: &Clock, width: u16) {
         .filter(|f| f.kind == FindingKind::LostEvents)
         .collect();
     for f in &losses {
-        say(out, &format!("WARNING: {}", clean_to(&f.summary, NOTE_CAP)), width, 2);
+        say(
+            out,
+            &format!("WARNING: {}", clean_to(&f.summary, NOTE_CAP)),
+            width,
+            2,
+        );
     }
     if r.lossy() && losses.is_empty() {
         let _ = writeln!(
@@ -421,7 +442,12 @@ fn brief(out: &mut String, r: &Report, clock: &Clock, width: u16) {
         );
     }
     if !empty.is_empty() {
-        say(out, &format!("Nothing in the window: {}.", empty.join(", ")), width, 2);
+        say(
+            out,
+            &format!("Nothing in the window: {}.", empty.join(", ")),
+            width,
+            2,
+        );
     }
     say(
         out,

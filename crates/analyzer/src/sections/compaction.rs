@@ -384,7 +384,11 @@ fn stall_tables(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<u6
             .iter()
             .filter(|a| a.duration_ns() >= f.stall_ns)
             .count();
-        let first = stalls.iter().map(|a| a.start_ns).min().unwrap_or(worst.start_ns);
+        let first = stalls
+            .iter()
+            .map(|a| a.start_ns)
+            .min()
+            .unwrap_or(worst.start_ns);
         let ms = |ns: i64| ns as f64 / 1e6;
         let sev = if long > 0 {
             Severity::Warning

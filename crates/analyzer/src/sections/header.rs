@@ -136,7 +136,11 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         // `memrec record -- CMD`: what ran, and whether only it was traced.
         recf.push(format!(
             "{}command=`{}` (pid {}{})",
-            if c.follow { "" } else { "all processes during " },
+            if c.follow {
+                ""
+            } else {
+                "all processes during "
+            },
             c.argv.join(" "),
             c.pid,
             c.exit_status
@@ -230,8 +234,11 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     // undecodable) as a finding: the figures resting on it are lower bounds.
     let groups = memtrace_schema::groups();
     for note in rec.loss_notes(&groups).1 {
-        r.findings
-            .push(Finding::new(Severity::Warning, FindingKind::LostEvents, note));
+        r.findings.push(Finding::new(
+            Severity::Warning,
+            FindingKind::LostEvents,
+            note,
+        ));
     }
     if let Some(c) = m.filter.command.as_ref().filter(|c| c.not_followed > 0) {
         r.lossy = true;

@@ -1438,7 +1438,11 @@ fn slab_peaks(l: &Leaks) -> Vec<Finding> {
         if a.freed < l.to {
             e.push((a.freed, -a.weight, -bytes));
         }
-        *by_comm.entry(a.cache).or_default().entry(a.comm).or_default() += a.weight;
+        *by_comm
+            .entry(a.cache)
+            .or_default()
+            .entry(a.comm)
+            .or_default() += a.weight;
     }
     let mut out = Vec::new();
     for (cache, mut st) in steps {

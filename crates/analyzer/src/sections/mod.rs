@@ -1,8 +1,8 @@
 //! One module per report section, each with the same shape:
 //! `compute(&Recording, &Filter) -> Result<SectionReport, SectionError>`.
 
-mod common;
 pub mod cgroups;
+mod common;
 pub mod compaction;
 pub mod faults;
 pub mod growth;

@@ -3,7 +3,9 @@
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
-use crate::model::{Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit, Value};
+use crate::model::{
+    Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit, Value,
+};
 use crate::recording::Recording;
 use crate::report_row;
 use crate::stats::{ratio, Latency};

@@ -5,9 +5,7 @@ use super::common::{per_process, push_ranked, Intervals, BUCKET};
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
 use crate::frame::{count_by, COUNT};
-use crate::model::{
-    Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit,
-};
+use crate::model::{Finding, FindingKind, Metric, SectionReport, Severity, Status, Table, Unit};
 use crate::recording::Recording;
 use crate::report_row;
 use polars::prelude::*;

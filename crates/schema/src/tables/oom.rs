@@ -77,7 +77,11 @@ impl OomConstraint {
         (OomConstraint::Memcg, "CONSTRAINT_MEMCG", "memcg"),
         (OomConstraint::Global, "CONSTRAINT_NONE", "global"),
         (OomConstraint::Cpuset, "CONSTRAINT_CPUSET", "cpuset"),
-        (OomConstraint::Mempolicy, "CONSTRAINT_MEMORY_POLICY", "mempolicy"),
+        (
+            OomConstraint::Mempolicy,
+            "CONSTRAINT_MEMORY_POLICY",
+            "mempolicy",
+        ),
     ];
 
     /// From the kernel log's word (`CONSTRAINT_MEMCG`).
@@ -92,10 +96,7 @@ impl OomConstraint {
 
     /// The column's value.
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|c| c.0 == self)
-            .map_or("", |c| c.2)
+        Self::ALL.iter().find(|c| c.0 == self).map_or("", |c| c.2)
     }
 }
 

@@ -40,7 +40,11 @@ pub(super) fn failures(list: &[(Failure, Verdict)]) -> Vec<Finding> {
         let mut summary = format!(
             "{n} order-{order} allocation failure{} ({}): {}",
             if n == 1 { "" } else { "s" },
-            if f.gfp.is_empty() { "gfp unknown" } else { &f.gfp },
+            if f.gfp.is_empty() {
+                "gfp unknown"
+            } else {
+                &f.gfp
+            },
             because(v, order),
         );
         if !f.highest_zone.is_empty() {
