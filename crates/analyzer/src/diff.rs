@@ -506,7 +506,7 @@ pub fn render(
             render::json::to_string(&v)
         }
         Format::Csv => render::csv::wide(&table(d, changed_only)),
-        Format::Markdown => {
+        Format::Markdown | Format::Html => {
             let mut s = format!(
                 "# memana diff: `{}` → `{}`\n\n",
                 render::markdown::cell(&a.file),

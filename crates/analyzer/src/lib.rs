@@ -8,7 +8,9 @@
 
 pub mod checks;
 pub mod diff;
+pub mod export;
 pub mod filter;
+pub mod fleet;
 pub mod frame;
 pub mod inputs;
 pub mod junit;
@@ -19,9 +21,11 @@ pub mod render;
 pub mod report;
 pub mod rules;
 pub mod sections;
+pub mod sql;
 pub mod stacks;
 pub mod stats;
 pub mod symbolize;
+pub mod views;
 
 /// The integration tests' recording writer and raw reader, for unit tests.
 #[cfg(test)]

@@ -542,6 +542,7 @@ fn render_report(r: &Report, format: Format, detail: render::Detail) -> String {
         Format::Json => render::json::to_string(&render::json::report(r)),
         Format::Csv => render::csv::report(r),
         Format::Markdown => render::markdown::report(r, detail),
+        Format::Html => render::html::tables_page(r),
     }
 }
 
@@ -811,7 +812,7 @@ fn render_check(
             render::json::to_string(&v)
         }
         Format::Csv => render::csv::wide(&t),
-        Format::Markdown => {
+        Format::Markdown | Format::Html => {
             let mut s = format!(
                 "# memana check: `{}`\n\n",
                 render::markdown::cell(&report.file)

@@ -237,7 +237,7 @@ pub fn listing(report: &Report, patterns: &[String], format: Format) -> String {
             }
             render::csv::wide(&t)
         }
-        Format::Text | Format::Markdown => {
+        Format::Text | Format::Markdown | Format::Html => {
             let md = format == Format::Markdown;
             let mut out = if md {
                 format!(

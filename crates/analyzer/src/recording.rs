@@ -525,7 +525,7 @@ fn segment_order(s: &Option<SegmentMeta>) -> Option<(u64, u64)> {
 
 /// A file's segment information from its footer alone, when it can be
 /// read: to refuse files of several recordings before reading their data.
-fn segment_of(path: &Path) -> Option<Part> {
+pub(crate) fn segment_of(path: &Path) -> Option<Part> {
     let file = std::fs::File::open(path).ok()?;
     let md = ParquetMetaDataReader::new().parse_and_finish(&file).ok()?;
     let (_, meta) = FileMeta::from_parquet(md.file_metadata()).ok()?;

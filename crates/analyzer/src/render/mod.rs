@@ -1,6 +1,7 @@
 //! Renderers: aligned text, JSON, CSV and Markdown, over the table model.
 
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod text;
@@ -71,6 +72,8 @@ pub enum Format {
     Json,
     Csv,
     Markdown,
+    /// One self-contained page with charts (report), or the tables as a page.
+    Html,
 }
 
 /// Most characters of one text field the text and markdown formats print.

@@ -1,0 +1,1 @@
+//! A native Perfetto trace (TracePacket/TrackEvent) of a recording.

@@ -1,0 +1,1 @@
+//! `memana sql`: SQL over the views of one or many recordings (polars SQL).

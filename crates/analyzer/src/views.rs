@@ -1,0 +1,1 @@
+//! Each table of a recording as a view with plain column names.
