@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use args::{build_filter, FilterArgs};
 use clap::{Args, Parser, Subcommand};
 use memtrace_analyzer::filter::Filter;
+use memtrace_analyzer::fleet::Fleet;
 use memtrace_analyzer::inputs;
 use memtrace_analyzer::metrics::{self, Metrics};
 use memtrace_analyzer::model::{Status, Table};
@@ -232,6 +233,24 @@ enum Cmd {
         #[command(flatten)]
         args: LeaksArgs,
     },
+    /// Write a recording in another tool's format: a Perfetto trace, or the
+    /// hive layout that Spark, Trino and DuckDB read.
+    #[command(after_help = "Examples:\n  \
+        memana export run.parquet --perfetto run.pftrace   # open in ui.perfetto.dev\n  \
+        memana export runs/ --hive lake/                   # lake/<table>/host=H/date=D/*.parquet")]
+    Export {
+        /// The recordings: files, directories, globs.
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
+        /// Write a Perfetto trace (protobuf TracePacket stream) to FILE.
+        #[arg(long, value_name = "FILE", required_unless_present = "hive")]
+        perfetto: Option<PathBuf>,
+        /// Write every table in the hive layout under DIR.
+        #[arg(long, value_name = "DIR")]
+        hive: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
     /// Print a shell completion script for memana to stdout.
     #[command(after_help = memtrace_cli::completions::completions_help("memana"))]
     Completions(memtrace_cli::completions::Completions),
@@ -430,6 +449,16 @@ fn open(args: &[PathBuf]) -> Result<Recording> {
     Ok(rec)
 }
 
+/// Opens the files the arguments name as recordings: one, or a fleet.
+fn open_fleet(args: &[PathBuf]) -> Result<Fleet> {
+    let inputs = inputs::resolve(args)?;
+    let fleet = Fleet::open(&inputs)?;
+    for rec in &fleet.recordings {
+        rec.require_rows()?;
+    }
+    Ok(fleet)
+}
+
 fn open_with_rows(args: &[PathBuf]) -> Result<Recording> {
     let rec = open(args)?;
     rec.require_rows()?;
@@ -565,6 +594,38 @@ fn run(cli: Cli) -> Result<Done> {
                 render::Detail::Brief
             };
             Ok(Done::ok(render_report(&report, format, detail)))
+        }
+        Cmd::Export {
+            files,
+            perfetto,
+            hive,
+            filter,
+        } => {
+            let fleet = open_fleet(&files)?;
+            let mut said = String::new();
+            if let Some(out) = &perfetto {
+                let [rec] = fleet.recordings.as_slice() else {
+                    bail!(
+                        "--perfetto writes one recording's trace; {} names {} recordings",
+                        fleet.name,
+                        fleet.recordings.len()
+                    );
+                };
+                let f = build_filter(&filter, rec)?;
+                let w = memtrace_analyzer::export::perfetto::write(rec, &f, out)
+                    .with_context(|| format!("--perfetto {}", out.display()))?;
+                said.push_str(&format!("{}: {w}\n", out.display()));
+            }
+            if let Some(dir) = &hive {
+                let f = match fleet.recordings.as_slice() {
+                    [rec] => build_filter(&filter, rec)?,
+                    _ => Filter::default(),
+                };
+                let w = memtrace_analyzer::export::hive::write(&fleet, &f, dir)
+                    .with_context(|| format!("--hive {}", dir.display()))?;
+                said.push_str(&format!("{}: {w}\n", dir.display()));
+            }
+            Ok(Done::ok(said))
         }
         Cmd::Info { files, format } => {
             let rec = open(&files)?;
