@@ -3,6 +3,7 @@
 //! bpftrace, ftrace (trace_pipe_raw) and perf, and reports loss, overhead,
 //! size and the recorder's own CPU and memory. See docs/BENCHMARKS.md.
 
+mod fleet;
 mod ftrace;
 mod gen;
 mod memrec;
@@ -78,6 +79,9 @@ enum Command {
     },
     /// The whole suite: throughput, overhead, size, recorder CPU and memory.
     Suite(suite::SuiteArgs),
+    /// Copies of recordings under other host names and ids (fleet test data;
+    /// prints a JSON summary).
+    Fleet(fleet::FleetArgs),
     /// Remove memcgs, tracefs instances and scratch files of dead membench runs.
     Cleanup,
 }
@@ -143,6 +147,7 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Suite(a) => suite::run(a)?,
+        Command::Fleet(a) => println!("{}", serde_json::to_string(&fleet::run(&a)?)?),
         Command::Cleanup => stale::remove_stale(),
     }
     Ok(())

@@ -422,6 +422,7 @@ pub fn read_meta(path: &Path) -> FileMeta {
         .expect("meta")
         .1
 }
+pub mod fleet;
 pub mod scenario;
 pub mod seal;
 
