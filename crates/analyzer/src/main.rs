@@ -114,6 +114,9 @@ enum Cmd {
         /// always have everything).
         #[arg(short, long)]
         verbose: bool,
+        /// Write the report to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
         #[command(flatten)]
         filter: FilterArgs,
     },
@@ -251,6 +254,30 @@ enum Cmd {
         #[command(flatten)]
         filter: FilterArgs,
     },
+    /// Run SQL over the recordings' tables, each a view with plain column names.
+    ///
+    /// Each table is a view named as the table (procstat, oom_victim, ...)
+    /// with ts_ns, time_ns and time (wall clock, UTC), host, recording, the
+    /// common columns and the table's own columns without their `table.`
+    /// prefix (`memana sql --list` prints them; docs/SQL.md). Several
+    /// recordings are one view per table; host and recording tell them
+    /// apart. Polars SQL; only the tables the query names are read.
+    #[command(after_help = SQL_EXAMPLES)]
+    Sql {
+        /// The recordings (files, directories, globs), then the query.
+        #[arg(value_name = "PATH... QUERY", required_unless_present = "list")]
+        args: Vec<String>,
+        /// List the views and their columns.
+        #[arg(long)]
+        list: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: memtrace_analyzer::sql::SqlFormat,
+        /// Write the result to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
     /// Print a shell completion script for memana to stdout.
     #[command(after_help = memtrace_cli::completions::completions_help("memana"))]
     Completions(memtrace_cli::completions::Completions),
@@ -260,11 +287,15 @@ enum Cmd {
     /// Print the recording schema.
     #[command(after_help = "Examples:\n  \
         memana schema                 # every column with its type and unit\n  \
-        memana schema --markdown      # docs/SCHEMA.md")]
+        memana schema --markdown      # docs/SCHEMA.md
+        memana schema --sql duckdb    # sql/duckdb/views.sql (also spark, trino)")]
     Schema {
         /// As Markdown (docs/SCHEMA.md).
         #[arg(long)]
         markdown: bool,
+        /// The views as SQL for an engine (the files under sql/).
+        #[arg(long, value_enum, value_name = "ENGINE", conflicts_with = "markdown")]
+        sql: Option<memtrace_analyzer::sql::Dialect>,
     },
 }
 
@@ -459,6 +490,63 @@ fn open_fleet(args: &[PathBuf]) -> Result<Fleet> {
     Ok(fleet)
 }
 
+/// Each recording's filter, in fleet order. In a fleet, a recording the
+/// window or the cgroup misses is left out (with a warning); the command
+/// fails only when every recording is.
+fn fleet_filters(args: &FilterArgs, fleet: &mut Fleet) -> Result<Vec<Filter>> {
+    if fleet.is_single() {
+        return fleet
+            .recordings
+            .iter()
+            .map(|r| build_filter(args, r))
+            .collect();
+    }
+    let mut filters = Vec::new();
+    let mut kept = Vec::new();
+    let mut first_error = None;
+    for rec in std::mem::take(&mut fleet.recordings) {
+        match build_filter(args, &rec) {
+            Ok(f) => {
+                filters.push(f);
+                kept.push(rec);
+            }
+            Err(e) => {
+                tracing::warn!("left out {}: {}", rec.name, one_line(&e));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    fleet.recordings = kept;
+    match (fleet.recordings.is_empty(), first_error) {
+        (true, Some(e)) => Err(e.context(format!("every recording of {} is left out", fleet.name))),
+        _ => Ok(filters),
+    }
+}
+
+/// The report over a fleet: one recording's own, or the recordings'
+/// reports merged ([`memtrace_analyzer::fleet::merge`]).
+fn fleet_report(fleet: &Fleet, filters: &[Filter], sections: &[String]) -> Result<Report> {
+    let mut reports = Vec::with_capacity(fleet.recordings.len());
+    for (rec, f) in fleet.recordings.iter().zip(filters) {
+        reports.push(build_report(rec, f, sections)?);
+    }
+    if reports.len() == 1 {
+        return reports.pop().context("no recording");
+    }
+    let recs: Vec<&Recording> = fleet.recordings.iter().collect();
+    Ok(memtrace_analyzer::fleet::merge(&fleet.name, &recs, reports))
+}
+
+/// The fleet's hosts, sorted.
+fn hosts_of(fleet: &Fleet) -> Vec<String> {
+    fleet.hosts().into_iter().map(str::to_string).collect()
+}
+
+/// Writes a command's output to a file, naming it when that fails.
+fn write_output(path: &std::path::Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn open_with_rows(args: &[PathBuf]) -> Result<Recording> {
     let rec = open(args)?;
     rec.require_rows()?;
@@ -582,18 +670,29 @@ fn run(cli: Cli) -> Result<Done> {
             section,
             format,
             verbose,
+            output,
             filter,
         } => {
-            let rec = open_with_rows(&files)?;
-            let f = build_filter(&filter, &rec)?;
-            let report = build_report(&rec, &f, &section)?;
+            let mut fleet = open_fleet(&files)?;
+            let filters = fleet_filters(&filter, &mut fleet)?;
+            let report = fleet_report(&fleet, &filters, &section)?;
             // One section asked for by name is shown whole.
             let detail = if verbose || !section.is_empty() {
                 render::Detail::Full
             } else {
                 render::Detail::Brief
             };
-            Ok(Done::ok(render_report(&report, format, detail)))
+            let text = match format {
+                Format::Html => render::html::page(&report, &fleet, &filters)?,
+                _ => render_report(&report, format, detail),
+            };
+            match output {
+                Some(path) => {
+                    write_output(&path, &text)?;
+                    Ok(Done::ok(String::new()))
+                }
+                None => Ok(Done::ok(text)),
+            }
         }
         Cmd::Export {
             files,
@@ -617,21 +716,30 @@ fn run(cli: Cli) -> Result<Done> {
                 said.push_str(&format!("{}: {w}\n", out.display()));
             }
             if let Some(dir) = &hive {
-                let f = match fleet.recordings.as_slice() {
-                    [rec] => build_filter(&filter, rec)?,
-                    _ => Filter::default(),
-                };
-                let w = memtrace_analyzer::export::hive::write(&fleet, &f, dir)
+                let mut fleet = fleet;
+                let filters = fleet_filters(&filter, &mut fleet)?;
+                let w = memtrace_analyzer::export::hive::write(&fleet, &filters, dir)
                     .with_context(|| format!("--hive {}", dir.display()))?;
                 said.push_str(&format!("{}: {w}\n", dir.display()));
             }
             Ok(Done::ok(said))
         }
         Cmd::Info { files, format } => {
-            let rec = open(&files)?;
-            let f = Filter::default();
-            let mut report = build_report(&rec, &f, &["header".to_string()])?;
-            add_files(&mut report, &rec);
+            let inputs = inputs::resolve(&files)?;
+            let fleet = Fleet::open(&inputs)?;
+            let header = ["header".to_string()];
+            let mut reports = Vec::new();
+            for rec in &fleet.recordings {
+                let mut r = build_report(rec, &Filter::default(), &header)?;
+                add_files(&mut r, rec);
+                reports.push(r);
+            }
+            let report = if reports.len() == 1 {
+                reports.pop().context("no recording")?
+            } else {
+                let recs: Vec<&Recording> = fleet.recordings.iter().collect();
+                memtrace_analyzer::fleet::merge(&fleet.name, &recs, reports)
+            };
             Ok(Done::ok(render_report(
                 &report,
                 format,
@@ -671,20 +779,76 @@ fn run(cli: Cli) -> Result<Done> {
                 }
                 _ => {}
             }
-            let rec = open_with_rows(&files)?;
-            let f = build_filter(&filter, &rec)?;
-            let report = build_report(&rec, &f, &[])?;
-            let base_report = match uses_baseline {
+            let mut fleet = open_fleet(&files)?;
+            let filters = fleet_filters(&filter, &mut fleet)?;
+            let base_fleet = match uses_baseline {
                 Some(_) => {
-                    let b = open_with_rows(&baseline).context("--baseline")?;
-                    let bf = build_filter(&filter, &b).context("--baseline")?;
-                    Some(build_report(&b, &bf, &[]).context("--baseline")?)
+                    let mut b = open_fleet(&baseline).context("--baseline")?;
+                    let bf = fleet_filters(&filter, &mut b).context("--baseline")?;
+                    Some((b, bf))
                 }
                 None => None,
             };
-            let current = Metrics::of(&report);
-            let base = base_report.as_ref().map(Metrics::of);
-            let outcomes = rules::evaluate(&parsed, &current, base.as_ref());
+            let mut base_reports = Vec::new();
+            if let Some((b, bf)) = &base_fleet {
+                if !b.is_single() {
+                    let recs: Vec<&Recording> = b.recordings.iter().collect();
+                    if let Some(h) = memtrace_analyzer::fleet::repeated_host(&recs) {
+                        bail!("--baseline: host {h} has several recordings; a baseline fleet pairs one recording per host");
+                    }
+                }
+                for (rec, f) in b.recordings.iter().zip(bf) {
+                    base_reports.push(build_report(rec, f, &[]).context("--baseline")?);
+                }
+            }
+            // Each recording is held to the rules on its own; in a fleet
+            // each outcome names its host and recording.
+            let mut reports = Vec::with_capacity(fleet.recordings.len());
+            let mut outcomes = Vec::new();
+            for (rec, f) in fleet.recordings.iter().zip(&filters) {
+                let report = build_report(rec, f, &[])?;
+                let base = match base_reports.as_slice() {
+                    [] => None,
+                    [one] => Some(one),
+                    many => Some(many.iter().find(|b| b.host == rec.host()).with_context(
+                        || format!("--baseline has no recording of host {}", rec.host()),
+                    )?),
+                };
+                let current = Metrics::of(&report);
+                let base_metrics = base.map(Metrics::of);
+                let mut got = rules::evaluate(&parsed, &current, base_metrics.as_ref());
+                if !fleet.is_single() {
+                    for o in &mut got {
+                        o.rule = format!("{} {}: {}", rec.host(), rec.id(), o.rule);
+                    }
+                }
+                outcomes.extend(got);
+                reports.push(report);
+            }
+            let report = if reports.len() == 1 {
+                reports.pop().context("no recording")?
+            } else {
+                let recs: Vec<&Recording> = fleet.recordings.iter().collect();
+                memtrace_analyzer::fleet::merge(&fleet.name, &recs, reports)
+            };
+            let base_report = match base_reports.len() {
+                0 => None,
+                1 => base_reports.pop(),
+                _ => {
+                    let b = base_fleet
+                        .as_ref()
+                        .map(|(b, _)| b.recordings.iter().collect::<Vec<&Recording>>())
+                        .unwrap_or_default();
+                    Some(memtrace_analyzer::fleet::merge(
+                        &base_fleet
+                            .as_ref()
+                            .map(|(b, _)| b.name.clone())
+                            .unwrap_or_default(),
+                        &b,
+                        base_reports,
+                    ))
+                }
+            };
             let broken = outcomes.iter().filter(|o| !o.ok).count();
             let junit = junit.map(|p| {
                 let suite = junit::check(&outcomes, &report, base_report.as_ref());
@@ -715,10 +879,30 @@ fn run(cli: Cli) -> Result<Done> {
                 .map(|p| diff::Gate::parse(p, only))
                 .transpose()?;
             let (before, after) = diff_sides(before, after)?;
-            let a = open_with_rows(&before)?;
-            let b = open_with_rows(&after)?;
-            let ra = build_report(&a, &build_filter(&filter, &a)?, &[])?;
-            let rb = build_report(&b, &build_filter(&filter, &b)?, &[])?;
+            let mut a = open_fleet(&before)?;
+            let mut b = open_fleet(&after)?;
+            let fa = fleet_filters(&filter, &mut a)?;
+            let fb = fleet_filters(&filter, &mut b)?;
+            for (side, f) in [("BEFORE", &a), ("AFTER", &b)] {
+                let recs: Vec<&Recording> = f.recordings.iter().collect();
+                if let (false, Some(h)) = (
+                    f.is_single(),
+                    memtrace_analyzer::fleet::repeated_host(&recs),
+                ) {
+                    bail!("{side}: host {h} has several recordings; diff pairs the recordings of two fleets by host, one each");
+                }
+            }
+            let ra = fleet_report(&a, &fa, &[])?;
+            let rb = fleet_report(&b, &fb, &[])?;
+            // One recording against a fleet: compared with each host's.
+            let (ra, rb) = match (a.is_single(), b.is_single()) {
+                (true, false) => (memtrace_analyzer::fleet::for_hosts(&ra, &hosts_of(&b)), rb),
+                (false, true) => {
+                    let rb = memtrace_analyzer::fleet::for_hosts(&rb, &hosts_of(&a));
+                    (ra, rb)
+                }
+                _ => (ra, rb),
+            };
             let d = diff::Diff::new(&ra, &rb, gate);
             let verdict = d.verdict();
             if let (Some((_, 0)), Some(g)) = (verdict, &d.gate) {
@@ -746,9 +930,9 @@ fn run(cli: Cli) -> Result<Done> {
             format,
             filter,
         } => {
-            let rec = open_with_rows(&files)?;
-            let f = build_filter(&filter, &rec)?;
-            let report = build_report(&rec, &f, &section)?;
+            let mut fleet = open_fleet(&files)?;
+            let filters = fleet_filters(&filter, &mut fleet)?;
+            let report = fleet_report(&fleet, &filters, &section)?;
             Ok(Done::ok(metrics::listing(&report, &grep, format)))
         }
         Cmd::Leaks { files, args } => {
@@ -777,6 +961,27 @@ fn run(cli: Cli) -> Result<Done> {
                 LeaksFormat::Folded => out.to_folded(),
             }))
         }
+        Cmd::Sql {
+            args,
+            list,
+            format,
+            output,
+            filter,
+        } => {
+            let text = if list {
+                memtrace_analyzer::sql::listing()
+            } else {
+                run_sql(&args, &filter, format)?
+            };
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    Ok(Done::ok(String::new()))
+                }
+                None => Ok(Done::ok(text)),
+            }
+        }
         Cmd::Completions(a) => {
             let mut out = Vec::new();
             memtrace_cli::completions::run_completions::<Cli>(&a, &mut out);
@@ -791,8 +996,10 @@ fn run(cli: Cli) -> Result<Done> {
             }
             Ok(Done::ok(text))
         }
-        Cmd::Schema { markdown } => {
-            if markdown {
+        Cmd::Schema { markdown, sql } => {
+            if let Some(d) = sql {
+                Ok(Done::ok(memtrace_analyzer::sql::shipped(d)))
+            } else if markdown {
                 Ok(Done::ok(memtrace_schema::markdown::schema_markdown()))
             } else {
                 let mut s = String::new();
@@ -943,3 +1150,35 @@ const METRICS_EXAMPLES: &str = "Examples:
   memana metrics run.parquet                           # every key, by section
   memana metrics run.parquet --grep p99 --grep 'comm=\"java\"'
   memana metrics run.parquet --section reclaim --format json | jq '.metrics[].key'";
+
+const SQL_EXAMPLES: &str = "Examples:
+  memana sql run.parquet \"SELECT comm, max(rss_anon) FROM procstat GROUP BY comm\"
+  memana sql 'fleet/**/*.parquet' \"SELECT host, recording, count(*) AS kills FROM oom_victim GROUP BY host, recording\"
+  memana sql run.parquet \"SELECT reclaimer, count(*), max(duration_ns) FROM reclaim_end GROUP BY reclaimer\" --format csv
+  memana sql run.parquet --from 10s --to 1m \"SELECT time, victim_comm FROM oom_victim\"
+  memana sql --list                                    # the views and their columns
+Exit status: 0 done, 2 bad SQL, an unknown table (the message names the views) or bad input.";
+
+/// `memana sql PATH... QUERY`: the recordings, each with its window, and
+/// the result in `format`.
+fn run_sql(
+    args: &[String],
+    filter: &FilterArgs,
+    format: memtrace_analyzer::sql::SqlFormat,
+) -> Result<String> {
+    let Some((query, paths)) = args.split_last() else {
+        bail!("give the recordings, then the query: memana sql PATH... QUERY");
+    };
+    if paths.is_empty() {
+        bail!("no recording: memana sql PATH... QUERY (the query comes last)");
+    }
+    let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+    let fleet = open_fleet(&paths)?;
+    let mut filters = Vec::with_capacity(fleet.recordings.len());
+    for rec in &fleet.recordings {
+        filters.push(build_filter(filter, rec)?);
+    }
+    let recs: Vec<&Recording> = fleet.recordings.iter().collect();
+    let df = memtrace_analyzer::sql::run(&recs, &filters, query)?;
+    Ok(memtrace_analyzer::sql::render(&df, format))
+}

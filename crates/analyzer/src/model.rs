@@ -405,6 +405,9 @@ pub struct Finding {
     pub comm: Option<String>,
     /// The memory cgroup's path, where known.
     pub cgroup: Option<String>,
+    /// The host and recording, in a report over several recordings.
+    pub host: Option<String>,
+    pub recording: Option<String>,
     /// The section that holds the details; set by the report from the
     /// section that made the finding.
     pub section: &'static str,
@@ -422,6 +425,8 @@ impl Finding {
             pid: None,
             comm: None,
             cgroup: None,
+            host: None,
+            recording: None,
             section: "",
         }
     }

@@ -53,7 +53,7 @@ pub enum OpenError {
     },
     #[error("{path}: {what}")]
     Invalid { path: String, what: Box<Offence> },
-    #[error("{a} and {b} are not one recording: {why}; memana reads one recording at a time")]
+    #[error("{a} and {b} are not one recording: {why}")]
     NotOneRecording { a: String, b: String, why: String },
     #[error("{a} and {b} both hold segment {segment} of recording {id}")]
     DuplicateSegment {

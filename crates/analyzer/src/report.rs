@@ -24,6 +24,17 @@ pub struct Report {
     pub verified: Verified,
     /// The checks' warnings on the file (no checksums, odd values).
     pub warnings: Vec<String>,
+    /// Set on a report over several recordings ([`crate::fleet::merge`]):
+    /// its times are then Unix-epoch ns.
+    pub fleet: Option<FleetInfo>,
+}
+
+/// What a report over several recordings covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetInfo {
+    pub recordings: usize,
+    /// The distinct hosts, sorted.
+    pub hosts: Vec<String>,
 }
 
 impl Report {
@@ -60,6 +71,7 @@ impl Report {
             sections,
             verified: rec.verified,
             warnings: rec.warnings.clone(),
+            fleet: None,
         })
     }
 

@@ -422,32 +422,61 @@ fn files_facts(v: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The recordings a fleet report lists: (host, recording id) per row.
+fn fleet_members(args: &[&str]) -> Vec<(String, String)> {
+    let v = json_report(args);
+    assert_eq!(
+        v["fleet"]["recordings"],
+        v["sections"]["header"]["tables"]["recordings"]["rows"]
+            .as_array()
+            .map_or(0, |r| r.len()),
+        "{v}"
+    );
+    v["sections"]["header"]["tables"]["recordings"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap().to_string(),
+                r["recording"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn files_that_are_not_one_recording_are_refused() {
+fn files_of_several_recordings_are_a_fleet_and_overlaps_are_refused() {
     let d = tempfile::tempdir().unwrap();
     let b = whole();
     let a = write_segments(&segments(&b, "aaaa"), &d.path().join("a"));
     let other = write_segments(&segments(&b, "bbbb"), &d.path().join("b"));
-    refused(
-        &["report", s(&a[0]), s(&other[1])],
-        &[s(&a[0]), s(&other[1]), "aaaa", "bbbb", "not one recording"],
-    );
-    // Two whole recordings (no segment information).
+    // Segments of two recordings: two recordings, each its own.
+    let ids: Vec<String> = fleet_members(&[s(&a[0]), s(&other[1])])
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(ids, ["aaaa", "bbbb"]);
+    // Two whole recordings (no segment information): each file is one,
+    // named by its file.
     let one = d.path().join("one.parquet");
     let two = d.path().join("two.parquet");
     write_sealed(&b, &one);
     write_sealed(&b, &two);
-    refused(
-        &["info", s(&one), s(&two)],
-        &["not one recording", "whole recording"],
-    );
+    let (code, out, err) = memana(&["info", s(&one), s(&two)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 recordings on 1 host"), "{out}");
     let whole_dir = d.path().join("wholes");
     std::fs::create_dir(&whole_dir).unwrap();
     std::fs::copy(&one, whole_dir.join("x.parquet")).unwrap();
     std::fs::copy(&two, whole_dir.join("y.parquet")).unwrap();
-    refused(&["report", s(&whole_dir)], &["not one recording"]);
-    // A whole recording and a segment.
-    refused(&["report", s(&one), s(&a[0])], &["not one recording"]);
+    let ids: Vec<String> = fleet_members(&[s(&whole_dir)])
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(ids, ["x", "y"]);
+    // A whole recording and a segment of another.
+    assert_eq!(fleet_members(&[s(&one), s(&a[0])]).len(), 2);
     // The same segment in two files.
     let copy = d.path().join("a").join("copy-of-2.parquet");
     std::fs::copy(&a[1], &copy).unwrap();
@@ -474,10 +503,7 @@ fn files_that_are_not_one_recording_are_refused() {
         });
     }
     write_segments(&segs[..2], &incidents);
-    refused(
-        &["report", s(&incidents)],
-        &["not one recording", "flight recorder", "(oom)"],
-    );
+    assert_eq!(fleet_members(&[s(&incidents)]).len(), 2);
     let (code, _, err) = memana(&["report", s(&incidents.join("000001.parquet"))]);
     assert_eq!(code, 0, "{err}");
 

@@ -78,6 +78,8 @@ pub fn finding(rank: usize, f: &Finding, r: &Report) -> J {
         "pid": f.pid,
         "comm": f.comm,
         "cgroup": f.cgroup,
+        "host": f.host,
+        "recording": f.recording,
         "score": f.score,
         "section": f.section,
     })
@@ -106,6 +108,9 @@ pub fn report(r: &Report) -> J {
         "format_version": REPORT_FORMAT_VERSION,
         "file": r.file,
         "findings": findings,
+        // Several recordings: their times are Unix-epoch ns, each table
+        // leads with host and recording, each metric has a host label.
+        "fleet": r.fleet.as_ref().map(|f| json!({"recordings": f.recordings, "hosts": f.hosts})),
         "recording": {
             "host": r.host,
             "kernel_release": r.kernel,

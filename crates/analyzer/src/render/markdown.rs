@@ -82,9 +82,12 @@ pub fn report(r: &Report, detail: Detail) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# memana report: `{}`\n\nHost `{}`, kernel `{}`, {:.3} s recorded from {} (+0.000s).\n",
+        "# memana report: `{}`\n\n{}, kernel `{}`, {:.3} s recorded from {} (+0.000s).\n",
         cell(&r.file),
-        cell(&r.host),
+        match &r.fleet {
+            Some(f) => format!("{} recordings on hosts `{}`", f.recordings, cell(&r.host)),
+            None => format!("Host `{}`", cell(&r.host)),
+        },
         cell(&r.kernel),
         (r.end_ns - r.start_ns) as f64 / 1e9,
         clock.date_time(r.start_ns),

@@ -225,6 +225,13 @@ pub struct KeyTable {
 /// The brief report's tables, in report order: what a reader checks after
 /// the findings. A section with none of these shows no table when brief.
 pub static KEY_TABLES: &[KeyTable] = &[
+    // A report over several recordings: which ones.
+    KeyTable {
+        section: "header",
+        table: "recordings",
+        columns: &[],
+        rows: 10,
+    },
     KeyTable {
         section: "growth",
         table: "processes",
@@ -346,12 +353,17 @@ pub static KEY_TABLES: &[KeyTable] = &[
 
 /// The table cut to a key table's columns and rows (the full row count kept,
 /// so the renderer says how many were left out).
+/// The columns [`crate::fleet::merge`] puts first in every table.
+pub const FLEET_COLUMNS: &[&str] = &["host", "recording"];
+
 pub fn key_view(t: &Table, k: &KeyTable) -> Table {
     let keep: Vec<usize> = if k.columns.is_empty() {
         (0..t.columns.len()).collect()
     } else {
-        k.columns
+        // A fleet's tables lead with the recording's host and id.
+        FLEET_COLUMNS
             .iter()
+            .chain(k.columns)
             .filter_map(|name| t.columns.iter().position(|c| c.name == *name))
             .collect()
     };

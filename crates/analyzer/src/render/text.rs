@@ -233,13 +233,32 @@ pub fn section(out: &mut String, s: &SectionReport, clock: &Clock, width: u16) {
     let _ = writeln!(out);
 }
 
+/// The first `n` names, then how many more.
+fn name_some(names: &[String], n: usize) -> String {
+    let mut s = names.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > n {
+        s.push_str(&format!(" and {} more", names.len() - n));
+    }
+    s
+}
+
 /// The opening lines: file, host, kernel, span in wall-clock time, window,
 /// filter, warnings.
 fn heading(out: &mut String, r: &Report, clock: &Clock, width: u16) {
+    let hosts = match &r.fleet {
+        Some(f) => format!(
+            "{} recordings on {} {} ({})",
+            f.recordings,
+            f.hosts.len(),
+            if f.hosts.len() == 1 { "host" } else { "hosts" },
+            clean(&name_some(&f.hosts, 5))
+        ),
+        None => format!("host {}", clean(&r.host)),
+    };
     let line = format!(
-        "{}: host {}, kernel {}, {:.3} s recorded, {} to {}",
+        "{}: {}, kernel {}, {:.3} s recorded, {} to {}",
         clean(&r.file),
-        clean(&r.host),
+        hosts,
         clean(&r.kernel),
         (r.end_ns - r.start_ns) as f64 / 1e9,
         clock.date_time(r.start_ns),
