@@ -5,4 +5,5 @@
 #[path = "../../../bench/src/fleet.rs"]
 mod copy;
 
+#[allow(unused_imports)]
 pub use copy::*;
