@@ -91,10 +91,11 @@ def main():
         .config("spark.sql.shuffle.partitions", "4")
         # host stays a string (a host named 007 too), date a YYYY-MM-DD string.
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-        .config("memtrace_lake", lake)
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
+    # What views.sql's ${memtrace_lake} stands for (Spark substitutes it).
+    spark.conf.set("memtrace_lake", lake)
     print(f"Spark {spark.version} ({a.master}), Java {spark.sparkContext._jvm.java.lang.System.getProperty('java.version')}")
     print(f"lake: {len(tables)} tables ({time.time() - t0:.1f} s to start)")
 
@@ -143,9 +144,9 @@ def main():
 
     show(
         spark,
-        "recordings per host and date",
-        "SELECT host, date, count(DISTINCT recording) AS recordings, count(*) AS procstat_rows "
-        "FROM procstat GROUP BY host, date ORDER BY host, date",
+        "recordings per host and day (UTC)",
+        "SELECT host, to_date(time) AS day, count(DISTINCT recording) AS recordings, "
+        "count(*) AS procstat_rows FROM procstat GROUP BY host, day ORDER BY host, day",
     )
     show(
         spark,
