@@ -284,7 +284,7 @@ fn check(path: &Path, extra: &[&str], w: Option<(i64, i64)>) -> Option<J> {
         evs.sort();
         let mut awake = false;
         for (i, &(_, wake)) in evs.iter().enumerate() {
-            if wake && !awake || !wake && !awake && i == 0 {
+            if !awake && (wake || i == 0) {
                 *want.entry("kswapd reclaim".into()).or_default() += 1;
             }
             awake = wake;
