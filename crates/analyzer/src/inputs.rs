@@ -1,6 +1,7 @@
-//! Which files a recording argument names: a Parquet file, a directory of
-//! segments or merged files, a glob, or a recording memrec did not finish
-//! (`run.parquet` missing while `run.parquet.segments/` is there).
+//! Which files a recording argument names: a Parquet file, a directory
+//! (segments, merged files, a fleet's subdirectories), a glob (`**` for
+//! any depth), or a recording memrec did not finish (`run.parquet`
+//! missing while `run.parquet.segments/` is there).
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
@@ -45,9 +46,11 @@ pub struct Inputs {
 }
 
 /// Resolves every argument into files: a file is itself, a directory its
-/// `*.parquet` files and those of its `.segments/` subdirectory (not
-/// deeper), a pattern with `*`, `?` or `[...]` the paths it matches, and a
-/// missing `PATH` whose `PATH.segments/` exists the closed segments there.
+/// `*.parquet` files and those of its `.segments/` and other (not hidden)
+/// subdirectories, a pattern with `*`, `?`, `[...]` or `**` the paths it
+/// matches, and a missing `PATH` whose `PATH.segments/` exists the closed
+/// segments there. [`crate::fleet::Fleet::open`] groups them into
+/// recordings.
 pub fn resolve(args: &[PathBuf]) -> Result<Inputs, InputError> {
     let mut out = Inputs {
         name: args
@@ -158,14 +161,26 @@ fn partial_text(p: Option<(PathBuf, u64)>) -> String {
     }
 }
 
-/// A directory's recording files and its `.segments/` subdirectory's.
+/// A directory's recording files, its `.segments/` subdirectory's, and
+/// those of its other subdirectories, all the way down (a fleet's
+/// `DIR/<host>/*.parquet`); hidden directories are left out.
 fn directory(dir: &Path, notes: &mut Vec<String>) -> Result<Vec<PathBuf>, InputError> {
-    let (mut files, mut partial) = listing(dir, notes)?;
-    let spool = dir.join(SEGMENTS_DIR);
-    if spool.is_dir() {
-        let (more, p) = listing(&spool, notes)?;
+    let mut files = Vec::new();
+    let mut partial = None;
+    let mut dirs = vec![dir.to_path_buf()];
+    for sub in {
+        descendants(dir, dir, &mut dirs);
+        dirs
+    } {
+        let (more, p) = listing(&sub, notes)?;
         files.extend(more);
         partial = partial.or(p);
+        let spool = sub.join(SEGMENTS_DIR);
+        if spool.is_dir() {
+            let (more, p) = listing(&spool, notes)?;
+            files.extend(more);
+            partial = partial.or(p);
+        }
     }
     if files.is_empty() {
         return Err(InputError::EmptyDir {
@@ -239,6 +254,21 @@ pub fn glob(pattern: &Path) -> std::io::Result<Vec<PathBuf>> {
                 continue;
             }
         };
+        if part == "**" {
+            // Any number of directories, none included, as bash's globstar.
+            let mut next = Vec::new();
+            for base in &found {
+                let dir = if base.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    base.clone()
+                };
+                next.push(base.clone());
+                descendants(&dir, base, &mut next);
+            }
+            found = next;
+            continue;
+        }
         if !is_pattern(&part) {
             for f in &mut found {
                 f.push(part.as_ref());
@@ -276,6 +306,26 @@ pub fn glob(pattern: &Path) -> std::io::Result<Vec<PathBuf>> {
     found.retain(|p| !p.as_os_str().is_empty() && p.exists());
     found.sort();
     Ok(found)
+}
+
+/// Every directory below `dir` (not hidden ones), depth first in name
+/// order, as `shown` joined with their relative paths.
+fn descendants(dir: &Path, shown: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    for n in names {
+        let p = shown.join(&n);
+        out.push(p.clone());
+        descendants(&dir.join(&n), &p, out);
+    }
 }
 
 /// Whether a name matches one component's pattern.
@@ -373,17 +423,29 @@ mod tests {
         std::fs::write(runs.join("deeper").join("c.parquet"), b"x")
             .unwrap_or_else(|e| panic!("{e}"));
 
+        // Subdirectories too (a fleet's DIR/<host>/), after the segments.
         let r = resolve(std::slice::from_ref(&runs)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             r.files,
             [
                 runs.join("a.parquet"),
                 runs.join("b.parquet"),
-                seg.join("000001.parquet")
+                seg.join("000001.parquet"),
+                runs.join("deeper").join("c.parquet"),
             ]
         );
         assert_eq!(r.notes.len(), 1);
         assert!(r.notes[0].contains("5 bytes"), "{:?}", r.notes);
+        // `**`: any depth, none included; hidden directories left out.
+        let r = resolve(&[runs.join("**").join("*.parquet")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            r.files,
+            [
+                runs.join("a.parquet"),
+                runs.join("b.parquet"),
+                runs.join("deeper").join("c.parquet"),
+            ]
+        );
 
         let r = resolve(&[runs.join("*.parquet")]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.files, [runs.join("a.parquet"), runs.join("b.parquet")]);
@@ -395,7 +457,7 @@ mod tests {
 
         // A file given twice, once through its directory, is read once.
         let r = resolve(&[runs.join("a.parquet"), runs.clone()]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.files.len(), 3);
+        assert_eq!(r.files.len(), 4);
 
         assert!(matches!(
             resolve(&[runs.join("*.nothing")]),

@@ -22,10 +22,13 @@ mod args;
 
 /// Offline reports and regression gates over memtrace recordings.
 ///
-/// A recording (PATH) is a Parquet file, a directory (its *.parquet files
-/// and those of its .segments/), a glob, or several of these, read as one
-/// recording. A PATH memrec did not finish (PATH.segments/ but no PATH) is
-/// read from its closed segments, with a warning.
+/// PATH is a Parquet file, a directory (its *.parquet files, those of its
+/// .segments/ and of its subdirectories), a glob ('fleet/**/*.parquet'), or
+/// several of these. The files are grouped into recordings (the segments of
+/// one recording are read as one); several recordings are a fleet, read
+/// together with host and recording as dimensions. A PATH memrec did not
+/// finish (PATH.segments/ but no PATH) is read from its closed segments,
+/// with a warning.
 ///
 /// Exit status: 0 success, 1 a gate broke: `check` found broken rules or
 /// `diff --fail-over` a metric over the limit (even when stdout or the
@@ -100,7 +103,8 @@ enum Cmd {
     #[command(about = report_about(), long_about = report_long_about(), after_help = REPORT_EXAMPLES)]
     Report {
         /// The recording: a file (memrec record -o FILE), a directory of
-        /// segments or merged files, a glob, or several of these.
+        /// segments or merged files, a glob, or several of these; several
+        /// recordings (hosts) are reported on as one fleet.
         #[arg(required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
         /// Only these sections (repeat or comma-separate).
@@ -305,6 +309,7 @@ const MEMANA_EXAMPLES: &str = "Examples:
   memana info 'incidents/*.parquet'              # host, kernel, probes, losses
   memana check run.parquet --rules gates.toml --junit gates.xml
   memana diff before.parquet after.parquet --fail-over 20
+  memana diff fleet-main/ fleet-pr/               # two fleets, paired by host
   memana metrics run.parquet --grep p99          # the keys rules and diff use
   memana leaks run.parquet --format folded > leaks.folded
   memana completions bash > /etc/bash_completion.d/memana";
@@ -372,7 +377,9 @@ const REPORT_EXAMPLES: &str = "Examples:
   memana report run.parquet --section oom,reclaim    # two sections, whole
   memana report runs/ --from 2026-11-30T08:09:00Z --to 5m
   memana report run.parquet --cgroup /system.slice/db.service --pid 4242
-  memana report run.parquet --format json | jq '.findings[0]'";
+  memana report run.parquet --format json | jq '.findings[0]'
+  memana report run.parquet --format html -o report.html   # charts; one file, works offline
+  memana report 'fleet/**/*.parquet'                 # many hosts and recordings as one fleet";
 
 /// `--section`'s values: the ids of the sections' one list.
 fn section_values() -> clap::builder::PossibleValuesParser {
@@ -503,24 +510,26 @@ fn fleet_filters(args: &FilterArgs, fleet: &mut Fleet) -> Result<Vec<Filter>> {
     }
     let mut filters = Vec::new();
     let mut kept = Vec::new();
-    let mut first_error = None;
+    let mut left_out = Vec::new();
     for rec in std::mem::take(&mut fleet.recordings) {
         match build_filter(args, &rec) {
             Ok(f) => {
                 filters.push(f);
                 kept.push(rec);
             }
-            Err(e) => {
-                tracing::warn!("left out {}: {}", rec.name, one_line(&e));
-                first_error.get_or_insert(e);
-            }
+            Err(e) => left_out.push((rec.name.clone(), e)),
         }
     }
     fleet.recordings = kept;
-    match (fleet.recordings.is_empty(), first_error) {
-        (true, Some(e)) => Err(e.context(format!("every recording of {} is left out", fleet.name))),
-        _ => Ok(filters),
+    if fleet.recordings.is_empty() {
+        if let Some((_, e)) = left_out.pop() {
+            return Err(e.context(format!("every recording of {} is left out", fleet.name)));
+        }
     }
+    for (name, e) in &left_out {
+        tracing::warn!("left out {name}: {}", one_line(e));
+    }
+    Ok(filters)
 }
 
 /// The report over a fleet: one recording's own, or the recordings'
