@@ -3,7 +3,8 @@
 -- Read views.sql first, then this file; it defines the view memtrace_report:
 -- one row per figure and recording: host, recording, figure (the key `memana
 -- metrics` prints and `memana check` rules use, e.g. reclaim.direct.p99_ms or
--- paf.failures{order="3"}) and value.
+-- paf.failures{order="3"}) and value; and memtrace_report_rows: the rows of
+-- memana's OOM victims and per-process growth tables, cell by cell.
 --   SET VARIABLE memtrace_files = ['run.parquet'];
 --   .read sql/duckdb/views.sql
 --   .read sql/duckdb/report.sql
@@ -282,4 +283,80 @@ FROM (
     )
     GROUP BY ALL
 ) UNPIVOT (value FOR name IN (calls, failed, mapped_bytes, unmapped_bytes))
+;
+
+-- Rows of memana's tables: one row per cell, (host, recording, section,
+-- tbl, row_key, name, value): row_key names the row as `column=value` pairs
+-- (comma-separated), value is text. `memana report --format json --top 0`
+-- has the same rows under sections.<section>.tables.<tbl>.rows.
+CREATE OR REPLACE VIEW memtrace_report_rows AS
+
+-- oom victims: who was killed, and its memory then.
+SELECT host, recording, 'oom' AS section, 'victims' AS tbl,
+       'ts_ns=' || ts_ns || ',victim_pid=' || victim_pid AS row_key, name, value
+FROM (
+    SELECT host, recording, ts_ns, victim_pid,
+           victim_comm::VARCHAR AS victim_comm, uid::VARCHAR AS uid,
+           oom_score_adj::VARCHAR AS oom_score_adj, total_vm::VARCHAR AS total_vm,
+           anon_rss::VARCHAR AS anon_rss, file_rss::VARCHAR AS file_rss,
+           shmem_rss::VARCHAR AS shmem_rss,
+           (anon_rss + file_rss + shmem_rss)::VARCHAR AS rss,
+           pgtables::VARCHAR AS pgtables, tgid::VARCHAR AS killer_tgid,
+           comm::VARCHAR AS killer_comm, memcg_usage::VARCHAR AS memcg_usage,
+           memcg_limit::VARCHAR AS memcg_limit
+    FROM oom_victim
+) UNPIVOT (value FOR name IN (victim_comm, uid, oom_score_adj, total_vm, anon_rss, file_rss,
+                              shmem_rss, rss, pgtables, killer_tgid, killer_comm,
+                              memcg_usage, memcg_limit))
+
+-- growth processes: per process, its samples and its total RSS (rss_anon +
+-- rss_file + rss_shmem) first, last and highest over the samples before its
+-- exit (over the exit sample when there is nothing else), and its VmHWM peak.
+-- A process is a tgid under one name: the group leader's (pid = tgid) comm
+-- last first seen at or before the sample (an exec renames it; before any,
+-- its first name), or without leader samples the comm of its lowest pid.
+UNION ALL
+SELECT host, recording, 'growth', 'processes', 'tgid=' || tgid || ',comm=' || name_, name, value
+FROM (
+    WITH leaders AS (
+        SELECT host, recording, tgid, comm, min(ts_ns) AS since
+        FROM procstat WHERE pid = tgid GROUP BY ALL
+    ), firsts AS (
+        SELECT host, recording, tgid, arg_min(comm, (since, comm)) AS first_name
+        FROM leaders GROUP BY ALL
+    ), lowest AS (
+        SELECT host, recording, tgid, arg_min(comm, (pid, comm)) AS lowest_name
+        FROM procstat WHERE pid <> tgid GROUP BY ALL
+    ), named AS (
+        SELECT p.*, p.rss_anon + p.rss_file + p.rss_shmem AS rss,
+               coalesce(e.comm, f.first_name, l.lowest_name, '') AS name_
+        FROM procstat p
+        ASOF LEFT JOIN leaders e
+            ON p.host = e.host AND p.recording = e.recording AND p.tgid = e.tgid
+           AND p.ts_ns >= e.since
+        LEFT JOIN firsts f
+            ON p.host = f.host AND p.recording = f.recording AND p.tgid = f.tgid
+        LEFT JOIN lowest l
+            ON p.host = l.host AND p.recording = l.recording AND p.tgid = l.tgid
+        WHERE p.reason <> 'synthetic'
+    )
+    SELECT host, recording, tgid, name_,
+           count(*)::VARCHAR AS samples,
+           min(ts_ns)::VARCHAR AS first_ts,
+           max(ts_ns)::VARCHAR AS last_ts,
+           CASE WHEN count(*) FILTER (WHERE reason <> 'exit') > 0
+                THEN arg_min(rss, ts_ns) FILTER (WHERE reason <> 'exit')
+                ELSE arg_min(rss, ts_ns) END::VARCHAR AS rss_first,
+           CASE WHEN count(*) FILTER (WHERE reason <> 'exit') > 0
+                THEN arg_max(rss, ts_ns) FILTER (WHERE reason <> 'exit')
+                ELSE arg_max(rss, ts_ns) END::VARCHAR AS rss_last,
+           CASE WHEN count(*) FILTER (WHERE reason <> 'exit') > 0
+                THEN max(rss) FILTER (WHERE reason <> 'exit')
+                ELSE max(rss) END::VARCHAR AS rss_max,
+           max(rss_peak)::VARCHAR AS rss_peak,
+           bool_or(reason = 'exit')::VARCHAR AS exited
+    FROM named
+    GROUP BY host, recording, tgid, name_
+) UNPIVOT (value FOR name IN (samples, first_ts, last_ts, rss_first, rss_last, rss_max,
+                              rss_peak, exited))
 ;
