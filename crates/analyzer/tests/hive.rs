@@ -276,7 +276,7 @@ fn a_fleet_exports_to_the_hive_layout_spark_reads() {
     let said = export(&[&glob], &lake);
     let total: u64 = want.values().sum();
     assert!(
-        said.contains("4 recordings: ") && said.contains(&format!("{total} rows")),
+        said.contains("4 recordings, ") && said.contains(&format!("{total} rows")),
         "{said}"
     );
     assert!(lake.join("_memtrace.json").is_file());

@@ -96,7 +96,7 @@ impl std::fmt::Display for Written {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} recordings: {} tables, {} files, {} rows",
+            "{} recordings, {} tables, {} files, {} rows",
             self.recordings, self.tables, self.files, self.rows
         )
     }
