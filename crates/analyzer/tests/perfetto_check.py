@@ -89,9 +89,8 @@ def main(path):
     open_ = {}  # track uuid -> stack of begin names
     bad = []
     # Pair begins and ends as the trace processor does: per track, in time
-    # order (an end before a begin at the same time, as written).
-    order = {TrackEvent.TYPE_SLICE_END: 0}
-    for ts, e in sorted(events, key=lambda x: (x[0], order.get(x[1].type, 1))):
+    # order, events at the same time in the order written.
+    for ts, e in sorted(events, key=lambda x: x[0]):
         t = e.track_uuid
         if t not in tracks:
             bad.append(f"event on undeclared track {t}")

@@ -752,8 +752,16 @@ impl<W: Write> Export<W> {
             }
             Ok(())
         })?;
-        // Per thread in time order, an end before a begin at the same time.
-        rows.sort_by_key(|r| (r.tid, r.ts, r.begin.is_some()));
+        // Per thread in time order; at one time, an end before a begin,
+        // except the end of a pass that took no time, after its begin.
+        rows.sort_by_key(|r| {
+            let rank = match (&r.begin, &r.end) {
+                (Some(_), _) => 1,
+                (None, Some((_, Some(b)))) if *b == r.ts => 2,
+                _ => 0,
+            };
+            (r.tid, r.ts, rank)
+        });
         let mut open: HashMap<u32, Vec<Reclaimer>> = HashMap::new();
         for r in rows {
             let track = self.thread(r.tid, r.tgid, &r.comm);
