@@ -1179,7 +1179,10 @@ fn run_sql(
         bail!("give the recordings, then the query: memana sql PATH... QUERY");
     };
     if paths.is_empty() {
-        bail!("no recording: memana sql PATH... QUERY (the query comes last)");
+        bail!(
+            "memana sql takes the recordings, then the query (PATH... QUERY); only `{}` was given",
+            memtrace_cli::error::escape(query)
+        );
     }
     let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
     let fleet = open_fleet(&paths)?;

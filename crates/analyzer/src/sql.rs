@@ -24,7 +24,7 @@ pub enum SqlError {
 /// `memana sql`'s output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SqlFormat {
-    /// A table fitted to the terminal.
+    /// A table, each column as wide as its widest cell.
     Text,
     Csv,
     /// An array of objects, one per row.

@@ -158,6 +158,8 @@ fn bad_sql_is_one_line_and_exit_2() {
         &["sql", &oom, "SELECT no_such_column FROM procstat"],
         "no_such_column",
     );
+    // The query forgotten: the one argument is not taken for a recording.
+    one_line_error(&["sql", &oom], "PATH... QUERY");
 }
 
 #[test]
