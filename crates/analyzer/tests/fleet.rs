@@ -2,6 +2,8 @@
 //! `metrics` over a directory of copies of the fixtures under other host
 //! names, each recomputed against the same command on one recording.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::fleet::{copy_id, copy_recording, CopyAs, DAY_NS};

@@ -1,8 +1,9 @@
 //! A recording written as segments reads as one: a directory, a glob, a
 //! list of paths, or `run.parquet` that memrec did not finish (its closed
 //! segments in `run.parquet.segments/`) give the report of one file holding
-//! the same rows and the combined metadata. Files that are not one
-//! recording are refused with one line.
+//! the same rows and the combined metadata. Files of several recordings
+//! are a fleet (tests/fleet.rs); two files holding one segment are refused
+//! with one line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
