@@ -17,10 +17,11 @@
 --   duckdb -c "SET VARIABLE memtrace_files = ['run.parquet']" -c '.read sql/duckdb/views.sql' \
 --          -c 'SELECT host, recording, count(*) FROM reclaim_end GROUP BY ALL'
 -- (Python: con.execute("SET VARIABLE ..."); con.execute(open('sql/duckdb/views.sql').read()).)
+-- Needs DuckDB 1.2 or later (variables, make_timestamp_ns).
 --
 -- Host, recording id and the wall-clock offset come from each file's footer
 -- (`memtrace.meta`, JSON): hostname; segment.recording_id, else the file's name
--- without .parquet; the first clock anchor (realtime_ns - boottime_ns) of the
+-- without its extension; the first clock anchor (realtime_ns - boottime_ns) of the
 -- recording's first segment, as memana places times. A column the files lack
 -- (a probe group not recorded, an older memrec) reads as null, as in memana sql.
 
@@ -351,7 +352,7 @@ SELECT
     json_extract_string(meta, '$.hostname') AS host,
     coalesce(
         json_extract_string(meta, '$.segment.recording_id'),
-        regexp_replace(parse_filename(file_name), '\.parquet$', '')
+        regexp_replace(parse_filename(file_name), '\.[^.]*$', '')
     ) AS recording,
     CAST(json_extract(meta, '$.segment.first') AS UBIGINT) AS segment_first,
     CAST(json_extract(meta, '$.clock_anchors[0].realtime_ns') AS BIGINT)
