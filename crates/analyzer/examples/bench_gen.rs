@@ -192,8 +192,11 @@ fn main() {
             for c in COMMON {
                 cols.push(match c.name {
                     "ts_ns" => {
+                        // In i128: rows x DURATION passes i64 past 15 M rows.
                         Arc::new(Int64Array::from_iter_values((0..n).map(|i| {
-                            START + ((done + i) as i64 * DURATION) / rows.max(1) as i64
+                            START
+                                + ((done + i) as i128 * DURATION as i128 / rows.max(1) as i128)
+                                    as i64
                         })))
                     }
                     "kind" => Arc::new(StringArray::from_iter_values((0..n).map(|_| t.name))),
