@@ -612,6 +612,7 @@ fn a_page_of_millions_of_rows_stays_small() {
     let page = tmp.path().join("big.html");
     write_page(&[rec.to_str().expect("path")], &page);
     let size = std::fs::metadata(&page).expect("page").len();
+    eprintln!("{rows} rows: a page of {size} bytes");
     assert!(size < PAGE_LIMIT, "{size} bytes from {rows} rows");
     // Every series is cut to at most ~2000 points.
     let html = std::fs::read_to_string(&page).expect("page");

@@ -178,8 +178,8 @@ impl Grid {
 
     /// The bucket of each row, as a column; rows outside the grid dropped.
     fn bucketed(&self, lf: LazyFrame, off: i64) -> LazyFrame {
-        let b = ((col("ts_ns").cast(DataType::Int64) + lit(off - self.from)) / lit(self.step))
-            .cast(DataType::Int64)
+        let b = (col("ts_ns").cast(DataType::Int64) + lit(off - self.from))
+            .floor_div(lit(self.step))
             .alias(BUCKET);
         lf.with_column(b).filter(
             col(BUCKET)
@@ -342,7 +342,7 @@ fn rss_series(cx: &Ctx, grid: &Grid, procs: &[(Proc, String)]) -> Result<Vec<Ser
                 lit(Series_::new("tgids".into(), tgids.clone())).implode(false),
                 false,
             ))
-            .with_column(rss_expr());
+            .with_column(rss_expr().alias("rss"));
         let q = grid
             .bucketed(lf, s.off)
             .group_by([col("tgid").cast(DataType::UInt64), col(BUCKET)])
@@ -373,11 +373,11 @@ fn rss_series(cx: &Ctx, grid: &Grid, procs: &[(Proc, String)]) -> Result<Vec<Ser
 
 type Series_ = polars::prelude::Series;
 
+/// Total RSS, in integers (the sum of three byte counts fits a u64).
 fn rss_expr() -> Expr {
-    (col("rss_anon").cast(DataType::Float64)
-        + col("rss_file").cast(DataType::Float64)
-        + col("rss_shmem").cast(DataType::Float64))
-    .alias("rss")
+    col("rss_anon").cast(DataType::UInt64)
+        + col("rss_file").cast(DataType::UInt64)
+        + col("rss_shmem").cast(DataType::UInt64)
 }
 
 /// Per recording, the processes with the largest RSS peak: (tgid, peak,
@@ -387,22 +387,16 @@ fn top_by_peak(s: &Src, f: &Filter, k: usize) -> Result<Vec<(u64, f64, String)>,
     if !s.rec.may_have("procstat") {
         return Ok(Vec::new());
     }
+    // Integers only over the whole table (polars' fast aggregations); the
+    // names come from the few processes kept.
     let lf = s.rec.scan(
         "procstat",
         f,
-        &["pid", "tgid", "comm", "rss_anon", "rss_file", "rss_shmem"],
+        &["tgid", "rss_anon", "rss_file", "rss_shmem"],
     )?;
     let q = lf
-        .with_column(rss_expr())
         .group_by([col("tgid").cast(DataType::UInt64)])
-        .agg([
-            col("rss").max().alias("peak"),
-            col("comm")
-                .filter(col("pid").eq(col("tgid")))
-                .last()
-                .alias("main"),
-            col("comm").last().alias("any"),
-        ])
+        .agg([rss_expr().max().alias("peak")])
         .sort(
             ["peak"],
             SortMultipleOptions::default()
@@ -411,16 +405,42 @@ fn top_by_peak(s: &Src, f: &Filter, k: usize) -> Result<Vec<(u64, f64, String)>,
         )
         .limit(k as u32);
     let fr = s.rec.fetch("procstat", q)?;
-    let (tg, peak, main, any) = (
+    let (tg, peak) = (fr.u64_or0("tgid")?, fr.f64("peak")?);
+    let lf = s.rec.scan("procstat", f, &["pid", "tgid", "comm"])?;
+    let q = lf
+        .filter(col("tgid").cast(DataType::UInt64).is_in(
+            lit(Series_::new("tgids".into(), tg.clone())).implode(false),
+            false,
+        ))
+        .with_column(
+            when(col("pid").eq(col("tgid")))
+                .then(col("comm"))
+                .otherwise(lit(NULL).cast(DataType::String))
+                .alias("main"),
+        )
+        .group_by([col("tgid").cast(DataType::UInt64)])
+        .agg([
+            col("main").drop_nulls().last().alias("main"),
+            col("comm").last().alias("any"),
+        ]);
+    let fr = s.rec.fetch("procstat", q)?;
+    let (ntg, main, any) = (
         fr.u64_or0("tgid")?,
-        fr.f64("peak")?,
         fr.str("main")?,
         fr.str_or_empty("any")?,
     );
-    Ok((0..fr.height())
-        .map(|i| {
-            let name = main[i].clone().unwrap_or_else(|| any[i].clone());
-            (tg[i], peak[i].unwrap_or(0.0), name)
+    let names: HashMap<u64, String> = (0..fr.height())
+        .map(|i| (ntg[i], main[i].clone().unwrap_or_else(|| any[i].clone())))
+        .collect();
+    Ok(tg
+        .iter()
+        .zip(peak)
+        .map(|(t, p)| {
+            (
+                *t,
+                p.unwrap_or(0.0),
+                names.get(t).cloned().unwrap_or_default(),
+            )
         })
         .collect())
 }
@@ -521,9 +541,12 @@ fn rss(cx: &Ctx, oom: &OomMarks) -> Result<Option<Chart>, ReadError> {
         id: "rss".into(),
         title: "RSS per process".into(),
         note: format!(
-            "rss_anon + rss_file + rss_shmem of the {} processes with the largest peak{}; \
+            "rss_anon + rss_file + rss_shmem of {} with the largest peak{}; \
              each point pair is the minimum and maximum of a {} bucket.",
-            series.len(),
+            match series.len() {
+                1 => "the process".to_string(),
+                n => format!("the {n} processes"),
+            },
             if oom.victims.is_empty() {
                 String::new()
             } else {
@@ -554,9 +577,9 @@ fn duration(ns: i64) -> String {
 }
 
 /// Allocation failures, one marker per bucket: (recording, x, label).
-fn failure_marks(cx: &Ctx, grid: &Grid) -> Result<Vec<(usize, i64, String)>, ReadError> {
+fn failure_marks(cx: &Ctx, grids: &[Grid]) -> Result<Vec<(usize, i64, String)>, ReadError> {
     let mut out = Vec::new();
-    for (ri, s) in cx.srcs.iter().enumerate() {
+    for ((ri, s), grid) in cx.srcs.iter().enumerate().zip(grids) {
         if !s.rec.may_have("paf") {
             continue;
         }
@@ -608,11 +631,16 @@ fn failure_marks(cx: &Ctx, grid: &Grid) -> Result<Vec<(usize, i64, String)>, Rea
 /// Free pages against the min/low/high watermarks, per zone (those that
 /// came closest to their low watermark), allocation failures marked.
 fn zones(cx: &Ctx) -> Result<Vec<Chart>, ReadError> {
-    let grid = Grid::over(&cx.srcs, LEVEL_BUCKETS, 1_000_000);
+    // A zone is one recording's: its chart spans that recording alone.
+    let grids: Vec<Grid> = cx
+        .srcs
+        .iter()
+        .map(|s| Grid::over(std::slice::from_ref(s), LEVEL_BUCKETS, 1_000_000))
+        .collect();
     // (recording, node, zone) -> per bucket (free lo, free hi, min, low, high).
     type Cells = Vec<Option<[f64; 5]>>;
     let mut zs: BTreeMap<(usize, u64, String), Cells> = BTreeMap::new();
-    for (ri, s) in cx.srcs.iter().enumerate() {
+    for ((ri, s), grid) in cx.srcs.iter().enumerate().zip(&grids) {
         if !s.rec.may_have("zone") {
             continue;
         }
@@ -673,13 +701,14 @@ fn zones(cx: &Ctx) -> Result<Vec<Chart>, ReadError> {
     let fails = if ranked.is_empty() {
         Vec::new()
     } else {
-        failure_marks(cx, &grid)?
+        failure_marks(cx, &grids)?
     };
     let mut out = Vec::new();
     for (_, key) in ranked.into_iter().take(MAX_ZONES) {
         let (ri, node, zone) = &key;
         let cells = &zs[&key];
         let s = &cx.srcs[*ri];
+        let grid = &grids[*ri];
         let mut series: Vec<Series> = ["free", "min", "low", "high"]
             .iter()
             .map(|l| Series {
@@ -747,9 +776,10 @@ fn bucket_sums(
     grid: &Grid,
     sums: &[&str],
 ) -> Result<Sums, ReadError> {
-    let mut aggs = vec![len().cast(DataType::Float64).alias(COUNT)];
+    // Sums in the columns' own integer types; floats only per bucket.
+    let mut aggs = vec![len().alias(COUNT)];
     for c in sums {
-        aggs.push(col(*c).cast(DataType::Float64).sum().alias(*c));
+        aggs.push(col(*c).sum().alias(*c));
     }
     let q = grid.bucketed(lf, s.off).group_by([col(BUCKET)]).agg(aggs);
     let fr = s.rec.fetch(table, q)?;
@@ -957,7 +987,7 @@ fn faults(cx: &Ctx) -> Result<Option<Chart>, ReadError> {
         let lf = s
             .rec
             .scan("fault", &s.filter, &["ts_ns", "major"])?
-            .with_column(col("major").cast(DataType::Float64).alias("maj"));
+            .with_column(col("major").cast(DataType::UInt64).alias("maj"));
         per.push((ri, bucket_sums(s, "fault", lf, &grid, &["maj"])?));
     }
     let totals: Vec<(usize, f64)> = per

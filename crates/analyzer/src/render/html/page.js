@@ -139,6 +139,7 @@
           if (c.x === "wall") return clock(x, incr);
           return c.x === "log2ns" ? ns(Math.pow(2, x / 2)) : "+" + si(x) + "s";
         }); },
+        space: c.x === "wall" ? 90 : 60,
         label: c.x === "wall" ? "UTC, " + new Date(c.xs[0] * 1000).toISOString().slice(0, 10)
           : c.x === "offset" ? "from the recording's start" : "duration",
       },
