@@ -659,3 +659,50 @@ fn the_net_log_shows_a_pages_requests() {
         "{reqs:?}"
     );
 }
+
+/// Process names are the recording's, so anyone's: markup in one stays
+/// text on the page, in the tables, the chart legends and the markers.
+#[test]
+fn markup_in_a_process_name_stays_text() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let rec = tmp.path().join("hostile.parquet");
+    let mut b = scenario::build(1);
+    for (i, comm) in ["<img src=x>", "</script><b>"].iter().enumerate() {
+        for k in 0..20i64 {
+            b.add(
+                hdr(
+                    scenario::START + k * scenario::SEC,
+                    900 + i as u32,
+                    900 + i as u32,
+                    comm,
+                ),
+                &procstat::procstat::Row {
+                    reason: "tick".into(),
+                    rss_anon: (4000 + k as u64) * MIB,
+                    rss_file: MIB,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    b.count();
+    b.write(&rec);
+    let page = tmp.path().join("hostile.html");
+    write_page(&[rec.to_str().expect("path")], &page);
+    let html = std::fs::read_to_string(&page).expect("page");
+    // The page's own four scripts end; nothing else does.
+    assert_eq!(html.matches("</script>").count(), 4);
+    assert!(!html.contains("<img") && !html.contains("<b>"));
+    assert!(
+        html.contains("&lt;img src=x&gt;"),
+        "the name is in the tables"
+    );
+    let Some(chrome) = chromium() else {
+        return;
+    };
+    let r = render(&chrome, &page, tmp.path());
+    assert!(!r.dom.contains("<img") && !r.dom.contains("<b>"));
+    assert!(text_of(&r.dom, "page-errors").is_empty());
+    // The legend has the name as text (uPlot sets textContent).
+    assert!(r.dom.contains("&lt;img src=x&gt; (900)"), "legend");
+}
