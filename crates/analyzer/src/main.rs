@@ -1187,10 +1187,30 @@ fn run_sql(
     let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
     let fleet = open_fleet(&paths)?;
     let mut filters = Vec::with_capacity(fleet.recordings.len());
+    let mut recs: Vec<&Recording> = Vec::with_capacity(fleet.recordings.len());
+    let mut missed = None;
     for rec in &fleet.recordings {
-        filters.push(build_filter(filter, rec)?);
+        match build_filter(filter, rec) {
+            Ok(f) => {
+                filters.push(f);
+                recs.push(rec);
+            }
+            // In a fleet, a window that misses a recording leaves it out
+            // (a wall-clock window over recordings of different times).
+            Err(e)
+                if !fleet.is_single()
+                    && e.downcast_ref::<memtrace_analyzer::filter::WindowError>()
+                        .is_some() =>
+            {
+                tracing::info!("{}: left out: {}", rec.name, one_line(&e));
+                missed.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
     }
-    let recs: Vec<&Recording> = fleet.recordings.iter().collect();
+    if let (true, Some(e)) = (recs.is_empty(), missed) {
+        return Err(e.context("the window misses every recording"));
+    }
     let df = memtrace_analyzer::sql::run(&recs, &filters, query)?;
     Ok(memtrace_analyzer::sql::render(&df, format))
 }

@@ -151,6 +151,32 @@ fn a_window_keeps_the_rows_in_it() {
 }
 
 #[test]
+fn a_wall_clock_window_over_a_fleet_leaves_out_the_recordings_it_misses() {
+    let (a, b) = (fixture("oom.parquet"), fixture("swap.parquet"));
+    let q =
+        "SELECT recording, min(time_ns) AS first FROM procstat GROUP BY recording ORDER BY first";
+    let both = json_rows(&["sql", &a, &b, q]);
+    assert_eq!(both.len(), 2, "{both:?}");
+    // From the later recording's first sample on: the earlier one (which
+    // ended before it, in the fixtures) is left out.
+    let later = both[1]["first"].as_i64().unwrap();
+    let from = chrono::DateTime::from_timestamp_nanos(later).to_rfc3339();
+    let (e0, e1) = (
+        json_rows(&["sql", &a, q])[0]["first"].as_i64().unwrap(),
+        json_rows(&["sql", &b, q])[0]["first"].as_i64().unwrap(),
+    );
+    assert!(e0.max(e1) == later, "{both:?}");
+    let kept = json_rows(&["sql", &a, &b, "--from", &from, q]);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["recording"], both[1]["recording"]);
+    // A window that misses them all is an error.
+    one_line_error(
+        &["sql", &a, &b, "--from", "2100-01-01T00:00:00Z", q],
+        "the window misses every recording",
+    );
+}
+
+#[test]
 fn bad_sql_is_one_line_and_exit_2() {
     let oom = fixture("oom.parquet");
     one_line_error(&["sql", &oom, "SELEC comm FROM procstat"], "bad SQL");
