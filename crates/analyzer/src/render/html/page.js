@@ -126,6 +126,9 @@
         value: function (u, v) { return value(unit, v); },
       };
       if (s.dash) o.dash = [6, 4];
+      // A ratio exists only where there was something to divide: often
+      // lone buckets, which a line alone would not show.
+      if (unit === "ratio") o.points = { show: true, size: 5, fill: color };
       if (c.kind === "step") o.paths = uPlot.paths.stepped({ align: 1 });
       if (hist) {
         o.paths = c.series.length === 1 ? uPlot.paths.bars({ size: [0.85, 80] }) : uPlot.paths.stepped({ align: 1 });
@@ -143,15 +146,20 @@
         label: c.x === "wall" ? "UTC, " + new Date(c.xs[0] * 1000).toISOString().slice(0, 10)
           : c.x === "offset" ? "from the recording's start" : "duration",
       },
-      { scale: "y", size: 72, values: function (u, vs) { return vs.map(function (v) { return value(c.y_unit, v); }); } },
+      { scale: "y", size: 72, values: function (u, vs) { return vs.map(function (v) {
+        // Counts are whole: no tick between two of them.
+        return c.y_unit === "count" && v % 1 !== 0 ? "" : value(c.y_unit, v);
+      }); } },
     ];
     var scales = {
       x: { time: c.x === "wall" },
       y: { range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.05 : 1]; } },
     };
     if (c.y2_unit) {
-      axes.push({ scale: "y2", side: 1, size: 56, grid: { show: false },
-        values: function (u, vs) { return vs.map(function (v) { return value(c.y2_unit, v); }); } });
+      axes.push({ scale: "y2", side: 1, size: 60, grid: { show: false },
+        values: function (u, vs) { return vs.map(function (v) {
+          return c.y2_unit === "ratio" ? Math.round(v * 100) + "%" : value(c.y2_unit, v);
+        }); } });
       scales.y2 = { range: c.y2_unit === "ratio" ? [0, 1.05] : function (u, lo, hi) { return [0, hi > 0 ? hi * 1.05 : 1]; } };
     }
     var data = [c.xs].concat(c.series.map(function (s) { return s.values; }));
