@@ -7,9 +7,11 @@
 -- (host and date are partitions), times as integer nanoseconds (ts_ns, time_ns).
 -- A table with no rows in any recording has no directory: skip its statements.
 --
--- Usage: set the lake's path (Spark substitutes ${memtrace_lake}), then run the file:
---   spark-sql --conf spark.sql.sources.partitionColumnTypeInference.enabled=false \
---             --conf memtrace_lake=/data/lake -f sql/spark/views.sql -e 'SELECT ...'
+-- Usage: set the lake's path on the session (Spark substitutes ${memtrace_lake}),
+-- then run the file's statements:
+--   spark-sql --conf spark.sql.sources.partitionColumnTypeInference.enabled=false
+--   spark-sql> SET memtrace_lake=/data/lake;
+--   spark-sql> SOURCE sql/spark/views.sql;
 --   (pyspark: spark.conf.set('memtrace_lake', '/data/lake'), then each statement
 --   of this file through spark.sql.)
 -- Turning partition type inference off keeps host a string (a host named 1234
