@@ -279,26 +279,48 @@ pub fn build(report: &Report, fleet: &Fleet, filters: &[Filter]) -> Result<Vec<C
     };
     let mut out = Vec::new();
     let t = std::time::Instant::now();
-    let oom = oom_marks(&cx)?;
-    out.extend(rss(&cx, &oom)?);
-    out.extend(zones(&cx)?);
-    out.extend(reclaim(&cx)?);
-    out.extend(latency(
-        &cx,
-        "reclaim_latency",
-        "Reclaim latency",
-        "reclaim_end",
-        "reclaimer",
-    )?);
-    out.extend(latency(
-        &cx,
-        "compaction_latency",
-        "Compaction latency",
-        "compaction_run",
-        "runner",
-    )?);
-    out.extend(faults(&cx)?);
-    out.extend(swap(&cx)?);
+    // The charts of the sections the report has (all, or `--section`'s).
+    let has = |id: &str| report.sections.iter().any(|s| s.id == id);
+    let oom = if has("oom") {
+        oom_marks(&cx)?
+    } else {
+        OomMarks {
+            marks: Vec::new(),
+            victims: Vec::new(),
+        }
+    };
+    if has("growth") {
+        out.extend(rss(&cx, &oom)?);
+    }
+    if has("paf") {
+        out.extend(zones(&cx)?);
+    }
+    if has("reclaim") {
+        out.extend(reclaim(&cx)?);
+        out.extend(latency(
+            &cx,
+            "reclaim_latency",
+            "Reclaim latency",
+            "reclaim_end",
+            "reclaimer",
+        )?);
+    }
+    if has("compaction") {
+        out.extend(latency(
+            &cx,
+            "compaction_latency",
+            "Compaction latency",
+            "compaction_run",
+            "runner",
+        )?);
+    }
+    if has("faults") {
+        out.extend(faults(&cx)?);
+    }
+    if has("swap") {
+        out.extend(swap(&cx)?);
+    }
+    // From the growth and leaks sections' own tables.
     out.extend(leaks(&cx, report, &oom)?);
     tracing::debug!(
         charts = out.len(),
