@@ -444,13 +444,14 @@ SELECT * FROM memtrace_columns;
     s
 }
 
-/// The columns of the hive layout's files: the views' but `time` (a
-/// timestamp the engine makes from `time_ns`) and `host` (a partition).
+/// The columns of the hive layout's files: the views' but those the
+/// exporter leaves out (`time`, a timestamp the engine makes from
+/// `time_ns`, and `host`, a partition).
 pub fn hive_columns(table: &str) -> Vec<ViewColumn> {
     views::columns(table)
         .unwrap_or_default()
         .into_iter()
-        .filter(|c| !matches!(c.source, Source::Time | Source::Host))
+        .filter(|c| !crate::export::hive::DROPPED.contains(&c.name.as_str()))
         .collect()
 }
 
@@ -605,6 +606,18 @@ mod tests {
             have == want,
             "docs/SQL.md's columns are stale: run `MEMTRACE_BLESS=1 cargo test --release -p memtrace-analyzer --lib sql::`"
         );
+    }
+
+    #[test]
+    fn the_hive_files_leave_out_what_the_engines_add() {
+        // What Spark's and Trino's views add: `time` from time_ns, `host`
+        // from the partition path.
+        for v in views::view_names() {
+            let names: Vec<String> = hive_columns(v).into_iter().map(|c| c.name).collect();
+            assert!(names.iter().any(|n| n == "time_ns") && names.iter().any(|n| n == "ts_ns"));
+            assert!(!names.iter().any(|n| n == "time" || n == "host"), "{v}");
+            assert_eq!(names.len() + 2, views::columns(v).map_or(0, |c| c.len()));
+        }
     }
 
     #[test]
