@@ -131,7 +131,7 @@ impl Chart {
 }
 
 /// A number as short as it reads: integers without a fraction, others to
-/// 4 significant decimals after the point (a chart draws no finer).
+/// 6 decimals (times in seconds to the µs; a chart draws no finer).
 fn num(v: f64) -> J {
     if !v.is_finite() {
         return J::Null;
@@ -139,7 +139,7 @@ fn num(v: f64) -> J {
     if v.fract() == 0.0 && v.abs() < 9.0e15 {
         return J::from(v as i64);
     }
-    let r = (v * 1e4).round() / 1e4;
+    let r = (v * 1e6).round() / 1e6;
     serde_json::Number::from_f64(r).map_or(J::Null, J::Number)
 }
 
@@ -188,10 +188,11 @@ impl Grid {
         )
     }
 
-    /// x of a bucket's start, and of its middle, in seconds.
+    /// x of a bucket's start, and of its middle, in seconds (to the µs:
+    /// a bucket is at least 1 ms, so its middle needs less than a ms).
     fn x(&self, b: i64, half: bool) -> f64 {
         let ns = self.from + b * self.step + if half { self.step / 2 } else { 0 };
-        (ns as f64 / 1e6).round() / 1e3
+        secs(ns)
     }
 
     fn level_xs(&self) -> Vec<f64> {
@@ -511,11 +512,16 @@ fn oom_marks(cx: &Ctx) -> Result<OomMarks, ReadError> {
     Ok(out)
 }
 
+/// x in ns as seconds, to the µs.
+fn secs(ns: i64) -> f64 {
+    (ns as f64 / 1e3).round() / 1e6
+}
+
 fn to_marks(m: &[(usize, i64, String)], kind: &'static str) -> Vec<Mark> {
     m.iter()
         .take(MAX_MARKS)
         .map(|(_, x, label)| Mark {
-            x: (*x as f64 / 1e6).round() / 1e3,
+            x: secs(*x),
             label: label.clone(),
             kind,
         })
