@@ -523,7 +523,15 @@ fn fleet_filters(args: &FilterArgs, fleet: &mut Fleet) -> Result<Vec<Filter>> {
     fleet.recordings = kept;
     if fleet.recordings.is_empty() {
         if let Some((_, e)) = left_out.pop() {
-            return Err(e.context(format!("every recording of {} is left out", fleet.name)));
+            let what = if e
+                .downcast_ref::<memtrace_analyzer::filter::WindowError>()
+                .is_some()
+            {
+                format!("the window misses every recording of {}", fleet.name)
+            } else {
+                format!("every recording of {} is left out", fleet.name)
+            };
+            return Err(e.context(what));
         }
     }
     for (name, e) in &left_out {
@@ -539,6 +547,11 @@ fn fleet_report(fleet: &Fleet, filters: &[Filter], sections: &[String]) -> Resul
     for (rec, f) in fleet.recordings.iter().zip(filters) {
         reports.push(build_report(rec, f, sections)?);
     }
+    one_or_merged(fleet, reports)
+}
+
+/// One recording's report as it is; several recordings' merged.
+fn one_or_merged(fleet: &Fleet, mut reports: Vec<Report>) -> Result<Report> {
     if reports.len() == 1 {
         return reports.pop().context("no recording");
     }
@@ -743,12 +756,7 @@ fn run(cli: Cli) -> Result<Done> {
                 add_files(&mut r, rec);
                 reports.push(r);
             }
-            let report = if reports.len() == 1 {
-                reports.pop().context("no recording")?
-            } else {
-                let recs: Vec<&Recording> = fleet.recordings.iter().collect();
-                memtrace_analyzer::fleet::merge(&fleet.name, &recs, reports)
-            };
+            let report = one_or_merged(&fleet, reports)?;
             Ok(Done::ok(render_report(
                 &report,
                 format,
@@ -834,29 +842,10 @@ fn run(cli: Cli) -> Result<Done> {
                 outcomes.extend(got);
                 reports.push(report);
             }
-            let report = if reports.len() == 1 {
-                reports.pop().context("no recording")?
-            } else {
-                let recs: Vec<&Recording> = fleet.recordings.iter().collect();
-                memtrace_analyzer::fleet::merge(&fleet.name, &recs, reports)
-            };
-            let base_report = match base_reports.len() {
-                0 => None,
-                1 => base_reports.pop(),
-                _ => {
-                    let b = base_fleet
-                        .as_ref()
-                        .map(|(b, _)| b.recordings.iter().collect::<Vec<&Recording>>())
-                        .unwrap_or_default();
-                    Some(memtrace_analyzer::fleet::merge(
-                        &base_fleet
-                            .as_ref()
-                            .map(|(b, _)| b.name.clone())
-                            .unwrap_or_default(),
-                        &b,
-                        base_reports,
-                    ))
-                }
+            let report = one_or_merged(&fleet, reports)?;
+            let base_report = match &base_fleet {
+                Some((b, _)) if !base_reports.is_empty() => Some(one_or_merged(b, base_reports)?),
+                _ => None,
             };
             let broken = outcomes.iter().filter(|o| !o.ok).count();
             let junit = junit.map(|p| {
@@ -984,8 +973,7 @@ fn run(cli: Cli) -> Result<Done> {
             };
             match output {
                 Some(path) => {
-                    std::fs::write(&path, text)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    write_output(&path, &text)?;
                     Ok(Done::ok(String::new()))
                 }
                 None => Ok(Done::ok(text)),
@@ -1185,32 +1173,9 @@ fn run_sql(
         );
     }
     let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
-    let fleet = open_fleet(&paths)?;
-    let mut filters = Vec::with_capacity(fleet.recordings.len());
-    let mut recs: Vec<&Recording> = Vec::with_capacity(fleet.recordings.len());
-    let mut missed = None;
-    for rec in &fleet.recordings {
-        match build_filter(filter, rec) {
-            Ok(f) => {
-                filters.push(f);
-                recs.push(rec);
-            }
-            // In a fleet, a window that misses a recording leaves it out
-            // (a wall-clock window over recordings of different times).
-            Err(e)
-                if !fleet.is_single()
-                    && e.downcast_ref::<memtrace_analyzer::filter::WindowError>()
-                        .is_some() =>
-            {
-                tracing::info!("{}: left out: {}", rec.name, one_line(&e));
-                missed.get_or_insert(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if let (true, Some(e)) = (recs.is_empty(), missed) {
-        return Err(e.context("the window misses every recording"));
-    }
+    let mut fleet = open_fleet(&paths)?;
+    let filters = fleet_filters(filter, &mut fleet)?;
+    let recs: Vec<&Recording> = fleet.recordings.iter().collect();
     let df = memtrace_analyzer::sql::run(&recs, &filters, query)?;
     Ok(memtrace_analyzer::sql::render(&df, format))
 }
