@@ -162,13 +162,9 @@ const NAMED: usize = 3;
 /// length, events, findings.
 pub fn merge(name: &str, recs: &[&Recording], reports: Vec<Report>) -> Report {
     let members: Vec<Member> = recs.iter().map(|r| Member::of(r)).collect();
+    let unique_hosts = repeated_host(recs).is_none();
     let mut hosts: Vec<String> = members.iter().map(|m| m.host.clone()).collect();
     hosts.sort();
-    let unique_hosts = {
-        let mut h = hosts.clone();
-        h.dedup();
-        h.len() == hosts.len()
-    };
     hosts.dedup();
     let shift = |i: usize, ts: i64| ts.saturating_add(members[i].offset_ns);
     let start_ns = (0..reports.len())
