@@ -141,10 +141,6 @@ fn is_numeric(dt: &DataType) -> bool {
     dt.is_primitive_numeric()
 }
 
-/// Column gaps and a dashed rule under the header, as the report's text
-/// tables.
-const STYLE: &str = "     -             ";
-
 /// The result in a format.
 pub fn render(df: &DataFrame, format: SqlFormat) -> String {
     let heads: Vec<String> = df
@@ -159,7 +155,7 @@ pub fn render(df: &DataFrame, format: SqlFormat) -> String {
             // Columns at their natural width, as psql prints them: a query
             // may select dozens, and squeezing them into the terminal would
             // wrap every name and number.
-            g.load_preset(STYLE)
+            g.load_preset(crate::render::text::STYLE)
                 .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
                 .set_header(heads.iter().map(|h| crate::render::clean(h)));
             for r in cells(df, clean) {

@@ -15,7 +15,7 @@ const BRIEF_FINDINGS: usize = 8;
 
 /// Column gaps and a dashed rule under the header, no borders: what `ps`,
 /// `free` and bcc's tools print, so it greps and pastes well.
-const STYLE: &str = "     -             ";
+pub(crate) const STYLE: &str = "     -             ";
 
 /// A comfy table of `heads` and `cells`, fitted to `width` columns less the
 /// indent; numeric columns right-aligned.
