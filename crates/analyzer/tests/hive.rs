@@ -35,9 +35,9 @@ struct Member {
 
 /// The UTC date of Unix-epoch ns.
 fn date(ns: i64) -> String {
-    let d = ns.div_euclid(DAY_NS);
-    let (y, m, dd) = common::fleet::civil_from_days(d);
-    format!("{y:04}-{m:02}-{dd:02}")
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// Copies `src` into `dir/<host dir>/<id>.parquet` as `host`.

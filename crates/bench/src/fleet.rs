@@ -195,78 +195,16 @@ fn retarget(json: &str, to: &CopyAs) -> Result<String> {
     Ok(serde_json::to_string(&m)?)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day since 1970-01-01 (`civil_from_days`).
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Unix-epoch ns of `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+/// Unix-epoch ns of an RFC 3339 time.
 fn parse_rfc3339(s: &str) -> Option<i64> {
-    let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (h, mi, se) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let rest = s.get(19..)?;
-    let (frac, zone) = match rest.strip_prefix('.') {
-        Some(r) => {
-            let n = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-            (&r[..n], &r[n..])
-        }
-        None => ("", rest),
-    };
-    let mut ns = 0i64;
-    for (i, c) in frac.chars().take(9).enumerate() {
-        ns += i64::from(c.to_digit(10)?) * 10i64.pow(8 - i as u32);
-    }
-    let offset_s = match zone {
-        "Z" | "z" => 0,
-        z if z.len() == 6 => {
-            let sign = match &z[..1] {
-                "+" => 1,
-                "-" => -1,
-                _ => return None,
-            };
-            sign * (z.get(1..3)?.parse::<i64>().ok()? * 3600
-                + z.get(4..6)?.parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset_s;
-    Some(secs * 1_000_000_000 + ns)
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()?
+        .timestamp_nanos_opt()
 }
 
 /// RFC 3339 in UTC with nanoseconds, as chrono's `to_rfc3339` writes it.
 fn format_rfc3339(ns: i64) -> String {
-    let days = ns.div_euclid(DAY_NS);
-    let in_day = ns.rem_euclid(DAY_NS);
-    let (y, m, d) = civil_from_days(days);
-    let s = in_day / 1_000_000_000;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}+00:00",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        in_day % 1_000_000_000
-    )
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
 }
 
 /// The host name of copy `i` (from 0): `host-001`, `host-002`...
