@@ -216,75 +216,127 @@ pub fn footer(md: &ParquetMetaData, file_len: u64) -> Result<(), Offence> {
 /// headers, and refuses a page or chunk that would decode to more than
 /// [`MAX_CHUNK_BYTES`], or a header that does not parse or does not tile
 /// the chunk.
-pub fn pages(file: &std::fs::File, md: &ParquetMetaData) -> Result<(), Offence> {
+///
+/// Returns, per row group and column chunk, whether its values can only
+/// be those of its dictionary page: the first page is one, and every data
+/// page after it is dictionary-encoded (as the decoder reads the headers,
+/// not as the footer claims).
+pub fn pages(file: &std::fs::File, md: &ParquetMetaData) -> Result<Vec<Vec<bool>>, Offence> {
+    // Row groups on as many threads as there are CPUs: a large file has
+    // hundreds of thousands of pages, one read each.
+    let groups = md.num_row_groups();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, groups.max(1));
+    let mut done: Vec<(usize, Result<Vec<bool>, Offence>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                s.spawn(move || {
+                    let mut buf = vec![0u8; 4096];
+                    (w..groups)
+                        .step_by(workers)
+                        .map(|i| (i, group_pages(file, md, i, &mut buf)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    // The first offence in file order, as one thread would have found it.
+    done.sort_by_key(|d| d.0);
+    done.into_iter().map(|d| d.1).collect()
+}
+
+/// [`pages`] for row group `i`.
+fn group_pages(
+    file: &std::fs::File,
+    md: &ParquetMetaData,
+    i: usize,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<bool>, Offence> {
     use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; 4096];
-    for (i, rg) in md.row_groups().iter().enumerate() {
-        for c in rg.columns() {
-            let column = || c.column_path().string();
-            let (start, len) = c.byte_range();
-            let end = start.saturating_add(len);
-            let mut at = start;
-            let mut total: i64 = 0;
-            while at < end {
-                let damaged = |why: &str| Offence::Page {
-                    row_group: i,
-                    column: column(),
-                    offset: at,
-                    why: why.to_string(),
-                };
-                // A header is small; a larger window is read when one
-                // holds long statistics.
-                let mut window = 4096usize;
-                let (header_len, un, comp) = loop {
-                    let want = window.min(usize::try_from(end - at).unwrap_or(usize::MAX));
-                    buf.resize(want, 0);
-                    file.read_exact_at(&mut buf, at)
-                        .map_err(|_| damaged("cannot read its page header"))?;
-                    match page_header(&buf) {
-                        Ok(h) => break h,
-                        Err(Thrift::Short) if want < window || window >= 1 << 20 => {
-                            return Err(damaged("its page header runs past the column chunk"))
-                        }
-                        Err(Thrift::Short) => window *= 16,
-                        Err(Thrift::Bad) => return Err(damaged("its page header is damaged")),
+    let rg = md.row_group(i);
+    let mut group = Vec::with_capacity(rg.num_columns());
+    for c in rg.columns() {
+        let mut only_dictionary = true;
+        let mut first = true;
+        let column = || c.column_path().string();
+        let (start, len) = c.byte_range();
+        let end = start.saturating_add(len);
+        let mut at = start;
+        let mut total: i64 = 0;
+        while at < end {
+            let damaged = |why: &str| Offence::Page {
+                row_group: i,
+                column: column(),
+                offset: at,
+                why: why.to_string(),
+            };
+            // A header is small; a larger window is read when one
+            // holds long statistics.
+            let mut window = 4096usize;
+            let h = loop {
+                let want = window.min(usize::try_from(end - at).unwrap_or(usize::MAX));
+                buf.resize(want, 0);
+                file.read_exact_at(buf, at)
+                    .map_err(|_| damaged("cannot read its page header"))?;
+                match page_header(buf) {
+                    Ok(h) => break h,
+                    Err(Thrift::Short) if want < window || window >= 1 << 20 => {
+                        return Err(damaged("its page header runs past the column chunk"))
                     }
-                };
-                if un < 0 || comp < 0 {
-                    return Err(damaged("a page header claims a negative size"));
+                    Err(Thrift::Short) => window *= 16,
+                    Err(Thrift::Bad) => return Err(damaged("its page header is damaged")),
                 }
-                if un > MAX_CHUNK_BYTES {
-                    return Err(Offence::ChunkTooLarge {
-                        row_group: i,
-                        column: column(),
-                        mib: un >> 20,
-                        limit: MAX_CHUNK_BYTES >> 20,
-                    });
-                }
-                total = total.saturating_add(un);
-                if total > MAX_CHUNK_BYTES {
-                    return Err(Offence::ChunkTooLarge {
-                        row_group: i,
-                        column: column(),
-                        mib: total >> 20,
-                        limit: MAX_CHUNK_BYTES >> 20,
-                    });
-                }
-                at = at
-                    .saturating_add(header_len as u64)
-                    .saturating_add(comp as u64);
+            };
+            let (header_len, un, comp) = (h.len, h.uncompressed, h.compressed);
+            only_dictionary &= if first {
+                h.kind == Some(DICTIONARY_PAGE)
+            } else {
+                h.dictionary_data()
+            };
+            first = false;
+            if un < 0 || comp < 0 {
+                return Err(damaged("a page header claims a negative size"));
             }
-            if at != end {
-                return Err(Offence::Page {
+            if un > MAX_CHUNK_BYTES {
+                return Err(Offence::ChunkTooLarge {
                     row_group: i,
                     column: column(),
-                    offset: end,
-                    why: "its pages do not end where the column chunk does".into(),
+                    mib: un >> 20,
+                    limit: MAX_CHUNK_BYTES >> 20,
                 });
             }
+            total = total.saturating_add(un);
+            if total > MAX_CHUNK_BYTES {
+                return Err(Offence::ChunkTooLarge {
+                    row_group: i,
+                    column: column(),
+                    mib: total >> 20,
+                    limit: MAX_CHUNK_BYTES >> 20,
+                });
+            }
+            at = at
+                .saturating_add(header_len as u64)
+                .saturating_add(comp as u64);
         }
+        if at != end {
+            return Err(Offence::Page {
+                row_group: i,
+                column: column(),
+                offset: end,
+                why: "its pages do not end where the column chunk does".into(),
+            });
+        }
+        group.push(only_dictionary && !first);
     }
-    Ok(())
+    Ok(group)
 }
 
 /// Why a Thrift header did not parse.
@@ -296,11 +348,38 @@ enum Thrift {
     Bad,
 }
 
-/// A Parquet `PageHeader` in Thrift's compact protocol: its length in
-/// bytes, and its `uncompressed_page_size` and `compressed_page_size`.
-fn page_header(b: &[u8]) -> Result<(usize, i64, i64), Thrift> {
+/// Parquet's page types and the encodings of dictionary-encoded values.
+const DATA_PAGE: i64 = 0;
+const DICTIONARY_PAGE: i64 = 2;
+const DATA_PAGE_V2: i64 = 3;
+const PLAIN_DICTIONARY: i64 = 2;
+const RLE_DICTIONARY: i64 = 8;
+
+/// What one page header says: its length in bytes, its
+/// `uncompressed_page_size` and `compressed_page_size`, its type, and the
+/// encoding of a data page's values.
+#[derive(Debug, PartialEq)]
+struct PageHeader {
+    len: usize,
+    uncompressed: i64,
+    compressed: i64,
+    kind: Option<i64>,
+    encoding: Option<i64>,
+}
+
+impl PageHeader {
+    /// A data page whose values are indices into the chunk's dictionary:
+    /// the decoder can give no value the dictionary page lacks.
+    fn dictionary_data(&self) -> bool {
+        matches!(self.kind, Some(DATA_PAGE | DATA_PAGE_V2))
+            && matches!(self.encoding, Some(PLAIN_DICTIONARY | RLE_DICTIONARY))
+    }
+}
+
+/// A Parquet `PageHeader` in Thrift's compact protocol.
+fn page_header(b: &[u8]) -> Result<PageHeader, Thrift> {
     let mut r = Compact { b, at: 0, depth: 0 };
-    let (mut un, mut comp) = (None, None);
+    let (mut un, mut comp, mut kind, mut encoding) = (None, None, None, None);
     let mut last = 0i16;
     loop {
         let head = r.byte()?;
@@ -316,13 +395,24 @@ fn page_header(b: &[u8]) -> Result<(usize, i64, i64), Thrift> {
         };
         last = id;
         match (id, ty) {
+            (1, 5) => kind = Some(r.zigzag()?),
             (2, 5) => un = Some(r.zigzag()?),
             (3, 5) => comp = Some(r.zigzag()?),
+            // DataPageHeader.encoding is its field 2, DataPageHeaderV2's
+            // its field 4.
+            (5, 12) => encoding = r.struct_i32(2)?,
+            (8, 12) => encoding = r.struct_i32(4)?,
             _ => r.skip(ty)?,
         }
     }
     match (un, comp) {
-        (Some(u), Some(c)) => Ok((r.at, u, c)),
+        (Some(uncompressed), Some(compressed)) => Ok(PageHeader {
+            len: r.at,
+            uncompressed,
+            compressed,
+            kind,
+            encoding,
+        }),
         _ => Err(Thrift::Bad),
     }
 }
@@ -426,6 +516,34 @@ impl Compact<'_> {
             }
             _ => Err(Thrift::Bad),
         }
+    }
+
+    /// Reads a struct, keeping its i32 field `want` (if present).
+    fn struct_i32(&mut self, want: i16) -> Result<Option<i64>, Thrift> {
+        self.depth += 1;
+        if self.depth > 32 {
+            return Err(Thrift::Bad);
+        }
+        let mut found = None;
+        let mut last = 0i16;
+        loop {
+            let head = self.byte()?;
+            if head == 0 {
+                break;
+            }
+            let delta = (head >> 4) as i16;
+            last = if delta == 0 {
+                self.zigzag()? as i16
+            } else {
+                last.wrapping_add(delta)
+            };
+            match (last, head & 0x0f) {
+                (id, 5) if id == want => found = Some(self.zigzag()?),
+                (_, ty) => self.skip(ty)?,
+            }
+        }
+        self.depth -= 1;
+        Ok(found)
     }
 
     fn elements(&mut self, n: u64, ty: u8) -> Result<(), Thrift> {
@@ -532,30 +650,80 @@ pub enum CensusError {
     Read(#[from] ReadError),
 }
 
-/// What one column's values showed.
-#[derive(Debug, Default, Clone, Copy)]
-struct ColumnStats {
-    nulls: u64,
-    min: Option<i64>,
-    max: Option<i64>,
-    longest: usize,
+/// What one column's values showed (or its footer says they show).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ColumnStats {
+    pub nulls: u64,
+    /// Range of an integer column.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    /// Longest text, in bytes.
+    pub longest: usize,
     /// A float that is negative, NaN or infinite.
-    bad_float: Option<f64>,
+    pub bad_float: Option<f64>,
+}
+
+impl ColumnStats {
+    /// Adds the values of another part of the column.
+    pub fn merge(&mut self, o: &ColumnStats) {
+        self.nulls = self.nulls.saturating_add(o.nulls);
+        self.min = min_opt(self.min, o.min);
+        self.max = max_opt(self.max, o.max);
+        self.longest = self.longest.max(o.longest);
+        self.bad_float = self.bad_float.or(o.bad_float);
+    }
 }
 
 /// Reads every row once (the `kind` column, then each table's own columns)
 /// and checks the invariants the schema states. Returns the warnings of
 /// the invariants that warn.
+///
+/// Where the footer vouches for a table ([`crate::footer_census`]), its
+/// statistics stand in for the values: only the tables it cannot cover
+/// are read.
 pub fn census(rec: &Recording) -> Result<Vec<String>, CensusError> {
     let mut warnings = Vec::new();
-    let kinds = kinds(rec)?;
+    let kinds = match &rec.tables {
+        Some(t) => kinds_from_statistics(t)?,
+        None => kinds(rec)?,
+    };
     for t in tables() {
         if kinds.get(t.name).copied().unwrap_or(0) == 0 {
             continue;
         }
-        table(rec, t, &mut warnings)?;
+        let cols = census_columns(rec, t);
+        let footer = rec.footer_census.covered(t.name).and_then(|c| {
+            cols.iter()
+                .map(|col| c.get(col.0).copied())
+                .collect::<Option<Vec<_>>>()
+        });
+        let stats = match footer {
+            Some(stats) => stats,
+            None => {
+                tracing::debug!(table = t.name, "row invariants read from the values");
+                scan(rec, t, &cols)?
+            }
+        };
+        judge(rec, t, &cols, &stats, &mut warnings)?;
     }
     Ok(warnings)
+}
+
+/// Rows per table as the row groups' `kind` statistics (and the `kind`
+/// column of a row group several tables share) counted them on open.
+fn kinds_from_statistics(
+    tables: &BTreeMap<String, crate::recording::TableStats>,
+) -> Result<BTreeMap<String, u64>, CensusError> {
+    for (k, s) in tables {
+        if memtrace_schema::table(k).is_none() && s.rows > 0 {
+            return Err(Offence::UnknownKind {
+                kind: crate::render::clean(k),
+                rows: s.rows,
+            }
+            .into());
+        }
+    }
+    Ok(tables.iter().map(|(k, s)| (k.clone(), s.rows)).collect())
 }
 
 /// Rows per `kind`; a null or unknown kind is an offence (never dropped).
@@ -594,15 +762,12 @@ fn kinds(rec: &Recording) -> Result<BTreeMap<String, u64>, CensusError> {
     Ok(counts)
 }
 
-/// The rows of one table: no nulls where the schema forbids them,
-/// timestamps inside the recording, text within the kernel's lengths,
-/// no negative durations; negative counts are a warning.
-fn table(
-    rec: &Recording,
-    t: &'static Table,
-    warnings: &mut Vec<String>,
-) -> Result<(), CensusError> {
-    let mut cols: Vec<(&'static str, ColumnType, bool, Unit)> = Vec::new();
+/// A column the census checks: name, type, nullable, unit.
+pub(crate) type CensusColumn = (&'static str, ColumnType, bool, Unit);
+
+/// The columns of table `t` the file has (the common ones but `kind`).
+pub(crate) fn census_columns(rec: &Recording, t: &'static Table) -> Vec<CensusColumn> {
+    let mut cols: Vec<CensusColumn> = Vec::new();
     for c in COMMON.iter().filter(|c| c.name != KIND_COLUMN) {
         if rec.columns.contains(c.name) {
             cols.push((c.name, c.ty, c.nullable, c.unit));
@@ -613,6 +778,15 @@ fn table(
             cols.push((c.name, c.ty, c.nullable, c.unit));
         }
     }
+    cols
+}
+
+/// Reads every value of table `t`'s columns.
+pub(crate) fn scan(
+    rec: &Recording,
+    t: &'static Table,
+    cols: &[CensusColumn],
+) -> Result<Vec<ColumnStats>, CensusError> {
     let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
     let lf = rec.scan_with(t.name, &Filter::default(), &names, false)?;
     let mut stats = vec![ColumnStats::default(); cols.len()];
@@ -648,8 +822,21 @@ fn table(
         }
         Ok(())
     })?;
+    Ok(stats)
+}
+
+/// The rows of one table: no nulls where the schema forbids them,
+/// timestamps inside the recording, text within the kernel's lengths,
+/// no negative durations; negative counts are a warning.
+fn judge(
+    rec: &Recording,
+    t: &'static Table,
+    cols: &[CensusColumn],
+    stats: &[ColumnStats],
+    warnings: &mut Vec<String>,
+) -> Result<(), CensusError> {
     let length = length_text(rec.end_ns.saturating_sub(rec.start_ns));
-    for (&(name, ty, nullable, unit), s) in cols.iter().zip(&stats) {
+    for (&(name, ty, nullable, unit), s) in cols.iter().zip(stats) {
         let column = if t.column(name).is_some() {
             file_column_name(t.name, name)
         } else {
@@ -796,7 +983,16 @@ mod tests {
     #[test]
     fn page_headers_parse_and_skip() {
         let h = header(1 << 20, 4096);
-        assert_eq!(page_header(&h), Ok((h.len(), 1 << 20, 4096)));
+        assert_eq!(
+            page_header(&h),
+            Ok(PageHeader {
+                len: h.len(),
+                uncompressed: 1 << 20,
+                compressed: 4096,
+                kind: Some(DATA_PAGE),
+                encoding: Some(0),
+            })
+        );
         // Cut short anywhere: short, never a panic or a wrong answer.
         for n in 0..h.len() {
             assert_eq!(page_header(&h[..n]), Err(Thrift::Short), "cut at {n}");

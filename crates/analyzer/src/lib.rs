@@ -11,6 +11,7 @@ pub mod diff;
 pub mod export;
 pub mod filter;
 pub mod fleet;
+pub mod footer_census;
 pub mod frame;
 pub mod inputs;
 pub mod junit;

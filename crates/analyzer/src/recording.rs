@@ -2,6 +2,7 @@
 
 use crate::checks::{self, CensusError, Offence};
 use crate::filter::Filter;
+use crate::footer_census::FooterCensus;
 use memtrace_schema::integrity::{self, IntegrityError, Verified};
 use memtrace_schema::{
     file_column_name, table, ColumnType, CombineError, FileMeta, GroupStatus, MetaError,
@@ -12,7 +13,7 @@ use parquet::file::statistics::Statistics;
 use polars::prelude::*;
 use serde::de::IntoDeserializer;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -135,6 +136,9 @@ pub struct Recording {
     /// one table, else from its `kind` and `ts_ns` columns (a row group
     /// several tables share); None when a row group cannot say.
     pub tables: Option<BTreeMap<String, TableStats>>,
+    /// The row census as the files' footers state it, for the tables they
+    /// cover ([`FooterCensus`]).
+    pub footer_census: FooterCensus,
     /// Segment numbers between the first and the last file's that no file
     /// holds, as ranges (rotation deleted them, or a file was left out).
     pub missing_segments: Vec<(u64, u64)>,
@@ -216,6 +220,7 @@ struct FileRead {
     /// The file's Parquet schema: every file of a recording has the same.
     root: parquet::schema::types::TypePtr,
     tables: Option<BTreeMap<String, TableStats>>,
+    census: FooterCensus,
     min_ts: Option<i64>,
     max_ts: Option<i64>,
 }
@@ -256,7 +261,7 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
     })?;
     tracing::debug!(?verified, ms = t.elapsed().as_millis() as u64, "checksums");
     let t = std::time::Instant::now();
-    checks::pages(&file, &md).map_err(invalid)?;
+    let dictionary_only = checks::pages(&file, &md).map_err(invalid)?;
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "page headers");
     let fmd = md.file_metadata();
     let (schema_version, meta) = FileMeta::from_parquet(fmd).map_err(|e| match e {
@@ -287,10 +292,13 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
             });
         }
     }
-    let leaf = |n: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == n);
-    let kind_idx = leaf(KIND_COLUMN);
-    let ts_idx = leaf("ts_ns");
+    let leaves: HashMap<String, usize> = (0..schema.num_columns())
+        .map(|i| (schema.column(i).name().to_string(), i))
+        .collect();
+    let kind_idx = leaves.get(KIND_COLUMN).copied();
+    let ts_idx = leaves.get("ts_ns").copied();
     let mut tables: Option<BTreeMap<String, TableStats>> = Some(BTreeMap::new());
+    let mut census = FooterCensus::default();
     let mut min_ts: Option<i64> = None;
     let mut max_ts: Option<i64> = None;
     for (i, rg) in md.row_groups().iter().enumerate() {
@@ -302,9 +310,13 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
             min_ts = min_opt(min_ts, lo);
             max_ts = max_opt(max_ts, hi);
         }
+        // One table, and no null among its kinds (a null is the census's
+        // to refuse, read from the column).
         let kind = match kind_idx.and_then(|i| rg.column(i).statistics()) {
             Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
-                (Some(a), Some(b)) if a == b => a.as_utf8().ok().map(str::to_string),
+                (Some(a), Some(b)) if a == b && s.null_count_opt() == Some(0) => {
+                    a.as_utf8().ok().map(str::to_string)
+                }
                 _ => None,
             },
             _ => None,
@@ -314,6 +326,8 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
         };
         match kind {
             Some(k) => {
+                let dictionary = dictionary_only.get(i).map_or(&[][..], Vec::as_slice);
+                census.add_group(&file, &md, i, &k, &leaves, dictionary);
                 let e = t.entry(k).or_default();
                 e.rows += rg.num_rows().max(0) as u64;
                 e.row_groups += 1;
@@ -326,6 +340,7 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
             // say.
             None => match kind_idx.map(|k| mixed_group(&file, &md, i, k, ts_idx)) {
                 Some(Ok(per)) => {
+                    census.scan_tables(Some(per.keys()));
                     for (k, s) in per {
                         let e = t.entry(k).or_default();
                         e.rows += s.rows;
@@ -341,6 +356,9 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
                 None => tables = None,
             },
         }
+    }
+    if tables.is_none() {
+        census.scan_tables(None::<Vec<&String>>);
     }
     let rows = fmd.num_rows().max(0) as u64;
     Ok(FileRead {
@@ -360,6 +378,7 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
         verified,
         columns,
         tables,
+        census,
         min_ts,
         max_ts,
     })
@@ -705,7 +724,9 @@ impl Recording {
         let mut num_rows = 0u64;
         let mut chunks = Some(0usize);
         let mut unchecked = Vec::new();
+        let mut footer_census = FooterCensus::default();
         for f in &files {
+            footer_census.merge(&f.census);
             num_rows = num_rows.saturating_add(f.part.rows);
             min_ts = min_opt(min_ts, f.min_ts);
             max_ts = max_opt(max_ts, f.max_ts);
@@ -800,6 +821,7 @@ impl Recording {
             num_rows,
             columns,
             tables,
+            footer_census,
             missing_segments: missing,
             start_ns,
             end_ns,

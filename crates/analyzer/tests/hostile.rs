@@ -2,7 +2,10 @@
 //! fixtures, made by a seeded generator (no stored cases). For each, memana
 //! must exit 2 with exactly one line on stderr, or print the same findings
 //! as for the intact file; it must never panic, hang, or use unbounded
-//! memory (it runs under a timeout and an address-space limit).
+//! memory (it runs under a timeout and an address-space limit). A file
+//! whose footer's statistics were forged to hide odd values may also get a
+//! report: memana takes the row invariants from the statistics where they
+//! cover a table, so such a file's figures are as wrong as its values.
 //!
 //! The fixtures carry no checksums (they predate them), so each is first
 //! "sealed": its footer rewritten with the checksums memrec now writes,
@@ -59,6 +62,10 @@ enum Expect {
     Reject,
     /// Exit 2 with one line, or the intact file's findings.
     RejectOrSame,
+    /// Exit 2 with one line, or a report (any findings): a file that lies
+    /// about its values can get figures as wrong as they are, never a
+    /// crash or a hang.
+    RejectOrHarmless,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +93,13 @@ enum Kind {
     },
     Claim {
         variant: usize,
+    },
+    /// A rewrite whose footer states the intact file's statistics, so
+    /// that they hide its odd value.
+    Forge {
+        sealed: bool,
+        variant: usize,
+        pick: u64,
     },
 }
 
@@ -516,6 +530,57 @@ fn build(case: &Case, fx: &[Fixture], dir: &Path) -> Vec<u8> {
                 std::fs::read(&tmp).unwrap()
             }
         }
+        Kind::Forge {
+            sealed,
+            variant,
+            pick,
+        } => {
+            let (schema, batches) = rewrite(f, *variant, *pick);
+            let odd = dir.join("odd.parquet");
+            seal::write_batches(&f.plain, &odd, schema, &batches);
+            // The intact rows written alike: the same row groups, each
+            // with honest statistics to lend.
+            let honest = dir.join("honest.parquet");
+            seal::write_batches(&f.plain, &honest, f.batches[0].schema(), &f.batches);
+            let (p, h) = (seal::parse(&odd), seal::parse(&honest));
+            let groups = p
+                .meta
+                .row_groups()
+                .iter()
+                .zip(h.meta.row_groups())
+                .map(|(g, hg)| {
+                    let cols = g
+                        .columns()
+                        .iter()
+                        .zip(hg.columns())
+                        .map(|(c, hc)| match hc.statistics() {
+                            Some(st) => c
+                                .clone()
+                                .into_builder()
+                                .set_statistics(st.clone())
+                                .build()
+                                .unwrap(),
+                            None => c.clone(),
+                        })
+                        .collect();
+                    g.clone()
+                        .into_builder()
+                        .set_column_metadata(cols)
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let bytes = seal::with_footer(&p, groups, seal::key_values(&p.meta));
+            if *sealed {
+                let forged = dir.join("forged.parquet");
+                std::fs::write(&forged, bytes).unwrap();
+                let out = dir.join("resealed.parquet");
+                seal::seal(&forged, &out);
+                std::fs::read(&out).unwrap()
+            } else {
+                bytes
+            }
+        }
         Kind::Claim { variant } => {
             let p = seal::parse(&f.plain);
             let kv = seal::key_values(&p.meta);
@@ -850,6 +915,22 @@ fn cases(fx: &[Fixture]) -> Vec<Case> {
                 REWRITE_WHY[variant],
             );
         }
+        // Odd values the footer's statistics hide (not those that change a
+        // column's type: the intact statistics would not fit it).
+        for variant in [0, 1, 2, 3, 4, 5, 6, 10, 11] {
+            let kind = Kind::Forge {
+                sealed: variant % 2 == 0,
+                variant,
+                pick: rng.next(),
+            };
+            add_why(
+                i,
+                kind,
+                Expect::RejectOrHarmless,
+                "odd values under forged statistics",
+                &[],
+            );
+        }
         for variant in 0..2 {
             let why: &[&str] = if variant == 0 {
                 &["would decode to 2048 MiB"]
@@ -931,6 +1012,7 @@ fn hostile_inputs_are_refused_or_harmless() {
                             Some("exit 0, but the damage must be refused".to_string())
                         }
                         Some(0) => match serde_json::from_str::<J>(&r.stdout) {
+                            Ok(_) if case.expect == Expect::RejectOrHarmless => None,
                             Ok(_) if findings(&r.stdout) == f.findings => None,
                             Ok(_) => Some(
                                 "exit 0 with findings that differ from the intact file's".into(),
