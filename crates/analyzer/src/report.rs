@@ -37,6 +37,56 @@ pub struct FleetInfo {
     pub hosts: Vec<String>,
 }
 
+/// Computes the sections on as many threads as there are CPUs (each
+/// reads its own tables, and most of a section's time is one query that
+/// polars runs on few threads), returning them in the order given.
+fn compute_all(
+    rec: &Recording,
+    filter: &Filter,
+    chosen: &[&sections::Section],
+) -> Vec<Result<SectionReport, SectionError>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, chosen.len().max(1));
+    let next = AtomicUsize::new(0);
+    let one = |i: usize| {
+        let s = chosen[i];
+        tracing::debug!(section = s.id, "computing");
+        let t = std::time::Instant::now();
+        let out = (s.compute)(rec, filter);
+        tracing::debug!(section = s.id, ms = t.elapsed().as_millis() as u64, "done");
+        out
+    };
+    let mut done: Vec<(usize, Result<SectionReport, SectionError>)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= chosen.len() {
+                            break mine;
+                        }
+                        mine.push((i, one(i)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                // A section that panicked: the panic goes on as it would
+                // have on one thread.
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    done.sort_by_key(|d| d.0);
+    done.into_iter().map(|d| d.1).collect()
+}
+
 impl Report {
     /// Computes `ids` (all sections when empty), in report order.
     pub fn build(rec: &Recording, filter: &Filter, ids: &[String]) -> Result<Report, SectionError> {
@@ -46,14 +96,13 @@ impl Report {
                 return Err(SectionError::Unknown(id.clone()));
             }
         }
-        for &s in sections::SECTIONS {
-            let id = s.id;
-            if ids.is_empty() || ids.iter().any(|x| x == id) {
-                tracing::debug!(section = id, "computing");
-                let t = std::time::Instant::now();
-                sections.push((s.compute)(rec, filter)?);
-                tracing::debug!(section = id, ms = t.elapsed().as_millis() as u64, "done");
-            }
+        let chosen: Vec<&sections::Section> = sections::SECTIONS
+            .iter()
+            .copied()
+            .filter(|s| ids.is_empty() || ids.iter().any(|x| x == s.id))
+            .collect();
+        for done in compute_all(rec, filter, &chosen) {
+            sections.push(done?);
         }
         Ok(Report {
             file: rec.name.clone(),

@@ -85,12 +85,13 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
         ],
     )?;
     let fr = rec.fetch("procstat", lf)?;
-    let (ts, tg, cg, why) = (
+    let (ts, tg, cg) = (
         fr.i64_or0("ts_ns")?,
         fr.u64_or0("tgid")?,
         fr.u64_or0("cgroup_id")?,
-        fr.str_or_empty("reason")?,
     );
+    // Read in place: a string per sample would cost more than the rest.
+    let why = fr.chunked_str("reason")?;
     let (a, b, c) = (
         fr.u64_or0("rss_anon")?,
         fr.u64_or0("rss_file")?,
@@ -98,12 +99,12 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     );
     // Per tgid: (first ts, first rss), (last ts, last rss, memcg), exited.
     let mut by: BTreeMap<u64, Span> = BTreeMap::new();
-    for i in 0..fr.height() {
+    for (i, why) in why.iter().enumerate().take(fr.height()) {
         let rss = a[i] + b[i] + c[i];
         let e = by
             .entry(tg[i])
             .or_insert(((i64::MAX, 0), (i64::MIN, 0, cg[i]), false));
-        if why[i] == "exit" {
+        if why == Some("exit") {
             e.2 = true;
             continue;
         }

@@ -868,12 +868,13 @@ fn findings(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Se
         ],
     )?;
     let fr = rec.fetch("reclaim_end", lf)?;
-    let (ts, tgid, comm, cg, who, nr, dur) = (
+    // Text read in place, not copied out a row at a time: millions of
+    // passes are common.
+    let (comm, who) = (fr.chunked_str("comm")?, fr.chunked_str("reclaimer")?);
+    let (ts, tgid, cg, nr, dur) = (
         fr.i64_or0("ts_ns")?,
         fr.u64_or0("tgid")?,
-        fr.str_or_empty("comm")?,
         fr.u64_or0("cgroup_id")?,
-        fr.str_or_empty("reclaimer")?,
         fr.u64_or0("nr_reclaimed")?,
         fr.i64("duration_ns")?,
     );
@@ -887,11 +888,12 @@ fn findings(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Se
         /// (duration, row) of the longest pass.
         worst: Option<(i64, usize)>,
     }
-    let mut by: BTreeMap<(String, u64), Acc> = BTreeMap::new();
-    for i in 0..ts.len() {
+    let mut by: BTreeMap<(&str, u64), Acc> = BTreeMap::new();
+    for (i, who) in who.iter().enumerate().take(ts.len()) {
+        let who = who.unwrap_or("");
         // Only memcg reclaim is told per cgroup: the others reclaim the node.
-        let key_cg = if who[i] == "memcg" { cg[i] } else { 0 };
-        let a = by.entry((who[i].clone(), key_cg)).or_default();
+        let key_cg = if who == "memcg" { cg[i] } else { 0 };
+        let a = by.entry((who, key_cg)).or_default();
         a.passes += 1;
         a.reclaimed += nr[i];
         a.first_ts = Some(a.first_ts.map_or(ts[i], |t: i64| t.min(ts[i])));
@@ -911,7 +913,7 @@ fn findings(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Se
         if !stalled && name != "memcg" {
             continue;
         }
-        let (sev, kind) = match (stalled, name.as_str()) {
+        let (sev, kind) = match (stalled, name) {
             (true, _) => (Severity::Warning, FindingKind::ReclaimStall),
             (false, _) => (Severity::Info, FindingKind::MemcgReclaim),
         };
@@ -920,9 +922,17 @@ fn findings(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Se
         } else {
             String::new()
         };
+        let comm_at = |i: usize| comm.get(i).unwrap_or("").to_string();
         let worst = a
             .worst
-            .map(|(d, i)| format!("; longest {:.3} ms by {} pid {}", ms(d), comm[i], tgid[i]))
+            .map(|(d, i)| {
+                format!(
+                    "; longest {:.3} ms by {} pid {}",
+                    ms(d),
+                    comm_at(i),
+                    tgid[i]
+                )
+            })
             .unwrap_or_default();
         let stalls = if stalled {
             format!(", {} of them {:.0} ms or longer", a.stalls, ms(f.stall_ns))
@@ -934,7 +944,7 @@ fn findings(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Se
             kind,
             format!(
                 "{} reclaim{where_}: {} passes{stalls}, {} pages reclaimed, {:.3} ms in all{worst}",
-                match name.as_str() {
+                match name {
                     "memcg" => "Memcg",
                     "direct" => "Direct",
                     "node" => "Node",
@@ -950,7 +960,7 @@ fn findings(rec: &Recording, f: &Filter, r: &mut SectionReport) -> Result<(), Se
             fd = fd.at(t);
         }
         if let Some((_, i)) = a.worst {
-            fd = fd.task(tgid[i] as u32, comm[i].clone());
+            fd = fd.task(tgid[i] as u32, comm_at(i));
         }
         if name == "memcg" {
             fd = fd.cgroup(super::common::cgroup_name(rec, cgroup_id));

@@ -395,4 +395,40 @@ mod tests {
         // 10: rows 5, 7 | 12: 7, 12 | 30: 26
         assert_eq!(s.totals(), vec![(2, 3, 30), (2, 6, 60), (1, 16, 160)]);
     }
+
+    /// The remembered (i, j) of the last row never changes a sum: rows in
+    /// time order, out of order, repeated, and at the extremes, against
+    /// sums taken one failure at a time.
+    #[test]
+    fn window_sums_equal_the_sums_taken_one_failure_at_a_time() {
+        let tf = vec![-5, 0, 0, 7, 20, 21, 40, i64::MAX - 1];
+        let w = 6;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rows: Vec<(i64, u64, u64)> = (0..400)
+            .map(|k| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ((x % 60) as i64 - 10, k, 2 * k)
+            })
+            .collect();
+        rows.extend([(i64::MIN, 1, 1), (i64::MAX, 1, 1), (i64::MAX - 3, 5, 5)]);
+        let mut sorted = rows.clone();
+        sorted.sort();
+        for rows in [rows, sorted] {
+            let mut s = WindowSums::new(tf.clone(), w);
+            for &(t, a, b) in &rows {
+                s.add(t, a, b);
+            }
+            let want: Vec<(u64, u64, u64)> = tf
+                .iter()
+                .map(|&f| {
+                    rows.iter()
+                        .filter(|r| r.0 <= f && f <= r.0.saturating_add(w))
+                        .fold((0, 0, 0), |acc, r| (acc.0 + 1, acc.1 + r.1, acc.2 + r.2))
+                })
+                .collect();
+            assert_eq!(s.totals(), want);
+        }
+    }
 }
