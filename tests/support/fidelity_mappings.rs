@@ -172,7 +172,7 @@ pub fn mappings(c: &Case, r: &mut Report) {
 
 /// Bytes recorded between two procstat samples of the worker against its
 /// VmSize change between them, per phase of the scenario. The samples
-/// chosen lie in the worker's naps (no call in flight): the last before the
+/// chosen lie outside the worker's calls (none in flight): the last before the
 /// phase's first call and the first after its last (procstat samples only
 /// when a counter changed: after a phase that changed none, the next sample
 /// comes later, and the calls recorded up to it are counted too). Main-thread stack
@@ -191,8 +191,24 @@ fn vsize(c: &Case, r: &mut Report, rows: &[Row], pid: i128) {
             p["start_ns"].as_u64().unwrap() as i128,
             p["end_ns"].as_u64().unwrap() as i128,
         );
-        let before = samples.iter().rev().find(|x| int(x, "ts_ns") < start);
-        let after = samples.iter().find(|x| int(x, "ts_ns") > end);
+        // A sample taken inside a call may or may not see its mapping (the
+        // call's row is stamped at its exit): an emulated 6.1 guest took
+        // one inside the previous phase's last mmap, and the check read a
+        // mapping the sample already held. Only samples outside every
+        // call of the worker are used.
+        let in_call = |x: &Row| {
+            let ts = int(x, "ts_ns");
+            rows.iter()
+                .filter(|c| int(c, "tgid") == pid)
+                .any(|c| ts >= int(c, "ts_ns") - int(c, "duration_ns") && ts <= int(c, "ts_ns"))
+        };
+        let before = samples
+            .iter()
+            .rev()
+            .find(|x| int(x, "ts_ns") < start && !in_call(x));
+        let after = samples
+            .iter()
+            .find(|x| int(x, "ts_ns") > end && !in_call(x));
         let (Some(b), Some(a)) = (before, after) else {
             r.check(
                 s,
