@@ -38,8 +38,8 @@ pub struct FleetInfo {
 }
 
 /// Computes the sections on as many threads as there are CPUs (each
-/// reads its own tables, and most of a section's time is one query that
-/// polars runs on few threads), returning them in the order given.
+/// reads its own tables, and much of a section's time is spent where
+/// polars uses one thread), returning them in the order given.
 fn compute_all(
     rec: &Recording,
     filter: &Filter,
@@ -49,6 +49,17 @@ fn compute_all(
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, chosen.len().max(1));
+    // Largest first (by the rows of the groups each reads), so that the
+    // longest section does not start last.
+    let cost = |s: &sections::Section| -> u64 {
+        memtrace_schema::tables()
+            .iter()
+            .filter(|t| s.required.contains(&t.group) || s.optional.contains(&t.group))
+            .map(|t| rec.table_rows(t.name).unwrap_or(0))
+            .sum()
+    };
+    let mut order: Vec<usize> = (0..chosen.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(chosen[i])));
     let next = AtomicUsize::new(0);
     let one = |i: usize| {
         let s = chosen[i];
@@ -64,10 +75,9 @@ fn compute_all(
                 sc.spawn(|| {
                     let mut mine = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= chosen.len() {
+                        let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                             break mine;
-                        }
+                        };
                         mine.push((i, one(i)));
                     }
                 })
