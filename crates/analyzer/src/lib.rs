@@ -17,6 +17,7 @@ pub mod inputs;
 pub mod junit;
 pub mod metrics;
 pub mod model;
+pub mod par;
 pub mod recording;
 pub mod render;
 pub mod report;

@@ -45,10 +45,6 @@ fn compute_all(
     filter: &Filter,
     chosen: &[&sections::Section],
 ) -> Vec<Result<SectionReport, SectionError>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, chosen.len().max(1));
     // Largest first (by the rows of the groups each reads), so that the
     // longest section does not start last.
     let cost = |s: &sections::Section| -> u64 {
@@ -60,41 +56,14 @@ fn compute_all(
     };
     let mut order: Vec<usize> = (0..chosen.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(cost(chosen[i])));
-    let next = AtomicUsize::new(0);
-    let one = |i: usize| {
+    crate::par::map(chosen.len(), &order, |i| {
         let s = chosen[i];
         tracing::debug!(section = s.id, "computing");
         let t = std::time::Instant::now();
         let out = (s.compute)(rec, filter);
         tracing::debug!(section = s.id, ms = t.elapsed().as_millis() as u64, "done");
         out
-    };
-    let mut done: Vec<(usize, Result<SectionReport, SectionError>)> = std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                sc.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                            break mine;
-                        };
-                        mine.push((i, one(i)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                // A section that panicked: the panic goes on as it would
-                // have on one thread.
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    });
-    done.sort_by_key(|d| d.0);
-    done.into_iter().map(|d| d.1).collect()
+    })
 }
 
 impl Report {
