@@ -221,21 +221,29 @@ pub fn footer(md: &ParquetMetaData, file_len: u64) -> Result<(), Offence> {
 /// be those of its dictionary page: the first page is one, and every data
 /// page after it is dictionary-encoded (as the decoder reads the headers,
 /// not as the footer claims).
-pub fn pages(file: &std::fs::File, md: &ParquetMetaData) -> Result<Vec<Vec<bool>>, Offence> {
+pub fn pages(
+    file: &std::fs::File,
+    file_len: u64,
+    md: &ParquetMetaData,
+) -> Result<Vec<Vec<bool>>, Offence> {
     // Row groups on every CPU: a large file has hundreds of thousands of
     // pages, one read each. The first offence in file order is the one
     // told, as on one thread.
     let groups = md.num_row_groups();
     let order: Vec<usize> = (0..groups).collect();
-    crate::par::map(groups, &order, |i| group_pages(file, md, i))
+    crate::par::map(groups, &order, |i| group_pages(file, file_len, md, i))
         .into_iter()
         .collect()
 }
 
 /// [`pages`] for row group `i`.
-fn group_pages(file: &std::fs::File, md: &ParquetMetaData, i: usize) -> Result<Vec<bool>, Offence> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; 4096];
+fn group_pages(
+    file: &std::fs::File,
+    file_len: u64,
+    md: &ParquetMetaData,
+    i: usize,
+) -> Result<Vec<bool>, Offence> {
+    let mut window = Window::new(file, file_len);
     let rg = md.row_group(i);
     let mut group = Vec::with_capacity(rg.num_columns());
     for c in rg.columns() {
@@ -253,20 +261,19 @@ fn group_pages(file: &std::fs::File, md: &ParquetMetaData, i: usize) -> Result<V
                 offset: at,
                 why: why.to_string(),
             };
-            // A header is small; a larger window is read when one
-            // holds long statistics.
-            let mut window = 4096usize;
+            // A header is small; more is read when one holds long
+            // statistics.
+            let mut want = HEADER_BYTES;
             let h = loop {
-                let want = window.min(usize::try_from(end - at).unwrap_or(usize::MAX));
-                buf.resize(want, 0);
-                file.read_exact_at(&mut buf, at)
+                let b = window
+                    .bytes(at, want, end)
                     .map_err(|_| damaged("cannot read its page header"))?;
-                match page_header(&buf) {
+                match page_header(b) {
                     Ok(h) => break h,
-                    Err(Thrift::Short) if want < window || window >= 1 << 20 => {
+                    Err(Thrift::Short) if b.len() < want || want >= 1 << 20 => {
                         return Err(damaged("its page header runs past the column chunk"))
                     }
-                    Err(Thrift::Short) => window *= 16,
+                    Err(Thrift::Short) => want *= 16,
                     Err(Thrift::Bad) => return Err(damaged("its page header is damaged")),
                 }
             };
@@ -312,6 +319,55 @@ fn group_pages(file: &std::fs::File, md: &ParquetMetaData, i: usize) -> Result<V
         group.push(only_dictionary && !first);
     }
     Ok(group)
+}
+
+/// The bytes a page header is first looked for in.
+const HEADER_BYTES: usize = 256;
+
+/// Reads of a file through one buffer of [`Window::BLOCK`] bytes: small
+/// pages' headers, and a row group's small column chunks, are many to a
+/// block, so they cost one read a block rather than one a page.
+struct Window<'a> {
+    file: &'a std::fs::File,
+    /// The file's length, as the footer was checked against.
+    len: u64,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    at: u64,
+}
+
+impl<'a> Window<'a> {
+    const BLOCK: usize = 64 << 10;
+
+    fn new(file: &'a std::fs::File, len: u64) -> Self {
+        Self {
+            file,
+            len,
+            buf: Vec::with_capacity(Self::BLOCK),
+            at: 0,
+        }
+    }
+
+    /// `want` bytes at `at`, fewer only where `end` comes first; an error
+    /// where the file ends first.
+    fn bytes(&mut self, at: u64, want: usize, end: u64) -> std::io::Result<&[u8]> {
+        use std::os::unix::fs::FileExt;
+        let room = |to: u64| usize::try_from(to.saturating_sub(at)).unwrap_or(usize::MAX);
+        let want = want.min(room(end));
+        if want > room(self.len) {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let held = at >= self.at
+            && at.saturating_add(want as u64) <= self.at.saturating_add(self.buf.len() as u64);
+        if !held {
+            self.buf
+                .resize(want.max(Self::BLOCK).min(room(self.len)), 0);
+            self.file.read_exact_at(&mut self.buf, at)?;
+            self.at = at;
+        }
+        let from = usize::try_from(at - self.at).unwrap_or(usize::MAX);
+        Ok(&self.buf[from..from + want])
+    }
 }
 
 /// Why a Thrift header did not parse.
@@ -894,6 +950,42 @@ fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_gives_the_file_bytes_wherever_they_are_asked_for() {
+        use std::io::Write;
+        let data: Vec<u8> = (0..3 * Window::BLOCK + 123)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let mut f = tempfile::tempfile().expect("temporary file");
+        f.write_all(&data).expect("write");
+        let len = data.len() as u64;
+        let mut w = Window::new(&f, len);
+        // In order, backwards, across a block's end, past the block, and
+        // longer than a block: always the bytes at that offset.
+        for (at, want) in [
+            (0u64, 256usize),
+            (100, 256),
+            (10, 50),
+            (Window::BLOCK as u64 - 10, 256),
+            (2 * Window::BLOCK as u64 + 5, 4096),
+            (7, Window::BLOCK * 2),
+        ] {
+            let b = w.bytes(at, want, len).expect("in the file");
+            assert_eq!(
+                b,
+                &data[at as usize..at as usize + want],
+                "at {at}, {want} bytes"
+            );
+        }
+        // `end` cuts the answer short; the file's end is an error.
+        assert_eq!(
+            w.bytes(len - 20, 256, len - 10).expect("in the file").len(),
+            10
+        );
+        assert!(w.bytes(len - 20, 256, len + 100).is_err());
+        assert!(w.bytes(len + 1, 1, u64::MAX).is_err());
+    }
 
     /// A compact-protocol PageHeader as parquet writers lay it out:
     /// type, sizes, crc, then a data page header struct with statistics.

@@ -20,6 +20,10 @@ use std::sync::Mutex;
 
 mod args;
 
+/// See the workspace's Cargo.toml for why not the system's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Offline reports and regression gates over memtrace recordings.
 ///
 /// PATH is a Parquet file, a directory (its *.parquet files, those of its

@@ -261,7 +261,7 @@ fn read_file(path: &Path, name: &str) -> Result<FileRead, OpenError> {
     })?;
     tracing::debug!(?verified, ms = t.elapsed().as_millis() as u64, "checksums");
     let t = std::time::Instant::now();
-    let dictionary_only = checks::pages(&file, &md).map_err(invalid)?;
+    let dictionary_only = checks::pages(&file, file_len, &md).map_err(invalid)?;
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "page headers");
     let fmd = md.file_metadata();
     let (schema_version, meta) = FileMeta::from_parquet(fmd).map_err(|e| match e {
