@@ -5,6 +5,7 @@
 use super::common::cgroup_name;
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
+use crate::frame::IntMap;
 use crate::model::{Metric, SectionReport, Status, Table, Unit};
 use crate::recording::Recording;
 use crate::report_row;
@@ -84,37 +85,40 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
             "rss_shmem",
         ],
     )?;
-    let fr = rec.fetch("procstat", lf)?;
-    let (ts, tg, cg) = (
-        fr.i64_or0("ts_ns")?,
-        fr.u64_or0("tgid")?,
-        fr.u64_or0("cgroup_id")?,
-    );
-    // Read in place: a string per sample would cost more than the rest.
-    let why = fr.chunked_str("reason")?;
-    let (a, b, c) = (
-        fr.u64_or0("rss_anon")?,
-        fr.u64_or0("rss_file")?,
-        fr.u64_or0("rss_shmem")?,
-    );
     // Per tgid: (first ts, first rss), (last ts, last rss, memcg), exited.
-    let mut by: BTreeMap<u64, Span> = BTreeMap::new();
-    for (i, why) in why.iter().enumerate().take(fr.height()) {
-        let rss = a[i] + b[i] + c[i];
-        let e = by
-            .entry(tg[i])
-            .or_insert(((i64::MAX, 0), (i64::MIN, 0, cg[i]), false));
-        if why == Some("exit") {
-            e.2 = true;
-            continue;
+    // Batch by batch: the table can hold millions of samples.
+    let mut by: IntMap<u64, Span> = IntMap::default();
+    rec.stream("procstat", lf, |fr| {
+        let (ts, tg, cg) = (
+            fr.i64_or0("ts_ns")?,
+            fr.u64_or0("tgid")?,
+            fr.u64_or0("cgroup_id")?,
+        );
+        // Read in place: a string per sample would cost more than the rest.
+        let why = fr.chunked_str("reason")?;
+        let (a, b, c) = (
+            fr.u64_or0("rss_anon")?,
+            fr.u64_or0("rss_file")?,
+            fr.u64_or0("rss_shmem")?,
+        );
+        for (i, why) in why.iter().enumerate().take(fr.height()) {
+            let rss = a[i] + b[i] + c[i];
+            let e = by
+                .entry(tg[i])
+                .or_insert(((i64::MAX, 0), (i64::MIN, 0, cg[i]), false));
+            if why == Some("exit") {
+                e.2 = true;
+                continue;
+            }
+            if ts[i] < e.0 .0 {
+                e.0 = (ts[i], rss);
+            }
+            if ts[i] >= e.1 .0 {
+                e.1 = (ts[i], rss, cg[i]);
+            }
         }
-        if ts[i] < e.0 .0 {
-            e.0 = (ts[i], rss);
-        }
-        if ts[i] >= e.1 .0 {
-            e.1 = (ts[i], rss, cg[i]);
-        }
-    }
+        Ok(())
+    })?;
     let procs: Vec<Proc> = by
         .into_values()
         .map(|(first, last, exited)| Proc {
