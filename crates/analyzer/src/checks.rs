@@ -226,9 +226,8 @@ pub fn pages(
     file_len: u64,
     md: &ParquetMetaData,
 ) -> Result<Vec<Vec<bool>>, Offence> {
-    // Row groups on every CPU: a large file has hundreds of thousands of
-    // pages, one read each. The first offence in file order is the one
-    // told, as on one thread.
+    // Row groups on every CPU: a large file has millions of pages. The
+    // first offence in file order is the one told, as on one thread.
     let groups = md.num_row_groups();
     let order: Vec<usize> = (0..groups).collect();
     crate::par::map(groups, &order, |i| group_pages(file, file_len, md, i))

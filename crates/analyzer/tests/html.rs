@@ -15,7 +15,7 @@ mod common;
 use common::{hdr, memana, scenario, Builder};
 use memtrace_schema::tables::{faults, oom, paf, procstat, sysstat};
 use serde_json::Value as Json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -290,7 +290,8 @@ fn expected_charts(json: &Json) -> BTreeSet<&'static str> {
     let suspects = json["sections"]["growth"]["tables"]["processes"]["rows"]
         .as_array()
         .is_some_and(|r| r.iter().any(|r| r["leak_suspect"] == Json::Bool(true)));
-    if suspects || rows("leaks", "user_outstanding") > 0 {
+    if suspects || rows("leaks", "user_outstanding") > 0 || rows("leaks", "kernel_outstanding") > 0
+    {
         out.insert("leaks");
     }
     out
@@ -395,6 +396,8 @@ fn every_fixture_renders_in_chromium() {
         ("faults.parquet", &["faults"]),
         ("swap-inout.parquet", &["swap"]),
         ("leak.parquet", &["leaks"]),
+        ("heap-leak.parquet", &["leaks"]),
+        ("slab-hold.parquet", &["leaks"]),
     ];
     for (i, f) in files.iter().enumerate() {
         let fname = name(f);
@@ -456,6 +459,89 @@ fn every_fixture_renders_in_chromium() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The chart data of a page, as the page's script reads it.
+fn chart_data(html: &str) -> Json {
+    let data_at = html.find("id=\"chart-data\"").expect("chart data");
+    let data = &html[data_at..];
+    let json = &data[data.find('>').expect("tag") + 1..data.find("</script>").expect("end")];
+    serde_json::from_str(json).expect("chart json")
+}
+
+/// The leak chart's dashed series end at what the leaks section reports
+/// outstanding at the window's end, and start from nothing: the heap of
+/// each process memleak traced, and the kernel's allocations (kmemleak).
+#[test]
+fn the_leak_chart_ends_at_the_outstanding_bytes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let f = repo().join("fixtures/heap-leak.parquet");
+    let fs = f.to_str().expect("utf-8 path");
+    let page = tmp.path().join("leak.html");
+    write_page(&[fs], &page);
+    let (code, json, err) = memana(&["report", fs, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: Json = serde_json::from_str(&json).expect("json report");
+    let metric = |name: &str| {
+        json["metrics"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["key"] == name))
+            .and_then(|m| m["value"].as_f64())
+            .unwrap_or_else(|| panic!("no metric {name}"))
+    };
+    // Per tgid, from the table of outstanding stacks.
+    let mut user: BTreeMap<u64, f64> = BTreeMap::new();
+    for r in json["sections"]["leaks"]["tables"]["user_outstanding"]["rows"]
+        .as_array()
+        .expect("user_outstanding rows")
+    {
+        *user.entry(r["tgid"].as_u64().expect("tgid")).or_default() +=
+            r["bytes"].as_f64().expect("bytes");
+    }
+    assert!(!user.is_empty(), "the fixture has outstanding heap");
+    let html = std::fs::read_to_string(&page).expect("page");
+    let charts = chart_data(&html);
+    let chart = charts
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "leaks"))
+        .expect("a leaks chart");
+    let series = chart["series"].as_array().expect("series");
+    // Two values per bucket, its minimum and maximum.
+    let ends = |label: &str| -> (f64, f64, f64) {
+        let s = series
+            .iter()
+            .find(|s| s["label"] == label)
+            .unwrap_or_else(|| panic!("no series {label}: {series:?}"));
+        let v: Vec<f64> = s["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .filter_map(Json::as_f64)
+            .collect();
+        assert!(v.len() >= 2 && v.len().is_multiple_of(2), "{label}: {v:?}");
+        (v[0], v[v.len() - 2], v[v.len() - 1])
+    };
+    for (tgid, bytes) in &user {
+        let label = format!("memscen-heap ({tgid}) heap");
+        let (first, lo, hi) = ends(&label);
+        assert_eq!(first, 0.0, "{label} starts from nothing");
+        assert!(
+            lo <= *bytes && *bytes <= hi,
+            "{label}: the last bucket holds {lo}..{hi}, the table {bytes} outstanding"
+        );
+    }
+    let kernel = metric("leaks.kernel.outstanding_bytes");
+    let (first, lo, hi) = ends("kernel allocations outstanding");
+    assert_eq!(first, 0.0);
+    assert!(
+        lo <= kernel && kernel <= hi,
+        "kernel: the last bucket holds {lo}..{hi}, the report {kernel} outstanding"
+    );
+    assert_eq!(
+        user.values().sum::<f64>(),
+        metric("leaks.user.outstanding_bytes"),
+        "the table and the metric agree"
+    );
+}
+
 #[test]
 fn a_fleet_page_names_hosts() {
     let Some(chrome) = chromium() else {
@@ -472,10 +558,7 @@ fn a_fleet_page_names_hosts() {
     );
     let html = std::fs::read_to_string(&page).expect("page");
     // Series carry their host: `host:comm (tgid)`.
-    let data_at = html.find("id=\"chart-data\"").expect("chart data");
-    let data = &html[data_at..];
-    let json = &data[data.find('>').expect("tag") + 1..data.find("</script>").expect("end")];
-    let charts: Json = serde_json::from_str(json).expect("chart json");
+    let charts = chart_data(&html);
     let rss = charts
         .as_array()
         .and_then(|c| c.iter().find(|c| c["id"] == "rss"))
@@ -616,10 +699,7 @@ fn a_page_of_millions_of_rows_stays_small() {
     assert!(size < PAGE_LIMIT, "{size} bytes from {rows} rows");
     // Every series is cut to at most ~2000 points.
     let html = std::fs::read_to_string(&page).expect("page");
-    let data_at = html.find("id=\"chart-data\"").expect("chart data");
-    let data = &html[data_at..];
-    let json = &data[data.find('>').expect("tag") + 1..data.find("</script>").expect("end")];
-    let charts: Json = serde_json::from_str(json).expect("chart json");
+    let charts = chart_data(&html);
     for c in charts.as_array().expect("charts") {
         let xs = c["xs"].as_array().map_or(0, Vec::len);
         assert!(xs <= 2002, "{}: {xs} points", c["id"]);

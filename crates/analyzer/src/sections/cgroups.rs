@@ -5,7 +5,6 @@
 use super::common::cgroup_name;
 use super::{start, Section, SectionError};
 use crate::filter::Filter;
-use crate::frame::IntMap;
 use crate::model::{Metric, SectionReport, Status, Table, Unit};
 use crate::recording::Recording;
 use crate::report_row;
@@ -87,7 +86,7 @@ pub fn compute(rec: &Recording, f: &Filter) -> Result<SectionReport, SectionErro
     )?;
     // Per tgid: (first ts, first rss), (last ts, last rss, memcg), exited.
     // Batch by batch: the table can hold millions of samples.
-    let mut by: IntMap<u64, Span> = IntMap::default();
+    let mut by: BTreeMap<u64, Span> = BTreeMap::new();
     rec.stream("procstat", lf, |fr| {
         let (ts, tg, cg) = (
             fr.i64_or0("ts_ns")?,

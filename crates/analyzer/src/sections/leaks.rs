@@ -550,6 +550,38 @@ impl Leaks {
         self.ranked(by)
     }
 
+    /// Bytes of `side` outstanding over the window, as at its end
+    /// ([`Self::outstanding`]: allocated from the window's start and not
+    /// freed yet): its value after each change, as (ts_ns, bytes) in time
+    /// order, one per timestamp. `owner` keeps one process (tgid) of the
+    /// user heap; `None` keeps every allocation of the side.
+    pub fn outstanding_steps(&self, side: Side, owner: Option<u32>) -> Vec<(i64, f64)> {
+        let mut changes: Vec<(i64, f64)> = Vec::new();
+        for a in self.allocs.iter().filter(|a| {
+            a.side == side
+                && owner.is_none_or(|o| a.owner == o)
+                && a.ts >= self.lo
+                && a.ts < self.hi
+        }) {
+            let b = a.bytes as f64 * a.weight;
+            changes.push((a.ts, b));
+            if a.freed < self.hi {
+                changes.push((a.freed, -b));
+            }
+        }
+        changes.sort_by_key(|c| c.0);
+        let mut out: Vec<(i64, f64)> = Vec::with_capacity(changes.len());
+        let mut now = 0.0;
+        for (ts, d) in changes {
+            now += d;
+            match out.last_mut() {
+                Some(last) if last.0 == ts => last.1 = now,
+                _ => out.push((ts, now)),
+            }
+        }
+        out
+    }
+
     /// Groups of `side` by what they allocated in the window, with how much
     /// of it was freed by its end; largest bytes first.
     pub fn allocated(&self, side: Side) -> Vec<Stat> {

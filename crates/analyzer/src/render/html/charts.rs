@@ -15,6 +15,7 @@ use crate::frame::COUNT;
 use crate::model::{Table, Value};
 use crate::recording::{ReadError, Recording};
 use crate::report::Report;
+use crate::sections::leaks::{Leaks, Side, Sides};
 use polars::prelude::*;
 use serde_json::{json, Value as J};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -392,6 +393,53 @@ fn rss_series(cx: &Ctx, grid: &Grid, procs: &[(Proc, String)]) -> Result<Vec<Ser
         }
     }
     Ok(out)
+}
+
+/// One recording's allocations, read once for all its series.
+fn leaks_of<'l>(
+    loaded: &'l mut HashMap<usize, Leaks>,
+    ri: usize,
+    s: &Src,
+) -> Result<&'l Leaks, ReadError> {
+    Ok(match loaded.entry(ri) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(Leaks::load(s.rec, &s.filter, Sides::default())?)
+        }
+    })
+}
+
+/// A level series from a running value's changes (ts_ns, value after it,
+/// in time order): per bucket of the recording's window, the minimum and
+/// maximum it held there, the value carried in from before included.
+fn step_levels(grid: &Grid, s: &Src, steps: &[(i64, f64)], label: String, dash: bool) -> Series {
+    let mut values = vec![None; (grid.n * 2) as usize];
+    let bucket = |ts: i64| (ts + s.off - grid.from).div_euclid(grid.step);
+    let (first, last) = (bucket(s.lo).max(0), bucket(s.hi).min(grid.n - 1));
+    let mut now = 0.0;
+    let mut next = steps.iter().peekable();
+    for b in first..=last {
+        let (mut lo, mut hi) = (now, now);
+        while let Some(&&(ts, v)) = next.peek() {
+            if bucket(ts) > b {
+                break;
+            }
+            now = v;
+            lo = f64::min(lo, v);
+            hi = f64::max(hi, v);
+            next.next();
+        }
+        if let Ok(i) = usize::try_from(b) {
+            values[2 * i] = Some(lo);
+            values[2 * i + 1] = Some(hi);
+        }
+    }
+    Series {
+        label,
+        axis: 0,
+        values,
+        dash,
+    }
 }
 
 type Series_ = polars::prelude::Series;
@@ -1142,8 +1190,10 @@ fn add_procs(wanted: &mut Vec<(String, u64, String)>, t: &Table, keep: impl Fn(u
     }
 }
 
-/// RSS over time of the growth section's leak suspects, and of the
-/// processes holding the most outstanding heap (memleak).
+/// RSS over time of the growth section's leak suspects and of the
+/// processes holding the most outstanding heap (memleak), each beside its
+/// outstanding heap where memleak recorded it; and the kernel allocations
+/// outstanding (kmemleak).
 fn leaks(cx: &Ctx, report: &Report, oom: &OomMarks) -> Result<Option<Chart>, ReadError> {
     let find = |sec: &str, tab: &str| {
         report
@@ -1172,8 +1222,9 @@ fn leaks(cx: &Ctx, report: &Report, oom: &OomMarks) -> Result<Option<Chart>, Rea
     if wanted.len() > before {
         why.push("the processes holding the most outstanding heap (memleak)");
     }
+    let kernel = find("leaks", "kernel_outstanding").is_some_and(|t| !t.rows.is_empty());
     wanted.truncate(MAX_SERIES);
-    if wanted.is_empty() {
+    if wanted.is_empty() && !kernel {
         return Ok(None);
     }
     let mut procs: Vec<(Proc, String)> = Vec::new();
@@ -1186,13 +1237,64 @@ fn leaks(cx: &Ctx, report: &Report, oom: &OomMarks) -> Result<Option<Chart>, Rea
     }
     procs.truncate(MAX_SERIES);
     let grid = Grid::over(&cx.srcs, LEVEL_BUCKETS, 1_000_000);
-    let series = rss_series(cx, &grid, &procs)?;
+    let rss = rss_series(cx, &grid, &procs)?;
+    // Each process's RSS, then its outstanding heap; the kernel's last.
+    let mut series = Vec::new();
+    let (mut heaps, mut kernels) = (0usize, 0usize);
+    let mut loaded: HashMap<usize, Leaks> = HashMap::new();
+    for (((ri, tgid), label), rss) in procs.iter().zip(rss) {
+        series.push(rss);
+        let s = &cx.srcs[*ri];
+        if !s.rec.may_have("user_alloc") {
+            continue;
+        }
+        let l = leaks_of(&mut loaded, *ri, s)?;
+        let owner = u32::try_from(*tgid).ok();
+        let steps = l.outstanding_steps(Side::User, owner);
+        if !steps.is_empty() {
+            series.push(step_levels(&grid, s, &steps, format!("{label} heap"), true));
+            heaps += 1;
+        }
+    }
+    if kernel {
+        for (ri, s) in cx.srcs.iter().enumerate() {
+            if !s.rec.may_have("kernel_alloc") {
+                continue;
+            }
+            let l = leaks_of(&mut loaded, ri, s)?;
+            let steps = l.outstanding_steps(Side::Kernel, None);
+            if !steps.is_empty() {
+                let label = cx.who(s, "kernel allocations outstanding");
+                series.push(step_levels(&grid, s, &steps, label, true));
+                kernels += 1;
+            }
+        }
+    }
+    series.truncate(MAX_SERIES);
+    let mut shown = Vec::new();
+    if !wanted.is_empty() {
+        shown.push(format!("RSS of {}", why.join(" and ")));
+    }
+    if heaps > 0 {
+        shown.push(
+            "dashed, each one's heap outstanding (allocated in the window and not yet freed, \
+             as memleak recorded it)"
+                .to_string(),
+        );
+    }
+    if kernels > 0 {
+        shown.push("the kernel allocations outstanding (kmemleak), dashed".to_string());
+    }
     let chart = Chart {
         id: "leaks".into(),
-        title: "Leak suspects: RSS over time".into(),
+        title: if heaps + kernels == 0 {
+            "Leak suspects: RSS over time".into()
+        } else {
+            "Leak suspects: RSS and outstanding allocations over time".into()
+        },
         note: format!(
-            "RSS of {}; minimum and maximum per {} bucket.",
-            why.join(" and "),
+            "{}; minimum and maximum per {} bucket.",
+            shown.join("; "),
             duration(grid.step)
         ),
         kind: Kind::Line,
