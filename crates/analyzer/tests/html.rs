@@ -467,6 +467,16 @@ fn chart_data(html: &str) -> Json {
     serde_json::from_str(json).expect("chart json")
 }
 
+/// One chart's data, by id, from a page written to `page`.
+fn page_chart(page: &Path, id: &str) -> Json {
+    let html = std::fs::read_to_string(page).expect("page");
+    chart_data(&html)
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("no chart {id}"))
+}
+
 /// The leak chart's dashed series end at what the leaks section reports
 /// outstanding at the window's end, and start from nothing: the heap of
 /// each process memleak traced, and the kernel's allocations (kmemleak).
@@ -497,12 +507,7 @@ fn the_leak_chart_ends_at_the_outstanding_bytes() {
             r["bytes"].as_f64().expect("bytes");
     }
     assert!(!user.is_empty(), "the fixture has outstanding heap");
-    let html = std::fs::read_to_string(&page).expect("page");
-    let charts = chart_data(&html);
-    let chart = charts
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["id"] == "leaks"))
-        .expect("a leaks chart");
+    let chart = page_chart(&page, "leaks");
     let series = chart["series"].as_array().expect("series");
     // Two values per bucket, its minimum and maximum.
     let ends = |label: &str| -> (f64, f64, f64) {
@@ -556,13 +561,8 @@ fn a_fleet_page_names_hosts() {
         &[a.to_str().expect("path"), b.to_str().expect("path")],
         &page,
     );
-    let html = std::fs::read_to_string(&page).expect("page");
     // Series carry their host: `host:comm (tgid)`.
-    let charts = chart_data(&html);
-    let rss = charts
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["id"] == "rss"))
-        .expect("an rss chart");
+    let rss = page_chart(&page, "rss");
     let labels: Vec<&str> = rss["series"]
         .as_array()
         .expect("series")
