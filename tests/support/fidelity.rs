@@ -911,10 +911,21 @@ pub fn alloc_failures(c: &Case, r: &mut Report) {
         );
     }
     // Each failure carries the zones at that moment, with the reserve the
-    // failed allocation faced (lowmem_reserve, static: as in zoneinfo's
-    // `protection`).
+    // failed allocation faced (lowmem_reserve, as in zoneinfo's
+    // `protection`): memrec's read at start, or else at end, whichever has
+    // no recomputation of the zone between it and the failure.
     let zones = c.table("zone");
-    let start: Vec<ZoneText> = zones_of_meta(&c.meta()["zones_start"]);
+    let setups = Recomputations::of(c);
+    let reads = [
+        (
+            zones_of_meta(&c.meta()["zones_start"]),
+            ReadTime::zones_start(c),
+        ),
+        (
+            zones_of_meta(&c.meta()["zones_end"]),
+            ReadTime::zones_end(c),
+        ),
+    ];
     let names = zone_names(c);
     for p in paf.iter() {
         let ts = int(p, "ts_ns");
@@ -939,9 +950,23 @@ pub fn alloc_failures(c: &Case, r: &mut Report) {
             continue;
         };
         for z in &at {
-            let Some(k) = start
+            let (node, zone) = (int(z, "node"), text(z, "zone"));
+            let what = format!("zone {zone} reserve vs zoneinfo protection[{highest}]");
+            let Some(read) = reads
                 .iter()
-                .find(|k| k.node as i128 == int(z, "node") && k.zone == text(z, "zone"))
+                .find(|(_, t)| setups.read_stands_for(node, zone, *t, ts))
+            else {
+                r.skip(
+                    s,
+                    &what,
+                    "the zone was recomputed both before and after the failure",
+                );
+                continue;
+            };
+            let Some(k) = read
+                .0
+                .iter()
+                .find(|k| k.node as i128 == node && k.zone == zone)
             else {
                 continue;
             };
@@ -952,7 +977,7 @@ pub fn alloc_failures(c: &Case, r: &mut Report) {
             };
             r.check(
                 s,
-                &format!("zone {} reserve vs zoneinfo protection[{highest}]", k.zone),
+                &what,
                 got == want,
                 format!("recorded {got:?} | kernel {want:?}"),
             );
@@ -1322,14 +1347,131 @@ pub const SYSSTAT_COLUMNS: &[&str] = &[
     "nr_shmem_hugepages",
 ];
 
+/// The kernel's recomputations of zone watermarks during a recording (the
+/// `wmark_setup` rows), by zone. The kernel changes a zone's watermarks,
+/// sizes and reserves only when it recomputes them: `min_free_kbytes` or
+/// `watermark_scale_factor` written, memory hotplug, or memory it
+/// initialises late (kernels that defer struct page init grow their zones
+/// on demand: on the CI machines the first scenario to exhaust memory saw
+/// some 200 recomputations). A /proc/zoneinfo read therefore stands for the
+/// kernel at a row's time exactly when no recomputation of the row's zone
+/// lies between the two.
+pub struct Recomputations {
+    /// (node, zone) -> (ts_ns, [min, low, high, promo]) in time order.
+    by_zone: BTreeMap<(i128, String), Vec<Setup>>,
+}
+
+/// One recomputation of a zone: when, and its new [min, low, high, promo].
+type Setup = (i128, [i128; 4]);
+
+/// When a /proc/zoneinfo read happened, as bounds on the boot clock
+/// (`i128::MIN`/`MAX` where a bound is open).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadTime {
+    pub lo: i128,
+    pub hi: i128,
+}
+
+impl ReadTime {
+    /// memrec's read at start: right after its start snapshot while the
+    /// probes record (older memrec: before attaching them, so before any
+    /// recorded recomputation).
+    pub fn zones_start(c: &Case) -> Self {
+        ReadTime {
+            lo: i128::MIN,
+            hi: snapshot_ts(c, "start").unwrap_or_else(|| c.start_ns()) + SNAPSHOT_GAP_MAX_NS,
+        }
+    }
+
+    /// memrec's read at end: right before its end snapshot while the probes
+    /// record (older memrec: after its end anchor, `end_ns`).
+    pub fn zones_end(c: &Case) -> Self {
+        ReadTime {
+            lo: snapshot_ts(c, "end").unwrap_or_else(|| c.end_ns()) - SNAPSHOT_GAP_MAX_NS,
+            hi: i128::MAX,
+        }
+    }
+
+    /// memscen's reads: `before` right before its start stamp, `after` right
+    /// after its end stamp, both inside the recording.
+    pub fn memscen(c: &Case, when: &str) -> Self {
+        let stamp = |k: &str| c.truth[k].as_u64().map(i128::from);
+        match when {
+            "before" => ReadTime {
+                lo: c.start_ns(),
+                hi: stamp("start_boottime_ns").unwrap_or(i128::MAX),
+            },
+            _ => ReadTime {
+                lo: stamp("end_boottime_ns").unwrap_or(i128::MIN),
+                hi: c.end_ns(),
+            },
+        }
+    }
+}
+
+/// When memrec took its start or end snapshot (its zone rows).
+fn snapshot_ts(c: &Case, trigger: &str) -> Option<i128> {
+    c.table("zone")
+        .iter()
+        .filter(|z| text(z, "trigger") == trigger)
+        .map(|z| int(z, "ts_ns"))
+        .min()
+}
+
+impl Recomputations {
+    /// None recorded when the program is missing (an older kernel without
+    /// the tracepoint): a recomputation then shows as a difference from
+    /// /proc/zoneinfo in the exact comparisons.
+    pub fn of(c: &Case) -> Self {
+        let mut by_zone: BTreeMap<(i128, String), Vec<Setup>> = BTreeMap::new();
+        if c.missing(&["paf_wmark_setup"]).is_none() {
+            for w in c.table("wmark_setup").iter() {
+                by_zone
+                    .entry((int(w, "node"), text(w, "zone").to_string()))
+                    .or_default()
+                    .push((
+                        int(w, "ts_ns"),
+                        [
+                            int(w, "min"),
+                            int(w, "low"),
+                            int(w, "high"),
+                            int(w, "promo"),
+                        ],
+                    ));
+            }
+        }
+        for v in by_zone.values_mut() {
+            v.sort_by_key(|x| x.0);
+        }
+        Recomputations { by_zone }
+    }
+
+    fn of_zone(&self, node: i128, zone: &str) -> &[Setup] {
+        self.by_zone
+            .get(&(node, zone.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Whether the read stands for the kernel at `ts` for this zone.
+    pub fn read_stands_for(&self, node: i128, zone: &str, read: ReadTime, ts: i128) -> bool {
+        let (lo, hi) = (ts.min(read.lo), ts.max(read.hi));
+        !self
+            .of_zone(node, zone)
+            .iter()
+            .any(|(t, _)| *t >= lo && *t <= hi)
+    }
+}
+
 /// Zone watermarks and sizes against /proc/zoneinfo: memrec's own reads at
 /// start and end, and memscen's (parsed here) before and after the scenario.
-/// Exact: the kernel changes them only when min_free_kbytes,
-/// watermark_scale_factor or memory hotplug say so (then `wmark_setup` rows
-/// are recorded), and zoneinfo prints the same fields. The boost (added to
-/// the printed watermarks) moves with fragmentation events, so the base
-/// watermark (printed value minus boost) is compared across time, the
-/// printed one where the boosts are equal.
+/// Exact, where no recomputation of the zone lies between the row and the
+/// read (see [`Recomputations`]); zoneinfo prints the same fields. Rows
+/// after a recomputation are compared with it: the tracepoint prints the
+/// watermarks the kernel has just stored. The boost (added to the printed
+/// watermarks) moves with fragmentation events, so the base watermark
+/// (printed value minus boost) is compared across time, the printed one
+/// where the boosts are equal.
 pub fn zones(c: &Case, r: &mut Report) {
     let s = c.name;
     if let Some(why) = c.missing(&["snapshot_now"]) {
@@ -1337,44 +1479,37 @@ pub fn zones(c: &Case, r: &mut Report) {
         return;
     }
     let rows = c.table("zone");
-    // Needs the wmark_setup rows. Without them (no such tracepoint) a
-    // recomputation would still show: the watermarks compared below would
-    // differ from zoneinfo.
+    let setups = Recomputations::of(c);
     match c.missing(&["paf_wmark_setup"]) {
-        Some(why) => r.skip(s, "no watermark recomputation during the recording", why),
-        None => {
-            let setups = c.table("wmark_setup").len();
-            r.check(
-                s,
-                "no watermark recomputation during the recording",
-                setups == 0,
-                format!("{setups} wmark_setup rows"),
-            );
-        }
+        Some(why) => r.skip(s, "watermark recomputations vs /proc/zoneinfo", why),
+        None => recomputations(c, &setups, &rows, r),
     }
-    let mut refs: Vec<(&str, Vec<ZoneText>, Option<&str>)> = vec![
+    let mut refs: Vec<(&str, Vec<ZoneText>, ReadTime, Option<&str>)> = vec![
         (
             "memrec zones_start",
             zones_of_meta(&c.meta()["zones_start"]),
+            ReadTime::zones_start(c),
             Some("start"),
         ),
         (
             "memrec zones_end",
             zones_of_meta(&c.meta()["zones_end"]),
+            ReadTime::zones_end(c),
             Some("end"),
         ),
     ];
     for (name, when) in [("memscen before", "before"), ("memscen after", "after")] {
         if let Some(raw) = c.truth[when]["zoneinfo_raw"].as_str() {
-            refs.push((name, parse_zoneinfo(raw), None));
+            refs.push((name, parse_zoneinfo(raw), ReadTime::memscen(c, when), None));
         }
     }
-    for (name, zones, trigger) in &refs {
+    for (name, zones, read, trigger) in &refs {
         let populated: Vec<&ZoneText> = zones
             .iter()
             .filter(|z| z.present > 0 || z.managed > 0)
             .collect();
         let mut compared = 0;
+        let mut apart = 0;
         let mut bad: Vec<String> = Vec::new();
         for z in rows.iter() {
             let Some(k) = populated
@@ -1388,6 +1523,10 @@ pub fn zones(c: &Case, r: &mut Report) {
                 ));
                 continue;
             };
+            if !setups.read_stands_for(int(z, "node"), &k.zone, *read, int(z, "ts_ns")) {
+                apart += 1;
+                continue;
+            }
             let boost = int(z, "boost");
             let mut cmp = |field: &str, got: i128, want: u64| {
                 if got != want as i128 {
@@ -1422,12 +1561,21 @@ pub fn zones(c: &Case, r: &mut Report) {
             .iter()
             .map(|z| format!("{}:{}", z.node, z.zone))
             .collect();
+        let what = format!("zone rows (watermarks, spanned, present, managed) vs {name}");
+        if compared == 0 && apart > 0 && bad.is_empty() {
+            r.skip(
+                s,
+                &what,
+                format!("all {apart} rows have a recomputation of their zone between them and this read"),
+            );
+            continue;
+        }
         r.check(
             s,
-            &format!("zone rows (watermarks, spanned, present, managed) vs {name}"),
+            &what,
             bad.is_empty() && compared > 0,
             format!(
-                "{compared} rows of zones {populated_names:?}; {} differ {:?}",
+                "{compared} rows of zones {populated_names:?} ({apart} left out: a recomputation between); {} differ {:?}",
                 bad.len(),
                 bad.iter().take(4).collect::<Vec<_>>()
             ),
@@ -1450,6 +1598,95 @@ pub fn zones(c: &Case, r: &mut Report) {
             want as i128,
         );
     }
+}
+
+/// The recorded recomputations against the kernel: each zone's last one
+/// holds the watermarks memrec read from /proc/zoneinfo at the end (less
+/// the boost), and every zone row after a recomputation carries the
+/// watermarks it set. The kernel stores the watermarks just before it fires
+/// the tracepoint, so a snapshot can see the new values up to `window`
+/// before the row that announces them.
+fn recomputations(c: &Case, setups: &Recomputations, rows: &[Row], r: &mut Report) {
+    let s = c.name;
+    let n: usize = setups.by_zone.values().map(Vec::len).sum();
+    let end = zones_of_meta(&c.meta()["zones_end"]);
+    let mut bad: Vec<String> = Vec::new();
+    for ((node, zone), list) in &setups.by_zone {
+        let Some((ts, last)) = list.last() else {
+            continue;
+        };
+        let Some(k) = end
+            .iter()
+            .find(|k| k.node as i128 == *node && &k.zone == zone)
+        else {
+            bad.push(format!("zone {zone} of node {node} not in zones_end"));
+            continue;
+        };
+        let want = [
+            k.min - k.boost,
+            k.low - k.boost,
+            k.high - k.boost,
+            k.promo.saturating_sub(k.boost),
+        ]
+        .map(i128::from);
+        // zoneinfo prints promo only on kernels that have it.
+        let same = last[..3] == want[..3] && (k.promo == 0 || last[3] == want[3]);
+        if !same {
+            bad.push(format!(
+                "{node}:{zone} at {ts}: recorded {last:?}, zones_end {want:?}"
+            ));
+        }
+    }
+    r.check(
+        s,
+        "last watermark recomputation of each zone vs memrec zones_end (less boost)",
+        bad.is_empty(),
+        format!(
+            "{n} wmark_setup rows over {} zones; {} differ {:?}",
+            setups.by_zone.len(),
+            bad.len(),
+            bad.iter().take(4).collect::<Vec<_>>()
+        ),
+    );
+    let (window, emu) = c.pair_window();
+    let mut after = 0;
+    let mut bad: Vec<String> = Vec::new();
+    for z in rows {
+        let (node, zone, ts) = (int(z, "node"), text(z, "zone"), int(z, "ts_ns"));
+        let list = setups.of_zone(node, zone);
+        let Some(i) = list.iter().rposition(|(t, _)| *t <= ts) else {
+            continue;
+        };
+        after += 1;
+        let boost = int(z, "boost");
+        let got = [
+            int(z, "min") - boost,
+            int(z, "low") - boost,
+            int(z, "high") - boost,
+        ];
+        let matches = |w: &[i128; 4]| w[..3] == got;
+        let next_close = list
+            .get(i + 1)
+            .is_some_and(|(t, w)| *t - ts <= window && matches(w));
+        if !matches(&list[i].1) && !next_close {
+            bad.push(format!(
+                "{zone} {} at {ts}: recorded {got:?}, recomputed at {} to {:?}",
+                text(z, "trigger"),
+                list[i].0,
+                &list[i].1[..3]
+            ));
+        }
+    }
+    r.check(
+        s,
+        "zone rows after a recomputation vs the watermarks it set (less boost)",
+        bad.is_empty(),
+        format!(
+            "{after} rows after one; {} differ{emu} {:?}",
+            bad.len(),
+            bad.iter().take(4).collect::<Vec<_>>()
+        ),
+    );
 }
 
 /// Where a workload only grows a counter: its procstat samples just before
@@ -2360,14 +2597,20 @@ fn analyzer_workers(c: &Case, report: &Value, r: &mut Report, s: &str) {
 
 /// The tracepoints the root test has the kernel print in a tracefs instance
 /// of its own, with filters: failed page allocations only (pfn == -1UL).
+/// Watermark recomputations where the kernel has that tracepoint (6.3 on).
 pub fn kernel_trace_events() -> Vec<(&'static str, Option<String>)> {
-    vec![
+    let mut events = vec![
         ("kmem/mm_page_alloc", Some(format!("pfn == {}", u64::MAX))),
         ("vmscan/mm_vmscan_memcg_reclaim_begin", None),
         ("vmscan/mm_vmscan_direct_reclaim_begin", None),
         ("compaction/mm_compaction_try_to_compact_pages", None),
         ("vmscan/mm_vmscan_wakeup_kswapd", None),
-    ]
+    ];
+    let wmarks = "kmem/mm_setup_per_zone_wmarks";
+    if super::tracefs::tracefs().is_some_and(|t| t.join("events").join(wmarks).is_dir()) {
+        events.push((wmarks, None));
+    }
+    events
 }
 
 /// One comparable event: who, what, and the fields both sides print.
@@ -2488,7 +2731,25 @@ pub fn vs_kernel_trace(
             kfield(e, "gfp_flags"),
         ]
     };
-    let pairs: [(&str, &str, &str, Rec, Ker); 5] = [
+    let wmark_rec = |p: &Row| {
+        Some(vec![
+            cell(p, "node"),
+            cell(p, "zone"),
+            cell(p, "min"),
+            cell(p, "low"),
+            cell(p, "high"),
+        ])
+    };
+    let wmark_ker = |e: &super::tracefs::TraceEvent| {
+        vec![
+            kfield(e, "node_id"),
+            kfield(e, "name"),
+            kfield(e, "min"),
+            kfield(e, "low"),
+            kfield(e, "high"),
+        ]
+    };
+    let pairs: [(&str, &str, &str, Rec, Ker); 6] = [
         (
             "failed allocations",
             "paf",
@@ -2524,6 +2785,13 @@ pub fn vs_kernel_trace(
             &wakeup_rec,
             &wakeup_ker,
         ),
+        (
+            "watermark recomputations",
+            "wmark_setup",
+            "mm_setup_per_zone_wmarks",
+            &wmark_rec,
+            &wmark_ker,
+        ),
     ];
     for (what, table, event, rec, ker) in pairs {
         let program = match event {
@@ -2531,6 +2799,7 @@ pub fn vs_kernel_trace(
             "mm_vmscan_memcg_reclaim_begin" => "pr_memcg_begin",
             "mm_vmscan_direct_reclaim_begin" => "pr_direct_begin",
             "mm_compaction_try_to_compact_pages" => "paf_compact_try",
+            "mm_setup_per_zone_wmarks" => "paf_wmark_setup",
             _ => "pr_wakeup_kswapd",
         };
         if let Some(why) = c.missing(&[program]) {
@@ -2541,6 +2810,10 @@ pub fn vs_kernel_trace(
             );
             continue;
         }
+        let fields = match table {
+            "wmark_setup" => "zone and watermarks",
+            _ => "task, order and gfp text",
+        };
         let rows = c.table(table);
         let mut recorded: Vec<Ev> = rows
             .iter()
@@ -2595,7 +2868,7 @@ pub fn vs_kernel_trace(
         );
         r.check(
             s,
-            &format!("{what}: each one's task, order and gfp text vs the kernel's printout"),
+            &format!("{what}: each one's {fields} vs the kernel's printout"),
             unmatched.is_empty(),
             format!(
                 "{} recorded, {twins} with a printed twin, {} without a twin; time stamps within {:.3} ms | tolerance {:.0} ms{emu} {:?}",

@@ -1343,11 +1343,14 @@ fn drain(
     let buddyinfo_start_before = buddyinfo();
     session.snapshot(snapshot::TRIGGER_START);
     let buddyinfo_start = buddyinfo();
+    // Zoneinfo read while the probes record, as at the end: a recomputation
+    // of the watermarks between it and any row is then a `wmark_setup` row.
+    let zones_start = kernel::zoneinfo().unwrap_or_else(|_| ctx.plan.host.zones_start.clone());
     let start_edge = Edge {
         anchor: anchor_start,
         time: start_time,
         vmstat: vmstat_start,
-        zones: ctx.plan.host.zones_start.clone(),
+        zones: zones_start,
         buddyinfo: [buddyinfo_start_before, buddyinfo_start],
     };
     let mut checkpoints = Checkpoints::new(start_edge.clone(), session);
@@ -1564,6 +1567,7 @@ fn drain(
     }
     // The end mirrors the start: snapshot, counters, then stop recording,
     // before the slow detaching of the probes.
+    let zones_end = kernel::zoneinfo().unwrap_or_default();
     let buddyinfo_end = buddyinfo();
     session.snapshot(snapshot::TRIGGER_END);
     let buddyinfo_end_after = buddyinfo();
@@ -1577,7 +1581,6 @@ fn drain(
     }
     let anchor_end = kernel::clock_anchor();
     let end_time = chrono::Utc::now();
-    let zones_end = kernel::zoneinfo().unwrap_or_default();
     session.detach();
     let end = Edge {
         anchor: anchor_end,

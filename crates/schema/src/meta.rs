@@ -270,7 +270,10 @@ pub struct FileMeta {
     pub settings: BTreeMap<String, String>,
     /// Rows per table.
     pub rows: BTreeMap<String, u64>,
-    /// /proc/zoneinfo at start and at end.
+    /// /proc/zoneinfo at start (right after the start snapshot) and at end
+    /// (right before the end one), read while the probes record: a
+    /// recomputation of the watermarks in between is a `wmark_setup` row.
+    /// Older memrec read the start one before attaching its probes.
     pub zones_start: Vec<ZoneInfo>,
     pub zones_end: Vec<ZoneInfo>,
     /// /proc/buddyinfo read right after the start snapshot and right before
