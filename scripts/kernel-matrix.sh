@@ -25,7 +25,7 @@
 # KM_ACCEL=auto (default) boots with KVM when a first guest reaches its
 # shell with it within KM_KVM_PROBE seconds (default 60), else emulates
 # (TCG: nested KVM guests can hang in early boot); kvm or tcg force one;
-# KM_TESTS="record_pressure fidelity cli command" the test binaries run in the
+# KM_TESTS="record_pressure fidelity cli command procstat" the test binaries run in the
 # guests ("" for none); KM_HOST_TESTS=1 runs them on
 # the host kernel too (the ordinary test suite already does);
 # KM_NO_BUILD=1 uses the binaries as built.
@@ -40,7 +40,7 @@ KM_ACCEL=${KM_ACCEL:-auto}
 KM_MEMORY=${KM_MEMORY:-2G}
 KM_CPUS=${KM_CPUS:-2}
 KM_TIMEOUT=${KM_TIMEOUT:-2400}
-KM_TESTS=${KM_TESTS-record_pressure fidelity cli command}
+KM_TESTS=${KM_TESTS-record_pressure fidelity cli command procstat}
 KM_HOST_TESTS=${KM_HOST_TESTS:-0}
 # Emulated guests (TCG) now and then wedge in the kernel's live code
 # patching (text_poke_bp: one CPU waits forever for the other to take an
@@ -75,6 +75,13 @@ done
 ((${#kernels[@]})) || kernels=(6.1 6.12 host)
 
 log() { echo "kernel-matrix: $*" >&2; }
+# Failures are said as they happen and again after the table, on stdout,
+# with the failing checks of the test logs: what a CI log's tail shows.
+failures=()
+fail() {
+    log "$*"
+    failures+=("$*")
+}
 
 # Prints why an emulated guest is wedged, from its console, and succeeds;
 # fails while it is not. A soft lockup in the kernel's code patching, or any
@@ -341,15 +348,15 @@ for k in "${kernels[@]}"; do
     printf '%s\t%d\n' "$label" "$secs" >>"$KM_OUT/timings.tsv"
 
     if [[ ! -f $dir/kernel-release ]]; then
-        log "$label: FAILED: the guest did not boot (see $dir/console.log)"
+        fail "$label: FAILED: the guest did not boot (see $dir/console.log)"
         status=1
         continue
     fi
     if [[ ! -f $dir/finished ]]; then
         if grep -q 'Kernel panic - not syncing' "$dir/console.log" 2>/dev/null; then
-            log "$label: FAILED: the guest kernel panicked (see $dir/console.log)"
+            fail "$label: FAILED: the guest kernel panicked (see $dir/console.log)"
         else
-            log "$label: FAILED: the guest did not finish within ${KM_TIMEOUT}s (see $dir/console.log)"
+            fail "$label: FAILED: the guest did not finish within ${KM_TIMEOUT}s (see $dir/console.log)"
         fi
         status=1
     fi
@@ -357,18 +364,18 @@ for k in "${kernels[@]}"; do
         if [[ $rc == "not run" ]]; then
             log "$label: $name not run: $why"
         elif [[ $rc != 0 ]]; then
-            log "$label: FAILED: $name exited with $rc after ${s}s (see $dir)"
+            fail "$label: FAILED: $name exited with $rc after ${s}s (see $dir)"
             status=1
         fi
     done <"$dir/steps.tsv"
     # The recording, read on the host as production would.
     if [[ -f $dir/record.parquet ]]; then
         if ! "$BIN/memana" info --format json "$dir/record.parquet" >"$dir/info.json" 2>"$dir/info.err"; then
-            log "$label: FAILED: memana info: $(head -1 "$dir/info.err")"
+            fail "$label: FAILED: memana info: $(head -1 "$dir/info.err")"
             status=1
         fi
         if ! "$BIN/memana" report "$dir/record.parquet" >"$dir/report.txt" 2>"$dir/report.err"; then
-            log "$label: FAILED: memana report: $(head -1 "$dir/report.err")"
+            fail "$label: FAILED: memana report: $(head -1 "$dir/report.err")"
             status=1
         fi
     fi
@@ -381,7 +388,7 @@ for k in "${kernels[@]}"; do
             f=$dir/fixtures/$s.parquet
             if [[ ! -f $f || ! -f $dir/fixtures/$s.truth.json ]] ||
                 ! "$BIN/memana" info "$f" >/dev/null 2>"$dir/fixture-$s.err"; then
-                log "$label: FAILED: fixture $s was not recorded or does not open (see $dir)"
+                fail "$label: FAILED: fixture $s was not recorded or does not open (see $dir)"
                 fixture_ok=0
                 status=1
             fi
@@ -405,6 +412,18 @@ done
 table=$(python3 scripts/kernel-matrix/table.py "$KM_OUT" "${labels[@]}")
 echo "$table" >"$KM_OUT/summary.md"
 echo "$table"
+if ((${#failures[@]})); then
+    echo
+    echo "Failures:"
+    for f in "${failures[@]}"; do
+        echo "- $f"
+        # A failed test step: its failing checks and panics, briefly.
+        if [[ $f =~ ^([^:]+):\ FAILED:\ test:([A-Za-z0-9_]+)\  ]]; then
+            log_file=$KM_OUT/${BASH_REMATCH[1]}/test-${BASH_REMATCH[2]}.log
+            [[ -f $log_file ]] && grep -E '\| FAIL$|panicked at|^test .* FAILED$' "$log_file" | head -20 | sed 's/^/    /' || true
+        fi
+    done
+fi
 if ((docs)); then
     {
         cat scripts/kernel-matrix/KERNELS.head.md

@@ -618,13 +618,21 @@ struct Loaded {
     object: probes::Object,
 }
 
+/// A group's [`Group::timer`] program, as memrec runs it.
+enum Timer {
+    /// Run with the snapshot's trigger as its argument.
+    Run(ProgramHandle),
+    /// A task iterator, read through once per snapshot.
+    Iter(Link),
+}
+
 /// A loaded group, with everything memrec uses of it resolved at load.
 struct SessionGroup {
     spec: &'static Group,
     programs: ProgramPlan,
     maps: GroupMaps,
     /// Its [`Group::timer`] program, run at every snapshot.
-    timer: Option<ProgramHandle>,
+    timer: Option<Timer>,
     /// Its [`Group::load_test`] program, when that is loaded.
     load_test: Option<ProgramHandle>,
     /// Keeps the object open for as long as the recording; nothing is
@@ -722,7 +730,7 @@ impl Session {
         if !session
             .programs
             .iter()
-            .any(|a| a.attached && a.spec.method != Method::TestRun)
+            .any(|a| a.attached && !matches!(a.spec.method, Method::TestRun | Method::TaskIter))
         {
             return Err(UsageError("no probe could be attached".into()).into());
         }
@@ -757,17 +765,36 @@ impl Session {
                     a.error = Some(l.programs.why(spec.name));
                 }
                 (Some(p), Method::TestRun) => {
-                    let handle = if l.spec.timer == Some(spec.name) {
-                        Some(&mut timer)
+                    let taken = if l.spec.timer == Some(spec.name) {
+                        Some(ProgramHandle::try_from(&p).map(|p| timer = Some(Timer::Run(p))))
                     } else if l.spec.load_test == Some(spec.name) {
-                        Some(&mut load_test)
+                        Some(ProgramHandle::try_from(&p).map(|p| load_test = Some(p)))
                     } else {
                         None
                     };
-                    match handle.map(|h| ProgramHandle::try_from(&p).map(|p| *h = Some(p))) {
+                    match taken {
                         None | Some(Ok(())) => a.attached = true,
                         Some(Err(e)) => {
                             let msg = format!("{}: taking {} failed: {e}", l.spec.name, spec.name);
+                            warn!("{msg}");
+                            warnings.push(msg);
+                            a.error = Some(e.to_string());
+                        }
+                    }
+                }
+                (Some(p), Method::TaskIter) => {
+                    match p.attach_iter_with_opts(libbpf_rs::IterOpts::None) {
+                        Ok(link) => {
+                            timer = Some(Timer::Iter(link));
+                            a.attached = true;
+                        }
+                        Err(e) => {
+                            let msg = format!(
+                                "{}: attaching {} failed: {e}; {}",
+                                l.spec.name,
+                                spec.name,
+                                "processes are sampled only while they run and when they exit"
+                            );
                             warn!("{msg}");
                             warnings.push(msg);
                             a.error = Some(e.to_string());
@@ -898,11 +925,26 @@ impl Session {
         }
     }
 
-    /// Runs every group's timer program: a snapshot with this trigger.
+    /// Runs every group's test-run timer program: a snapshot with this
+    /// trigger, within microseconds (the counters read around it bracket it).
     fn snapshot(&self, trigger: u64) {
-        for timer in self.groups.iter().filter_map(|g| g.timer.as_ref()) {
-            if let Err(e) = test_run(timer.as_fd(), trigger) {
-                debug!("snapshot trigger failed: {e}");
+        for g in &self.groups {
+            if let Some(Timer::Run(p)) = &g.timer {
+                if let Err(e) = test_run(p.as_fd(), trigger) {
+                    debug!("{}: snapshot trigger failed: {e}", g.spec.name);
+                }
+            }
+        }
+    }
+
+    /// Runs every group's task-iterator timer program, after each
+    /// snapshot: it walks every task, which takes longer.
+    fn sweep(&self) {
+        for g in &self.groups {
+            if let Some(Timer::Iter(link)) = &g.timer {
+                if let Err(e) = run_iter(link) {
+                    debug!("{}: sweep failed: {e}", g.spec.name);
+                }
             }
         }
     }
@@ -1090,6 +1132,15 @@ fn not_recorded(
     meta.status = status.to_string();
     meta.reason = Some(msg);
     Ok((meta, None))
+}
+
+/// Runs a `TaskIter` program over every task: it writes its records to
+/// the ring buffer, nothing to the iterator, which reads empty.
+fn run_iter(link: &Link) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut it = libbpf_rs::Iter::new(link).map_err(std::io::Error::other)?;
+    let mut sink = Vec::new();
+    it.read_to_end(&mut sink).map(drop)
 }
 
 /// Runs a `TestRun` program once with `arg` as its context.
@@ -1343,6 +1394,7 @@ fn drain(
     let buddyinfo_start_before = buddyinfo();
     session.snapshot(snapshot::TRIGGER_START);
     let buddyinfo_start = buddyinfo();
+    session.sweep();
     // Zoneinfo read while the probes record, as at the end: a recomputation
     // of the watermarks between it and any row is then a `wmark_setup` row.
     let zones_start = kernel::zoneinfo().unwrap_or_else(|_| ctx.plan.host.zones_start.clone());
@@ -1538,6 +1590,7 @@ fn drain(
         }
         if now >= next_snapshot {
             session.snapshot(snapshot::TRIGGER_INTERVAL);
+            session.sweep();
             next_snapshot += opts.interval;
             if next_snapshot < now {
                 next_snapshot = now + opts.interval;
@@ -1572,6 +1625,7 @@ fn drain(
     session.snapshot(snapshot::TRIGGER_END);
     let buddyinfo_end_after = buddyinfo();
     let vmstat_end = kernel::vmstat().unwrap_or_default();
+    session.sweep();
     session.set_live(false);
     if exit_status.is_none() {
         // memrec stopped first (--duration, an error): as perf does.

@@ -53,6 +53,9 @@ pub enum Method {
     Tp,
     /// Not attached: run by the recorder itself through BPF_PROG_TEST_RUN.
     TestRun,
+    /// A task iterator (`iter/task`): run by the recorder over every task
+    /// when it reads the iterator, as its group's timer.
+    TaskIter,
     /// A per-CPU timer: a cpu-clock perf event on every online CPU, firing
     /// at the group's sampling interval, runs the program on whatever task
     /// is on that CPU.
@@ -77,6 +80,7 @@ impl Method {
             Method::TpBtf => "tp_btf",
             Method::Tp => "tp",
             Method::TestRun => "test_run",
+            Method::TaskIter => "iter_task",
             Method::CpuTimer => "cpu_timer",
             Method::Fentry => "fentry",
             Method::SwEvent(_) => "perf_sw",
@@ -114,7 +118,7 @@ impl Program {
     /// Whether this kernel can run it; the error says why not.
     pub fn available(&self) -> Result<(), String> {
         match self.method {
-            Method::TestRun => Ok(()),
+            Method::TestRun | Method::TaskIter => Ok(()),
             Method::CpuTimer => crate::timer::available(),
             Method::Fentry => crate::hooks::fentry_available(self.target),
             Method::SwEvent(ev) => ev.available(),
@@ -221,8 +225,9 @@ pub struct Group {
     /// from /proc/kallsyms; about 1 MB).
     pub kernel_symbols: bool,
     /// Its program the recorder runs itself at the start, every
-    /// `--interval` and at the end, with the trigger (`enum mt_trigger`, a
-    /// `u64`) as its argument: the timed snapshots. A `TestRun` program.
+    /// `--interval` and at the end: a `TestRun` program, with the trigger
+    /// (`enum mt_trigger`, a `u64`) as its argument (the timed snapshots),
+    /// or a `TaskIter` program, run over every task right after them.
     pub timer: Option<&'static str>,
     /// Its program that `memrec record --load-test` runs to write synthetic
     /// rows, with the number of rows (a `u64`) as its argument; off unless
@@ -436,7 +441,15 @@ mod tests {
                     assert!(g.program(f).is_some(), "{}: fallback {f} unknown", g.name);
                 }
             }
-            for run in [g.timer, g.load_test].into_iter().flatten() {
+            if let Some(run) = g.timer {
+                let p = g.program(run);
+                assert!(
+                    p.is_some_and(|p| matches!(p.method, Method::TestRun | Method::TaskIter)),
+                    "{}: {run} is not a test-run or task-iterator program of the group",
+                    g.name
+                );
+            }
+            if let Some(run) = g.load_test {
                 let p = g.program(run);
                 assert!(
                     p.is_some_and(|p| p.method == Method::TestRun),
@@ -510,7 +523,10 @@ mod tests {
             ["faults", "kmemleak", "memleak"]
         );
         assert_eq!(with(|g| g.kernel_symbols), ["kmemleak"]);
-        assert_eq!(with(|g| g.timer.is_some()), ["sysstat", "hugetlb"]);
+        assert_eq!(
+            with(|g| g.timer.is_some()),
+            ["procstat", "sysstat", "hugetlb"]
+        );
         assert_eq!(with(|g| g.load_test.is_some()), ["procstat"]);
     }
 }

@@ -1,5 +1,6 @@
 //! procstat: per-process memory counters on context switch, on a per-CPU
-//! timer while a process runs, and at exit.
+//! timer while a process runs, at exit, and by a sweep at every snapshot;
+//! its peak RSS is also kept right before it unmaps memory.
 
 use memtrace_schema::tables::procstat::procstat;
 use memtrace_schema::Text;
@@ -17,6 +18,9 @@ unsafe impl plain::Plain for types::procstat_event {}
 
 /// The load test's program (`memrec record --load-test`), run by memrec.
 const SYNTHETIC_PROGRAM: &str = "procstat_synthetic";
+
+/// The sweep over every process seen, run by memrec at every snapshot.
+const SWEEP_PROGRAM: &str = "procstat_sweep";
 
 pub static GROUP: Group = Group {
     name: "procstat",
@@ -62,6 +66,64 @@ pub static GROUP: Group = Group {
             fallback: None,
             requires: None,
         },
+        // Before the process may unmap memory: they keep its exact peak for
+        // rss_peak (see before_unmap() in the C source).
+        Program {
+            name: "procstat_munmap",
+            target: "syscalls:sys_enter_munmap",
+            method: Method::Tp,
+            slot: P::PROCSTAT_PROBE_MUNMAP.0,
+            fallback: None,
+            requires: None,
+        },
+        Program {
+            name: "procstat_mremap",
+            target: "syscalls:sys_enter_mremap",
+            method: Method::Tp,
+            slot: P::PROCSTAT_PROBE_MREMAP.0,
+            fallback: None,
+            requires: None,
+        },
+        Program {
+            name: "procstat_brk",
+            target: "syscalls:sys_enter_brk",
+            method: Method::Tp,
+            slot: P::PROCSTAT_PROBE_BRK.0,
+            fallback: None,
+            requires: None,
+        },
+        Program {
+            name: "procstat_madvise",
+            target: "syscalls:sys_enter_madvise",
+            method: Method::Tp,
+            slot: P::PROCSTAT_PROBE_MADVISE.0,
+            fallback: None,
+            requires: None,
+        },
+        Program {
+            name: "procstat_shmdt",
+            target: "syscalls:sys_enter_shmdt",
+            method: Method::Tp,
+            slot: P::PROCSTAT_PROBE_SHMDT.0,
+            fallback: None,
+            requires: None,
+        },
+        Program {
+            name: "procstat_mmap",
+            target: "syscalls:sys_enter_mmap",
+            method: Method::Tp,
+            slot: P::PROCSTAT_PROBE_MMAP.0,
+            fallback: None,
+            requires: None,
+        },
+        Program {
+            name: SWEEP_PROGRAM,
+            target: "every process, run by memrec at each snapshot",
+            method: Method::TaskIter,
+            slot: P::PROCSTAT_PROBE_SWEEP.0,
+            fallback: None,
+            requires: None,
+        },
         Program {
             name: SYNTHETIC_PROGRAM,
             target: "load test, run by memrec",
@@ -77,7 +139,7 @@ pub static GROUP: Group = Group {
     implies: &[],
     needs_ksyms: false,
     kernel_symbols: false,
-    timer: None,
+    timer: Some(SWEEP_PROGRAM),
     load_test: Some(SYNTHETIC_PROGRAM),
     load_object: |s, skip| load_skeleton!(ProcstatSkelBuilder, s, skip),
     #[cfg(test)]
@@ -119,6 +181,7 @@ fn decode<O: RowSink>(data: &[u8], ctx: &mut DecodeCtx, out: &mut O) -> Result<(
         R::PROCSTAT_REASON_RSS => "rss",
         R::PROCSTAT_REASON_TICK => "tick",
         R::PROCSTAT_REASON_SYNTHETIC => "synthetic",
+        R::PROCSTAT_REASON_SWEEP => "sweep",
         _ => "switch",
     });
     out.push(
@@ -209,6 +272,7 @@ mod tests {
             (R::PROCSTAT_REASON_RSS, "rss"),
             (R::PROCSTAT_REASON_TICK, "tick"),
             (R::PROCSTAT_REASON_SYNTHETIC, "synthetic"),
+            (R::PROCSTAT_REASON_SWEEP, "sweep"),
         ] {
             let mut e = sample();
             e.reason = r.0;
