@@ -43,6 +43,12 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
 	return (h ^ v) * 0x100000001b3ULL;
 }
 
+/* RSS as VmRSS sums it: anon + file + shmem, of mt_mm_counters(). */
+static __always_inline __u64 rss_pages(const __u64 c[MT_NR_MM_COUNTERS])
+{
+	return c[MT_MM_ANONPAGES] + c[MT_MM_FILEPAGES] + c[MT_MM_SHMEMPAGES];
+}
+
 /*
  * Of the exact counters, as /proc shows them: the shared counts alone miss
  * up to a batch of pages per CPU, and a process that then sleeps would keep
@@ -81,7 +87,7 @@ static __always_inline int emit(struct task_struct *t, struct mm_struct *mm,
 	e->rss_file = c[MT_MM_FILEPAGES];
 	e->rss_shmem = c[MT_MM_SHMEMPAGES];
 	e->swap_ents = c[MT_MM_SWAPENTS];
-	__u64 rss = e->rss_anon + e->rss_file + e->rss_shmem;
+	__u64 rss = rss_pages(c);
 	__u64 hiwater = mm->hiwater_rss;
 	__u64 peak = hiwater > rss ? hiwater : rss;
 
@@ -135,7 +141,7 @@ static __always_inline int sample(struct task_struct *t, struct mm_struct *mm, _
 		st->fingerprint = fp;
 		if (same)
 			return 0;
-		__u64 rss = c[MT_MM_ANONPAGES] + c[MT_MM_FILEPAGES] + c[MT_MM_SHMEMPAGES];
+		__u64 rss = rss_pages(c);
 
 		if (rss > st->peak)
 			st->peak = rss;
@@ -179,7 +185,7 @@ static __always_inline void before_unmap(void)
 	__u64 c[MT_NR_MM_COUNTERS];
 
 	mt_mm_counters(mm, c);
-	__u64 rss = c[MT_MM_ANONPAGES] + c[MT_MM_FILEPAGES] + c[MT_MM_SHMEMPAGES];
+	__u64 rss = rss_pages(c);
 
 	if (rss > known)
 		st->peak = rss;
